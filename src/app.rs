@@ -1,0 +1,79 @@
+//! Assembling and running the server: store, service, router, graceful shutdown.
+//!
+//! `serve` takes its listener and a shutdown future from the caller (as
+//! mini-redis does), so tests bind port 0 and stop servers deterministically.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::fhir::params::Registry;
+use crate::fhir::profile::Profiles;
+use crate::http::{AppState, HttpLimits, router};
+use crate::service::{FhirService, Settings, SystemClock, capability_statement};
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
+
+/// Opens the configured store and builds the service on it.
+pub fn build_service(cfg: &Config, base_url: &str) -> anyhow::Result<Arc<FhirService>> {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&cfg.database).map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", cfg.database.display()))?);
+    let registry = Arc::new(Registry::builtin());
+    if !registry.unsupported.is_empty() {
+        tracing::debug!(count = registry.unsupported.len(), "search parameters with unsupported expressions are not indexed");
+    }
+    let settings = Settings {
+        base_url: base_url.to_string(),
+        validation: cfg.validation,
+        default_profiles: cfg.default_profiles.clone(),
+        max_bundle_entries: cfg.limits.max_bundle_entries,
+    };
+    Ok(Arc::new(FhirService::new(store, registry, Profiles::builtin(), settings, Arc::new(SystemClock))))
+}
+
+/// Serves the FHIR API on `listener` until `shutdown` completes, then finishes
+/// in-flight requests and closes the store.
+pub async fn serve(cfg: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let base_url = match &cfg.base_url {
+        Some(_) => cfg.base_url(),
+        None => format!("http://{}", listener.local_addr()?),
+    };
+    let svc = build_service(&cfg, &base_url)?;
+    let capability = capability_statement(svc.registry(), svc.profiles(), &base_url).to_string();
+    let state = AppState {
+        svc: svc.clone(),
+        base_url: base_url.clone(),
+        default_tenant: cfg.default_tenant.clone(),
+        trust_tenant_header: cfg.trust_tenant_header,
+        max_body_bytes: cfg.limits.max_body_bytes,
+        capability: Arc::new(capability),
+    };
+    let limits = HttpLimits { request_timeout: Duration::from_secs(cfg.limits.request_timeout_secs), max_concurrent: cfg.limits.max_concurrent_requests };
+    tracing::info!(address = %listener.local_addr()?, database = %cfg.database.display(), "tandem listening");
+    axum::serve(listener, router(state, limits)).with_graceful_shutdown(shutdown).await?;
+    svc.shutdown().await;
+    tracing::info!("tandem stopped; store closed");
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown requested");
+}

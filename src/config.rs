@@ -1,0 +1,129 @@
+//! Typed configuration, read once at start-up.
+//!
+//! Layers, later winning: built-in defaults, `tandem.toml` (or `--config FILE`),
+//! `TANDEM_*` environment variables (nested keys with `__`, e.g.
+//! `TANDEM_LIMITS__MAX_BUNDLE_ENTRIES=500`), then command-line flags. An invalid
+//! value stops start-up with a message naming the key; nothing falls back silently.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::service::ValidationMode;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// SQLite database file.
+    pub database: PathBuf,
+    /// Public base URL; defaults to `http://{listen}`.
+    pub base_url: Option<String>,
+    /// Tenant (practice Organization id) used when a request names none.
+    pub default_tenant: String,
+    /// Whether `X-Tandem-Tenant` / `X-Tandem-Client` headers choose the access
+    /// context. Until SMART auth lands this is how callers name their practice.
+    pub trust_tenant_header: bool,
+    /// Profile checks: strict (422), warn (accept, report) or off.
+    pub validation: ValidationMode,
+    /// Profiles applied to every resource of a type, e.g. `Patient = ["...us-core-patient"]`.
+    pub default_profiles: HashMap<String, Vec<String>>,
+    pub limits: Limits,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest request body accepted (413 above it).
+    pub max_body_bytes: usize,
+    /// Largest number of entries in a transaction or batch (413 above it).
+    pub max_bundle_entries: usize,
+    /// Requests taking longer are answered 408.
+    pub request_timeout_secs: u64,
+    /// Requests processed at once; further ones wait.
+    pub max_concurrent_requests: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `tandem=debug`.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".parse().expect("constant address"),
+            database: PathBuf::from("./tandem.db"),
+            base_url: None,
+            default_tenant: "default".into(),
+            trust_tenant_header: true,
+            validation: ValidationMode::Warn,
+            default_profiles: HashMap::new(),
+            limits: Limits { max_body_bytes: 50 * 1024 * 1024, max_bundle_entries: 10_000, request_timeout_secs: 120, max_concurrent_requests: 1024 },
+            log: LogConfig { format: LogFormat::Text, level: "info".into() },
+        }
+    }
+}
+
+/// Command-line values that override every other layer.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads the layered configuration. `file` defaults to `./tandem.toml` when present.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, String> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(f) if !f.exists() => return Err(format!("config file {} does not exist", f.display())),
+            Some(f) => fig = fig.merge(Toml::file(f)),
+            None if Path::new("tandem.toml").exists() => fig = fig.merge(Toml::file("tandem.toml")),
+            None => {}
+        }
+        fig = fig.merge(Env::prefixed("TANDEM_").split("__")).merge(Serialized::defaults(overrides));
+        let cfg: Config = fig.extract().map_err(|e| format!("invalid configuration: {e}"))?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if !crate::fhir::id::is_valid_id(&self.default_tenant) {
+            return Err(format!("invalid configuration: key 'default_tenant': '{}' is not a valid FHIR id", self.default_tenant));
+        }
+        if self.limits.max_body_bytes == 0 || self.limits.max_bundle_entries == 0 || self.limits.max_concurrent_requests == 0 {
+            return Err("invalid configuration: keys under 'limits' must be greater than zero".into());
+        }
+        if let Some(b) = &self.base_url {
+            if !(b.starts_with("http://") || b.starts_with("https://")) {
+                return Err(format!("invalid configuration: key 'base_url': '{b}' must start with http:// or https://"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The public base URL without trailing slash.
+    pub fn base_url(&self) -> String {
+        self.base_url.clone().unwrap_or_else(|| format!("http://{}", self.listen)).trim_end_matches('/').to_string()
+    }
+}

@@ -1,0 +1,27 @@
+//! Resource ids: the R4 `id` rule and server-assigned ids.
+
+/// True when `id` matches R4's `[A-Za-z0-9\-\.]{1,64}`.
+pub fn is_valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+/// A new server-assigned id (a random UUID, which satisfies the id rule).
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_rule() {
+        assert!(is_valid_id("abc-1.2"));
+        assert!(is_valid_id(&"a".repeat(64)));
+        assert!(!is_valid_id(&"a".repeat(65)));
+        assert!(!is_valid_id(""));
+        assert!(!is_valid_id("a_b"));
+        assert!(!is_valid_id("a/b"));
+        assert!(is_valid_id(&new_id()));
+    }
+}

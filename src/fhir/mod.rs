@@ -1,0 +1,18 @@
+//! Pure FHIR model helpers: ids, references, dates, OperationOutcome, search
+//! parameters and their parsing, index extraction, validation and profiles.
+//! Nothing in here does I/O.
+
+pub mod bundle;
+pub mod datetime;
+pub mod fhirpath;
+pub mod id;
+pub mod index;
+pub mod outcome;
+pub mod params;
+pub mod profile;
+pub mod query;
+pub mod reference;
+pub mod resource_types;
+pub mod search_terms;
+pub mod typed;
+pub mod validate;

@@ -1,0 +1,301 @@
+//! Parsing of FHIR search query strings into a typed [`SearchQuery`].
+//!
+//! This is pure: the store turns a `SearchQuery` into SQL, and the service decides
+//! what to do with ignored parameters (lenient vs strict handling).
+
+use std::sync::Arc;
+
+use super::datetime::{DateRange, parse_range};
+use super::index::normalize;
+use super::params::{ParamType, Registry, SearchParam};
+use super::reference::{Ref, parse as parse_ref};
+use super::resource_types::is_known;
+
+pub use super::search_terms::{Prefix, SystemMatch, Term};
+
+/// Default and maximum page sizes.
+pub const DEFAULT_COUNT: usize = 50;
+pub const MAX_COUNT: usize = 1000;
+
+/// A parsed search.
+#[derive(Debug, Clone)]
+pub struct SearchQuery {
+    pub resource_type: String,
+    pub clauses: Vec<Clause>,
+    pub sort: Vec<Sort>,
+    pub count: usize,
+    /// Opaque keyset cursor from a previous page's `next` link.
+    pub cursor: Option<String>,
+    pub total: bool,
+    pub summary: Summary,
+    pub elements: Option<Vec<String>>,
+    pub include: Vec<Include>,
+    pub revinclude: Vec<Include>,
+    /// Parameters that were not understood (reported, or rejected under strict handling).
+    pub ignored: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Summary {
+    False,
+    Count,
+    Data,
+    Text,
+}
+
+#[derive(Debug, Clone)]
+pub struct Include {
+    pub source_type: String,
+    pub param: String,
+    pub target_type: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum SortKey {
+    LastUpdated,
+    Id,
+    Param(Arc<SearchParam>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Sort {
+    pub key: SortKey,
+    pub descending: bool,
+}
+
+/// One AND-ed condition: a target, a modifier and OR-ed values.
+#[derive(Debug, Clone)]
+pub struct Clause {
+    pub target: Target,
+    pub modifier: Modifier,
+    pub terms: Vec<Term>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Target {
+    Id,
+    LastUpdated,
+    Param(Arc<SearchParam>),
+    /// `ref.param=...`: one inner clause per candidate target type.
+    Chain { param: Arc<SearchParam>, links: Vec<(String, Box<Clause>)> },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Modifier {
+    None,
+    Exact,
+    Contains,
+    Text,
+    Not,
+    Missing(bool),
+}
+
+/// A search the sender got wrong; the message names the parameter.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct QueryError(pub String);
+
+fn err<T>(msg: impl Into<String>) -> Result<T, QueryError> {
+    Err(QueryError(msg.into()))
+}
+
+/// Parameters that control the result rather than filter it.
+const RESULT_PARAMS: &[&str] = &["_format", "_pretty", "_cursor"];
+
+/// Parses the query pairs of a search on `resource_type`.
+pub fn parse(
+    registry: &Registry,
+    base: &str,
+    resource_type: &str,
+    pairs: &[(String, String)],
+) -> Result<SearchQuery, QueryError> {
+    let mut q = SearchQuery {
+        resource_type: resource_type.to_string(),
+        clauses: Vec::new(),
+        sort: Vec::new(),
+        count: DEFAULT_COUNT,
+        cursor: None,
+        total: true,
+        summary: Summary::False,
+        elements: None,
+        include: Vec::new(),
+        revinclude: Vec::new(),
+        ignored: Vec::new(),
+    };
+    for (key, value) in pairs {
+        match key.as_str() {
+            "_count" => q.count = parse_count(value)?,
+            "_cursor" => q.cursor = Some(value.clone()),
+            "_sort" => q.sort = parse_sort(registry, resource_type, value)?,
+            "_total" => q.total = parse_total(value)?,
+            "_summary" => q.summary = parse_summary(value)?,
+            "_elements" => q.elements = Some(value.split(',').map(|s| s.trim().to_string()).collect()),
+            "_include" => q.include.push(parse_include(registry, value, "_include")?),
+            "_revinclude" => q.revinclude.push(parse_include(registry, value, "_revinclude")?),
+            k if RESULT_PARAMS.contains(&k) => {}
+            _ => match parse_clause(registry, base, resource_type, key, value)? {
+                Some(c) => q.clauses.push(c),
+                None => q.ignored.push(key.clone()),
+            },
+        }
+    }
+    Ok(q)
+}
+
+fn parse_count(v: &str) -> Result<usize, QueryError> {
+    match v.parse::<usize>() {
+        Ok(n) => Ok(n.min(MAX_COUNT)),
+        Err(_) => err(format!("_count must be a non-negative integer (got '{v}')")),
+    }
+}
+
+fn parse_total(v: &str) -> Result<bool, QueryError> {
+    match v {
+        "none" => Ok(false),
+        "estimate" | "accurate" => Ok(true),
+        _ => err(format!("_total must be none, estimate or accurate (got '{v}')")),
+    }
+}
+
+fn parse_summary(v: &str) -> Result<Summary, QueryError> {
+    Ok(match v {
+        "count" => Summary::Count,
+        "data" => Summary::Data,
+        "text" => Summary::Text,
+        "false" => Summary::False,
+        _ => return err(format!("_summary={v} is not supported; use count, data, text or false")),
+    })
+}
+
+fn parse_sort(registry: &Registry, rt: &str, v: &str) -> Result<Vec<Sort>, QueryError> {
+    let mut out = Vec::new();
+    for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (descending, name) = match item.strip_prefix('-') {
+            Some(n) => (true, n),
+            None => (false, item),
+        };
+        let key = match name {
+            "_lastUpdated" => SortKey::LastUpdated,
+            "_id" => SortKey::Id,
+            _ => match registry.get(rt, name) {
+                Some(p) if matches!(p.kind, ParamType::Date | ParamType::String | ParamType::Token | ParamType::Number | ParamType::Quantity) => {
+                    SortKey::Param(p.clone())
+                }
+                _ => return err(format!("_sort: '{name}' is not a sortable search parameter of {rt}")),
+            },
+        };
+        out.push(Sort { key, descending });
+    }
+    Ok(out)
+}
+
+fn parse_include(registry: &Registry, v: &str, what: &str) -> Result<Include, QueryError> {
+    let parts: Vec<&str> = v.split(':').collect();
+    if parts.len() < 2 || parts.len() > 3 || !is_known(parts[0]) {
+        return err(format!("{what}={v}: expected SourceType:param[:TargetType]"));
+    }
+    match registry.get(parts[0], parts[1]) {
+        Some(p) if p.kind == ParamType::Reference => {}
+        _ => return err(format!("{what}={v}: '{}' is not a reference parameter of {}", parts[1], parts[0])),
+    }
+    Ok(Include {
+        source_type: parts[0].to_string(),
+        param: parts[1].to_string(),
+        target_type: parts.get(2).map(|s| s.to_string()),
+    })
+}
+
+/// Parses one `name[:modifier][.chain]=value` pair; `None` when the parameter is unknown.
+fn parse_clause(registry: &Registry, base: &str, rt: &str, key: &str, value: &str) -> Result<Option<Clause>, QueryError> {
+    if let Some((head, rest)) = key.split_once('.') {
+        return parse_chain(registry, base, rt, head, rest, value);
+    }
+    let (name, modifier) = match key.split_once(':') {
+        Some((n, m)) => (n, Some(m)),
+        None => (key, None),
+    };
+    let (target, kind) = match name {
+        "_id" => (Target::Id, ParamType::Token),
+        "_lastUpdated" => (Target::LastUpdated, ParamType::Date),
+        _ => match registry.get(rt, name) {
+            Some(p) => (Target::Param(p.clone()), p.kind),
+            None => return Ok(None),
+        },
+    };
+    let (modifier, type_filter) = parse_modifier(key, modifier, kind, value)?;
+    let terms = match modifier {
+        Modifier::Missing(_) => Vec::new(),
+        _ => super::search_terms::parse_terms(kind, &modifier, type_filter.as_deref(), base, key, value)?,
+    };
+    Ok(Some(Clause { target, modifier, terms }))
+}
+
+fn parse_modifier(
+    key: &str,
+    modifier: Option<&str>,
+    kind: ParamType,
+    value: &str,
+) -> Result<(Modifier, Option<String>), QueryError> {
+    let Some(m) = modifier else { return Ok((Modifier::None, None)) };
+    let ok = |m| Ok((m, None));
+    match (m, kind) {
+        ("missing", _) => match value {
+            "true" => ok(Modifier::Missing(true)),
+            "false" => ok(Modifier::Missing(false)),
+            _ => err(format!("{key}: :missing takes true or false (got '{value}')")),
+        },
+        ("exact", ParamType::String) => ok(Modifier::Exact),
+        ("contains", ParamType::String) => ok(Modifier::Contains),
+        ("text", ParamType::Token) => ok(Modifier::Text),
+        ("not", ParamType::Token) => ok(Modifier::Not),
+        (ty, ParamType::Reference) if is_known(ty) => Ok((Modifier::None, Some(ty.to_string()))),
+        _ => err(format!("{key}: modifier ':{m}' is not supported for this {} parameter", kind.code())),
+    }
+}
+
+fn parse_chain(registry: &Registry, base: &str, rt: &str, head: &str, rest: &str, value: &str) -> Result<Option<Clause>, QueryError> {
+    let (name, type_mod) = match head.split_once(':') {
+        Some((n, t)) => (n, Some(t)),
+        None => (head, None),
+    };
+    let Some(param) = registry.get(rt, name) else { return Ok(None) };
+    if param.kind != ParamType::Reference {
+        return err(format!("{head}.{rest}: only reference parameters can be chained"));
+    }
+    let candidates: Vec<String> = match type_mod {
+        Some(t) if is_known(t) => vec![t.to_string()],
+        Some(t) => return err(format!("{head}: '{t}' is not a resource type")),
+        None => param.targets.clone(),
+    };
+    let mut links = Vec::new();
+    for target in candidates {
+        if let Some(inner) = parse_clause(registry, base, &target, rest, value)? {
+            links.push((target, Box::new(inner)));
+        }
+    }
+    if links.is_empty() {
+        return err(format!("{head}.{rest}: no target type of '{name}' has a search parameter '{rest}'"));
+    }
+    Ok(Some(Clause { target: Target::Chain { param: param.clone(), links }, modifier: Modifier::None, terms: Vec::new() }))
+}
+
+/// Parses a reference search value into a term, honouring a `:Type` modifier.
+pub(super) fn reference_term(base: &str, type_filter: Option<&str>, v: &str) -> Term {
+    match parse_ref(v, base) {
+        Ref::Local { resource_type, id, .. } => Term::Reference { ty: Some(resource_type.to_string()), id: Some(id.to_string()), url: None },
+        Ref::External(url) if url.contains("://") || url.contains('/') || url.contains(':') => {
+            Term::Reference { ty: None, id: None, url: Some(url.to_string()) }
+        }
+        _ => Term::Reference { ty: type_filter.map(String::from), id: Some(v.to_string()), url: None },
+    }
+}
+
+/// Normalized string for `:text` token searches.
+pub(super) fn text_term(v: &str) -> Term {
+    Term::Text(normalize(v))
+}
+
+/// Parses a date search value (after its prefix).
+pub(super) fn date_value(key: &str, v: &str) -> Result<DateRange, QueryError> {
+    parse_range(v).ok_or_else(|| QueryError(format!("{key}: '{v}' is not a valid FHIR date or dateTime (e.g. 2024-05-01 or 2024-05-01T10:00:00Z)")))
+}

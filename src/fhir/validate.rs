@@ -1,0 +1,89 @@
+//! Structural validation applied to every write.
+//!
+//! Checks, in order: the body is a JSON object, `resourceType` is a known R4 type
+//! that matches the URL, `id` follows the R4 rule, and — for the resource types
+//! Tandem works with — every element has the right datatype (checked by
+//! deserializing into the typed fhir-sdk model, which reports the element path).
+//! Unknown elements are *not* errors: Tandem keeps what it was sent.
+
+use serde_json::Value;
+
+use super::id::is_valid_id;
+use super::outcome::Issue;
+use super::resource_types::is_known;
+
+/// Parses a request body into a JSON value; serde_json bounds nesting depth (128),
+/// so hostile, deeply nested input fails here instead of overflowing the stack.
+pub fn parse_json(body: &[u8]) -> Result<Value, Issue> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        Issue::error("structure", format!("The body is not valid JSON: {e}. Send a FHIR resource as application/fhir+json."))
+    })?;
+    if !value.is_object() {
+        return Err(Issue::error("structure", "The body must be a JSON object (a FHIR resource), not an array or a scalar."));
+    }
+    Ok(value)
+}
+
+/// Checks `resource` against the URL it was sent to.
+/// `url_type` is the type in the URL; `url_id` the id for PUT.
+pub fn check_resource(resource: &Value, url_type: Option<&str>, url_id: Option<&str>) -> Result<String, Issue> {
+    let rt = match resource.get("resourceType") {
+        Some(Value::String(rt)) => rt.clone(),
+        _ => return Err(Issue::error("required", "The resource has no resourceType; add e.g. \"resourceType\": \"Patient\".").at("resourceType")),
+    };
+    if !is_known(&rt) {
+        return Err(Issue::error("not-supported", format!("'{rt}' is not an R4 resource type.")).at("resourceType"));
+    }
+    if let Some(expected) = url_type {
+        if rt != expected {
+            return Err(Issue::error("invalid", format!("resourceType '{rt}' does not match the URL, which names {expected}.")).at("resourceType"));
+        }
+    }
+    match (resource.get("id"), url_id) {
+        (Some(Value::String(id)), _) if !is_valid_id(id) => {
+            return Err(Issue::error("invalid", format!("id '{id}' is not valid: use 1-64 characters from A-Z a-z 0-9 - .")).at(format!("{rt}.id")));
+        }
+        (Some(Value::String(id)), Some(url_id)) if id != url_id => {
+            return Err(Issue::error("invalid", format!("The body id '{id}' differs from the URL id '{url_id}'; they must be equal on update.")).at(format!("{rt}.id")));
+        }
+        (None, Some(url_id)) => {
+            return Err(Issue::error("required", format!("An update must carry the id in the body too; add \"id\": \"{url_id}\".")).at(format!("{rt}.id")));
+        }
+        (Some(v), _) if !v.is_string() => {
+            return Err(Issue::error("structure", "id must be a string.").at(format!("{rt}.id")));
+        }
+        _ => {}
+    }
+    if let Some(meta) = resource.get("meta") {
+        if !meta.is_object() {
+            return Err(Issue::error("structure", "meta must be an object.").at(format!("{rt}.meta")));
+        }
+    }
+    super::typed::check_types(&rt, resource)?;
+    Ok(rt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn structural_rules() {
+        assert!(parse_json(b"[1]").is_err());
+        assert!(parse_json(b"{").is_err());
+        let deep = "[".repeat(10_000) + &"]".repeat(10_000);
+        assert!(parse_json(deep.as_bytes()).is_err());
+        let p = json!({"resourceType": "Patient", "id": "a"});
+        assert_eq!(check_resource(&p, Some("Patient"), Some("a")).unwrap(), "Patient");
+        assert!(check_resource(&p, Some("Observation"), None).is_err());
+        assert!(check_resource(&p, Some("Patient"), Some("b")).is_err());
+        assert!(check_resource(&json!({"resourceType": "Foo"}), None, None).is_err());
+        assert!(check_resource(&json!({"resourceType": "Patient", "id": "a_b"}), None, None).is_err());
+        let wrong_type = json!({"resourceType": "Patient", "active": "yes"});
+        let issue = check_resource(&wrong_type, None, None).unwrap_err();
+        assert_eq!(issue.expression.as_deref(), Some("Patient.active"));
+        let unknown_ok = json!({"resourceType": "Patient", "madeUp": {"x": 1}});
+        assert!(check_resource(&unknown_ok, None, None).is_ok());
+    }
+}

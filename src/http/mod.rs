@@ -1,0 +1,76 @@
+//! The HTTP surface: axum routes, middleware (request ids, tracing without
+//! patient data, limits) and rendering. Depends on `service`, never on `store`.
+
+pub mod error;
+mod handlers;
+pub mod negotiate;
+mod respond;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use tower::limit::ConcurrencyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+
+use crate::service::FhirService;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub svc: Arc<FhirService>,
+    pub base_url: String,
+    pub default_tenant: String,
+    pub trust_tenant_header: bool,
+    pub max_body_bytes: usize,
+    /// The CapabilityStatement, rendered once at start-up.
+    pub capability: Arc<String>,
+}
+
+/// Limits applied by middleware.
+pub struct HttpLimits {
+    pub request_timeout: Duration,
+    pub max_concurrent: usize,
+}
+
+/// Builds the router with every FHIR route and middleware.
+pub fn router(state: AppState, limits: HttpLimits) -> Router {
+    use handlers as h;
+    Router::new()
+        .route("/metadata", get(h::metadata))
+        .route("/health", get(h::health))
+        .route("/", post(h::bundle))
+        .route("/_history", get(h::system_history))
+        .route("/{rt}", get(h::search).post(h::create).put(h::conditional_update).delete(h::conditional_delete))
+        .route("/{rt}/_search", post(h::search_post))
+        .route("/{rt}/_history", get(h::type_history))
+        .route("/{rt}/{id}", get(h::read).put(h::update).delete(h::delete))
+        .route("/{rt}/{id}/_history", get(h::instance_history))
+        .route("/{rt}/{id}/_history/{vid}", get(h::vread))
+        .fallback(h::fallback)
+        .with_state(state)
+        .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn(trace_request))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, limits.request_timeout))
+        .layer(ConcurrencyLimitLayer::new(limits.max_concurrent))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Logs each request by route template (never the concrete URL or query, which
+/// can carry identifiers and names), with status and duration, and makes the
+/// request id available to error rendering.
+async fn trace_request(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "<unmatched>".into());
+    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
+    let resp = error::REQUEST_ID.scope(id.clone(), next.run(req)).await;
+    tracing::info!(request_id = %id, %method, route = %route, status = resp.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+    resp
+}

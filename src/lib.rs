@@ -1,0 +1,15 @@
+//! Tandem: an HL7 FHIR R4 gateway for integrated primary and behavioral health care.
+//!
+//! Layers, outermost first: `http` (axum) → `service` (use-cases, one write =
+//! one transaction) → `store` (the only SQL). `fhir` holds pure FHIR helpers used
+//! by all of them; `auth` builds the access context of each request.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod fhir;
+pub mod http;
+pub mod import;
+pub mod service;
+pub mod store;

@@ -1,0 +1,70 @@
+//! The CapabilityStatement, generated from what is actually registered: resource
+//! types, interactions, search parameters and profiles. `conformance/CapabilityStatement.json`
+//! is the checked-in copy; a test fails when the two drift
+//! (regenerate with `tandem capability > conformance/CapabilityStatement.json`).
+
+use serde_json::{Value, json};
+
+use crate::fhir::params::Registry;
+use crate::fhir::profile::Profiles;
+use crate::fhir::resource_types::R4_RESOURCE_TYPES;
+
+/// The base URL written into the checked-in copy.
+pub const CANONICAL_BASE: &str = "http://localhost:8080";
+
+/// Builds the CapabilityStatement. Deterministic: no timestamps of the moment.
+pub fn capability_statement(registry: &Registry, profiles: &Profiles, base_url: &str) -> Value {
+    let resources: Vec<Value> = R4_RESOURCE_TYPES.iter().map(|rt| resource_entry(registry, profiles, rt)).collect();
+    json!({
+        "resourceType": "CapabilityStatement",
+        "id": "tandem",
+        "url": "urn:tandem:CapabilityStatement/tandem",
+        "name": "Tandem",
+        "title": "Tandem FHIR R4 gateway for integrated primary and behavioral health care",
+        "status": "active",
+        "date": "2026-11-23",
+        "publisher": "Tandem",
+        "kind": "instance",
+        "software": {"name": "tandem", "version": env!("CARGO_PKG_VERSION")},
+        "implementation": {"description": "Tandem FHIR server", "url": base_url},
+        "fhirVersion": "4.0.1",
+        "format": ["json", "application/fhir+json"],
+        "rest": [{
+            "mode": "server",
+            "resource": resources,
+            "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
+        }],
+    })
+}
+
+fn resource_entry(registry: &Registry, profiles: &Profiles, rt: &str) -> Value {
+    let interactions: Vec<Value> = ["read", "vread", "update", "delete", "history-instance", "history-type", "create", "search-type"]
+        .iter()
+        .map(|c| json!({"code": c}))
+        .collect();
+    let params = registry.for_type(rt);
+    let search_params: Vec<Value> = [("_id", "token", "http://hl7.org/fhir/SearchParameter/Resource-id"), ("_lastUpdated", "date", "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated")]
+        .iter()
+        .map(|(n, t, u)| json!({"name": n, "definition": u, "type": t}))
+        .chain(params.iter().filter(|p| p.code != "_id" && p.code != "_lastUpdated").map(|p| json!({"name": p.code, "definition": p.url, "type": p.kind.code()})))
+        .collect();
+    let includes: Vec<Value> = params.iter().filter(|p| p.kind == crate::fhir::params::ParamType::Reference).map(|p| json!(format!("{rt}:{}", p.code))).collect();
+    let mut entry = json!({
+        "type": rt,
+        "interaction": interactions,
+        "versioning": "versioned",
+        "readHistory": true,
+        "updateCreate": true,
+        "conditionalCreate": true,
+        "conditionalRead": "not-supported",
+        "conditionalUpdate": true,
+        "conditionalDelete": "single",
+        "searchInclude": includes,
+        "searchParam": search_params,
+    });
+    let supported: Vec<&str> = profiles.urls().filter(|u| profiles.get(u).is_some_and(|p| p.resource_type == rt)).collect();
+    if !supported.is_empty() {
+        entry["supportedProfile"] = json!(supported);
+    }
+    entry
+}

@@ -1,0 +1,64 @@
+//! History at instance, type and system level, with `_since`, `_count` and paging.
+
+use serde_json::json;
+
+use super::search::full_url;
+use super::{FhirService, ServiceError};
+use crate::fhir::bundle::{Entry, etag, render};
+use crate::fhir::datetime::{format_instant, parse_range};
+use crate::fhir::outcome::Issue;
+use crate::fhir::query::{DEFAULT_COUNT, MAX_COUNT};
+use crate::store::{AccessContext, HistoryQuery, HistoryScope};
+
+impl FhirService {
+    pub async fn history(&self, ctx: &AccessContext, scope: HistoryScope, pairs: Vec<(String, String)>) -> Result<String, ServiceError> {
+        let mut q = HistoryQuery { scope: scope.clone(), since_ms: None, count: DEFAULT_COUNT, before_seq: None };
+        for (k, v) in &pairs {
+            match k.as_str() {
+                "_since" => q.since_ms = Some(parse_range(v).ok_or_else(|| bad(format!("_since '{v}' is not a valid instant, e.g. 2024-01-01T00:00:00Z")))?.start),
+                "_count" => q.count = v.parse::<usize>().map_err(|_| bad(format!("_count must be a non-negative integer (got '{v}')")))?.min(MAX_COUNT),
+                "_before_seq" => q.before_seq = Some(v.parse().map_err(|_| bad("invalid paging position".into()))?),
+                _ => {}
+            }
+        }
+        let page = self.store.history(ctx, q).await?;
+        let base = &self.settings.base_url;
+        let path = match &scope {
+            HistoryScope::System => format!("{base}/_history"),
+            HistoryScope::Type(t) => format!("{base}/{t}/_history"),
+            HistoryScope::Instance(t, id) => format!("{base}/{t}/{id}/_history"),
+        };
+        let entries: Vec<Entry> = page
+            .entries
+            .iter()
+            .map(|r| {
+                let ts = chrono::DateTime::from_timestamp_millis(r.last_updated_ms).unwrap_or_default();
+                let url = if r.method == "POST" { r.resource_type.clone() } else { format!("{}/{}", r.resource_type, r.id) };
+                let status = match r.method.as_str() {
+                    "POST" => "201 Created",
+                    "DELETE" => "204 No Content",
+                    _ if r.version == 1 => "201 Created",
+                    _ => "200 OK",
+                };
+                Entry {
+                    full_url: Some(full_url(base, r)),
+                    resource: (!r.deleted).then(|| r.body.clone()),
+                    request: Some(json!({"method": r.method, "url": url})),
+                    response: Some(json!({"status": status, "etag": etag(r.version), "lastModified": format_instant(ts)})),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        let keep: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| k != "_before_seq").collect();
+        let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(keep.iter()).finish();
+        let mut links = vec![("self", format!("{path}?{query}"))];
+        if let Some(seq) = page.next_before_seq {
+            links.push(("next", format!("{path}?{query}&_before_seq={seq}")));
+        }
+        Ok(render("history", Some(page.total), &links, &entries))
+    }
+}
+
+fn bad(msg: String) -> ServiceError {
+    ServiceError::bad(Issue::error("invalid", msg))
+}

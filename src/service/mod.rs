@@ -1,0 +1,149 @@
+//! Use-cases of the FHIR API. One write = one store transaction covering
+//! validation results, storage, index rows (and, in later issues, derivations
+//! and outbox messages). Handlers call this layer; it alone talks to the store.
+
+mod bundle;
+mod bundle_entry;
+mod capability;
+mod crud;
+mod history;
+mod resource;
+mod search;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::fhir::outcome::Issue;
+use crate::fhir::params::Registry;
+use crate::fhir::profile::Profiles;
+use crate::store::{Store, StoreError};
+
+pub use capability::{CANONICAL_BASE, capability_statement};
+pub use crud::{Conditional, WriteRequest};
+pub use resource::{Prefer, WriteResult};
+pub use search::SearchResult;
+
+/// How profile violations are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValidationMode {
+    /// Reject with 422.
+    Strict,
+    /// Accept, and return the issues as warnings.
+    Warn,
+    /// Skip profile checks (structural checks always run).
+    Off,
+}
+
+/// Settings of the FHIR service, taken from the typed config.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The public base URL used in `Location`, `fullUrl` and links.
+    pub base_url: String,
+    pub validation: ValidationMode,
+    /// Profiles applied to every resource of a type, whether claimed or not.
+    pub default_profiles: HashMap<String, Vec<String>>,
+    pub max_bundle_entries: usize,
+}
+
+/// The clock, passed in so tests and derivations can control time.
+pub trait Clock: Send + Sync {
+    fn now_ms(&self) -> i64;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        chrono::Utc::now().timestamp_millis()
+    }
+}
+
+/// The FHIR service shared by every handler.
+pub struct FhirService {
+    store: Arc<dyn Store>,
+    registry: Arc<Registry>,
+    profiles: Profiles,
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+}
+
+/// Errors of the service layer; `http::error` renders them as OperationOutcome.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("bad request")]
+    BadRequest(Vec<Issue>),
+    #[error("not found")]
+    NotFound(Issue),
+    #[error("gone")]
+    Gone(Issue),
+    #[error("conflict")]
+    Conflict(Issue),
+    #[error("precondition failed")]
+    PreconditionFailed(Issue),
+    #[error("unprocessable")]
+    Unprocessable(Vec<Issue>),
+    #[error("payload too large")]
+    TooLarge(Issue),
+    #[error("unavailable")]
+    Unavailable,
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    pub fn bad(issue: Issue) -> ServiceError {
+        ServiceError::BadRequest(vec![issue])
+    }
+
+    /// The HTTP status and OperationOutcome issues of this error. The one
+    /// mapping used for whole responses and for failed Bundle entries alike.
+    pub fn status_and_issues(self) -> (u16, Vec<Issue>) {
+        match self {
+            ServiceError::BadRequest(v) => (400, v),
+            ServiceError::NotFound(i) => (404, vec![i]),
+            ServiceError::Gone(i) => (410, vec![i]),
+            ServiceError::Conflict(i) => (409, vec![i]),
+            ServiceError::PreconditionFailed(i) => (412, vec![i]),
+            ServiceError::Unprocessable(v) => (422, v),
+            ServiceError::TooLarge(i) => (413, vec![i]),
+            ServiceError::Unavailable => (503, vec![Issue::error("transient", "The server is shutting down; retry shortly.")]),
+            ServiceError::Internal(_) => (500, vec![Issue::error("exception", "Internal error.")]),
+        }
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => ServiceError::Conflict(Issue::error("conflict", format!("{m}; re-read the resource and retry."))),
+            StoreError::BadCursor => ServiceError::bad(Issue::error("invalid", "The paging cursor is not valid; restart the search from its first page.")),
+            StoreError::Closed => ServiceError::Unavailable,
+            StoreError::Aborted => ServiceError::Internal("unit of work aborted without an error".into()),
+            StoreError::Backend(m) => ServiceError::Internal(m),
+        }
+    }
+}
+
+impl FhirService {
+    pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>, profiles: Profiles, settings: Settings, clock: Arc<dyn Clock>) -> FhirService {
+        FhirService { store, registry, profiles, settings, clock }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn profiles(&self) -> &Profiles {
+        &self.profiles
+    }
+
+    /// Closes the store: finishes queued writes and releases the database.
+    pub async fn shutdown(&self) {
+        self.store.close().await;
+    }
+}

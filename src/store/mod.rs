@@ -1,0 +1,161 @@
+//! Persistence: the store traits and their implementations. The only module with SQL.
+//!
+//! Every call carries an [`AccessContext`]; rows are stamped with its tenant and
+//! no query can reach another tenant's rows. Writes are units of work
+//! ([`WriteWork`]) run inside one database transaction by the store, so a write
+//! and everything derived from it commit together or not at all.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+use crate::fhir::index::IndexEntry;
+use crate::fhir::query::SearchQuery;
+
+/// Who is asking, on whose behalf: passed to every store call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessContext {
+    /// The practice Organization the data belongs to.
+    pub tenant: String,
+    /// The calling client (a configured id until SMART auth lands).
+    pub client_id: String,
+    /// Correlates logs and errors of one request.
+    pub request_id: String,
+}
+
+/// One stored version of a resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResource {
+    pub resource_type: String,
+    pub id: String,
+    pub version: i64,
+    pub last_updated_ms: i64,
+    pub deleted: bool,
+    /// The request method that produced this version (POST, PUT, DELETE).
+    pub method: String,
+    /// The resource JSON as stored (empty for a deletion).
+    pub body: String,
+}
+
+/// A new version to write.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    pub resource_type: String,
+    pub id: String,
+    pub version: i64,
+    pub last_updated_ms: i64,
+    pub deleted: bool,
+    pub method: &'static str,
+    pub body: String,
+    pub index: Vec<IndexEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HistoryScope {
+    System,
+    Type(String),
+    Instance(String, String),
+}
+
+#[derive(Debug, Clone)]
+pub struct HistoryQuery {
+    pub scope: HistoryScope,
+    pub since_ms: Option<i64>,
+    pub count: usize,
+    /// Continue below this history sequence number (from a `next` link).
+    pub before_seq: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HistoryPage {
+    pub entries: Vec<StoredResource>,
+    pub total: u64,
+    pub next_before_seq: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SearchPage {
+    pub matches: Vec<StoredResource>,
+    pub included: Vec<StoredResource>,
+    pub total: Option<u64>,
+    /// Opaque keyset cursor for the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// Store failures. `Aborted` means the unit of work itself returned an error
+/// (its own error travels separately, see [`transact`]).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("write conflict: {0}")]
+    Conflict(String),
+    #[error("invalid cursor")]
+    BadCursor,
+    #[error("the store is shutting down")]
+    Closed,
+    #[error("unit of work aborted")]
+    Aborted,
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+/// What a unit of work can do inside the write transaction.
+pub trait WriteTx {
+    /// The current version (deleted or not) of a resource in the caller's tenant.
+    fn current(&mut self, resource_type: &str, id: &str) -> Result<Option<StoredResource>, StoreError>;
+    /// Non-deleted resources matching `query` (filters only), at most `limit`.
+    fn find(&mut self, query: &SearchQuery, limit: usize) -> Result<Vec<StoredResource>, StoreError>;
+    /// Writes a version; it must be exactly one above the current version.
+    fn write(&mut self, version: NewVersion) -> Result<(), StoreError>;
+    /// Runs `work` in a nested savepoint: its writes roll back alone if it fails
+    /// (how batch entries stay independent inside one commit).
+    fn nested(&mut self, work: &mut dyn FnMut(&mut dyn WriteTx) -> Result<(), StoreError>) -> Result<(), StoreError>;
+}
+
+/// A unit of work run inside one transaction.
+pub type WriteWork = Box<dyn FnOnce(&mut dyn WriteTx) -> Result<(), StoreError> + Send>;
+
+/// The persistence contract; SQLite now, PostgreSQL later, same contract tests.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The current version (possibly a deletion) of `type/id`.
+    async fn read(&self, ctx: &AccessContext, resource_type: &str, id: &str) -> Result<Option<StoredResource>, StoreError>;
+    async fn vread(&self, ctx: &AccessContext, resource_type: &str, id: &str, version: i64) -> Result<Option<StoredResource>, StoreError>;
+    async fn history(&self, ctx: &AccessContext, query: HistoryQuery) -> Result<HistoryPage, StoreError>;
+    async fn search(&self, ctx: &AccessContext, query: SearchQuery) -> Result<SearchPage, StoreError>;
+    /// Runs `work` in a transaction; returns once it is durably committed.
+    async fn write(&self, ctx: &AccessContext, work: WriteWork) -> Result<(), StoreError>;
+    /// Stops accepting writes, finishes queued ones and closes the database.
+    async fn close(&self);
+}
+
+/// Runs a typed unit of work and hands back its value or its own error.
+/// The work's error rolls the transaction back.
+pub async fn transact<T, E, F>(store: &dyn Store, ctx: &AccessContext, f: F) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+    F: FnOnce(&mut dyn WriteTx) -> Result<T, E> + Send + 'static,
+{
+    let slot = std::sync::Arc::new(parking_lot::Mutex::new(None));
+    let out = slot.clone();
+    let work: WriteWork = Box::new(move |tx| {
+        let result = f(tx);
+        let failed = result.is_err();
+        *out.lock() = Some(result);
+        if failed { Err(StoreError::Aborted) } else { Ok(()) }
+    });
+    let committed = store.write(ctx, work).await;
+    let result = slot.lock().take();
+    match (committed, result) {
+        (Ok(()), Some(Ok(v))) => Ok(v),
+        (_, Some(Err(e))) => Err(e),
+        (Err(e), _) => Err(e.into()),
+        (Ok(()), None) => Err(StoreError::Backend("unit of work did not run".into()).into()),
+    }
+}

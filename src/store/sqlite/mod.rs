@@ -1,0 +1,124 @@
+//! The embedded SQLite store: one writer thread (group commit), a pool of readers.
+//!
+//! WAL mode lets readers see the last committed state while the writer works.
+//! All blocking SQLite calls run off the async runtime (`spawn_blocking` for
+//! readers, a dedicated thread for the writer).
+
+mod rows;
+mod schema;
+mod search;
+mod search_sql;
+mod writer;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use super::{AccessContext, HistoryPage, HistoryQuery, SearchPage, Store, StoreError, StoredResource, WriteWork};
+use crate::fhir::query::SearchQuery;
+
+/// How many read connections the pool keeps.
+const READERS: usize = 8;
+/// Queued writes before callers wait (backpressure).
+const WRITE_QUEUE: usize = 4096;
+
+pub struct SqliteStore {
+    sender: Mutex<Option<mpsc::Sender<writer::Job>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    readers: Arc<ReadPool>,
+}
+
+struct ReadPool {
+    conns: Mutex<Vec<Connection>>,
+    permits: Semaphore,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let mut conn = Connection::open(path)?;
+        schema::configure(&conn)?;
+        schema::migrate(&mut conn)?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let r = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+            r.pragma_update(None, "busy_timeout", 5000)?;
+            r.pragma_update(None, "mmap_size", 268_435_456)?;
+            r.pragma_update(None, "cache_size", -32768)?;
+            readers.push(r);
+        }
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        let handle = std::thread::Builder::new()
+            .name("tandem-sqlite-writer".into())
+            .spawn(move || writer::run(conn, rx))
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        Ok(SqliteStore {
+            sender: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(handle)),
+            readers: Arc::new(ReadPool { conns: Mutex::new(readers), permits: Semaphore::new(READERS) }),
+        })
+    }
+
+    async fn with_reader<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        let permit = pool.permits.acquire().await.map_err(|_| StoreError::Closed)?;
+        let pool2 = pool.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let conn = pool2.conns.lock().pop().expect("a permit guarantees a connection");
+            let result = f(&conn);
+            pool2.conns.lock().push(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("reader task failed: {e}")))?;
+        drop(permit);
+        result
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn read(&self, ctx: &AccessContext, rt: &str, id: &str) -> Result<Option<StoredResource>, StoreError> {
+        let (tenant, rt, id) = (ctx.tenant.clone(), rt.to_string(), id.to_string());
+        self.with_reader(move |c| rows::current(c, &tenant, &rt, &id)).await
+    }
+
+    async fn vread(&self, ctx: &AccessContext, rt: &str, id: &str, version: i64) -> Result<Option<StoredResource>, StoreError> {
+        let (tenant, rt, id) = (ctx.tenant.clone(), rt.to_string(), id.to_string());
+        self.with_reader(move |c| rows::version(c, &tenant, &rt, &id, version)).await
+    }
+
+    async fn history(&self, ctx: &AccessContext, query: HistoryQuery) -> Result<HistoryPage, StoreError> {
+        let tenant = ctx.tenant.clone();
+        self.with_reader(move |c| rows::history(c, &tenant, &query)).await
+    }
+
+    async fn search(&self, ctx: &AccessContext, query: SearchQuery) -> Result<SearchPage, StoreError> {
+        let tenant = ctx.tenant.clone();
+        self.with_reader(move |c| search::search(c, &tenant, &query)).await
+    }
+
+    async fn write(&self, ctx: &AccessContext, work: WriteWork) -> Result<(), StoreError> {
+        let sender = self.sender.lock().clone().ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        sender.send(writer::Job { ctx: ctx.clone(), work, reply }).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn close(&self) {
+        self.sender.lock().take();
+        let handle = self.writer.lock().take();
+        if let Some(h) = handle {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+        self.readers.permits.close();
+    }
+}

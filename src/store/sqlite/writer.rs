@@ -1,0 +1,168 @@
+//! The single writer thread with group commit.
+//!
+//! SQLite allows one writer at a time, so all writes go through one thread that
+//! owns the write connection. It takes every queued unit of work, runs each in its
+//! own SAVEPOINT inside one transaction, commits once (one fsync for the group)
+//! and only then answers the callers. A failing unit rolls back to its savepoint
+//! without touching its neighbours; a failed commit fails the whole group.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use rusqlite::{Connection, params};
+use tokio::sync::{mpsc, oneshot};
+
+use super::rows;
+use super::schema::INDEX_TABLES;
+use super::search;
+use crate::fhir::index::IndexValue;
+use crate::fhir::query::SearchQuery;
+use crate::store::{AccessContext, NewVersion, StoreError, StoredResource, WriteTx, WriteWork};
+
+/// Largest number of units committed together.
+const MAX_GROUP: usize = 256;
+
+pub struct Job {
+    pub ctx: AccessContext,
+    pub work: WriteWork,
+    pub reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// Runs until the channel closes, then returns (dropping the connection cleanly).
+pub fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_group(&mut conn, group);
+    }
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+fn commit_group(conn: &mut Connection, group: Vec<Job>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        for job in group {
+            let _ = job.reply.send(Err(StoreError::Backend(e.to_string())));
+        }
+        return;
+    }
+    let mut replies = Vec::with_capacity(group.len());
+    for job in group {
+        let result = run_unit(conn, &job.ctx, job.work);
+        replies.push((job.reply, result));
+    }
+    if let Err(e) = conn.execute_batch("COMMIT") {
+        let _ = conn.execute_batch("ROLLBACK");
+        for (reply, _) in replies {
+            let _ = reply.send(Err(StoreError::Backend(format!("commit failed: {e}"))));
+        }
+        return;
+    }
+    for (reply, result) in replies {
+        let _ = reply.send(result);
+    }
+}
+
+fn run_unit(conn: &Connection, ctx: &AccessContext, work: WriteWork) -> Result<(), StoreError> {
+    conn.execute_batch("SAVEPOINT unit")?;
+    let mut tx = SqliteTx { conn, tenant: &ctx.tenant };
+    let result = match catch_unwind(AssertUnwindSafe(|| work(&mut tx))) {
+        Ok(r) => r,
+        Err(_) => Err(StoreError::Backend("a unit of work panicked".into())),
+    };
+    if result.is_err() {
+        conn.execute_batch("ROLLBACK TO unit")?;
+    }
+    conn.execute_batch("RELEASE unit")?;
+    result
+}
+
+struct SqliteTx<'a> {
+    conn: &'a Connection,
+    tenant: &'a str,
+}
+
+impl WriteTx for SqliteTx<'_> {
+    fn current(&mut self, rt: &str, id: &str) -> Result<Option<StoredResource>, StoreError> {
+        rows::current(self.conn, self.tenant, rt, id)
+    }
+
+    fn find(&mut self, query: &SearchQuery, limit: usize) -> Result<Vec<StoredResource>, StoreError> {
+        search::find(self.conn, self.tenant, query, limit)
+    }
+
+    fn write(&mut self, v: NewVersion) -> Result<(), StoreError> {
+        write_version(self.conn, self.tenant, v)
+    }
+
+    fn nested(&mut self, work: &mut dyn FnMut(&mut dyn WriteTx) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        self.conn.execute_batch("SAVEPOINT nested")?;
+        let result = work(self);
+        if result.is_err() {
+            self.conn.execute_batch("ROLLBACK TO nested")?;
+        }
+        self.conn.execute_batch("RELEASE nested")?;
+        result
+    }
+}
+
+fn write_version(conn: &Connection, tenant: &str, v: NewVersion) -> Result<(), StoreError> {
+    let existing: Option<(i64, i64)> = conn
+        .prepare_cached("SELECT rid, version FROM resources WHERE tenant = ? AND type = ? AND id = ?")?
+        .query_row(params![tenant, v.resource_type, v.id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .ok();
+    let expected = existing.map(|(_, ver)| ver + 1).unwrap_or(1);
+    if v.version != expected {
+        return Err(StoreError::Conflict(format!("{}/{} is at version {}, not {}", v.resource_type, v.id, expected - 1, v.version - 1)));
+    }
+    conn.prepare_cached("INSERT INTO history (tenant, type, id, version, last_updated, deleted, method, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")?
+        .execute(params![tenant, v.resource_type, v.id, v.version, v.last_updated_ms, v.deleted as i64, v.method, v.body])?;
+    let hseq = conn.last_insert_rowid();
+    let rid = match existing {
+        Some((rid, _)) => {
+            conn.prepare_cached("UPDATE resources SET version = ?, last_updated = ?, deleted = ?, hseq = ? WHERE rid = ?")?
+                .execute(params![v.version, v.last_updated_ms, v.deleted as i64, hseq, rid])?;
+            for table in INDEX_TABLES {
+                conn.prepare_cached(&format!("DELETE FROM {table} WHERE rid = ?"))?.execute([rid])?;
+            }
+            rid
+        }
+        None => {
+            conn.prepare_cached("INSERT INTO resources (tenant, type, id, version, last_updated, deleted, hseq) VALUES (?, ?, ?, ?, ?, ?, ?)")?
+                .execute(params![tenant, v.resource_type, v.id, v.version, v.last_updated_ms, v.deleted as i64, hseq])?;
+            conn.last_insert_rowid()
+        }
+    };
+    if !v.deleted {
+        insert_index(conn, tenant, &v, rid)?;
+    }
+    Ok(())
+}
+
+fn insert_index(conn: &Connection, tenant: &str, v: &NewVersion, rid: i64) -> Result<(), StoreError> {
+    let rt = &v.resource_type;
+    for e in &v.index {
+        let p = &e.param;
+        match &e.value {
+            IndexValue::Token { system, code, text } => conn
+                .prepare_cached("INSERT INTO idx_token (tenant, rtype, param, system, code, text, rid) VALUES (?, ?, ?, ?, ?, ?, ?)")?
+                .execute(params![tenant, rt, p, system, code, text, rid])?,
+            IndexValue::String { norm, exact } => conn
+                .prepare_cached("INSERT INTO idx_string (tenant, rtype, param, norm, exact, rid) VALUES (?, ?, ?, ?, ?, ?)")?
+                .execute(params![tenant, rt, p, norm, exact, rid])?,
+            IndexValue::Date(r) => conn
+                .prepare_cached("INSERT INTO idx_date (tenant, rtype, param, start, \"end\", rid) VALUES (?, ?, ?, ?, ?, ?)")?
+                .execute(params![tenant, rt, p, r.start, r.end, rid])?,
+            IndexValue::Reference { target_type, target_id, url } => conn
+                .prepare_cached("INSERT INTO idx_ref (tenant, rtype, param, target_type, target_id, url, rid) VALUES (?, ?, ?, ?, ?, ?, ?)")?
+                .execute(params![tenant, rt, p, target_type, target_id, url, rid])?,
+            IndexValue::Quantity { value, system, code } => conn
+                .prepare_cached("INSERT INTO idx_quantity (tenant, rtype, param, value, system, code, rid) VALUES (?, ?, ?, ?, ?, ?, ?)")?
+                .execute(params![tenant, rt, p, value, system, code, rid])?,
+        };
+    }
+    Ok(())
+}
