@@ -54,12 +54,23 @@ impl Stamper {
     /// meta element) and computes the index rows.
     pub fn version(&self, rt: &str, id: &str, version: i64, mut value: Value, method: &'static str) -> NewVersion {
         if let Value::Object(obj) = &mut value {
+            let mut meta = match obj.remove("meta") {
+                Some(Value::Object(m)) => m,
+                _ => Map::new(),
+            };
+            meta.insert("versionId".into(), Value::String(version.to_string()));
+            let ts = chrono::DateTime::from_timestamp_millis(self.now_ms).unwrap_or_default();
+            meta.insert("lastUpdated".into(), Value::String(format_instant(ts)));
+            // resourceType, id and meta lead, as FHIR servers conventionally write them;
+            // every other element keeps the order it was sent in.
+            let rest = std::mem::take(obj);
+            obj.insert("resourceType".into(), Value::String(rt.to_string()));
             obj.insert("id".into(), Value::String(id.to_string()));
-            let meta = obj.entry("meta").or_insert_with(|| Value::Object(Map::new()));
-            if let Value::Object(meta) = meta {
-                meta.insert("versionId".into(), Value::String(version.to_string()));
-                let ts = chrono::DateTime::from_timestamp_millis(self.now_ms).unwrap_or_default();
-                meta.insert("lastUpdated".into(), Value::String(format_instant(ts)));
+            obj.insert("meta".into(), Value::Object(meta));
+            for (k, v) in rest {
+                if k != "resourceType" && k != "id" {
+                    obj.insert(k, v);
+                }
             }
         }
         let index = extract(&self.registry, &self.base, rt, &value);
