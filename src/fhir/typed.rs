@@ -32,14 +32,31 @@ pub fn check_types(resource_type: &str, resource: &Value) -> Result<(), Issue> {
     ])
 }
 
+/// Converts to a value tree with plain numbers. Tandem's serde_json keeps numbers
+/// as written (arbitrary precision, so `2.50` round-trips), but that
+/// representation confuses the buffered (untagged) deserializers the typed
+/// models use for choice elements; the typed check only needs their values.
+fn plain(v: &Value) -> serde_value::Value {
+    use serde_value::Value as P;
+    match v {
+        Value::Null => P::Unit,
+        Value::Bool(b) => P::Bool(*b),
+        Value::Number(n) => n.as_u64().map(P::U64).or_else(|| n.as_i64().map(P::I64)).unwrap_or_else(|| P::F64(n.as_f64().unwrap_or(f64::NAN))),
+        Value::String(s) => P::String(s.clone()),
+        Value::Array(a) => P::Seq(a.iter().map(plain).collect()),
+        Value::Object(o) => P::Map(o.iter().map(|(k, v)| (P::String(k.clone()), plain(v))).collect()),
+    }
+}
+
 fn check<T: serde::de::DeserializeOwned>(rt: &str, resource: &Value) -> Result<(), Issue> {
-    match serde_path_to_error::deserialize::<_, T>(resource) {
+    let tree = serde_value::ValueDeserializer::<serde_value::DeserializerError>::new(plain(resource));
+    match serde_path_to_error::deserialize::<_, T>(tree) {
         Ok(_) => Ok(()),
         Err(e) => {
             let path = e.path().to_string();
             let expr = if path == "." || path.is_empty() { rt.to_string() } else { format!("{rt}.{path}") };
             let msg = e.into_inner().to_string();
-            Err(Issue::error("structure", format!("{expr}: {msg}. Fix the element's datatype (see the R4 definition of {rt}).")).at(expr))
+            Err(Issue::error("structure", format!("{expr}: {msg}. Fix this element (see the R4 definition of {rt}).")).at(expr))
         }
     }
 }
