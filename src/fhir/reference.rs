@@ -26,6 +26,11 @@ pub fn parse<'a>(reference: &'a str, base: &str) -> Ref<'a> {
     if reference.starts_with("urn:") {
         return Ref::Urn(reference);
     }
+    if let Some((ty, query)) = reference.split_once('?') {
+        if is_known(ty) {
+            return Ref::Conditional { resource_type: ty, query };
+        }
+    }
     let relative = match reference.strip_prefix(base).and_then(|r| r.strip_prefix('/')) {
         Some(rest) if !base.is_empty() => rest,
         _ if reference.contains("://") => return Ref::External(reference),
@@ -63,6 +68,10 @@ mod tests {
         assert_eq!(
             parse("Organization?identifier=a|b", base),
             Ref::Conditional { resource_type: "Organization", query: "identifier=a|b" }
+        );
+        assert_eq!(
+            parse("Organization?identifier=https://github.com/synthetichealth/synthea|1", base),
+            Ref::Conditional { resource_type: "Organization", query: "identifier=https://github.com/synthetichealth/synthea|1" }
         );
         assert_eq!(parse("#c1", base), Ref::Contained("c1"));
         assert_eq!(parse("urn:uuid:1234", base), Ref::Urn("urn:uuid:1234"));
