@@ -181,3 +181,26 @@ async fn content_negotiation_and_pretty() {
     assert!(!compact.contains('\n'));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn tenants_are_isolated_over_http() {
+    let app = spawn_app().await;
+    let as_tenant = |t: &'static str, m: reqwest::Method, path: &str| app.client.request(m, app.url(path)).header("x-tandem-tenant", t).header("content-type", "application/fhir+json");
+    let r = as_tenant("practice-a", reqwest::Method::PUT, "Patient/shared-id").body(json!({"resourceType": "Patient", "id": "shared-id", "identifier": [{"system": "urn:mrn", "value": "A"}]}).to_string()).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // Allowed: the owning tenant reads it.
+    assert_eq!(as_tenant("practice-a", reqwest::Method::GET, "Patient/shared-id").send().await.unwrap().status(), StatusCode::OK);
+    // Refused: another tenant sees nothing by read, vread, search or history.
+    assert_eq!(as_tenant("practice-b", reqwest::Method::GET, "Patient/shared-id").send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(as_tenant("practice-b", reqwest::Method::GET, "Patient/shared-id/_history/1").send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    let s: Value = as_tenant("practice-b", reqwest::Method::GET, "Patient?identifier=urn:mrn|A").send().await.unwrap().json().await.unwrap();
+    assert_eq!(s["total"], 0);
+    let h: Value = as_tenant("practice-b", reqwest::Method::GET, "_history").send().await.unwrap().json().await.unwrap();
+    assert_eq!(h["total"], 0);
+    // Conditional create in B does not match A's patient: it creates B's own.
+    let c = as_tenant("practice-b", reqwest::Method::POST, "Patient").header("if-none-exist", "identifier=urn:mrn|A").body(json!({"resourceType": "Patient"}).to_string()).send().await.unwrap();
+    assert_eq!(c.status(), StatusCode::CREATED);
+    let bad = as_tenant("bad tenant!", reqwest::Method::GET, "Patient").send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    app.stop().await;
+}
