@@ -1,0 +1,180 @@
+//! Headline benchmarks of the FHIR server, driven over loopback HTTP against the
+//! release binary (a separate process, on its own temporary SQLite file):
+//!
+//! - Synthea ingest through HTTP transactions and through `tandem import` (resources/s)
+//! - single-resource POST throughput and p50/p99 at 32 concurrent clients
+//! - read-by-id throughput and p50/p99 at 32 concurrent clients
+//!
+//! Run: `cargo bench --bench fhir` (add `-- --quick` for a short run).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+
+fn shared() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/synthea/blaze-r4-120-patients")
+}
+
+fn start(db: &Path, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["--database", db.to_str().unwrap(), "serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("TANDEM_LOG__LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start tandem")
+}
+
+async fn wait_ready(client: &reqwest::Client, base: &str) {
+    for _ in 0..200 {
+        if client.get(format!("{base}/health")).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("server did not start");
+}
+
+fn read_bz2(p: &Path) -> String {
+    let mut s = String::new();
+    bzip2::read::BzDecoder::new(std::fs::File::open(p).unwrap()).read_to_string(&mut s).unwrap();
+    s
+}
+
+fn count_entries(bodies: &[String]) -> u64 {
+    bodies.iter().map(|b| serde_json::from_str::<Value>(b).unwrap()["entry"].as_array().unwrap().len() as u64).sum()
+}
+
+/// Runs `total` requests from `clients` concurrent tasks; returns (req/s, histogram in µs).
+async fn load<F, Fut>(clients: usize, total: usize, make: F) -> (f64, Histogram<u64>)
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let hist = Arc::new(Mutex::new(Histogram::<u64>::new(3).unwrap()));
+    let make = Arc::new(make);
+    let started = Instant::now();
+    let per = total / clients;
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let (hist, make) = (hist.clone(), make.clone());
+            tokio::spawn(async move {
+                for i in 0..per {
+                    let t = Instant::now();
+                    assert!(make(c * per + i).await, "request failed");
+                    hist.lock().record(t.elapsed().as_micros() as u64).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let h = hist.lock().clone();
+    ((per * clients) as f64 / secs, h)
+}
+
+fn report(name: &str, rate: f64, unit: &str, h: Option<&Histogram<u64>>) -> Value {
+    match h {
+        Some(h) => {
+            let (p50, p99) = (h.value_at_quantile(0.5) as f64 / 1000.0, h.value_at_quantile(0.99) as f64 / 1000.0);
+            println!("{name:<48} {rate:>10.0} {unit:<12} p50 {p50:>7.2} ms  p99 {p99:>7.2} ms");
+            json!({"name": name, "rate": rate, "unit": unit, "p50_ms": p50, "p99_ms": p99})
+        }
+        None => {
+            println!("{name:<48} {rate:>10.0} {unit}");
+            json!({"name": name, "rate": rate, "unit": unit})
+        }
+    }
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
+    let mut results = Vec::new();
+
+    let mut files: Vec<PathBuf> = std::fs::read_dir(shared()).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    if quick {
+        files.truncate(32);
+    }
+    let bodies: Vec<String> = files.iter().map(|f| read_bz2(f)).collect();
+    let resources = count_entries(&bodies);
+    println!("Synthea sample: {} bundles, {resources} resources{}", bodies.len(), if quick { " (quick)" } else { "" });
+
+    // 1. Ingest through HTTP transactions (4 concurrent senders).
+    let db = dir.path().join("http.db");
+    let mut server = start(&db, port);
+    wait_ready(&client, &base).await;
+    let started = Instant::now();
+    for b in &bodies[..2] {
+        let r = client.post(&base).header("content-type", "application/fhir+json").header("prefer", "return=minimal").body(b.clone()).send().await.unwrap();
+        assert!(r.status().is_success());
+    }
+    let statuses: Vec<u16> = futures::stream::iter(bodies[2..].iter().cloned())
+        .map(|b| {
+            let req = client.post(&base).header("content-type", "application/fhir+json").header("prefer", "return=minimal").body(b);
+            async move { req.send().await.unwrap().status().as_u16() }
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|s| *s == 200));
+    results.push(report("ingest: Synthea via HTTP transactions", resources as f64 / started.elapsed().as_secs_f64(), "resources/s", None));
+
+    // 2. Single-resource POST at 32 concurrent clients.
+    let n = if quick { 4_000 } else { 20_000 };
+    let (c2, b2) = (client.clone(), base.clone());
+    let (rate, h) = load(32, n, move |i| {
+        let body = json!({"resourceType": "Observation", "status": "final", "code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+            "subject": {"reference": format!("Patient/bench-{}", i % 500)}, "effectiveDateTime": "2024-01-01T10:00:00Z", "valueQuantity": {"value": i % 200, "unit": "mm[Hg]"}});
+        let req = c2.post(format!("{b2}/Observation")).header("content-type", "application/fhir+json").header("prefer", "return=minimal").body(body.to_string());
+        async move { req.send().await.map(|r| r.status() == 201).unwrap_or(false) }
+    })
+    .await;
+    results.push(report("POST Observation, 32 clients", rate, "req/s", Some(&h)));
+
+    // 3. Read by id at 32 concurrent clients.
+    let page: Value = client.get(format!("{base}/Patient?_count=1000&_elements=id")).send().await.unwrap().json().await.unwrap();
+    let ids: Arc<Vec<String>> = Arc::new(page["entry"].as_array().unwrap().iter().map(|e| e["resource"]["id"].as_str().unwrap().to_string()).collect());
+    let n = if quick { 20_000 } else { 100_000 };
+    let (c3, b3) = (client.clone(), base.clone());
+    let (rate, h) = load(32, n, move |i| {
+        let req = c3.get(format!("{b3}/Patient/{}", ids[i % ids.len()]));
+        async move { req.send().await.map(|r| r.status() == 200).unwrap_or(false) }
+    })
+    .await;
+    results.push(report("GET Patient/{id}, 32 clients", rate, "req/s", Some(&h)));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0) + std::fs::metadata(dir.path().join("http.db-wal")).map(|m| m.len()).unwrap_or(0);
+    println!("database size after runs: {:.1} MB", size as f64 / 1e6);
+
+    // 4. `tandem import` of the same files.
+    let import_db = dir.path().join("import.db");
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["--database", import_db.to_str().unwrap(), "import"])
+        .args(files.iter().map(|f| f.to_str().unwrap()))
+        .env("TANDEM_LOG__LEVEL", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    results.push(report("ingest: Synthea via `tandem import`", resources as f64 / started.elapsed().as_secs_f64(), "resources/s", None));
+
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-results.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&json!({"quick": quick, "results": results})).unwrap()).unwrap();
+    println!("results written to {}", path.display());
+}
