@@ -11,6 +11,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
@@ -25,7 +26,17 @@ struct Summary {
     reasons: Vec<String>,
 }
 
+/// Files loaded concurrently.
+const IN_FLIGHT: usize = 3;
+
 impl Summary {
+    fn merge(&mut self, other: Summary) {
+        self.loaded += other.loaded;
+        self.rejected += other.rejected;
+        let room = 50usize.saturating_sub(self.reasons.len());
+        self.reasons.extend(other.reasons.into_iter().take(room));
+    }
+
     fn reject(&mut self, reason: String) {
         self.rejected += 1;
         if self.reasons.len() < 50 {
@@ -52,13 +63,27 @@ pub async fn run(cfg: &Config, paths: &[PathBuf], tenant: Option<String>, batch_
     let mut summary = Summary::default();
     let mut deferred = Vec::new();
     let started = std::time::Instant::now();
-    for f in &files {
-        bar.set_message(format!("{} loaded", summary.loaded));
-        if let Err(e) = load_file(&svc, &ctx, f, batch_size, &mut summary, Some(&mut deferred)).await {
-            summary.reject(format!("{}: {e}", f.display()));
-        }
+    // A few files in flight: parsing and validating the next file overlaps
+    // with the store committing the current one.
+    let mut loads = futures::stream::iter(files.iter())
+        .map(|f| {
+            let (svc, ctx) = (&svc, &ctx);
+            async move {
+                let (mut part, mut later) = (Summary::default(), Vec::new());
+                if let Err(e) = load_file(svc, ctx, f, batch_size, &mut part, Some(&mut later)).await {
+                    part.reject(format!("{}: {e}", f.display()));
+                }
+                (part, later)
+            }
+        })
+        .buffer_unordered(IN_FLIGHT);
+    while let Some((part, later)) = loads.next().await {
+        summary.merge(part);
+        deferred.extend(later);
         bar.inc(1);
+        bar.set_message(format!("{} loaded", summary.loaded));
     }
+    drop(loads);
     for f in deferred {
         if let Err(e) = load_file(&svc, &ctx, &f, batch_size, &mut summary, None).await {
             summary.reject(format!("{}: {e}", f.display()));

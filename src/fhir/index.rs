@@ -17,7 +17,8 @@ pub enum IndexValue {
     Token { system: Option<String>, code: Option<String>, text: Option<String> },
     String { norm: String, exact: String },
     Date(DateRange),
-    Reference { target_type: Option<String>, target_id: Option<String>, url: String },
+    /// `url` is set only for references that are not local `Type/id` ones.
+    Reference { target_type: Option<String>, target_id: Option<String>, url: Option<String> },
     /// Numbers and quantities share a table; numbers have no system/code.
     Quantity { value: f64, system: Option<String>, code: Option<String> },
 }
@@ -140,11 +141,11 @@ fn reference_values(v: &Value, base: &str, out: &mut Vec<IndexValue>) {
         },
         _ => return,
     };
-    let (target_type, target_id) = match parse_ref(text, base) {
-        Ref::Local { resource_type, id, .. } => (Some(resource_type.to_string()), Some(id.to_string())),
-        _ => (None, None),
+    let value = match parse_ref(text, base) {
+        Ref::Local { resource_type, id, .. } => IndexValue::Reference { target_type: Some(resource_type.to_string()), target_id: Some(id.to_string()), url: None },
+        _ => IndexValue::Reference { target_type: None, target_id: None, url: Some(text.to_string()) },
     };
-    out.push(IndexValue::Reference { target_type, target_id, url: text.to_string() });
+    out.push(value);
 }
 
 fn quantity_values(v: &Value, out: &mut Vec<IndexValue>) {

@@ -69,6 +69,8 @@ pub struct SearchParam {
 #[derive(Debug, Default)]
 pub struct Registry {
     by_type: HashMap<String, BTreeMap<String, Arc<SearchParam>>>,
+    /// `for_type` results, computed once (indexing asks for every write).
+    applicable: HashMap<String, Vec<Arc<SearchParam>>>,
     /// Parameters whose expression is outside the supported FHIRPath subset.
     pub unsupported: Vec<String>,
 }
@@ -86,6 +88,10 @@ impl Registry {
         let entries = bundle["entry"].as_array().map(Vec::as_slice).unwrap_or_default();
         for sp in entries.iter().map(|e| &e["resource"]) {
             reg.add(sp);
+        }
+        for rt in crate::fhir::resource_types::R4_RESOURCE_TYPES {
+            let list = reg.compute_for_type(rt);
+            reg.applicable.insert(rt.to_string(), list);
         }
         reg
     }
@@ -124,15 +130,19 @@ impl Registry {
     }
 
     /// Every parameter that applies to `resource_type`, sorted by code.
-    pub fn for_type(&self, resource_type: &str) -> Vec<&Arc<SearchParam>> {
-        let mut out: Vec<&Arc<SearchParam>> = Vec::new();
-        for key in ["Resource", "DomainResource", resource_type] {
+    pub fn for_type(&self, resource_type: &str) -> &[Arc<SearchParam>] {
+        self.applicable.get(resource_type).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    fn compute_for_type(&self, resource_type: &str) -> Vec<Arc<SearchParam>> {
+        let mut out: Vec<Arc<SearchParam>> = Vec::new();
+        // The type's own definition wins over a Resource-level one of the same code.
+        for key in [resource_type, "DomainResource", "Resource"] {
             if let Some(m) = self.by_type.get(key) {
-                out.extend(m.values());
+                out.extend(m.values().filter(|p| !out.iter().any(|o| o.code == p.code)).cloned().collect::<Vec<_>>());
             }
         }
         out.sort_by(|a, b| a.code.cmp(&b.code));
-        out.dedup_by(|a, b| a.code == b.code);
         out
     }
 }

@@ -22,7 +22,7 @@ use crate::store::{AccessContext, StoreError, WriteTx, transact};
 
 impl FhirService {
     /// Processes a transaction or batch Bundle and renders the response Bundle.
-    pub async fn process_bundle(&self, ctx: &AccessContext, bundle: Value, prefer: Prefer) -> Result<String, ServiceError> {
+    pub async fn process_bundle(&self, ctx: &AccessContext, mut bundle: Value, prefer: Prefer) -> Result<String, ServiceError> {
         let body = prefer == Prefer::Representation;
         let kind = match bundle.get("type").and_then(Value::as_str) {
             Some(k @ ("transaction" | "batch")) => k.to_string(),
@@ -30,14 +30,21 @@ impl FhirService {
                 return Err(ServiceError::bad(Issue::error("invalid", format!("POST to the base URL takes a Bundle of type transaction or batch (got {}).", other.unwrap_or("none"))).at("Bundle.type")));
             }
         };
-        let entries = bundle.get("entry").and_then(Value::as_array).cloned().unwrap_or_default();
+        let entries = match bundle.get_mut("entry").map(Value::take) {
+            Some(Value::Array(entries)) => entries,
+            _ => Vec::new(),
+        };
         if entries.len() > self.settings.max_bundle_entries {
             return Err(ServiceError::TooLarge(Issue::error("too-costly", format!("The Bundle has {} entries; the limit is {}. Split it.", entries.len(), self.settings.max_bundle_entries))));
         }
         let st = self.stamper();
         let results = if kind == "transaction" {
             let ops = parse_entries(self, &entries, body).map_err(|(i, e)| at_entry(i, e))?;
-            transact(self.store.as_ref(), ctx, move |tx| run_transaction(tx, &st, ops)).await?
+            if super::bundle_fast::applies(&ops) {
+                super::bundle_fast::run(self, ctx, st, ops).await?
+            } else {
+                transact(self.store.as_ref(), ctx, move |tx| run_transaction(tx, &st, ops)).await?
+            }
         } else {
             let parsed = super::bundle_entry::parse_each(self, &entries, body);
             transact(self.store.as_ref(), ctx, move |tx| Ok::<_, ServiceError>(run_batch(tx, &st, parsed))).await?
@@ -49,7 +56,7 @@ impl FhirService {
 }
 
 /// Prefixes an entry's issue with its position, so the sender can find it.
-fn at_entry(i: usize, e: ServiceError) -> ServiceError {
+pub(super) fn at_entry(i: usize, e: ServiceError) -> ServiceError {
     let tag = |mut issue: Issue| {
         issue.diagnostics = format!("Bundle.entry[{i}]: {}", issue.diagnostics);
         issue.expression = Some(match issue.expression {
@@ -91,7 +98,7 @@ fn run_transaction(tx: &mut dyn WriteTx, st: &Stamper, mut ops: Vec<Op>) -> Resu
     for &i in &order {
         let op = &mut ops[i];
         if let Some(p) = op.prepared.as_mut() {
-            rewrite_refs(tx, st, &mut p.value, &ids, &mut cache).map_err(|e| at_entry(i, e))?;
+            rewrite_refs(&mut p.value, &mut |r| resolve_ref(tx, st, r, &ids, &mut cache)).map_err(|e| at_entry(i, e))?;
         }
         if matches!(op.method, Method::Post | Method::Put | Method::Get) {
             results[i] = Some(execute(tx, st, op).map_err(|e| at_entry(i, e))?);
@@ -114,9 +121,9 @@ fn run_batch(tx: &mut dyn WriteTx, st: &Stamper, parsed: Vec<Result<Op, ServiceE
                     if op.method == Method::Delete {
                         return delete(tx, st, &op);
                     }
-                    let empty = HashMap::new();
+                    let (empty, mut cache) = (HashMap::new(), HashMap::new());
                     if let Some(p) = op.prepared.as_mut() {
-                        rewrite_refs(tx, st, &mut p.value, &empty, &mut HashMap::new())?;
+                        rewrite_refs(&mut p.value, &mut |r| resolve_ref(tx, st, r, &empty, &mut cache))?;
                     }
                     execute(tx, st, &mut op)
                 })();
@@ -197,25 +204,26 @@ fn execute(tx: &mut dyn WriteTx, st: &Stamper, op: &mut Op) -> Result<EntryResul
     }
 }
 
-/// Rewrites every `reference` in `value`: Bundle-local fullUrls to their
-/// assigned `Type/id`, conditional references to the one resource they match.
-fn rewrite_refs(tx: &mut dyn WriteTx, st: &Stamper, value: &mut Value, ids: &HashMap<String, String>, cache: &mut HashMap<String, String>) -> Result<(), ServiceError> {
+/// Rewrites every `reference` in `value` with what `resolve` maps it to
+/// (Bundle-local fullUrls to their assigned `Type/id`, conditional references
+/// to the one resource they match); `None` leaves a reference as it is.
+pub(super) fn rewrite_refs(value: &mut Value, resolve: &mut dyn FnMut(&str) -> Result<Option<String>, ServiceError>) -> Result<(), ServiceError> {
     match value {
         Value::Object(obj) => {
             if let Some(Value::String(r)) = obj.get_mut("reference") {
-                if let Some(new) = resolve_ref(tx, st, r, ids, cache)? {
+                if let Some(new) = resolve(r)? {
                     *r = new;
                 }
             }
             for (k, v) in obj.iter_mut() {
                 if k != "reference" && (v.is_object() || v.is_array()) {
-                    rewrite_refs(tx, st, v, ids, cache)?;
+                    rewrite_refs(v, resolve)?;
                 }
             }
         }
         Value::Array(items) => {
             for v in items {
-                rewrite_refs(tx, st, v, ids, cache)?;
+                rewrite_refs(v, resolve)?;
             }
         }
         _ => {}
@@ -244,10 +252,18 @@ fn resolve_ref(tx: &mut dyn WriteTx, st: &Stamper, r: &str, ids: &HashMap<String
                 _ => Err(ServiceError::PreconditionFailed(Issue::error("multiple-matches", format!("The conditional reference '{r}' matches more than one resource.")))),
             }
         }
-        Ref::Urn(u) => Err(ServiceError::bad(Issue::error("not-found", format!("The reference '{u}' names no entry of this Bundle."))))
-            .or_else(|e| if r.starts_with("urn:oid:") { Ok(None) } else { Err(e) }),
+        Ref::Urn(u) => unknown_urn(u),
         _ => Ok(None),
     }
+}
+
+/// A `urn:uuid:` reference that names no entry is an error; `urn:oid:` values
+/// are identifiers in their own right and stay as they are.
+pub(super) fn unknown_urn(u: &str) -> Result<Option<String>, ServiceError> {
+    if u.starts_with("urn:oid:") {
+        return Ok(None);
+    }
+    Err(ServiceError::bad(Issue::error("not-found", format!("The reference '{u}' names no entry of this Bundle."))))
 }
 
 impl EntryResult {

@@ -4,6 +4,7 @@
 
 mod bundle;
 mod bundle_entry;
+mod bundle_fast;
 mod capability;
 mod crud;
 mod history;

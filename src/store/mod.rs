@@ -128,6 +128,9 @@ pub trait Store: Send + Sync + 'static {
     async fn vread(&self, ctx: &AccessContext, resource_type: &str, id: &str, version: i64) -> Result<Option<StoredResource>, StoreError>;
     async fn history(&self, ctx: &AccessContext, query: HistoryQuery) -> Result<HistoryPage, StoreError>;
     async fn search(&self, ctx: &AccessContext, query: SearchQuery) -> Result<SearchPage, StoreError>;
+    /// Live resources matching the filters of `query`, at most `limit`, from the
+    /// last committed state (outside any write).
+    async fn find(&self, ctx: &AccessContext, query: SearchQuery, limit: usize) -> Result<Vec<StoredResource>, StoreError>;
     /// Runs `work` in a transaction; returns once it is durably committed.
     async fn write(&self, ctx: &AccessContext, work: WriteWork) -> Result<(), StoreError>;
     /// Stops accepting writes, finishes queued ones and closes the database.

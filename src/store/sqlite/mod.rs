@@ -12,6 +12,7 @@ mod writer;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -29,7 +30,27 @@ const WRITE_QUEUE: usize = 4096;
 pub struct SqliteStore {
     sender: Mutex<Option<mpsc::Sender<writer::Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    checkpointer: Mutex<Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>>,
     readers: Arc<ReadPool>,
+}
+
+/// Copies WAL frames back into the database file on its own thread, so the
+/// writer's commits never pay for checkpoints (the writer has autocheckpoint off).
+fn spawn_checkpointer(path: &Path) -> Result<(Arc<AtomicBool>, std::thread::JoinHandle<()>), StoreError> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "busy_timeout", 5000)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let handle = std::thread::Builder::new()
+        .name("tandem-sqlite-checkpoint".into())
+        .spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            }
+        })
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    Ok((stop, handle))
 }
 
 struct ReadPool {
@@ -56,9 +77,11 @@ impl SqliteStore {
             .name("tandem-sqlite-writer".into())
             .spawn(move || writer::run(conn, rx))
             .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let checkpointer = spawn_checkpointer(path)?;
         Ok(SqliteStore {
             sender: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
+            checkpointer: Mutex::new(Some(checkpointer)),
             readers: Arc::new(ReadPool { conns: Mutex::new(readers), permits: Semaphore::new(READERS) }),
         })
     }
@@ -106,6 +129,11 @@ impl Store for SqliteStore {
         self.with_reader(move |c| search::search(c, &tenant, &query)).await
     }
 
+    async fn find(&self, ctx: &AccessContext, query: SearchQuery, limit: usize) -> Result<Vec<StoredResource>, StoreError> {
+        let tenant = ctx.tenant.clone();
+        self.with_reader(move |c| search::find(c, &tenant, &query, limit)).await
+    }
+
     async fn write(&self, ctx: &AccessContext, work: WriteWork) -> Result<(), StoreError> {
         let sender = self.sender.lock().clone().ok_or(StoreError::Closed)?;
         let (reply, answer) = oneshot::channel();
@@ -114,6 +142,11 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        let checkpointer = self.checkpointer.lock().take();
+        if let Some((stop, handle)) = checkpointer {
+            stop.store(true, Ordering::Relaxed);
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
         self.sender.lock().take();
         let handle = self.writer.lock().take();
         if let Some(h) = handle {

@@ -48,9 +48,9 @@ CREATE INDEX idx_date_start ON idx_date (tenant, rtype, param, start);
 CREATE INDEX idx_date_rid ON idx_date (rid);
 
 CREATE TABLE idx_ref (tenant TEXT NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
-    target_type TEXT, target_id TEXT, url TEXT NOT NULL, rid INTEGER NOT NULL);
+    target_type TEXT, target_id TEXT, url TEXT, rid INTEGER NOT NULL);
 CREATE INDEX idx_ref_target ON idx_ref (tenant, rtype, param, target_id, target_type);
-CREATE INDEX idx_ref_url ON idx_ref (tenant, rtype, param, url);
+CREATE INDEX idx_ref_url ON idx_ref (tenant, rtype, param, url) WHERE url IS NOT NULL;
 CREATE INDEX idx_ref_rid ON idx_ref (rid);
 
 CREATE TABLE idx_quantity (tenant TEXT NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
@@ -84,5 +84,7 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "cache_size", -65536)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "mmap_size", 268_435_456)?;
+    // Checkpoints run on their own thread (see `checkpointer`), not in the writer's commit path.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     Ok(())
 }
