@@ -24,7 +24,13 @@ fn shared() -> PathBuf {
 
 fn start(db: &Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .args(["--database", db.to_str().unwrap(), "serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "--database",
+            db.to_str().unwrap(),
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
         .env("TANDEM_LOG__LEVEL", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -44,12 +50,22 @@ async fn wait_ready(client: &reqwest::Client, base: &str) {
 
 fn read_bz2(p: &Path) -> String {
     let mut s = String::new();
-    bzip2::read::BzDecoder::new(std::fs::File::open(p).unwrap()).read_to_string(&mut s).unwrap();
+    bzip2::read::BzDecoder::new(std::fs::File::open(p).unwrap())
+        .read_to_string(&mut s)
+        .unwrap();
     s
 }
 
 fn count_entries(bodies: &[String]) -> u64 {
-    bodies.iter().map(|b| serde_json::from_str::<Value>(b).unwrap()["entry"].as_array().unwrap().len() as u64).sum()
+    bodies
+        .iter()
+        .map(|b| {
+            serde_json::from_str::<Value>(b).unwrap()["entry"]
+                .as_array()
+                .unwrap()
+                .len() as u64
+        })
+        .sum()
 }
 
 /// Runs `total` requests from `clients` concurrent tasks; returns (req/s, histogram in µs).
@@ -85,7 +101,10 @@ where
 fn report(name: &str, rate: f64, unit: &str, h: Option<&Histogram<u64>>) -> Value {
     match h {
         Some(h) => {
-            let (p50, p99) = (h.value_at_quantile(0.5) as f64 / 1000.0, h.value_at_quantile(0.99) as f64 / 1000.0);
+            let (p50, p99) = (
+                h.value_at_quantile(0.5) as f64 / 1000.0,
+                h.value_at_quantile(0.99) as f64 / 1000.0,
+            );
             println!("{name:<48} {rate:>10.0} {unit:<12} p50 {p50:>7.2} ms  p99 {p99:>7.2} ms");
             json!({"name": name, "rate": rate, "unit": unit, "p50_ms": p50, "p99_ms": p99})
         }
@@ -100,19 +119,33 @@ fn report(name: &str, rate: f64, unit: &str, h: Option<&Histogram<u64>>) -> Valu
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
     let mut results = Vec::new();
 
-    let mut files: Vec<PathBuf> = std::fs::read_dir(shared()).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(shared())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     if quick {
         files.truncate(32);
     }
     let bodies: Vec<String> = files.iter().map(|f| read_bz2(f)).collect();
     let resources = count_entries(&bodies);
-    println!("Synthea sample: {} bundles, {resources} resources{}", bodies.len(), if quick { " (quick)" } else { "" });
+    println!(
+        "Synthea sample: {} bundles, {resources} resources{}",
+        bodies.len(),
+        if quick { " (quick)" } else { "" }
+    );
 
     // 1. Ingest through HTTP transactions (4 concurrent senders).
     let db = dir.path().join("http.db");
@@ -120,19 +153,35 @@ async fn main() {
     wait_ready(&client, &base).await;
     let started = Instant::now();
     for b in &bodies[..2] {
-        let r = client.post(&base).header("content-type", "application/fhir+json").header("prefer", "return=minimal").body(b.clone()).send().await.unwrap();
+        let r = client
+            .post(&base)
+            .header("content-type", "application/fhir+json")
+            .header("prefer", "return=minimal")
+            .body(b.clone())
+            .send()
+            .await
+            .unwrap();
         assert!(r.status().is_success());
     }
     let statuses: Vec<u16> = futures::stream::iter(bodies[2..].iter().cloned())
         .map(|b| {
-            let req = client.post(&base).header("content-type", "application/fhir+json").header("prefer", "return=minimal").body(b);
+            let req = client
+                .post(&base)
+                .header("content-type", "application/fhir+json")
+                .header("prefer", "return=minimal")
+                .body(b);
             async move { req.send().await.unwrap().status().as_u16() }
         })
         .buffer_unordered(4)
         .collect()
         .await;
     assert!(statuses.iter().all(|s| *s == 200));
-    results.push(report("ingest: Synthea via HTTP transactions", resources as f64 / started.elapsed().as_secs_f64(), "resources/s", None));
+    results.push(report(
+        "ingest: Synthea via HTTP transactions",
+        resources as f64 / started.elapsed().as_secs_f64(),
+        "resources/s",
+        None,
+    ));
 
     // 2. Single-resource POST at 32 concurrent clients.
     let n = if quick { 4_000 } else { 20_000 };
@@ -144,11 +193,30 @@ async fn main() {
         async move { req.send().await.map(|r| r.status() == 201).unwrap_or(false) }
     })
     .await;
-    results.push(report("POST Observation, 32 clients", rate, "req/s", Some(&h)));
+    results.push(report(
+        "POST Observation, 32 clients",
+        rate,
+        "req/s",
+        Some(&h),
+    ));
 
     // 3. Read by id at 32 concurrent clients.
-    let page: Value = client.get(format!("{base}/Patient?_count=1000&_elements=id")).send().await.unwrap().json().await.unwrap();
-    let ids: Arc<Vec<String>> = Arc::new(page["entry"].as_array().unwrap().iter().map(|e| e["resource"]["id"].as_str().unwrap().to_string()).collect());
+    let page: Value = client
+        .get(format!("{base}/Patient?_count=1000&_elements=id"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Arc<Vec<String>> = Arc::new(
+        page["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["resource"]["id"].as_str().unwrap().to_string())
+            .collect(),
+    );
     let n = if quick { 20_000 } else { 100_000 };
     let (c3, b3) = (client.clone(), base.clone());
     let (rate, h) = load(32, n, move |i| {
@@ -156,10 +224,18 @@ async fn main() {
         async move { req.send().await.map(|r| r.status() == 200).unwrap_or(false) }
     })
     .await;
-    results.push(report("GET Patient/{id}, 32 clients", rate, "req/s", Some(&h)));
+    results.push(report(
+        "GET Patient/{id}, 32 clients",
+        rate,
+        "req/s",
+        Some(&h),
+    ));
     server.kill().unwrap();
     server.wait().unwrap();
-    let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0) + std::fs::metadata(dir.path().join("http.db-wal")).map(|m| m.len()).unwrap_or(0);
+    let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0)
+        + std::fs::metadata(dir.path().join("http.db-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
     println!("database size after runs: {:.1} MB", size as f64 / 1e6);
 
     // 4. `tandem import` of the same files.
@@ -171,10 +247,23 @@ async fn main() {
         .env("TANDEM_LOG__LEVEL", "warn")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    results.push(report("ingest: Synthea via `tandem import`", resources as f64 / started.elapsed().as_secs_f64(), "resources/s", None));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    results.push(report(
+        "ingest: Synthea via `tandem import`",
+        resources as f64 / started.elapsed().as_secs_f64(),
+        "resources/s",
+        None,
+    ));
 
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-results.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&json!({"quick": quick, "results": results})).unwrap()).unwrap();
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&json!({"quick": quick, "results": results})).unwrap(),
+    )
+    .unwrap();
     println!("results written to {}", path.display());
 }

@@ -19,10 +19,16 @@ use crate::store::sqlite::SqliteStore;
 
 /// Opens the configured store and builds the service on it.
 pub fn build_service(cfg: &Config, base_url: &str) -> anyhow::Result<Arc<FhirService>> {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&cfg.database).map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", cfg.database.display()))?);
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&cfg.database).map_err(|e| {
+            anyhow::anyhow!("cannot open database {}: {e}", cfg.database.display())
+        })?);
     let registry = Arc::new(Registry::builtin());
     if !registry.unsupported.is_empty() {
-        tracing::debug!(count = registry.unsupported.len(), "search parameters with unsupported expressions are not indexed");
+        tracing::debug!(
+            count = registry.unsupported.len(),
+            "search parameters with unsupported expressions are not indexed"
+        );
     }
     let settings = Settings {
         base_url: base_url.to_string(),
@@ -30,12 +36,22 @@ pub fn build_service(cfg: &Config, base_url: &str) -> anyhow::Result<Arc<FhirSer
         default_profiles: cfg.default_profiles.clone(),
         max_bundle_entries: cfg.limits.max_bundle_entries,
     };
-    Ok(Arc::new(FhirService::new(store, registry, Profiles::builtin(), settings, Arc::new(SystemClock))))
+    Ok(Arc::new(FhirService::new(
+        store,
+        registry,
+        Profiles::builtin(),
+        settings,
+        Arc::new(SystemClock),
+    )))
 }
 
 /// Serves the FHIR API on `listener` until `shutdown` completes, then finishes
 /// in-flight requests and closes the store.
-pub async fn serve(cfg: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    cfg: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let base_url = match &cfg.base_url {
         Some(_) => cfg.base_url(),
         None => format!("http://{}", listener.local_addr()?),
@@ -50,9 +66,14 @@ pub async fn serve(cfg: Config, listener: TcpListener, shutdown: impl Future<Out
         max_body_bytes: cfg.limits.max_body_bytes,
         capability: Arc::new(capability),
     };
-    let limits = HttpLimits { request_timeout: Duration::from_secs(cfg.limits.request_timeout_secs), max_concurrent: cfg.limits.max_concurrent_requests };
+    let limits = HttpLimits {
+        request_timeout: Duration::from_secs(cfg.limits.request_timeout_secs),
+        max_concurrent: cfg.limits.max_concurrent_requests,
+    };
     tracing::info!(address = %listener.local_addr()?, database = %cfg.database.display(), "tandem listening");
-    axum::serve(listener, router(state, limits)).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, router(state, limits))
+        .with_graceful_shutdown(shutdown)
+        .await?;
     svc.shutdown().await;
     tracing::info!("tandem stopped; store closed");
     Ok(())

@@ -76,8 +76,16 @@ impl Default for Config {
             trust_tenant_header: true,
             validation: ValidationMode::Warn,
             default_profiles: HashMap::new(),
-            limits: Limits { max_body_bytes: 50 * 1024 * 1024, max_bundle_entries: 10_000, request_timeout_secs: 120, max_concurrent_requests: 1024 },
-            log: LogConfig { format: LogFormat::Text, level: "info".into() },
+            limits: Limits {
+                max_body_bytes: 50 * 1024 * 1024,
+                max_bundle_entries: 10_000,
+                request_timeout_secs: 120,
+                max_concurrent_requests: 1024,
+            },
+            log: LogConfig {
+                format: LogFormat::Text,
+                level: "info".into(),
+            },
         }
     }
 }
@@ -96,34 +104,54 @@ impl Config {
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, String> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         match file {
-            Some(f) if !f.exists() => return Err(format!("config file {} does not exist", f.display())),
+            Some(f) if !f.exists() => {
+                return Err(format!("config file {} does not exist", f.display()));
+            }
             Some(f) => fig = fig.merge(Toml::file(f)),
             None if Path::new("tandem.toml").exists() => fig = fig.merge(Toml::file("tandem.toml")),
             None => {}
         }
-        fig = fig.merge(Env::prefixed("TANDEM_").split("__")).merge(Serialized::defaults(overrides));
-        let cfg: Config = fig.extract().map_err(|e| format!("invalid configuration: {e}"))?;
+        fig = fig
+            .merge(Env::prefixed("TANDEM_").split("__"))
+            .merge(Serialized::defaults(overrides));
+        let cfg: Config = fig
+            .extract()
+            .map_err(|e| format!("invalid configuration: {e}"))?;
         cfg.check()?;
         Ok(cfg)
     }
 
     fn check(&self) -> Result<(), String> {
         if !crate::fhir::id::is_valid_id(&self.default_tenant) {
-            return Err(format!("invalid configuration: key 'default_tenant': '{}' is not a valid FHIR id", self.default_tenant));
+            return Err(format!(
+                "invalid configuration: key 'default_tenant': '{}' is not a valid FHIR id",
+                self.default_tenant
+            ));
         }
-        if self.limits.max_body_bytes == 0 || self.limits.max_bundle_entries == 0 || self.limits.max_concurrent_requests == 0 {
-            return Err("invalid configuration: keys under 'limits' must be greater than zero".into());
+        if self.limits.max_body_bytes == 0
+            || self.limits.max_bundle_entries == 0
+            || self.limits.max_concurrent_requests == 0
+        {
+            return Err(
+                "invalid configuration: keys under 'limits' must be greater than zero".into(),
+            );
         }
-        if let Some(b) = &self.base_url {
-            if !(b.starts_with("http://") || b.starts_with("https://")) {
-                return Err(format!("invalid configuration: key 'base_url': '{b}' must start with http:// or https://"));
-            }
+        if let Some(b) = &self.base_url
+            && !(b.starts_with("http://") || b.starts_with("https://"))
+        {
+            return Err(format!(
+                "invalid configuration: key 'base_url': '{b}' must start with http:// or https://"
+            ));
         }
         Ok(())
     }
 
     /// The public base URL without trailing slash.
     pub fn base_url(&self) -> String {
-        self.base_url.clone().unwrap_or_else(|| format!("http://{}", self.listen)).trim_end_matches('/').to_string()
+        self.base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_string()
     }
 }

@@ -46,20 +46,31 @@ impl Summary {
 }
 
 /// Runs the import and prints a summary.
-pub async fn run(cfg: &Config, paths: &[PathBuf], tenant: Option<String>, batch_size: usize) -> anyhow::Result<()> {
+pub async fn run(
+    cfg: &Config,
+    paths: &[PathBuf],
+    tenant: Option<String>,
+    batch_size: usize,
+) -> anyhow::Result<()> {
     let svc = crate::app::build_service(cfg, &cfg.base_url())?;
     let tenant = tenant.unwrap_or_else(|| cfg.default_tenant.clone());
     if !crate::fhir::id::is_valid_id(&tenant) {
         anyhow::bail!("--tenant '{tenant}' is not a valid FHIR id");
     }
-    let ctx = AccessContext { tenant, client_id: "tandem-import".into(), request_id: "import".into() };
+    let ctx = AccessContext {
+        tenant,
+        client_id: "tandem-import".into(),
+        request_id: "import".into(),
+    };
     let mut files = Vec::new();
     for p in paths {
         collect(p, &mut files)?;
     }
     files.sort();
     let bar = ProgressBar::new(files.len() as u64);
-    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} files {msg} [{elapsed_precise}]")?);
+    bar.set_style(ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} files {msg} [{elapsed_precise}]",
+    )?);
     let mut summary = Summary::default();
     let mut deferred = Vec::new();
     let started = std::time::Instant::now();
@@ -70,7 +81,9 @@ pub async fn run(cfg: &Config, paths: &[PathBuf], tenant: Option<String>, batch_
             let (svc, ctx) = (&svc, &ctx);
             async move {
                 let (mut part, mut later) = (Summary::default(), Vec::new());
-                if let Err(e) = load_file(svc, ctx, f, batch_size, &mut part, Some(&mut later)).await {
+                if let Err(e) =
+                    load_file(svc, ctx, f, batch_size, &mut part, Some(&mut later)).await
+                {
                     part.reject(format!("{}: {e}", f.display()));
                 }
                 (part, later)
@@ -92,7 +105,13 @@ pub async fn run(cfg: &Config, paths: &[PathBuf], tenant: Option<String>, batch_
     bar.finish_and_clear();
     svc.shutdown().await;
     let secs = started.elapsed().as_secs_f64();
-    println!("loaded {} resources, rejected {} ({:.1}s, {:.0} resources/s)", summary.loaded, summary.rejected, secs, summary.loaded as f64 / secs.max(1e-9));
+    println!(
+        "loaded {} resources, rejected {} ({:.1}s, {:.0} resources/s)",
+        summary.loaded,
+        summary.rejected,
+        secs,
+        summary.loaded as f64 / secs.max(1e-9)
+    );
     for r in &summary.reasons {
         println!("  rejected: {r}");
     }
@@ -106,7 +125,17 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
         }
     } else if p.is_file() {
         let name = p.to_string_lossy();
-        if [".json", ".ndjson", ".json.gz", ".json.bz2", ".ndjson.gz", ".ndjson.bz2"].iter().any(|s| name.ends_with(s)) {
+        if [
+            ".json",
+            ".ndjson",
+            ".json.gz",
+            ".json.bz2",
+            ".ndjson.gz",
+            ".ndjson.bz2",
+        ]
+        .iter()
+        .any(|s| name.ends_with(s))
+        {
             out.push(p.to_path_buf());
         }
     } else {
@@ -127,7 +156,14 @@ fn open(p: &Path) -> anyhow::Result<Box<dyn Read>> {
     })
 }
 
-async fn load_file(svc: &FhirService, ctx: &AccessContext, p: &Path, batch: usize, s: &mut Summary, deferred: Option<&mut Vec<PathBuf>>) -> anyhow::Result<()> {
+async fn load_file(
+    svc: &FhirService,
+    ctx: &AccessContext,
+    p: &Path,
+    batch: usize,
+    s: &mut Summary,
+    deferred: Option<&mut Vec<PathBuf>>,
+) -> anyhow::Result<()> {
     let name = p.to_string_lossy();
     if name.contains(".ndjson") {
         let mut chunk = Vec::new();
@@ -150,15 +186,26 @@ async fn load_file(svc: &FhirService, ctx: &AccessContext, p: &Path, batch: usiz
     let mut text = String::new();
     open(p)?.read_to_string(&mut text)?;
     let v: Value = serde_json::from_str(&text)?;
-    let kind = v.get("type").and_then(Value::as_str).unwrap_or_default().to_string();
+    let kind = v
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     if v["resourceType"] == "Bundle" && (kind == "transaction" || kind == "batch") {
         match svc.process_bundle(ctx, v, Prefer::Minimal).await {
             Ok(resp) => tally(&resp, s),
-            Err(ServiceError::PreconditionFailed(_)) if deferred.is_some() => deferred.expect("checked").push(p.to_path_buf()),
+            Err(ServiceError::PreconditionFailed(_)) if deferred.is_some() => {
+                deferred.expect("checked").push(p.to_path_buf())
+            }
             Err(e) => s.reject(format!("{}: {}", p.display(), describe(e))),
         }
     } else if v["resourceType"] == "Bundle" {
-        let resources: Vec<Value> = v["entry"].as_array().into_iter().flatten().filter_map(|e| e.get("resource").cloned()).collect();
+        let resources: Vec<Value> = v["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.get("resource").cloned())
+            .collect();
         for chunk in resources.chunks(batch.max(1)) {
             load_resources(svc, ctx, chunk.to_vec(), s).await;
         }
@@ -169,7 +216,12 @@ async fn load_file(svc: &FhirService, ctx: &AccessContext, p: &Path, batch: usiz
 }
 
 /// Loads resources as one batch Bundle.
-async fn load_resources(svc: &FhirService, ctx: &AccessContext, resources: Vec<Value>, s: &mut Summary) {
+async fn load_resources(
+    svc: &FhirService,
+    ctx: &AccessContext,
+    resources: Vec<Value>,
+    s: &mut Summary,
+) {
     if resources.is_empty() {
         return;
     }
@@ -198,7 +250,9 @@ fn tally(response: &str, s: &mut Summary) {
         if status.starts_with('2') {
             s.loaded += 1;
         } else {
-            let why = e["response"]["outcome"]["issue"][0]["diagnostics"].as_str().unwrap_or(status);
+            let why = e["response"]["outcome"]["issue"][0]["diagnostics"]
+                .as_str()
+                .unwrap_or(status);
             s.reject(format!("{status}: {why}"));
         }
     }

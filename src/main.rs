@@ -5,8 +5,11 @@ use tandem::cli::{Cli, Command};
 use tandem::config::{Config, LogFormat, Overrides};
 
 fn init_tracing(cfg: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log.level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match cfg.log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -19,7 +22,10 @@ fn main() -> anyhow::Result<()> {
         Command::Serve { listen } => *listen,
         _ => None,
     };
-    let overrides = Overrides { listen, database: cli.database.clone() };
+    let overrides = Overrides {
+        listen,
+        database: cli.database.clone(),
+    };
     let cfg = match Config::load(cli.config.as_deref(), &overrides) {
         Ok(cfg) => cfg,
         Err(e) => {
@@ -35,11 +41,19 @@ fn main() -> anyhow::Result<()> {
                 let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
                 tandem::app::serve(cfg, listener, tandem::app::shutdown_signal()).await
             }
-            Command::Import { paths, tenant, batch_size } => tandem::import::run(&cfg, &paths, tenant, batch_size).await,
+            Command::Import {
+                paths,
+                tenant,
+                batch_size,
+            } => tandem::import::run(&cfg, &paths, tenant, batch_size).await,
             Command::Capability => {
                 let registry = tandem::fhir::params::Registry::builtin();
                 let profiles = tandem::fhir::profile::Profiles::builtin();
-                let cs = tandem::service::capability_statement(&registry, &profiles, tandem::service::CANONICAL_BASE);
+                let cs = tandem::service::capability_statement(
+                    &registry,
+                    &profiles,
+                    tandem::service::CANONICAL_BASE,
+                );
                 println!("{}", serde_json::to_string_pretty(&cs)?);
                 Ok(())
             }

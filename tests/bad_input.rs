@@ -12,7 +12,10 @@ async fn expect_outcome(r: reqwest::Response, status: StatusCode, needle: &str) 
     let body: Value = r.json().await.expect("OperationOutcome body");
     assert_eq!(body["resourceType"], "OperationOutcome");
     let text = body["issue"].to_string();
-    assert!(text.to_lowercase().contains(&needle.to_lowercase()), "'{needle}' not in {text}");
+    assert!(
+        text.to_lowercase().contains(&needle.to_lowercase()),
+        "'{needle}' not in {text}"
+    );
 }
 
 #[tokio::test]
@@ -22,31 +25,129 @@ async fn every_bad_write_is_refused_and_changes_nothing() {
         c.limits.max_bundle_entries = 5;
     })
     .await;
-    app.create(&json!({"resourceType": "Patient", "id": "ignored", "gender": "female"})).await;
+    app.create(&json!({"resourceType": "Patient", "id": "ignored", "gender": "female"}))
+        .await;
     let before = app.history_total().await;
     let raw = |method: reqwest::Method, path: &str, ct: &str, body: String| {
-        app.client.request(method, app.url(path)).header("content-type", ct.to_string()).body(body).send()
+        app.client
+            .request(method, app.url(path))
+            .header("content-type", ct.to_string())
+            .body(body)
+            .send()
     };
     let fhir = "application/fhir+json";
-    expect_outcome(raw(reqwest::Method::POST, "Patient", fhir, "{not json".into()).await.unwrap(), StatusCode::BAD_REQUEST, "not valid JSON").await;
-    expect_outcome(raw(reqwest::Method::POST, "Patient", fhir, "[1,2]".into()).await.unwrap(), StatusCode::BAD_REQUEST, "JSON object").await;
-    expect_outcome(app.post("Patient", &json!({"resourceType": "Observation"})).await, StatusCode::BAD_REQUEST, "does not match the URL").await;
-    expect_outcome(app.put("Patient/a", &json!({"resourceType": "Patient", "id": "b"})).await, StatusCode::BAD_REQUEST, "differs from the URL id").await;
-    expect_outcome(app.post("Nonsense", &json!({"resourceType": "Nonsense"})).await, StatusCode::NOT_FOUND, "not an R4 resource type").await;
-    expect_outcome(app.put("Patient/bad_id!", &json!({"resourceType": "Patient", "id": "bad_id!"})).await, StatusCode::BAD_REQUEST, "not valid").await;
-    let wrong = app.post("Patient", &json!({"resourceType": "Patient", "active": "yes"})).await;
+    expect_outcome(
+        raw(reqwest::Method::POST, "Patient", fhir, "{not json".into())
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "not valid JSON",
+    )
+    .await;
+    expect_outcome(
+        raw(reqwest::Method::POST, "Patient", fhir, "[1,2]".into())
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "JSON object",
+    )
+    .await;
+    expect_outcome(
+        app.post("Patient", &json!({"resourceType": "Observation"}))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "does not match the URL",
+    )
+    .await;
+    expect_outcome(
+        app.put("Patient/a", &json!({"resourceType": "Patient", "id": "b"}))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "differs from the URL id",
+    )
+    .await;
+    expect_outcome(
+        app.post("Nonsense", &json!({"resourceType": "Nonsense"}))
+            .await,
+        StatusCode::NOT_FOUND,
+        "not an R4 resource type",
+    )
+    .await;
+    expect_outcome(
+        app.put(
+            "Patient/bad_id!",
+            &json!({"resourceType": "Patient", "id": "bad_id!"}),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "not valid",
+    )
+    .await;
+    let wrong = app
+        .post(
+            "Patient",
+            &json!({"resourceType": "Patient", "active": "yes"}),
+        )
+        .await;
     assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
     let oo: Value = wrong.json().await.unwrap();
-    assert_eq!(oo["issue"][0]["expression"][0], "Patient.active", "the issue names the element");
+    assert_eq!(
+        oo["issue"][0]["expression"][0], "Patient.active",
+        "the issue names the element"
+    );
     let big = json!({"resourceType": "Patient", "text": {"status": "generated", "div": "x".repeat(100 * 1024)}});
-    expect_outcome(app.post("Patient", &big).await, StatusCode::PAYLOAD_TOO_LARGE, "limit").await;
-    let deep = format!("{{\"resourceType\":\"Patient\",\"x\":{}{}}}", "[".repeat(10_000), "]".repeat(10_000));
-    expect_outcome(raw(reqwest::Method::POST, "Patient", fhir, deep).await.unwrap(), StatusCode::BAD_REQUEST, "recursion").await;
-    expect_outcome(raw(reqwest::Method::POST, "Patient", "application/fhir+xml", "<Patient/>".into()).await.unwrap(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "not supported").await;
-    expect_outcome(raw(reqwest::Method::POST, "Patient", "text/plain", "{}".into()).await.unwrap(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "text/plain").await;
+    expect_outcome(
+        app.post("Patient", &big).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "limit",
+    )
+    .await;
+    let deep = format!(
+        "{{\"resourceType\":\"Patient\",\"x\":{}{}}}",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    expect_outcome(
+        raw(reqwest::Method::POST, "Patient", fhir, deep)
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "recursion",
+    )
+    .await;
+    expect_outcome(
+        raw(
+            reqwest::Method::POST,
+            "Patient",
+            "application/fhir+xml",
+            "<Patient/>".into(),
+        )
+        .await
+        .unwrap(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "not supported",
+    )
+    .await;
+    expect_outcome(
+        raw(reqwest::Method::POST, "Patient", "text/plain", "{}".into())
+            .await
+            .unwrap(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "text/plain",
+    )
+    .await;
     let too_many = json!({"resourceType": "Bundle", "type": "batch", "entry": (0..6).map(|_| json!({"resource": {"resourceType": "Patient"}, "request": {"method": "POST", "url": "Patient"}})).collect::<Vec<_>>()});
-    expect_outcome(app.post("", &too_many).await, StatusCode::PAYLOAD_TOO_LARGE, "limit is 5").await;
-    assert_eq!(app.history_total().await, before, "no bad request changed anything");
+    expect_outcome(
+        app.post("", &too_many).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "limit is 5",
+    )
+    .await;
+    assert_eq!(
+        app.history_total().await,
+        before,
+        "no bad request changed anything"
+    );
     app.stop().await;
 }
 
@@ -66,9 +167,25 @@ async fn bad_search_values() {
     // Unknown parameter: lenient by default (ignored, reported), 400 when strict.
     let (status, b) = app.get_json("Patient?nosuch=1").await;
     assert_eq!(status, StatusCode::OK);
-    let outcome = b["entry"].as_array().unwrap().iter().find(|e| e["search"]["mode"] == "outcome").expect("outcome entry");
-    assert!(outcome["resource"]["issue"][0]["diagnostics"].as_str().unwrap().contains("nosuch"));
-    let strict = app.client.get(app.url("Patient?nosuch=1")).header("prefer", "handling=strict").send().await.unwrap();
+    let outcome = b["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["search"]["mode"] == "outcome")
+        .expect("outcome entry");
+    assert!(
+        outcome["resource"]["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("nosuch")
+    );
+    let strict = app
+        .client
+        .get(app.url("Patient?nosuch=1"))
+        .header("prefer", "handling=strict")
+        .send()
+        .await
+        .unwrap();
     expect_outcome(strict, StatusCode::BAD_REQUEST, "nosuch").await;
     app.stop().await;
 }
@@ -81,8 +198,16 @@ async fn profile_checks_strict_and_warn() {
     let r = strict.post("Patient", &claim).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let oo: Value = r.json().await.unwrap();
-    let exprs: Vec<&str> = oo["issue"].as_array().unwrap().iter().filter_map(|i| i["expression"][0].as_str()).collect();
-    assert!(exprs.contains(&"Patient.identifier") && exprs.contains(&"Patient.name"), "{exprs:?}");
+    let exprs: Vec<&str> = oo["issue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["expression"][0].as_str())
+        .collect();
+    assert!(
+        exprs.contains(&"Patient.identifier") && exprs.contains(&"Patient.name"),
+        "{exprs:?}"
+    );
     assert_eq!(strict.history_total().await, 0);
     strict.stop().await;
 

@@ -29,12 +29,26 @@ async fn transaction_resolves_urns_and_conditional_references() {
     assert!(resp["entry"][0]["response"]["etag"].is_string());
     let pat_loc = resp["entry"][1]["response"]["location"].as_str().unwrap();
     let pat_id = pat_loc.split('/').rev().nth(2).unwrap();
-    let (_, obs) = app.get_json(&format!("Observation?subject=Patient/{pat_id}")).await;
-    assert_eq!(obs["total"], 1, "urn:uuid reference rewritten to the new Patient id");
-    assert_eq!(obs["entry"][0]["resource"]["performer"][0]["reference"], "Organization/org1");
+    let (_, obs) = app
+        .get_json(&format!("Observation?subject=Patient/{pat_id}"))
+        .await;
+    assert_eq!(
+        obs["total"], 1,
+        "urn:uuid reference rewritten to the new Patient id"
+    );
+    assert_eq!(
+        obs["entry"][0]["resource"]["performer"][0]["reference"],
+        "Organization/org1"
+    );
     let (_, pat) = app.get_json(&format!("Patient/{pat_id}")).await;
-    assert_eq!(pat["managingOrganization"]["reference"], "Organization/org1");
-    assert_eq!(pat["generalPractitioner"][0]["reference"], "#c1", "contained references untouched");
+    assert_eq!(
+        pat["managingOrganization"]["reference"],
+        "Organization/org1"
+    );
+    assert_eq!(
+        pat["generalPractitioner"][0]["reference"], "#c1",
+        "contained references untouched"
+    );
     app.stop().await;
 }
 
@@ -55,23 +69,41 @@ async fn transaction_is_all_or_nothing() {
         let r = app.post("", &bundle).await;
         assert!(r.status().is_client_error(), "{}", r.status());
         let oo: Value = r.json().await.unwrap();
-        assert!(oo["issue"][0]["diagnostics"].as_str().unwrap().contains("Bundle.entry[1]"), "{oo}");
+        assert!(
+            oo["issue"][0]["diagnostics"]
+                .as_str()
+                .unwrap()
+                .contains("Bundle.entry[1]"),
+            "{oo}"
+        );
     }
     // If-Match conflict inside a transaction also rolls everything back.
-    app.put("Patient/x", &json!({"resourceType": "Patient", "id": "x"})).await;
+    app.put("Patient/x", &json!({"resourceType": "Patient", "id": "x"}))
+        .await;
     let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
         entry("urn:uuid:a", json!({"resourceType": "Patient", "gender": "male"}), "POST", "Patient"),
         {"resource": {"resourceType": "Patient", "id": "x", "gender": "female"}, "request": {"method": "PUT", "url": "Patient/x", "ifMatch": "W/\"7\""}},
     ]});
-    assert_eq!(app.post("", &bundle).await.status(), StatusCode::PRECONDITION_FAILED);
-    assert_eq!(app.history_total().await, before + 1, "only the separate PUT is stored");
+    assert_eq!(
+        app.post("", &bundle).await.status(),
+        StatusCode::PRECONDITION_FAILED
+    );
+    assert_eq!(
+        app.history_total().await,
+        before + 1,
+        "only the separate PUT is stored"
+    );
     app.stop().await;
 }
 
 #[tokio::test]
 async fn transaction_order_conditional_entries_and_get() {
     let app = spawn_app().await;
-    app.put("Patient/old", &json!({"resourceType": "Patient", "id": "old"})).await;
+    app.put(
+        "Patient/old",
+        &json!({"resourceType": "Patient", "id": "old"}),
+    )
+    .await;
     app.put("Patient/keep", &json!({"resourceType": "Patient", "id": "keep", "identifier": [{"system": "s", "value": "k"}]})).await;
     let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
         {"request": {"method": "GET", "url": "Patient?identifier=s|new"}},
@@ -81,8 +113,14 @@ async fn transaction_order_conditional_entries_and_get() {
     ]});
     let resp: Value = app.post("", &bundle).await.json().await.unwrap();
     assert_eq!(resp["entry"][0]["response"]["status"], "200 OK");
-    assert_eq!(resp["entry"][0]["resource"]["total"], 1, "GET runs after the PUT");
-    assert_eq!(resp["entry"][1]["response"]["status"], "200 OK", "ifNoneExist matched");
+    assert_eq!(
+        resp["entry"][0]["resource"]["total"], 1,
+        "GET runs after the PUT"
+    );
+    assert_eq!(
+        resp["entry"][1]["response"]["status"], "200 OK",
+        "ifNoneExist matched"
+    );
     assert_eq!(resp["entry"][2]["response"]["status"], "201 Created");
     assert_eq!(resp["entry"][3]["response"]["status"], "204 No Content");
     assert_eq!(app.get("Patient/old").await.status(), StatusCode::GONE);
@@ -102,11 +140,30 @@ async fn batch_entries_are_independent() {
     let r = app.post("", &bundle).await;
     assert_eq!(r.status(), StatusCode::OK);
     let resp: Value = r.json().await.unwrap();
-    let statuses: Vec<&str> = resp["entry"].as_array().unwrap().iter().map(|e| e["response"]["status"].as_str().unwrap()).collect();
-    assert_eq!(statuses, ["201 Created", "400 Bad Request", "200 OK", "404 Not Found", "201 Created"]);
-    assert_eq!(resp["entry"][1]["response"]["outcome"]["resourceType"], "OperationOutcome");
+    let statuses: Vec<&str> = resp["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["response"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "201 Created",
+            "400 Bad Request",
+            "200 OK",
+            "404 Not Found",
+            "201 Created"
+        ]
+    );
+    assert_eq!(
+        resp["entry"][1]["response"]["outcome"]["resourceType"],
+        "OperationOutcome"
+    );
     assert_eq!(app.history_total().await, 2);
-    let not_bundle = app.post("", &json!({"resourceType": "Bundle", "type": "collection"})).await;
+    let not_bundle = app
+        .post("", &json!({"resourceType": "Bundle", "type": "collection"}))
+        .await;
     assert_eq!(not_bundle.status(), StatusCode::BAD_REQUEST);
     app.stop().await;
 }

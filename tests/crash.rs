@@ -14,7 +14,13 @@ use serde_json::{Value, json};
 
 fn start(db: &std::path::Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .args(["--database", db.to_str().unwrap(), "serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "--database",
+            db.to_str().unwrap(),
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -32,12 +38,18 @@ async fn wait_ready(client: &reqwest::Client, base: &str) {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A transaction of one Patient and 9 Observations that all carry `tag`.
 fn tx(tag: &str) -> Value {
-    let mut entries = vec![json!({"fullUrl": "urn:uuid:p", "resource": {"resourceType": "Patient", "identifier": [{"system": "urn:crash", "value": tag}]}, "request": {"method": "POST", "url": "Patient"}})];
+    let mut entries = vec![
+        json!({"fullUrl": "urn:uuid:p", "resource": {"resourceType": "Patient", "identifier": [{"system": "urn:crash", "value": tag}]}, "request": {"method": "POST", "url": "Patient"}}),
+    ];
     for i in 0..9 {
         entries.push(json!({"resource": {"resourceType": "Observation", "status": "final", "code": {"coding": [{"system": "urn:crash", "code": tag}]}, "subject": {"reference": "urn:uuid:p"}, "valueInteger": i}, "request": {"method": "POST", "url": "Observation"}}));
     }
@@ -58,7 +70,8 @@ async fn kill_9_during_load_loses_no_acknowledged_write() {
     let stop = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::new();
     for w in 0..8 {
-        let (client, base, acked, stop) = (client.clone(), base.clone(), acked.clone(), stop.clone());
+        let (client, base, acked, stop) =
+            (client.clone(), base.clone(), acked.clone(), stop.clone());
         workers.push(tokio::spawn(async move {
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
@@ -66,11 +79,10 @@ async fn kill_9_during_load_loses_no_acknowledged_write() {
                 let tag = format!("w{w}n{n}");
                 let (path, body) = if n % 2 == 0 { (String::new(), tx(&tag)) } else { ("Patient".to_string(), json!({"resourceType": "Patient", "identifier": [{"system": "urn:crash", "value": tag}]})) };
                 let r = client.post(format!("{base}/{path}")).header("content-type", "application/fhir+json").body(body.to_string()).send().await;
-                if let Ok(r) = r {
-                    if r.status().is_success() {
+                if let Ok(r) = r
+                    && r.status().is_success() {
                         acked.lock().push((if path.is_empty() { "tx".into() } else { "single".into() }, tag));
                     }
-                }
             }
         }));
     }
@@ -82,27 +94,62 @@ async fn kill_9_during_load_loses_no_acknowledged_write() {
         w.await.unwrap();
     }
     let acked = acked.lock().clone();
-    assert!(acked.len() > 20, "the load ran before the kill ({} acknowledged)", acked.len());
+    assert!(
+        acked.len() > 20,
+        "the load ran before the kill ({} acknowledged)",
+        acked.len()
+    );
 
     let mut server = start(&db, port);
     wait_ready(&client, &base).await;
     for (kind, tag) in &acked {
-        let pats: Value = client.get(format!("{base}/Patient?identifier=urn:crash|{tag}")).send().await.unwrap().json().await.unwrap();
+        let pats: Value = client
+            .get(format!("{base}/Patient?identifier=urn:crash|{tag}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(pats["total"], 1, "acknowledged {kind} {tag} survived");
     }
     // No transaction is half-applied: every stored tx Patient has all 9 Observations.
-    let all: Value = client.get(format!("{base}/Observation?_summary=count")).send().await.unwrap().json().await.unwrap();
+    let all: Value = client
+        .get(format!("{base}/Observation?_summary=count"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(all["total"].as_u64().unwrap() % 9, 0);
     let mut url = Some(format!("{base}/Patient?identifier=urn:crash|&_count=500"));
     while let Some(u) = url {
         let page: Value = client.get(&u).send().await.unwrap().json().await.unwrap();
         for e in page["entry"].as_array().into_iter().flatten() {
             let tag = e["resource"]["identifier"][0]["value"].as_str().unwrap();
-            let obs: Value = client.get(format!("{base}/Observation?code=urn:crash|{tag}&_summary=count")).send().await.unwrap().json().await.unwrap();
+            let obs: Value = client
+                .get(format!(
+                    "{base}/Observation?code=urn:crash|{tag}&_summary=count"
+                ))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             let n = obs["total"].as_u64().unwrap();
-            assert!(n == 0 || n == 9, "{tag}: {n} observations (half-applied transaction)");
+            assert!(
+                n == 0 || n == 9,
+                "{tag}: {n} observations (half-applied transaction)"
+            );
         }
-        url = page["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next").map(|l| l["url"].as_str().unwrap().to_string());
+        url = page["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next")
+            .map(|l| l["url"].as_str().unwrap().to_string());
     }
     server.kill().unwrap();
     server.wait().unwrap();

@@ -33,38 +33,76 @@ async fn create_read_update_delete_with_headers() {
     let mut expected = sent.clone();
     expected["id"] = json!(id);
     assert_eq!(without_meta(read.clone()), without_meta(expected));
-    assert_eq!(read["unknownElement"]["kept"][1].to_string(), "2.50", "decimal precision kept");
+    assert_eq!(
+        read["unknownElement"]["kept"][1].to_string(),
+        "2.50",
+        "decimal precision kept"
+    );
 
     // Update with the right If-Match.
     let mut changed = read.clone();
     changed["gender"] = json!("other");
-    let r = app.client.put(app.url(&format!("Patient/{id}"))).header("if-match", "W/\"1\"").header("content-type", "application/fhir+json").body(changed.to_string()).send().await.unwrap();
+    let r = app
+        .client
+        .put(app.url(&format!("Patient/{id}")))
+        .header("if-match", "W/\"1\"")
+        .header("content-type", "application/fhir+json")
+        .body(changed.to_string())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["etag"], "W/\"2\"");
 
     // Stale If-Match: 412, nothing changes.
-    let r = app.client.put(app.url(&format!("Patient/{id}"))).header("if-match", "W/\"1\"").header("content-type", "application/fhir+json").body(changed.to_string()).send().await.unwrap();
+    let r = app
+        .client
+        .put(app.url(&format!("Patient/{id}")))
+        .header("if-match", "W/\"1\"")
+        .header("content-type", "application/fhir+json")
+        .body(changed.to_string())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
     let oo: Value = r.json().await.unwrap();
     assert_eq!(oo["resourceType"], "OperationOutcome");
 
     // vread of both versions.
     let (s1, v1) = app.get_json(&format!("Patient/{id}/_history/1")).await;
-    assert_eq!((s1, v1["gender"].as_str()), (StatusCode::OK, Some("female")));
+    assert_eq!(
+        (s1, v1["gender"].as_str()),
+        (StatusCode::OK, Some("female"))
+    );
     let (_, v2) = app.get_json(&format!("Patient/{id}/_history/2")).await;
     assert_eq!(v2["gender"], "other");
-    assert_eq!(app.get(&format!("Patient/{id}/_history/9")).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get(&format!("Patient/{id}/_history/9")).await.status(),
+        StatusCode::NOT_FOUND
+    );
 
     // Delete: logical. Read → 410; history keeps all three versions.
-    assert_eq!(app.delete(&format!("Patient/{id}")).await.status(), StatusCode::NO_CONTENT);
-    assert_eq!(app.get(&format!("Patient/{id}")).await.status(), StatusCode::GONE);
+    assert_eq!(
+        app.delete(&format!("Patient/{id}")).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get(&format!("Patient/{id}")).await.status(),
+        StatusCode::GONE
+    );
     let (_, hist) = app.get_json(&format!("Patient/{id}/_history")).await;
     assert_eq!(hist["type"], "history");
     assert_eq!(hist["total"], 3);
     assert_eq!(hist["entry"][0]["request"]["method"], "DELETE");
     assert!(hist["entry"][0].get("resource").is_none());
-    assert_eq!(app.get(&format!("Patient/{id}/_history/3")).await.status(), StatusCode::GONE);
-    assert_eq!(app.get("Patient/never-there").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get(&format!("Patient/{id}/_history/3")).await.status(),
+        StatusCode::GONE
+    );
+    assert_eq!(
+        app.get("Patient/never-there").await.status(),
+        StatusCode::NOT_FOUND
+    );
     app.stop().await;
 }
 
@@ -75,14 +113,33 @@ async fn create_on_update_and_prefer() {
     p["id"] = json!("client-id-1");
     let r = app.put("Patient/client-id-1", &p).await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    assert_eq!(r.headers()["location"].to_str().unwrap(), app.url("Patient/client-id-1/_history/1"));
+    assert_eq!(
+        r.headers()["location"].to_str().unwrap(),
+        app.url("Patient/client-id-1/_history/1")
+    );
 
-    let minimal = app.client.put(app.url("Patient/client-id-1")).header("prefer", "return=minimal").header("content-type", "application/fhir+json").body(p.to_string()).send().await.unwrap();
+    let minimal = app
+        .client
+        .put(app.url("Patient/client-id-1"))
+        .header("prefer", "return=minimal")
+        .header("content-type", "application/fhir+json")
+        .body(p.to_string())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(minimal.status(), StatusCode::OK);
     assert_eq!(minimal.headers()["etag"], "W/\"2\"");
     assert!(minimal.text().await.unwrap().is_empty());
 
-    let oo = app.client.post(app.url("Patient")).header("prefer", "return=OperationOutcome").header("content-type", "application/fhir+json").body(patient("3").to_string()).send().await.unwrap();
+    let oo = app
+        .client
+        .post(app.url("Patient"))
+        .header("prefer", "return=OperationOutcome")
+        .header("content-type", "application/fhir+json")
+        .body(patient("3").to_string())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(oo.status(), StatusCode::CREATED);
     let body: Value = oo.json().await.unwrap();
     assert_eq!(body["resourceType"], "OperationOutcome");
@@ -97,7 +154,8 @@ async fn history_levels_since_and_count() {
     }
     let cutoff = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    app.create(&json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}})).await;
+    app.create(&json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}}))
+        .await;
 
     let (_, sys) = app.get_json("_history").await;
     assert_eq!(sys["total"], 6);
@@ -106,15 +164,35 @@ async fn history_levels_since_and_count() {
     assert_eq!(ty["entry"].as_array().unwrap().len(), 2);
     // Follow next links to the end: every version exactly once.
     let mut seen = 0;
-    let mut next = ty["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next").map(|l| l["url"].as_str().unwrap().to_string());
+    let mut next = ty["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .map(|l| l["url"].as_str().unwrap().to_string());
     seen += 2;
     while let Some(url) = next {
-        let page: Value = app.client.get(&url).send().await.unwrap().json().await.unwrap();
+        let page: Value = app
+            .client
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         seen += page["entry"].as_array().unwrap().len();
-        next = page["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next").map(|l| l["url"].as_str().unwrap().to_string());
+        next = page["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next")
+            .map(|l| l["url"].as_str().unwrap().to_string());
     }
     assert_eq!(seen, 5);
-    let (_, since) = app.get_json(&format!("_history?_since={}", urlencode(&cutoff))).await;
+    let (_, since) = app
+        .get_json(&format!("_history?_since={}", urlencode(&cutoff)))
+        .await;
     assert_eq!(since["total"], 1);
     assert_eq!(since["entry"][0]["resource"]["resourceType"], "Observation");
     let (status, _) = app.get_json("_history?_since=yesterday").await;
@@ -130,12 +208,23 @@ fn urlencode(s: &str) -> String {
 async fn conditional_create_update_delete() {
     let app = spawn_app().await;
     let send = |body: Value, ine: &'static str| {
-        let c = app.client.post(app.url("Patient")).header("content-type", "application/fhir+json").header("if-none-exist", ine);
+        let c = app
+            .client
+            .post(app.url("Patient"))
+            .header("content-type", "application/fhir+json")
+            .header("if-none-exist", ine);
         async move { c.body(body.to_string()).send().await.unwrap() }
     };
-    assert_eq!(send(patient("10"), "identifier=urn:mrn|10").await.status(), StatusCode::CREATED);
+    assert_eq!(
+        send(patient("10"), "identifier=urn:mrn|10").await.status(),
+        StatusCode::CREATED
+    );
     let again = send(patient("10"), "identifier=urn:mrn|10").await;
-    assert_eq!(again.status(), StatusCode::OK, "existing match returns 200 and creates nothing");
+    assert_eq!(
+        again.status(),
+        StatusCode::OK,
+        "existing match returns 200 and creates nothing"
+    );
     assert_eq!(app.history_total().await, 1);
 
     app.create(&patient("11")).await;
@@ -148,16 +237,32 @@ async fn conditional_create_update_delete() {
     p["gender"] = json!("male");
     let r = app.put("Patient?identifier=urn:mrn|10", &p).await;
     assert_eq!(r.status(), StatusCode::OK);
-    let r = app.put("Patient?identifier=urn:mrn|99", &patient("99")).await;
+    let r = app
+        .put("Patient?identifier=urn:mrn|99", &patient("99"))
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    assert_eq!(app.put("Patient?family=rivera", &patient("5")).await.status(), StatusCode::PRECONDITION_FAILED);
-    assert_eq!(app.put("Patient?bogus=1", &patient("5")).await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.put("Patient?family=rivera", &patient("5"))
+            .await
+            .status(),
+        StatusCode::PRECONDITION_FAILED
+    );
+    assert_eq!(
+        app.put("Patient?bogus=1", &patient("5")).await.status(),
+        StatusCode::BAD_REQUEST
+    );
 
     // Conditional delete.
-    assert_eq!(app.delete("Patient?identifier=urn:mrn|99").await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.delete("Patient?identifier=urn:mrn|99").await.status(),
+        StatusCode::NO_CONTENT
+    );
     let (_, b) = app.get_json("Patient?identifier=urn:mrn|99").await;
     assert_eq!(b["total"], 0);
-    assert_eq!(app.delete("Patient?family=rivera").await.status(), StatusCode::PRECONDITION_FAILED);
+    assert_eq!(
+        app.delete("Patient?family=rivera").await.status(),
+        StatusCode::PRECONDITION_FAILED
+    );
     app.stop().await;
 }
 
@@ -166,18 +271,51 @@ async fn content_negotiation_and_pretty() {
     let app = spawn_app().await;
     let created = app.create(&patient("1")).await;
     let id = created["id"].as_str().unwrap();
-    let xml = app.client.get(app.url(&format!("Patient/{id}"))).header("accept", "application/fhir+xml").send().await.unwrap();
+    let xml = app
+        .client
+        .get(app.url(&format!("Patient/{id}")))
+        .header("accept", "application/fhir+xml")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(xml.status(), StatusCode::NOT_ACCEPTABLE);
-    assert_eq!(xml.json::<Value>().await.unwrap()["resourceType"], "OperationOutcome");
-    assert_eq!(app.get(&format!("Patient/{id}?_format=xml")).await.status(), StatusCode::NOT_ACCEPTABLE);
+    assert_eq!(
+        xml.json::<Value>().await.unwrap()["resourceType"],
+        "OperationOutcome"
+    );
+    assert_eq!(
+        app.get(&format!("Patient/{id}?_format=xml")).await.status(),
+        StatusCode::NOT_ACCEPTABLE
+    );
     let json_fmt = app.get(&format!("Patient/{id}?_format=json")).await;
     assert_eq!(json_fmt.status(), StatusCode::OK);
-    assert!(json_fmt.headers()["content-type"].to_str().unwrap().starts_with("application/fhir+json"));
-    let plain = app.client.get(app.url(&format!("Patient/{id}"))).header("accept", "application/json").send().await.unwrap();
+    assert!(
+        json_fmt.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/fhir+json")
+    );
+    let plain = app
+        .client
+        .get(app.url(&format!("Patient/{id}")))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(plain.status(), StatusCode::OK);
-    let pretty = app.get(&format!("Patient/{id}?_pretty=true")).await.text().await.unwrap();
+    let pretty = app
+        .get(&format!("Patient/{id}?_pretty=true"))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(pretty.contains("\n  \""), "pretty output is indented");
-    let compact = app.get(&format!("Patient/{id}")).await.text().await.unwrap();
+    let compact = app
+        .get(&format!("Patient/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(!compact.contains('\n'));
     app.stop().await;
 }
@@ -185,22 +323,76 @@ async fn content_negotiation_and_pretty() {
 #[tokio::test]
 async fn tenants_are_isolated_over_http() {
     let app = spawn_app().await;
-    let as_tenant = |t: &'static str, m: reqwest::Method, path: &str| app.client.request(m, app.url(path)).header("x-tandem-tenant", t).header("content-type", "application/fhir+json");
+    let as_tenant = |t: &'static str, m: reqwest::Method, path: &str| {
+        app.client
+            .request(m, app.url(path))
+            .header("x-tandem-tenant", t)
+            .header("content-type", "application/fhir+json")
+    };
     let r = as_tenant("practice-a", reqwest::Method::PUT, "Patient/shared-id").body(json!({"resourceType": "Patient", "id": "shared-id", "identifier": [{"system": "urn:mrn", "value": "A"}]}).to_string()).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     // Allowed: the owning tenant reads it.
-    assert_eq!(as_tenant("practice-a", reqwest::Method::GET, "Patient/shared-id").send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        as_tenant("practice-a", reqwest::Method::GET, "Patient/shared-id")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
     // Refused: another tenant sees nothing by read, vread, search or history.
-    assert_eq!(as_tenant("practice-b", reqwest::Method::GET, "Patient/shared-id").send().await.unwrap().status(), StatusCode::NOT_FOUND);
-    assert_eq!(as_tenant("practice-b", reqwest::Method::GET, "Patient/shared-id/_history/1").send().await.unwrap().status(), StatusCode::NOT_FOUND);
-    let s: Value = as_tenant("practice-b", reqwest::Method::GET, "Patient?identifier=urn:mrn|A").send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        as_tenant("practice-b", reqwest::Method::GET, "Patient/shared-id")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        as_tenant(
+            "practice-b",
+            reqwest::Method::GET,
+            "Patient/shared-id/_history/1"
+        )
+        .send()
+        .await
+        .unwrap()
+        .status(),
+        StatusCode::NOT_FOUND
+    );
+    let s: Value = as_tenant(
+        "practice-b",
+        reqwest::Method::GET,
+        "Patient?identifier=urn:mrn|A",
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     assert_eq!(s["total"], 0);
-    let h: Value = as_tenant("practice-b", reqwest::Method::GET, "_history").send().await.unwrap().json().await.unwrap();
+    let h: Value = as_tenant("practice-b", reqwest::Method::GET, "_history")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(h["total"], 0);
     // Conditional create in B does not match A's patient: it creates B's own.
-    let c = as_tenant("practice-b", reqwest::Method::POST, "Patient").header("if-none-exist", "identifier=urn:mrn|A").body(json!({"resourceType": "Patient"}).to_string()).send().await.unwrap();
+    let c = as_tenant("practice-b", reqwest::Method::POST, "Patient")
+        .header("if-none-exist", "identifier=urn:mrn|A")
+        .body(json!({"resourceType": "Patient"}).to_string())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(c.status(), StatusCode::CREATED);
-    let bad = as_tenant("bad tenant!", reqwest::Method::GET, "Patient").send().await.unwrap();
+    let bad = as_tenant("bad tenant!", reqwest::Method::GET, "Patient")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     app.stop().await;
 }

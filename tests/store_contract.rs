@@ -7,10 +7,16 @@ use tandem::fhir::index::{IndexEntry, IndexValue};
 use tandem::fhir::params::Registry;
 use tandem::fhir::query::parse;
 use tandem::store::sqlite::SqliteStore;
-use tandem::store::{AccessContext, HistoryQuery, HistoryScope, NewVersion, Store, StoreError, transact};
+use tandem::store::{
+    AccessContext, HistoryQuery, HistoryScope, NewVersion, Store, StoreError, transact,
+};
 
 fn ctx(tenant: &str) -> AccessContext {
-    AccessContext { tenant: tenant.into(), client_id: "test".into(), request_id: "r".into() }
+    AccessContext {
+        tenant: tenant.into(),
+        client_id: "test".into(),
+        request_id: "r".into(),
+    }
 }
 
 fn version(id: &str, v: i64, family: &str) -> NewVersion {
@@ -21,8 +27,16 @@ fn version(id: &str, v: i64, family: &str) -> NewVersion {
         last_updated_ms: 1_700_000_000_000 + v,
         deleted: false,
         method: "PUT",
-        body: format!(r#"{{"resourceType":"Patient","id":"{id}","meta":{{"versionId":"{v}"}},"name":[{{"family":"{family}"}}]}}"#),
-        index: vec![IndexEntry { param: "family".into(), value: IndexValue::String { norm: family.to_lowercase(), exact: family.into() } }],
+        body: format!(
+            r#"{{"resourceType":"Patient","id":"{id}","meta":{{"versionId":"{v}"}},"name":[{{"family":"{family}"}}]}}"#
+        ),
+        index: vec![IndexEntry {
+            param: "family".into(),
+            value: IndexValue::String {
+                norm: family.to_lowercase(),
+                exact: family.into(),
+            },
+        }],
     }
 }
 
@@ -33,34 +47,80 @@ async fn put(store: &dyn Store, c: &AccessContext, v: NewVersion) -> Result<(), 
 /// Each factory call must return an empty store.
 async fn contract(make: impl Fn() -> (Arc<dyn Store>, tempfile::TempDir)) {
     let registry = Arc::new(Registry::builtin());
-    let family = move |f: &str| parse(&registry, "", "Patient", &[("family".to_string(), f.to_string())]).unwrap();
+    let family = move |f: &str| {
+        parse(
+            &registry,
+            "",
+            "Patient",
+            &[("family".to_string(), f.to_string())],
+        )
+        .unwrap()
+    };
 
     // Tenant isolation: nothing written in A is visible from B by any read path.
     let (store, _d) = make();
     let (a, b) = (ctx("tenant-a"), ctx("tenant-b"));
-    put(store.as_ref(), &a, version("p1", 1, "Alpha")).await.unwrap();
+    put(store.as_ref(), &a, version("p1", 1, "Alpha"))
+        .await
+        .unwrap();
     assert!(store.read(&a, "Patient", "p1").await.unwrap().is_some());
     assert!(store.read(&b, "Patient", "p1").await.unwrap().is_none());
     assert!(store.vread(&b, "Patient", "p1", 1).await.unwrap().is_none());
-    assert_eq!(store.search(&a, family("alp")).await.unwrap().matches.len(), 1);
-    assert_eq!(store.search(&b, family("alp")).await.unwrap().matches.len(), 0);
-    for scope in [HistoryScope::System, HistoryScope::Type("Patient".into()), HistoryScope::Instance("Patient".into(), "p1".into())] {
-        let q = HistoryQuery { scope, since_ms: None, count: 10, before_seq: None };
+    assert_eq!(
+        store.search(&a, family("alp")).await.unwrap().matches.len(),
+        1
+    );
+    assert_eq!(
+        store.search(&b, family("alp")).await.unwrap().matches.len(),
+        0
+    );
+    for scope in [
+        HistoryScope::System,
+        HistoryScope::Type("Patient".into()),
+        HistoryScope::Instance("Patient".into(), "p1".into()),
+    ] {
+        let q = HistoryQuery {
+            scope,
+            since_ms: None,
+            count: 10,
+            before_seq: None,
+        };
         assert_eq!(store.history(&b, q.clone()).await.unwrap().total, 0);
         assert_eq!(store.history(&a, q).await.unwrap().total, 1);
     }
     // The same id in another tenant is a different resource.
-    put(store.as_ref(), &b, version("p1", 1, "Beta")).await.unwrap();
-    assert!(store.read(&a, "Patient", "p1").await.unwrap().unwrap().body.contains("Alpha"));
+    put(store.as_ref(), &b, version("p1", 1, "Beta"))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .read(&a, "Patient", "p1")
+            .await
+            .unwrap()
+            .unwrap()
+            .body
+            .contains("Alpha")
+    );
 
     // Versions must follow on: a stale version is a conflict and changes nothing.
-    let err = put(store.as_ref(), &a, version("p1", 1, "Again")).await.unwrap_err();
+    let err = put(store.as_ref(), &a, version("p1", 1, "Again"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
-    put(store.as_ref(), &a, version("p1", 2, "Gamma")).await.unwrap();
+    put(store.as_ref(), &a, version("p1", 2, "Gamma"))
+        .await
+        .unwrap();
     let cur = store.read(&a, "Patient", "p1").await.unwrap().unwrap();
     assert_eq!(cur.version, 2);
-    assert_eq!(store.search(&a, family("alp")).await.unwrap().matches.len(), 0, "old index rows replaced");
-    assert_eq!(store.search(&a, family("gam")).await.unwrap().matches.len(), 1);
+    assert_eq!(
+        store.search(&a, family("alp")).await.unwrap().matches.len(),
+        0,
+        "old index rows replaced"
+    );
+    assert_eq!(
+        store.search(&a, family("gam")).await.unwrap().matches.len(),
+        1
+    );
 
     // A failing unit of work rolls back everything it wrote.
     let r: Result<(), StoreError> = transact(store.as_ref(), &a, |tx| {
@@ -97,10 +157,27 @@ async fn contract(make: impl Fn() -> (Arc<dyn Store>, tempfile::TempDir)) {
     assert_eq!(seen, (true, 1));
 
     // History is newest first and keeps every version.
-    let h = store.history(&a, HistoryQuery { scope: HistoryScope::Instance("Patient".into(), "p1".into()), since_ms: None, count: 10, before_seq: None }).await.unwrap();
-    assert_eq!(h.entries.iter().map(|e| e.version).collect::<Vec<_>>(), [2, 1]);
+    let h = store
+        .history(
+            &a,
+            HistoryQuery {
+                scope: HistoryScope::Instance("Patient".into(), "p1".into()),
+                since_ms: None,
+                count: 10,
+                before_seq: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        h.entries.iter().map(|e| e.version).collect::<Vec<_>>(),
+        [2, 1]
+    );
     store.close().await;
-    assert!(matches!(put(store.as_ref(), &a, version("p9", 1, "x")).await, Err(StoreError::Closed)));
+    assert!(matches!(
+        put(store.as_ref(), &a, version("p9", 1, "x")).await,
+        Err(StoreError::Closed)
+    ));
 }
 
 #[tokio::test]

@@ -10,8 +10,8 @@ use axum::http::request::Parts;
 
 use crate::fhir::id::is_valid_id;
 use crate::fhir::outcome::Issue;
-use crate::http::error::ApiError;
 use crate::http::AppState;
+use crate::http::error::ApiError;
 use crate::store::AccessContext;
 
 pub const TENANT_HEADER: &str = "x-tandem-tenant";
@@ -23,15 +23,32 @@ pub struct Access(pub AccessContext);
 impl FromRequestParts<AppState> for Access {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let request_id = parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
-        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let request_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_string();
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
         let mut tenant = state.default_tenant.clone();
         let mut client_id = "anonymous".to_string();
         if state.trust_tenant_header {
             if let Some(t) = header(TENANT_HEADER) {
                 if !is_valid_id(&t) {
-                    return Err(ApiError::bad(Issue::error("invalid", "X-Tandem-Tenant must be a FHIR id (1-64 of A-Z a-z 0-9 - .).")));
+                    return Err(ApiError::bad(Issue::error(
+                        "invalid",
+                        "X-Tandem-Tenant must be a FHIR id (1-64 of A-Z a-z 0-9 - .).",
+                    )));
                 }
                 tenant = t;
             }
@@ -39,6 +56,10 @@ impl FromRequestParts<AppState> for Access {
                 client_id = c;
             }
         }
-        Ok(Access(AccessContext { tenant, client_id, request_id }))
+        Ok(Access(AccessContext {
+            tenant,
+            client_id,
+            request_id,
+        }))
     }
 }

@@ -16,13 +16,23 @@ pub struct Entry {
 }
 
 /// Serializes a Bundle. Entries' resources are spliced in as they are stored.
-pub fn render(bundle_type: &str, total: Option<u64>, links: &[(&str, String)], entries: &[Entry]) -> String {
+pub fn render(
+    bundle_type: &str,
+    total: Option<u64>,
+    links: &[(&str, String)],
+    entries: &[Entry],
+) -> String {
     let mut head = json!({"resourceType": "Bundle", "id": crate::fhir::id::new_id(), "meta": {"lastUpdated": format_instant(chrono::Utc::now())}, "type": bundle_type});
     if let Some(t) = total {
         head["total"] = json!(t);
     }
     if !links.is_empty() {
-        head["link"] = Value::Array(links.iter().map(|(rel, url)| json!({"relation": rel, "url": url})).collect());
+        head["link"] = Value::Array(
+            links
+                .iter()
+                .map(|(rel, url)| json!({"relation": rel, "url": url}))
+                .collect(),
+        );
     }
     let mut out = head.to_string();
     out.pop(); // reopen the object to append the entries
@@ -66,7 +76,11 @@ pub fn etag(version: i64) -> String {
 
 /// Parses `W/"n"` (or `"n"`, or `n`) into n.
 pub fn parse_etag(v: &str) -> Option<i64> {
-    v.trim().trim_start_matches("W/").trim_matches('"').parse().ok()
+    v.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]
@@ -75,8 +89,18 @@ mod tests {
 
     #[test]
     fn renders_valid_json_with_spliced_resources() {
-        let e = Entry { full_url: Some("http://x/Patient/1".into()), resource: Some("{\"resourceType\":\"Patient\",\"id\":\"1\"}".into()), search_mode: Some("match"), ..Default::default() };
-        let text = render("searchset", Some(1), &[("self", "http://x/Patient".into())], &[e]);
+        let e = Entry {
+            full_url: Some("http://x/Patient/1".into()),
+            resource: Some("{\"resourceType\":\"Patient\",\"id\":\"1\"}".into()),
+            search_mode: Some("match"),
+            ..Default::default()
+        };
+        let text = render(
+            "searchset",
+            Some(1),
+            &[("self", "http://x/Patient".into())],
+            &[e],
+        );
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["entry"][0]["resource"]["id"], "1");
         assert_eq!(v["total"], 1);

@@ -21,7 +21,10 @@ pub const MAX_MS: i64 = i64::MAX / 2;
 impl DateRange {
     /// The open range used for a Period without `start` or `end`.
     pub fn open(start: Option<i64>, end: Option<i64>) -> Self {
-        DateRange { start: start.unwrap_or(MIN_MS), end: end.unwrap_or(MAX_MS) }
+        DateRange {
+            start: start.unwrap_or(MIN_MS),
+            end: end.unwrap_or(MAX_MS),
+        }
     }
 }
 
@@ -42,7 +45,10 @@ fn parse_date_only(text: &str) -> Option<DateRange> {
     let parts: Vec<&str> = text.split('-').collect();
     let year: i32 = digits(parts.first()?, 4)?;
     match parts.len() {
-        1 => range_of(NaiveDate::from_ymd_opt(year, 1, 1)?, NaiveDate::from_ymd_opt(year + 1, 1, 1)?),
+        1 => range_of(
+            NaiveDate::from_ymd_opt(year, 1, 1)?,
+            NaiveDate::from_ymd_opt(year + 1, 1, 1)?,
+        ),
         2 => {
             let month: u32 = digits(parts[1], 2)?;
             let start = NaiveDate::from_ymd_opt(year, month, 1)?;
@@ -62,8 +68,14 @@ fn parse_date_only(text: &str) -> Option<DateRange> {
 }
 
 fn range_of(start: NaiveDate, end: NaiveDate) -> Option<DateRange> {
-    let ms = |d: NaiveDate| Utc.from_utc_datetime(&d.and_time(NaiveTime::MIN)).timestamp_millis();
-    Some(DateRange { start: ms(start), end: ms(end) })
+    let ms = |d: NaiveDate| {
+        Utc.from_utc_datetime(&d.and_time(NaiveTime::MIN))
+            .timestamp_millis()
+    };
+    Some(DateRange {
+        start: ms(start),
+        end: ms(end),
+    })
 }
 
 fn parse_datetime(date: &str, rest: &str) -> Option<DateRange> {
@@ -71,13 +83,20 @@ fn parse_datetime(date: &str, rest: &str) -> Option<DateRange> {
     if parts.len() != 3 {
         return None;
     }
-    let day = NaiveDate::from_ymd_opt(digits(parts[0], 4)?, digits(parts[1], 2)?, digits(parts[2], 2)?)?;
+    let day = NaiveDate::from_ymd_opt(
+        digits(parts[0], 4)?,
+        digits(parts[1], 2)?,
+        digits(parts[2], 2)?,
+    )?;
     let (time, offset_secs) = split_zone(rest)?;
     let (naive_time, precision) = parse_time(time)?;
     let local = NaiveDateTime::new(day, naive_time);
     let utc = local - Duration::seconds(offset_secs);
     let start = Utc.from_utc_datetime(&utc).timestamp_millis();
-    Some(DateRange { start, end: start + precision })
+    Some(DateRange {
+        start,
+        end: start + precision,
+    })
 }
 
 /// Splits `hh:mm[:ss[.fff]]` from its zone suffix; returns the offset in seconds.
@@ -125,10 +144,17 @@ fn parse_time(time: &str) -> Option<(NaiveTime, i64)> {
         }
         let padded: String = frac.chars().chain(std::iter::repeat('0')).take(3).collect();
         millis = padded.parse::<u32>().ok()?;
-        precision = if frac.len() >= 3 { 1 } else { 10_i64.pow(3 - frac.len() as u32) };
+        precision = if frac.len() >= 3 {
+            1
+        } else {
+            10_i64.pow(3 - frac.len() as u32)
+        };
     }
     let second = second.min(59); // leap second 60 is clamped
-    Some((NaiveTime::from_hms_milli_opt(hour, minute, second, millis)?, precision))
+    Some((
+        NaiveTime::from_hms_milli_opt(hour, minute, second, millis)?,
+        precision,
+    ))
 }
 
 fn digits<T: std::str::FromStr>(text: &str, len: usize) -> Option<T> {
@@ -145,7 +171,10 @@ pub fn format_instant(ts: chrono::DateTime<Utc>) -> String {
 
 /// The current year, used by `ap` (approximate) searches relative to now.
 pub fn year_of(ms: i64) -> i32 {
-    Utc.timestamp_millis_opt(ms).single().map(|d| d.year()).unwrap_or(1970)
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .map(|d| d.year())
+        .unwrap_or(1970)
 }
 
 #[cfg(test)]
@@ -153,13 +182,18 @@ mod tests {
     use super::*;
 
     fn ms(s: &str) -> i64 {
-        chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .timestamp_millis()
     }
 
     #[test]
     fn partial_dates_cover_their_whole_span() {
         let y = parse_range("2024").unwrap();
-        assert_eq!((y.start, y.end), (ms("2024-01-01T00:00:00Z"), ms("2025-01-01T00:00:00Z")));
+        assert_eq!(
+            (y.start, y.end),
+            (ms("2024-01-01T00:00:00Z"), ms("2025-01-01T00:00:00Z"))
+        );
         let m = parse_range("2024-02").unwrap();
         assert_eq!(m.end, ms("2024-03-01T00:00:00Z"));
         let d = parse_range("2024-12-31").unwrap();
@@ -180,7 +214,15 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["notadate", "2024-13", "2024-02-30", "20240101", "2024-01-01T25:00", "", "2024-01-01T10:00+1"] {
+        for bad in [
+            "notadate",
+            "2024-13",
+            "2024-02-30",
+            "20240101",
+            "2024-01-01T25:00",
+            "",
+            "2024-01-01T10:00+1",
+        ] {
             assert!(parse_range(bad).is_none(), "{bad}");
         }
     }

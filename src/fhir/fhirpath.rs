@@ -54,7 +54,10 @@ impl CompiledPath {
         let mut out = Vec::new();
         for (ty, steps) in &self.branches {
             if ty == resource_type || ty == "Resource" || ty == "DomainResource" {
-                let mut nodes = vec![Node { value: resource, choice_type: None }];
+                let mut nodes = vec![Node {
+                    value: resource,
+                    choice_type: None,
+                }];
                 for step in steps {
                     nodes = apply(step, nodes);
                 }
@@ -112,7 +115,10 @@ fn compile_step(part: &str) -> Option<Step> {
 }
 
 fn call_arg<'a>(part: &'a str, name: &str) -> Option<&'a str> {
-    part.strip_prefix(name)?.strip_prefix('(')?.strip_suffix(')').map(str::trim)
+    part.strip_prefix(name)?
+        .strip_prefix('(')?
+        .strip_suffix(')')
+        .map(str::trim)
 }
 
 /// Splits on `sep` outside parentheses and quotes.
@@ -167,19 +173,22 @@ fn field<'a>(value: &'a Value, name: &str, out: &mut Vec<Node<'a>>) {
         return;
     }
     for (key, v) in obj {
-        if let Some(suffix) = key.strip_prefix(name) {
-            if suffix.starts_with(|c: char| c.is_ascii_uppercase()) {
-                push_flat(v, Some(suffix), out);
-            }
+        if let Some(suffix) = key.strip_prefix(name)
+            && suffix.starts_with(|c: char| c.is_ascii_uppercase())
+        {
+            push_flat(v, Some(suffix), out);
         }
     }
 }
 
 fn push_flat<'a>(v: &'a Value, choice_type: Option<&'a str>, out: &mut Vec<Node<'a>>) {
     match v {
-        Value::Array(items) => {
-            out.extend(items.iter().filter(|i| !i.is_null()).map(|value| Node { value, choice_type }))
-        }
+        Value::Array(items) => out.extend(
+            items
+                .iter()
+                .filter(|i| !i.is_null())
+                .map(|value| Node { value, choice_type }),
+        ),
         Value::Null => {}
         value => out.push(Node { value, choice_type }),
     }
@@ -220,7 +229,10 @@ mod tests {
         let grp = json!({"subject": {"reference": "Group/1"}});
         assert!(p.evaluate("Observation", &grp).is_empty());
 
-        let q = CompiledPath::compile("(Observation.value as Quantity) | (Observation.value as SampledData)").unwrap();
+        let q = CompiledPath::compile(
+            "(Observation.value as Quantity) | (Observation.value as SampledData)",
+        )
+        .unwrap();
         let o = json!({"valueQuantity": {"value": 1}});
         assert_eq!(q.evaluate("Observation", &o).len(), 1);
         let s = json!({"valueString": "x"});

@@ -2,7 +2,10 @@
 
 /// True when `id` matches R4's `[A-Za-z0-9\-\.]{1,64}`.
 pub fn is_valid_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
 /// A new server-assigned id (a random UUID, which satisfies the id rule).

@@ -14,13 +14,28 @@ use super::reference::{Ref, parse as parse_ref};
 /// One indexed value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum IndexValue {
-    Token { system: Option<String>, code: Option<String>, text: Option<String> },
-    String { norm: String, exact: String },
+    Token {
+        system: Option<String>,
+        code: Option<String>,
+        text: Option<String>,
+    },
+    String {
+        norm: String,
+        exact: String,
+    },
     Date(DateRange),
     /// `url` is set only for references that are not local `Type/id` ones.
-    Reference { target_type: Option<String>, target_id: Option<String>, url: Option<String> },
+    Reference {
+        target_type: Option<String>,
+        target_id: Option<String>,
+        url: Option<String>,
+    },
     /// Numbers and quantities share a table; numbers have no system/code.
-    Quantity { value: f64, system: Option<String>, code: Option<String> },
+    Quantity {
+        value: f64,
+        system: Option<String>,
+        code: Option<String>,
+    },
 }
 
 /// An index row: parameter code plus value.
@@ -32,11 +47,19 @@ pub struct IndexEntry {
 
 /// Lower-cases and strips accents, as string search compares.
 pub fn normalize(s: &str) -> String {
-    s.nfkd().filter(|c| !is_combining_mark(*c)).flat_map(char::to_lowercase).collect()
+    s.nfkd()
+        .filter(|c| !is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// Computes every index entry of `resource` (of type `resource_type`).
-pub fn extract(registry: &Registry, base: &str, resource_type: &str, resource: &Value) -> Vec<IndexEntry> {
+pub fn extract(
+    registry: &Registry,
+    base: &str,
+    resource_type: &str,
+    resource: &Value,
+) -> Vec<IndexEntry> {
     let mut out = Vec::new();
     for param in registry.for_type(resource_type) {
         if param.code == "_id" || param.code == "_lastUpdated" {
@@ -52,7 +75,10 @@ pub fn extract(registry: &Registry, base: &str, resource_type: &str, resource: &
                 ParamType::Quantity | ParamType::Number => quantity_values(node.value, &mut values),
                 ParamType::Uri => uri_values(node.value, &mut values),
             }
-            out.extend(values.into_iter().map(|value| IndexEntry { param: param.code.clone(), value }));
+            out.extend(values.into_iter().map(|value| IndexEntry {
+                param: param.code.clone(),
+                value,
+            }));
         }
     }
     out.dedup();
@@ -65,21 +91,42 @@ fn s(v: &Value, key: &str) -> Option<String> {
 
 fn token_values(v: &Value, out: &mut Vec<IndexValue>) {
     match v {
-        Value::String(code) => out.push(IndexValue::Token { system: None, code: Some(code.clone()), text: None }),
-        Value::Bool(b) => out.push(IndexValue::Token { system: None, code: Some(b.to_string()), text: None }),
-        Value::Object(o) if o.contains_key("coding") || (o.contains_key("text") && !o.contains_key("value")) => {
+        Value::String(code) => out.push(IndexValue::Token {
+            system: None,
+            code: Some(code.clone()),
+            text: None,
+        }),
+        Value::Bool(b) => out.push(IndexValue::Token {
+            system: None,
+            code: Some(b.to_string()),
+            text: None,
+        }),
+        Value::Object(o)
+            if o.contains_key("coding") || (o.contains_key("text") && !o.contains_key("value")) =>
+        {
             let text = s(v, "text").map(|t| normalize(&t));
             for c in v["coding"].as_array().into_iter().flatten() {
                 coding(c, text.clone(), out);
             }
             if v["coding"].as_array().is_none_or(Vec::is_empty) && text.is_some() {
-                out.push(IndexValue::Token { system: None, code: None, text });
+                out.push(IndexValue::Token {
+                    system: None,
+                    code: None,
+                    text,
+                });
             }
         }
         Value::Object(o) if o.contains_key("value") && !o.contains_key("code") => {
             // Identifier or ContactPoint: system|value.
-            let text = v.get("type").and_then(|t| s(t, "text")).map(|t| normalize(&t));
-            out.push(IndexValue::Token { system: s(v, "system"), code: s(v, "value"), text });
+            let text = v
+                .get("type")
+                .and_then(|t| s(t, "text"))
+                .map(|t| normalize(&t));
+            out.push(IndexValue::Token {
+                system: s(v, "system"),
+                code: s(v, "value"),
+                text,
+            });
         }
         Value::Object(_) => coding(v, None, out),
         _ => {}
@@ -89,24 +136,45 @@ fn token_values(v: &Value, out: &mut Vec<IndexValue>) {
 fn coding(c: &Value, text: Option<String>, out: &mut Vec<IndexValue>) {
     let text = s(c, "display").map(|d| normalize(&d)).or(text);
     if c.get("code").is_some() || c.get("system").is_some() {
-        out.push(IndexValue::Token { system: s(c, "system"), code: s(c, "code"), text });
+        out.push(IndexValue::Token {
+            system: s(c, "system"),
+            code: s(c, "code"),
+            text,
+        });
     }
 }
 
 fn string_values(v: &Value, out: &mut Vec<IndexValue>) {
     let mut push = |t: &str| {
         if !t.is_empty() {
-            out.push(IndexValue::String { norm: normalize(t), exact: t.to_string() })
+            out.push(IndexValue::String {
+                norm: normalize(t),
+                exact: t.to_string(),
+            })
         }
     };
     match v {
         Value::String(t) => push(t),
         Value::Object(o) => {
             // HumanName, Address and similar: every string part is searchable.
-            for key in ["text", "family", "given", "prefix", "suffix", "line", "city", "district", "state", "postalCode", "country"] {
+            for key in [
+                "text",
+                "family",
+                "given",
+                "prefix",
+                "suffix",
+                "line",
+                "city",
+                "district",
+                "state",
+                "postalCode",
+                "country",
+            ] {
                 match o.get(key) {
                     Some(Value::String(t)) => push(t),
-                    Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).for_each(&mut push),
+                    Some(Value::Array(items)) => {
+                        items.iter().filter_map(Value::as_str).for_each(&mut push)
+                    }
                     _ => {}
                 }
             }
@@ -119,12 +187,25 @@ fn date_values(v: &Value, out: &mut Vec<IndexValue>) {
     match v {
         Value::String(t) => out.extend(parse_range(t).map(IndexValue::Date)),
         Value::Object(o) if o.contains_key("start") || o.contains_key("end") => {
-            let start = o.get("start").and_then(Value::as_str).and_then(parse_range).map(|r| r.start);
-            let end = o.get("end").and_then(Value::as_str).and_then(parse_range).map(|r| r.end);
+            let start = o
+                .get("start")
+                .and_then(Value::as_str)
+                .and_then(parse_range)
+                .map(|r| r.start);
+            let end = o
+                .get("end")
+                .and_then(Value::as_str)
+                .and_then(parse_range)
+                .map(|r| r.end);
             out.push(IndexValue::Date(DateRange::open(start, end)));
         }
         Value::Object(o) if o.contains_key("event") => {
-            for e in o["event"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            for e in o["event"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
                 out.extend(parse_range(e).map(IndexValue::Date));
             }
         }
@@ -142,20 +223,41 @@ fn reference_values(v: &Value, base: &str, out: &mut Vec<IndexValue>) {
         _ => return,
     };
     let value = match parse_ref(text, base) {
-        Ref::Local { resource_type, id, .. } => IndexValue::Reference { target_type: Some(resource_type.to_string()), target_id: Some(id.to_string()), url: None },
-        _ => IndexValue::Reference { target_type: None, target_id: None, url: Some(text.to_string()) },
+        Ref::Local {
+            resource_type, id, ..
+        } => IndexValue::Reference {
+            target_type: Some(resource_type.to_string()),
+            target_id: Some(id.to_string()),
+            url: None,
+        },
+        _ => IndexValue::Reference {
+            target_type: None,
+            target_id: None,
+            url: Some(text.to_string()),
+        },
     };
     out.push(value);
 }
 
 fn quantity_values(v: &Value, out: &mut Vec<IndexValue>) {
-    let number = |n: &Value| n.as_f64().or_else(|| n.as_str().and_then(|s| s.parse().ok()));
+    let number = |n: &Value| {
+        n.as_f64()
+            .or_else(|| n.as_str().and_then(|s| s.parse().ok()))
+    };
     match v {
-        Value::Number(_) => out.extend(number(v).map(|value| IndexValue::Quantity { value, system: None, code: None })),
+        Value::Number(_) => out.extend(number(v).map(|value| IndexValue::Quantity {
+            value,
+            system: None,
+            code: None,
+        })),
         Value::Object(o) => {
             if let Some(value) = o.get("value").and_then(number) {
                 let code = s(v, "code").or_else(|| s(v, "unit"));
-                out.push(IndexValue::Quantity { value, system: s(v, "system"), code });
+                out.push(IndexValue::Quantity {
+                    value,
+                    system: s(v, "system"),
+                    code,
+                });
             }
         }
         _ => {}
@@ -164,7 +266,11 @@ fn quantity_values(v: &Value, out: &mut Vec<IndexValue>) {
 
 fn uri_values(v: &Value, out: &mut Vec<IndexValue>) {
     if let Some(u) = v.as_str() {
-        out.push(IndexValue::Token { system: None, code: Some(u.to_string()), text: None });
+        out.push(IndexValue::Token {
+            system: None,
+            code: Some(u.to_string()),
+            text: None,
+        });
     }
 }
 
@@ -174,7 +280,11 @@ mod tests {
     use serde_json::json;
 
     fn find<'a>(entries: &'a [IndexEntry], p: &str) -> Vec<&'a IndexValue> {
-        entries.iter().filter(|e| e.param == p).map(|e| &e.value).collect()
+        entries
+            .iter()
+            .filter(|e| e.param == p)
+            .map(|e| &e.value)
+            .collect()
     }
 
     #[test]
@@ -189,10 +299,16 @@ mod tests {
         });
         let e = extract(&reg, "http://x", "Observation", &obs);
         assert_eq!(find(&e, "code").len(), 1);
-        assert!(matches!(find(&e, "patient")[0], IndexValue::Reference { target_id: Some(id), .. } if id == "p1"));
+        assert!(
+            matches!(find(&e, "patient")[0], IndexValue::Reference { target_id: Some(id), .. } if id == "p1")
+        );
         assert!(matches!(find(&e, "date")[0], IndexValue::Date(_)));
-        assert!(matches!(find(&e, "value-quantity")[0], IndexValue::Quantity { value, .. } if *value == 12.0));
-        assert!(matches!(find(&e, "status")[0], IndexValue::Token { code: Some(c), .. } if c == "final"));
+        assert!(
+            matches!(find(&e, "value-quantity")[0], IndexValue::Quantity { value, .. } if *value == 12.0)
+        );
+        assert!(
+            matches!(find(&e, "status")[0], IndexValue::Token { code: Some(c), .. } if c == "final")
+        );
     }
 
     #[test]
@@ -201,7 +317,13 @@ mod tests {
         let p = json!({"resourceType": "Patient", "name": [{"family": "Muñoz", "given": ["Ana", "María"]}]});
         let e = extract(&reg, "", "Patient", &p);
         let fams = find(&e, "family");
-        assert_eq!(fams, vec![&IndexValue::String { norm: "munoz".into(), exact: "Muñoz".into() }]);
+        assert_eq!(
+            fams,
+            vec![&IndexValue::String {
+                norm: "munoz".into(),
+                exact: "Muñoz".into()
+            }]
+        );
         assert_eq!(find(&e, "name").len(), 3);
         assert_eq!(find(&e, "given").len(), 2);
     }

@@ -33,15 +33,30 @@ pub struct Issue {
 
 impl Issue {
     pub fn error(code: &'static str, diagnostics: impl Into<String>) -> Issue {
-        Issue { severity: Severity::Error, code, diagnostics: diagnostics.into(), expression: None }
+        Issue {
+            severity: Severity::Error,
+            code,
+            diagnostics: diagnostics.into(),
+            expression: None,
+        }
     }
 
     pub fn warning(code: &'static str, diagnostics: impl Into<String>) -> Issue {
-        Issue { severity: Severity::Warning, code, diagnostics: diagnostics.into(), expression: None }
+        Issue {
+            severity: Severity::Warning,
+            code,
+            diagnostics: diagnostics.into(),
+            expression: None,
+        }
     }
 
     pub fn info(diagnostics: impl Into<String>) -> Issue {
-        Issue { severity: Severity::Information, code: "informational", diagnostics: diagnostics.into(), expression: None }
+        Issue {
+            severity: Severity::Information,
+            code: "informational",
+            diagnostics: diagnostics.into(),
+            expression: None,
+        }
     }
 
     /// Names the element the issue is about (a FHIRPath expression).

@@ -78,14 +78,18 @@ pub struct Registry {
 impl Registry {
     /// The registry built from the checked-in SearchParameter Bundle.
     pub fn builtin() -> Registry {
-        let bundle: Value = serde_json::from_str(SEARCH_PARAMETERS_JSON).expect("conformance/search-parameters.json is valid JSON");
+        let bundle: Value = serde_json::from_str(SEARCH_PARAMETERS_JSON)
+            .expect("conformance/search-parameters.json is valid JSON");
         Registry::from_bundle(&bundle)
     }
 
     /// Builds a registry from a Bundle of SearchParameter resources.
     pub fn from_bundle(bundle: &Value) -> Registry {
         let mut reg = Registry::default();
-        let entries = bundle["entry"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let entries = bundle["entry"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         for sp in entries.iter().map(|e| &e["resource"]) {
             reg.add(sp);
         }
@@ -98,7 +102,10 @@ impl Registry {
 
     fn add(&mut self, sp: &Value) {
         let code = sp["code"].as_str().unwrap_or_default().to_string();
-        let (Some(kind), Some(expr)) = (sp["type"].as_str().and_then(ParamType::parse), sp["expression"].as_str()) else {
+        let (Some(kind), Some(expr)) = (
+            sp["type"].as_str().and_then(ParamType::parse),
+            sp["expression"].as_str(),
+        ) else {
             return;
         };
         let Some(path) = CompiledPath::compile(expr) else {
@@ -106,7 +113,13 @@ impl Registry {
             return;
         };
         let strings = |v: &Value| -> Vec<String> {
-            v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default()
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default()
         };
         let param = Arc::new(SearchParam {
             code: code.clone(),
@@ -116,7 +129,10 @@ impl Registry {
             targets: strings(&sp["target"]),
         });
         for base in strings(&sp["base"]) {
-            self.by_type.entry(base).or_default().insert(code.clone(), param.clone());
+            self.by_type
+                .entry(base)
+                .or_default()
+                .insert(code.clone(), param.clone());
         }
     }
 
@@ -131,7 +147,10 @@ impl Registry {
 
     /// Every parameter that applies to `resource_type`, sorted by code.
     pub fn for_type(&self, resource_type: &str) -> &[Arc<SearchParam>] {
-        self.applicable.get(resource_type).map(Vec::as_slice).unwrap_or_default()
+        self.applicable
+            .get(resource_type)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
 
     fn compute_for_type(&self, resource_type: &str) -> Vec<Arc<SearchParam>> {
@@ -139,7 +158,12 @@ impl Registry {
         // The type's own definition wins over a Resource-level one of the same code.
         for key in [resource_type, "DomainResource", "Resource"] {
             if let Some(m) = self.by_type.get(key) {
-                out.extend(m.values().filter(|p| !out.iter().any(|o| o.code == p.code)).cloned().collect::<Vec<_>>());
+                out.extend(
+                    m.values()
+                        .filter(|p| !out.iter().any(|o| o.code == p.code))
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                );
             }
         }
         out.sort_by(|a, b| a.code.cmp(&b.code));
@@ -167,7 +191,10 @@ mod tests {
         ] {
             assert!(reg.get(ty, code).is_some(), "{ty}.{code}");
         }
-        assert_eq!(reg.get("Observation", "patient").unwrap().kind, ParamType::Reference);
+        assert_eq!(
+            reg.get("Observation", "patient").unwrap().kind,
+            ParamType::Reference
+        );
         assert!(reg.get("Patient", "no-such").is_none());
     }
 }

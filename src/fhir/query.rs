@@ -77,7 +77,10 @@ pub enum Target {
     LastUpdated,
     Param(Arc<SearchParam>),
     /// `ref.param=...`: one inner clause per candidate target type.
-    Chain { param: Arc<SearchParam>, links: Vec<(String, Box<Clause>)> },
+    Chain {
+        param: Arc<SearchParam>,
+        links: Vec<(String, Box<Clause>)>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -129,9 +132,13 @@ pub fn parse(
             "_sort" => q.sort = parse_sort(registry, resource_type, value)?,
             "_total" => q.total = parse_total(value)?,
             "_summary" => q.summary = parse_summary(value)?,
-            "_elements" => q.elements = Some(value.split(',').map(|s| s.trim().to_string()).collect()),
+            "_elements" => {
+                q.elements = Some(value.split(',').map(|s| s.trim().to_string()).collect())
+            }
             "_include" => q.include.push(parse_include(registry, value, "_include")?),
-            "_revinclude" => q.revinclude.push(parse_include(registry, value, "_revinclude")?),
+            "_revinclude" => q
+                .revinclude
+                .push(parse_include(registry, value, "_revinclude")?),
             k if RESULT_PARAMS.contains(&k) => {}
             _ => match parse_clause(registry, base, resource_type, key, value)? {
                 Some(c) => q.clauses.push(c),
@@ -153,7 +160,9 @@ fn parse_total(v: &str) -> Result<bool, QueryError> {
     match v {
         "none" => Ok(false),
         "estimate" | "accurate" => Ok(true),
-        _ => err(format!("_total must be none, estimate or accurate (got '{v}')")),
+        _ => err(format!(
+            "_total must be none, estimate or accurate (got '{v}')"
+        )),
     }
 }
 
@@ -163,7 +172,11 @@ fn parse_summary(v: &str) -> Result<Summary, QueryError> {
         "data" => Summary::Data,
         "text" => Summary::Text,
         "false" => Summary::False,
-        _ => return err(format!("_summary={v} is not supported; use count, data, text or false")),
+        _ => {
+            return err(format!(
+                "_summary={v} is not supported; use count, data, text or false"
+            ));
+        }
     })
 }
 
@@ -178,10 +191,23 @@ fn parse_sort(registry: &Registry, rt: &str, v: &str) -> Result<Vec<Sort>, Query
             "_lastUpdated" => SortKey::LastUpdated,
             "_id" => SortKey::Id,
             _ => match registry.get(rt, name) {
-                Some(p) if matches!(p.kind, ParamType::Date | ParamType::String | ParamType::Token | ParamType::Number | ParamType::Quantity) => {
+                Some(p)
+                    if matches!(
+                        p.kind,
+                        ParamType::Date
+                            | ParamType::String
+                            | ParamType::Token
+                            | ParamType::Number
+                            | ParamType::Quantity
+                    ) =>
+                {
                     SortKey::Param(p.clone())
                 }
-                _ => return err(format!("_sort: '{name}' is not a sortable search parameter of {rt}")),
+                _ => {
+                    return err(format!(
+                        "_sort: '{name}' is not a sortable search parameter of {rt}"
+                    ));
+                }
             },
         };
         out.push(Sort { key, descending });
@@ -192,11 +218,18 @@ fn parse_sort(registry: &Registry, rt: &str, v: &str) -> Result<Vec<Sort>, Query
 fn parse_include(registry: &Registry, v: &str, what: &str) -> Result<Include, QueryError> {
     let parts: Vec<&str> = v.split(':').collect();
     if parts.len() < 2 || parts.len() > 3 || !is_known(parts[0]) {
-        return err(format!("{what}={v}: expected SourceType:param[:TargetType]"));
+        return err(format!(
+            "{what}={v}: expected SourceType:param[:TargetType]"
+        ));
     }
     match registry.get(parts[0], parts[1]) {
         Some(p) if p.kind == ParamType::Reference => {}
-        _ => return err(format!("{what}={v}: '{}' is not a reference parameter of {}", parts[1], parts[0])),
+        _ => {
+            return err(format!(
+                "{what}={v}: '{}' is not a reference parameter of {}",
+                parts[1], parts[0]
+            ));
+        }
     }
     Ok(Include {
         source_type: parts[0].to_string(),
@@ -206,7 +239,13 @@ fn parse_include(registry: &Registry, v: &str, what: &str) -> Result<Include, Qu
 }
 
 /// Parses one `name[:modifier][.chain]=value` pair; `None` when the parameter is unknown.
-fn parse_clause(registry: &Registry, base: &str, rt: &str, key: &str, value: &str) -> Result<Option<Clause>, QueryError> {
+fn parse_clause(
+    registry: &Registry,
+    base: &str,
+    rt: &str,
+    key: &str,
+    value: &str,
+) -> Result<Option<Clause>, QueryError> {
     if let Some((head, rest)) = key.split_once('.') {
         return parse_chain(registry, base, rt, head, rest, value);
     }
@@ -225,9 +264,20 @@ fn parse_clause(registry: &Registry, base: &str, rt: &str, key: &str, value: &st
     let (modifier, type_filter) = parse_modifier(key, modifier, kind, value)?;
     let terms = match modifier {
         Modifier::Missing(_) => Vec::new(),
-        _ => super::search_terms::parse_terms(kind, &modifier, type_filter.as_deref(), base, key, value)?,
+        _ => super::search_terms::parse_terms(
+            kind,
+            &modifier,
+            type_filter.as_deref(),
+            base,
+            key,
+            value,
+        )?,
     };
-    Ok(Some(Clause { target, modifier, terms }))
+    Ok(Some(Clause {
+        target,
+        modifier,
+        terms,
+    }))
 }
 
 fn parse_modifier(
@@ -236,31 +286,49 @@ fn parse_modifier(
     kind: ParamType,
     value: &str,
 ) -> Result<(Modifier, Option<String>), QueryError> {
-    let Some(m) = modifier else { return Ok((Modifier::None, None)) };
+    let Some(m) = modifier else {
+        return Ok((Modifier::None, None));
+    };
     let ok = |m| Ok((m, None));
     match (m, kind) {
         ("missing", _) => match value {
             "true" => ok(Modifier::Missing(true)),
             "false" => ok(Modifier::Missing(false)),
-            _ => err(format!("{key}: :missing takes true or false (got '{value}')")),
+            _ => err(format!(
+                "{key}: :missing takes true or false (got '{value}')"
+            )),
         },
         ("exact", ParamType::String) => ok(Modifier::Exact),
         ("contains", ParamType::String) => ok(Modifier::Contains),
         ("text", ParamType::Token) => ok(Modifier::Text),
         ("not", ParamType::Token) => ok(Modifier::Not),
         (ty, ParamType::Reference) if is_known(ty) => Ok((Modifier::None, Some(ty.to_string()))),
-        _ => err(format!("{key}: modifier ':{m}' is not supported for this {} parameter", kind.code())),
+        _ => err(format!(
+            "{key}: modifier ':{m}' is not supported for this {} parameter",
+            kind.code()
+        )),
     }
 }
 
-fn parse_chain(registry: &Registry, base: &str, rt: &str, head: &str, rest: &str, value: &str) -> Result<Option<Clause>, QueryError> {
+fn parse_chain(
+    registry: &Registry,
+    base: &str,
+    rt: &str,
+    head: &str,
+    rest: &str,
+    value: &str,
+) -> Result<Option<Clause>, QueryError> {
     let (name, type_mod) = match head.split_once(':') {
         Some((n, t)) => (n, Some(t)),
         None => (head, None),
     };
-    let Some(param) = registry.get(rt, name) else { return Ok(None) };
+    let Some(param) = registry.get(rt, name) else {
+        return Ok(None);
+    };
     if param.kind != ParamType::Reference {
-        return err(format!("{head}.{rest}: only reference parameters can be chained"));
+        return err(format!(
+            "{head}.{rest}: only reference parameters can be chained"
+        ));
     }
     let candidates: Vec<String> = match type_mod {
         Some(t) if is_known(t) => vec![t.to_string()],
@@ -274,19 +342,42 @@ fn parse_chain(registry: &Registry, base: &str, rt: &str, head: &str, rest: &str
         }
     }
     if links.is_empty() {
-        return err(format!("{head}.{rest}: no target type of '{name}' has a search parameter '{rest}'"));
+        return err(format!(
+            "{head}.{rest}: no target type of '{name}' has a search parameter '{rest}'"
+        ));
     }
-    Ok(Some(Clause { target: Target::Chain { param: param.clone(), links }, modifier: Modifier::None, terms: Vec::new() }))
+    Ok(Some(Clause {
+        target: Target::Chain {
+            param: param.clone(),
+            links,
+        },
+        modifier: Modifier::None,
+        terms: Vec::new(),
+    }))
 }
 
 /// Parses a reference search value into a term, honouring a `:Type` modifier.
 pub(super) fn reference_term(base: &str, type_filter: Option<&str>, v: &str) -> Term {
     match parse_ref(v, base) {
-        Ref::Local { resource_type, id, .. } => Term::Reference { ty: Some(resource_type.to_string()), id: Some(id.to_string()), url: None },
+        Ref::Local {
+            resource_type, id, ..
+        } => Term::Reference {
+            ty: Some(resource_type.to_string()),
+            id: Some(id.to_string()),
+            url: None,
+        },
         Ref::External(url) if url.contains("://") || url.contains('/') || url.contains(':') => {
-            Term::Reference { ty: None, id: None, url: Some(url.to_string()) }
+            Term::Reference {
+                ty: None,
+                id: None,
+                url: Some(url.to_string()),
+            }
         }
-        _ => Term::Reference { ty: type_filter.map(String::from), id: Some(v.to_string()), url: None },
+        _ => Term::Reference {
+            ty: type_filter.map(String::from),
+            id: Some(v.to_string()),
+            url: None,
+        },
     }
 }
 

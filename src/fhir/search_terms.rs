@@ -31,14 +31,31 @@ pub enum SystemMatch {
 /// One OR-ed search value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Term {
-    Token { system: SystemMatch, code: Option<String> },
+    Token {
+        system: SystemMatch,
+        code: Option<String>,
+    },
     Text(String),
     /// Normalized for prefix/contains search; raw for `:exact`.
-    String { norm: String, raw: String },
+    String {
+        norm: String,
+        raw: String,
+    },
     Date(Prefix, DateRange),
     /// `lo`/`hi` are the bounds implied by the value's precision.
-    Number { prefix: Prefix, value: f64, lo: f64, hi: f64, system: Option<String>, code: Option<String> },
-    Reference { ty: Option<String>, id: Option<String>, url: Option<String> },
+    Number {
+        prefix: Prefix,
+        value: f64,
+        lo: f64,
+        hi: f64,
+        system: Option<String>,
+        code: Option<String>,
+    },
+    Reference {
+        ty: Option<String>,
+        id: Option<String>,
+        url: Option<String>,
+    },
 }
 
 /// Splits on `sep` where it is not escaped with a backslash, and unescapes.
@@ -78,7 +95,10 @@ pub(super) fn parse_terms(
         out.push(match kind {
             ParamType::Token | ParamType::Uri if *modifier == Modifier::Text => text_term(&v),
             ParamType::Token | ParamType::Uri => token_term(&v),
-            ParamType::String => Term::String { norm: normalize(&v), raw: v.clone() },
+            ParamType::String => Term::String {
+                norm: normalize(&v),
+                raw: v.clone(),
+            },
             ParamType::Date => {
                 let (prefix, rest) = split_prefix(&v);
                 Term::Date(prefix, date_value(key, rest)?)
@@ -93,13 +113,27 @@ pub(super) fn parse_terms(
 fn token_term(v: &str) -> Term {
     let parts = split_escaped(v, '|');
     match parts.as_slice() {
-        [code] => Term::Token { system: SystemMatch::Any, code: Some(code.clone()) },
+        [code] => Term::Token {
+            system: SystemMatch::Any,
+            code: Some(code.clone()),
+        },
         [sys, code] => {
-            let system = if sys.is_empty() { SystemMatch::NoSystem } else { SystemMatch::Is(sys.clone()) };
-            let code = if code.is_empty() { None } else { Some(code.clone()) };
+            let system = if sys.is_empty() {
+                SystemMatch::NoSystem
+            } else {
+                SystemMatch::Is(sys.clone())
+            };
+            let code = if code.is_empty() {
+                None
+            } else {
+                Some(code.clone())
+            };
             Term::Token { system, code }
         }
-        _ => Term::Token { system: SystemMatch::Any, code: Some(v.to_string()) },
+        _ => Term::Token {
+            system: SystemMatch::Any,
+            code: Some(v.to_string()),
+        },
     }
 }
 
@@ -116,10 +150,10 @@ fn split_prefix(v: &str) -> (Prefix, &str) {
         ("ap", Prefix::Ap),
     ];
     for (p, prefix) in prefixes {
-        if let Some(rest) = v.strip_prefix(p) {
-            if rest.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '.') {
-                return (prefix, rest);
-            }
+        if let Some(rest) = v.strip_prefix(p)
+            && rest.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '.')
+        {
+            return (prefix, rest);
         }
     }
     (Prefix::Eq, v)
@@ -139,9 +173,18 @@ fn number_term(key: &str, v: &str) -> Result<Term, QueryError> {
     let half = 0.5 * 10f64.powi(-decimals);
     let opt = |i: usize| parts.get(i).filter(|s| !s.is_empty()).cloned();
     if parts.len() > 3 {
-        return Err(QueryError(format!("{key}: expected [prefix]number|system|code")));
+        return Err(QueryError(format!(
+            "{key}: expected [prefix]number|system|code"
+        )));
     }
-    Ok(Term::Number { prefix, value, lo: value - half, hi: value + half, system: opt(1), code: opt(2) })
+    Ok(Term::Number {
+        prefix,
+        value,
+        lo: value - half,
+        hi: value + half,
+        system: opt(1),
+        code: opt(2),
+    })
 }
 
 #[cfg(test)]
@@ -151,25 +194,74 @@ mod tests {
     #[test]
     fn escapes_and_tokens() {
         assert_eq!(split_escaped(r"a\,b,c", ','), vec!["a,b", "c"]);
-        assert_eq!(token_term("http://loinc.org|1234-5"), Term::Token { system: SystemMatch::Is("http://loinc.org".into()), code: Some("1234-5".into()) });
-        assert_eq!(token_term("|x"), Term::Token { system: SystemMatch::NoSystem, code: Some("x".into()) });
-        assert_eq!(token_term("sys|"), Term::Token { system: SystemMatch::Is("sys".into()), code: None });
+        assert_eq!(
+            token_term("http://loinc.org|1234-5"),
+            Term::Token {
+                system: SystemMatch::Is("http://loinc.org".into()),
+                code: Some("1234-5".into())
+            }
+        );
+        assert_eq!(
+            token_term("|x"),
+            Term::Token {
+                system: SystemMatch::NoSystem,
+                code: Some("x".into())
+            }
+        );
+        assert_eq!(
+            token_term("sys|"),
+            Term::Token {
+                system: SystemMatch::Is("sys".into()),
+                code: None
+            }
+        );
     }
 
     #[test]
     fn numbers_carry_their_precision() {
-        let Term::Number { prefix, lo, hi, system, code, .. } = number_term("v", "ge5.40|http://unitsofmeasure.org|mg").unwrap() else { panic!() };
+        let Term::Number {
+            prefix,
+            lo,
+            hi,
+            system,
+            code,
+            ..
+        } = number_term("v", "ge5.40|http://unitsofmeasure.org|mg").unwrap()
+        else {
+            panic!()
+        };
         assert_eq!(prefix, Prefix::Ge);
         assert!((lo - 5.395).abs() < 1e-9 && (hi - 5.405).abs() < 1e-9);
-        assert_eq!((system.as_deref(), code.as_deref()), (Some("http://unitsofmeasure.org"), Some("mg")));
+        assert_eq!(
+            (system.as_deref(), code.as_deref()),
+            (Some("http://unitsofmeasure.org"), Some("mg"))
+        );
         assert!(number_term("v", "abc").is_err());
     }
 
     #[test]
     fn date_prefixes() {
-        let t = parse_terms(ParamType::Date, &Modifier::None, None, "", "date", "ge2024-01-01,lt2023").unwrap();
+        let t = parse_terms(
+            ParamType::Date,
+            &Modifier::None,
+            None,
+            "",
+            "date",
+            "ge2024-01-01,lt2023",
+        )
+        .unwrap();
         assert!(matches!(t[0], Term::Date(Prefix::Ge, _)));
         assert!(matches!(t[1], Term::Date(Prefix::Lt, _)));
-        assert!(parse_terms(ParamType::Date, &Modifier::None, None, "", "date", "notadate").is_err());
+        assert!(
+            parse_terms(
+                ParamType::Date,
+                &Modifier::None,
+                None,
+                "",
+                "date",
+                "notadate"
+            )
+            .is_err()
+        );
     }
 }

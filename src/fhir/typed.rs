@@ -22,14 +22,46 @@ macro_rules! typed_check {
 /// Deserializes `resource` into its typed model when there is one, reporting
 /// the first element whose JSON type is wrong.
 pub fn check_types(resource_type: &str, resource: &Value) -> Result<(), Issue> {
-    typed_check!(resource_type, resource, [
-        Patient, Observation, Encounter, Condition, QuestionnaireResponse, Questionnaire,
-        Practitioner, PractitionerRole, Organization, Location, Procedure, MedicationRequest,
-        Medication, MedicationStatement, Immunization, AllergyIntolerance, DiagnosticReport,
-        DocumentReference, CarePlan, CareTeam, Goal, ServiceRequest, Task, Flag, Communication,
-        Consent, Provenance, Coverage, Group, Device, MessageHeader, Endpoint, EpisodeOfCare,
-        RelatedPerson,
-    ])
+    typed_check!(
+        resource_type,
+        resource,
+        [
+            Patient,
+            Observation,
+            Encounter,
+            Condition,
+            QuestionnaireResponse,
+            Questionnaire,
+            Practitioner,
+            PractitionerRole,
+            Organization,
+            Location,
+            Procedure,
+            MedicationRequest,
+            Medication,
+            MedicationStatement,
+            Immunization,
+            AllergyIntolerance,
+            DiagnosticReport,
+            DocumentReference,
+            CarePlan,
+            CareTeam,
+            Goal,
+            ServiceRequest,
+            Task,
+            Flag,
+            Communication,
+            Consent,
+            Provenance,
+            Coverage,
+            Group,
+            Device,
+            MessageHeader,
+            Endpoint,
+            EpisodeOfCare,
+            RelatedPerson,
+        ]
+    )
 }
 
 /// Converts to a value tree with plain numbers. Tandem's serde_json keeps numbers
@@ -41,22 +73,39 @@ fn plain(v: &Value) -> serde_value::Value {
     match v {
         Value::Null => P::Unit,
         Value::Bool(b) => P::Bool(*b),
-        Value::Number(n) => n.as_u64().map(P::U64).or_else(|| n.as_i64().map(P::I64)).unwrap_or_else(|| P::F64(n.as_f64().unwrap_or(f64::NAN))),
+        Value::Number(n) => n
+            .as_u64()
+            .map(P::U64)
+            .or_else(|| n.as_i64().map(P::I64))
+            .unwrap_or_else(|| P::F64(n.as_f64().unwrap_or(f64::NAN))),
         Value::String(s) => P::String(s.clone()),
         Value::Array(a) => P::Seq(a.iter().map(plain).collect()),
-        Value::Object(o) => P::Map(o.iter().map(|(k, v)| (P::String(k.clone()), plain(v))).collect()),
+        Value::Object(o) => P::Map(
+            o.iter()
+                .map(|(k, v)| (P::String(k.clone()), plain(v)))
+                .collect(),
+        ),
     }
 }
 
 fn check<T: serde::de::DeserializeOwned>(rt: &str, resource: &Value) -> Result<(), Issue> {
-    let tree = serde_value::ValueDeserializer::<serde_value::DeserializerError>::new(plain(resource));
+    let tree =
+        serde_value::ValueDeserializer::<serde_value::DeserializerError>::new(plain(resource));
     match serde_path_to_error::deserialize::<_, T>(tree) {
         Ok(_) => Ok(()),
         Err(e) => {
             let path = e.path().to_string();
-            let expr = if path == "." || path.is_empty() { rt.to_string() } else { format!("{rt}.{path}") };
+            let expr = if path == "." || path.is_empty() {
+                rt.to_string()
+            } else {
+                format!("{rt}.{path}")
+            };
             let msg = e.into_inner().to_string();
-            Err(Issue::error("structure", format!("{expr}: {msg}. Fix this element (see the R4 definition of {rt}).")).at(expr))
+            Err(Issue::error(
+                "structure",
+                format!("{expr}: {msg}. Fix this element (see the R4 definition of {rt})."),
+            )
+            .at(expr))
         }
     }
 }

@@ -16,48 +16,82 @@ use super::resource_types::is_known;
 /// so hostile, deeply nested input fails here instead of overflowing the stack.
 pub fn parse_json(body: &[u8]) -> Result<Value, Issue> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
-        Issue::error("structure", format!("The body is not valid JSON: {e}. Send a FHIR resource as application/fhir+json."))
+        Issue::error(
+            "structure",
+            format!(
+                "The body is not valid JSON: {e}. Send a FHIR resource as application/fhir+json."
+            ),
+        )
     })?;
     if !value.is_object() {
-        return Err(Issue::error("structure", "The body must be a JSON object (a FHIR resource), not an array or a scalar."));
+        return Err(Issue::error(
+            "structure",
+            "The body must be a JSON object (a FHIR resource), not an array or a scalar.",
+        ));
     }
     Ok(value)
 }
 
 /// Checks `resource` against the URL it was sent to.
 /// `url_type` is the type in the URL; `url_id` the id for PUT.
-pub fn check_resource(resource: &Value, url_type: Option<&str>, url_id: Option<&str>) -> Result<String, Issue> {
+pub fn check_resource(
+    resource: &Value,
+    url_type: Option<&str>,
+    url_id: Option<&str>,
+) -> Result<String, Issue> {
     let rt = match resource.get("resourceType") {
         Some(Value::String(rt)) => rt.clone(),
-        _ => return Err(Issue::error("required", "The resource has no resourceType; add e.g. \"resourceType\": \"Patient\".").at("resourceType")),
+        _ => {
+            return Err(Issue::error(
+                "required",
+                "The resource has no resourceType; add e.g. \"resourceType\": \"Patient\".",
+            )
+            .at("resourceType"));
+        }
     };
     if !is_known(&rt) {
-        return Err(Issue::error("not-supported", format!("'{rt}' is not an R4 resource type.")).at("resourceType"));
+        return Err(Issue::error(
+            "not-supported",
+            format!("'{rt}' is not an R4 resource type."),
+        )
+        .at("resourceType"));
     }
-    if let Some(expected) = url_type {
-        if rt != expected {
-            return Err(Issue::error("invalid", format!("resourceType '{rt}' does not match the URL, which names {expected}.")).at("resourceType"));
-        }
+    if let Some(expected) = url_type
+        && rt != expected
+    {
+        return Err(Issue::error(
+            "invalid",
+            format!("resourceType '{rt}' does not match the URL, which names {expected}."),
+        )
+        .at("resourceType"));
     }
     match (resource.get("id"), url_id) {
         (Some(Value::String(id)), _) if !is_valid_id(id) => {
-            return Err(Issue::error("invalid", format!("id '{id}' is not valid: use 1-64 characters from A-Z a-z 0-9 - .")).at(format!("{rt}.id")));
+            return Err(Issue::error(
+                "invalid",
+                format!("id '{id}' is not valid: use 1-64 characters from A-Z a-z 0-9 - ."),
+            )
+            .at(format!("{rt}.id")));
         }
         (Some(Value::String(id)), Some(url_id)) if id != url_id => {
             return Err(Issue::error("invalid", format!("The body id '{id}' differs from the URL id '{url_id}'; they must be equal on update.")).at(format!("{rt}.id")));
         }
         (None, Some(url_id)) => {
-            return Err(Issue::error("required", format!("An update must carry the id in the body too; add \"id\": \"{url_id}\".")).at(format!("{rt}.id")));
+            return Err(Issue::error(
+                "required",
+                format!("An update must carry the id in the body too; add \"id\": \"{url_id}\"."),
+            )
+            .at(format!("{rt}.id")));
         }
         (Some(v), _) if !v.is_string() => {
             return Err(Issue::error("structure", "id must be a string.").at(format!("{rt}.id")));
         }
         _ => {}
     }
-    if let Some(meta) = resource.get("meta") {
-        if !meta.is_object() {
-            return Err(Issue::error("structure", "meta must be an object.").at(format!("{rt}.meta")));
-        }
+    if let Some(meta) = resource.get("meta")
+        && !meta.is_object()
+    {
+        return Err(Issue::error("structure", "meta must be an object.").at(format!("{rt}.meta")));
     }
     super::typed::check_types(&rt, resource)?;
     Ok(rt)
@@ -75,11 +109,16 @@ mod tests {
         let deep = "[".repeat(10_000) + &"]".repeat(10_000);
         assert!(parse_json(deep.as_bytes()).is_err());
         let p = json!({"resourceType": "Patient", "id": "a"});
-        assert_eq!(check_resource(&p, Some("Patient"), Some("a")).unwrap(), "Patient");
+        assert_eq!(
+            check_resource(&p, Some("Patient"), Some("a")).unwrap(),
+            "Patient"
+        );
         assert!(check_resource(&p, Some("Observation"), None).is_err());
         assert!(check_resource(&p, Some("Patient"), Some("b")).is_err());
         assert!(check_resource(&json!({"resourceType": "Foo"}), None, None).is_err());
-        assert!(check_resource(&json!({"resourceType": "Patient", "id": "a_b"}), None, None).is_err());
+        assert!(
+            check_resource(&json!({"resourceType": "Patient", "id": "a_b"}), None, None).is_err()
+        );
         let wrong_type = json!({"resourceType": "Patient", "active": "yes"});
         let issue = check_resource(&wrong_type, None, None).unwrap_err();
         assert_eq!(issue.expression.as_deref(), Some("Patient.active"));

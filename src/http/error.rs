@@ -18,7 +18,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, issue: Issue) -> ApiError {
-        ApiError { status, issues: vec![issue], internal: None }
+        ApiError {
+            status,
+            issues: vec![issue],
+            internal: None,
+        }
     }
 
     pub fn bad(issue: Issue) -> ApiError {
@@ -33,7 +37,11 @@ impl From<ServiceError> for ApiError {
             _ => None,
         };
         let (code, issues) = e.status_and_issues();
-        ApiError { status: StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), issues, internal }
+        ApiError {
+            status: StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            issues,
+            internal,
+        }
     }
 }
 
@@ -45,13 +53,21 @@ tokio::task_local! {
 impl IntoResponse for ApiError {
     fn into_response(mut self) -> Response {
         if self.status.is_server_error() {
-            let id = REQUEST_ID.try_with(Clone::clone).unwrap_or_else(|_| "-".into());
+            let id = REQUEST_ID
+                .try_with(Clone::clone)
+                .unwrap_or_else(|_| "-".into());
             tracing::error!(correlation_id = %id, status = self.status.as_u16(), detail = self.internal.as_deref().unwrap_or(""), "request failed");
-            self.issues = vec![Issue::error("exception", format!("Internal error. Quote correlation id {id} when reporting it."))];
+            self.issues = vec![Issue::error(
+                "exception",
+                format!("Internal error. Quote correlation id {id} when reporting it."),
+            )];
         }
         let body = operation_outcome(&self.issues).to_string();
         let mut resp = (self.status, body).into_response();
-        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(super::negotiate::FHIR_JSON));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(super::negotiate::FHIR_JSON),
+        );
         resp
     }
 }

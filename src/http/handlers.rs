@@ -1,18 +1,17 @@
 //! Handlers of the FHIR REST API. Each extracts, calls the service, renders.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::ApiError;
-use super::negotiate::{FhirJson, Format, Preferences, json_response};
+use super::negotiate::{FhirJson, Format, Preferences, WriteHeaders, json_response};
 use super::respond::{read_response, write_response};
 use crate::auth::Access;
-use crate::fhir::bundle::parse_etag;
 use crate::fhir::outcome::Issue;
 use crate::fhir::resource_types::is_known;
-use crate::service::{Prefer, WriteRequest};
+use crate::service::Prefer;
 use crate::store::HistoryScope;
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -21,22 +20,19 @@ fn known(rt: &str) -> Result<()> {
     if is_known(rt) {
         Ok(())
     } else {
-        Err(ApiError::new(StatusCode::NOT_FOUND, Issue::error("not-supported", format!("'{rt}' is not an R4 resource type."))))
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            Issue::error(
+                "not-supported",
+                format!("'{rt}' is not an R4 resource type."),
+            ),
+        ))
     }
 }
 
 fn pairs(q: Option<String>) -> Vec<(String, String)> {
-    q.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
-}
-
-fn write_request(headers: &HeaderMap) -> Result<WriteRequest> {
-    let text = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let if_match = match text("if-match") {
-        Some(v) => Some(parse_etag(&v).ok_or_else(|| ApiError::bad(Issue::error("invalid", format!("If-Match '{v}' is not a version ETag like W/\"3\"."))))?),
-        None => None,
-    };
-    let if_none_exist = text("if-none-exist").map(|q| q.trim_start_matches('?').to_string());
-    Ok(WriteRequest { if_match, if_none_exist })
+    q.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default()
 }
 
 pub async fn metadata(State(s): State<AppState>, fmt: Format) -> Response {
@@ -47,21 +43,51 @@ pub async fn health() -> Response {
     (StatusCode::OK, "ok").into_response()
 }
 
-pub async fn bundle(State(s): State<AppState>, Access(ctx): Access, fmt: Format, prefs: Preferences, FhirJson(body): FhirJson) -> Result<Response> {
+pub async fn bundle(
+    State(s): State<AppState>,
+    Access(ctx): Access,
+    fmt: Format,
+    prefs: Preferences,
+    FhirJson(body): FhirJson,
+) -> Result<Response> {
     if body.get("resourceType").and_then(|v| v.as_str()) != Some("Bundle") {
-        return Err(ApiError::bad(Issue::error("invalid", "POST to the base URL takes a transaction or batch Bundle.").at("resourceType")));
+        return Err(ApiError::bad(
+            Issue::error(
+                "invalid",
+                "POST to the base URL takes a transaction or batch Bundle.",
+            )
+            .at("resourceType"),
+        ));
     }
-    let out = s.svc.process_bundle(&ctx, body, prefs.ret.unwrap_or_default()).await?;
+    let out = s
+        .svc
+        .process_bundle(&ctx, body, prefs.ret.unwrap_or_default())
+        .await?;
     Ok(json_response(StatusCode::OK, out, fmt))
 }
 
-pub async fn search(State(s): State<AppState>, Access(ctx): Access, fmt: Format, prefs: Preferences, Path(rt): Path<String>, RawQuery(q): RawQuery) -> Result<Response> {
+pub async fn search(
+    State(s): State<AppState>,
+    Access(ctx): Access,
+    fmt: Format,
+    prefs: Preferences,
+    Path(rt): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response> {
     known(&rt)?;
     let out = s.svc.search(&ctx, &rt, pairs(q), prefs.strict).await?;
     Ok(json_response(StatusCode::OK, out.bundle, fmt))
 }
 
-pub async fn search_post(State(s): State<AppState>, Access(ctx): Access, fmt: Format, prefs: Preferences, Path(rt): Path<String>, RawQuery(q): RawQuery, body: String) -> Result<Response> {
+pub async fn search_post(
+    State(s): State<AppState>,
+    Access(ctx): Access,
+    fmt: Format,
+    prefs: Preferences,
+    Path(rt): Path<String>,
+    RawQuery(q): RawQuery,
+    body: String,
+) -> Result<Response> {
     known(&rt)?;
     let mut all = pairs(q);
     all.extend(form_urlencoded::parse(body.as_bytes()).into_owned());
@@ -69,69 +95,158 @@ pub async fn search_post(State(s): State<AppState>, Access(ctx): Access, fmt: Fo
     Ok(json_response(StatusCode::OK, out.bundle, fmt))
 }
 
-pub async fn create(State(s): State<AppState>, Access(ctx): Access, fmt: Format, prefs: Preferences, Path(rt): Path<String>, headers: HeaderMap, FhirJson(body): FhirJson) -> Result<Response> {
+pub async fn create(
+    State(s): State<AppState>,
+    Access(ctx): Access,
+    fmt: Format,
+    w: WriteHeaders,
+    Path(rt): Path<String>,
+    FhirJson(body): FhirJson,
+) -> Result<Response> {
     known(&rt)?;
-    let r = s.svc.create(&ctx, &rt, body, write_request(&headers)?).await?;
+    let r = s.svc.create(&ctx, &rt, body, w.request).await?;
+    Ok(write_response(r, w.prefer.ret, fmt, &s.base_url))
+}
+
+pub async fn conditional_update(
+    State(s): State<AppState>,
+    Access(ctx): Access,
+    fmt: Format,
+    w: WriteHeaders,
+    Path(rt): Path<String>,
+    RawQuery(q): RawQuery,
+    FhirJson(body): FhirJson,
+) -> Result<Response> {
+    known(&rt)?;
+    let query = q.as_deref().unwrap_or_default();
+    let r = s
+        .svc
+        .conditional_update(&ctx, &rt, query, body, w.request)
+        .await?;
+    Ok(write_response(r, w.prefer.ret, fmt, &s.base_url))
+}
+
+pub async fn conditional_delete(
+    State(s): State<AppState>,
+    Access(ctx): Access,
+    fmt: Format,
+    prefs: Preferences,
+    Path(rt): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response> {
+    known(&rt)?;
+    let r = s
+        .svc
+        .conditional_delete(&ctx, &rt, q.as_deref().unwrap_or_default())
+        .await?;
     Ok(write_response(r, prefs.ret, fmt, &s.base_url))
 }
 
-pub async fn conditional_update(State(s): State<AppState>, Access(ctx): Access, fmt: Format, prefs: Preferences, Path(rt): Path<String>, RawQuery(q): RawQuery, headers: HeaderMap, FhirJson(body): FhirJson) -> Result<Response> {
-    known(&rt)?;
-    let r = s.svc.conditional_update(&ctx, &rt, q.as_deref().unwrap_or_default(), body, write_request(&headers)?).await?;
-    Ok(write_response(r, prefs.ret, fmt, &s.base_url))
-}
-
-pub async fn conditional_delete(State(s): State<AppState>, Access(ctx): Access, fmt: Format, prefs: Preferences, Path(rt): Path<String>, RawQuery(q): RawQuery) -> Result<Response> {
-    known(&rt)?;
-    let r = s.svc.conditional_delete(&ctx, &rt, q.as_deref().unwrap_or_default()).await?;
-    Ok(write_response(r, prefs.ret, fmt, &s.base_url))
-}
-
-pub async fn read(State(s): State<AppState>, Access(ctx): Access, fmt: Format, Path((rt, id)): Path<(String, String)>) -> Result<Response> {
+pub async fn read(
+    State(s): State<AppState>,
+    Access(ctx): Access,
+    fmt: Format,
+    Path((rt, id)): Path<(String, String)>,
+) -> Result<Response> {
     known(&rt)?;
     let r = s.svc.read(&ctx, &rt, &id).await?;
     Ok(read_response(&r, fmt))
 }
 
-pub async fn vread(State(s): State<AppState>, Access(ctx): Access, fmt: Format, Path((rt, id, vid)): Path<(String, String, String)>) -> Result<Response> {
+pub async fn vread(
+    State(s): State<AppState>,
+    Access(ctx): Access,
+    fmt: Format,
+    Path((rt, id, vid)): Path<(String, String, String)>,
+) -> Result<Response> {
     known(&rt)?;
     let r = s.svc.vread(&ctx, &rt, &id, &vid).await?;
     Ok(read_response(&r, fmt))
 }
 
-pub async fn update(State(s): State<AppState>, Access(ctx): Access, fmt: Format, prefs: Preferences, Path((rt, id)): Path<(String, String)>, headers: HeaderMap, FhirJson(body): FhirJson) -> Result<Response> {
+pub async fn update(
+    State(s): State<AppState>,
+    Access(ctx): Access,
+    fmt: Format,
+    w: WriteHeaders,
+    Path((rt, id)): Path<(String, String)>,
+    FhirJson(body): FhirJson,
+) -> Result<Response> {
     known(&rt)?;
-    let r = s.svc.update(&ctx, &rt, &id, body, write_request(&headers)?).await?;
-    Ok(write_response(r, prefs.ret, fmt, &s.base_url))
+    let r = s.svc.update(&ctx, &rt, &id, body, w.request).await?;
+    Ok(write_response(r, w.prefer.ret, fmt, &s.base_url))
 }
 
-pub async fn delete(State(s): State<AppState>, Access(ctx): Access, fmt: Format, prefs: Preferences, Path((rt, id)): Path<(String, String)>) -> Result<Response> {
+pub async fn delete(
+    State(s): State<AppState>,
+    Access(ctx): Access,
+    fmt: Format,
+    prefs: Preferences,
+    Path((rt, id)): Path<(String, String)>,
+) -> Result<Response> {
     known(&rt)?;
     let r = s.svc.delete(&ctx, &rt, &id).await?;
-    Ok(write_response(r, prefs.ret.or(Some(Prefer::Minimal)), fmt, &s.base_url))
+    Ok(write_response(
+        r,
+        prefs.ret.or(Some(Prefer::Minimal)),
+        fmt,
+        &s.base_url,
+    ))
 }
 
-pub async fn system_history(State(s): State<AppState>, Access(ctx): Access, fmt: Format, RawQuery(q): RawQuery) -> Result<Response> {
+pub async fn system_history(
+    State(s): State<AppState>,
+    Access(ctx): Access,
+    fmt: Format,
+    RawQuery(q): RawQuery,
+) -> Result<Response> {
     let out = s.svc.history(&ctx, HistoryScope::System, pairs(q)).await?;
     Ok(json_response(StatusCode::OK, out, fmt))
 }
 
-pub async fn type_history(State(s): State<AppState>, Access(ctx): Access, fmt: Format, Path(rt): Path<String>, RawQuery(q): RawQuery) -> Result<Response> {
+pub async fn type_history(
+    State(s): State<AppState>,
+    Access(ctx): Access,
+    fmt: Format,
+    Path(rt): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response> {
     known(&rt)?;
-    let out = s.svc.history(&ctx, HistoryScope::Type(rt), pairs(q)).await?;
+    let out = s
+        .svc
+        .history(&ctx, HistoryScope::Type(rt), pairs(q))
+        .await?;
     Ok(json_response(StatusCode::OK, out, fmt))
 }
 
-pub async fn instance_history(State(s): State<AppState>, Access(ctx): Access, fmt: Format, Path((rt, id)): Path<(String, String)>, RawQuery(q): RawQuery) -> Result<Response> {
+pub async fn instance_history(
+    State(s): State<AppState>,
+    Access(ctx): Access,
+    fmt: Format,
+    Path((rt, id)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Result<Response> {
     known(&rt)?;
-    let out = s.svc.history(&ctx, HistoryScope::Instance(rt, id), pairs(q)).await?;
+    let out = s
+        .svc
+        .history(&ctx, HistoryScope::Instance(rt, id), pairs(q))
+        .await?;
     Ok(json_response(StatusCode::OK, out, fmt))
 }
 
 /// Any other path or method: 404/405 as an OperationOutcome.
 pub async fn fallback(method: axum::http::Method) -> ApiError {
     if method == axum::http::Method::PATCH {
-        return ApiError::new(StatusCode::METHOD_NOT_ALLOWED, Issue::error("not-supported", "PATCH is not supported yet; send the whole resource with PUT."));
+        return ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            Issue::error(
+                "not-supported",
+                "PATCH is not supported yet; send the whole resource with PUT.",
+            ),
+        );
     }
-    ApiError::new(StatusCode::NOT_FOUND, Issue::error("not-found", "No FHIR endpoint at this path."))
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        Issue::error("not-found", "No FHIR endpoint at this path."),
+    )
 }

@@ -46,7 +46,13 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/health", get(h::health))
         .route("/", post(h::bundle))
         .route("/_history", get(h::system_history))
-        .route("/{rt}", get(h::search).post(h::create).put(h::conditional_update).delete(h::conditional_delete))
+        .route(
+            "/{rt}",
+            get(h::search)
+                .post(h::create)
+                .put(h::conditional_update)
+                .delete(h::conditional_delete),
+        )
         .route("/{rt}/_search", post(h::search_post))
         .route("/{rt}/_history", get(h::type_history))
         .route("/{rt}/{id}", get(h::read).put(h::update).delete(h::delete))
@@ -56,7 +62,10 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .with_state(state)
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn(trace_request))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, limits.request_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
         .layer(ConcurrencyLimitLayer::new(limits.max_concurrent))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -68,8 +77,17 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
 async fn trace_request(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "<unmatched>".into());
-    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "<unmatched>".into());
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_string();
     let resp = error::REQUEST_ID.scope(id.clone(), next.run(req)).await;
     tracing::info!(request_id = %id, %method, route = %route, status = resp.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
     resp

@@ -9,9 +9,10 @@ use serde_json::Value;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::fhir::bundle::parse_etag;
 use crate::fhir::outcome::Issue;
 use crate::fhir::validate::parse_json;
-use crate::service::Prefer;
+use crate::service::{Prefer, WriteRequest};
 
 pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 
@@ -22,7 +23,11 @@ pub struct Format {
 }
 
 fn query_pairs(parts: &Parts) -> Vec<(String, String)> {
-    parts.uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
+    parts
+        .uri
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default()
 }
 
 fn is_xml(mime: &str) -> bool {
@@ -35,8 +40,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Format {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let pairs = query_pairs(parts);
-        let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
-        let not_acceptable = || ApiError::new(StatusCode::NOT_ACCEPTABLE, Issue::error("not-supported", "Tandem speaks FHIR JSON only; ask for application/fhir+json (or _format=json)."));
+        let get = |k: &str| {
+            pairs
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        let not_acceptable = || {
+            ApiError::new(
+                StatusCode::NOT_ACCEPTABLE,
+                Issue::error(
+                    "not-supported",
+                    "Tandem speaks FHIR JSON only; ask for application/fhir+json (or _format=json).",
+                ),
+            )
+        };
         if let Some(f) = get("_format") {
             if is_xml(f) {
                 return Err(not_acceptable());
@@ -44,14 +62,25 @@ impl<S: Send + Sync> FromRequestParts<S> for Format {
             if !matches!(f, "json" | "application/json" | "application/fhir+json") {
                 return Err(not_acceptable());
             }
-        } else if let Some(accept) = parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) {
-            let types: Vec<&str> = accept.split(',').map(|t| t.split(';').next().unwrap_or("").trim()).collect();
-            let json_ok = types.iter().any(|t| t.contains("json") || *t == "*/*" || *t == "application/*" || t.is_empty());
+        } else if let Some(accept) = parts
+            .headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+        {
+            let types: Vec<&str> = accept
+                .split(',')
+                .map(|t| t.split(';').next().unwrap_or("").trim())
+                .collect();
+            let json_ok = types.iter().any(|t| {
+                t.contains("json") || *t == "*/*" || *t == "application/*" || t.is_empty()
+            });
             if !json_ok && types.iter().any(|t| is_xml(t)) {
                 return Err(not_acceptable());
             }
         }
-        Ok(Format { pretty: get("_pretty") == Some("true") })
+        Ok(Format {
+            pretty: get("_pretty") == Some("true"),
+        })
     }
 }
 
@@ -73,7 +102,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Preferences {
 
 pub fn preferences(headers: &HeaderMap) -> Preferences {
     let mut p = Preferences::default();
-    for v in headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()) {
+    for v in headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+    {
         for token in v.split([',', ';']).map(str::trim) {
             match token {
                 "return=minimal" => p.ret = Some(Prefer::Minimal),
@@ -88,6 +121,43 @@ pub fn preferences(headers: &HeaderMap) -> Preferences {
     p
 }
 
+/// The headers that shape a write: `Prefer`, `If-Match`, `If-None-Exist`.
+pub struct WriteHeaders {
+    pub prefer: Preferences,
+    pub request: WriteRequest,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for WriteHeaders {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let text = |n: &str| {
+            parts
+                .headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let if_match = match text("if-match") {
+            Some(v) => Some(parse_etag(&v).ok_or_else(|| {
+                ApiError::bad(Issue::error(
+                    "invalid",
+                    format!("If-Match '{v}' is not a version ETag like W/\"3\"."),
+                ))
+            })?),
+            None => None,
+        };
+        let if_none_exist = text("if-none-exist").map(|q| q.trim_start_matches('?').to_string());
+        Ok(WriteHeaders {
+            prefer: preferences(&parts.headers),
+            request: WriteRequest {
+                if_match,
+                if_none_exist,
+            },
+        })
+    }
+}
+
 /// A request body that is a JSON object, read within the size limit.
 pub struct FhirJson(pub Value);
 
@@ -97,37 +167,71 @@ impl FromRequest<AppState> for FhirJson {
     async fn from_request(req: Request<Body>, state: &AppState) -> Result<Self, Self::Rejection> {
         check_content_type(req.headers())?;
         let limit = state.max_body_bytes;
-        let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, Issue::error("too-costly", format!("The body is larger than the {limit}-byte limit; split it.")));
-        let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Issue::error(
+                    "too-costly",
+                    format!("The body is larger than the {limit}-byte limit; split it."),
+                ),
+            )
+        };
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
         if declared.is_some_and(|n| n > limit) {
             return Err(too_large());
         }
-        let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| too_large())?;
+        let bytes = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|_| too_large())?;
         let value = parse_json(&bytes).map_err(ApiError::bad)?;
         Ok(FhirJson(value))
     }
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return Ok(()) };
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if matches!(mime.as_str(), "application/fhir+json" | "application/json" | "application/json+fhir") {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Ok(());
+    };
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if matches!(
+        mime.as_str(),
+        "application/fhir+json" | "application/json" | "application/json+fhir"
+    ) {
         return Ok(());
     }
     Err(ApiError::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        Issue::error("not-supported", format!("Content-Type '{mime}' is not supported; send application/fhir+json.")),
+        Issue::error(
+            "not-supported",
+            format!("Content-Type '{mime}' is not supported; send application/fhir+json."),
+        ),
     ))
 }
 
 /// A FHIR JSON response, pretty-printed on request.
 pub fn json_response(status: StatusCode, body: String, format: Format) -> Response {
     let body = if format.pretty {
-        serde_json::from_str::<Value>(&body).ok().and_then(|v| serde_json::to_string_pretty(&v).ok()).unwrap_or(body)
+        serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| serde_json::to_string_pretty(&v).ok())
+            .unwrap_or(body)
     } else {
         body
     };
     let mut resp = (status, body).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
     resp
 }

@@ -10,7 +10,10 @@ use crate::service::{Prefer, WriteResult};
 use crate::store::StoredResource;
 
 fn http_date(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string()
 }
 
 fn set(resp: &mut Response, name: header::HeaderName, value: &str) {
@@ -37,7 +40,11 @@ pub fn read_response(r: &StoredResource, fmt: Format) -> Response {
 pub fn write_response(r: WriteResult, prefer: Option<Prefer>, fmt: Format, base: &str) -> Response {
     let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK);
     let live = r.resource.as_ref().filter(|s| !s.deleted);
-    let prefer = prefer.unwrap_or(if r.issues.is_empty() { Prefer::Representation } else { Prefer::OperationOutcome });
+    let prefer = prefer.unwrap_or(if r.issues.is_empty() {
+        Prefer::Representation
+    } else {
+        Prefer::OperationOutcome
+    });
     let mut resp = match (prefer, live) {
         (Prefer::Minimal, _) | (Prefer::Representation, None) => {
             let mut resp = Response::new(axum::body::Body::empty());
@@ -46,14 +53,26 @@ pub fn write_response(r: WriteResult, prefer: Option<Prefer>, fmt: Format, base:
         }
         (Prefer::Representation, Some(s)) => json_response(status, s.body.clone(), fmt),
         (Prefer::OperationOutcome, _) => {
-            let issues = if r.issues.is_empty() { vec![Issue::info("All OK")] } else { r.issues.clone() };
-            let status = if status == StatusCode::NO_CONTENT { StatusCode::OK } else { status };
+            let issues = if r.issues.is_empty() {
+                vec![Issue::info("All OK")]
+            } else {
+                r.issues.clone()
+            };
+            let status = if status == StatusCode::NO_CONTENT {
+                StatusCode::OK
+            } else {
+                status
+            };
             json_response(status, operation_outcome(&issues).to_string(), fmt)
         }
     };
     if let Some(s) = live {
         version_headers(&mut resp, s);
-        set(&mut resp, header::LOCATION, &format!("{base}/{}/{}/_history/{}", s.resource_type, s.id, s.version));
+        set(
+            &mut resp,
+            header::LOCATION,
+            &format!("{base}/{}/{}/_history/{}", s.resource_type, s.id, s.version),
+        );
     }
     resp
 }

@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use super::bundle_entry::{EntryResult, Method, Op, error_result, parse_entries};
-use super::crud::{parse_conditional, tx_conditional_delete, tx_conditional_update, tx_delete, tx_update};
+use super::crud::{
+    parse_conditional, tx_conditional_delete, tx_conditional_update, tx_delete, tx_update,
+};
 use super::resource::{Prefer, Stamper, WriteResult, stored};
 use super::{FhirService, ServiceError};
 use crate::fhir::bundle::{Entry, render};
@@ -22,7 +24,12 @@ use crate::store::{AccessContext, StoreError, WriteTx, transact};
 
 impl FhirService {
     /// Processes a transaction or batch Bundle and renders the response Bundle.
-    pub async fn process_bundle(&self, ctx: &AccessContext, mut bundle: Value, prefer: Prefer) -> Result<String, ServiceError> {
+    pub async fn process_bundle(
+        &self,
+        ctx: &AccessContext,
+        mut bundle: Value,
+        prefer: Prefer,
+    ) -> Result<String, ServiceError> {
         let body = prefer == Prefer::Representation;
         let kind = match bundle.get("type").and_then(Value::as_str) {
             Some(k @ ("transaction" | "batch")) => k.to_string(),
@@ -35,7 +42,14 @@ impl FhirService {
             _ => Vec::new(),
         };
         if entries.len() > self.settings.max_bundle_entries {
-            return Err(ServiceError::TooLarge(Issue::error("too-costly", format!("The Bundle has {} entries; the limit is {}. Split it.", entries.len(), self.settings.max_bundle_entries))));
+            return Err(ServiceError::TooLarge(Issue::error(
+                "too-costly",
+                format!(
+                    "The Bundle has {} entries; the limit is {}. Split it.",
+                    entries.len(),
+                    self.settings.max_bundle_entries
+                ),
+            )));
         }
         let st = self.stamper();
         let results = if kind == "transaction" {
@@ -43,11 +57,17 @@ impl FhirService {
             if super::bundle_fast::applies(&ops) {
                 super::bundle_fast::run(self, ctx, st, ops).await?
             } else {
-                transact(self.store.as_ref(), ctx, move |tx| run_transaction(tx, &st, ops)).await?
+                transact(self.store.as_ref(), ctx, move |tx| {
+                    run_transaction(tx, &st, ops)
+                })
+                .await?
             }
         } else {
             let parsed = super::bundle_entry::parse_each(self, &entries, body);
-            transact(self.store.as_ref(), ctx, move |tx| Ok::<_, ServiceError>(run_batch(tx, &st, parsed))).await?
+            transact(self.store.as_ref(), ctx, move |tx| {
+                Ok::<_, ServiceError>(run_batch(tx, &st, parsed))
+            })
+            .await?
         };
         let base = &self.settings.base_url;
         let out: Vec<Entry> = results.into_iter().map(|r| r.into_entry(base)).collect();
@@ -60,14 +80,19 @@ pub(super) fn at_entry(i: usize, e: ServiceError) -> ServiceError {
     let tag = |mut issue: Issue| {
         issue.diagnostics = format!("Bundle.entry[{i}]: {}", issue.diagnostics);
         issue.expression = Some(match issue.expression {
-            Some(x) => format!("Bundle.entry[{i}].resource.{}", x.split_once('.').map_or(x.as_str(), |(_, r)| r)),
+            Some(x) => format!(
+                "Bundle.entry[{i}].resource.{}",
+                x.split_once('.').map_or(x.as_str(), |(_, r)| r)
+            ),
             None => format!("Bundle.entry[{i}]"),
         });
         issue
     };
     match e {
         ServiceError::BadRequest(v) => ServiceError::BadRequest(v.into_iter().map(tag).collect()),
-        ServiceError::Unprocessable(v) => ServiceError::Unprocessable(v.into_iter().map(tag).collect()),
+        ServiceError::Unprocessable(v) => {
+            ServiceError::Unprocessable(v.into_iter().map(tag).collect())
+        }
         ServiceError::NotFound(x) => ServiceError::NotFound(tag(x)),
         ServiceError::Gone(x) => ServiceError::Gone(tag(x)),
         ServiceError::Conflict(x) => ServiceError::Conflict(tag(x)),
@@ -76,7 +101,11 @@ pub(super) fn at_entry(i: usize, e: ServiceError) -> ServiceError {
     }
 }
 
-fn run_transaction(tx: &mut dyn WriteTx, st: &Stamper, mut ops: Vec<Op>) -> Result<Vec<EntryResult>, ServiceError> {
+fn run_transaction(
+    tx: &mut dyn WriteTx,
+    st: &Stamper,
+    mut ops: Vec<Op>,
+) -> Result<Vec<EntryResult>, ServiceError> {
     let mut results: Vec<Option<EntryResult>> = vec![None; ops.len()];
     let mut order: Vec<usize> = (0..ops.len()).collect();
     order.sort_by_key(|&i| ops[i].method.rank());
@@ -98,16 +127,26 @@ fn run_transaction(tx: &mut dyn WriteTx, st: &Stamper, mut ops: Vec<Op>) -> Resu
     for &i in &order {
         let op = &mut ops[i];
         if let Some(p) = op.prepared.as_mut() {
-            rewrite_refs(&mut p.value, &mut |r| resolve_ref(tx, st, r, &ids, &mut cache)).map_err(|e| at_entry(i, e))?;
+            rewrite_refs(&mut p.value, &mut |r| {
+                resolve_ref(tx, st, r, &ids, &mut cache)
+            })
+            .map_err(|e| at_entry(i, e))?;
         }
         if matches!(op.method, Method::Post | Method::Put | Method::Get) {
             results[i] = Some(execute(tx, st, op).map_err(|e| at_entry(i, e))?);
         }
     }
-    Ok(results.into_iter().map(|r| r.expect("every entry ran")).collect())
+    Ok(results
+        .into_iter()
+        .map(|r| r.expect("every entry ran"))
+        .collect())
 }
 
-fn run_batch(tx: &mut dyn WriteTx, st: &Stamper, parsed: Vec<Result<Op, ServiceError>>) -> Vec<EntryResult> {
+fn run_batch(
+    tx: &mut dyn WriteTx,
+    st: &Stamper,
+    parsed: Vec<Result<Op, ServiceError>>,
+) -> Vec<EntryResult> {
     parsed
         .into_iter()
         .map(|op| {
@@ -123,13 +162,19 @@ fn run_batch(tx: &mut dyn WriteTx, st: &Stamper, parsed: Vec<Result<Op, ServiceE
                     }
                     let (empty, mut cache) = (HashMap::new(), HashMap::new());
                     if let Some(p) = op.prepared.as_mut() {
-                        rewrite_refs(&mut p.value, &mut |r| resolve_ref(tx, st, r, &empty, &mut cache))?;
+                        rewrite_refs(&mut p.value, &mut |r| {
+                            resolve_ref(tx, st, r, &empty, &mut cache)
+                        })?;
                     }
                     execute(tx, st, &mut op)
                 })();
                 let failed = r.is_err();
                 out = Some(r);
-                if failed { Err(StoreError::Aborted) } else { Ok(()) }
+                if failed {
+                    Err(StoreError::Aborted)
+                } else {
+                    Ok(())
+                }
             });
             match out {
                 Some(Ok(r)) => r,
@@ -144,7 +189,12 @@ fn delete(tx: &mut dyn WriteTx, st: &Stamper, op: &Op) -> Result<EntryResult, Se
     let r = match (&op.cond, &op.id) {
         (Some(c), _) => tx_conditional_delete(tx, st, c.clone())?,
         (None, Some(id)) => tx_delete(tx, st, &op.resource_type, id)?,
-        (None, None) => return Err(ServiceError::bad(Issue::error("not-supported", "DELETE needs Type/id or Type?criteria."))),
+        (None, None) => {
+            return Err(ServiceError::bad(Issue::error(
+                "not-supported",
+                "DELETE needs Type/id or Type?criteria.",
+            )));
+        }
     };
     Ok(EntryResult::from_write(r, op.prefer_body))
 }
@@ -155,7 +205,10 @@ fn assign_id(tx: &mut dyn WriteTx, op: &mut Op) -> Result<(), ServiceError> {
         if let Some(c) = &op.if_none_exist {
             let found = tx.find(&c.0, 2)?;
             if found.len() > 1 {
-                return Err(ServiceError::PreconditionFailed(Issue::error("multiple-matches", "ifNoneExist matches more than one resource; make it selective enough to match at most one.")));
+                return Err(ServiceError::PreconditionFailed(Issue::error(
+                    "multiple-matches",
+                    "ifNoneExist matches more than one resource; make it selective enough to match at most one.",
+                )));
             }
             if let Some(existing) = found.into_iter().next() {
                 op.id = Some(existing.id.clone());
@@ -166,11 +219,21 @@ fn assign_id(tx: &mut dyn WriteTx, op: &mut Op) -> Result<(), ServiceError> {
         op.id = Some(new_id());
     } else if let Some(c) = &op.cond {
         let found = tx.find(&c.0, 2)?;
-        let body_id = op.prepared.as_ref().and_then(|p| p.value.get("id")).and_then(Value::as_str).map(String::from);
+        let body_id = op
+            .prepared
+            .as_ref()
+            .and_then(|p| p.value.get("id"))
+            .and_then(Value::as_str)
+            .map(String::from);
         op.id = match found.as_slice() {
             [] => Some(body_id.unwrap_or_else(new_id)),
             [one] => Some(one.id.clone()),
-            _ => return Err(ServiceError::PreconditionFailed(Issue::error("multiple-matches", "The conditional update criteria match more than one resource."))),
+            _ => {
+                return Err(ServiceError::PreconditionFailed(Issue::error(
+                    "multiple-matches",
+                    "The conditional update criteria match more than one resource.",
+                )));
+            }
         };
     }
     Ok(())
@@ -180,14 +243,22 @@ fn execute(tx: &mut dyn WriteTx, st: &Stamper, op: &mut Op) -> Result<EntryResul
     match op.method {
         Method::Post => {
             if let Some(existing) = op.existing.take() {
-                let r = WriteResult { status: 200, resource: Some(existing), issues: vec![] };
+                let r = WriteResult {
+                    status: 200,
+                    resource: Some(existing),
+                    issues: vec![],
+                };
                 return Ok(EntryResult::from_write(r, op.prefer_body));
             }
             let p = op.prepared.take().expect("POST entries carry a resource");
             let id = op.id.clone().unwrap_or_else(new_id);
             let v = st.version(&p.resource_type, &id, 1, p.value, "POST");
             tx.write(v.clone())?;
-            let r = WriteResult { status: 201, resource: Some(stored(&v)), issues: p.issues };
+            let r = WriteResult {
+                status: 201,
+                resource: Some(stored(&v)),
+                issues: p.issues,
+            };
             Ok(EntryResult::from_write(r, op.prefer_body))
         }
         Method::Put => {
@@ -195,7 +266,12 @@ fn execute(tx: &mut dyn WriteTx, st: &Stamper, op: &mut Op) -> Result<EntryResul
             let r = match (&op.cond, &op.id) {
                 (Some(c), None) => tx_conditional_update(tx, st, p, c.clone(), op.if_match)?,
                 (_, Some(id)) => tx_update(tx, st, p, &id.clone(), op.if_match)?,
-                (None, None) => return Err(ServiceError::bad(Issue::error("invalid", "PUT needs Type/id or Type?criteria."))),
+                (None, None) => {
+                    return Err(ServiceError::bad(Issue::error(
+                        "invalid",
+                        "PUT needs Type/id or Type?criteria.",
+                    )));
+                }
             };
             Ok(EntryResult::from_write(r, op.prefer_body))
         }
@@ -207,13 +283,16 @@ fn execute(tx: &mut dyn WriteTx, st: &Stamper, op: &mut Op) -> Result<EntryResul
 /// Rewrites every `reference` in `value` with what `resolve` maps it to
 /// (Bundle-local fullUrls to their assigned `Type/id`, conditional references
 /// to the one resource they match); `None` leaves a reference as it is.
-pub(super) fn rewrite_refs(value: &mut Value, resolve: &mut dyn FnMut(&str) -> Result<Option<String>, ServiceError>) -> Result<(), ServiceError> {
+pub(super) fn rewrite_refs(
+    value: &mut Value,
+    resolve: &mut dyn FnMut(&str) -> Result<Option<String>, ServiceError>,
+) -> Result<(), ServiceError> {
     match value {
         Value::Object(obj) => {
-            if let Some(Value::String(r)) = obj.get_mut("reference") {
-                if let Some(new) = resolve(r)? {
-                    *r = new;
-                }
+            if let Some(Value::String(r)) = obj.get_mut("reference")
+                && let Some(new) = resolve(r)?
+            {
+                *r = new;
             }
             for (k, v) in obj.iter_mut() {
                 if k != "reference" && (v.is_object() || v.is_array()) {
@@ -231,7 +310,13 @@ pub(super) fn rewrite_refs(value: &mut Value, resolve: &mut dyn FnMut(&str) -> R
     Ok(())
 }
 
-fn resolve_ref(tx: &mut dyn WriteTx, st: &Stamper, r: &str, ids: &HashMap<String, String>, cache: &mut HashMap<String, String>) -> Result<Option<String>, ServiceError> {
+fn resolve_ref(
+    tx: &mut dyn WriteTx,
+    st: &Stamper,
+    r: &str,
+    ids: &HashMap<String, String>,
+    cache: &mut HashMap<String, String>,
+) -> Result<Option<String>, ServiceError> {
     if let Some(local) = ids.get(r) {
         return Ok(Some(local.clone()));
     }
@@ -239,7 +324,10 @@ fn resolve_ref(tx: &mut dyn WriteTx, st: &Stamper, r: &str, ids: &HashMap<String
         return Ok(Some(hit.clone()));
     }
     match parse_ref(r, &st.base) {
-        Ref::Conditional { resource_type, query } => {
+        Ref::Conditional {
+            resource_type,
+            query,
+        } => {
             let c = parse_conditional(&st.registry, &st.base, resource_type, query)?;
             let found = tx.find(&c.0, 2)?;
             match found.as_slice() {
@@ -248,8 +336,16 @@ fn resolve_ref(tx: &mut dyn WriteTx, st: &Stamper, r: &str, ids: &HashMap<String
                     cache.insert(r.to_string(), local.clone());
                     Ok(Some(local))
                 }
-                [] => Err(ServiceError::PreconditionFailed(Issue::error("not-found", format!("The conditional reference '{r}' matches no resource; create the target first.")))),
-                _ => Err(ServiceError::PreconditionFailed(Issue::error("multiple-matches", format!("The conditional reference '{r}' matches more than one resource.")))),
+                [] => Err(ServiceError::PreconditionFailed(Issue::error(
+                    "not-found",
+                    format!(
+                        "The conditional reference '{r}' matches no resource; create the target first."
+                    ),
+                ))),
+                _ => Err(ServiceError::PreconditionFailed(Issue::error(
+                    "multiple-matches",
+                    format!("The conditional reference '{r}' matches more than one resource."),
+                ))),
             }
         }
         Ref::Urn(u) => unknown_urn(u),
@@ -263,7 +359,10 @@ pub(super) fn unknown_urn(u: &str) -> Result<Option<String>, ServiceError> {
     if u.starts_with("urn:oid:") {
         return Ok(None);
     }
-    Err(ServiceError::bad(Issue::error("not-found", format!("The reference '{u}' names no entry of this Bundle."))))
+    Err(ServiceError::bad(Issue::error(
+        "not-found",
+        format!("The reference '{u}' names no entry of this Bundle."),
+    )))
 }
 
 impl EntryResult {
@@ -281,6 +380,11 @@ impl EntryResult {
         if let Some(o) = &self.outcome {
             response["outcome"] = o.clone();
         }
-        Entry { full_url: self.full_url.map(|u| format!("{base}/{u}")), resource: self.resource, response: Some(response), ..Default::default() }
+        Entry {
+            full_url: self.full_url.map(|u| format!("{base}/{u}")),
+            resource: self.resource,
+            response: Some(response),
+            ..Default::default()
+        }
     }
 }

@@ -54,7 +54,9 @@ pub struct Op {
 impl Op {
     /// Maps the entry's fullUrl (and `Type/oldId` for absolute ones) to its new id.
     pub fn record_full_url(&self, ids: &mut HashMap<String, String>) {
-        let (Some(full), Some(id)) = (&self.full_url, &self.id) else { return };
+        let (Some(full), Some(id)) = (&self.full_url, &self.id) else {
+            return;
+        };
         let local = format!("{}/{id}", self.resource_type);
         if let Some((_, tail)) = full.rsplit_once(&format!("/{}/", self.resource_type)) {
             ids.insert(format!("{}/{tail}", self.resource_type), local.clone());
@@ -96,10 +98,21 @@ fn status_text(code: u16) -> String {
 impl EntryResult {
     pub fn from_write(r: WriteResult, include_body: bool) -> EntryResult {
         let outcome = (!r.issues.is_empty()).then(|| operation_outcome(&r.issues));
-        let mut out = EntryResult { status: status_text(r.status), location: None, etag: None, last_modified: None, resource: None, outcome, full_url: None };
+        let mut out = EntryResult {
+            status: status_text(r.status),
+            location: None,
+            etag: None,
+            last_modified: None,
+            resource: None,
+            outcome,
+            full_url: None,
+        };
         if let Some(s) = r.resource.filter(|s| !s.deleted) {
             let ts = chrono::DateTime::from_timestamp_millis(s.last_updated_ms).unwrap_or_default();
-            out.location = Some(format!("{}/{}/_history/{}", s.resource_type, s.id, s.version));
+            out.location = Some(format!(
+                "{}/{}/_history/{}",
+                s.resource_type, s.id, s.version
+            ));
             out.etag = Some(etag(s.version));
             out.last_modified = Some(format_instant(ts));
             out.full_url = Some(format!("{}/{}", s.resource_type, s.id));
@@ -109,7 +122,14 @@ impl EntryResult {
     }
 
     fn read(r: StoredResource) -> EntryResult {
-        let mut out = EntryResult::from_write(WriteResult { status: 200, resource: Some(r), issues: vec![] }, true);
+        let mut out = EntryResult::from_write(
+            WriteResult {
+                status: 200,
+                resource: Some(r),
+                issues: vec![],
+            },
+            true,
+        );
         out.location = None;
         out
     }
@@ -118,17 +138,40 @@ impl EntryResult {
 /// An entry that failed: its status and an OperationOutcome.
 pub fn error_result(e: ServiceError) -> EntryResult {
     let (code, issues) = e.status_and_issues();
-    EntryResult { status: status_text(code), location: None, etag: None, last_modified: None, resource: None, outcome: Some(operation_outcome(&issues)), full_url: None }
+    EntryResult {
+        status: status_text(code),
+        location: None,
+        etag: None,
+        last_modified: None,
+        resource: None,
+        outcome: Some(operation_outcome(&issues)),
+        full_url: None,
+    }
 }
 
 /// Parses every entry; the first failure names its index.
-pub fn parse_entries(svc: &FhirService, entries: &[Value], prefer_body: bool) -> Result<Vec<Op>, (usize, ServiceError)> {
-    entries.iter().enumerate().map(|(i, e)| parse_entry(svc, e, prefer_body).map_err(|err| (i, err))).collect()
+pub fn parse_entries(
+    svc: &FhirService,
+    entries: &[Value],
+    prefer_body: bool,
+) -> Result<Vec<Op>, (usize, ServiceError)> {
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| parse_entry(svc, e, prefer_body).map_err(|err| (i, err)))
+        .collect()
 }
 
 /// Parses every entry independently (batch).
-pub fn parse_each(svc: &FhirService, entries: &[Value], prefer_body: bool) -> Vec<Result<Op, ServiceError>> {
-    entries.iter().map(|e| parse_entry(svc, e, prefer_body)).collect()
+pub fn parse_each(
+    svc: &FhirService,
+    entries: &[Value],
+    prefer_body: bool,
+) -> Vec<Result<Op, ServiceError>> {
+    entries
+        .iter()
+        .map(|e| parse_entry(svc, e, prefer_body))
+        .collect()
 }
 
 fn invalid(msg: impl Into<String>) -> ServiceError {
@@ -136,33 +179,61 @@ fn invalid(msg: impl Into<String>) -> ServiceError {
 }
 
 fn parse_entry(svc: &FhirService, entry: &Value, prefer_body: bool) -> Result<Op, ServiceError> {
-    let request = entry.get("request").ok_or_else(|| invalid("The entry has no request; add request.method and request.url."))?;
+    let request = entry
+        .get("request")
+        .ok_or_else(|| invalid("The entry has no request; add request.method and request.url."))?;
     let method = match request.get("method").and_then(Value::as_str) {
         Some("GET") => Method::Get,
         Some("POST") => Method::Post,
         Some("PUT") => Method::Put,
         Some("DELETE") => Method::Delete,
-        other => return Err(invalid(format!("request.method {other:?} is not supported; use GET, POST, PUT or DELETE."))),
+        other => {
+            return Err(invalid(format!(
+                "request.method {other:?} is not supported; use GET, POST, PUT or DELETE."
+            )));
+        }
     };
-    let url = request.get("url").and_then(Value::as_str).ok_or_else(|| invalid("The entry has no request.url."))?;
+    let url = request
+        .get("url")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid("The entry has no request.url."))?;
     let base = &svc.settings().base_url;
-    let url = url.strip_prefix(base.as_str()).map(|u| u.trim_start_matches('/')).unwrap_or(url);
+    let url = url
+        .strip_prefix(base.as_str())
+        .map(|u| u.trim_start_matches('/'))
+        .unwrap_or(url);
     let (path, query) = match url.split_once('?') {
         Some((p, q)) => (p, Some(q.to_string())),
         None => (url, None),
     };
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let rt = segs.first().copied().filter(|t| is_known(t)).ok_or_else(|| invalid(format!("request.url '{url}' does not start with a resource type.")))?;
+    let rt = segs
+        .first()
+        .copied()
+        .filter(|t| is_known(t))
+        .ok_or_else(|| {
+            invalid(format!(
+                "request.url '{url}' does not start with a resource type."
+            ))
+        })?;
     let mut op = Op {
         method,
         resource_type: rt.to_string(),
         id: segs.get(1).map(|s| s.to_string()),
-        version: (segs.get(2) == Some(&"_history")).then(|| segs.get(3).map(|s| s.to_string())).flatten(),
+        version: (segs.get(2) == Some(&"_history"))
+            .then(|| segs.get(3).map(|s| s.to_string()))
+            .flatten(),
         cond: None,
         if_none_exist: None,
-        if_match: request.get("ifMatch").and_then(Value::as_str).and_then(parse_etag),
+        if_match: request
+            .get("ifMatch")
+            .and_then(Value::as_str)
+            .and_then(parse_etag),
         prepared: None,
-        full_url: entry.get("fullUrl").and_then(Value::as_str).map(String::from),
+        full_url: entry
+            .get("fullUrl")
+            .and_then(Value::as_str)
+            .map(String::from),
         query: query.clone(),
         existing: None,
         prefer_body,
@@ -170,8 +241,17 @@ fn parse_entry(svc: &FhirService, entry: &Value, prefer_body: bool) -> Result<Op
     let resource = entry.get("resource").cloned();
     match method {
         Method::Post | Method::Put => {
-            let resource = resource.ok_or_else(|| invalid(format!("A {method:?} entry needs a resource.")))?;
-            op.prepared = Some(svc.prepare(resource, Some(rt), if method == Method::Put { op.id.as_deref() } else { None })?);
+            let resource =
+                resource.ok_or_else(|| invalid(format!("A {method:?} entry needs a resource.")))?;
+            op.prepared = Some(svc.prepare(
+                resource,
+                Some(rt),
+                if method == Method::Put {
+                    op.id.as_deref()
+                } else {
+                    None
+                },
+            )?);
             if let Some(q) = request.get("ifNoneExist").and_then(Value::as_str) {
                 op.if_none_exist = Some(svc.conditional(rt, q.trim_start_matches('?'))?);
             }
@@ -179,7 +259,9 @@ fn parse_entry(svc: &FhirService, entry: &Value, prefer_body: bool) -> Result<Op
                 op.cond = Some(svc.conditional(rt, query.as_deref().unwrap_or_default())?);
             }
         }
-        Method::Delete if op.id.is_none() => op.cond = Some(svc.conditional(rt, query.as_deref().unwrap_or_default())?),
+        Method::Delete if op.id.is_none() => {
+            op.cond = Some(svc.conditional(rt, query.as_deref().unwrap_or_default())?)
+        }
         _ => {}
     }
     Ok(op)
@@ -190,17 +272,42 @@ fn parse_entry(svc: &FhirService, entry: &Value, prefer_body: bool) -> Result<Op
 pub fn get(tx: &mut dyn WriteTx, st: &Stamper, op: &Op) -> Result<EntryResult, ServiceError> {
     let rt = &op.resource_type;
     if let Some(id) = &op.id {
-        let current = tx.current(rt, id)?.filter(|c| !c.deleted).ok_or_else(|| super::crud::not_found(rt, id))?;
-        if let Some(v) = &op.version {
-            if v != &current.version.to_string() {
-                return Err(super::crud::not_found(rt, &format!("{id}/_history/{v}")));
-            }
+        let current = tx
+            .current(rt, id)?
+            .filter(|c| !c.deleted)
+            .ok_or_else(|| super::crud::not_found(rt, id))?;
+        if let Some(v) = &op.version
+            && v != &current.version.to_string()
+        {
+            return Err(super::crud::not_found(rt, &format!("{id}/_history/{v}")));
         }
         return Ok(EntryResult::read(current));
     }
-    let q = parse_conditional(&st.registry, &st.base, rt, op.query.as_deref().unwrap_or("_count=50")).map(|c| c.0)?;
+    let q = parse_conditional(
+        &st.registry,
+        &st.base,
+        rt,
+        op.query.as_deref().unwrap_or("_count=50"),
+    )
+    .map(|c| c.0)?;
     let found = tx.find(&q, q.count)?;
-    let entries: Vec<Entry> = found.iter().map(|r| Entry { full_url: Some(full_url(&st.base, r)), resource: Some(r.body.clone()), search_mode: Some("match"), ..Default::default() }).collect();
+    let entries: Vec<Entry> = found
+        .iter()
+        .map(|r| Entry {
+            full_url: Some(full_url(&st.base, r)),
+            resource: Some(r.body.clone()),
+            search_mode: Some("match"),
+            ..Default::default()
+        })
+        .collect();
     let bundle = render("searchset", Some(found.len() as u64), &[], &entries);
-    Ok(EntryResult { status: status_text(200), location: None, etag: None, last_modified: None, resource: Some(bundle), outcome: None, full_url: None })
+    Ok(EntryResult {
+        status: status_text(200),
+        location: None,
+        etag: None,
+        last_modified: None,
+        resource: Some(bundle),
+        outcome: None,
+        full_url: None,
+    })
 }

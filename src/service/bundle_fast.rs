@@ -20,10 +20,18 @@ use crate::store::{AccessContext, NewVersion, transact};
 
 /// True when the transaction can take the fast path.
 pub fn applies(ops: &[Op]) -> bool {
-    !ops.is_empty() && ops.iter().all(|o| o.method == Method::Post && o.if_none_exist.is_none())
+    !ops.is_empty()
+        && ops
+            .iter()
+            .all(|o| o.method == Method::Post && o.if_none_exist.is_none())
 }
 
-pub async fn run(svc: &FhirService, ctx: &AccessContext, st: Stamper, mut ops: Vec<Op>) -> Result<Vec<EntryResult>, ServiceError> {
+pub async fn run(
+    svc: &FhirService,
+    ctx: &AccessContext,
+    st: Stamper,
+    mut ops: Vec<Op>,
+) -> Result<Vec<EntryResult>, ServiceError> {
     let mut ids = HashMap::new();
     for op in ops.iter_mut() {
         op.id = Some(new_id());
@@ -36,33 +44,50 @@ pub async fn run(svc: &FhirService, ctx: &AccessContext, st: Stamper, mut ops: V
         let mut versions = Vec::with_capacity(ops.len());
         for (i, op) in ops.iter_mut().enumerate() {
             let mut p = op.prepared.take().expect("POST entries carry a resource");
-            rewrite_refs(&mut p.value, &mut |r| match ids.get(r).or_else(|| resolved.get(r)) {
-                Some(local) => Ok(Some(local.clone())),
-                None => match parse_ref(r, &stamper.base) {
-                    Ref::Urn(u) => unknown_urn(u),
-                    _ => Ok(None),
+            rewrite_refs(
+                &mut p.value,
+                &mut |r| match ids.get(r).or_else(|| resolved.get(r)) {
+                    Some(local) => Ok(Some(local.clone())),
+                    None => match parse_ref(r, &stamper.base) {
+                        Ref::Urn(u) => unknown_urn(u),
+                        _ => Ok(None),
+                    },
                 },
-            })
+            )
             .map_err(|e| at_entry(i, e))?;
             let id = op.id.clone().expect("assigned above");
             versions.push(stamper.version(&p.resource_type, &id, 1, p.value, "POST"));
         }
         Ok((versions, ops.iter().map(|o| o.prefer_body).collect()))
     };
-    let (versions, bodies) = tokio::task::spawn_blocking(stamp).await.map_err(|e| ServiceError::Internal(e.to_string()))??;
+    let (versions, bodies) = tokio::task::spawn_blocking(stamp)
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))??;
     transact(svc.store.as_ref(), ctx, move |tx| {
         // The targets were resolved outside the transaction: make sure they still exist.
         for t in &targets {
             let (ty, id) = t.split_once('/').expect("resolved references are Type/id");
-            if !tx.current(ty, id)?.is_some_and(|c| !c.deleted) {
-                return Err(ServiceError::PreconditionFailed(Issue::error("conflict", format!("{t}, the target of a conditional reference, was deleted meanwhile; retry."))));
+            if tx.current(ty, id)?.is_none_or(|c| c.deleted) {
+                return Err(ServiceError::PreconditionFailed(Issue::error(
+                    "conflict",
+                    format!(
+                        "{t}, the target of a conditional reference, was deleted meanwhile; retry."
+                    ),
+                )));
             }
         }
         let mut out = Vec::with_capacity(versions.len());
         for (v, body) in versions.into_iter().zip(bodies) {
             let resource = Some(stored(&v));
             tx.write(v)?;
-            out.push(EntryResult::from_write(WriteResult { status: 201, resource, issues: vec![] }, body));
+            out.push(EntryResult::from_write(
+                WriteResult {
+                    status: 201,
+                    resource,
+                    issues: vec![],
+                },
+                body,
+            ));
         }
         Ok(out)
     })
@@ -70,7 +95,12 @@ pub async fn run(svc: &FhirService, ctx: &AccessContext, st: Stamper, mut ops: V
 }
 
 /// Resolves every distinct conditional reference against committed data.
-async fn resolve_conditionals(svc: &FhirService, ctx: &AccessContext, st: &Stamper, ops: &[Op]) -> Result<HashMap<String, String>, ServiceError> {
+async fn resolve_conditionals(
+    svc: &FhirService,
+    ctx: &AccessContext,
+    st: &Stamper,
+    ops: &[Op],
+) -> Result<HashMap<String, String>, ServiceError> {
     let mut wanted: Vec<(usize, String)> = Vec::new();
     let mut seen = HashSet::new();
     for (i, op) in ops.iter().enumerate() {
@@ -84,15 +114,40 @@ async fn resolve_conditionals(svc: &FhirService, ctx: &AccessContext, st: &Stamp
     }
     let mut resolved = HashMap::new();
     for (i, r) in wanted {
-        let Ref::Conditional { resource_type, query } = parse_ref(&r, &st.base) else { continue };
-        let Conditional(q) = parse_conditional(&st.registry, &st.base, resource_type, query).map_err(|e| at_entry(i, e))?;
+        let Ref::Conditional {
+            resource_type,
+            query,
+        } = parse_ref(&r, &st.base)
+        else {
+            continue;
+        };
+        let Conditional(q) = parse_conditional(&st.registry, &st.base, resource_type, query)
+            .map_err(|e| at_entry(i, e))?;
         let found = svc.store.find(ctx, q, 2).await?;
         match found.as_slice() {
             [one] => {
                 resolved.insert(r, format!("{}/{}", one.resource_type, one.id));
             }
-            [] => return Err(at_entry(i, ServiceError::PreconditionFailed(Issue::error("not-found", format!("The conditional reference '{r}' matches no resource; create the target first."))))),
-            _ => return Err(at_entry(i, ServiceError::PreconditionFailed(Issue::error("multiple-matches", format!("The conditional reference '{r}' matches more than one resource."))))),
+            [] => {
+                return Err(at_entry(
+                    i,
+                    ServiceError::PreconditionFailed(Issue::error(
+                        "not-found",
+                        format!(
+                            "The conditional reference '{r}' matches no resource; create the target first."
+                        ),
+                    )),
+                ));
+            }
+            _ => {
+                return Err(at_entry(
+                    i,
+                    ServiceError::PreconditionFailed(Issue::error(
+                        "multiple-matches",
+                        format!("The conditional reference '{r}' matches more than one resource."),
+                    )),
+                ));
+            }
         }
     }
     Ok(resolved)
@@ -101,18 +156,19 @@ async fn resolve_conditionals(svc: &FhirService, ctx: &AccessContext, st: &Stamp
 fn collect_conditionals(value: &serde_json::Value, found: &mut dyn FnMut(&str)) {
     match value {
         serde_json::Value::Object(obj) => {
-            if let Some(r) = obj.get("reference").and_then(serde_json::Value::as_str) {
-                if let Some((ty, _)) = r.split_once('?') {
-                    if crate::fhir::resource_types::is_known(ty) {
-                        found(r);
-                    }
-                }
+            if let Some(r) = obj.get("reference").and_then(serde_json::Value::as_str)
+                && let Some((ty, _)) = r.split_once('?')
+                && crate::fhir::resource_types::is_known(ty)
+            {
+                found(r);
             }
             for v in obj.values().filter(|v| v.is_object() || v.is_array()) {
                 collect_conditionals(v, found);
             }
         }
-        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_conditionals(v, found)),
+        serde_json::Value::Array(items) => {
+            items.iter().for_each(|v| collect_conditionals(v, found))
+        }
         _ => {}
     }
 }

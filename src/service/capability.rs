@@ -14,7 +14,10 @@ pub const CANONICAL_BASE: &str = "http://localhost:8080";
 
 /// Builds the CapabilityStatement. Deterministic: no timestamps of the moment.
 pub fn capability_statement(registry: &Registry, profiles: &Profiles, base_url: &str) -> Value {
-    let resources: Vec<Value> = R4_RESOURCE_TYPES.iter().map(|rt| resource_entry(registry, profiles, rt)).collect();
+    let resources: Vec<Value> = R4_RESOURCE_TYPES
+        .iter()
+        .map(|rt| resource_entry(registry, profiles, rt))
+        .collect();
     json!({
         "resourceType": "CapabilityStatement",
         "id": "tandem",
@@ -38,17 +41,46 @@ pub fn capability_statement(registry: &Registry, profiles: &Profiles, base_url: 
 }
 
 fn resource_entry(registry: &Registry, profiles: &Profiles, rt: &str) -> Value {
-    let interactions: Vec<Value> = ["read", "vread", "update", "delete", "history-instance", "history-type", "create", "search-type"]
-        .iter()
-        .map(|c| json!({"code": c}))
-        .collect();
+    let interactions: Vec<Value> = [
+        "read",
+        "vread",
+        "update",
+        "delete",
+        "history-instance",
+        "history-type",
+        "create",
+        "search-type",
+    ]
+    .iter()
+    .map(|c| json!({"code": c}))
+    .collect();
     let params = registry.for_type(rt);
-    let search_params: Vec<Value> = [("_id", "token", "http://hl7.org/fhir/SearchParameter/Resource-id"), ("_lastUpdated", "date", "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated")]
+    let search_params: Vec<Value> = [
+        (
+            "_id",
+            "token",
+            "http://hl7.org/fhir/SearchParameter/Resource-id",
+        ),
+        (
+            "_lastUpdated",
+            "date",
+            "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated",
+        ),
+    ]
+    .iter()
+    .map(|(n, t, u)| json!({"name": n, "definition": u, "type": t}))
+    .chain(
+        params
+            .iter()
+            .filter(|p| p.code != "_id" && p.code != "_lastUpdated")
+            .map(|p| json!({"name": p.code, "definition": p.url, "type": p.kind.code()})),
+    )
+    .collect();
+    let includes: Vec<Value> = params
         .iter()
-        .map(|(n, t, u)| json!({"name": n, "definition": u, "type": t}))
-        .chain(params.iter().filter(|p| p.code != "_id" && p.code != "_lastUpdated").map(|p| json!({"name": p.code, "definition": p.url, "type": p.kind.code()})))
+        .filter(|p| p.kind == crate::fhir::params::ParamType::Reference)
+        .map(|p| json!(format!("{rt}:{}", p.code)))
         .collect();
-    let includes: Vec<Value> = params.iter().filter(|p| p.kind == crate::fhir::params::ParamType::Reference).map(|p| json!(format!("{rt}:{}", p.code))).collect();
     let mut entry = json!({
         "type": rt,
         "interaction": interactions,
@@ -62,7 +94,10 @@ fn resource_entry(registry: &Registry, profiles: &Profiles, rt: &str) -> Value {
         "searchInclude": includes,
         "searchParam": search_params,
     });
-    let supported: Vec<&str> = profiles.urls().filter(|u| profiles.get(u).is_some_and(|p| p.resource_type == rt)).collect();
+    let supported: Vec<&str> = profiles
+        .urls()
+        .filter(|u| profiles.get(u).is_some_and(|p| p.resource_type == rt))
+        .collect();
     if !supported.is_empty() {
         entry["supportedProfile"] = json!(supported);
     }

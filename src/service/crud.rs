@@ -34,121 +34,269 @@ impl FhirService {
         parse_conditional(&self.registry, &self.settings.base_url, rt, query)
     }
 
-    pub async fn create(&self, ctx: &AccessContext, rt: &str, body: Value, req: WriteRequest) -> Result<WriteResult, ServiceError> {
+    pub async fn create(
+        &self,
+        ctx: &AccessContext,
+        rt: &str,
+        body: Value,
+        req: WriteRequest,
+    ) -> Result<WriteResult, ServiceError> {
         let prepared = self.prepare(body, Some(rt), None)?;
-        let cond = req.if_none_exist.as_deref().map(|q| self.conditional(rt, q)).transpose()?;
+        let cond = req
+            .if_none_exist
+            .as_deref()
+            .map(|q| self.conditional(rt, q))
+            .transpose()?;
         let st = self.stamper();
-        transact(self.store.as_ref(), ctx, move |tx| tx_create(tx, &st, prepared, cond)).await
+        transact(self.store.as_ref(), ctx, move |tx| {
+            tx_create(tx, &st, prepared, cond)
+        })
+        .await
     }
 
-    pub async fn update(&self, ctx: &AccessContext, rt: &str, id: &str, body: Value, req: WriteRequest) -> Result<WriteResult, ServiceError> {
+    pub async fn update(
+        &self,
+        ctx: &AccessContext,
+        rt: &str,
+        id: &str,
+        body: Value,
+        req: WriteRequest,
+    ) -> Result<WriteResult, ServiceError> {
         let prepared = self.prepare(body, Some(rt), Some(id))?;
         let st = self.stamper();
         let id = id.to_string();
-        transact(self.store.as_ref(), ctx, move |tx| tx_update(tx, &st, prepared, &id, req.if_match)).await
+        transact(self.store.as_ref(), ctx, move |tx| {
+            tx_update(tx, &st, prepared, &id, req.if_match)
+        })
+        .await
     }
 
-    pub async fn conditional_update(&self, ctx: &AccessContext, rt: &str, query: &str, body: Value, req: WriteRequest) -> Result<WriteResult, ServiceError> {
+    pub async fn conditional_update(
+        &self,
+        ctx: &AccessContext,
+        rt: &str,
+        query: &str,
+        body: Value,
+        req: WriteRequest,
+    ) -> Result<WriteResult, ServiceError> {
         let prepared = self.prepare(body, Some(rt), None)?;
         let cond = self.conditional(rt, query)?;
         let st = self.stamper();
-        transact(self.store.as_ref(), ctx, move |tx| tx_conditional_update(tx, &st, prepared, cond, req.if_match)).await
+        transact(self.store.as_ref(), ctx, move |tx| {
+            tx_conditional_update(tx, &st, prepared, cond, req.if_match)
+        })
+        .await
     }
 
-    pub async fn delete(&self, ctx: &AccessContext, rt: &str, id: &str) -> Result<WriteResult, ServiceError> {
+    pub async fn delete(
+        &self,
+        ctx: &AccessContext,
+        rt: &str,
+        id: &str,
+    ) -> Result<WriteResult, ServiceError> {
         let (st, rt, id) = (self.stamper(), rt.to_string(), id.to_string());
-        transact(self.store.as_ref(), ctx, move |tx| tx_delete(tx, &st, &rt, &id)).await
+        transact(self.store.as_ref(), ctx, move |tx| {
+            tx_delete(tx, &st, &rt, &id)
+        })
+        .await
     }
 
-    pub async fn conditional_delete(&self, ctx: &AccessContext, rt: &str, query: &str) -> Result<WriteResult, ServiceError> {
+    pub async fn conditional_delete(
+        &self,
+        ctx: &AccessContext,
+        rt: &str,
+        query: &str,
+    ) -> Result<WriteResult, ServiceError> {
         let cond = self.conditional(rt, query)?;
         let st = self.stamper();
-        transact(self.store.as_ref(), ctx, move |tx| tx_conditional_delete(tx, &st, cond)).await
+        transact(self.store.as_ref(), ctx, move |tx| {
+            tx_conditional_delete(tx, &st, cond)
+        })
+        .await
     }
 
     /// The current version; 404 when never created, 410 when deleted.
-    pub async fn read(&self, ctx: &AccessContext, rt: &str, id: &str) -> Result<StoredResource, ServiceError> {
+    pub async fn read(
+        &self,
+        ctx: &AccessContext,
+        rt: &str,
+        id: &str,
+    ) -> Result<StoredResource, ServiceError> {
         match self.store.read(ctx, rt, id).await? {
             None => Err(not_found(rt, id)),
-            Some(r) if r.deleted => Err(ServiceError::Gone(Issue::error("deleted", format!("{rt}/{id} was deleted (version {}).", r.version)))),
+            Some(r) if r.deleted => Err(ServiceError::Gone(Issue::error(
+                "deleted",
+                format!("{rt}/{id} was deleted (version {}).", r.version),
+            ))),
             Some(r) => Ok(r),
         }
     }
 
-    pub async fn vread(&self, ctx: &AccessContext, rt: &str, id: &str, vid: &str) -> Result<StoredResource, ServiceError> {
-        let Ok(v) = vid.parse::<i64>() else { return Err(not_found(rt, &format!("{id}/_history/{vid}"))) };
+    pub async fn vread(
+        &self,
+        ctx: &AccessContext,
+        rt: &str,
+        id: &str,
+        vid: &str,
+    ) -> Result<StoredResource, ServiceError> {
+        let Ok(v) = vid.parse::<i64>() else {
+            return Err(not_found(rt, &format!("{id}/_history/{vid}")));
+        };
         match self.store.vread(ctx, rt, id, v).await? {
             None => Err(not_found(rt, &format!("{id}/_history/{vid}"))),
-            Some(r) if r.deleted => Err(ServiceError::Gone(Issue::error("deleted", format!("Version {vid} of {rt}/{id} is a deletion.")))),
+            Some(r) if r.deleted => Err(ServiceError::Gone(Issue::error(
+                "deleted",
+                format!("Version {vid} of {rt}/{id} is a deletion."),
+            ))),
             Some(r) => Ok(r),
         }
     }
 }
 
 /// See [`FhirService::conditional`]; usable inside units of work.
-pub(crate) fn parse_conditional(registry: &Registry, base: &str, rt: &str, query: &str) -> Result<Conditional, ServiceError> {
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+pub(crate) fn parse_conditional(
+    registry: &Registry,
+    base: &str,
+    rt: &str,
+    query: &str,
+) -> Result<Conditional, ServiceError> {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
     if pairs.is_empty() {
-        return Err(ServiceError::bad(Issue::error("invalid", format!("A conditional {rt} request needs search criteria, e.g. identifier=system|value."))));
+        return Err(ServiceError::bad(Issue::error(
+            "invalid",
+            format!(
+                "A conditional {rt} request needs search criteria, e.g. identifier=system|value."
+            ),
+        )));
     }
-    let q = parse_query(registry, base, rt, &pairs).map_err(|e| ServiceError::bad(Issue::error("invalid", e.0)))?;
+    let q = parse_query(registry, base, rt, &pairs)
+        .map_err(|e| ServiceError::bad(Issue::error("invalid", e.0)))?;
     if !q.ignored.is_empty() {
-        return Err(ServiceError::bad(Issue::error("not-supported", format!("Unknown search parameter(s) in conditional request: {}.", q.ignored.join(", ")))));
+        return Err(ServiceError::bad(Issue::error(
+            "not-supported",
+            format!(
+                "Unknown search parameter(s) in conditional request: {}.",
+                q.ignored.join(", ")
+            ),
+        )));
     }
     Ok(Conditional(q))
 }
 
 pub(crate) fn not_found(rt: &str, id: &str) -> ServiceError {
-    ServiceError::NotFound(Issue::error("not-found", format!("{rt}/{id} is not known to this server.")))
+    ServiceError::NotFound(Issue::error(
+        "not-found",
+        format!("{rt}/{id} is not known to this server."),
+    ))
 }
 
-pub(crate) fn tx_create(tx: &mut dyn WriteTx, st: &Stamper, p: Prepared, cond: Option<Conditional>) -> Result<WriteResult, ServiceError> {
+pub(crate) fn tx_create(
+    tx: &mut dyn WriteTx,
+    st: &Stamper,
+    p: Prepared,
+    cond: Option<Conditional>,
+) -> Result<WriteResult, ServiceError> {
     if let Some(Conditional(q)) = cond {
         let found = tx.find(&q, 2)?;
         match found.len() {
             0 => {}
-            1 => return Ok(WriteResult { status: 200, resource: found.into_iter().next(), issues: vec![Issue::info("A resource matching If-None-Exist already exists; nothing was created.")] }),
+            1 => {
+                return Ok(WriteResult {
+                    status: 200,
+                    resource: found.into_iter().next(),
+                    issues: vec![Issue::info(
+                        "A resource matching If-None-Exist already exists; nothing was created.",
+                    )],
+                });
+            }
             _ => return Err(multiple("If-None-Exist", &q)),
         }
     }
     let id = new_id();
     let v = st.version(&p.resource_type, &id, 1, p.value, "POST");
     tx.write(v.clone())?;
-    Ok(WriteResult { status: 201, resource: Some(stored(&v)), issues: p.issues })
+    Ok(WriteResult {
+        status: 201,
+        resource: Some(stored(&v)),
+        issues: p.issues,
+    })
 }
 
-pub(crate) fn tx_update(tx: &mut dyn WriteTx, st: &Stamper, p: Prepared, id: &str, if_match: Option<i64>) -> Result<WriteResult, ServiceError> {
+pub(crate) fn tx_update(
+    tx: &mut dyn WriteTx,
+    st: &Stamper,
+    p: Prepared,
+    id: &str,
+    if_match: Option<i64>,
+) -> Result<WriteResult, ServiceError> {
     let rt = p.resource_type.clone();
     let current = tx.current(&rt, id)?;
     let live = current.as_ref().filter(|c| !c.deleted);
     if let Some(expected) = if_match {
         let actual = live.map(|c| c.version);
         if actual != Some(expected) {
-            let now = actual.map_or("does not exist".to_string(), |v| format!("is at version {v}"));
-            return Err(ServiceError::PreconditionFailed(Issue::error("conflict", format!("If-Match expected version {expected} but {rt}/{id} {now}; re-read it and retry."))));
+            let now = actual.map_or("does not exist".to_string(), |v| {
+                format!("is at version {v}")
+            });
+            return Err(ServiceError::PreconditionFailed(Issue::error(
+                "conflict",
+                format!(
+                    "If-Match expected version {expected} but {rt}/{id} {now}; re-read it and retry."
+                ),
+            )));
         }
     }
     let version = current.as_ref().map_or(1, |c| c.version + 1);
     let status = if live.is_some() { 200 } else { 201 };
     let v = st.version(&rt, id, version, p.value, "PUT");
     tx.write(v.clone())?;
-    Ok(WriteResult { status, resource: Some(stored(&v)), issues: p.issues })
+    Ok(WriteResult {
+        status,
+        resource: Some(stored(&v)),
+        issues: p.issues,
+    })
 }
 
-pub(crate) fn tx_conditional_update(tx: &mut dyn WriteTx, st: &Stamper, p: Prepared, cond: Conditional, if_match: Option<i64>) -> Result<WriteResult, ServiceError> {
+pub(crate) fn tx_conditional_update(
+    tx: &mut dyn WriteTx,
+    st: &Stamper,
+    p: Prepared,
+    cond: Conditional,
+    if_match: Option<i64>,
+) -> Result<WriteResult, ServiceError> {
     let found = tx.find(&cond.0, 2)?;
     let body_id = p.value.get("id").and_then(Value::as_str).map(String::from);
     match found.as_slice() {
         [] => {
             let id = body_id.unwrap_or_else(new_id);
-            if tx.current(&p.resource_type, &id)?.is_some_and(|c| !c.deleted) {
-                return Err(ServiceError::Conflict(Issue::error("conflict", format!("{}/{id} exists but does not match the conditional criteria.", p.resource_type))));
+            if tx
+                .current(&p.resource_type, &id)?
+                .is_some_and(|c| !c.deleted)
+            {
+                return Err(ServiceError::Conflict(Issue::error(
+                    "conflict",
+                    format!(
+                        "{}/{id} exists but does not match the conditional criteria.",
+                        p.resource_type
+                    ),
+                )));
             }
             tx_update(tx, st, p, &id, if_match)
         }
         [one] => {
             if body_id.as_ref().is_some_and(|b| *b != one.id) {
-                return Err(ServiceError::bad(Issue::error("invalid", format!("The body id differs from the matched resource {}/{}.", one.resource_type, one.id)).at("id")));
+                return Err(ServiceError::bad(
+                    Issue::error(
+                        "invalid",
+                        format!(
+                            "The body id differs from the matched resource {}/{}.",
+                            one.resource_type, one.id
+                        ),
+                    )
+                    .at("id"),
+                ));
             }
             let id = one.id.clone();
             tx_update(tx, st, p, &id, if_match)
@@ -157,21 +305,44 @@ pub(crate) fn tx_conditional_update(tx: &mut dyn WriteTx, st: &Stamper, p: Prepa
     }
 }
 
-pub(crate) fn tx_delete(tx: &mut dyn WriteTx, st: &Stamper, rt: &str, id: &str) -> Result<WriteResult, ServiceError> {
+pub(crate) fn tx_delete(
+    tx: &mut dyn WriteTx,
+    st: &Stamper,
+    rt: &str,
+    id: &str,
+) -> Result<WriteResult, ServiceError> {
     match tx.current(rt, id)? {
         Some(c) if !c.deleted => {
             let v = st.deletion(rt, id, c.version + 1);
             tx.write(v.clone())?;
-            Ok(WriteResult { status: 204, resource: Some(stored(&v)), issues: vec![] })
+            Ok(WriteResult {
+                status: 204,
+                resource: Some(stored(&v)),
+                issues: vec![],
+            })
         }
-        _ => Ok(WriteResult { status: 204, resource: None, issues: vec![Issue::info(format!("{rt}/{id} does not exist or is already deleted."))] }),
+        _ => Ok(WriteResult {
+            status: 204,
+            resource: None,
+            issues: vec![Issue::info(format!(
+                "{rt}/{id} does not exist or is already deleted."
+            ))],
+        }),
     }
 }
 
-pub(crate) fn tx_conditional_delete(tx: &mut dyn WriteTx, st: &Stamper, cond: Conditional) -> Result<WriteResult, ServiceError> {
+pub(crate) fn tx_conditional_delete(
+    tx: &mut dyn WriteTx,
+    st: &Stamper,
+    cond: Conditional,
+) -> Result<WriteResult, ServiceError> {
     let found = tx.find(&cond.0, 2)?;
     match found.as_slice() {
-        [] => Ok(WriteResult { status: 204, resource: None, issues: vec![Issue::info("No resource matched the conditional delete.")] }),
+        [] => Ok(WriteResult {
+            status: 204,
+            resource: None,
+            issues: vec![Issue::info("No resource matched the conditional delete.")],
+        }),
         [one] => {
             let (rt, id) = (one.resource_type.clone(), one.id.clone());
             tx_delete(tx, st, &rt, &id)
@@ -183,6 +354,9 @@ pub(crate) fn tx_conditional_delete(tx: &mut dyn WriteTx, st: &Stamper, cond: Co
 fn multiple(what: &str, q: &SearchQuery) -> ServiceError {
     ServiceError::PreconditionFailed(Issue::error(
         "multiple-matches",
-        format!("The criteria of {what} match more than one {}; make them selective enough to match at most one.", q.resource_type),
+        format!(
+            "The criteria of {what} match more than one {}; make them selective enough to match at most one.",
+            q.resource_type
+        ),
     ))
 }

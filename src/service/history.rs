@@ -11,13 +11,45 @@ use crate::fhir::query::{DEFAULT_COUNT, MAX_COUNT};
 use crate::store::{AccessContext, HistoryQuery, HistoryScope};
 
 impl FhirService {
-    pub async fn history(&self, ctx: &AccessContext, scope: HistoryScope, pairs: Vec<(String, String)>) -> Result<String, ServiceError> {
-        let mut q = HistoryQuery { scope: scope.clone(), since_ms: None, count: DEFAULT_COUNT, before_seq: None };
+    pub async fn history(
+        &self,
+        ctx: &AccessContext,
+        scope: HistoryScope,
+        pairs: Vec<(String, String)>,
+    ) -> Result<String, ServiceError> {
+        let mut q = HistoryQuery {
+            scope: scope.clone(),
+            since_ms: None,
+            count: DEFAULT_COUNT,
+            before_seq: None,
+        };
         for (k, v) in &pairs {
             match k.as_str() {
-                "_since" => q.since_ms = Some(parse_range(v).ok_or_else(|| bad(format!("_since '{v}' is not a valid instant, e.g. 2024-01-01T00:00:00Z")))?.start),
-                "_count" => q.count = v.parse::<usize>().map_err(|_| bad(format!("_count must be a non-negative integer (got '{v}')")))?.min(MAX_COUNT),
-                "_before_seq" => q.before_seq = Some(v.parse().map_err(|_| bad("invalid paging position".into()))?),
+                "_since" => {
+                    q.since_ms = Some(
+                        parse_range(v)
+                            .ok_or_else(|| {
+                                bad(format!(
+                                    "_since '{v}' is not a valid instant, e.g. 2024-01-01T00:00:00Z"
+                                ))
+                            })?
+                            .start,
+                    )
+                }
+                "_count" => {
+                    q.count = v
+                        .parse::<usize>()
+                        .map_err(|_| {
+                            bad(format!("_count must be a non-negative integer (got '{v}')"))
+                        })?
+                        .min(MAX_COUNT)
+                }
+                "_before_seq" => {
+                    q.before_seq = Some(
+                        v.parse()
+                            .map_err(|_| bad("invalid paging position".into()))?,
+                    )
+                }
                 _ => {}
             }
         }
@@ -49,8 +81,13 @@ impl FhirService {
                 }
             })
             .collect();
-        let keep: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| k != "_before_seq").collect();
-        let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(keep.iter()).finish();
+        let keep: Vec<(String, String)> = pairs
+            .into_iter()
+            .filter(|(k, _)| k != "_before_seq")
+            .collect();
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(keep.iter())
+            .finish();
         let mut links = vec![("self", format!("{path}?{query}"))];
         if let Some(seq) = page.next_before_seq {
             links.push(("next", format!("{path}?{query}&_before_seq={seq}")));

@@ -108,7 +108,13 @@ impl ServiceError {
             ServiceError::PreconditionFailed(i) => (412, vec![i]),
             ServiceError::Unprocessable(v) => (422, v),
             ServiceError::TooLarge(i) => (413, vec![i]),
-            ServiceError::Unavailable => (503, vec![Issue::error("transient", "The server is shutting down; retry shortly.")]),
+            ServiceError::Unavailable => (
+                503,
+                vec![Issue::error(
+                    "transient",
+                    "The server is shutting down; retry shortly.",
+                )],
+            ),
             ServiceError::Internal(_) => (500, vec![Issue::error("exception", "Internal error.")]),
         }
     }
@@ -117,18 +123,38 @@ impl ServiceError {
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(m) => ServiceError::Conflict(Issue::error("conflict", format!("{m}; re-read the resource and retry."))),
-            StoreError::BadCursor => ServiceError::bad(Issue::error("invalid", "The paging cursor is not valid; restart the search from its first page.")),
+            StoreError::Conflict(m) => ServiceError::Conflict(Issue::error(
+                "conflict",
+                format!("{m}; re-read the resource and retry."),
+            )),
+            StoreError::BadCursor => ServiceError::bad(Issue::error(
+                "invalid",
+                "The paging cursor is not valid; restart the search from its first page.",
+            )),
             StoreError::Closed => ServiceError::Unavailable,
-            StoreError::Aborted => ServiceError::Internal("unit of work aborted without an error".into()),
+            StoreError::Aborted => {
+                ServiceError::Internal("unit of work aborted without an error".into())
+            }
             StoreError::Backend(m) => ServiceError::Internal(m),
         }
     }
 }
 
 impl FhirService {
-    pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>, profiles: Profiles, settings: Settings, clock: Arc<dyn Clock>) -> FhirService {
-        FhirService { store, registry, profiles, settings, clock }
+    pub fn new(
+        store: Arc<dyn Store>,
+        registry: Arc<Registry>,
+        profiles: Profiles,
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> FhirService {
+        FhirService {
+            store,
+            registry,
+            profiles,
+            settings,
+            clock,
+        }
     }
 
     pub fn settings(&self) -> &Settings {

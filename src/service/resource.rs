@@ -52,7 +52,14 @@ pub struct Stamper {
 impl Stamper {
     /// Sets `id` and `meta.versionId`/`meta.lastUpdated` (keeping every other
     /// meta element) and computes the index rows.
-    pub fn version(&self, rt: &str, id: &str, version: i64, mut value: Value, method: &'static str) -> NewVersion {
+    pub fn version(
+        &self,
+        rt: &str,
+        id: &str,
+        version: i64,
+        mut value: Value,
+        method: &'static str,
+    ) -> NewVersion {
         if let Value::Object(obj) = &mut value {
             let mut meta = match obj.remove("meta") {
                 Some(Value::Object(m)) => m,
@@ -116,15 +123,29 @@ pub fn stored(v: &NewVersion) -> StoredResource {
 
 impl FhirService {
     pub(crate) fn stamper(&self) -> Stamper {
-        Stamper { registry: self.registry.clone(), base: self.settings.base_url.clone(), now_ms: self.clock.now_ms() }
+        Stamper {
+            registry: self.registry.clone(),
+            base: self.settings.base_url.clone(),
+            now_ms: self.clock.now_ms(),
+        }
     }
 
     /// Structural validation, then profile checks per the configured mode.
-    pub(crate) fn prepare(&self, value: Value, url_type: Option<&str>, url_id: Option<&str>) -> Result<Prepared, ServiceError> {
+    pub(crate) fn prepare(
+        &self,
+        value: Value,
+        url_type: Option<&str>,
+        url_id: Option<&str>,
+    ) -> Result<Prepared, ServiceError> {
         let rt = check_resource(&value, url_type, url_id).map_err(ServiceError::bad)?;
         let mut issues = Vec::new();
         if self.settings.validation != ValidationMode::Off {
-            let defaults = self.settings.default_profiles.get(&rt).map(Vec::as_slice).unwrap_or_default();
+            let defaults = self
+                .settings
+                .default_profiles
+                .get(&rt)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
             issues = self.profiles.check(&rt, &value, defaults);
             if self.settings.validation == ValidationMode::Strict && !issues.is_empty() {
                 return Err(ServiceError::Unprocessable(issues));
@@ -133,6 +154,10 @@ impl FhirService {
                 i.severity = crate::fhir::outcome::Severity::Warning;
             }
         }
-        Ok(Prepared { resource_type: rt, value, issues })
+        Ok(Prepared {
+            resource_type: rt,
+            value,
+            issues,
+        })
     }
 }

@@ -107,14 +107,25 @@ impl From<rusqlite::Error> for StoreError {
 /// What a unit of work can do inside the write transaction.
 pub trait WriteTx {
     /// The current version (deleted or not) of a resource in the caller's tenant.
-    fn current(&mut self, resource_type: &str, id: &str) -> Result<Option<StoredResource>, StoreError>;
+    fn current(
+        &mut self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<StoredResource>, StoreError>;
     /// Non-deleted resources matching `query` (filters only), at most `limit`.
-    fn find(&mut self, query: &SearchQuery, limit: usize) -> Result<Vec<StoredResource>, StoreError>;
+    fn find(
+        &mut self,
+        query: &SearchQuery,
+        limit: usize,
+    ) -> Result<Vec<StoredResource>, StoreError>;
     /// Writes a version; it must be exactly one above the current version.
     fn write(&mut self, version: NewVersion) -> Result<(), StoreError>;
     /// Runs `work` in a nested savepoint: its writes roll back alone if it fails
     /// (how batch entries stay independent inside one commit).
-    fn nested(&mut self, work: &mut dyn FnMut(&mut dyn WriteTx) -> Result<(), StoreError>) -> Result<(), StoreError>;
+    fn nested(
+        &mut self,
+        work: &mut dyn FnMut(&mut dyn WriteTx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
 }
 
 /// A unit of work run inside one transaction.
@@ -124,13 +135,37 @@ pub type WriteWork = Box<dyn FnOnce(&mut dyn WriteTx) -> Result<(), StoreError> 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// The current version (possibly a deletion) of `type/id`.
-    async fn read(&self, ctx: &AccessContext, resource_type: &str, id: &str) -> Result<Option<StoredResource>, StoreError>;
-    async fn vread(&self, ctx: &AccessContext, resource_type: &str, id: &str, version: i64) -> Result<Option<StoredResource>, StoreError>;
-    async fn history(&self, ctx: &AccessContext, query: HistoryQuery) -> Result<HistoryPage, StoreError>;
-    async fn search(&self, ctx: &AccessContext, query: SearchQuery) -> Result<SearchPage, StoreError>;
+    async fn read(
+        &self,
+        ctx: &AccessContext,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<StoredResource>, StoreError>;
+    async fn vread(
+        &self,
+        ctx: &AccessContext,
+        resource_type: &str,
+        id: &str,
+        version: i64,
+    ) -> Result<Option<StoredResource>, StoreError>;
+    async fn history(
+        &self,
+        ctx: &AccessContext,
+        query: HistoryQuery,
+    ) -> Result<HistoryPage, StoreError>;
+    async fn search(
+        &self,
+        ctx: &AccessContext,
+        query: SearchQuery,
+    ) -> Result<SearchPage, StoreError>;
     /// Live resources matching the filters of `query`, at most `limit`, from the
     /// last committed state (outside any write).
-    async fn find(&self, ctx: &AccessContext, query: SearchQuery, limit: usize) -> Result<Vec<StoredResource>, StoreError>;
+    async fn find(
+        &self,
+        ctx: &AccessContext,
+        query: SearchQuery,
+        limit: usize,
+    ) -> Result<Vec<StoredResource>, StoreError>;
     /// Runs `work` in a transaction; returns once it is durably committed.
     async fn write(&self, ctx: &AccessContext, work: WriteWork) -> Result<(), StoreError>;
     /// Stops accepting writes, finishes queued ones and closes the database.
@@ -151,7 +186,11 @@ where
         let result = f(tx);
         let failed = result.is_err();
         *out.lock() = Some(result);
-        if failed { Err(StoreError::Aborted) } else { Ok(()) }
+        if failed {
+            Err(StoreError::Aborted)
+        } else {
+            Ok(())
+        }
     });
     let committed = store.write(ctx, work).await;
     let result = slot.lock().take();

@@ -22,15 +22,27 @@ pub struct TestApp {
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("tandem.db");
-    let mut cfg = Config { database: db.clone(), ..Config::default() };
+    let mut cfg = Config {
+        database: db.clone(),
+        ..Config::default()
+    };
     tweak(&mut cfg);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind port 0");
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(tandem::app::serve(cfg, listener, async {
         let _ = stopped.await;
     }));
-    TestApp { base, client: Client::new(), db, _dir: dir, stop: Some(stop), task: Some(task) }
+    TestApp {
+        base,
+        client: Client::new(),
+        db,
+        _dir: dir,
+        stop: Some(stop),
+        task: Some(task),
+    }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -53,15 +65,31 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Response {
-        self.client.post(self.url(path)).header("content-type", "application/fhir+json").body(body.to_string()).send().await.expect("POST")
+        self.client
+            .post(self.url(path))
+            .header("content-type", "application/fhir+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("POST")
     }
 
     pub async fn put(&self, path: &str, body: &Value) -> Response {
-        self.client.put(self.url(path)).header("content-type", "application/fhir+json").body(body.to_string()).send().await.expect("PUT")
+        self.client
+            .put(self.url(path))
+            .header("content-type", "application/fhir+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("PUT")
     }
 
     pub async fn delete(&self, path: &str) -> Response {
-        self.client.delete(self.url(path)).send().await.expect("DELETE")
+        self.client
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("DELETE")
     }
 
     /// Creates a resource and returns the stored JSON.

@@ -19,7 +19,10 @@ use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use super::{AccessContext, HistoryPage, HistoryQuery, SearchPage, Store, StoreError, StoredResource, WriteWork};
+use super::{
+    AccessContext, HistoryPage, HistoryQuery, SearchPage, Store, StoreError, StoredResource,
+    WriteWork,
+};
 use crate::fhir::query::SearchQuery;
 
 /// How many read connections the pool keeps.
@@ -36,7 +39,9 @@ pub struct SqliteStore {
 
 /// Copies WAL frames back into the database file on its own thread, so the
 /// writer's commits never pay for checkpoints (the writer has autocheckpoint off).
-fn spawn_checkpointer(path: &Path) -> Result<(Arc<AtomicBool>, std::thread::JoinHandle<()>), StoreError> {
+fn spawn_checkpointer(
+    path: &Path,
+) -> Result<(Arc<AtomicBool>, std::thread::JoinHandle<()>), StoreError> {
     let conn = Connection::open(path)?;
     conn.pragma_update(None, "busy_timeout", 5000)?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -66,7 +71,10 @@ impl SqliteStore {
         schema::migrate(&mut conn)?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
-            let r = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+            let r = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
             r.pragma_update(None, "busy_timeout", 5000)?;
             r.pragma_update(None, "mmap_size", 268_435_456)?;
             r.pragma_update(None, "cache_size", -32768)?;
@@ -82,7 +90,10 @@ impl SqliteStore {
             sender: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
             checkpointer: Mutex::new(Some(checkpointer)),
-            readers: Arc::new(ReadPool { conns: Mutex::new(readers), permits: Semaphore::new(READERS) }),
+            readers: Arc::new(ReadPool {
+                conns: Mutex::new(readers),
+                permits: Semaphore::new(READERS),
+            }),
         })
     }
 
@@ -92,10 +103,18 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let pool = self.readers.clone();
-        let permit = pool.permits.acquire().await.map_err(|_| StoreError::Closed)?;
+        let permit = pool
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let pool2 = pool.clone();
         let result = tokio::task::spawn_blocking(move || {
-            let conn = pool2.conns.lock().pop().expect("a permit guarantees a connection");
+            let conn = pool2
+                .conns
+                .lock()
+                .pop()
+                .expect("a permit guarantees a connection");
             let result = f(&conn);
             pool2.conns.lock().push(conn);
             result
@@ -109,35 +128,71 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn read(&self, ctx: &AccessContext, rt: &str, id: &str) -> Result<Option<StoredResource>, StoreError> {
+    async fn read(
+        &self,
+        ctx: &AccessContext,
+        rt: &str,
+        id: &str,
+    ) -> Result<Option<StoredResource>, StoreError> {
         let (tenant, rt, id) = (ctx.tenant.clone(), rt.to_string(), id.to_string());
-        self.with_reader(move |c| rows::current(c, &tenant, &rt, &id)).await
+        self.with_reader(move |c| rows::current(c, &tenant, &rt, &id))
+            .await
     }
 
-    async fn vread(&self, ctx: &AccessContext, rt: &str, id: &str, version: i64) -> Result<Option<StoredResource>, StoreError> {
+    async fn vread(
+        &self,
+        ctx: &AccessContext,
+        rt: &str,
+        id: &str,
+        version: i64,
+    ) -> Result<Option<StoredResource>, StoreError> {
         let (tenant, rt, id) = (ctx.tenant.clone(), rt.to_string(), id.to_string());
-        self.with_reader(move |c| rows::version(c, &tenant, &rt, &id, version)).await
+        self.with_reader(move |c| rows::version(c, &tenant, &rt, &id, version))
+            .await
     }
 
-    async fn history(&self, ctx: &AccessContext, query: HistoryQuery) -> Result<HistoryPage, StoreError> {
+    async fn history(
+        &self,
+        ctx: &AccessContext,
+        query: HistoryQuery,
+    ) -> Result<HistoryPage, StoreError> {
         let tenant = ctx.tenant.clone();
-        self.with_reader(move |c| rows::history(c, &tenant, &query)).await
+        self.with_reader(move |c| rows::history(c, &tenant, &query))
+            .await
     }
 
-    async fn search(&self, ctx: &AccessContext, query: SearchQuery) -> Result<SearchPage, StoreError> {
+    async fn search(
+        &self,
+        ctx: &AccessContext,
+        query: SearchQuery,
+    ) -> Result<SearchPage, StoreError> {
         let tenant = ctx.tenant.clone();
-        self.with_reader(move |c| search::search(c, &tenant, &query)).await
+        self.with_reader(move |c| search::search(c, &tenant, &query))
+            .await
     }
 
-    async fn find(&self, ctx: &AccessContext, query: SearchQuery, limit: usize) -> Result<Vec<StoredResource>, StoreError> {
+    async fn find(
+        &self,
+        ctx: &AccessContext,
+        query: SearchQuery,
+        limit: usize,
+    ) -> Result<Vec<StoredResource>, StoreError> {
         let tenant = ctx.tenant.clone();
-        self.with_reader(move |c| search::find(c, &tenant, &query, limit)).await
+        self.with_reader(move |c| search::find(c, &tenant, &query, limit))
+            .await
     }
 
     async fn write(&self, ctx: &AccessContext, work: WriteWork) -> Result<(), StoreError> {
         let sender = self.sender.lock().clone().ok_or(StoreError::Closed)?;
         let (reply, answer) = oneshot::channel();
-        sender.send(writer::Job { ctx: ctx.clone(), work, reply }).await.map_err(|_| StoreError::Closed)?;
+        sender
+            .send(writer::Job {
+                ctx: ctx.clone(),
+                work,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 

@@ -20,18 +20,43 @@ pub fn row_to_resource(row: &Row<'_>) -> rusqlite::Result<StoredResource> {
 }
 
 /// The current version of `type/id` in `tenant`, deleted or not.
-pub fn current(conn: &Connection, tenant: &str, rt: &str, id: &str) -> Result<Option<StoredResource>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM resources r JOIN history h ON h.seq = r.hseq WHERE r.tenant = ? AND r.type = ? AND r.id = ?");
-    Ok(conn.prepare_cached(&sql)?.query_row(params![tenant, rt, id], row_to_resource).optional()?)
+pub fn current(
+    conn: &Connection,
+    tenant: &str,
+    rt: &str,
+    id: &str,
+) -> Result<Option<StoredResource>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM resources r JOIN history h ON h.seq = r.hseq WHERE r.tenant = ? AND r.type = ? AND r.id = ?"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![tenant, rt, id], row_to_resource)
+        .optional()?)
 }
 
-pub fn version(conn: &Connection, tenant: &str, rt: &str, id: &str, v: i64) -> Result<Option<StoredResource>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM history h WHERE h.tenant = ? AND h.type = ? AND h.id = ? AND h.version = ?");
-    Ok(conn.prepare_cached(&sql)?.query_row(params![tenant, rt, id, v], row_to_resource).optional()?)
+pub fn version(
+    conn: &Connection,
+    tenant: &str,
+    rt: &str,
+    id: &str,
+    v: i64,
+) -> Result<Option<StoredResource>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM history h WHERE h.tenant = ? AND h.type = ? AND h.id = ? AND h.version = ?"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![tenant, rt, id, v], row_to_resource)
+        .optional()?)
 }
 
 /// Live resources by `(type, id)`, skipping missing and deleted ones.
-pub fn by_keys(conn: &Connection, tenant: &str, keys: &[(String, String)]) -> Result<Vec<StoredResource>, StoreError> {
+pub fn by_keys(
+    conn: &Connection,
+    tenant: &str,
+    keys: &[(String, String)],
+) -> Result<Vec<StoredResource>, StoreError> {
     let mut out = Vec::new();
     for (ty, id) in keys {
         if let Some(r) = current(conn, tenant, ty, id)?.filter(|r| !r.deleted) {
@@ -42,7 +67,11 @@ pub fn by_keys(conn: &Connection, tenant: &str, keys: &[(String, String)]) -> Re
 }
 
 /// A page of history, newest first.
-pub fn history(conn: &Connection, tenant: &str, q: &HistoryQuery) -> Result<HistoryPage, StoreError> {
+pub fn history(
+    conn: &Connection,
+    tenant: &str,
+    q: &HistoryQuery,
+) -> Result<HistoryPage, StoreError> {
     let mut cond = String::from("h.tenant = ?1");
     let mut args: Vec<rusqlite::types::Value> = vec![tenant.to_string().into()];
     match &q.scope {
@@ -69,9 +98,14 @@ pub fn history(conn: &Connection, tenant: &str, q: &HistoryQuery) -> Result<Hist
         args.push(before.into());
         cond.push_str(&format!(" AND h.seq < ?{}", args.len()));
     }
-    let sql = format!("SELECT {COLUMNS}, h.seq FROM history h WHERE {cond} ORDER BY h.seq DESC LIMIT {}", q.count + 1);
+    let sql = format!(
+        "SELECT {COLUMNS}, h.seq FROM history h WHERE {cond} ORDER BY h.seq DESC LIMIT {}",
+        q.count + 1
+    );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |row| Ok((row_to_resource(row)?, row.get::<_, i64>(7)?)))?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |row| {
+        Ok((row_to_resource(row)?, row.get::<_, i64>(7)?))
+    })?;
     let mut entries: Vec<(StoredResource, i64)> = rows.collect::<Result<_, _>>()?;
     let next_before_seq = if entries.len() > q.count {
         entries.truncate(q.count);
@@ -79,5 +113,9 @@ pub fn history(conn: &Connection, tenant: &str, q: &HistoryQuery) -> Result<Hist
     } else {
         None
     };
-    Ok(HistoryPage { entries: entries.into_iter().map(|(r, _)| r).collect(), total: total as u64, next_before_seq })
+    Ok(HistoryPage {
+        entries: entries.into_iter().map(|(r, _)| r).collect(),
+        total: total as u64,
+        next_before_seq,
+    })
 }

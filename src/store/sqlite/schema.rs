@@ -60,7 +60,13 @@ CREATE INDEX idx_quantity_rid ON idx_quantity (rid);
 "#];
 
 /// The index tables, in the order rows are deleted on update.
-pub const INDEX_TABLES: &[&str] = &["idx_token", "idx_string", "idx_date", "idx_ref", "idx_quantity"];
+pub const INDEX_TABLES: &[&str] = &[
+    "idx_token",
+    "idx_string",
+    "idx_date",
+    "idx_ref",
+    "idx_quantity",
+];
 
 /// Applies every migration newer than the database's `user_version`.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

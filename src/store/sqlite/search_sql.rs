@@ -58,14 +58,20 @@ fn base_conditions(b: &mut Builder, tenant: &str, rt: &str, alias: &str) {
 fn clause_sql(b: &mut Builder, tenant: &str, rt: &str, alias: &str, c: &Clause) {
     match &c.target {
         Target::Id => {
-            let not = if c.modifier == Modifier::Not { "NOT " } else { "" };
+            let not = if c.modifier == Modifier::Not {
+                "NOT "
+            } else {
+                ""
+            };
             b.push(&format!("{alias}.id {not}IN ("));
             for (i, t) in c.terms.iter().enumerate() {
                 if i > 0 {
                     b.push(", ");
                 }
                 let code = match t {
-                    Term::Token { code: Some(code), .. } => code.clone(),
+                    Term::Token {
+                        code: Some(code), ..
+                    } => code.clone(),
                     _ => String::new(),
                 };
                 b.arg(code);
@@ -79,7 +85,10 @@ fn clause_sql(b: &mut Builder, tenant: &str, rt: &str, alias: &str, c: &Clause) 
                     b.push(" OR ");
                 }
                 if let Term::Date(p, r) = t {
-                    let (start, end) = (format!("{alias}.last_updated"), format!("({alias}.last_updated + 1)"));
+                    let (start, end) = (
+                        format!("{alias}.last_updated"),
+                        format!("({alias}.last_updated + 1)"),
+                    );
                     date_cond(b, &start, &end, *p, r);
                 }
             }
@@ -90,13 +99,21 @@ fn clause_sql(b: &mut Builder, tenant: &str, rt: &str, alias: &str, c: &Clause) 
             match c.modifier {
                 Modifier::Missing(missing) => {
                     let not = if missing { "NOT " } else { "" };
-                    b.push(&format!("{alias}.rid {not}IN (SELECT rid FROM {tbl} WHERE "));
+                    b.push(&format!(
+                        "{alias}.rid {not}IN (SELECT rid FROM {tbl} WHERE "
+                    ));
                     index_scope(b, tenant, rt, &p.code);
                     b.push(")");
                 }
                 _ => {
-                    let not = if c.modifier == Modifier::Not { "NOT " } else { "" };
-                    b.push(&format!("{alias}.rid {not}IN (SELECT rid FROM {tbl} x WHERE "));
+                    let not = if c.modifier == Modifier::Not {
+                        "NOT "
+                    } else {
+                        ""
+                    };
+                    b.push(&format!(
+                        "{alias}.rid {not}IN (SELECT rid FROM {tbl} x WHERE "
+                    ));
                     index_scope(b, tenant, rt, &p.code);
                     b.push(" AND (");
                     for (i, t) in c.terms.iter().enumerate() {
@@ -182,7 +199,14 @@ fn term_cond(b: &mut Builder, modifier: &Modifier, t: &Term) {
             }
         },
         Term::Date(p, r) => date_cond(b, "x.start", "x.\"end\"", *p, r),
-        Term::Number { prefix, value, lo, hi, system, code } => {
+        Term::Number {
+            prefix,
+            value,
+            lo,
+            hi,
+            system,
+            code,
+        } => {
             b.push("(");
             number_cond(b, *prefix, *value, *lo, *hi);
             if let Some(code) = code {
@@ -301,5 +325,7 @@ fn number_cond(b: &mut Builder, p: Prefix, v: f64, lo: f64, hi: f64) {
 }
 
 fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }

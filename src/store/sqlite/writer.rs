@@ -68,7 +68,10 @@ fn commit_group(conn: &mut Connection, group: Vec<Job>) {
 
 fn run_unit(conn: &Connection, ctx: &AccessContext, work: WriteWork) -> Result<(), StoreError> {
     conn.execute_batch("SAVEPOINT unit")?;
-    let mut tx = SqliteTx { conn, tenant: &ctx.tenant };
+    let mut tx = SqliteTx {
+        conn,
+        tenant: &ctx.tenant,
+    };
     let result = match catch_unwind(AssertUnwindSafe(|| work(&mut tx))) {
         Ok(r) => r,
         Err(_) => Err(StoreError::Backend("a unit of work panicked".into())),
@@ -90,7 +93,11 @@ impl WriteTx for SqliteTx<'_> {
         rows::current(self.conn, self.tenant, rt, id)
     }
 
-    fn find(&mut self, query: &SearchQuery, limit: usize) -> Result<Vec<StoredResource>, StoreError> {
+    fn find(
+        &mut self,
+        query: &SearchQuery,
+        limit: usize,
+    ) -> Result<Vec<StoredResource>, StoreError> {
         search::find(self.conn, self.tenant, query, limit)
     }
 
@@ -98,7 +105,10 @@ impl WriteTx for SqliteTx<'_> {
         write_version(self.conn, self.tenant, v)
     }
 
-    fn nested(&mut self, work: &mut dyn FnMut(&mut dyn WriteTx) -> Result<(), StoreError>) -> Result<(), StoreError> {
+    fn nested(
+        &mut self,
+        work: &mut dyn FnMut(&mut dyn WriteTx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         self.conn.execute_batch("SAVEPOINT nested")?;
         let result = work(self);
         if result.is_err() {
@@ -111,12 +121,22 @@ impl WriteTx for SqliteTx<'_> {
 
 fn write_version(conn: &Connection, tenant: &str, v: NewVersion) -> Result<(), StoreError> {
     let existing: Option<(i64, i64)> = conn
-        .prepare_cached("SELECT rid, version FROM resources WHERE tenant = ? AND type = ? AND id = ?")?
-        .query_row(params![tenant, v.resource_type, v.id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .prepare_cached(
+            "SELECT rid, version FROM resources WHERE tenant = ? AND type = ? AND id = ?",
+        )?
+        .query_row(params![tenant, v.resource_type, v.id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .ok();
     let expected = existing.map(|(_, ver)| ver + 1).unwrap_or(1);
     if v.version != expected {
-        return Err(StoreError::Conflict(format!("{}/{} is at version {}, not {}", v.resource_type, v.id, expected - 1, v.version - 1)));
+        return Err(StoreError::Conflict(format!(
+            "{}/{} is at version {}, not {}",
+            v.resource_type,
+            v.id,
+            expected - 1,
+            v.version - 1
+        )));
     }
     conn.prepare_cached("INSERT INTO history (tenant, type, id, version, last_updated, deleted, method, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")?
         .execute(params![tenant, v.resource_type, v.id, v.version, v.last_updated_ms, v.deleted as i64, v.method, v.body])?;
@@ -126,7 +146,8 @@ fn write_version(conn: &Connection, tenant: &str, v: NewVersion) -> Result<(), S
             conn.prepare_cached("UPDATE resources SET version = ?, last_updated = ?, deleted = ?, hseq = ? WHERE rid = ?")?
                 .execute(params![v.version, v.last_updated_ms, v.deleted as i64, hseq, rid])?;
             for table in INDEX_TABLES {
-                conn.prepare_cached(&format!("DELETE FROM {table} WHERE rid = ?"))?.execute([rid])?;
+                conn.prepare_cached(&format!("DELETE FROM {table} WHERE rid = ?"))?
+                    .execute([rid])?;
             }
             rid
         }
@@ -142,7 +163,12 @@ fn write_version(conn: &Connection, tenant: &str, v: NewVersion) -> Result<(), S
     Ok(())
 }
 
-fn insert_index(conn: &Connection, tenant: &str, v: &NewVersion, rid: i64) -> Result<(), StoreError> {
+fn insert_index(
+    conn: &Connection,
+    tenant: &str,
+    v: &NewVersion,
+    rid: i64,
+) -> Result<(), StoreError> {
     let rt = &v.resource_type;
     for e in &v.index {
         let p = &e.param;
