@@ -9,43 +9,21 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::StreamExt;
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
+#[path = "../tests/common/process.rs"]
+mod process;
+use process::{free_port, start_server, wait_ready};
+
 fn shared() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/synthea/blaze-r4-120-patients")
-}
-
-fn start(db: &Path, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .args([
-            "--database",
-            db.to_str().unwrap(),
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env("TANDEM_LOG__LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start tandem")
-}
-
-async fn wait_ready(client: &reqwest::Client, base: &str) {
-    for _ in 0..200 {
-        if client.get(format!("{base}/health")).send().await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("server did not start");
 }
 
 fn read_bz2(p: &Path) -> String {
@@ -119,11 +97,7 @@ fn report(name: &str, rate: f64, unit: &str, h: Option<&Histogram<u64>>) -> Valu
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
@@ -149,7 +123,7 @@ async fn main() {
 
     // 1. Ingest through HTTP transactions (4 concurrent senders).
     let db = dir.path().join("http.db");
-    let mut server = start(&db, port);
+    let mut server = start_server(&db, port, Stdio::null(), false);
     wait_ready(&client, &base).await;
     let started = Instant::now();
     for b in &bodies[..2] {
@@ -238,12 +212,25 @@ async fn main() {
             .unwrap_or(0);
     println!("database size after runs: {:.1} MB", size as f64 / 1e6);
 
-    // 4. `tandem import` of the same files.
+    // 4. `tandem import` of the same bundles (decompressed first, as for HTTP).
+    let plain = dir.path().join("plain");
+    std::fs::create_dir(&plain).unwrap();
+    for (f, b) in files.iter().zip(&bodies) {
+        std::fs::write(
+            plain.join(f.file_name().unwrap().to_string_lossy().replace(".bz2", "")),
+            b,
+        )
+        .unwrap();
+    }
     let import_db = dir.path().join("import.db");
     let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .args(["--database", import_db.to_str().unwrap(), "import"])
-        .args(files.iter().map(|f| f.to_str().unwrap()))
+        .args([
+            "--database",
+            import_db.to_str().unwrap(),
+            "import",
+            plain.to_str().unwrap(),
+        ])
         .env("TANDEM_LOG__LEVEL", "warn")
         .output()
         .unwrap();
@@ -258,6 +245,12 @@ async fn main() {
         "resources/s",
         None,
     ));
+    let size = std::fs::metadata(&import_db).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "database size after import: {:.1} MB ({:.1} KB per resource)",
+        size as f64 / 1e6,
+        size as f64 / 1e3 / resources as f64
+    );
 
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-results.json");
     std::fs::write(

@@ -1,8 +1,11 @@
 //! The binary: help, configuration errors that name their key, and graceful
 //! shutdown on SIGTERM.
 
+mod common;
+
 use std::process::Command;
-use std::time::Duration;
+
+use common::process::{free_port, start_server, wait_ready};
 
 fn tandem() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tandem"))
@@ -81,56 +84,67 @@ fn config_file_env_and_flags_layer() {
     assert_eq!(cfg.database, std::path::PathBuf::from("x.db"));
 }
 
-#[test]
-fn sigterm_finishes_and_closes_the_store() {
+#[tokio::test]
+async fn sigterm_finishes_closes_the_store_and_logs_no_patient_data() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
     let db = dir.path().join("t.db");
-    let mut child = tandem()
-        .args([
-            "--database",
-            db.to_str().unwrap(),
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .spawn()
-        .unwrap();
-    let client = reqwest::blocking::Client::new();
-    let mut up = false;
-    for _ in 0..100 {
-        if client
-            .get(format!("http://127.0.0.1:{port}/health"))
-            .send()
-            .is_ok()
-        {
-            up = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(up);
+    let child = start_server(&db, port, std::process::Stdio::piped(), true);
+    let client = reqwest::Client::new();
+    wait_ready(&client, &base).await;
+    let body = r#"{"resourceType":"Patient","name":[{"family":"Zyxwvutson"}],"identifier":[{"value":"MRN-998877"}]}"#;
     let r = client
-        .post(format!("http://127.0.0.1:{port}/Patient"))
+        .post(format!("{base}/Patient"))
         .header("content-type", "application/fhir+json")
-        .body(r#"{"resourceType":"Patient"}"#)
+        .body(body)
         .send()
+        .await
         .unwrap();
     assert_eq!(r.status(), 201);
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let s = client
+        .get(format!(
+            "{base}/Patient?family=Zyxwvutson&identifier=MRN-998877"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(s.status(), 200);
+    assert_eq!(
+        client
+            .get(format!("{base}/Patient/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
-    let status = child.wait().unwrap();
-    assert!(status.success(), "clean exit on SIGTERM");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "clean exit on SIGTERM");
     // A clean close checkpoints the WAL into the database file.
     let wal = dir.path().join("t.db-wal");
     assert!(
         !wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0,
         "WAL checkpointed on close"
     );
+    // Logs carry route templates, statuses and timings, never patient data.
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        logs.contains("/{rt}/{id}"),
+        "requests are logged by route template: {logs}"
+    );
+    for secret in ["Zyxwvutson", "MRN-998877", id.as_str()] {
+        assert!(
+            !logs.contains(secret),
+            "patient data '{secret}' leaked into logs"
+        );
+    }
 }

@@ -4,46 +4,15 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use common::process::{free_port, next_link, start_server, wait_ready};
+
 use parking_lot::Mutex;
 use serde_json::{Value, json};
-
-fn start(db: &std::path::Path, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .args([
-            "--database",
-            db.to_str().unwrap(),
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start tandem")
-}
-
-async fn wait_ready(client: &reqwest::Client, base: &str) {
-    for _ in 0..200 {
-        if client.get(format!("{base}/health")).send().await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("server did not start");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A transaction of one Patient and 9 Observations that all carry `tag`.
 fn tx(tag: &str) -> Value {
@@ -63,7 +32,7 @@ async fn kill_9_during_load_loses_no_acknowledged_write() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let mut server = start(&db, port);
+    let mut server = start_server(&db, port, Stdio::null(), false);
     wait_ready(&client, &base).await;
 
     let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::new(Mutex::new(Vec::new()));
@@ -100,7 +69,7 @@ async fn kill_9_during_load_loses_no_acknowledged_write() {
         acked.len()
     );
 
-    let mut server = start(&db, port);
+    let mut server = start_server(&db, port, Stdio::null(), false);
     wait_ready(&client, &base).await;
     for (kind, tag) in &acked {
         let pats: Value = client
@@ -144,12 +113,7 @@ async fn kill_9_during_load_loses_no_acknowledged_write() {
                 "{tag}: {n} observations (half-applied transaction)"
             );
         }
-        url = page["link"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["relation"] == "next")
-            .map(|l| l["url"].as_str().unwrap().to_string());
+        url = next_link(&page);
     }
     server.kill().unwrap();
     server.wait().unwrap();

@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::process::next_link;
 use common::{spawn_app, without_meta};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -164,12 +165,7 @@ async fn history_levels_since_and_count() {
     assert_eq!(ty["entry"].as_array().unwrap().len(), 2);
     // Follow next links to the end: every version exactly once.
     let mut seen = 0;
-    let mut next = ty["link"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["relation"] == "next")
-        .map(|l| l["url"].as_str().unwrap().to_string());
+    let mut next = next_link(&ty);
     seen += 2;
     while let Some(url) = next {
         let page: Value = app
@@ -182,12 +178,7 @@ async fn history_levels_since_and_count() {
             .await
             .unwrap();
         seen += page["entry"].as_array().unwrap().len();
-        next = page["link"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["relation"] == "next")
-            .map(|l| l["url"].as_str().unwrap().to_string());
+        next = next_link(&page);
     }
     assert_eq!(seen, 5);
     let (_, since) = app

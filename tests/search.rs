@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::process::next_link;
 use common::{TestApp, spawn_app};
 use serde_json::{Value, json};
 
@@ -306,17 +307,12 @@ async fn paging_stays_correct_while_writes_happen() {
             &json!({"resourceType": "Patient", "id": format!("new{round}"), "gender": "other"}),
         )
         .await;
-        let Some(next) = page["link"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["relation"] == "next")
-        else {
+        let Some(next) = next_link(&page) else {
             break;
         };
         page = app
             .client
-            .get(next["url"].as_str().unwrap())
+            .get(&next)
             .send()
             .await
             .unwrap()

@@ -234,19 +234,26 @@ pub async fn instance_history(
     Ok(json_response(StatusCode::OK, out, fmt))
 }
 
-/// Any other path or method: 404/405 as an OperationOutcome.
-pub async fn fallback(method: axum::http::Method) -> ApiError {
-    if method == axum::http::Method::PATCH {
-        return ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            Issue::error(
-                "not-supported",
-                "PATCH is not supported yet; send the whole resource with PUT.",
-            ),
-        );
-    }
+/// Any other path: 404 as an OperationOutcome.
+pub async fn fallback() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         Issue::error("not-found", "No FHIR endpoint at this path."),
+    )
+}
+
+/// A known path with a method it does not take: 405 as an OperationOutcome.
+pub async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    let hint = if method == axum::http::Method::PATCH {
+        " PATCH is not supported yet; send the whole resource with PUT."
+    } else {
+        ""
+    };
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        Issue::error(
+            "not-supported",
+            format!("{method} is not supported on this path.{hint}"),
+        ),
     )
 }

@@ -59,6 +59,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/{rt}/{id}/_history", get(h::instance_history))
         .route("/{rt}/{id}/_history/{vid}", get(h::vread))
         .fallback(h::fallback)
+        .method_not_allowed_fallback(h::method_not_allowed)
         .with_state(state)
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn(trace_request))

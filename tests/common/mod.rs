@@ -2,6 +2,8 @@
 //! SQLite database, spoken to over real HTTP.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::path::PathBuf;
 
 use reqwest::{Client, Response, StatusCode};

@@ -38,7 +38,7 @@ pub struct SqliteStore {
 }
 
 /// Copies WAL frames back into the database file on its own thread, so the
-/// writer's commits never pay for checkpoints (the writer has autocheckpoint off).
+/// writer's commits rarely pay for checkpoints.
 fn spawn_checkpointer(
     path: &Path,
 ) -> Result<(Arc<AtomicBool>, std::thread::JoinHandle<()>), StoreError> {

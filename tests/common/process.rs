@@ -1,0 +1,55 @@
+//! Running the real `tandem` binary as a separate process (crash, signal and
+//! benchmark runs), shared by tests and benches.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `tandem serve` on `port` with database `db`; stderr goes to `stderr`.
+/// Request logs are on only when `logs` is set (nobody reads the others).
+pub fn start_server(db: &Path, port: u16, stderr: Stdio, logs: bool) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args([
+            "--database",
+            db.to_str().unwrap(),
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("TANDEM_LOG__LEVEL", if logs { "info" } else { "warn" })
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("start tandem")
+}
+
+/// Waits until `GET /health` answers.
+pub async fn wait_ready(client: &reqwest::Client, base: &str) {
+    for _ in 0..200 {
+        if client.get(format!("{base}/health")).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("server did not start");
+}
+
+/// The `next` link of a Bundle page, if any.
+pub fn next_link(bundle: &serde_json::Value) -> Option<String> {
+    bundle["link"]
+        .as_array()?
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .and_then(|l| l["url"].as_str())
+        .map(String::from)
+}
