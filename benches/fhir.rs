@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 #[path = "../tests/common/process.rs"]
 mod process;
-use process::{free_port, start_server, wait_ready};
+use process::{fetch_json, free_port, start_server, wait_ready};
 
 fn shared() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/synthea/blaze-r4-120-patients")
@@ -175,14 +175,8 @@ async fn main() {
     ));
 
     // 3. Read by id at 32 concurrent clients.
-    let page: Value = client
-        .get(format!("{base}/Patient?_count=1000&_elements=id"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value =
+        fetch_json(&client, &format!("{base}/Patient?_count=1000&_elements=id")).await;
     let ids: Arc<Vec<String>> = Arc::new(
         page["entry"]
             .as_array()

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::process::{free_port, next_link, start_server, wait_ready};
+use common::process::{fetch_json, free_port, next_link, start_server, wait_ready};
 
 use parking_lot::Mutex;
 use serde_json::{Value, json};
@@ -72,41 +72,26 @@ async fn kill_9_during_load_loses_no_acknowledged_write() {
     let mut server = start_server(&db, port, Stdio::null(), false);
     wait_ready(&client, &base).await;
     for (kind, tag) in &acked {
-        let pats: Value = client
-            .get(format!("{base}/Patient?identifier=urn:crash|{tag}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let pats: Value = fetch_json(
+            &client,
+            &format!("{base}/Patient?identifier=urn:crash|{tag}"),
+        )
+        .await;
         assert_eq!(pats["total"], 1, "acknowledged {kind} {tag} survived");
     }
     // No transaction is half-applied: every stored tx Patient has all 9 Observations.
-    let all: Value = client
-        .get(format!("{base}/Observation?_summary=count"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all: Value = fetch_json(&client, &format!("{base}/Observation?_summary=count")).await;
     assert_eq!(all["total"].as_u64().unwrap() % 9, 0);
     let mut url = Some(format!("{base}/Patient?identifier=urn:crash|&_count=500"));
     while let Some(u) = url {
-        let page: Value = client.get(&u).send().await.unwrap().json().await.unwrap();
+        let page: Value = fetch_json(&client, &u).await;
         for e in page["entry"].as_array().into_iter().flatten() {
             let tag = e["resource"]["identifier"][0]["value"].as_str().unwrap();
-            let obs: Value = client
-                .get(format!(
-                    "{base}/Observation?code=urn:crash|{tag}&_summary=count"
-                ))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let obs: Value = fetch_json(
+                &client,
+                &format!("{base}/Observation?code=urn:crash|{tag}&_summary=count"),
+            )
+            .await;
             let n = obs["total"].as_u64().unwrap();
             assert!(
                 n == 0 || n == 9,

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::process::next_link;
+use common::process::{fetch_json, next_link};
 use common::{spawn_app, without_meta};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -44,27 +44,23 @@ async fn create_read_update_delete_with_headers() {
     let mut changed = read.clone();
     changed["gender"] = json!("other");
     let r = app
-        .client
-        .put(app.url(&format!("Patient/{id}")))
-        .header("if-match", "W/\"1\"")
-        .header("content-type", "application/fhir+json")
-        .body(changed.to_string())
-        .send()
-        .await
-        .unwrap();
+        .put_with(
+            &format!("Patient/{id}"),
+            &changed,
+            &[("if-match", "W/\"1\"")],
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["etag"], "W/\"2\"");
 
     // Stale If-Match: 412, nothing changes.
     let r = app
-        .client
-        .put(app.url(&format!("Patient/{id}")))
-        .header("if-match", "W/\"1\"")
-        .header("content-type", "application/fhir+json")
-        .body(changed.to_string())
-        .send()
-        .await
-        .unwrap();
+        .put_with(
+            &format!("Patient/{id}"),
+            &changed,
+            &[("if-match", "W/\"1\"")],
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
     let oo: Value = r.json().await.unwrap();
     assert_eq!(oo["resourceType"], "OperationOutcome");
@@ -168,15 +164,7 @@ async fn history_levels_since_and_count() {
     let mut next = next_link(&ty);
     seen += 2;
     while let Some(url) = next {
-        let page: Value = app
-            .client
-            .get(&url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: Value = fetch_json(&app.client, &url).await;
         seen += page["entry"].as_array().unwrap().len();
         next = next_link(&page);
     }

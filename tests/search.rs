@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::process::next_link;
+use common::process::{fetch_json, next_link};
 use common::{TestApp, spawn_app};
 use serde_json::{Value, json};
 
@@ -310,15 +310,7 @@ async fn paging_stays_correct_while_writes_happen() {
         let Some(next) = next_link(&page) else {
             break;
         };
-        page = app
-            .client
-            .get(&next)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        page = fetch_json(&app.client, &next).await;
     }
     let original: Vec<String> = seen
         .iter()

@@ -86,6 +86,18 @@ impl TestApp {
             .expect("PUT")
     }
 
+    /// PUT with extra headers (If-Match, Prefer, ...).
+    pub async fn put_with(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Response {
+        let mut req = self
+            .client
+            .put(self.url(path))
+            .header("content-type", "application/fhir+json");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.body(body.to_string()).send().await.expect("PUT")
+    }
+
     pub async fn delete(&self, path: &str) -> Response {
         self.client
             .delete(self.url(path))

@@ -53,3 +53,15 @@ pub fn next_link(bundle: &serde_json::Value) -> Option<String> {
         .and_then(|l| l["url"].as_str())
         .map(String::from)
 }
+
+/// GETs `url` and parses the JSON body.
+pub async fn fetch_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
+    client
+        .get(url)
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON body")
+}
