@@ -149,6 +149,8 @@ async fn history_levels_since_and_count() {
     for i in 0..5 {
         app.create(&patient(&i.to_string())).await;
     }
+    // Millisecond timestamps: keep the cutoff clear of both neighbours.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let cutoff = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     app.create(&json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}}))
@@ -265,6 +267,14 @@ async fn content_negotiation_and_pretty() {
     assert_eq!(
         app.get(&format!("Patient/{id}?_format=xml")).await.status(),
         StatusCode::NOT_ACCEPTABLE
+    );
+    let fhir_json = app
+        .get(&format!("Patient/{id}?_format=application/fhir+json"))
+        .await;
+    assert_eq!(
+        fhir_json.status(),
+        StatusCode::OK,
+        "an unencoded + in _format still means fhir+json"
     );
     let json_fmt = app.get(&format!("Patient/{id}?_format=json")).await;
     assert_eq!(json_fmt.status(), StatusCode::OK);

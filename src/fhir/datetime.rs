@@ -32,6 +32,14 @@ impl DateRange {
 /// minute precision as search values use) into the range it covers.
 pub fn parse_range(text: &str) -> Option<DateRange> {
     let text = text.trim();
+    // An unencoded `+` of a timezone offset arrives as a space in a query string.
+    let owned;
+    let text = if text.contains(' ') {
+        owned = text.replace(' ', "+");
+        owned.as_str()
+    } else {
+        text
+    };
     if text.len() < 4 || !text.is_char_boundary(4) {
         return None;
     }
@@ -207,6 +215,12 @@ mod tests {
         assert_eq!(r.end - r.start, 1000);
         let minute = parse_range("2024-03-01T10:00Z").unwrap();
         assert_eq!(minute.end - minute.start, 60_000);
+        let plus = parse_range("2024-03-01T10:00:00 02:00").unwrap();
+        assert_eq!(
+            plus.start,
+            ms("2024-03-01T08:00:00Z"),
+            "a decoded '+' (space) is read as '+'"
+        );
         let frac = parse_range("2024-03-01T10:00:00.5-05:00").unwrap();
         assert_eq!(frac.start, ms("2024-03-01T15:00:00.500Z"));
         assert_eq!(frac.end - frac.start, 100);

@@ -56,10 +56,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Format {
             )
         };
         if let Some(f) = get("_format") {
-            if is_xml(f) {
-                return Err(not_acceptable());
-            }
-            if !matches!(f, "json" | "application/json" | "application/fhir+json") {
+            // A literal `+` in a query string decodes to a space: `application/fhir+json`
+            // arrives as `application/fhir json`.
+            let f = f.replace(' ', "+");
+            if !matches!(
+                f.as_str(),
+                "json" | "application/json" | "application/fhir+json"
+            ) {
                 return Err(not_acceptable());
             }
         } else if let Some(accept) = parts
