@@ -131,6 +131,7 @@ impl Config {
         if self.limits.max_body_bytes == 0
             || self.limits.max_bundle_entries == 0
             || self.limits.max_concurrent_requests == 0
+            || self.limits.request_timeout_secs == 0
         {
             return Err(
                 "invalid configuration: keys under 'limits' must be greater than zero".into(),

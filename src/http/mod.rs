@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
+use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::routing::{get, post};
 use tower::limit::ConcurrencyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 
 use crate::service::FhirService;
 
@@ -62,10 +62,9 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .method_not_allowed_fallback(h::method_not_allowed)
         .with_state(state)
         .layer(DefaultBodyLimit::disable())
-        .layer(middleware::from_fn(trace_request))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
+        .layer(middleware::from_fn_with_state(
             limits.request_timeout,
+            trace_request,
         ))
         .layer(ConcurrencyLimitLayer::new(limits.max_concurrent))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -73,9 +72,10 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
 }
 
 /// Logs each request by route template (never the concrete URL or query, which
-/// can carry identifiers and names), with status and duration, and makes the
-/// request id available to error rendering.
-async fn trace_request(req: Request, next: Next) -> Response {
+/// can carry identifiers and names), with status and duration; makes the
+/// request id available to error rendering; answers 408 (as an
+/// OperationOutcome) when the request takes longer than the configured timeout.
+async fn trace_request(State(timeout): State<Duration>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let route = req
@@ -89,7 +89,21 @@ async fn trace_request(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
         .to_string();
-    let resp = error::REQUEST_ID.scope(id.clone(), next.run(req)).await;
+    let run = error::REQUEST_ID.scope(id.clone(), tokio::time::timeout(timeout, next.run(req)));
+    let resp = match run.await {
+        Ok(resp) => resp,
+        Err(_) => error::ApiError::new(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            crate::fhir::outcome::Issue::error(
+                "timeout",
+                format!(
+                    "The request took longer than {} s; split the work or retry.",
+                    timeout.as_secs()
+                ),
+            ),
+        )
+        .into_response(),
+    };
     tracing::info!(request_id = %id, %method, route = %route, status = resp.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
     resp
 }

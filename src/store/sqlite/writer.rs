@@ -8,7 +8,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::rows;
@@ -127,7 +127,7 @@ fn write_version(conn: &Connection, tenant: &str, v: NewVersion) -> Result<(), S
         .query_row(params![tenant, v.resource_type, v.id], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
-        .ok();
+        .optional()?;
     let expected = existing.map(|(_, ver)| ver + 1).unwrap_or(1);
     if v.version != expected {
         return Err(StoreError::Conflict(format!(
