@@ -74,6 +74,8 @@ async fn contract(make: impl Fn() -> (Arc<dyn Store>, tempfile::TempDir)) {
         store.search(&b, family("alp")).await.unwrap().matches.len(),
         0
     );
+    assert_eq!(store.find(&a, family("alp"), 5).await.unwrap().len(), 1);
+    assert_eq!(store.find(&b, family("alp"), 5).await.unwrap().len(), 0);
     for scope in [
         HistoryScope::System,
         HistoryScope::Type("Patient".into()),
