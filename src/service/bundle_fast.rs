@@ -37,7 +37,7 @@ pub async fn run(
         op.id = Some(new_id());
         op.record_full_url(&mut ids);
     }
-    let resolved = resolve_conditionals(svc, ctx, &st, &ops).await?;
+    let resolved = resolve_conditionals(svc, ctx, &st, &mut ops).await?;
     let targets: HashSet<String> = resolved.values().cloned().collect();
     let stamper = st.clone();
     let stamp = move || -> Result<(Vec<NewVersion>, Vec<bool>), ServiceError> {
@@ -99,17 +99,21 @@ async fn resolve_conditionals(
     svc: &FhirService,
     ctx: &AccessContext,
     st: &Stamper,
-    ops: &[Op],
+    ops: &mut [Op],
 ) -> Result<HashMap<String, String>, ServiceError> {
     let mut wanted: Vec<(usize, String)> = Vec::new();
     let mut seen = HashSet::new();
-    for (i, op) in ops.iter().enumerate() {
-        if let Some(p) = &op.prepared {
-            collect_conditionals(&p.value, &mut |r| {
-                if seen.insert(r.to_string()) {
+    for (i, op) in ops.iter_mut().enumerate() {
+        if let Some(p) = op.prepared.as_mut() {
+            // The shared reference walk, used here only to list (nothing is rewritten).
+            rewrite_refs(&mut p.value, &mut |r| {
+                if matches!(parse_ref(r, &st.base), Ref::Conditional { .. })
+                    && seen.insert(r.to_string())
+                {
                     wanted.push((i, r.to_string()));
                 }
-            });
+                Ok(None)
+            })?;
         }
     }
     let mut resolved = HashMap::new();
@@ -151,24 +155,4 @@ async fn resolve_conditionals(
         }
     }
     Ok(resolved)
-}
-
-fn collect_conditionals(value: &serde_json::Value, found: &mut dyn FnMut(&str)) {
-    match value {
-        serde_json::Value::Object(obj) => {
-            if let Some(r) = obj.get("reference").and_then(serde_json::Value::as_str)
-                && let Some((ty, _)) = r.split_once('?')
-                && crate::fhir::resource_types::is_known(ty)
-            {
-                found(r);
-            }
-            for v in obj.values().filter(|v| v.is_object() || v.is_array()) {
-                collect_conditionals(v, found);
-            }
-        }
-        serde_json::Value::Array(items) => {
-            items.iter().for_each(|v| collect_conditionals(v, found))
-        }
-        _ => {}
-    }
 }
