@@ -71,3 +71,40 @@ impl IntoResponse for ApiError {
         resp
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn server_errors_carry_a_correlation_id_and_no_internals() {
+        let err = ApiError::from(ServiceError::Internal(
+            "disk I/O error at /var/secret/path".into(),
+        ));
+        let resp = REQUEST_ID
+            .scope("req-123".into(), async move { err.into_response() })
+            .await;
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(text.contains("req-123"), "{text}");
+        assert!(text.contains("OperationOutcome"));
+        assert!(!text.contains("secret"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn client_errors_keep_their_issues() {
+        let err = ApiError::from(ServiceError::PreconditionFailed(Issue::error(
+            "conflict",
+            "stale version",
+        )));
+        let resp = err.into_response();
+        assert_eq!(resp.status(), StatusCode::PRECONDITION_FAILED);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        assert!(String::from_utf8_lossy(&body).contains("stale version"));
+    }
+}
