@@ -232,6 +232,14 @@ async fn lastupdated_sort_summary_elements_includes() {
         (c["total"].as_u64(), c["entry"].as_array().map(Vec::len)),
         (Some(3), Some(0))
     );
+    let (_, sum) = app.get_json("Patient?_id=p1&_summary=true").await;
+    let r = &sum["entry"][0]["resource"];
+    assert_eq!(r["birthDate"], "1980-02-03", "{sum}");
+    assert!(
+        r.get("generalPractitioner").is_none(),
+        "not a summary element of Patient"
+    );
+    assert_eq!(r["meta"]["tag"][0]["code"], "SUBSETTED");
     let (_, t) = app.get_json("Patient?_total=none").await;
     assert!(t.get("total").is_none());
     let (_, e) = app.get_json("Patient?_id=p1&_elements=gender").await;

@@ -14,5 +14,6 @@ pub mod query;
 pub mod reference;
 pub mod resource_types;
 pub mod search_terms;
+pub mod summary;
 pub mod typed;
 pub mod validate;

@@ -38,6 +38,7 @@ pub struct SearchQuery {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Summary {
     False,
+    True,
     Count,
     Data,
     Text,
@@ -172,9 +173,10 @@ fn parse_summary(v: &str) -> Result<Summary, QueryError> {
         "data" => Summary::Data,
         "text" => Summary::Text,
         "false" => Summary::False,
+        "true" => Summary::True,
         _ => {
             return err(format!(
-                "_summary={v} is not supported; use count, data, text or false"
+                "_summary must be true, false, count, data or text (got '{v}')"
             ));
         }
     })

@@ -6,6 +6,7 @@ use super::{FhirService, ServiceError};
 use crate::fhir::bundle::{Entry, render};
 use crate::fhir::outcome::{Issue, operation_outcome};
 use crate::fhir::query::{SearchQuery, Summary, parse as parse_query};
+use crate::fhir::summary::is_summary_key;
 use crate::store::{AccessContext, StoredResource};
 
 /// A rendered searchset Bundle.
@@ -121,6 +122,9 @@ fn shape(r: &StoredResource, q: &SearchQuery) -> String {
             obj.retain(|k, _| keep(k, &els));
         }
         (None, Summary::Text) => obj.retain(|k, _| keep(k, &["text"])),
+        (None, Summary::True) => {
+            obj.retain(|k, _| keep(k, &[]) || is_summary_key(&r.resource_type, k))
+        }
         (None, Summary::Data) => {
             obj.remove("text");
         }
