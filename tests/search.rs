@@ -171,6 +171,29 @@ async fn parameter_types_modifiers_and_prefixes() {
         ids(&app, "Patient?organization.identifier=urn:npi|111").await,
         ["p1"]
     );
+    // reverse chaining
+    assert_eq!(
+        ids(&app, "Patient?_has:Observation:patient:code=44261-6").await,
+        ["p2"]
+    );
+    assert_eq!(
+        ids(
+            &app,
+            "Patient?_has:Observation:subject:value-quantity=gt130"
+        )
+        .await,
+        ["p1"]
+    );
+    assert_eq!(
+        ids(&app, "Patient?_has:Observation:patient:code=0000-0").await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        app.get("Patient?_has:Observation:status:code=x")
+            .await
+            .status(),
+        400
+    );
     // :missing, _id
     assert_eq!(ids(&app, "Patient?birthdate:missing=true").await, ["p3"]);
     assert_eq!(

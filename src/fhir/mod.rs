@@ -11,6 +11,7 @@ pub mod outcome;
 pub mod params;
 pub mod profile;
 pub mod query;
+mod query_links;
 pub mod reference;
 pub mod resource_types;
 pub mod search_terms;

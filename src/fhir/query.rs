@@ -82,6 +82,13 @@ pub enum Target {
         param: Arc<SearchParam>,
         links: Vec<(String, Box<Clause>)>,
     },
+    /// `_has:Source:ref:param=...`: resources some `Source` points at through
+    /// `ref` while matching the inner clause.
+    Has {
+        source_type: String,
+        ref_param: Arc<SearchParam>,
+        inner: Box<Clause>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -241,15 +248,18 @@ fn parse_include(registry: &Registry, v: &str, what: &str) -> Result<Include, Qu
 }
 
 /// Parses one `name[:modifier][.chain]=value` pair; `None` when the parameter is unknown.
-fn parse_clause(
+pub(super) fn parse_clause(
     registry: &Registry,
     base: &str,
     rt: &str,
     key: &str,
     value: &str,
 ) -> Result<Option<Clause>, QueryError> {
+    if let Some(spec) = key.strip_prefix("_has:") {
+        return super::query_links::parse_has(registry, base, spec, value).map(Some);
+    }
     if let Some((head, rest)) = key.split_once('.') {
-        return parse_chain(registry, base, rt, head, rest, value);
+        return super::query_links::parse_chain(registry, base, rt, head, rest, value);
     }
     let (name, modifier) = match key.split_once(':') {
         Some((n, m)) => (n, Some(m)),
@@ -310,52 +320,6 @@ fn parse_modifier(
             kind.code()
         )),
     }
-}
-
-fn parse_chain(
-    registry: &Registry,
-    base: &str,
-    rt: &str,
-    head: &str,
-    rest: &str,
-    value: &str,
-) -> Result<Option<Clause>, QueryError> {
-    let (name, type_mod) = match head.split_once(':') {
-        Some((n, t)) => (n, Some(t)),
-        None => (head, None),
-    };
-    let Some(param) = registry.get(rt, name) else {
-        return Ok(None);
-    };
-    if param.kind != ParamType::Reference {
-        return err(format!(
-            "{head}.{rest}: only reference parameters can be chained"
-        ));
-    }
-    let candidates: Vec<String> = match type_mod {
-        Some(t) if is_known(t) => vec![t.to_string()],
-        Some(t) => return err(format!("{head}: '{t}' is not a resource type")),
-        None => param.targets.clone(),
-    };
-    let mut links = Vec::new();
-    for target in candidates {
-        if let Some(inner) = parse_clause(registry, base, &target, rest, value)? {
-            links.push((target, Box::new(inner)));
-        }
-    }
-    if links.is_empty() {
-        return err(format!(
-            "{head}.{rest}: no target type of '{name}' has a search parameter '{rest}'"
-        ));
-    }
-    Ok(Some(Clause {
-        target: Target::Chain {
-            param: param.clone(),
-            links,
-        },
-        modifier: Modifier::None,
-        terms: Vec::new(),
-    }))
 }
 
 /// Parses a reference search value into a term, honouring a `:Type` modifier.

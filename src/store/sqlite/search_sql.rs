@@ -145,6 +145,26 @@ fn clause_sql(b: &mut Builder, tenant: &str, rt: &str, alias: &str, c: &Clause) 
             }
             b.push("))");
         }
+        Target::Has {
+            source_type,
+            ref_param,
+            inner,
+        } => {
+            let h = format!("{alias}h");
+            b.push(&format!(
+                "{alias}.id IN (SELECT x.target_id FROM idx_ref x WHERE "
+            ));
+            index_scope(b, tenant, source_type, &ref_param.code);
+            b.push(" AND x.target_type = ");
+            b.arg(rt.to_string());
+            b.push(&format!(
+                " AND x.rid IN (SELECT {h}.rid FROM resources {h} WHERE "
+            ));
+            base_conditions(b, tenant, source_type, &h);
+            b.push(" AND ");
+            clause_sql(b, tenant, source_type, &h, inner);
+            b.push("))");
+        }
     }
 }
 
