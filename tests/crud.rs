@@ -65,6 +65,44 @@ async fn create_read_update_delete_with_headers() {
     let oo: Value = r.json().await.unwrap();
     assert_eq!(oo["resourceType"], "OperationOutcome");
 
+    // Conditional read: the current version is not sent again; an old one is.
+    let etag_now = app.get(&format!("Patient/{id}")).await.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let cached = app
+        .client
+        .get(app.url(&format!("Patient/{id}")))
+        .header("if-none-match", &etag_now)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
+    let stale = app
+        .client
+        .get(app.url(&format!("Patient/{id}")))
+        .header("if-none-match", "W/\"1\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::OK);
+    let later = app
+        .client
+        .get(app.url(&format!("Patient/{id}")))
+        .header("if-modified-since", "Fri, 01 Jan 2100 00:00:00 GMT")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(later.status(), StatusCode::NOT_MODIFIED);
+    let earlier = app
+        .client
+        .get(app.url(&format!("Patient/{id}")))
+        .header("if-modified-since", "Mon, 01 Jan 2001 00:00:00 GMT")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(earlier.status(), StatusCode::OK);
+
     // vread of both versions.
     let (s1, v1) = app.get_json(&format!("Patient/{id}/_history/1")).await;
     assert_eq!(

@@ -147,10 +147,29 @@ pub async fn read(
     Access(ctx): Access,
     fmt: Format,
     Path((rt, id)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response> {
     known(&rt)?;
     let r = s.svc.read(&ctx, &rt, &id).await?;
+    if not_modified(&headers, &r) {
+        return Ok(super::respond::not_modified_response(&r));
+    }
     Ok(read_response(&r, fmt))
+}
+
+/// Conditional read: `If-None-Match: W/"n"` naming the current version, or
+/// `If-Modified-Since` at or after its last update (HTTP dates have seconds).
+fn not_modified(headers: &axum::http::HeaderMap, r: &crate::store::StoredResource) -> bool {
+    let text = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    if let Some(tags) = text("if-none-match") {
+        return tags
+            .split(',')
+            .filter_map(crate::fhir::bundle::parse_etag)
+            .any(|v| v == r.version);
+    }
+    text("if-modified-since")
+        .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok())
+        .is_some_and(|since| r.last_updated_ms / 1000 <= since.timestamp())
 }
 
 pub async fn vread(

@@ -34,6 +34,14 @@ pub fn read_response(r: &StoredResource, fmt: Format) -> Response {
     resp
 }
 
+/// 304 for a conditional read whose version the client already has.
+pub fn not_modified_response(r: &StoredResource) -> Response {
+    let mut resp = Response::new(axum::body::Body::empty());
+    *resp.status_mut() = StatusCode::NOT_MODIFIED;
+    version_headers(&mut resp, r);
+    resp
+}
+
 /// A create, update or delete, shaped by `Prefer: return=`. With no preference,
 /// warnings (profile issues in warn mode) come back as an OperationOutcome,
 /// otherwise the stored resource does.

@@ -88,7 +88,7 @@ fn resource_entry(registry: &Registry, profiles: &Profiles, rt: &str) -> Value {
         "readHistory": true,
         "updateCreate": true,
         "conditionalCreate": true,
-        "conditionalRead": "not-supported",
+        "conditionalRead": "full-support",
         "conditionalUpdate": true,
         "conditionalDelete": "single",
         "searchInclude": includes,
