@@ -194,6 +194,20 @@ async fn parameter_types_modifiers_and_prefixes() {
             .status(),
         400
     );
+    // POST _search with a form body runs the same search
+    let posted: Value = app
+        .client
+        .post(app.url("Patient/_search"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("family=mun&gender=male")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(posted["total"], 1);
+    assert_eq!(posted["entry"][0]["resource"]["id"], "p2");
     // :missing, _id
     assert_eq!(ids(&app, "Patient?birthdate:missing=true").await, ["p3"]);
     assert_eq!(

@@ -74,9 +74,7 @@ pub async fn search(
     Path(rt): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    known(&rt)?;
-    let out = s.svc.search(&ctx, &rt, pairs(q), prefs.strict).await?;
-    Ok(json_response(StatusCode::OK, out.bundle, fmt))
+    run_search(&s, &ctx, &rt, pairs(q), prefs, fmt).await
 }
 
 pub async fn search_post(
@@ -88,10 +86,22 @@ pub async fn search_post(
     RawQuery(q): RawQuery,
     body: String,
 ) -> Result<Response> {
-    known(&rt)?;
     let mut all = pairs(q);
     all.extend(form_urlencoded::parse(body.as_bytes()).into_owned());
-    let out = s.svc.search(&ctx, &rt, all, prefs.strict).await?;
+    run_search(&s, &ctx, &rt, all, prefs, fmt).await
+}
+
+/// `GET [type]?…` and `POST [type]/_search` run the same search.
+async fn run_search(
+    s: &AppState,
+    ctx: &crate::store::AccessContext,
+    rt: &str,
+    pairs: Vec<(String, String)>,
+    prefs: Preferences,
+    fmt: Format,
+) -> Result<Response> {
+    known(rt)?;
+    let out = s.svc.search(ctx, rt, pairs, prefs.strict).await?;
     Ok(json_response(StatusCode::OK, out.bundle, fmt))
 }
 
