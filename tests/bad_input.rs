@@ -180,12 +180,8 @@ async fn bad_search_values() {
             .contains("nosuch")
     );
     let strict = app
-        .client
-        .get(app.url("Patient?nosuch=1"))
-        .header("prefer", "handling=strict")
-        .send()
-        .await
-        .unwrap();
+        .get_with("Patient?nosuch=1", &[("prefer", "handling=strict")])
+        .await;
     expect_outcome(strict, StatusCode::BAD_REQUEST, "nosuch").await;
     app.stop().await;
 }

@@ -71,36 +71,26 @@ async fn create_read_update_delete_with_headers() {
         .unwrap()
         .to_string();
     let cached = app
-        .client
-        .get(app.url(&format!("Patient/{id}")))
-        .header("if-none-match", &etag_now)
-        .send()
-        .await
-        .unwrap();
+        .get_with(&format!("Patient/{id}"), &[("if-none-match", &etag_now)])
+        .await;
     assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
     let stale = app
-        .client
-        .get(app.url(&format!("Patient/{id}")))
-        .header("if-none-match", "W/\"1\"")
-        .send()
-        .await
-        .unwrap();
+        .get_with(&format!("Patient/{id}"), &[("if-none-match", "W/\"1\"")])
+        .await;
     assert_eq!(stale.status(), StatusCode::OK);
     let later = app
-        .client
-        .get(app.url(&format!("Patient/{id}")))
-        .header("if-modified-since", "Fri, 01 Jan 2100 00:00:00 GMT")
-        .send()
-        .await
-        .unwrap();
+        .get_with(
+            &format!("Patient/{id}"),
+            &[("if-modified-since", "Fri, 01 Jan 2100 00:00:00 GMT")],
+        )
+        .await;
     assert_eq!(later.status(), StatusCode::NOT_MODIFIED);
     let earlier = app
-        .client
-        .get(app.url(&format!("Patient/{id}")))
-        .header("if-modified-since", "Mon, 01 Jan 2001 00:00:00 GMT")
-        .send()
-        .await
-        .unwrap();
+        .get_with(
+            &format!("Patient/{id}"),
+            &[("if-modified-since", "Mon, 01 Jan 2001 00:00:00 GMT")],
+        )
+        .await;
     assert_eq!(earlier.status(), StatusCode::OK);
 
     // vread of both versions.
@@ -291,12 +281,11 @@ async fn content_negotiation_and_pretty() {
     let created = app.create(&patient("1")).await;
     let id = created["id"].as_str().unwrap();
     let xml = app
-        .client
-        .get(app.url(&format!("Patient/{id}")))
-        .header("accept", "application/fhir+xml")
-        .send()
-        .await
-        .unwrap();
+        .get_with(
+            &format!("Patient/{id}"),
+            &[("accept", "application/fhir+xml")],
+        )
+        .await;
     assert_eq!(xml.status(), StatusCode::NOT_ACCEPTABLE);
     assert_eq!(
         xml.json::<Value>().await.unwrap()["resourceType"],
@@ -323,12 +312,8 @@ async fn content_negotiation_and_pretty() {
             .starts_with("application/fhir+json")
     );
     let plain = app
-        .client
-        .get(app.url(&format!("Patient/{id}")))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap();
+        .get_with(&format!("Patient/{id}"), &[("accept", "application/json")])
+        .await;
     assert_eq!(plain.status(), StatusCode::OK);
     let pretty = app
         .get(&format!("Patient/{id}?_pretty=true"))

@@ -60,6 +60,15 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.expect("GET")
     }
 
+    /// GET with extra headers (conditional read, Accept, Prefer, ...).
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+        let mut req = self.client.get(self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.expect("GET")
+    }
+
     pub async fn get_json(&self, path: &str) -> (StatusCode, Value) {
         let r = self.get(path).await;
         let status = r.status();
