@@ -24,6 +24,11 @@ struct Summary {
     loaded: u64,
     rejected: u64,
     reasons: Vec<String>,
+    /// Single resources whose conditional references named something not
+    /// loaded yet (NDJSON files refer to each other); retried at the end.
+    pending: Vec<Value>,
+    /// On the last pass nothing is deferred any more.
+    final_pass: bool,
 }
 
 /// Files loaded concurrently.
@@ -33,6 +38,7 @@ impl Summary {
     fn merge(&mut self, other: Summary) {
         self.loaded += other.loaded;
         self.rejected += other.rejected;
+        self.pending.extend(other.pending);
         let room = 50usize.saturating_sub(self.reasons.len());
         self.reasons.extend(other.reasons.into_iter().take(room));
     }
@@ -97,10 +103,15 @@ pub async fn run(
         bar.set_message(format!("{} loaded", summary.loaded));
     }
     drop(loads);
+    summary.final_pass = true;
     for f in deferred {
         if let Err(e) = load_file(&svc, &ctx, &f, batch_size, &mut summary, None).await {
             summary.reject(format!("{}: {e}", f.display()));
         }
+    }
+    let retry = std::mem::take(&mut summary.pending);
+    for chunk in retry.chunks(batch_size.max(1)) {
+        load_resources(&svc, &ctx, chunk.to_vec(), &mut summary).await;
     }
     bar.finish_and_clear();
     svc.shutdown().await;
@@ -193,7 +204,9 @@ async fn load_file(
         .to_string();
     if v["resourceType"] == "Bundle" && (kind == "transaction" || kind == "batch") {
         match svc.process_bundle(ctx, v, Prefer::Minimal).await {
-            Ok(resp) => tally(&resp, s),
+            Ok(resp) => {
+                tally(&resp, s, false);
+            }
             Err(ServiceError::PreconditionFailed(_)) if deferred.is_some() => {
                 deferred.expect("checked").push(p.to_path_buf())
             }
@@ -222,13 +235,20 @@ async fn load_resources(
     resources: Vec<Value>,
     s: &mut Summary,
 ) {
+    let (resources, strangers): (Vec<Value>, Vec<Value>) = resources
+        .into_iter()
+        .partition(|r| r["resourceType"].is_string());
+    for _ in strangers {
+        s.reject("not a FHIR resource: it has no resourceType".into());
+    }
     if resources.is_empty() {
         return;
     }
+    let originals = (!s.final_pass).then(|| resources.clone());
     let entries: Vec<Value> = resources
         .into_iter()
         .map(|r| {
-            let rt = r["resourceType"].as_str().unwrap_or("Unknown").to_string();
+            let rt = r["resourceType"].as_str().unwrap_or_default().to_string();
             let request = match r.get("id").and_then(Value::as_str) {
                 Some(id) => json!({"method": "PUT", "url": format!("{rt}/{id}")}),
                 None => json!({"method": "POST", "url": rt}),
@@ -238,17 +258,29 @@ async fn load_resources(
         .collect();
     let bundle = json!({"resourceType": "Bundle", "type": "batch", "entry": entries});
     match svc.process_bundle(ctx, bundle, Prefer::Minimal).await {
-        Ok(resp) => tally(&resp, s),
+        Ok(resp) => {
+            let retry_allowed = !s.final_pass;
+            for i in tally(&resp, s, retry_allowed) {
+                if let Some(r) = originals.as_ref().and_then(|o| o.get(i)) {
+                    s.pending.push(r.clone());
+                }
+            }
+        }
         Err(e) => s.reject(describe(e)),
     }
 }
 
-fn tally(response: &str, s: &mut Summary) {
+/// Counts a batch response; returns the entries answered 412 (a conditional
+/// reference to something not loaded yet) when they can still be retried.
+fn tally(response: &str, s: &mut Summary, retry_allowed: bool) -> Vec<usize> {
     let v: Value = serde_json::from_str(response).unwrap_or_default();
-    for e in v["entry"].as_array().into_iter().flatten() {
+    let mut retry = Vec::new();
+    for (i, e) in v["entry"].as_array().into_iter().flatten().enumerate() {
         let status = e["response"]["status"].as_str().unwrap_or_default();
         if status.starts_with('2') {
             s.loaded += 1;
+        } else if status.starts_with("412") && retry_allowed {
+            retry.push(i);
         } else {
             let why = e["response"]["outcome"]["issue"][0]["diagnostics"]
                 .as_str()
@@ -256,6 +288,7 @@ fn tally(response: &str, s: &mut Summary) {
             s.reject(format!("{status}: {why}"));
         }
     }
+    retry
 }
 
 fn describe(e: ServiceError) -> String {
