@@ -87,7 +87,10 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "busy_timeout", 5000)?;
-    conn.pragma_update(None, "cache_size", -65536)?;
+    // 256 MiB of page cache: index inserts land all over the index B-trees, and
+    // keeping their pages hot is what sustains ingest once the database outgrows
+    // a small cache.
+    conn.pragma_update(None, "cache_size", -262_144)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "mmap_size", 268_435_456)?;
     // A background thread checkpoints every 200 ms (see `spawn_checkpointer`), so the

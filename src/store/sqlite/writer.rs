@@ -120,26 +120,40 @@ impl WriteTx for SqliteTx<'_> {
 }
 
 fn write_version(conn: &Connection, tenant: &str, v: NewVersion) -> Result<(), StoreError> {
-    let existing: Option<(i64, i64)> = conn
-        .prepare_cached(
+    // A first version needs no lookup: if the resource exists after all, the
+    // history table's UNIQUE (tenant, type, id, version) refuses the insert.
+    let existing: Option<(i64, i64)> = if v.version == 1 {
+        None
+    } else {
+        conn.prepare_cached(
             "SELECT rid, version FROM resources WHERE tenant = ? AND type = ? AND id = ?",
         )?
         .query_row(params![tenant, v.resource_type, v.id], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
-        .optional()?;
-    let expected = existing.map(|(_, ver)| ver + 1).unwrap_or(1);
-    if v.version != expected {
-        return Err(StoreError::Conflict(format!(
-            "{}/{} is at version {}, not {}",
+        .optional()?
+    };
+    let stale = || {
+        StoreError::Conflict(format!(
+            "{}/{} is not at version {}",
             v.resource_type,
             v.id,
-            expected - 1,
             v.version - 1
-        )));
+        ))
+    };
+    if v.version != 1 && existing.map(|(_, ver)| ver + 1) != Some(v.version) {
+        return Err(stale());
     }
-    conn.prepare_cached("INSERT INTO history (tenant, type, id, version, last_updated, deleted, method, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")?
-        .execute(params![tenant, v.resource_type, v.id, v.version, v.last_updated_ms, v.deleted as i64, v.method, v.body])?;
+    let inserted = conn.prepare_cached("INSERT INTO history (tenant, type, id, version, last_updated, deleted, method, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")?
+        .execute(params![tenant, v.resource_type, v.id, v.version, v.last_updated_ms, v.deleted as i64, v.method, v.body]);
+    match inserted {
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            return Err(stale());
+        }
+        other => other?,
+    };
     let hseq = conn.last_insert_rowid();
     let rid = match existing {
         Some((rid, _)) => {
