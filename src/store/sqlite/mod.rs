@@ -38,12 +38,14 @@ pub struct SqliteStore {
 }
 
 /// Copies WAL frames back into the database file on its own thread, so the
-/// writer's commits rarely pay for checkpoints.
+/// writer's commits rarely pay for checkpoints. Once every frame is copied it
+/// also truncates the WAL (waiting at most 100 ms for readers), because readers
+/// search a long WAL's index on every page they read even when it is fully copied.
 fn spawn_checkpointer(
     path: &Path,
 ) -> Result<(Arc<AtomicBool>, std::thread::JoinHandle<()>), StoreError> {
     let conn = Connection::open(path)?;
-    conn.pragma_update(None, "busy_timeout", 5000)?;
+    conn.pragma_update(None, "busy_timeout", 100)?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let handle = std::thread::Builder::new()
@@ -51,12 +53,27 @@ fn spawn_checkpointer(
         .spawn(move || {
             while !flag.load(Ordering::Relaxed) {
                 std::thread::sleep(std::time::Duration::from_millis(200));
-                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                let passive = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                });
+                if let Ok((0, log, copied)) = passive
+                    && log >= TRUNCATE_AFTER_FRAMES
+                    && log == copied
+                {
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+                }
             }
         })
         .map_err(|e| StoreError::Backend(e.to_string()))?;
     Ok((stop, handle))
 }
+
+/// WAL length (frames) above which a fully copied WAL is truncated.
+const TRUNCATE_AFTER_FRAMES: i64 = 1000;
 
 struct ReadPool {
     conns: Mutex<Vec<Connection>>,
