@@ -82,21 +82,24 @@ pub async fn run(
     let started = std::time::Instant::now();
     // A few files in flight: parsing and validating the next file overlaps
     // with the store committing the current one.
-    let mut loads = futures::stream::iter(files.iter())
+    // Each file is its own task, so parsing and validation use every core
+    // while the store commits.
+    let mut loads = futures::stream::iter(files.iter().cloned())
         .map(|f| {
-            let (svc, ctx) = (&svc, &ctx);
-            async move {
+            let (svc, ctx) = (svc.clone(), ctx.clone());
+            tokio::spawn(async move {
                 let (mut part, mut later) = (Summary::default(), Vec::new());
                 if let Err(e) =
-                    load_file(svc, ctx, f, batch_size, &mut part, Some(&mut later)).await
+                    load_file(&svc, &ctx, &f, batch_size, &mut part, Some(&mut later)).await
                 {
                     part.reject(format!("{}: {e}", f.display()));
                 }
                 (part, later)
-            }
+            })
         })
         .buffer_unordered(IN_FLIGHT);
-    while let Some((part, later)) = loads.next().await {
+    while let Some(done) = loads.next().await {
+        let (part, later) = done?;
         summary.merge(part);
         deferred.extend(later);
         bar.inc(1);
@@ -155,7 +158,7 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn open(p: &Path) -> anyhow::Result<Box<dyn Read>> {
+fn open(p: &Path) -> anyhow::Result<Box<dyn Read + Send>> {
     let f = File::open(p)?;
     let name = p.to_string_lossy();
     Ok(if name.ends_with(".gz") {
@@ -194,9 +197,14 @@ async fn load_file(
         load_resources(svc, ctx, chunk, s).await;
         return Ok(());
     }
-    let mut text = String::new();
-    open(p)?.read_to_string(&mut text)?;
-    let v: Value = serde_json::from_str(&text)?;
+    // Reading, decompressing and parsing a file is blocking work: off the runtime.
+    let path = p.to_path_buf();
+    let v: Value = tokio::task::spawn_blocking(move || -> anyhow::Result<Value> {
+        let mut text = String::new();
+        open(&path)?.read_to_string(&mut text)?;
+        Ok(serde_json::from_str(&text)?)
+    })
+    .await??;
     let kind = v
         .get("type")
         .and_then(Value::as_str)
