@@ -53,7 +53,7 @@ impl FhirService {
         }
         let st = self.stamper();
         let results = if kind == "transaction" {
-            let ops = parse_entries(self, &entries, body).map_err(|(i, e)| at_entry(i, e))?;
+            let ops = parse_entries(self, entries, body).map_err(|(i, e)| at_entry(i, e))?;
             if super::bundle_fast::applies(&ops) {
                 super::bundle_fast::run(self, ctx, st, ops).await?
             } else {
@@ -63,7 +63,7 @@ impl FhirService {
                 .await?
             }
         } else {
-            let parsed = super::bundle_entry::parse_each(self, &entries, body);
+            let parsed = super::bundle_entry::parse_each(self, entries, body);
             transact(self.store.as_ref(), ctx, move |tx| {
                 Ok::<_, ServiceError>(run_batch(tx, &st, parsed))
             })

@@ -152,11 +152,11 @@ pub fn error_result(e: ServiceError) -> EntryResult {
 /// Parses every entry; the first failure names its index.
 pub fn parse_entries(
     svc: &FhirService,
-    entries: &[Value],
+    entries: Vec<Value>,
     prefer_body: bool,
 ) -> Result<Vec<Op>, (usize, ServiceError)> {
     entries
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(i, e)| parse_entry(svc, e, prefer_body).map_err(|err| (i, err)))
         .collect()
@@ -165,11 +165,11 @@ pub fn parse_entries(
 /// Parses every entry independently (batch).
 pub fn parse_each(
     svc: &FhirService,
-    entries: &[Value],
+    entries: Vec<Value>,
     prefer_body: bool,
 ) -> Vec<Result<Op, ServiceError>> {
     entries
-        .iter()
+        .into_iter()
         .map(|e| parse_entry(svc, e, prefer_body))
         .collect()
 }
@@ -178,7 +178,9 @@ fn invalid(msg: impl Into<String>) -> ServiceError {
     ServiceError::bad(Issue::error("invalid", msg))
 }
 
-fn parse_entry(svc: &FhirService, entry: &Value, prefer_body: bool) -> Result<Op, ServiceError> {
+/// Takes the entry by value: its resource moves into the operation, uncopied.
+fn parse_entry(svc: &FhirService, mut entry: Value, prefer_body: bool) -> Result<Op, ServiceError> {
+    let resource = entry.get_mut("resource").map(Value::take);
     let request = entry
         .get("request")
         .ok_or_else(|| invalid("The entry has no request; add request.method and request.url."))?;
@@ -238,7 +240,6 @@ fn parse_entry(svc: &FhirService, entry: &Value, prefer_body: bool) -> Result<Op
         existing: None,
         prefer_body,
     };
-    let resource = entry.get("resource").cloned();
     match method {
         Method::Post | Method::Put => {
             let resource =
