@@ -9,7 +9,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 #[path = "../tests/common/process.rs"]
 mod process;
-use process::{fetch_json, free_port, start_server, wait_ready};
+use process::{fetch_json, free_port, run_import, start_server, wait_ready};
 
 fn shared() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/synthea/blaze-r4-120-patients")
@@ -218,21 +218,7 @@ async fn main() {
     }
     let import_db = dir.path().join("import.db");
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .args([
-            "--database",
-            import_db.to_str().unwrap(),
-            "import",
-            plain.to_str().unwrap(),
-        ])
-        .env("TANDEM_LOG__LEVEL", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_import(&import_db, &[&plain]);
     results.push(report(
         "ingest: Synthea via `tandem import`",
         resources as f64 / started.elapsed().as_secs_f64(),

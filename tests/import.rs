@@ -4,26 +4,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
+use common::process::run_import;
 use common::{shared_data, spawn_app_with};
 use serde_json::{Value, json};
-
-fn import(db: &std::path::Path, paths: &[&std::path::Path]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .arg("--database")
-        .arg(db)
-        .arg("import")
-        .args(paths)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
 
 #[tokio::test]
 async fn ndjson_and_collection_bundles() {
@@ -53,7 +37,7 @@ async fn ndjson_and_collection_bundles() {
     ]});
     std::fs::write(&collection, bundle.to_string()).unwrap();
 
-    let out = import(&db, &[&ndjson, &collection]);
+    let out = run_import(&db, &[&ndjson, &collection]);
     let log_lines = std::fs::read_to_string(ndjson.join("log.ndjson"))
         .unwrap()
         .lines()

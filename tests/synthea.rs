@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
 
+use common::process::run_import;
 use common::{TestApp, shared_data, spawn_app, spawn_app_with};
 use futures::StreamExt;
 use serde_json::Value;
@@ -115,24 +116,7 @@ async fn synthea_by_http_transactions() {
 async fn synthea_by_tandem_import() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("import.db");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .args([
-            "--database",
-            db.to_str().unwrap(),
-            "import",
-            shared_data()
-                .join("synthea/blaze-r4-120-patients")
-                .to_str()
-                .unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = run_import(&db, &[&shared_data().join("synthea/blaze-r4-120-patients")]);
     let expected = expected_counts(&synthea_files());
     let total: u64 = expected.values().sum();
     assert!(
