@@ -7,7 +7,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
 use tokio::net::TcpListener;
+
+use crate::auth::extract::Gate;
+use crate::auth::tokens::Tokens;
 
 use crate::config::Config;
 use crate::fhir::params::Registry;
@@ -58,20 +63,46 @@ pub async fn serve(
     };
     let svc = build_service(&cfg, &base_url)?;
     let capability = capability_statement(svc.registry(), svc.profiles(), &base_url).to_string();
+    let tokens = Arc::new(
+        Tokens::open(
+            svc.store(),
+            &base_url,
+            cfg.auth.token_lifetime_secs as i64,
+            cfg.auth.external_issuers.clone(),
+            chrono::Utc::now().timestamp_millis(),
+        )
+        .await?,
+    );
+    let gate = if cfg.auth.enabled {
+        Some(Arc::new(Gate::new(
+            tokens.clone(),
+            cfg.auth.rate_per_second,
+            cfg.auth.rate_burst,
+        )))
+    } else {
+        tracing::warn!(
+            "AUTH IS DISABLED (auth.enabled = false): every caller has full access to every tenant. Never run this way with real data."
+        );
+        None
+    };
     let state = AppState {
         svc: svc.clone(),
         base_url: base_url.clone(),
         default_tenant: cfg.default_tenant.clone(),
         trust_tenant_header: cfg.trust_tenant_header,
+        tokens,
+        gate,
         max_body_bytes: cfg.limits.max_body_bytes,
         capability: Arc::new(capability),
     };
     let limits = HttpLimits {
         request_timeout: Duration::from_secs(cfg.limits.request_timeout_secs),
         max_concurrent: cfg.limits.max_concurrent_requests,
+        max_header_bytes: cfg.limits.max_header_bytes,
     };
     tracing::info!(address = %listener.local_addr()?, database = %cfg.database.display(), "tandem listening");
-    axum::serve(listener, router(state, limits))
+    let app = router(state, limits).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
     svc.shutdown().await;

@@ -44,7 +44,75 @@ pub enum Command {
         #[arg(long, default_value_t = 500)]
         batch_size: usize,
     },
+    /// Register, list and remove API clients (SMART Backend Services).
+    Client {
+        #[command(subcommand)]
+        action: ClientCommand,
+    },
+    /// Get an access token from a running server with a client's private key
+    /// (prints only the token, for scripts: curl -H "Authorization: Bearer $(tandem token ...)").
+    Token {
+        client_id: String,
+        /// The client's private key (PEM, as written by `client add --generate-key`).
+        #[arg(long)]
+        key: PathBuf,
+        /// Server base URL (default: the configured base URL).
+        #[arg(long)]
+        server: Option<String>,
+        /// Scopes to ask for (default: all the client is allowed).
+        #[arg(long)]
+        scope: Option<String>,
+    },
+    /// Manage Tandem's token-signing keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
+    /// Secure quick start: registers a local `demo` EHR client (key in
+    /// ./tandem-demo-key.pem), starts the server and prints a ready token and curl line.
+    Demo {
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
     /// Print the CapabilityStatement this build serves
     /// (regenerate the checked-in copy: tandem capability > conformance/CapabilityStatement.json).
     Capability,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register (or update) a client.
+    Add {
+        client_id: String,
+        /// ehr, hie, bh-partner, reporting or admin.
+        #[arg(long, value_enum)]
+        role: crate::auth::Role,
+        /// The Organization id the client acts for (its practice, for ehr).
+        #[arg(long)]
+        organization: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Allowed scopes, space separated (default depends on the role).
+        #[arg(long)]
+        scopes: Option<String>,
+        /// The client's public JWK Set (file).
+        #[arg(long, group = "keys")]
+        jwks: Option<PathBuf>,
+        /// Where the client publishes its JWK Set (https).
+        #[arg(long, group = "keys")]
+        jwks_url: Option<String>,
+        /// Generate a key pair and write the private key to this (new) file.
+        #[arg(long, group = "keys")]
+        generate_key: Option<PathBuf>,
+    },
+    /// List registered clients.
+    List,
+    /// Remove a client.
+    Remove { client_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Start signing with a new key; the old one verifies for 10 more minutes.
+    Rotate,
 }

@@ -26,8 +26,8 @@ pub struct Config {
     pub base_url: Option<String>,
     /// Tenant (practice Organization id) used when a request names none.
     pub default_tenant: String,
-    /// Whether `X-Tandem-Tenant` / `X-Tandem-Client` headers choose the access
-    /// context. Until SMART auth lands this is how callers name their practice.
+    /// With auth disabled only: whether `X-Tandem-Tenant` / `X-Tandem-Client`
+    /// headers choose the access context. With auth on, the token decides.
     pub trust_tenant_header: bool,
     /// Profile checks: strict (422), warn (accept, report) or off.
     pub validation: ValidationMode,
@@ -35,6 +35,23 @@ pub struct Config {
     pub default_profiles: HashMap<String, Vec<String>>,
     pub limits: Limits,
     pub log: LogConfig,
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// SMART Backend Services on every FHIR request. Turning it off is for
+    /// local experiments only and is logged as a warning on every start.
+    pub enabled: bool,
+    /// Lifetime of issued access tokens (at most 300 s).
+    pub token_lifetime_secs: u64,
+    /// Requests per second per client before 429.
+    pub rate_per_second: u32,
+    /// Requests a client may send at once above its rate.
+    pub rate_burst: u32,
+    /// Identity providers whose tokens are accepted besides Tandem's own.
+    pub external_issuers: Vec<crate::auth::tokens::ExternalIssuer>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -48,6 +65,8 @@ pub struct Limits {
     pub request_timeout_secs: u64,
     /// Requests processed at once; further ones wait.
     pub max_concurrent_requests: usize,
+    /// Largest total size of request headers (431 above it).
+    pub max_header_bytes: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -81,6 +100,14 @@ impl Default for Config {
                 max_bundle_entries: 10_000,
                 request_timeout_secs: 120,
                 max_concurrent_requests: 1024,
+                max_header_bytes: 32 * 1024,
+            },
+            auth: AuthConfig {
+                enabled: true,
+                token_lifetime_secs: 300,
+                rate_per_second: 1000,
+                rate_burst: 2000,
+                external_issuers: Vec::new(),
             },
             log: LogConfig {
                 format: LogFormat::Text,
@@ -136,6 +163,22 @@ impl Config {
             return Err(
                 "invalid configuration: keys under 'limits' must be greater than zero".into(),
             );
+        }
+        if self.auth.token_lifetime_secs == 0 || self.auth.token_lifetime_secs > 300 {
+            return Err(
+                "invalid configuration: key 'auth.token_lifetime_secs' must be 1-300".into(),
+            );
+        }
+        if self.auth.rate_per_second == 0 || self.limits.max_header_bytes == 0 {
+            return Err("invalid configuration: 'auth.rate_per_second' and 'limits.max_header_bytes' must be greater than zero".into());
+        }
+        for e in &self.auth.external_issuers {
+            if !crate::auth::jwks::url_allowed(&e.jwks_url) {
+                return Err(format!(
+                    "invalid configuration: external issuer '{}': jwks_url must be https",
+                    e.issuer
+                ));
+            }
         }
         if let Some(b) = &self.base_url
             && !(b.starts_with("http://") || b.starts_with("https://"))

@@ -63,11 +63,8 @@ pub async fn run(
     if !crate::fhir::id::is_valid_id(&tenant) {
         anyhow::bail!("--tenant '{tenant}' is not a valid FHIR id");
     }
-    let ctx = AccessContext {
-        tenant,
-        client_id: "tandem-import".into(),
-        request_id: "import".into(),
-    };
+    let mut ctx = AccessContext::internal(&tenant, "import");
+    ctx.client_id = "tandem-import".into();
     let mut files = Vec::new();
     for p in paths {
         collect(p, &mut files)?;

@@ -4,6 +4,7 @@
 //! one transaction) → `store` (the only SQL). `fhir` holds pure FHIR helpers used
 //! by all of them; `auth` builds the access context of each request.
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod cli;

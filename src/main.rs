@@ -1,7 +1,7 @@
 //! The `tandem` binary: parse the command line, load config, run the command.
 
 use clap::Parser;
-use tandem::cli::{Cli, Command};
+use tandem::cli::{Cli, ClientCommand, Command, KeysCommand};
 use tandem::config::{Config, LogFormat, Overrides};
 
 fn init_tracing(cfg: &Config) {
@@ -19,7 +19,7 @@ fn init_tracing(cfg: &Config) {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let listen = match &cli.command {
-        Command::Serve { listen } => *listen,
+        Command::Serve { listen } | Command::Demo { listen } => *listen,
         _ => None,
     };
     let overrides = Overrides {
@@ -46,6 +46,23 @@ fn main() -> anyhow::Result<()> {
                 tenant,
                 batch_size,
             } => tandem::import::run(&cfg, &paths, tenant, batch_size).await,
+            Command::Client { action } => run_client(&cfg, action).await,
+            Command::Token {
+                client_id,
+                key,
+                server,
+                scope,
+            } => {
+                let server = server.unwrap_or_else(|| cfg.base_url());
+                let token =
+                    tandem::admin::fetch_token(&server, &client_id, &key, scope.as_deref()).await?;
+                println!("{token}");
+                Ok(())
+            }
+            Command::Keys {
+                action: KeysCommand::Rotate,
+            } => tandem::admin::keys_rotate(&cfg).await,
+            Command::Demo { .. } => tandem::admin::demo(cfg).await,
             Command::Capability => {
                 let registry = tandem::fhir::params::Registry::builtin();
                 let profiles = tandem::fhir::profile::Profiles::builtin();
@@ -59,4 +76,40 @@ fn main() -> anyhow::Result<()> {
             }
         }
     })
+}
+
+async fn run_client(cfg: &Config, action: ClientCommand) -> anyhow::Result<()> {
+    use tandem::admin::{KeySource, NewClient};
+    match action {
+        ClientCommand::Add {
+            client_id,
+            role,
+            organization,
+            name,
+            scopes,
+            jwks,
+            jwks_url,
+            generate_key,
+        } => {
+            let keys = match (jwks, jwks_url, generate_key) {
+                (Some(f), _, _) => KeySource::Inline(f),
+                (_, Some(u), _) => KeySource::Url(u),
+                (_, _, Some(f)) => KeySource::Generate(f),
+                _ => {
+                    anyhow::bail!("give one of --jwks FILE, --jwks-url URL or --generate-key FILE")
+                }
+            };
+            let c = NewClient {
+                client_id,
+                name,
+                role,
+                organization,
+                scopes,
+                keys,
+            };
+            tandem::admin::client_add(cfg, c).await
+        }
+        ClientCommand::List => tandem::admin::client_list(cfg).await,
+        ClientCommand::Remove { client_id } => tandem::admin::client_remove(cfg, &client_id).await,
+    }
 }

@@ -1,6 +1,7 @@
 //! Round-trip fidelity: every HL7 R4 example and US Core example in
 //! `../shared/data` that Tandem accepts reads back JSON-equal apart from `meta`
 //! (whose sent elements must survive too). Rejections are listed with reasons.
+//! AuditEvent examples are the exception by design: the API refuses them (405).
 
 mod common;
 
@@ -23,6 +24,11 @@ async fn round_trip_dir(app: &TestApp, dir: &str) -> (usize, Vec<String>) {
             continue;
         };
         let r = app.put(&format!("{rt}/{id}"), &sent).await;
+        if rt == "AuditEvent" {
+            // The audit trail is written by Tandem only (issue 3): refused.
+            assert_eq!(r.status(), 405, "{}", f.display());
+            continue;
+        }
         if !r.status().is_success() {
             let body: Value = r.json().await.unwrap_or_default();
             rejected.push(format!(

@@ -12,11 +12,7 @@ use tandem::store::{
 };
 
 fn ctx(tenant: &str) -> AccessContext {
-    AccessContext {
-        tenant: tenant.into(),
-        client_id: "test".into(),
-        request_id: "r".into(),
-    }
+    AccessContext::internal(tenant, "r")
 }
 
 fn version(id: &str, v: i64, family: &str) -> NewVersion {

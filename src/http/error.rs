@@ -14,6 +14,8 @@ pub struct ApiError {
     pub issues: Vec<Issue>,
     /// Logged, never sent.
     pub internal: Option<String>,
+    /// Extra response headers (`WWW-Authenticate`, `Retry-After`).
+    pub headers: Vec<(header::HeaderName, HeaderValue)>,
 }
 
 impl ApiError {
@@ -22,6 +24,7 @@ impl ApiError {
             status,
             issues: vec![issue],
             internal: None,
+            headers: Vec::new(),
         }
     }
 
@@ -41,6 +44,7 @@ impl From<ServiceError> for ApiError {
             status: StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             issues,
             internal,
+            headers: Vec::new(),
         }
     }
 }
@@ -68,6 +72,9 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static(super::negotiate::FHIR_JSON),
         );
+        for (k, v) in self.headers {
+            resp.headers_mut().insert(k, v);
+        }
         resp
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface: axum routes, middleware (request ids, tracing without
 //! patient data, limits) and rendering. Depends on `service`, never on `store`.
 
+mod auth_routes;
 pub mod error;
 mod handlers;
 pub mod negotiate;
@@ -27,6 +28,10 @@ pub struct AppState {
     pub base_url: String,
     pub default_tenant: String,
     pub trust_tenant_header: bool,
+    /// Token issuing and verification (always available).
+    pub tokens: Arc<crate::auth::tokens::Tokens>,
+    /// Enforcement; `None` only when auth is switched off.
+    pub gate: Option<Arc<crate::auth::extract::Gate>>,
     pub max_body_bytes: usize,
     /// The CapabilityStatement, rendered once at start-up.
     pub capability: Arc<String>,
@@ -36,6 +41,7 @@ pub struct AppState {
 pub struct HttpLimits {
     pub request_timeout: Duration,
     pub max_concurrent: usize,
+    pub max_header_bytes: usize,
 }
 
 /// Builds the router with every FHIR route and middleware.
@@ -44,6 +50,12 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
     Router::new()
         .route("/metadata", get(h::metadata))
         .route("/health", get(h::health))
+        .route(
+            "/.well-known/smart-configuration",
+            get(auth_routes::smart_configuration),
+        )
+        .route("/auth/token", post(auth_routes::token))
+        .route("/auth/jwks", get(auth_routes::jwks))
         .route("/", post(h::bundle))
         .route("/_history", get(h::system_history))
         .route(
@@ -67,6 +79,10 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
             trace_request,
         ))
         .layer(ConcurrencyLimitLayer::new(limits.max_concurrent))
+        .layer(middleware::from_fn_with_state(
+            limits.max_header_bytes,
+            header_limit,
+        ))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
@@ -106,4 +122,24 @@ async fn trace_request(State(timeout): State<Duration>, req: Request, next: Next
     };
     tracing::info!(request_id = %id, %method, route = %route, status = resp.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
     resp
+}
+
+/// Refuses requests whose headers exceed the configured size (431).
+async fn header_limit(State(max): State<usize>, req: Request, next: Next) -> Response {
+    let size: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if size > max {
+        return error::ApiError::new(
+            axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            crate::fhir::outcome::Issue::error(
+                "too-long",
+                format!("Request headers total {size} bytes; the limit is {max}."),
+            ),
+        )
+        .into_response();
+    }
+    next.run(req).await
 }

@@ -16,6 +16,7 @@ use super::crud::{
 };
 use super::resource::{Prefer, Stamper, WriteResult, stored};
 use super::{FhirService, ServiceError};
+use crate::auth::policy::Interaction;
 use crate::fhir::bundle::{Entry, render};
 use crate::fhir::id::new_id;
 use crate::fhir::outcome::Issue;
@@ -52,20 +53,31 @@ impl FhirService {
             )));
         }
         let st = self.stamper();
+        let audit = self.audit_unit(ctx, Interaction::Operation, &kind);
         let results = if kind == "transaction" {
             let ops = parse_entries(self, entries, body).map_err(|(i, e)| at_entry(i, e))?;
+            for (i, op) in ops.iter().enumerate() {
+                self.allow_entry(ctx, op).map_err(|e| at_entry(i, e))?;
+            }
             if super::bundle_fast::applies(&ops) {
-                super::bundle_fast::run(self, ctx, st, ops).await?
+                super::bundle_fast::run(self, ctx, st, ops, audit).await?
             } else {
                 transact(self.store.as_ref(), ctx, move |tx| {
-                    run_transaction(tx, &st, ops)
+                    let r = run_transaction(tx, &st, ops)?;
+                    audit.commit_entries(tx, &r)?;
+                    Ok::<_, ServiceError>(r)
                 })
                 .await?
             }
         } else {
-            let parsed = super::bundle_entry::parse_each(self, entries, body);
+            let parsed: Vec<_> = super::bundle_entry::parse_each(self, entries, body)
+                .into_iter()
+                .map(|op| op.and_then(|op| self.allow_entry(ctx, &op).map(|_| op)))
+                .collect();
             transact(self.store.as_ref(), ctx, move |tx| {
-                Ok::<_, ServiceError>(run_batch(tx, &st, parsed))
+                let r = run_batch(tx, &st, parsed);
+                audit.commit_entries(tx, &r)?;
+                Ok::<_, ServiceError>(r)
             })
             .await?
         };

@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::audit_log::AuditUnit;
 use super::bundle::{at_entry, rewrite_refs, unknown_urn};
 use super::bundle_entry::{EntryResult, Method, Op};
 use super::crud::{Conditional, parse_conditional};
@@ -31,6 +32,7 @@ pub async fn run(
     ctx: &AccessContext,
     st: Stamper,
     mut ops: Vec<Op>,
+    audit: AuditUnit,
 ) -> Result<Vec<EntryResult>, ServiceError> {
     let mut ids = HashMap::new();
     for op in ops.iter_mut() {
@@ -89,6 +91,7 @@ pub async fn run(
                 body,
             ));
         }
+        audit.commit_entries(tx, &out)?;
         Ok(out)
     })
     .await

@@ -6,8 +6,10 @@
 
 use serde_json::Value;
 
+use super::access::audit_scope;
 use super::resource::{Prepared, Stamper, WriteResult, stored};
 use super::{FhirService, ServiceError};
+use crate::auth::policy::Interaction;
 use crate::fhir::id::new_id;
 use crate::fhir::outcome::Issue;
 use crate::fhir::params::Registry;
@@ -41,15 +43,25 @@ impl FhirService {
         body: Value,
         req: WriteRequest,
     ) -> Result<WriteResult, ServiceError> {
+        let allowance = self.allow(ctx, rt, Interaction::Create)?;
+        if req.if_none_exist.is_some() {
+            self.no_guest_conditionals(ctx)?;
+        }
         let prepared = self.prepare(body, Some(rt), None)?;
+        self.check_body(ctx, &allowance, rt, &prepared.value)?;
         let cond = req
             .if_none_exist
             .as_deref()
             .map(|q| self.conditional(rt, q))
             .transpose()?;
-        let st = self.stamper();
+        let (st, audit) = (
+            self.stamper(),
+            self.audit_unit(ctx, Interaction::Create, rt),
+        );
         transact(self.store.as_ref(), ctx, move |tx| {
-            tx_create(tx, &st, prepared, cond)
+            let r = tx_create(tx, &st, prepared, cond)?;
+            audit.commit(tx, r.resource.iter())?;
+            Ok(r)
         })
         .await
     }
@@ -62,11 +74,19 @@ impl FhirService {
         body: Value,
         req: WriteRequest,
     ) -> Result<WriteResult, ServiceError> {
+        let allowance = self.allow(ctx, rt, Interaction::Update)?;
         let prepared = self.prepare(body, Some(rt), Some(id))?;
-        let st = self.stamper();
+        self.check_body(ctx, &allowance, rt, &prepared.value)?;
+        self.guest_may_touch(ctx, &allowance, rt, id).await?;
+        let (st, audit) = (
+            self.stamper(),
+            self.audit_unit(ctx, Interaction::Update, rt),
+        );
         let id = id.to_string();
         transact(self.store.as_ref(), ctx, move |tx| {
-            tx_update(tx, &st, prepared, &id, req.if_match)
+            let r = tx_update(tx, &st, prepared, &id, req.if_match)?;
+            audit.commit(tx, r.resource.iter())?;
+            Ok(r)
         })
         .await
     }
@@ -79,11 +99,19 @@ impl FhirService {
         body: Value,
         req: WriteRequest,
     ) -> Result<WriteResult, ServiceError> {
+        let allowance = self.allow(ctx, rt, Interaction::Update)?;
+        self.no_guest_conditionals(ctx)?;
+        self.require_unrestricted(&allowance, rt)?;
         let prepared = self.prepare(body, Some(rt), None)?;
         let cond = self.conditional(rt, query)?;
-        let st = self.stamper();
+        let (st, audit) = (
+            self.stamper(),
+            self.audit_unit(ctx, Interaction::Update, rt),
+        );
         transact(self.store.as_ref(), ctx, move |tx| {
-            tx_conditional_update(tx, &st, prepared, cond, req.if_match)
+            let r = tx_conditional_update(tx, &st, prepared, cond, req.if_match)?;
+            audit.commit(tx, r.resource.iter())?;
+            Ok(r)
         })
         .await
     }
@@ -94,9 +122,15 @@ impl FhirService {
         rt: &str,
         id: &str,
     ) -> Result<WriteResult, ServiceError> {
+        let allowance = self.allow(ctx, rt, Interaction::Delete)?;
+        self.require_unrestricted(&allowance, rt)?;
+        self.guest_may_touch(ctx, &allowance, rt, id).await?;
         let (st, rt, id) = (self.stamper(), rt.to_string(), id.to_string());
+        let audit = self.audit_unit(ctx, Interaction::Delete, &rt);
         transact(self.store.as_ref(), ctx, move |tx| {
-            tx_delete(tx, &st, &rt, &id)
+            let r = tx_delete(tx, &st, &rt, &id)?;
+            audit.commit(tx, r.resource.iter())?;
+            Ok(r)
         })
         .await
     }
@@ -107,29 +141,42 @@ impl FhirService {
         rt: &str,
         query: &str,
     ) -> Result<WriteResult, ServiceError> {
+        let allowance = self.allow(ctx, rt, Interaction::Delete)?;
+        self.no_guest_conditionals(ctx)?;
+        self.require_unrestricted(&allowance, rt)?;
         let cond = self.conditional(rt, query)?;
-        let st = self.stamper();
+        let (st, audit) = (
+            self.stamper(),
+            self.audit_unit(ctx, Interaction::Delete, rt),
+        );
         transact(self.store.as_ref(), ctx, move |tx| {
-            tx_conditional_delete(tx, &st, cond)
+            let r = tx_conditional_delete(tx, &st, cond)?;
+            audit.commit(tx, r.resource.iter())?;
+            Ok(r)
         })
         .await
     }
 
-    /// The current version; 404 when never created, 410 when deleted.
+    /// The current version; 404 when never created or not visible to the
+    /// caller (not 403: existence is not disclosed), 410 when deleted.
     pub async fn read(
         &self,
         ctx: &AccessContext,
         rt: &str,
         id: &str,
     ) -> Result<StoredResource, ServiceError> {
-        match self.store.read(ctx, rt, id).await? {
-            None => Err(not_found(rt, id)),
-            Some(r) if r.deleted => Err(ServiceError::Gone(Issue::error(
+        let allowance = self.allow(ctx, rt, Interaction::Read)?;
+        let found = self.store.read(&audit_scope(ctx, rt), rt, id).await?;
+        let r = self
+            .screen_one(ctx, &allowance, found, Interaction::Read, rt, id)
+            .await?;
+        if r.deleted {
+            return Err(ServiceError::Gone(Issue::error(
                 "deleted",
                 format!("{rt}/{id} was deleted (version {}).", r.version),
-            ))),
-            Some(r) => Ok(r),
+            )));
         }
+        Ok(r)
     }
 
     pub async fn vread(
@@ -139,17 +186,28 @@ impl FhirService {
         id: &str,
         vid: &str,
     ) -> Result<StoredResource, ServiceError> {
+        let allowance = self.allow(ctx, rt, Interaction::Vread)?;
         let Ok(v) = vid.parse::<i64>() else {
             return Err(not_found(rt, &format!("{id}/_history/{vid}")));
         };
-        match self.store.vread(ctx, rt, id, v).await? {
-            None => Err(not_found(rt, &format!("{id}/_history/{vid}"))),
-            Some(r) if r.deleted => Err(ServiceError::Gone(Issue::error(
+        let found = self.store.vread(&audit_scope(ctx, rt), rt, id, v).await?;
+        let r = self
+            .screen_one(
+                ctx,
+                &allowance,
+                found,
+                Interaction::Vread,
+                rt,
+                &format!("{id}/_history/{vid}"),
+            )
+            .await?;
+        if r.deleted {
+            return Err(ServiceError::Gone(Issue::error(
                 "deleted",
                 format!("Version {vid} of {rt}/{id} is a deletion."),
-            ))),
-            Some(r) => Ok(r),
+            )));
         }
+        Ok(r)
     }
 }
 

@@ -2,8 +2,11 @@
 
 use serde_json::json;
 
+use super::access::audit_scope;
 use super::search::full_url;
 use super::{FhirService, ServiceError};
+use crate::auth::policy::{Interaction, authorize};
+use crate::auth::scopes::{Allowance, Perms};
 use crate::fhir::bundle::{Entry, etag, render};
 use crate::fhir::datetime::{format_instant, parse_range};
 use crate::fhir::outcome::Issue;
@@ -53,7 +56,31 @@ impl FhirService {
                 _ => {}
             }
         }
-        let page = self.store.history(ctx, q).await?;
+        let (rt, i) = match &scope {
+            HistoryScope::System => ("*".to_string(), Interaction::HistorySystem),
+            HistoryScope::Type(t) => (t.clone(), Interaction::HistoryType),
+            HistoryScope::Instance(t, _) => (t.clone(), Interaction::HistoryInstance),
+        };
+        let allowance = if rt == "*" {
+            self.allow_system(ctx)?
+        } else {
+            self.allow(ctx, &rt, i)?
+        };
+        let mut page = self.store.history(&audit_scope(ctx, &rt), q).await?;
+        let viewer = self.viewer(ctx).await?;
+        let mut decisions = Vec::new();
+        page.entries.retain(|r| {
+            let a = if rt == "*" {
+                authorize(&ctx.grant, &r.resource_type, Interaction::Read)
+                    .unwrap_or(Allowance::Denied)
+            } else {
+                allowance.clone()
+            };
+            !matches!(a, Allowance::Denied) && self.visible(&viewer, &a, r, &mut decisions)
+        });
+        self.audit_consents(ctx, decisions);
+        let shown: Vec<&crate::store::StoredResource> = page.entries.iter().collect();
+        self.audit_read(ctx, i, &rt, &shown, None);
         let base = &self.settings.base_url;
         let path = match &scope {
             HistoryScope::System => format!("{base}/_history"),
@@ -98,4 +125,25 @@ impl FhirService {
 
 fn bad(msg: String) -> ServiceError {
     ServiceError::bad(Issue::error("invalid", msg))
+}
+
+impl FhirService {
+    /// System history needs a `system/*` scope with `s`; entries are then
+    /// screened per type.
+    fn allow_system(&self, ctx: &AccessContext) -> Result<Allowance, ServiceError> {
+        let wildcard = ctx
+            .grant
+            .scopes
+            .0
+            .iter()
+            .any(|s| s.resource_type.is_none() && s.perms.contains(Perms::S));
+        if wildcard && !ctx.guest {
+            return Ok(Allowance::All);
+        }
+        self.audit_refusal(ctx, Interaction::HistorySystem, "*");
+        Err(ServiceError::Forbidden(Issue::error(
+            "forbidden",
+            "System history needs a system/*.s scope.",
+        )))
+    }
 }

@@ -2,6 +2,8 @@
 //! validation results, storage, index rows (and, in later issues, derivations
 //! and outbox messages). Handlers call this layer; it alone talks to the store.
 
+mod access;
+mod audit_log;
 mod bundle;
 mod bundle_entry;
 mod bundle_fast;
@@ -67,6 +69,7 @@ pub struct FhirService {
     profiles: Profiles,
     settings: Settings,
     clock: Arc<dyn Clock>,
+    audit: audit_log::AuditLog,
 }
 
 /// Errors of the service layer; `http::error` renders them as OperationOutcome.
@@ -80,6 +83,10 @@ pub enum ServiceError {
     Gone(Issue),
     #[error("conflict")]
     Conflict(Issue),
+    #[error("forbidden")]
+    Forbidden(Issue),
+    #[error("method not allowed")]
+    MethodNotAllowed(Issue),
     #[error("precondition failed")]
     PreconditionFailed(Issue),
     #[error("unprocessable")]
@@ -105,6 +112,8 @@ impl ServiceError {
             ServiceError::NotFound(i) => (404, vec![i]),
             ServiceError::Gone(i) => (410, vec![i]),
             ServiceError::Conflict(i) => (409, vec![i]),
+            ServiceError::Forbidden(i) => (403, vec![i]),
+            ServiceError::MethodNotAllowed(i) => (405, vec![i]),
             ServiceError::PreconditionFailed(i) => (412, vec![i]),
             ServiceError::Unprocessable(v) => (422, v),
             ServiceError::TooLarge(i) => (413, vec![i]),
@@ -148,12 +157,15 @@ impl FhirService {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> FhirService {
+        let audit =
+            audit_log::AuditLog::start(store.clone(), registry.clone(), settings.base_url.clone());
         FhirService {
             store,
             registry,
             profiles,
             settings,
             clock,
+            audit,
         }
     }
 
@@ -169,8 +181,14 @@ impl FhirService {
         &self.profiles
     }
 
+    /// The store, for the security layer (client registry, keys).
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
     /// Closes the store: finishes queued writes and releases the database.
     pub async fn shutdown(&self) {
+        self.audit.close().await;
         self.store.close().await;
     }
 }

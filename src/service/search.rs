@@ -2,12 +2,15 @@
 
 use serde_json::{Value, json};
 
+use super::access::audit_scope;
 use super::{FhirService, ServiceError};
+use crate::auth::policy::{Interaction, authorize};
+use crate::auth::scopes::Allowance;
 use crate::fhir::bundle::{Entry, render};
 use crate::fhir::outcome::{Issue, operation_outcome};
 use crate::fhir::query::{SearchQuery, Summary, parse as parse_query};
 use crate::fhir::summary::is_summary_key;
-use crate::store::{AccessContext, StoredResource};
+use crate::store::{AccessContext, SearchPage, StoredResource};
 
 /// A rendered searchset Bundle.
 #[derive(Debug, Clone)]
@@ -27,8 +30,31 @@ impl FhirService {
         pairs: Vec<(String, String)>,
         strict: bool,
     ) -> Result<SearchResult, ServiceError> {
+        let allowance = self.allow(ctx, rt, Interaction::Search)?;
+        if ctx.guest
+            && pairs
+                .iter()
+                .any(|(k, _)| k.contains('.') || k.starts_with("_has"))
+        {
+            return Err(ServiceError::Forbidden(Issue::error(
+                "forbidden",
+                "Partner clients cannot use chained or _has searches.",
+            )));
+        }
         let q = self.parse_search(rt, &pairs, strict)?;
-        let page = self.store.search(ctx, q.clone()).await?;
+        let mut page = self.store.search(&audit_scope(ctx, rt), q.clone()).await?;
+        let withheld = self.screen_page(ctx, &allowance, &mut page).await?;
+        if withheld > 0 || ctx.guest {
+            page.total = None;
+        }
+        let shown: Vec<&StoredResource> = page.matches.iter().chain(&page.included).collect();
+        self.audit_read(
+            ctx,
+            Interaction::Search,
+            rt,
+            &shown,
+            Some(encode(pairs.iter())),
+        );
         let base = &self.settings.base_url;
         let mut entries: Vec<Entry> = Vec::new();
         for (mode, list) in [("match", &page.matches), ("include", &page.included)] {
@@ -40,6 +66,19 @@ impl FhirService {
                     ..Default::default()
                 });
             }
+        }
+        if withheld > 0 {
+            let oo = operation_outcome(&[Issue {
+                code: "suppressed",
+                ..Issue::info(format!(
+                    "{withheld} resource(s) were withheld by access policy."
+                ))
+            }]);
+            entries.push(Entry {
+                resource: Some(oo.to_string()),
+                search_mode: Some("outcome"),
+                ..Default::default()
+            });
         }
         if !q.ignored.is_empty() {
             let oo = operation_outcome(&[Issue::warning(
@@ -68,6 +107,28 @@ impl FhirService {
         Ok(SearchResult {
             bundle: render("searchset", page.total, &links, &entries),
         })
+    }
+
+    /// Drops what the caller may not see from a page: matches failing the
+    /// scope restriction or the guest screen, included resources whose type
+    /// the scopes do not allow reading. Returns how many were withheld.
+    async fn screen_page(
+        &self,
+        ctx: &AccessContext,
+        allowance: &Allowance,
+        page: &mut SearchPage,
+    ) -> Result<usize, ServiceError> {
+        let viewer = self.viewer(ctx).await?;
+        let mut decisions = Vec::new();
+        let before = page.matches.len() + page.included.len();
+        page.matches
+            .retain(|r| self.visible(&viewer, allowance, r, &mut decisions));
+        page.included.retain(|r| {
+            authorize(&ctx.grant, &r.resource_type, Interaction::Read)
+                .is_ok_and(|a| self.visible(&viewer, &a, r, &mut decisions))
+        });
+        self.audit_consents(ctx, decisions);
+        Ok(before - page.matches.len() - page.included.len())
     }
 
     fn parse_search(

@@ -5,22 +5,53 @@
 //! ([`WriteWork`]) run inside one database transaction by the store, so a write
 //! and everything derived from it commit together or not at all.
 
+pub mod auth;
 pub mod sqlite;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::auth::Grant;
+
 use crate::fhir::index::IndexEntry;
 use crate::fhir::query::SearchQuery;
+
+/// The partition holding the audit trail; not a valid FHIR id, so no client
+/// can ever name it as its tenant.
+pub const AUDIT_TENANT: &str = "$audit";
 
 /// Who is asking, on whose behalf: passed to every store call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessContext {
     /// The practice Organization the data belongs to.
     pub tenant: String,
-    /// The calling client (a configured id until SMART auth lands).
+    /// The calling client.
     pub client_id: String,
     /// Correlates logs and errors of one request.
     pub request_id: String,
+    /// True when the caller works in a tenant that is not its own (a BH partner
+    /// inside a referring practice): the store records what it writes, so the
+    /// partner can read its own writes back and nothing else of its own.
+    pub guest: bool,
+    /// The caller's network address (audited).
+    pub address: Option<String>,
+    /// What the caller's token grants (role, organization, scopes).
+    pub grant: Arc<Grant>,
+}
+
+impl AccessContext {
+    /// Tandem acting for itself (CLI import, background jobs): full access to `tenant`.
+    pub fn internal(tenant: &str, request_id: &str) -> AccessContext {
+        AccessContext {
+            tenant: tenant.to_string(),
+            client_id: "tandem".into(),
+            request_id: request_id.to_string(),
+            guest: false,
+            address: None,
+            grant: Grant::internal(),
+        }
+    }
 }
 
 /// One stored version of a resource.
@@ -120,6 +151,8 @@ pub trait WriteTx {
     ) -> Result<Vec<StoredResource>, StoreError>;
     /// Writes a version; it must be exactly one above the current version.
     fn write(&mut self, version: NewVersion) -> Result<(), StoreError>;
+    /// Appends an AuditEvent to the audit partition, committed with this unit.
+    fn audit(&mut self, event: NewVersion) -> Result<(), StoreError>;
     /// Runs `work` in a nested savepoint: its writes roll back alone if it fails
     /// (how batch entries stay independent inside one commit).
     fn nested(
@@ -133,7 +166,7 @@ pub type WriteWork = Box<dyn FnOnce(&mut dyn WriteTx) -> Result<(), StoreError> 
 
 /// The persistence contract; SQLite now, PostgreSQL later, same contract tests.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: auth::AuthStore + Send + Sync + 'static {
     /// The current version (possibly a deletion) of `type/id`.
     async fn read(
         &self,

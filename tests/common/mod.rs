@@ -4,17 +4,23 @@
 
 pub mod process;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use reqwest::{Client, Response, StatusCode};
 use serde_json::Value;
+use tandem::auth::Role;
+use tandem::auth::{clients, keys};
 use tandem::config::Config;
+use tandem::store::Store;
+use tandem::store::sqlite::SqliteStore;
 use tokio::sync::oneshot;
 
 pub struct TestApp {
     pub base: String,
+    /// Sends the default EHR client's token (tenant `default`) on every request.
     pub client: Client,
     pub db: PathBuf,
+    pub dir: PathBuf,
     _dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -29,22 +35,68 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         ..Config::default()
     };
     tweak(&mut cfg);
+    let db = cfg.database.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind port 0");
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
+    let auth = cfg.auth.enabled;
+    let tenant = cfg.default_tenant.clone();
     let task = tokio::spawn(tandem::app::serve(cfg, listener, async {
         let _ = stopped.await;
     }));
-    TestApp {
+    let mut app = TestApp {
         base,
         client: Client::new(),
         db,
+        dir: dir.path().to_path_buf(),
         _dir: dir,
         stop: Some(stop),
         task: Some(task),
+    };
+    if auth {
+        app.client = app
+            .client_for("test-ehr", Role::Ehr, &tenant, "system/*.cruds")
+            .await;
     }
+    app
+}
+
+/// Registers a client directly in the database (as `tandem client add`
+/// would), with a fresh ES384 key; returns the private key file.
+pub async fn register_client(
+    db: &Path,
+    dir: &Path,
+    client_id: &str,
+    role: Role,
+    org: &str,
+    scopes: &str,
+) -> PathBuf {
+    let pkcs8 = keys::generate_pkcs8().unwrap();
+    let (_, jwk) = keys::public_jwk(&pkcs8).unwrap();
+    let key_file = dir.join(format!("{client_id}.pem"));
+    std::fs::write(&key_file, keys::to_pem(&pkcs8)).unwrap();
+    let client = clients::Client {
+        client_id: client_id.into(),
+        name: client_id.into(),
+        role,
+        organization: org.into(),
+        jwks: Some(serde_json::json!({"keys": [jwk]})),
+        jwks_url: None,
+        scopes: scopes.into(),
+    };
+    let store = SqliteStore::open(db).unwrap();
+    clients::save(&store, &client).await.unwrap();
+    store.close().await;
+    key_file
+}
+
+/// A reqwest client sending `token` on every request.
+pub fn bearer_client(token: &str) -> Client {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert("authorization", format!("Bearer {token}").parse().unwrap());
+    Client::builder().default_headers(h).build().unwrap()
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -52,6 +104,20 @@ pub async fn spawn_app() -> TestApp {
 }
 
 impl TestApp {
+    /// Registers a client, performs the Backend Services token exchange over
+    /// HTTP and returns an HTTP client carrying the token.
+    pub async fn client_for(&self, id: &str, role: Role, org: &str, scopes: &str) -> Client {
+        let token = self.token_for(id, role, org, scopes).await;
+        bearer_client(&token)
+    }
+
+    pub async fn token_for(&self, id: &str, role: Role, org: &str, scopes: &str) -> String {
+        let key = register_client(&self.db, &self.dir, id, role, org, scopes).await;
+        tandem::admin::fetch_token(&self.base, id, &key, None)
+            .await
+            .expect("token exchange")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}/{}", self.base, path.trim_start_matches('/'))
     }

@@ -27,6 +27,9 @@ pub fn start_server(db: &Path, port: u16, stderr: Stdio, logs: bool) -> Child {
             &format!("127.0.0.1:{port}"),
         ])
         .env("TANDEM_LOG__LEVEL", if logs { "info" } else { "warn" })
+        // These tests are about durability and throughput of the store; auth
+        // has its own tests (tests/security*.rs) and the in-process harness.
+        .env("TANDEM_AUTH__ENABLED", "false")
         .stdout(Stdio::null())
         .stderr(stderr)
         .spawn()

@@ -4,6 +4,7 @@
 //! All blocking SQLite calls run off the async runtime (`spawn_blocking` for
 //! readers, a dedicated thread for the writer).
 
+mod auth;
 mod rows;
 mod schema;
 mod search;
@@ -35,6 +36,7 @@ pub struct SqliteStore {
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     checkpointer: Mutex<Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>>,
     readers: Arc<ReadPool>,
+    aux: auth::AuxConn,
 }
 
 /// Copies WAL frames back into the database file on its own thread, so the
@@ -103,6 +105,7 @@ impl SqliteStore {
             .spawn(move || writer::run(conn, rx))
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         let checkpointer = spawn_checkpointer(path)?;
+        let aux = auth::open_aux(path)?;
         Ok(SqliteStore {
             sender: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
@@ -111,6 +114,7 @@ impl SqliteStore {
                 conns: Mutex::new(readers),
                 permits: Semaphore::new(READERS),
             }),
+            aux,
         })
     }
 

@@ -3,7 +3,8 @@
 use rusqlite::Connection;
 
 /// Each entry is one migration; never edit a released one, append a new one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE history (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
     tenant       TEXT NOT NULL,
@@ -57,7 +58,18 @@ CREATE TABLE idx_quantity (tenant TEXT NOT NULL, rtype TEXT NOT NULL, param TEXT
     value REAL NOT NULL, system TEXT, code TEXT, rid INTEGER NOT NULL);
 CREATE INDEX idx_quantity_value ON idx_quantity (tenant, rtype, param, value);
 CREATE INDEX idx_quantity_rid ON idx_quantity (rid);
-"#];
+"#,
+    r#"
+CREATE TABLE clients (client_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE signing_keys (kid TEXT PRIMARY KEY, pkcs8 BLOB NOT NULL,
+    created INTEGER NOT NULL, retired INTEGER);
+CREATE TABLE used_jti (iss TEXT NOT NULL, jti TEXT NOT NULL, exp INTEGER NOT NULL,
+    PRIMARY KEY (iss, jti));
+CREATE INDEX used_jti_exp ON used_jti (exp);
+CREATE TABLE authors (tenant TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL,
+    author TEXT NOT NULL, PRIMARY KEY (tenant, author, type, id));
+"#,
+];
 
 /// The index tables, in the order rows are deleted on update.
 pub const INDEX_TABLES: &[&str] = &[
@@ -69,10 +81,16 @@ pub const INDEX_TABLES: &[&str] = &[
 ];
 
 /// Applies every migration newer than the database's `user_version`.
+/// Each step takes the write lock before reading the version, so two
+/// processes opening a new database at once (a CLI command beside a starting
+/// server) never both apply the same migration.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    let current: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-        let tx = conn.transaction()?;
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let current: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if current > i {
+            continue;
+        }
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i + 1)?;
         tx.commit()?;

@@ -16,7 +16,9 @@ use super::schema::INDEX_TABLES;
 use super::search;
 use crate::fhir::index::IndexValue;
 use crate::fhir::query::SearchQuery;
-use crate::store::{AccessContext, NewVersion, StoreError, StoredResource, WriteTx, WriteWork};
+use crate::store::{
+    AUDIT_TENANT, AccessContext, NewVersion, StoreError, StoredResource, WriteTx, WriteWork,
+};
 
 /// Largest number of units committed together.
 const MAX_GROUP: usize = 256;
@@ -68,10 +70,7 @@ fn commit_group(conn: &mut Connection, group: Vec<Job>) {
 
 fn run_unit(conn: &Connection, ctx: &AccessContext, work: WriteWork) -> Result<(), StoreError> {
     conn.execute_batch("SAVEPOINT unit")?;
-    let mut tx = SqliteTx {
-        conn,
-        tenant: &ctx.tenant,
-    };
+    let mut tx = SqliteTx { conn, ctx };
     let result = match catch_unwind(AssertUnwindSafe(|| work(&mut tx))) {
         Ok(r) => r,
         Err(_) => Err(StoreError::Backend("a unit of work panicked".into())),
@@ -85,12 +84,12 @@ fn run_unit(conn: &Connection, ctx: &AccessContext, work: WriteWork) -> Result<(
 
 struct SqliteTx<'a> {
     conn: &'a Connection,
-    tenant: &'a str,
+    ctx: &'a AccessContext,
 }
 
 impl WriteTx for SqliteTx<'_> {
     fn current(&mut self, rt: &str, id: &str) -> Result<Option<StoredResource>, StoreError> {
-        rows::current(self.conn, self.tenant, rt, id)
+        rows::current(self.conn, &self.ctx.tenant, rt, id)
     }
 
     fn find(
@@ -98,11 +97,20 @@ impl WriteTx for SqliteTx<'_> {
         query: &SearchQuery,
         limit: usize,
     ) -> Result<Vec<StoredResource>, StoreError> {
-        search::find(self.conn, self.tenant, query, limit)
+        search::find(self.conn, &self.ctx.tenant, query, limit)
     }
 
     fn write(&mut self, v: NewVersion) -> Result<(), StoreError> {
-        write_version(self.conn, self.tenant, v)
+        if self.ctx.guest {
+            self.conn
+                .prepare_cached("INSERT INTO authors (tenant, type, id, author) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")?
+                .execute(params![self.ctx.tenant, v.resource_type, v.id, self.ctx.client_id])?;
+        }
+        write_version(self.conn, &self.ctx.tenant, v)
+    }
+
+    fn audit(&mut self, event: NewVersion) -> Result<(), StoreError> {
+        write_version(self.conn, AUDIT_TENANT, event)
     }
 
     fn nested(

@@ -1,0 +1,174 @@
+//! AuditEvent records in the IHE Basic Audit Log Patterns (BALP) shape: REST
+//! interactions, token decisions and consent decisions. Pure builders; the
+//! service writes them (in the same transaction as a write, batched for reads).
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use super::policy::Interaction;
+use crate::fhir::datetime::format_instant;
+use crate::fhir::id::is_valid_id;
+
+const DCM: &str = "http://dicom.nema.org/resources/ontology/DCM";
+const OBJECT_ROLE: &str = "http://terminology.hl7.org/CodeSystem/object-role";
+const ENTITY_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-entity-type";
+
+/// What happened.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Rest(Interaction),
+    /// A token request, granted or refused.
+    Token,
+    /// A consent decision (BALP AuthZconsent): permit or deny.
+    Consent {
+        consent: Option<String>,
+    },
+}
+
+/// One audit record's facts.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub event: Event,
+    /// `0` success, `4` minor failure (refused), `8` serious failure.
+    pub outcome: &'static str,
+    pub outcome_desc: Option<String>,
+    pub client_id: String,
+    pub client_address: Option<String>,
+    /// Resource type of the request (`Observation`), if any.
+    pub resource_type: Option<String>,
+    /// `Type/id` of each resource touched or returned, with its security labels.
+    pub entities: Vec<(String, Vec<Value>)>,
+    /// `Patient/id` of the patients concerned.
+    pub patients: Vec<String>,
+    /// The raw query of a search (recorded base64, as BALP requires).
+    pub query: Option<String>,
+    pub request_id: String,
+    pub token_id: String,
+    pub now_ms: i64,
+}
+
+fn coding(system: &str, code: &str) -> Value {
+    json!({"system": system, "code": code})
+}
+
+fn client_agent(r: &Record, requestor_role: &str) -> Value {
+    let mut who = json!({"identifier": {"system": "urn:tandem:client", "value": r.client_id},
+                         "display": r.client_id});
+    if is_valid_id(&r.client_id) {
+        who["reference"] = json!(format!("Device/{}", r.client_id));
+    }
+    let mut a = json!({"type": {"coding": [coding(DCM, requestor_role)]},
+                       "who": who, "name": r.client_id, "requestor": true});
+    if let Some(addr) = &r.client_address {
+        a["network"] = json!({"address": addr, "type": "2"});
+    }
+    a
+}
+
+fn server_agent(role: &str) -> Value {
+    json!({"type": {"coding": [coding(DCM, role)]},
+           "who": {"display": "Tandem"}, "requestor": false})
+}
+
+/// The AuditEvent resource (without id/meta; the service stamps those).
+pub fn audit_event(r: &Record) -> Value {
+    let (ty, subtype, action) = match &r.event {
+        Event::Rest(i) => (
+            coding(
+                "http://terminology.hl7.org/CodeSystem/audit-event-type",
+                "rest",
+            ),
+            vec![coding("http://hl7.org/fhir/restful-interaction", i.code())],
+            i.action(),
+        ),
+        Event::Token => (coding(DCM, "110114"), vec![coding(DCM, "110122")], "E"),
+        Event::Consent { .. } => (
+            coding(DCM, "110113"),
+            vec![coding(
+                "https://profiles.ihe.net/ITI/BALP/CodeSystem/AuthZsubType",
+                "AuthZ-Consent",
+            )],
+            "E",
+        ),
+    };
+    // BALP: on reads the server is the source (110153) and the client the
+    // destination (110152); on writes and queries the other way round.
+    let reading = matches!(&r.event, Event::Rest(i) if i.action() == "R");
+    let (client_role, server_role) = if reading {
+        ("110152", "110153")
+    } else {
+        ("110153", "110152")
+    };
+    let mut entities: Vec<Value> = r
+        .entities
+        .iter()
+        .map(|(what, labels)| {
+            let mut e = json!({"type": coding(ENTITY_TYPE, "2"), "role": coding(OBJECT_ROLE, "4"),
+                               "what": {"reference": what}});
+            if !labels.is_empty() {
+                e["securityLabel"] = json!(labels);
+            }
+            e
+        })
+        .collect();
+    for p in &r.patients {
+        entities.push(
+            json!({"type": coding(ENTITY_TYPE, "1"), "role": coding(OBJECT_ROLE, "1"),
+                             "what": {"reference": p}}),
+        );
+    }
+    if let Some(q) = &r.query {
+        entities.push(
+            json!({"type": coding(ENTITY_TYPE, "2"), "role": coding(OBJECT_ROLE, "24"),
+            "query": base64::engine::general_purpose::STANDARD.encode(q),
+            "description": format!("{}?{}", r.resource_type.as_deref().unwrap_or(""), q)}),
+        );
+    }
+    if let Event::Consent { consent: Some(c) } = &r.event {
+        entities.push(
+            json!({"type": coding(ENTITY_TYPE, "2"), "role": coding(OBJECT_ROLE, "4"),
+                             "what": {"reference": c}, "description": "consent consulted"}),
+        );
+    }
+    entities.push(json!({"type": coding(ENTITY_TYPE, "4"),
+        "detail": [{"type": "XrequestId", "valueString": r.request_id}]}));
+    if !r.token_id.is_empty() {
+        entities.push(json!({"type": coding(ENTITY_TYPE, "4"),
+            "detail": [{"type": "jti", "valueString": r.token_id}]}));
+    }
+    let mut ev = json!({
+        "resourceType": "AuditEvent",
+        "type": ty, "subtype": subtype, "action": action,
+        "recorded": format_instant(chrono::DateTime::from_timestamp_millis(r.now_ms).unwrap_or_default()),
+        "outcome": r.outcome,
+        "agent": [client_agent(r, client_role), server_agent(server_role)],
+        "source": {"observer": {"display": "Tandem"},
+                   "type": [coding("http://terminology.hl7.org/CodeSystem/security-source-type", "4")]},
+        "entity": entities,
+    });
+    if let Some(d) = &r.outcome_desc {
+        ev["outcomeDesc"] = json!(d);
+    }
+    ev
+}
+
+/// `Patient/id` references a resource is about (itself, `subject`, `patient`, `for`).
+pub fn patients_of(rt: &str, id: &str, v: &Value) -> Vec<String> {
+    if rt == "Patient" {
+        return vec![format!("Patient/{id}")];
+    }
+    ["subject", "patient", "for", "beneficiary"]
+        .iter()
+        .filter_map(|k| v[*k]["reference"].as_str())
+        .filter(|r| r.starts_with("Patient/"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The `meta.security` labels of a resource, recorded with its entity.
+pub fn labels_of(v: &Value) -> Vec<Value> {
+    v["meta"]["security"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}

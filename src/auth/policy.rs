@@ -1,0 +1,277 @@
+//! Access decisions: which interactions a grant allows on which types (role
+//! rules, then SMART scopes), whether a resource matches a restricted scope,
+//! which resources carry sensitive labels, and whether a Consent permits
+//! disclosing them. Pure functions; the service layer gathers the inputs.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use super::grant::{Grant, Role};
+use super::scopes::{Allowance, Perms};
+use crate::fhir::index::{IndexValue, extract, normalize};
+use crate::fhir::params::Registry;
+
+/// A FHIR interaction, as audited and as checked against scopes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interaction {
+    Create,
+    Read,
+    Vread,
+    Update,
+    Delete,
+    Search,
+    HistoryInstance,
+    HistoryType,
+    HistorySystem,
+    Operation,
+}
+
+impl Interaction {
+    /// The SMART permission letter it needs.
+    pub fn perm(self) -> Perms {
+        use Interaction::*;
+        match self {
+            Create => Perms::C,
+            Read | Vread | HistoryInstance => Perms::R,
+            Update => Perms::U,
+            Delete => Perms::D,
+            Search | HistoryType | HistorySystem | Operation => Perms::S,
+        }
+    }
+
+    /// Code from http://hl7.org/fhir/restful-interaction.
+    pub fn code(self) -> &'static str {
+        use Interaction::*;
+        match self {
+            Create => "create",
+            Read => "read",
+            Vread => "vread",
+            Update => "update",
+            Delete => "delete",
+            Search => "search-type",
+            HistoryInstance => "history-instance",
+            HistoryType => "history-type",
+            HistorySystem => "history-system",
+            Operation => "operation",
+        }
+    }
+
+    /// BALP AuditEvent.action.
+    pub fn action(self) -> &'static str {
+        use Interaction::*;
+        match self {
+            Create => "C",
+            Read | Vread | HistoryInstance => "R",
+            Update => "U",
+            Delete => "D",
+            _ => "E",
+        }
+    }
+
+    pub fn is_write(self) -> bool {
+        matches!(
+            self,
+            Interaction::Create | Interaction::Update | Interaction::Delete
+        )
+    }
+}
+
+/// Why an interaction is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    /// 403: the grant does not cover it.
+    Forbidden(String),
+    /// 405: nobody may do this through the API (altering the audit trail).
+    Immutable(String),
+}
+
+/// Types a `reporting` client may read: measure outputs and their definitions.
+const REPORTING_TYPES: &[&str] = &["Measure", "MeasureReport", "Library"];
+
+/// Decides whether `grant` may perform `i` on `rt`; on success, whether every
+/// resource of the type is allowed or only those matching scope restrictions.
+pub fn authorize(grant: &Grant, rt: &str, i: Interaction) -> Result<Allowance, Denial> {
+    if rt == "AuditEvent" {
+        if i.is_write() {
+            return Err(Denial::Immutable(
+                "AuditEvent records are written by Tandem only and cannot be created, changed or deleted through the API.".into(),
+            ));
+        }
+        if grant.role != Role::Admin {
+            return Err(Denial::Forbidden(
+                "Only admin clients may read the audit trail.".into(),
+            ));
+        }
+    }
+    if grant.role == Role::Reporting && (i.is_write() || !REPORTING_TYPES.contains(&rt)) {
+        return Err(Denial::Forbidden(format!(
+            "Reporting clients read measure outputs only ({}).",
+            REPORTING_TYPES.join(", ")
+        )));
+    }
+    match grant.scopes.allowance(rt, i.perm()) {
+        Allowance::Denied => Err(Denial::Forbidden(format!(
+            "The granted scopes do not allow {} on {rt} (needs system/{rt}.{}).",
+            i.code(),
+            i.perm()
+        ))),
+        a => Ok(a),
+    }
+}
+
+/// Whether `resource` satisfies one of the scope restrictions
+/// (`?param=value&…`, all pairs of one restriction must hold).
+pub fn matches_restrictions(
+    registry: &Registry,
+    base: &str,
+    rt: &str,
+    resource: &Value,
+    allowance: &Allowance,
+) -> bool {
+    let Allowance::Matching(restrictions) = allowance else {
+        return matches!(allowance, Allowance::All);
+    };
+    let index = extract(registry, base, rt, resource);
+    restrictions.iter().any(|pairs| {
+        pairs.iter().all(|(param, want)| {
+            index
+                .iter()
+                .filter(|e| &e.param == param)
+                .any(|e| value_matches(&e.value, want))
+        })
+    })
+}
+
+fn value_matches(v: &IndexValue, want: &str) -> bool {
+    match v {
+        IndexValue::Token { system, code, .. } => match want.split_once('|') {
+            Some((s, c)) => system.as_deref() == Some(s) && code.as_deref() == Some(c),
+            None => code.as_deref() == Some(want),
+        },
+        IndexValue::Reference {
+            target_type,
+            target_id,
+            url,
+        } => {
+            let local = format!(
+                "{}/{}",
+                target_type.as_deref().unwrap_or(""),
+                target_id.as_deref().unwrap_or("")
+            );
+            local == want || target_id.as_deref() == Some(want) || url.as_deref() == Some(want)
+        }
+        IndexValue::String { norm, .. } => norm.starts_with(&normalize(want)),
+        _ => false,
+    }
+}
+
+const CONFIDENTIALITY: &str = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality";
+const ACT_CODE: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
+/// Sensitivity and policy codes that make a resource sensitive (v3-ActCode).
+const SENSITIVE_ACT_CODES: &[&str] = &["SUD", "ETH", "PSY", "MH", "HIV", "42CFRPart2"];
+
+/// The sensitive labels of a resource (`R`, `V`, `SUD`, `42CFRPart2`, …).
+pub fn sensitive_labels(resource: &Value) -> Vec<String> {
+    let Some(labels) = resource["meta"]["security"].as_array() else {
+        return Vec::new();
+    };
+    labels
+        .iter()
+        .filter_map(|l| {
+            let (sys, code) = (l["system"].as_str()?, l["code"].as_str()?);
+            let hit = (sys == CONFIDENTIALITY && matches!(code, "R" | "V"))
+                || (sys == ACT_CODE && SENSITIVE_ACT_CODES.contains(&code));
+            hit.then(|| code.to_string())
+        })
+        .collect()
+}
+
+/// Whether an R4 Consent permits disclosing data with `labels` to the
+/// Organization `org` at `now` (an ISO date-time). Active, patient-privacy
+/// scope, permit provision naming the Organization as actor, current period,
+/// and — when the provision lists security labels — listing every sensitivity
+/// label of the data. Confidentiality codes (`R`, `V`) and the `42CFRPart2`
+/// policy code are implied by the sensitivity they protect.
+pub fn consent_permits(consent: &Value, org: &str, labels: &[String], now: &str) -> bool {
+    let p = &consent["provision"];
+    let privacy = consent["scope"]["coding"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|c| c["code"] == "patient-privacy"));
+    let actor_ref = format!("Organization/{org}");
+    let actor = p["actor"].as_array().is_some_and(|a| {
+        a.iter()
+            .any(|a| a["reference"]["reference"].as_str() == Some(actor_ref.as_str()))
+    });
+    let period_ok = in_period(&p["period"], now);
+    let listed: HashSet<&str> = p["securityLabel"]
+        .as_array()
+        .map(|l| l.iter().filter_map(|c| c["code"].as_str()).collect())
+        .unwrap_or_default();
+    let covered = listed.is_empty()
+        || labels
+            .iter()
+            .filter(|l| !matches!(l.as_str(), "R" | "V" | "42CFRPart2"))
+            .all(|l| listed.contains(l.as_str()));
+    consent["status"] == "active"
+        && privacy
+        && p["type"] == "permit"
+        && actor
+        && period_ok
+        && covered
+}
+
+/// `now` within a Period; dates compare as strings once cut to equal precision.
+fn in_period(period: &Value, now: &str) -> bool {
+    let cmp = |bound: &str| {
+        let n = bound.len().min(now.len());
+        now[..n].cmp(&bound[..n])
+    };
+    let after_start = period["start"]
+        .as_str()
+        .is_none_or(|s| cmp(s) != std::cmp::Ordering::Less);
+    let before_end = period["end"]
+        .as_str()
+        .is_none_or(|e| cmp(e) != std::cmp::Ordering::Greater);
+    after_start && before_end
+}
+
+/// Task statuses of a referral that is still open (the partner works on it).
+pub const ACTIVE_REFERRAL_STATUSES: &[&str] = &[
+    "requested",
+    "received",
+    "accepted",
+    "ready",
+    "in-progress",
+    "on-hold",
+];
+
+/// What open referrals share with a partner: each Task, its focus
+/// ServiceRequest, the patient and the ServiceRequest's `supportingInfo`.
+pub fn shared_refs(tasks: &[Value], requests: &[Value]) -> HashSet<String> {
+    let mut out = HashSet::new();
+    let mut add = |v: &Value| {
+        if let Some(r) = v["reference"].as_str()
+            && r.split('/').count() == 2
+        {
+            out.insert(r.to_string());
+        }
+    };
+    for t in tasks {
+        if let Some(id) = t["id"].as_str() {
+            add(&serde_json::json!({"reference": format!("Task/{id}")}));
+        }
+        add(&t["focus"]);
+        add(&t["for"]);
+    }
+    for sr in requests {
+        add(&sr["subject"]);
+        for s in sr["supportingInfo"].as_array().into_iter().flatten() {
+            add(s);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

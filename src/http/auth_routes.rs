@@ -1,0 +1,116 @@
+//! The unauthenticated security endpoints: SMART discovery, the token
+//! endpoint (client credentials with a JWT assertion) and Tandem's JWKS.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::AppState;
+use crate::auth::tokens::OAuthError;
+
+pub async fn smart_configuration(State(s): State<AppState>) -> Response {
+    let body = json!({
+        "issuer": s.tokens.issuer,
+        "jwks_uri": format!("{}/auth/jwks", s.base_url),
+        "token_endpoint": s.tokens.token_url,
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
+        "scopes_supported": ["system/*.cruds", "system/*.rs", "system/*.read", "system/*.write"],
+        "capabilities": ["client-confidential-asymmetric", "permission-v2", "permission-v1"],
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+pub async fn jwks(State(s): State<AppState>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "max-age=300"),
+        ],
+        s.tokens.keys.jwks().to_string(),
+    )
+        .into_response()
+}
+
+fn oauth_error(e: &OAuthError) -> Response {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut resp = (
+        status,
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::PRAGMA, "no-cache"),
+        ],
+        Json(json!({"error": e.error, "error_description": e.description})),
+    )
+        .into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+    }
+    resp
+}
+
+/// `POST /auth/token`: every outcome is audited (client id only, never the assertion).
+pub async fn token(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let address = Some(peer.ip().to_string());
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_string();
+    let form_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !form_type.starts_with("application/x-www-form-urlencoded") {
+        return oauth_error(&OAuthError::new(
+            400,
+            "invalid_request",
+            "send the token request as application/x-www-form-urlencoded",
+        ));
+    }
+    let form: HashMap<String, String> = form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let claimed = form
+        .get("client_assertion")
+        .and_then(|a| crate::auth::assertion::peek_claim(a, "iss"))
+        .filter(|c| c.len() <= 200)
+        .unwrap_or_else(|| "unknown".into());
+    let now = chrono::Utc::now().timestamp();
+    match s.tokens.issue(&form, now).await {
+        Ok((resp, client_id)) => {
+            s.svc.audit_token(&client_id, address, &request_id, None);
+            (
+                [
+                    (header::CACHE_CONTROL, "no-store"),
+                    (header::PRAGMA, "no-cache"),
+                ],
+                Json(resp),
+            )
+                .into_response()
+        }
+        Err(e) => {
+            s.svc
+                .audit_token(&claimed, address, &request_id, Some(&e.description));
+            oauth_error(&e)
+        }
+    }
+}

@@ -1,0 +1,404 @@
+//! Access enforcement inside the service: every interaction is authorised
+//! against the caller's grant, every resource leaving Tandem passes the
+//! visibility screen (scope restrictions, partner shared set, sensitive labels
+//! and consent), and every interaction is audited.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use super::bundle_entry::{Method, Op};
+use super::crud::not_found;
+use super::{FhirService, ServiceError};
+use crate::auth::audit::{Event, Record, labels_of, patients_of};
+use crate::auth::policy::{
+    ACTIVE_REFERRAL_STATUSES, Denial, Interaction, authorize, consent_permits,
+    matches_restrictions, sensitive_labels, shared_refs,
+};
+use crate::auth::scopes::Allowance;
+use crate::fhir::datetime::format_instant;
+use crate::fhir::outcome::Issue;
+use crate::fhir::query::parse as parse_query;
+use crate::store::{AUDIT_TENANT, AccessContext, StoredResource};
+
+impl From<Denial> for ServiceError {
+    fn from(d: Denial) -> Self {
+        match d {
+            Denial::Forbidden(m) => ServiceError::Forbidden(Issue::error("forbidden", m)),
+            Denial::Immutable(m) => {
+                ServiceError::MethodNotAllowed(Issue::error("not-supported", m))
+            }
+        }
+    }
+}
+
+/// What a guest (BH partner) may see inside a practice's tenant.
+pub(crate) struct Guest {
+    shared: HashSet<String>,
+    consents: Vec<Value>,
+    org: String,
+}
+
+/// The visibility screen of one request.
+pub(crate) struct Viewer {
+    guest: Option<Guest>,
+    now: String,
+}
+
+/// A consent decision taken while screening (audited).
+pub(crate) struct ConsentDecision {
+    pub resource: String,
+    pub patient: Vec<String>,
+    pub consent: Option<String>,
+    pub permit: bool,
+}
+
+impl FhirService {
+    /// Authorises `i` on `rt` for the caller, auditing a refusal.
+    pub(crate) fn allow(
+        &self,
+        ctx: &AccessContext,
+        rt: &str,
+        i: Interaction,
+    ) -> Result<Allowance, ServiceError> {
+        let mut a = authorize(&ctx.grant, rt, i);
+        if ctx.guest
+            && a.is_ok()
+            && matches!(i, Interaction::HistoryType | Interaction::HistorySystem)
+        {
+            a = Err(Denial::Forbidden(
+                "Partner clients read history per resource, not per type or system.".into(),
+            ));
+        }
+        a.map_err(|d| {
+            self.audit_refusal(ctx, i, rt);
+            d.into()
+        })
+    }
+
+    /// Conditional interactions match over the whole tenant, so a guest
+    /// could probe for resources it may not see: refused.
+    pub(crate) fn no_guest_conditionals(&self, ctx: &AccessContext) -> Result<(), ServiceError> {
+        if ctx.guest {
+            return Err(ServiceError::Forbidden(Issue::error(
+                "forbidden",
+                "Partner clients cannot use conditional interactions; address resources by id.",
+            )));
+        }
+        Ok(())
+    }
+
+    /// Builds the screen for this request: for guests, the set open referrals
+    /// share with the partner and the consents of those patients.
+    pub(crate) async fn viewer(&self, ctx: &AccessContext) -> Result<Viewer, ServiceError> {
+        let now = format_instant(
+            chrono::DateTime::from_timestamp_millis(self.clock.now_ms()).unwrap_or_default(),
+        );
+        if !ctx.guest {
+            return Ok(Viewer { guest: None, now });
+        }
+        let org = ctx.grant.org.clone();
+        let tasks = self
+            .find_values(
+                ctx,
+                "Task",
+                &[
+                    ("owner", format!("Organization/{org}")),
+                    ("status", ACTIVE_REFERRAL_STATUSES.join(",")),
+                ],
+            )
+            .await?;
+        let focus: Vec<String> = tasks
+            .iter()
+            .filter_map(|t| t["focus"]["reference"].as_str())
+            .filter_map(|r| r.strip_prefix("ServiceRequest/"))
+            .map(str::to_string)
+            .collect();
+        let requests = if focus.is_empty() {
+            Vec::new()
+        } else {
+            self.find_values(ctx, "ServiceRequest", &[("_id", focus.join(","))])
+                .await?
+        };
+        let mut shared = shared_refs(&tasks, &requests);
+        shared.extend(self.store.authored(&ctx.tenant, &ctx.client_id).await?);
+        let patients: Vec<&str> = shared
+            .iter()
+            .filter(|r| r.starts_with("Patient/"))
+            .map(String::as_str)
+            .collect();
+        let consents = if patients.is_empty() {
+            Vec::new()
+        } else {
+            self.find_values(ctx, "Consent", &[("patient", patients.join(","))])
+                .await?
+        };
+        Ok(Viewer {
+            guest: Some(Guest {
+                shared,
+                consents,
+                org,
+            }),
+            now,
+        })
+    }
+
+    async fn find_values(
+        &self,
+        ctx: &AccessContext,
+        rt: &str,
+        pairs: &[(&str, String)],
+    ) -> Result<Vec<Value>, ServiceError> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        let q = parse_query(&self.registry, &self.settings.base_url, rt, &pairs)
+            .map_err(|e| ServiceError::Internal(e.0))?;
+        let found = self.store.find(ctx, q, 10_000).await?;
+        Ok(found
+            .iter()
+            .filter_map(|r| serde_json::from_str(&r.body).ok())
+            .collect())
+    }
+
+    /// Whether `r` may be shown under `allowance`; consent decisions taken
+    /// on the way are pushed to `decisions`.
+    pub(crate) fn visible(
+        &self,
+        viewer: &Viewer,
+        allowance: &Allowance,
+        r: &StoredResource,
+        decisions: &mut Vec<ConsentDecision>,
+    ) -> bool {
+        if r.deleted {
+            return viewer.guest.is_none() || viewer.shares(r);
+        }
+        let needs_body = viewer.guest.is_some() || !matches!(allowance, Allowance::All);
+        if !needs_body {
+            return true;
+        }
+        let Ok(v) = serde_json::from_str::<Value>(&r.body) else {
+            return false;
+        };
+        if !matches_restrictions(
+            &self.registry,
+            &self.settings.base_url,
+            &r.resource_type,
+            &v,
+            allowance,
+        ) {
+            return false;
+        }
+        match &viewer.guest {
+            None => true,
+            Some(g) => viewer.shares(r) && g.labels_permit(r, &v, &viewer.now, decisions),
+        }
+    }
+}
+
+impl Viewer {
+    fn shares(&self, r: &StoredResource) -> bool {
+        self.guest
+            .as_ref()
+            .is_none_or(|g| g.shared.contains(&format!("{}/{}", r.resource_type, r.id)))
+    }
+}
+
+impl Guest {
+    /// Sensitive data needs an active consent naming the partner.
+    fn labels_permit(
+        &self,
+        r: &StoredResource,
+        v: &Value,
+        now: &str,
+        decisions: &mut Vec<ConsentDecision>,
+    ) -> bool {
+        let labels = sensitive_labels(v);
+        if labels.is_empty() {
+            return true;
+        }
+        let patients = patients_of(&r.resource_type, &r.id, v);
+        let permitting = self.consents.iter().find(|c| {
+            let for_patient = c["patient"]["reference"]
+                .as_str()
+                .is_some_and(|p| patients.iter().any(|x| x == p));
+            for_patient && consent_permits(c, &self.org, &labels, now)
+        });
+        decisions.push(ConsentDecision {
+            resource: format!("{}/{}", r.resource_type, r.id),
+            patient: patients,
+            consent: permitting
+                .and_then(|c| c["id"].as_str())
+                .map(|id| format!("Consent/{id}")),
+            permit: permitting.is_some(),
+        });
+        permitting.is_some()
+    }
+}
+
+/// The audit facts common to every record of a request.
+pub(crate) fn record(ctx: &AccessContext, event: Event, now_ms: i64) -> Record {
+    Record {
+        event,
+        outcome: "0",
+        outcome_desc: None,
+        client_id: ctx.client_id.clone(),
+        client_address: ctx.address.clone(),
+        resource_type: None,
+        entities: Vec::new(),
+        patients: Vec::new(),
+        query: None,
+        request_id: ctx.request_id.clone(),
+        token_id: ctx.grant.token_id.clone(),
+        now_ms,
+    }
+}
+
+/// Adds a returned or written resource to an audit record.
+pub(crate) fn add_entity(rec: &mut Record, r: &StoredResource) {
+    let what = format!("{}/{}", r.resource_type, r.id);
+    // Labels and patients need the body; skip parsing when it has no labels
+    // and cannot name a patient.
+    let v: Value = if r.deleted {
+        Value::Null
+    } else {
+        serde_json::from_str(&r.body).unwrap_or(Value::Null)
+    };
+    for p in patients_of(&r.resource_type, &r.id, &v) {
+        if !rec.patients.contains(&p) {
+            rec.patients.push(p);
+        }
+    }
+    rec.entities.push((what, labels_of(&v)));
+}
+
+impl FhirService {
+    /// Applies the visibility screen to one resource and audits the read.
+    pub(crate) async fn screen_one(
+        &self,
+        ctx: &AccessContext,
+        allowance: &Allowance,
+        found: Option<StoredResource>,
+        i: Interaction,
+        rt: &str,
+        id: &str,
+    ) -> Result<StoredResource, ServiceError> {
+        let viewer = self.viewer(ctx).await?;
+        let mut decisions = Vec::new();
+        let shown = found.filter(|r| self.visible(&viewer, allowance, r, &mut decisions));
+        self.audit_consents(ctx, decisions);
+        match shown {
+            Some(r) => {
+                self.audit_read(ctx, i, rt, &[&r], None);
+                Ok(r)
+            }
+            None => {
+                self.audit_read(ctx, i, rt, &[], None);
+                Err(not_found(rt, id))
+            }
+        }
+    }
+
+    /// A restricted scope (`?param=value`) lets a client write only resources
+    /// matching it.
+    pub(crate) fn check_body(
+        &self,
+        ctx: &AccessContext,
+        allowance: &Allowance,
+        rt: &str,
+        v: &Value,
+    ) -> Result<(), ServiceError> {
+        if matches_restrictions(&self.registry, &self.settings.base_url, rt, v, allowance) {
+            return Ok(());
+        }
+        self.audit_refusal(ctx, Interaction::Create, rt);
+        Err(ServiceError::Forbidden(Issue::error(
+            "forbidden",
+            format!(
+                "The granted {rt} scopes are restricted and this resource does not match them."
+            ),
+        )))
+    }
+
+    pub(crate) fn require_unrestricted(
+        &self,
+        allowance: &Allowance,
+        rt: &str,
+    ) -> Result<(), ServiceError> {
+        match allowance {
+            Allowance::All => Ok(()),
+            _ => Err(ServiceError::Forbidden(Issue::error(
+                "forbidden",
+                format!("Restricted {rt} scopes allow writes by id to matching resources only."),
+            ))),
+        }
+    }
+
+    /// A guest may change only resources it can see (404 otherwise); a
+    /// restricted scope only resources matching it.
+    pub(crate) async fn guest_may_touch(
+        &self,
+        ctx: &AccessContext,
+        allowance: &Allowance,
+        rt: &str,
+        id: &str,
+    ) -> Result<(), ServiceError> {
+        if !ctx.guest && matches!(allowance, Allowance::All) {
+            return Ok(());
+        }
+        let Some(current) = self.store.read(ctx, rt, id).await? else {
+            return Ok(());
+        };
+        let viewer = self.viewer(ctx).await?;
+        let mut decisions = Vec::new();
+        let ok = self.visible(&viewer, allowance, &current, &mut decisions);
+        self.audit_consents(ctx, decisions);
+        if ok { Ok(()) } else { Err(not_found(rt, id)) }
+    }
+}
+
+/// AuditEvents live in their own partition; admins read them there.
+pub(crate) fn audit_scope<'a>(
+    ctx: &'a AccessContext,
+    rt: &str,
+) -> std::borrow::Cow<'a, AccessContext> {
+    if rt == "AuditEvent" {
+        let mut c = ctx.clone();
+        c.tenant = AUDIT_TENANT.to_string();
+        std::borrow::Cow::Owned(c)
+    } else {
+        std::borrow::Cow::Borrowed(ctx)
+    }
+}
+
+impl FhirService {
+    /// Authorises one Bundle entry as if it were sent alone.
+    pub(crate) fn allow_entry(&self, ctx: &AccessContext, op: &Op) -> Result<(), ServiceError> {
+        let rt = &op.resource_type;
+        let i = match (op.method, &op.id) {
+            (Method::Get, Some(_)) => Interaction::Read,
+            (Method::Get, None) => Interaction::Search,
+            (Method::Post, _) => Interaction::Create,
+            (Method::Put, _) => Interaction::Update,
+            (Method::Delete, _) => Interaction::Delete,
+        };
+        let allowance = self.allow(ctx, rt, i)?;
+        if op.cond.is_some() || op.if_none_exist.is_some() {
+            self.no_guest_conditionals(ctx)?;
+        }
+        let unscreened = ctx.guest || !matches!(allowance, Allowance::All);
+        if unscreened && op.method != Method::Post {
+            return Err(ServiceError::Forbidden(Issue::error(
+                "forbidden",
+                format!(
+                    "With restricted or partner access, send {rt} reads, updates and deletes as direct requests."
+                ),
+            )));
+        }
+        match &op.prepared {
+            Some(p) => self.check_body(ctx, &allowance, rt, &p.value),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! Writing the audit trail. Records of writes are stamped inside the write's
+//! own unit of work (see [`AuditUnit`]), so a change and its AuditEvent commit
+//! together. Records of reads, refusals and token decisions go through a
+//! bounded queue to a task that commits them in batches, so auditing a read
+//! costs the reader no fsync; the queue is drained before the store closes.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::resource::Stamper;
+use super::{FhirService, access};
+use crate::auth::audit::{Event, Record, audit_event};
+use crate::auth::policy::Interaction;
+use crate::fhir::id::new_id;
+use crate::fhir::params::Registry;
+use crate::store::{
+    AUDIT_TENANT, AccessContext, NewVersion, Store, StoreError, StoredResource, WriteTx,
+};
+
+const QUEUE: usize = 65_536;
+const BATCH: usize = 1_000;
+
+pub(crate) struct AuditLog {
+    sender: Mutex<Option<mpsc::Sender<Value>>>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl AuditLog {
+    pub fn start(store: Arc<dyn Store>, registry: Arc<Registry>, base: String) -> AuditLog {
+        let (tx, mut rx) = mpsc::channel::<Value>(QUEUE);
+        let task = tokio::spawn(async move {
+            let ctx = AccessContext::internal(AUDIT_TENANT, "audit");
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < BATCH {
+                    match rx.try_recv() {
+                        Ok(v) => batch.push(v),
+                        Err(_) => break,
+                    }
+                }
+                let st = Stamper {
+                    registry: registry.clone(),
+                    base: base.clone(),
+                    now_ms: chrono::Utc::now().timestamp_millis(),
+                };
+                let versions: Vec<NewVersion> = batch.into_iter().map(|v| stamp(&st, v)).collect();
+                let n = versions.len();
+                let result = store
+                    .write(
+                        &ctx,
+                        Box::new(move |tx| versions.into_iter().try_for_each(|v| tx.audit(v))),
+                    )
+                    .await;
+                if let Err(e) = result {
+                    tracing::error!(error = %e, lost = n, "audit records could not be written");
+                }
+            }
+        });
+        AuditLog {
+            sender: Mutex::new(Some(tx)),
+            task: Mutex::new(Some(task)),
+        }
+    }
+
+    /// Queues a record; waits for room rather than dropping it.
+    pub fn send(&self, event: Value) {
+        let Some(sender) = self.sender.lock().clone() else {
+            tracing::error!("audit record after shutdown");
+            return;
+        };
+        if let Err(mpsc::error::TrySendError::Full(ev)) = sender.try_send(event) {
+            tokio::spawn(async move {
+                let _ = sender.send(ev).await;
+            });
+        }
+    }
+
+    /// Writes every queued record, then stops.
+    pub async fn close(&self) {
+        self.sender.lock().take();
+        let task = self.task.lock().take();
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+    }
+}
+
+fn stamp(st: &Stamper, event: Value) -> NewVersion {
+    st.version("AuditEvent", &new_id(), 1, event, "POST")
+}
+
+/// The audit record of a write, completed and stamped inside its unit of work.
+#[derive(Clone)]
+pub(crate) struct AuditUnit {
+    record: Record,
+    stamper: Stamper,
+}
+
+impl AuditUnit {
+    /// Appends the AuditEvent naming `written` to the transaction.
+    pub fn commit<'a>(
+        &self,
+        tx: &mut dyn WriteTx,
+        written: impl IntoIterator<Item = &'a StoredResource>,
+    ) -> Result<(), StoreError> {
+        let mut rec = self.record.clone();
+        for r in written {
+            access::add_entity(&mut rec, r);
+        }
+        tx.audit(stamp(&self.stamper, audit_event(&rec)))
+    }
+}
+
+impl AuditUnit {
+    /// Appends an AuditEvent naming the `Type/id` each Bundle entry wrote.
+    pub fn commit_entries<'a>(
+        &self,
+        tx: &mut dyn WriteTx,
+        entries: impl IntoIterator<Item = &'a super::bundle_entry::EntryResult>,
+    ) -> Result<(), StoreError> {
+        let mut rec = self.record.clone();
+        for e in entries {
+            if let Some(what) = &e.full_url
+                && e.status.starts_with('2')
+            {
+                rec.entities.push((what.clone(), Vec::new()));
+            }
+        }
+        tx.audit(stamp(&self.stamper, audit_event(&rec)))
+    }
+}
+
+impl FhirService {
+    pub(crate) fn audit_unit(&self, ctx: &AccessContext, i: Interaction, rt: &str) -> AuditUnit {
+        let mut record = access::record(ctx, Event::Rest(i), self.clock.now_ms());
+        record.resource_type = Some(rt.to_string());
+        AuditUnit {
+            record,
+            stamper: self.stamper(),
+        }
+    }
+
+    /// Audits a read-side interaction and what it returned.
+    pub(crate) fn audit_read(
+        &self,
+        ctx: &AccessContext,
+        i: Interaction,
+        rt: &str,
+        returned: &[&StoredResource],
+        query: Option<String>,
+    ) {
+        let mut rec = access::record(ctx, Event::Rest(i), self.clock.now_ms());
+        rec.resource_type = Some(rt.to_string());
+        rec.query = query;
+        for r in returned {
+            access::add_entity(&mut rec, r);
+        }
+        self.audit.send(audit_event(&rec));
+    }
+
+    /// Audits an interaction that was refused.
+    pub(crate) fn audit_refusal(&self, ctx: &AccessContext, i: Interaction, rt: &str) {
+        let mut rec = access::record(ctx, Event::Rest(i), self.clock.now_ms());
+        rec.resource_type = Some(rt.to_string());
+        rec.outcome = "4";
+        rec.outcome_desc = Some("refused: not permitted".into());
+        self.audit.send(audit_event(&rec));
+    }
+
+    /// Audits the consent decisions taken while screening results.
+    pub(crate) fn audit_consents(
+        &self,
+        ctx: &AccessContext,
+        decisions: Vec<access::ConsentDecision>,
+    ) {
+        for d in decisions {
+            let mut rec = access::record(
+                ctx,
+                Event::Consent { consent: d.consent },
+                self.clock.now_ms(),
+            );
+            rec.outcome = if d.permit { "0" } else { "4" };
+            rec.outcome_desc = Some(
+                if d.permit {
+                    "permit"
+                } else {
+                    "deny: no active consent covers the data"
+                }
+                .into(),
+            );
+            rec.entities.push((d.resource, Vec::new()));
+            rec.patients = d.patient;
+            self.audit.send(audit_event(&rec));
+        }
+    }
+
+    /// Audits a token request (issued or refused).
+    pub fn audit_token(
+        &self,
+        client_id: &str,
+        address: Option<String>,
+        request_id: &str,
+        refused: Option<&str>,
+    ) {
+        let mut ctx = AccessContext::internal(AUDIT_TENANT, request_id);
+        ctx.client_id = client_id.to_string();
+        ctx.address = address;
+        let mut rec = access::record(&ctx, Event::Token, self.clock.now_ms());
+        rec.token_id = String::new();
+        if let Some(reason) = refused {
+            rec.outcome = "4";
+            rec.outcome_desc = Some(format!("token refused: {reason}"));
+        } else {
+            rec.outcome_desc = Some("token issued".into());
+        }
+        self.audit.send(audit_event(&rec));
+    }
+}

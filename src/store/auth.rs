@@ -1,0 +1,52 @@
+//! Persistence of the security state: registered clients, Tandem's signing
+//! keys, used assertion ids (replay protection) and guest authorship.
+//!
+//! Kept apart from the resource store because none of it is FHIR data: clients
+//! are opaque JSON documents owned by `auth`, keys are PKCS#8 blobs.
+
+use async_trait::async_trait;
+
+use super::StoreError;
+
+/// One of Tandem's token-signing keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRow {
+    pub kid: String,
+    /// PKCS#8 DER of the private key.
+    pub pkcs8: Vec<u8>,
+    pub created_ms: i64,
+    /// Once set, the key no longer signs; it still verifies until tokens it
+    /// signed have expired (the rotation overlap).
+    pub retired_ms: Option<i64>,
+}
+
+#[async_trait]
+pub trait AuthStore: Send + Sync + 'static {
+    /// Inserts or replaces a client document; true when it was new.
+    async fn put_client(&self, client_id: &str, doc: &str) -> Result<bool, StoreError>;
+    async fn get_client(&self, client_id: &str) -> Result<Option<String>, StoreError>;
+    async fn list_clients(&self) -> Result<Vec<String>, StoreError>;
+    /// True when a client was removed.
+    async fn remove_client(&self, client_id: &str) -> Result<bool, StoreError>;
+
+    /// Every signing key, newest first.
+    async fn signing_keys(&self) -> Result<Vec<KeyRow>, StoreError>;
+    /// Adds `key` and retires every other active key at `key.created_ms`, in
+    /// one transaction.
+    async fn rotate_signing_key(&self, key: KeyRow) -> Result<(), StoreError>;
+    /// Deletes keys retired before `before_ms`.
+    async fn prune_signing_keys(&self, before_ms: i64) -> Result<(), StoreError>;
+
+    /// Records an assertion id; false when `(issuer, jti)` was already used and
+    /// has not expired (a replay). Expired ids are forgotten.
+    async fn use_jti(
+        &self,
+        issuer: &str,
+        jti: &str,
+        exp_s: i64,
+        now_s: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// `Type/id` of the resources `author` (a guest client) wrote in `tenant`.
+    async fn authored(&self, tenant: &str, author: &str) -> Result<Vec<String>, StoreError>;
+}
