@@ -2,6 +2,7 @@
 //! SQLite database, spoken to over real HTTP.
 #![allow(dead_code)]
 
+pub mod jwt;
 pub mod process;
 
 use std::path::{Path, PathBuf};
@@ -90,6 +91,13 @@ pub async fn register_client(
     clients::save(&store, &client).await.unwrap();
     store.close().await;
     key_file
+}
+
+/// Registers (or replaces) a client document directly in the database.
+pub async fn save_client(db: &Path, client: &clients::Client) {
+    let store = SqliteStore::open(db).unwrap();
+    clients::save(&store, client).await.unwrap();
+    store.close().await;
 }
 
 /// A reqwest client sending `token` on every request.
