@@ -56,6 +56,7 @@ impl FhirService {
                 _ => {}
             }
         }
+        let q_was_first_page = q.before_seq.is_none() && q.since_ms.is_none() && q.count > 0;
         let (rt, i) = match &scope {
             HistoryScope::System => ("*".to_string(), Interaction::HistorySystem),
             HistoryScope::Type(t) => (t.clone(), Interaction::HistoryType),
@@ -79,6 +80,12 @@ impl FhirService {
             !matches!(a, Allowance::Denied) && self.visible(&viewer, &a, r, &mut decisions)
         });
         self.audit_consents(ctx, decisions);
+        if let HistoryScope::Instance(t, id) = &scope
+            && page.entries.is_empty()
+            && q_was_first_page
+        {
+            return Err(super::crud::not_found(t, id));
+        }
         let shown: Vec<&crate::store::StoredResource> = page.entries.iter().collect();
         self.audit_read(ctx, i, &rt, &shown, None);
         let base = &self.settings.base_url;

@@ -1,0 +1,246 @@
+//! The BH-partner policy point and 42 CFR Part 2 consent: a partner sees
+//! exactly what open referrals share with it; labelled SUD data only while an
+//! active, current consent names the partner.
+
+mod common;
+
+use common::{TestApp, spawn_app};
+use reqwest::Client;
+use serde_json::{Value, json};
+use tandem::auth::Role;
+
+const TENANT: &str = "practice-a";
+
+async fn put(c: &Client, app: &TestApp, body: Value) -> u16 {
+    let path = format!(
+        "{}/{}",
+        body["resourceType"].as_str().unwrap(),
+        body["id"].as_str().unwrap()
+    );
+    let r = c
+        .put(app.url(&path))
+        .header("content-type", "application/fhir+json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    r.status().as_u16()
+}
+
+async fn partner_get(c: &Client, app: &TestApp, path: &str) -> (u16, Value) {
+    let r = c
+        .get(app.url(path))
+        .header("x-tandem-tenant", TENANT)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+fn sud_obs() -> Value {
+    json!({"resourceType": "Observation", "id": "audit-c", "status": "final", "code": {"text": "AUDIT-C"},
+      "subject": {"reference": "Patient/p1"},
+      "meta": {"security": [
+        {"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"},
+        {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "SUD"},
+        {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "42CFRPart2"}]}})
+}
+
+fn consent(status: &str, end: &str) -> Value {
+    json!({"resourceType": "Consent", "id": "c1", "status": status,
+      "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+      "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IDSCL"}]}],
+      "patient": {"reference": "Patient/p1"},
+      "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "42CFRPart2"}]},
+      "provision": {"type": "permit", "period": {"start": "2025-01-01", "end": end},
+        "actor": [{"role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]},
+                   "reference": {"reference": "Organization/bh-org"}}],
+        "securityLabel": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "SUD"}]}})
+}
+
+async fn setup(app: &TestApp) -> (Client, Client) {
+    let ehr = app
+        .client_for("ehr-a", Role::Ehr, TENANT, "system/*.cruds")
+        .await;
+    let partner = app
+        .client_for("bh-1", Role::BhPartner, "bh-org", "system/*.crus")
+        .await;
+    for r in [
+        json!({"resourceType": "Patient", "id": "p1", "name": [{"family": "Shared"}]}),
+        json!({"resourceType": "Patient", "id": "p2", "name": [{"family": "NotReferred"}]}),
+        json!({"resourceType": "Observation", "id": "phq9", "status": "final", "code": {"text": "PHQ-9"}, "subject": {"reference": "Patient/p1"}}),
+        json!({"resourceType": "Observation", "id": "bp", "status": "final", "code": {"text": "BP"}, "subject": {"reference": "Patient/p1"}}),
+        sud_obs(),
+        json!({"resourceType": "ServiceRequest", "id": "sr1", "status": "active", "intent": "order",
+               "subject": {"reference": "Patient/p1"}, "performer": [{"reference": "Organization/bh-org"}],
+               "supportingInfo": [{"reference": "Observation/phq9"}, {"reference": "Observation/audit-c"}]}),
+        json!({"resourceType": "Task", "id": "t1", "status": "requested", "intent": "order",
+               "focus": {"reference": "ServiceRequest/sr1"}, "for": {"reference": "Patient/p1"},
+               "owner": {"reference": "Organization/bh-org"}}),
+    ] {
+        assert_eq!(put(&ehr, app, r).await, 201);
+    }
+    (ehr, partner)
+}
+
+#[tokio::test]
+async fn partner_sees_exactly_the_shared_set() {
+    let app = spawn_app().await;
+    let (ehr, partner) = setup(&app).await;
+    for p in [
+        "Patient/p1",
+        "ServiceRequest/sr1",
+        "Task/t1",
+        "Observation/phq9",
+    ] {
+        assert_eq!(partner_get(&partner, &app, p).await.0, 200, "shared: {p}");
+    }
+    for p in ["Patient/p2", "Observation/bp", "Observation/audit-c"] {
+        assert_eq!(
+            partner_get(&partner, &app, p).await.0,
+            404,
+            "not shared: {p}"
+        );
+    }
+    let (s, b) = partner_get(&partner, &app, "Observation").await;
+    assert_eq!(s, 200);
+    let got: Vec<&str> = b["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["search"]["mode"] == "match")
+        .filter_map(|e| e["resource"]["id"].as_str())
+        .collect();
+    assert_eq!(got, vec!["phq9"]);
+    let withheld = b["entry"].as_array().unwrap().iter().any(|e| {
+        e["search"]["mode"] == "outcome" && e["resource"]["issue"][0]["code"] == "suppressed"
+    });
+    assert!(
+        withheld,
+        "an informational OperationOutcome says data was withheld: {b}"
+    );
+    assert!(
+        b.get("total").is_none(),
+        "no total that would leak the hidden count"
+    );
+    // Chained search and tenant-wide history are refused to partners.
+    assert_eq!(
+        partner_get(&partner, &app, "Observation?subject.family=NotReferred")
+            .await
+            .0,
+        403
+    );
+    assert_eq!(partner_get(&partner, &app, "_history").await.0, 403);
+    // Without naming the practice, the partner is in its own empty tenant.
+    let r = partner.get(app.url("Patient/p1")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    // The partner updates the Task it owns and writes a note it can read back.
+    let mut task = partner_get(&partner, &app, "Task/t1").await.1;
+    task["status"] = json!("accepted");
+    let r = partner
+        .put(app.url("Task/t1"))
+        .header("x-tandem-tenant", TENANT)
+        .header("content-type", "application/fhir+json")
+        .body(task.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let note = json!({"resourceType": "DocumentReference", "status": "current", "subject": {"reference": "Patient/p1"},
+        "content": [{"attachment": {"contentType": "text/plain", "data": "bm90ZQ=="}}]});
+    let r = partner
+        .post(app.url("DocumentReference"))
+        .header("x-tandem-tenant", TENANT)
+        .header("content-type", "application/fhir+json")
+        .body(note.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        partner_get(&partner, &app, &format!("DocumentReference/{id}"))
+            .await
+            .0,
+        200
+    );
+    // It cannot update what is not shared with it.
+    let bp = json!({"resourceType": "Observation", "id": "bp", "status": "amended", "code": {"text": "BP"}});
+    let r = partner
+        .put(app.url("Observation/bp"))
+        .header("x-tandem-tenant", TENANT)
+        .header("content-type", "application/fhir+json")
+        .body(bp.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // The practice sees the partner's note (it lives in the practice's tenant).
+    assert_eq!(
+        ehr.get(app.url(&format!("DocumentReference/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // Once the referral is closed, nothing is shared any more except its own writes.
+    let mut task = partner_get(&partner, &app, "Task/t1").await.1;
+    task["status"] = json!("completed");
+    let r = partner
+        .put(app.url("Task/t1"))
+        .header("x-tandem-tenant", TENANT)
+        .header("content-type", "application/fhir+json")
+        .body(task.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(partner_get(&partner, &app, "Patient/p1").await.0, 404);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn part2_data_follows_consent() {
+    let app = spawn_app().await;
+    let (ehr, partner) = setup(&app).await;
+    assert_eq!(
+        partner_get(&partner, &app, "Observation/audit-c").await.0,
+        404,
+        "no consent yet"
+    );
+    // The owning practice always sees it.
+    assert_eq!(
+        ehr.get(app.url("Observation/audit-c"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(put(&ehr, &app, consent("active", "2099-01-01")).await, 201);
+    assert_eq!(
+        partner_get(&partner, &app, "Observation/audit-c").await.0,
+        200,
+        "consent permits"
+    );
+    assert_eq!(
+        put(&ehr, &app, consent("inactive", "2099-01-01")).await,
+        200
+    );
+    assert_eq!(
+        partner_get(&partner, &app, "Observation/audit-c").await.0,
+        404,
+        "revoked"
+    );
+    assert_eq!(put(&ehr, &app, consent("active", "2025-06-01")).await, 200);
+    assert_eq!(
+        partner_get(&partner, &app, "Observation/audit-c").await.0,
+        404,
+        "expired"
+    );
+    app.stop().await;
+}
