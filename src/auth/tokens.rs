@@ -162,6 +162,11 @@ impl Tokens {
                 "none of the requested scopes is allowed for this client",
             ));
         }
+        // Pick up a rotation done by `tandem keys rotate` in another process.
+        self.keys
+            .reload(self.store.as_ref(), now_s * 1000)
+            .await
+            .map_err(|_| OAuthError::server())?;
         let key = self.keys.active().ok_or_else(OAuthError::server)?;
         let claims = AccessClaims {
             iss: self.issuer.clone(),
