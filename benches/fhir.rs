@@ -20,7 +20,9 @@ use serde_json::{Value, json};
 
 #[path = "../tests/common/process.rs"]
 mod process;
-use process::{fetch_json, free_port, run_import, start_server, wait_ready};
+use process::{
+    cli, fetch_json, free_port, run_import, start_secure_server, start_server, wait_ready,
+};
 
 fn shared() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/synthea/blaze-r4-120-patients")
@@ -186,9 +188,9 @@ async fn main() {
             .collect(),
     );
     let n = if quick { 20_000 } else { 100_000 };
-    let (c3, b3) = (client.clone(), base.clone());
+    let (c3, b3, ids3) = (client.clone(), base.clone(), ids.clone());
     let (rate, h) = load(32, n, move |i| {
-        let req = c3.get(format!("{b3}/Patient/{}", ids[i % ids.len()]));
+        let req = c3.get(format!("{b3}/Patient/{}", ids3[i % ids3.len()]));
         async move { req.send().await.map(|r| r.status() == 200).unwrap_or(false) }
     })
     .await;
@@ -200,6 +202,87 @@ async fn main() {
     ));
     server.kill().unwrap();
     server.wait().unwrap();
+
+    // 3b. Read by id with auth off and on, alternating restarts on the same data.
+    let n = if quick { 20_000 } else { 100_000 };
+    let key = dir.path().join("bench.pem");
+    cli(
+        &db,
+        &[
+            "client",
+            "add",
+            "bench",
+            "--role",
+            "ehr",
+            "--organization",
+            "default",
+            "--generate-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let mut rates = [Vec::new(), Vec::new()];
+    for round in 0..4 {
+        let secure = round % 2 == 1;
+        let mut s = if secure {
+            start_secure_server(&db, port)
+        } else {
+            start_server(&db, port, Stdio::null(), false)
+        };
+        wait_ready(&client, &base).await;
+        let c = if secure {
+            let token = cli(
+                &db,
+                &[
+                    "token",
+                    "bench",
+                    "--key",
+                    key.to_str().unwrap(),
+                    "--server",
+                    &base,
+                ],
+            );
+            let mut h = reqwest::header::HeaderMap::new();
+            h.insert(
+                "authorization",
+                format!("Bearer {}", token.trim()).parse().unwrap(),
+            );
+            reqwest::Client::builder()
+                .default_headers(h)
+                .pool_max_idle_per_host(256)
+                .build()
+                .unwrap()
+        } else {
+            client.clone()
+        };
+        let (b4, ids4) = (base.clone(), ids.clone());
+        let (rate, _) = load(32, n, move |i| {
+            let req = c.get(format!("{b4}/Patient/{}", ids4[i % ids4.len()]));
+            async move { req.send().await.map(|r| r.status() == 200).unwrap_or(false) }
+        })
+        .await;
+        rates[secure as usize].push(rate);
+        s.kill().unwrap();
+        s.wait().unwrap();
+    }
+    let mean = |v: &Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
+    let (off, on) = (mean(&rates[0]), mean(&rates[1]));
+    results.push(report(
+        "GET Patient/{id}, auth off (mean of 2)",
+        off,
+        "req/s",
+        None,
+    ));
+    results.push(report(
+        "GET Patient/{id}, auth on (mean of 2)",
+        on,
+        "req/s",
+        None,
+    ));
+    println!(
+        "auth overhead on read-by-id: {:.1}%",
+        (off - on) / off * 100.0
+    );
+
     let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0)
         + std::fs::metadata(dir.path().join("http.db-wal"))
             .map(|m| m.len())

@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use common::bearer_client;
-use common::process::{free_port, wait_ready};
+use common::process::{free_port, start_secure_server, wait_ready};
 
 fn tandem(db: &std::path::Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_tandem"))
@@ -106,19 +106,7 @@ async fn operator_registers_a_client_gets_tokens_rotates_keys_and_removes_it() {
 
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .args([
-            "--database",
-            db.to_str().unwrap(),
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env("TANDEM_LOG__LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut server = start_secure_server(&db, port);
     wait_ready(&reqwest::Client::new(), &base).await;
     let token = |db: &std::path::Path| {
         let o = tandem(db, &["token", "ehr1", "--key", key_s, "--server", &base]);

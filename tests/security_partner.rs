@@ -37,6 +37,23 @@ async fn partner_get(c: &Client, app: &TestApp, path: &str) -> (u16, Value) {
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
+/// A write by the partner inside the referring practice.
+async fn partner_write(
+    c: &Client,
+    app: &TestApp,
+    m: reqwest::Method,
+    path: &str,
+    body: &Value,
+) -> reqwest::Response {
+    c.request(m, app.url(path))
+        .header("x-tandem-tenant", TENANT)
+        .header("content-type", "application/fhir+json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
 fn sud_obs() -> Value {
     json!({"resourceType": "Observation", "id": "audit-c", "status": "final", "code": {"text": "AUDIT-C"},
       "subject": {"reference": "Patient/p1"},
@@ -137,25 +154,18 @@ async fn partner_sees_exactly_the_shared_set() {
     // The partner updates the Task it owns and writes a note it can read back.
     let mut task = partner_get(&partner, &app, "Task/t1").await.1;
     task["status"] = json!("accepted");
-    let r = partner
-        .put(app.url("Task/t1"))
-        .header("x-tandem-tenant", TENANT)
-        .header("content-type", "application/fhir+json")
-        .body(task.to_string())
-        .send()
-        .await
-        .unwrap();
+    let r = partner_write(&partner, &app, reqwest::Method::PUT, "Task/t1", &task).await;
     assert_eq!(r.status(), 200);
     let note = json!({"resourceType": "DocumentReference", "status": "current", "subject": {"reference": "Patient/p1"},
         "content": [{"attachment": {"contentType": "text/plain", "data": "bm90ZQ=="}}]});
-    let r = partner
-        .post(app.url("DocumentReference"))
-        .header("x-tandem-tenant", TENANT)
-        .header("content-type", "application/fhir+json")
-        .body(note.to_string())
-        .send()
-        .await
-        .unwrap();
+    let r = partner_write(
+        &partner,
+        &app,
+        reqwest::Method::POST,
+        "DocumentReference",
+        &note,
+    )
+    .await;
     assert_eq!(r.status(), 201);
     let id = r.json::<Value>().await.unwrap()["id"]
         .as_str()
@@ -169,14 +179,7 @@ async fn partner_sees_exactly_the_shared_set() {
     );
     // It cannot update what is not shared with it.
     let bp = json!({"resourceType": "Observation", "id": "bp", "status": "amended", "code": {"text": "BP"}});
-    let r = partner
-        .put(app.url("Observation/bp"))
-        .header("x-tandem-tenant", TENANT)
-        .header("content-type", "application/fhir+json")
-        .body(bp.to_string())
-        .send()
-        .await
-        .unwrap();
+    let r = partner_write(&partner, &app, reqwest::Method::PUT, "Observation/bp", &bp).await;
     assert_eq!(r.status(), 404);
     // The practice sees the partner's note (it lives in the practice's tenant).
     assert_eq!(
@@ -190,14 +193,7 @@ async fn partner_sees_exactly_the_shared_set() {
     // Once the referral is closed, nothing is shared any more except its own writes.
     let mut task = partner_get(&partner, &app, "Task/t1").await.1;
     task["status"] = json!("completed");
-    let r = partner
-        .put(app.url("Task/t1"))
-        .header("x-tandem-tenant", TENANT)
-        .header("content-type", "application/fhir+json")
-        .body(task.to_string())
-        .send()
-        .await
-        .unwrap();
+    let r = partner_write(&partner, &app, reqwest::Method::PUT, "Task/t1", &task).await;
     assert_eq!(r.status(), 200);
     assert_eq!(partner_get(&partner, &app, "Patient/p1").await.0, 404);
     app.stop().await;
@@ -241,6 +237,36 @@ async fn part2_data_follows_consent() {
         partner_get(&partner, &app, "Observation/audit-c").await.0,
         404,
         "expired"
+    );
+    // Each consent decision is audited: permits and denials, naming the consent.
+    let admin = app
+        .client_for("ops", Role::Admin, "ops", "system/*.rs")
+        .await;
+    let mut outcomes = Vec::new();
+    for _ in 0..50 {
+        let b: Value = admin
+            .get(app.url("AuditEvent?agent=bh-1&subtype=AuthZ-Consent&_count=100"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        outcomes = b["entry"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|e| e["resource"]["outcome"].as_str().unwrap().to_string())
+            .collect();
+        if outcomes.len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        outcomes.contains(&"0".to_string()) && outcomes.contains(&"4".to_string()),
+        "{outcomes:?}"
     );
     app.stop().await;
 }

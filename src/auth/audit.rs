@@ -164,11 +164,3 @@ pub fn patients_of(rt: &str, id: &str, v: &Value) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
-
-/// The `meta.security` labels of a resource, recorded with its entity.
-pub fn labels_of(v: &Value) -> Vec<Value> {
-    v["meta"]["security"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::bundle_entry::{Method, Op};
 use super::crud::not_found;
 use super::{FhirService, ServiceError};
-use crate::auth::audit::{Event, Record, labels_of, patients_of};
+use crate::auth::audit::{Event, Record, patients_of};
 use crate::auth::policy::{
     ACTIVE_REFERRAL_STATUSES, Denial, Interaction, authorize, consent_permits,
     matches_restrictions, sensitive_labels, shared_refs,
@@ -19,7 +19,7 @@ use crate::auth::scopes::Allowance;
 use crate::fhir::datetime::format_instant;
 use crate::fhir::outcome::Issue;
 use crate::fhir::query::parse as parse_query;
-use crate::store::{AUDIT_TENANT, AccessContext, StoredResource};
+use crate::store::{AccessContext, StoredResource};
 
 impl From<Denial> for ServiceError {
     fn from(d: Denial) -> Self {
@@ -255,22 +255,54 @@ pub(crate) fn record(ctx: &AccessContext, event: Event, now_ms: i64) -> Record {
     }
 }
 
-/// Adds a returned or written resource to an audit record.
+/// The few elements of a resource an audit entity needs; deserialising into
+/// this skips everything else, much cheaper than a full `Value`.
+#[derive(serde::Deserialize, Default)]
+struct Peek {
+    #[serde(default)]
+    meta: Option<PeekMeta>,
+    subject: Option<PeekRef>,
+    patient: Option<PeekRef>,
+    #[serde(rename = "for")]
+    for_: Option<PeekRef>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct PeekMeta {
+    #[serde(default)]
+    security: Vec<Value>,
+}
+
+#[derive(serde::Deserialize)]
+struct PeekRef {
+    reference: Option<String>,
+}
+
+/// Adds a returned or written resource to an audit record: its reference, its
+/// security labels and the patient it is about.
 pub(crate) fn add_entity(rec: &mut Record, r: &StoredResource) {
-    let what = format!("{}/{}", r.resource_type, r.id);
-    // Labels and patients need the body; skip parsing when it has no labels
-    // and cannot name a patient.
-    let v: Value = if r.deleted {
-        Value::Null
+    let peek: Peek = if r.deleted {
+        Peek::default()
     } else {
-        serde_json::from_str(&r.body).unwrap_or(Value::Null)
+        serde_json::from_str(&r.body).unwrap_or_default()
     };
-    for p in patients_of(&r.resource_type, &r.id, &v) {
+    let mut patients: Vec<String> = [&peek.subject, &peek.patient, &peek.for_]
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.reference.clone())
+        .filter(|p| p.starts_with("Patient/"))
+        .collect();
+    if r.resource_type == "Patient" {
+        patients.push(format!("Patient/{}", r.id));
+    }
+    for p in patients {
         if !rec.patients.contains(&p) {
             rec.patients.push(p);
         }
     }
-    rec.entities.push((what, labels_of(&v)));
+    let labels = peek.meta.map(|m| m.security).unwrap_or_default();
+    rec.entities
+        .push((format!("{}/{}", r.resource_type, r.id), labels));
 }
 
 impl FhirService {
@@ -355,20 +387,6 @@ impl FhirService {
         let ok = self.visible(&viewer, allowance, &current, &mut decisions);
         self.audit_consents(ctx, decisions);
         if ok { Ok(()) } else { Err(not_found(rt, id)) }
-    }
-}
-
-/// AuditEvents live in their own partition; admins read them there.
-pub(crate) fn audit_scope<'a>(
-    ctx: &'a AccessContext,
-    rt: &str,
-) -> std::borrow::Cow<'a, AccessContext> {
-    if rt == "AuditEvent" {
-        let mut c = ctx.clone();
-        c.tenant = AUDIT_TENANT.to_string();
-        std::borrow::Cow::Owned(c)
-    } else {
-        std::borrow::Cow::Borrowed(ctx)
     }
 }
 

@@ -7,33 +7,29 @@
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use serde_json::Value;
+use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::resource::Stamper;
 use super::{FhirService, access};
 use crate::auth::audit::{Event, Record, audit_event};
 use crate::auth::policy::Interaction;
 use crate::fhir::id::new_id;
-use crate::fhir::params::Registry;
-use crate::store::{
-    AUDIT_TENANT, AccessContext, NewVersion, Store, StoreError, StoredResource, WriteTx,
-};
+use crate::store::audit::AuditRow;
+use crate::store::{AUDIT_TENANT, AccessContext, Store, StoreError, StoredResource, WriteTx};
 
 const QUEUE: usize = 65_536;
 const BATCH: usize = 1_000;
 
 pub(crate) struct AuditLog {
-    sender: Mutex<Option<mpsc::Sender<Value>>>,
+    sender: Mutex<Option<mpsc::Sender<AuditRow>>>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl AuditLog {
-    pub fn start(store: Arc<dyn Store>, registry: Arc<Registry>, base: String) -> AuditLog {
-        let (tx, mut rx) = mpsc::channel::<Value>(QUEUE);
+    pub fn start(store: Arc<dyn Store>) -> AuditLog {
+        let (tx, mut rx) = mpsc::channel::<AuditRow>(QUEUE);
         let task = tokio::spawn(async move {
-            let ctx = AccessContext::internal(AUDIT_TENANT, "audit");
             while let Some(first) = rx.recv().await {
                 let mut batch = vec![first];
                 while batch.len() < BATCH {
@@ -42,20 +38,8 @@ impl AuditLog {
                         Err(_) => break,
                     }
                 }
-                let st = Stamper {
-                    registry: registry.clone(),
-                    base: base.clone(),
-                    now_ms: chrono::Utc::now().timestamp_millis(),
-                };
-                let versions: Vec<NewVersion> = batch.into_iter().map(|v| stamp(&st, v)).collect();
-                let n = versions.len();
-                let result = store
-                    .write(
-                        &ctx,
-                        Box::new(move |tx| versions.into_iter().try_for_each(|v| tx.audit(v))),
-                    )
-                    .await;
-                if let Err(e) = result {
+                let n = batch.len();
+                if let Err(e) = store.append_audit(batch).await {
                     tracing::error!(error = %e, lost = n, "audit records could not be written");
                 }
             }
@@ -67,14 +51,14 @@ impl AuditLog {
     }
 
     /// Queues a record; waits for room rather than dropping it.
-    pub fn send(&self, event: Value) {
+    pub fn send(&self, row: AuditRow) {
         let Some(sender) = self.sender.lock().clone() else {
             tracing::error!("audit record after shutdown");
             return;
         };
-        if let Err(mpsc::error::TrySendError::Full(ev)) = sender.try_send(event) {
+        if let Err(mpsc::error::TrySendError::Full(row)) = sender.try_send(row) {
             tokio::spawn(async move {
-                let _ = sender.send(ev).await;
+                let _ = sender.send(row).await;
             });
         }
     }
@@ -89,15 +73,37 @@ impl AuditLog {
     }
 }
 
-fn stamp(st: &Stamper, event: Value) -> NewVersion {
-    st.version("AuditEvent", &new_id(), 1, event, "POST")
+/// The stored form of a record: the AuditEvent (with id and meta) and the
+/// columns audit searches filter on.
+pub(crate) fn row(rec: &Record, tenant: &str) -> AuditRow {
+    let id = new_id();
+    let mut body = audit_event(rec);
+    body["id"] = json!(id);
+    body["meta"] = json!({"versionId": "1", "lastUpdated": body["recorded"].clone()});
+    AuditRow {
+        recorded_ms: rec.now_ms,
+        tenant: tenant.to_string(),
+        client: rec.client_id.clone(),
+        outcome: rec.outcome.to_string(),
+        type_code: body["type"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        subtype: body["subtype"][0]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        patients: rec.patients.clone(),
+        body: body.to_string(),
+        id,
+    }
 }
 
-/// The audit record of a write, completed and stamped inside its unit of work.
+/// The audit record of a write, completed inside its unit of work.
 #[derive(Clone)]
 pub(crate) struct AuditUnit {
     record: Record,
-    stamper: Stamper,
+    tenant: String,
 }
 
 impl AuditUnit {
@@ -111,11 +117,9 @@ impl AuditUnit {
         for r in written {
             access::add_entity(&mut rec, r);
         }
-        tx.audit(stamp(&self.stamper, audit_event(&rec)))
+        tx.audit(row(&rec, &self.tenant))
     }
-}
 
-impl AuditUnit {
     /// Appends an AuditEvent naming the `Type/id` each Bundle entry wrote.
     pub fn commit_entries<'a>(
         &self,
@@ -130,7 +134,7 @@ impl AuditUnit {
                 rec.entities.push((what.clone(), Vec::new()));
             }
         }
-        tx.audit(stamp(&self.stamper, audit_event(&rec)))
+        tx.audit(row(&rec, &self.tenant))
     }
 }
 
@@ -140,7 +144,7 @@ impl FhirService {
         record.resource_type = Some(rt.to_string());
         AuditUnit {
             record,
-            stamper: self.stamper(),
+            tenant: ctx.tenant.clone(),
         }
     }
 
@@ -159,7 +163,7 @@ impl FhirService {
         for r in returned {
             access::add_entity(&mut rec, r);
         }
-        self.audit.send(audit_event(&rec));
+        self.audit.send(row(&rec, &ctx.tenant));
     }
 
     /// Audits an interaction that was refused.
@@ -168,7 +172,7 @@ impl FhirService {
         rec.resource_type = Some(rt.to_string());
         rec.outcome = "4";
         rec.outcome_desc = Some("refused: not permitted".into());
-        self.audit.send(audit_event(&rec));
+        self.audit.send(row(&rec, &ctx.tenant));
     }
 
     /// Audits the consent decisions taken while screening results.
@@ -194,7 +198,7 @@ impl FhirService {
             );
             rec.entities.push((d.resource, Vec::new()));
             rec.patients = d.patient;
-            self.audit.send(audit_event(&rec));
+            self.audit.send(row(&rec, &ctx.tenant));
         }
     }
 
@@ -217,6 +221,6 @@ impl FhirService {
         } else {
             rec.outcome_desc = Some("token issued".into());
         }
-        self.audit.send(audit_event(&rec));
+        self.audit.send(row(&rec, &ctx.tenant));
     }
 }

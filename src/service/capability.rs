@@ -34,6 +34,13 @@ pub fn capability_statement(registry: &Registry, profiles: &Profiles, base_url: 
         "format": ["json", "application/fhir+json"],
         "rest": [{
             "mode": "server",
+            "security": {
+                "cors": false,
+                "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR"}]}],
+                "description": "SMART Backend Services (client_credentials with a signed JWT assertion, RS384 or ES384). Discovery at /.well-known/smart-configuration.",
+                "extension": [{"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                    "extension": [{"url": "token", "valueUri": format!("{base_url}/auth/token")}]}],
+            },
             "resource": resources,
             "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
         }],

@@ -6,7 +6,6 @@
 
 use serde_json::Value;
 
-use super::access::audit_scope;
 use super::resource::{Prepared, Stamper, WriteResult, stored};
 use super::{FhirService, ServiceError};
 use crate::auth::policy::Interaction;
@@ -166,7 +165,10 @@ impl FhirService {
         id: &str,
     ) -> Result<StoredResource, ServiceError> {
         let allowance = self.allow(ctx, rt, Interaction::Read)?;
-        let found = self.store.read(&audit_scope(ctx, rt), rt, id).await?;
+        if rt == "AuditEvent" {
+            return self.read_audit(ctx, id).await;
+        }
+        let found = self.store.read(ctx, rt, id).await?;
         let r = self
             .screen_one(ctx, &allowance, found, Interaction::Read, rt, id)
             .await?;
@@ -190,7 +192,10 @@ impl FhirService {
         let Ok(v) = vid.parse::<i64>() else {
             return Err(not_found(rt, &format!("{id}/_history/{vid}")));
         };
-        let found = self.store.vread(&audit_scope(ctx, rt), rt, id, v).await?;
+        if rt == "AuditEvent" && v == 1 {
+            return self.read_audit(ctx, id).await;
+        }
+        let found = self.store.vread(ctx, rt, id, v).await?;
         let r = self
             .screen_one(
                 ctx,

@@ -2,7 +2,6 @@
 
 use serde_json::json;
 
-use super::access::audit_scope;
 use super::search::full_url;
 use super::{FhirService, ServiceError};
 use crate::auth::policy::{Interaction, authorize};
@@ -62,12 +61,17 @@ impl FhirService {
             HistoryScope::Type(t) => (t.clone(), Interaction::HistoryType),
             HistoryScope::Instance(t, _) => (t.clone(), Interaction::HistoryInstance),
         };
+        if rt == "AuditEvent" {
+            return Err(bad(
+                "AuditEvent records have no history; search them instead.".into(),
+            ));
+        }
         let allowance = if rt == "*" {
             self.allow_system(ctx)?
         } else {
             self.allow(ctx, &rt, i)?
         };
-        let mut page = self.store.history(&audit_scope(ctx, &rt), q).await?;
+        let mut page = self.store.history(ctx, q).await?;
         let viewer = self.viewer(ctx).await?;
         let mut decisions = Vec::new();
         page.entries.retain(|r| {

@@ -4,6 +4,7 @@
 
 mod access;
 mod audit_log;
+mod audit_query;
 mod bundle;
 mod bundle_entry;
 mod bundle_fast;
@@ -157,8 +158,7 @@ impl FhirService {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> FhirService {
-        let audit =
-            audit_log::AuditLog::start(store.clone(), registry.clone(), settings.base_url.clone());
+        let audit = audit_log::AuditLog::start(store.clone());
         FhirService {
             store,
             registry,

@@ -2,7 +2,6 @@
 
 use serde_json::{Value, json};
 
-use super::access::audit_scope;
 use super::{FhirService, ServiceError};
 use crate::auth::policy::{Interaction, authorize};
 use crate::auth::scopes::Allowance;
@@ -31,6 +30,9 @@ impl FhirService {
         strict: bool,
     ) -> Result<SearchResult, ServiceError> {
         let allowance = self.allow(ctx, rt, Interaction::Search)?;
+        if rt == "AuditEvent" {
+            return self.search_audit(ctx, pairs).await;
+        }
         if ctx.guest
             && pairs
                 .iter()
@@ -42,7 +44,7 @@ impl FhirService {
             )));
         }
         let q = self.parse_search(rt, &pairs, strict)?;
-        let mut page = self.store.search(&audit_scope(ctx, rt), q.clone()).await?;
+        let mut page = self.store.search(ctx, q.clone()).await?;
         let withheld = self.screen_page(ctx, &allowance, &mut page).await?;
         if withheld > 0 || ctx.guest {
             page.total = None;
@@ -159,7 +161,7 @@ pub(crate) fn full_url(base: &str, r: &StoredResource) -> String {
     format!("{base}/{}/{}", r.resource_type, r.id)
 }
 
-fn encode<'a>(pairs: impl Iterator<Item = &'a (String, String)>) -> String {
+pub(crate) fn encode<'a>(pairs: impl Iterator<Item = &'a (String, String)>) -> String {
     let mut s = form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
         s.append_pair(k, v);

@@ -5,6 +5,7 @@
 //! ([`WriteWork`]) run inside one database transaction by the store, so a write
 //! and everything derived from it commit together or not at all.
 
+pub mod audit;
 pub mod auth;
 pub mod sqlite;
 
@@ -17,8 +18,8 @@ use crate::auth::Grant;
 use crate::fhir::index::IndexEntry;
 use crate::fhir::query::SearchQuery;
 
-/// The partition holding the audit trail; not a valid FHIR id, so no client
-/// can ever name it as its tenant.
+/// The tenant of Tandem's own bookkeeping (audit batches); not a valid FHIR
+/// id, so no client can ever name it as its tenant.
 pub const AUDIT_TENANT: &str = "$audit";
 
 /// Who is asking, on whose behalf: passed to every store call.
@@ -151,8 +152,8 @@ pub trait WriteTx {
     ) -> Result<Vec<StoredResource>, StoreError>;
     /// Writes a version; it must be exactly one above the current version.
     fn write(&mut self, version: NewVersion) -> Result<(), StoreError>;
-    /// Appends an AuditEvent to the audit partition, committed with this unit.
-    fn audit(&mut self, event: NewVersion) -> Result<(), StoreError>;
+    /// Appends an AuditEvent to the audit trail, committed with this unit.
+    fn audit(&mut self, event: audit::AuditRow) -> Result<(), StoreError>;
     /// Runs `work` in a nested savepoint: its writes roll back alone if it fails
     /// (how batch entries stay independent inside one commit).
     fn nested(
@@ -166,7 +167,7 @@ pub type WriteWork = Box<dyn FnOnce(&mut dyn WriteTx) -> Result<(), StoreError> 
 
 /// The persistence contract; SQLite now, PostgreSQL later, same contract tests.
 #[async_trait]
-pub trait Store: auth::AuthStore + Send + Sync + 'static {
+pub trait Store: auth::AuthStore + audit::AuditStore + Send + Sync + 'static {
     /// The current version (possibly a deletion) of `type/id`.
     async fn read(
         &self,

@@ -36,6 +36,43 @@ pub fn start_server(db: &Path, port: u16, stderr: Stdio, logs: bool) -> Child {
         .expect("start tandem")
 }
 
+/// Starts `tandem serve` with auth on (the default), quiet.
+pub fn start_secure_server(db: &Path, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args([
+            "--database",
+            db.to_str().unwrap(),
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("TANDEM_LOG__LEVEL", "warn")
+        // Benchmarks hammer from one client: lift the per-client rate limit.
+        .env("TANDEM_AUTH__RATE_PER_SECOND", "10000000")
+        .env("TANDEM_AUTH__RATE_BURST", "10000000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start tandem")
+}
+
+/// Runs a `tandem` CLI command against `db`; panics if it fails; returns stdout.
+pub fn cli(db: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .arg("--database")
+        .arg(db)
+        .args(args)
+        .env("TANDEM_LOG__LEVEL", "warn")
+        .output()
+        .expect("run tandem");
+    assert!(
+        out.status.success(),
+        "tandem {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Waits until `GET /health` answers.
 pub async fn wait_ready(client: &reqwest::Client, base: &str) {
     for _ in 0..200 {

@@ -4,6 +4,7 @@
 //! All blocking SQLite calls run off the async runtime (`spawn_blocking` for
 //! readers, a dedicated thread for the writer).
 
+mod audit;
 mod auth;
 mod rows;
 mod schema;

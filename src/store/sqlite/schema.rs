@@ -69,6 +69,15 @@ CREATE INDEX used_jti_exp ON used_jti (exp);
 CREATE TABLE authors (tenant TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL,
     author TEXT NOT NULL, PRIMARY KEY (tenant, author, type, id));
 "#,
+    r#"
+CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+    recorded INTEGER NOT NULL, tenant TEXT NOT NULL, client TEXT NOT NULL,
+    outcome TEXT NOT NULL, type_code TEXT NOT NULL, subtype TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX audit_recorded ON audit (recorded);
+CREATE INDEX audit_client ON audit (client, seq);
+CREATE TABLE audit_patient (patient TEXT NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (patient, seq)) WITHOUT ROWID;
+"#,
 ];
 
 /// The index tables, in the order rows are deleted on update.

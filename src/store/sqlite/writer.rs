@@ -16,9 +16,7 @@ use super::schema::INDEX_TABLES;
 use super::search;
 use crate::fhir::index::IndexValue;
 use crate::fhir::query::SearchQuery;
-use crate::store::{
-    AUDIT_TENANT, AccessContext, NewVersion, StoreError, StoredResource, WriteTx, WriteWork,
-};
+use crate::store::{AccessContext, NewVersion, StoreError, StoredResource, WriteTx, WriteWork};
 
 /// Largest number of units committed together.
 const MAX_GROUP: usize = 256;
@@ -109,8 +107,8 @@ impl WriteTx for SqliteTx<'_> {
         write_version(self.conn, &self.ctx.tenant, v)
     }
 
-    fn audit(&mut self, event: NewVersion) -> Result<(), StoreError> {
-        write_version(self.conn, AUDIT_TENANT, event)
+    fn audit(&mut self, event: crate::store::audit::AuditRow) -> Result<(), StoreError> {
+        super::audit::insert(self.conn, &event)
     }
 
     fn nested(

@@ -1,0 +1,95 @@
+//! [`AuditStore`] on SQLite: rows in `audit` (+ `audit_patient`), appended by
+//! the writer thread, read through the reader pool.
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::SqliteStore;
+use crate::store::audit::{AuditPage, AuditQuery, AuditRow, AuditStore};
+use crate::store::{AccessContext, StoreError};
+
+/// Inserts one audit row; used inside any unit of work.
+pub fn insert(conn: &Connection, r: &AuditRow) -> Result<(), StoreError> {
+    conn.prepare_cached("INSERT INTO audit (id, recorded, tenant, client, outcome, type_code, subtype, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")?
+        .execute(params![r.id, r.recorded_ms, r.tenant, r.client, r.outcome, r.type_code, r.subtype, r.body])?;
+    let seq = conn.last_insert_rowid();
+    for p in &r.patients {
+        conn.prepare_cached(
+            "INSERT INTO audit_patient (patient, seq) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![p, seq])?;
+    }
+    Ok(())
+}
+
+fn search(conn: &Connection, q: &AuditQuery) -> Result<AuditPage, StoreError> {
+    let mut sql = String::from("SELECT a.seq, a.body FROM audit a");
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    if let Some(p) = &q.patient {
+        sql.push_str(" JOIN audit_patient ap ON ap.seq = a.seq AND ap.patient = ?");
+        args.push(p.clone().into());
+    }
+    sql.push_str(" WHERE 1 = 1");
+    let mut filter = |col: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            sql.push_str(&format!(" AND a.{col} = ?"));
+            args.push(v.clone().into());
+        }
+    };
+    filter("client", &q.client);
+    filter("outcome", &q.outcome);
+    filter("type_code", &q.type_code);
+    filter("subtype", &q.subtype);
+    for (op, v) in [(">=", q.from_ms), ("<", q.to_ms)] {
+        if let Some(v) = v {
+            sql.push_str(&format!(" AND a.recorded {op} ?"));
+            args.push(v.into());
+        }
+    }
+    if let Some(b) = q.before_seq {
+        sql.push_str(" AND a.seq < ?");
+        args.push(b.into());
+    }
+    sql.push_str(" ORDER BY a.seq DESC LIMIT ?");
+    args.push(((q.count + 1) as i64).into());
+    let mut st = conn.prepare(&sql)?;
+    let mut rows: Vec<(i64, String)> = st
+        .query_map(rusqlite::params_from_iter(args), |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let more = rows.len() > q.count;
+    rows.truncate(q.count);
+    Ok(AuditPage {
+        next_before_seq: if more { rows.last().map(|r| r.0) } else { None },
+        bodies: rows.into_iter().map(|r| r.1).collect(),
+    })
+}
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn append_audit(&self, rows: Vec<AuditRow>) -> Result<(), StoreError> {
+        use crate::store::Store;
+        let ctx = AccessContext::internal(crate::store::AUDIT_TENANT, "audit");
+        self.write(
+            &ctx,
+            Box::new(move |tx| rows.into_iter().try_for_each(|r| tx.audit(r))),
+        )
+        .await
+    }
+
+    async fn audit_search(&self, q: AuditQuery) -> Result<AuditPage, StoreError> {
+        self.with_reader(move |c| search(c, &q)).await
+    }
+
+    async fn audit_read(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let id = id.to_string();
+        self.with_reader(move |c| {
+            Ok(
+                c.query_row("SELECT body FROM audit WHERE id = ?", [&id], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+        .await
+    }
+}
