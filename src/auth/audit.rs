@@ -14,7 +14,7 @@ const OBJECT_ROLE: &str = "http://terminology.hl7.org/CodeSystem/object-role";
 const ENTITY_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-entity-type";
 
 /// What happened.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum Event {
     Rest(Interaction),
     /// A token request, granted or refused.
@@ -26,11 +26,11 @@ pub enum Event {
 }
 
 /// One audit record's facts.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Record {
     pub event: Event,
     /// `0` success, `4` minor failure (refused), `8` serious failure.
-    pub outcome: &'static str,
+    pub outcome: String,
     pub outcome_desc: Option<String>,
     pub client_id: String,
     pub client_address: Option<String>,

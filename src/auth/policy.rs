@@ -13,7 +13,7 @@ use crate::fhir::index::{IndexValue, extract, normalize};
 use crate::fhir::params::Registry;
 
 /// A FHIR interaction, as audited and as checked against scopes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Interaction {
     Create,
     Read,

@@ -241,7 +241,7 @@ impl Guest {
 pub(crate) fn record(ctx: &AccessContext, event: Event, now_ms: i64) -> Record {
     Record {
         event,
-        outcome: "0",
+        outcome: "0".into(),
         outcome_desc: None,
         client_id: ctx.client_id.clone(),
         client_address: ctx.address.clone(),

@@ -73,30 +73,36 @@ impl AuditLog {
     }
 }
 
-/// The stored form of a record: the AuditEvent (with id and meta) and the
-/// columns audit searches filter on.
+/// The stored form of a record: its facts (compact JSON, rendered as a BALP
+/// AuditEvent only when read) and the columns audit searches filter on.
+/// Building the full AuditEvent on every read request would cost more than the
+/// read itself.
 pub(crate) fn row(rec: &Record, tenant: &str) -> AuditRow {
-    let id = new_id();
-    let mut body = audit_event(rec);
-    body["id"] = json!(id);
-    body["meta"] = json!({"versionId": "1", "lastUpdated": body["recorded"].clone()});
+    let (type_code, subtype) = match &rec.event {
+        Event::Rest(i) => ("rest", i.code()),
+        Event::Token => ("110114", "110122"),
+        Event::Consent { .. } => ("110113", "AuthZ-Consent"),
+    };
     AuditRow {
+        id: new_id(),
         recorded_ms: rec.now_ms,
         tenant: tenant.to_string(),
         client: rec.client_id.clone(),
-        outcome: rec.outcome.to_string(),
-        type_code: body["type"]["code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        subtype: body["subtype"][0]["code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
+        outcome: rec.outcome.clone(),
+        type_code: type_code.into(),
+        subtype: subtype.into(),
         patients: rec.patients.clone(),
-        body: body.to_string(),
-        id,
+        facts: serde_json::to_string(rec).expect("records serialise"),
     }
+}
+
+/// The AuditEvent resource of a stored row.
+pub(crate) fn render_row(id: &str, facts: &str) -> Option<String> {
+    let rec: Record = serde_json::from_str(facts).ok()?;
+    let mut body = audit_event(&rec);
+    body["id"] = json!(id);
+    body["meta"] = json!({"versionId": "1", "lastUpdated": body["recorded"].clone()});
+    Some(body.to_string())
 }
 
 /// The audit record of a write, completed inside its unit of work.
@@ -170,7 +176,7 @@ impl FhirService {
     pub(crate) fn audit_refusal(&self, ctx: &AccessContext, i: Interaction, rt: &str) {
         let mut rec = access::record(ctx, Event::Rest(i), self.clock.now_ms());
         rec.resource_type = Some(rt.to_string());
-        rec.outcome = "4";
+        rec.outcome = "4".into();
         rec.outcome_desc = Some("refused: not permitted".into());
         self.audit.send(row(&rec, &ctx.tenant));
     }
@@ -187,7 +193,7 @@ impl FhirService {
                 Event::Consent { consent: d.consent },
                 self.clock.now_ms(),
             );
-            rec.outcome = if d.permit { "0" } else { "4" };
+            rec.outcome = if d.permit { "0" } else { "4" }.into();
             rec.outcome_desc = Some(
                 if d.permit {
                     "permit"
@@ -216,7 +222,7 @@ impl FhirService {
         let mut rec = access::record(&ctx, Event::Token, self.clock.now_ms());
         rec.token_id = String::new();
         if let Some(reason) = refused {
-            rec.outcome = "4";
+            rec.outcome = "4".into();
             rec.outcome_desc = Some(format!("token refused: {reason}"));
         } else {
             rec.outcome_desc = Some("token issued".into());

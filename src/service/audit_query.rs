@@ -3,6 +3,7 @@
 //! newest first, paged. Other search parameters are refused with 400, since
 //! the trail is kept in its own table (see `store::audit`).
 
+use super::audit_log::render_row;
 use super::search::SearchResult;
 use super::{FhirService, ServiceError};
 use crate::auth::policy::Interaction;
@@ -88,9 +89,11 @@ impl FhirService {
         ctx: &AccessContext,
         id: &str,
     ) -> Result<StoredResource, ServiceError> {
-        let body = self.store.audit_read(id).await?;
+        let facts = self.store.audit_read(id).await?;
         self.audit_read(ctx, Interaction::Read, "AuditEvent", &[], None);
-        let body = body.ok_or_else(|| super::crud::not_found("AuditEvent", id))?;
+        let body = facts
+            .and_then(|f| render_row(id, &f))
+            .ok_or_else(|| super::crud::not_found("AuditEvent", id))?;
         Ok(StoredResource {
             resource_type: "AuditEvent".into(),
             id: id.to_string(),
@@ -119,19 +122,15 @@ impl FhirService {
         );
         let base = &self.settings.base_url;
         let entries: Vec<Entry> = page
-            .bodies
-            .into_iter()
-            .map(|b| {
-                let id = serde_json::from_str::<serde_json::Value>(&b)
-                    .ok()
-                    .and_then(|v| v["id"].as_str().map(str::to_string))
-                    .unwrap_or_default();
-                Entry {
+            .rows
+            .iter()
+            .filter_map(|(id, facts)| {
+                Some(Entry {
                     full_url: Some(format!("{base}/AuditEvent/{id}")),
-                    resource: Some(b),
+                    resource: Some(render_row(id, facts)?),
                     search_mode: Some("match"),
                     ..Default::default()
-                }
+                })
             })
             .collect();
         let mut links = vec![("self", format!("{base}/AuditEvent?{query}"))];

@@ -25,7 +25,8 @@ pub struct AuditRow {
     pub subtype: String,
     /// `Patient/id` of every patient entity.
     pub patients: Vec<String>,
-    pub body: String,
+    /// The record's facts (compact JSON); the service renders the AuditEvent.
+    pub facts: String,
 }
 
 /// What an audit search filters on; all given filters must hold.
@@ -44,10 +45,10 @@ pub struct AuditQuery {
     pub before_seq: Option<i64>,
 }
 
-/// A page of AuditEvent bodies, newest first.
+/// A page of `(id, facts)`, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct AuditPage {
-    pub bodies: Vec<String>,
+    pub rows: Vec<(String, String)>,
     pub next_before_seq: Option<i64>,
 }
 
@@ -56,5 +57,6 @@ pub trait AuditStore: Send + Sync + 'static {
     /// Appends records in one transaction (reads, refusals, token decisions).
     async fn append_audit(&self, rows: Vec<AuditRow>) -> Result<(), StoreError>;
     async fn audit_search(&self, q: AuditQuery) -> Result<AuditPage, StoreError>;
+    /// The facts of one record.
     async fn audit_read(&self, id: &str) -> Result<Option<String>, StoreError>;
 }

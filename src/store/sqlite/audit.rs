@@ -10,8 +10,8 @@ use crate::store::{AccessContext, StoreError};
 
 /// Inserts one audit row; used inside any unit of work.
 pub fn insert(conn: &Connection, r: &AuditRow) -> Result<(), StoreError> {
-    conn.prepare_cached("INSERT INTO audit (id, recorded, tenant, client, outcome, type_code, subtype, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")?
-        .execute(params![r.id, r.recorded_ms, r.tenant, r.client, r.outcome, r.type_code, r.subtype, r.body])?;
+    conn.prepare_cached("INSERT INTO audit (id, recorded, tenant, client, outcome, type_code, subtype, facts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")?
+        .execute(params![r.id, r.recorded_ms, r.tenant, r.client, r.outcome, r.type_code, r.subtype, r.facts])?;
     let seq = conn.last_insert_rowid();
     for p in &r.patients {
         conn.prepare_cached(
@@ -23,7 +23,7 @@ pub fn insert(conn: &Connection, r: &AuditRow) -> Result<(), StoreError> {
 }
 
 fn search(conn: &Connection, q: &AuditQuery) -> Result<AuditPage, StoreError> {
-    let mut sql = String::from("SELECT a.seq, a.body FROM audit a");
+    let mut sql = String::from("SELECT a.seq, a.id, a.facts FROM audit a");
     let mut args: Vec<rusqlite::types::Value> = Vec::new();
     if let Some(p) = &q.patient {
         sql.push_str(" JOIN audit_patient ap ON ap.seq = a.seq AND ap.patient = ?");
@@ -53,16 +53,16 @@ fn search(conn: &Connection, q: &AuditQuery) -> Result<AuditPage, StoreError> {
     sql.push_str(" ORDER BY a.seq DESC LIMIT ?");
     args.push(((q.count + 1) as i64).into());
     let mut st = conn.prepare(&sql)?;
-    let mut rows: Vec<(i64, String)> = st
+    let mut rows: Vec<(i64, String, String)> = st
         .query_map(rusqlite::params_from_iter(args), |r| {
-            Ok((r.get(0)?, r.get(1)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?
         .collect::<Result<_, _>>()?;
     let more = rows.len() > q.count;
     rows.truncate(q.count);
     Ok(AuditPage {
         next_before_seq: if more { rows.last().map(|r| r.0) } else { None },
-        bodies: rows.into_iter().map(|r| r.1).collect(),
+        rows: rows.into_iter().map(|r| (r.1, r.2)).collect(),
     })
 }
 
@@ -86,7 +86,7 @@ impl AuditStore for SqliteStore {
         let id = id.to_string();
         self.with_reader(move |c| {
             Ok(
-                c.query_row("SELECT body FROM audit WHERE id = ?", [&id], |r| r.get(0))
+                c.query_row("SELECT facts FROM audit WHERE id = ?", [&id], |r| r.get(0))
                     .optional()?,
             )
         })

@@ -72,7 +72,7 @@ CREATE TABLE authors (tenant TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL
     r#"
 CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
     recorded INTEGER NOT NULL, tenant TEXT NOT NULL, client TEXT NOT NULL,
-    outcome TEXT NOT NULL, type_code TEXT NOT NULL, subtype TEXT NOT NULL, body TEXT NOT NULL);
+    outcome TEXT NOT NULL, type_code TEXT NOT NULL, subtype TEXT NOT NULL, facts TEXT NOT NULL);
 CREATE INDEX audit_recorded ON audit (recorded);
 CREATE INDEX audit_client ON audit (client, seq);
 CREATE TABLE audit_patient (patient TEXT NOT NULL, seq INTEGER NOT NULL,
