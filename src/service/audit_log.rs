@@ -19,7 +19,8 @@ use crate::store::audit::AuditRow;
 use crate::store::{AUDIT_TENANT, AccessContext, Store, StoreError, StoredResource, WriteTx};
 
 const QUEUE: usize = 65_536;
-const BATCH: usize = 1_000;
+const BATCH: usize = 2_000;
+const LINGER: std::time::Duration = std::time::Duration::from_millis(25);
 
 pub(crate) struct AuditLog {
     sender: Mutex<Option<mpsc::Sender<AuditRow>>>,
@@ -31,11 +32,14 @@ impl AuditLog {
         let (tx, mut rx) = mpsc::channel::<AuditRow>(QUEUE);
         let task = tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
+                // Linger briefly so a busy server commits (and fsyncs) audit
+                // records in large groups rather than a few at a time.
+                let deadline = tokio::time::Instant::now() + LINGER;
                 let mut batch = vec![first];
                 while batch.len() < BATCH {
-                    match rx.try_recv() {
-                        Ok(v) => batch.push(v),
-                        Err(_) => break,
+                    match tokio::time::timeout_at(deadline, rx.recv()).await {
+                        Ok(Some(v)) => batch.push(v),
+                        _ => break,
                     }
                 }
                 let n = batch.len();
