@@ -21,6 +21,11 @@ async fn metadata_matches_checked_in_copy() {
     assert_eq!(served["implementation"]["url"], app.base);
     served["implementation"]["url"] = Value::Null;
     checked_in["implementation"]["url"] = Value::Null;
+    // So is the SMART token endpoint it advertises.
+    let token = &mut served["rest"][0]["security"]["extension"][0]["extension"][0]["valueUri"];
+    assert_eq!(*token, format!("{}/auth/token", app.base));
+    *token = Value::Null;
+    checked_in["rest"][0]["security"]["extension"][0]["extension"][0]["valueUri"] = Value::Null;
     assert!(
         served == checked_in,
         "conformance/CapabilityStatement.json is stale: run `cargo run -- capability > conformance/CapabilityStatement.json`"
