@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::get_status;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
@@ -115,12 +117,7 @@ async fn operator_registers_a_client_gets_tokens_rotates_keys_and_removes_it() {
     };
     let t1 = token(&db);
     assert_eq!(
-        bearer_client(&t1)
-            .get(format!("{base}/Patient"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        get_status(&bearer_client(&t1), format!("{base}/Patient")).await,
         200
     );
     assert_eq!(
@@ -136,21 +133,11 @@ async fn operator_registers_a_client_gets_tokens_rotates_keys_and_removes_it() {
     assert!(rot.status.success(), "{}", text(&rot));
     let t2 = token(&db);
     assert_eq!(
-        bearer_client(&t1)
-            .get(format!("{base}/Patient"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        get_status(&bearer_client(&t1), format!("{base}/Patient")).await,
         200
     );
     assert_eq!(
-        bearer_client(&t2)
-            .get(format!("{base}/Patient"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        get_status(&bearer_client(&t2), format!("{base}/Patient")).await,
         200
     );
     let kid = |t: &str| jsonwebtoken::decode_header(t).unwrap().kid.unwrap();

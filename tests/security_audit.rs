@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::routing::get;
 use common::jwt::{self, claims, request_token, sign};
-use common::{bearer_client, save_client, spawn_app, spawn_app_with};
+use common::{bearer_client, get_status, save_client, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 use tandem::auth::Role;
 use tandem::auth::clients::Client;
@@ -195,10 +195,7 @@ async fn rate_limit_and_header_limit() {
     let other = app
         .client_for("other", Role::Ehr, "default", "system/*.rs")
         .await;
-    assert_eq!(
-        other.get(app.url("Patient")).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(get_status(&other, app.url("Patient")).await, 200);
     let huge = "x".repeat(40_000);
     let r = other
         .get(app.url("metadata"))
@@ -310,19 +307,9 @@ async fn tokens_from_a_configured_external_issuer() {
     };
     let now = jwt::now();
     let ok = bearer_client(&token("tandem", "ext-ehr", now + 120));
-    assert_eq!(
-        ok.get(app.url("Patient")).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(get_status(&ok, app.url("Patient")).await, 200);
     // Scopes are narrowed to the registered client's.
-    assert_eq!(
-        ok.get(app.url("Observation"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        403
-    );
+    assert_eq!(get_status(&ok, app.url("Observation")).await, 403);
     for (name, t) in [
         ("wrong audience", token("other", "ext-ehr", now + 120)),
         ("unregistered client", token("tandem", "nobody", now + 120)),
@@ -336,12 +323,7 @@ async fn tokens_from_a_configured_external_issuer() {
         ),
     ] {
         assert_eq!(
-            bearer_client(&t)
-                .get(app.url("Patient"))
-                .send()
-                .await
-                .unwrap()
-                .status(),
+            get_status(&bearer_client(&t), app.url("Patient")).await,
             401,
             "{name}"
         );

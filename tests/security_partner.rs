@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestApp, spawn_app};
+use common::{TestApp, get_status, spawn_app};
 use reqwest::Client;
 use serde_json::{Value, json};
 use tandem::auth::Role;
@@ -183,11 +183,7 @@ async fn partner_sees_exactly_the_shared_set() {
     assert_eq!(r.status(), 404);
     // The practice sees the partner's note (it lives in the practice's tenant).
     assert_eq!(
-        ehr.get(app.url(&format!("DocumentReference/{id}")))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        get_status(&ehr, app.url(&format!("DocumentReference/{id}"))).await,
         200
     );
     // Once the referral is closed, nothing is shared any more except its own writes.
@@ -209,14 +205,7 @@ async fn part2_data_follows_consent() {
         "no consent yet"
     );
     // The owning practice always sees it.
-    assert_eq!(
-        ehr.get(app.url("Observation/audit-c"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(get_status(&ehr, app.url("Observation/audit-c")).await, 200);
     assert_eq!(put(&ehr, &app, consent("active", "2099-01-01")).await, 201);
     assert_eq!(
         partner_get(&partner, &app, "Observation/audit-c").await.0,

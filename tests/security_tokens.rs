@@ -5,7 +5,7 @@
 mod common;
 
 use common::jwt::{self, Signer, claims, raw, request_token, sign};
-use common::{TestApp, bearer_client, save_client, spawn_app};
+use common::{TestApp, bearer_client, get_status, save_client, spawn_app};
 use serde_json::{Value, json};
 use tandem::auth::Role;
 use tandem::auth::clients::Client;
@@ -64,7 +64,7 @@ async fn discovery_and_jwks_are_public() {
     assert_eq!(jwks["keys"][0]["kty"], "EC");
     assert!(jwks["keys"][0].get("d").is_none(), "no private material");
     for path in ["metadata", "health"] {
-        assert_eq!(anon.get(app.url(path)).send().await.unwrap().status(), 200);
+        assert_eq!(get_status(&anon, app.url(path)).await, 200);
     }
     app.stop().await;
 }
@@ -92,15 +92,9 @@ async fn es384_and_rs384_assertions_get_tokens_that_work() {
         // Narrowed to what the client may have: Task was not allowed.
         assert_eq!(body["scope"], "system/Patient.rs");
         let c = bearer_client(body["access_token"].as_str().unwrap());
-        assert_eq!(
-            c.get(app.url("Patient")).send().await.unwrap().status(),
-            200
-        );
+        assert_eq!(get_status(&c, app.url("Patient")).await, 200);
         // Observation was allowed to the client but not requested: refused.
-        assert_eq!(
-            c.get(app.url("Observation")).send().await.unwrap().status(),
-            403
-        );
+        assert_eq!(get_status(&c, app.url("Observation")).await, 403);
     }
     app.stop().await;
 }
@@ -273,21 +267,11 @@ async fn bearer_tokens_are_checked_on_every_fhir_request() {
     forged[last] = if forged[last] == 'A' { 'B' } else { 'A' };
     let forged: String = forged.into_iter().collect();
     assert_eq!(
-        bearer_client(&forged)
-            .get(app.url("Patient"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        get_status(&bearer_client(&forged), app.url("Patient")).await,
         401
     );
     assert_eq!(
-        bearer_client(&token)
-            .get(app.url("Patient"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        get_status(&bearer_client(&token), app.url("Patient")).await,
         200
     );
     app.stop().await;
@@ -305,21 +289,11 @@ async fn scopes_are_enforced_per_interaction_and_type() {
         .client_for("reader", Role::Ehr, "default", "system/Patient.read")
         .await;
     assert_eq!(
-        reader
-            .get(app.url(&format!("Patient/{pid}")))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        get_status(&reader, app.url(&format!("Patient/{pid}"))).await,
         200
     );
     assert_eq!(
-        reader
-            .get(app.url(&format!("Patient/{pid}/_history")))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        get_status(&reader, app.url(&format!("Patient/{pid}/_history"))).await,
         200
     );
     let post = |c: &reqwest::Client, path: &str, body: Value| {
@@ -345,15 +319,7 @@ async fn scopes_are_enforced_per_interaction_and_type() {
             .status(),
         403
     );
-    assert_eq!(
-        reader
-            .get(app.url("Observation"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        403
-    );
+    assert_eq!(get_status(&reader, app.url("Observation")).await, 403);
     // v2 create-only: create allowed, search refused.
     let creator = app
         .client_for("creator", Role::Ehr, "default", "system/Observation.c")
@@ -366,15 +332,7 @@ async fn scopes_are_enforced_per_interaction_and_type() {
             .status(),
         201
     );
-    assert_eq!(
-        creator
-            .get(app.url("Observation"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        403
-    );
+    assert_eq!(get_status(&creator, app.url("Observation")).await, 403);
     // Bundle entries are checked one by one: a transaction with one refused entry fails whole.
     let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
         {"resource": obs, "request": {"method": "POST", "url": "Observation"}},

@@ -100,6 +100,11 @@ pub async fn save_client(db: &Path, client: &clients::Client) {
     store.close().await;
 }
 
+/// The status of `GET url` sent with `c`.
+pub async fn get_status(c: &Client, url: String) -> u16 {
+    c.get(url).send().await.expect("GET").status().as_u16()
+}
+
 /// A reqwest client sending `token` on every request.
 pub fn bearer_client(token: &str) -> Client {
     let mut h = reqwest::header::HeaderMap::new();
