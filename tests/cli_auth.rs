@@ -214,3 +214,34 @@ async fn demo_prints_a_working_token_and_curl_line() {
     demo.kill().unwrap();
     demo.wait().unwrap();
 }
+
+#[test]
+fn switching_auth_off_warns_on_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args([
+            "--database",
+            dir.path().join("t.db").to_str().unwrap(),
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("TANDEM_AUTH__ENABLED", "false")
+        .env("TANDEM_LOG__LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = server.stderr.take().unwrap();
+    let mut warned = false;
+    for line in BufReader::new(stderr).lines() {
+        if line.unwrap().contains("AUTH IS DISABLED") {
+            warned = true;
+            break;
+        }
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(warned, "a loud warning when auth is off");
+}

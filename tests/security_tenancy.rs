@@ -157,3 +157,74 @@ async fn practice_b_reaches_practice_a_by_no_path() {
     assert_eq!(send(&a, &app, M::GET, "Patient/pa", None).await.0, 200);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn reporting_and_hie_roles_both_ways() {
+    let app = spawn_app().await;
+    use reqwest::Method as M;
+    let ehr = app
+        .client_for("ehr-x", Role::Ehr, "practice-x", "system/*.cruds")
+        .await;
+    let report = json!({"resourceType": "MeasureReport", "id": "mr1", "status": "complete", "type": "summary",
+        "measure": "http://example.org/Measure/cms2", "period": {"start": "2026-01-01", "end": "2026-12-31"}});
+    assert_eq!(
+        send(
+            &ehr,
+            &app,
+            M::PUT,
+            "MeasureReport/mr1",
+            Some(report.clone())
+        )
+        .await
+        .0,
+        201
+    );
+    assert_eq!(
+        send(
+            &ehr,
+            &app,
+            M::PUT,
+            "Patient/px",
+            Some(json!({"resourceType": "Patient", "id": "px"}))
+        )
+        .await
+        .0,
+        201
+    );
+    // Reporting (program staff for practice-x): measure outputs only, read-only.
+    let rep = app
+        .client_for("rep", Role::Reporting, "practice-x", "system/*.rs")
+        .await;
+    assert_eq!(
+        send(&rep, &app, M::GET, "MeasureReport/mr1", None).await.0,
+        200
+    );
+    assert_eq!(send(&rep, &app, M::GET, "MeasureReport", None).await.0, 200);
+    assert_eq!(send(&rep, &app, M::GET, "Patient/px", None).await.0, 403);
+    assert_eq!(send(&rep, &app, M::GET, "Patient", None).await.0, 403);
+    assert_eq!(
+        send(&rep, &app, M::PUT, "MeasureReport/mr1", Some(report))
+            .await
+            .0,
+        403
+    );
+    // HIE: writes land in its own partition and it reads back only those.
+    let hie = app
+        .client_for("hie-1", Role::Hie, "hie-org", "system/*.crus")
+        .await;
+    let (s, enc) = send(
+        &hie,
+        &app,
+        M::POST,
+        "Encounter",
+        Some(json!({"resourceType": "Encounter", "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "EMER"}})),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let path = format!("Encounter/{}", enc["id"].as_str().unwrap());
+    assert_eq!(send(&hie, &app, M::GET, &path, None).await.0, 200);
+    assert_eq!(send(&ehr, &app, M::GET, &path, None).await.0, 404);
+    assert_eq!(send(&hie, &app, M::GET, "Patient/px", None).await.0, 404);
+    app.stop().await;
+}
