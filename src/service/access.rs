@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::bundle_entry::{Method, Op};
 use super::crud::not_found;
 use super::{FhirService, ServiceError};
-use crate::auth::audit::{Event, Record, patients_of};
+use crate::auth::audit::patients_of;
 use crate::auth::policy::{
     ACTIVE_REFERRAL_STATUSES, Denial, Interaction, authorize, consent_permits,
     matches_restrictions, sensitive_labels, shared_refs,
@@ -235,74 +235,6 @@ impl Guest {
         });
         permitting.is_some()
     }
-}
-
-/// The audit facts common to every record of a request.
-pub(crate) fn record(ctx: &AccessContext, event: Event, now_ms: i64) -> Record {
-    Record {
-        event,
-        outcome: "0".into(),
-        outcome_desc: None,
-        client_id: ctx.client_id.clone(),
-        client_address: ctx.address.clone(),
-        resource_type: None,
-        entities: Vec::new(),
-        patients: Vec::new(),
-        query: None,
-        request_id: ctx.request_id.clone(),
-        token_id: ctx.grant.token_id.clone(),
-        now_ms,
-    }
-}
-
-/// The few elements of a resource an audit entity needs; deserialising into
-/// this skips everything else, much cheaper than a full `Value`.
-#[derive(serde::Deserialize, Default)]
-struct Peek {
-    #[serde(default)]
-    meta: Option<PeekMeta>,
-    subject: Option<PeekRef>,
-    patient: Option<PeekRef>,
-    #[serde(rename = "for")]
-    for_: Option<PeekRef>,
-}
-
-#[derive(serde::Deserialize, Default)]
-struct PeekMeta {
-    #[serde(default)]
-    security: Vec<Value>,
-}
-
-#[derive(serde::Deserialize)]
-struct PeekRef {
-    reference: Option<String>,
-}
-
-/// Adds a returned or written resource to an audit record: its reference, its
-/// security labels and the patient it is about.
-pub(crate) fn add_entity(rec: &mut Record, r: &StoredResource) {
-    let peek: Peek = if r.deleted {
-        Peek::default()
-    } else {
-        serde_json::from_str(&r.body).unwrap_or_default()
-    };
-    let mut patients: Vec<String> = [&peek.subject, &peek.patient, &peek.for_]
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p.reference.clone())
-        .filter(|p| p.starts_with("Patient/"))
-        .collect();
-    if r.resource_type == "Patient" {
-        patients.push(format!("Patient/{}", r.id));
-    }
-    for p in patients {
-        if !rec.patients.contains(&p) {
-            rec.patients.push(p);
-        }
-    }
-    let labels = peek.meta.map(|m| m.security).unwrap_or_default();
-    rec.entities
-        .push((format!("{}/{}", r.resource_type, r.id), labels));
 }
 
 impl FhirService {

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -125,7 +125,7 @@ impl AuditUnit {
     ) -> Result<(), StoreError> {
         let mut rec = self.record.clone();
         for r in written {
-            access::add_entity(&mut rec, r);
+            add_entity(&mut rec, r);
         }
         tx.audit(row(&rec, &self.tenant))
     }
@@ -150,7 +150,7 @@ impl AuditUnit {
 
 impl FhirService {
     pub(crate) fn audit_unit(&self, ctx: &AccessContext, i: Interaction, rt: &str) -> AuditUnit {
-        let mut record = access::record(ctx, Event::Rest(i), self.clock.now_ms());
+        let mut record = record(ctx, Event::Rest(i), self.clock.now_ms());
         record.resource_type = Some(rt.to_string());
         AuditUnit {
             record,
@@ -167,18 +167,18 @@ impl FhirService {
         returned: &[&StoredResource],
         query: Option<String>,
     ) {
-        let mut rec = access::record(ctx, Event::Rest(i), self.clock.now_ms());
+        let mut rec = record(ctx, Event::Rest(i), self.clock.now_ms());
         rec.resource_type = Some(rt.to_string());
         rec.query = query;
         for r in returned {
-            access::add_entity(&mut rec, r);
+            add_entity(&mut rec, r);
         }
         self.audit.send(row(&rec, &ctx.tenant));
     }
 
     /// Audits an interaction that was refused.
     pub(crate) fn audit_refusal(&self, ctx: &AccessContext, i: Interaction, rt: &str) {
-        let mut rec = access::record(ctx, Event::Rest(i), self.clock.now_ms());
+        let mut rec = record(ctx, Event::Rest(i), self.clock.now_ms());
         rec.resource_type = Some(rt.to_string());
         rec.outcome = "4".into();
         rec.outcome_desc = Some("refused: not permitted".into());
@@ -192,7 +192,7 @@ impl FhirService {
         decisions: Vec<access::ConsentDecision>,
     ) {
         for d in decisions {
-            let mut rec = access::record(
+            let mut rec = record(
                 ctx,
                 Event::Consent { consent: d.consent },
                 self.clock.now_ms(),
@@ -223,7 +223,7 @@ impl FhirService {
         let mut ctx = AccessContext::internal(AUDIT_TENANT, request_id);
         ctx.client_id = client_id.to_string();
         ctx.address = address;
-        let mut rec = access::record(&ctx, Event::Token, self.clock.now_ms());
+        let mut rec = record(&ctx, Event::Token, self.clock.now_ms());
         rec.token_id = String::new();
         if let Some(reason) = refused {
             rec.outcome = "4".into();
@@ -233,4 +233,72 @@ impl FhirService {
         }
         self.audit.send(row(&rec, &ctx.tenant));
     }
+}
+
+/// The audit facts common to every record of a request.
+pub(crate) fn record(ctx: &AccessContext, event: Event, now_ms: i64) -> Record {
+    Record {
+        event,
+        outcome: "0".into(),
+        outcome_desc: None,
+        client_id: ctx.client_id.clone(),
+        client_address: ctx.address.clone(),
+        resource_type: None,
+        entities: Vec::new(),
+        patients: Vec::new(),
+        query: None,
+        request_id: ctx.request_id.clone(),
+        token_id: ctx.grant.token_id.clone(),
+        now_ms,
+    }
+}
+
+/// The few elements of a resource an audit entity needs; deserialising into
+/// this skips everything else, much cheaper than a full `Value`.
+#[derive(serde::Deserialize, Default)]
+struct Peek {
+    #[serde(default)]
+    meta: Option<PeekMeta>,
+    subject: Option<PeekRef>,
+    patient: Option<PeekRef>,
+    #[serde(rename = "for")]
+    for_: Option<PeekRef>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct PeekMeta {
+    #[serde(default)]
+    security: Vec<Value>,
+}
+
+#[derive(serde::Deserialize)]
+struct PeekRef {
+    reference: Option<String>,
+}
+
+/// Adds a returned or written resource to an audit record: its reference, its
+/// security labels and the patient it is about.
+pub(crate) fn add_entity(rec: &mut Record, r: &StoredResource) {
+    let peek: Peek = if r.deleted {
+        Peek::default()
+    } else {
+        serde_json::from_str(&r.body).unwrap_or_default()
+    };
+    let mut patients: Vec<String> = [&peek.subject, &peek.patient, &peek.for_]
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.reference.clone())
+        .filter(|p| p.starts_with("Patient/"))
+        .collect();
+    if r.resource_type == "Patient" {
+        patients.push(format!("Patient/{}", r.id));
+    }
+    for p in patients {
+        if !rec.patients.contains(&p) {
+            rec.patients.push(p);
+        }
+    }
+    let labels = peek.meta.map(|m| m.security).unwrap_or_default();
+    rec.entities
+        .push((format!("{}/{}", r.resource_type, r.id), labels));
 }

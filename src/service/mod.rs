@@ -11,6 +11,7 @@ mod bundle_fast;
 mod capability;
 mod crud;
 mod history;
+mod read;
 mod resource;
 mod search;
 
