@@ -164,3 +164,68 @@ pub fn patients_of(rt: &str, id: &str, v: &Value) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(event: Event) -> Record {
+        Record {
+            event,
+            outcome: "0".into(),
+            outcome_desc: Some("ok".into()),
+            client_id: "ehr-a".into(),
+            client_address: Some("127.0.0.1".into()),
+            resource_type: Some("Observation".into()),
+            entities: vec![(
+                "Observation/o1".into(),
+                vec![
+                    json!({"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "SUD"}),
+                ],
+            )],
+            patients: vec!["Patient/p1".into()],
+            query: Some("code=44261-6".into()),
+            request_id: "req-1".into(),
+            token_id: "jti-1".into(),
+            now_ms: 1_700_000_000_000,
+        }
+    }
+
+    /// Every shape parses as an AuditEvent in the fhir-sdk typed model (an
+    /// independent implementation of the R4/R4B structure).
+    #[test]
+    fn audit_events_are_valid_fhir() {
+        for ev in [
+            Event::Rest(Interaction::Read),
+            Event::Rest(Interaction::Create),
+            Event::Rest(Interaction::Search),
+            Event::Token,
+            Event::Consent {
+                consent: Some("Consent/c1".into()),
+            },
+        ] {
+            let v = audit_event(&record(ev.clone()));
+            let typed: Result<fhir_sdk::r4b::resources::AuditEvent, _> =
+                serde_json::from_value(v.clone());
+            assert!(typed.is_ok(), "{ev:?}: {typed:?}\n{v}");
+        }
+    }
+
+    #[test]
+    fn balp_roles_follow_the_direction_of_the_data() {
+        let read = audit_event(&record(Event::Rest(Interaction::Read)));
+        assert_eq!(read["action"], "R");
+        assert_eq!(read["agent"][0]["type"]["coding"][0]["code"], "110152");
+        let create = audit_event(&record(Event::Rest(Interaction::Create)));
+        assert_eq!(create["action"], "C");
+        assert_eq!(create["agent"][0]["type"]["coding"][0]["code"], "110153");
+        let search = audit_event(&record(Event::Rest(Interaction::Search)));
+        let q = search["entity"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["role"]["code"] == "24")
+            .unwrap();
+        assert_eq!(q["query"], "Y29kZT00NDI2MS02"); // base64("code=44261-6")
+    }
+}
