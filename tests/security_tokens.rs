@@ -425,5 +425,17 @@ async fn restricted_scopes_see_only_matching_resources() {
         .filter(|e| e["search"]["mode"] == "match")
         .count();
     assert_eq!(matches, 1);
+    // Type history is screened the same way, and carries no total that would
+    // count the hidden versions.
+    let h: Value = c
+        .get(app.url("Observation/_history"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(h["entry"].as_array().unwrap().len(), 1, "{h}");
+    assert!(h.get("total").is_none(), "{h}");
     app.stop().await;
 }

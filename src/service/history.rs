@@ -74,6 +74,7 @@ impl FhirService {
         let mut page = self.store.history(ctx, q).await?;
         let viewer = self.viewer(ctx).await?;
         let mut decisions = Vec::new();
+        let before = page.entries.len();
         page.entries.retain(|r| {
             let a = if rt == "*" {
                 authorize(&ctx.grant, &r.resource_type, Interaction::Read)
@@ -84,6 +85,8 @@ impl FhirService {
             !matches!(a, Allowance::Denied) && self.visible(&viewer, &a, r, &mut decisions)
         });
         self.audit_consents(ctx, decisions);
+        // A total counting entries the caller may not see would leak them.
+        let total = (page.entries.len() == before && !ctx.guest).then_some(page.total);
         if let HistoryScope::Instance(t, id) = &scope
             && page.entries.is_empty()
             && q_was_first_page
@@ -130,7 +133,7 @@ impl FhirService {
         if let Some(seq) = page.next_before_seq {
             links.push(("next", format!("{path}?{query}&_before_seq={seq}")));
         }
-        Ok(render("history", Some(page.total), &links, &entries))
+        Ok(render("history", total, &links, &entries))
     }
 }
 
