@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestApp, get_status, spawn_app};
+use common::{TestApp, get_body, get_status, spawn_app};
 use reqwest::Client;
 use serde_json::{Value, json};
 use tandem::auth::Role;
@@ -233,14 +233,11 @@ async fn part2_data_follows_consent() {
         .await;
     let mut outcomes = Vec::new();
     for _ in 0..50 {
-        let b: Value = admin
-            .get(app.url("AuditEvent?agent=bh-1&subtype=AuthZ-Consent&_count=100"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let b: Value = get_body(
+            &admin,
+            app.url("AuditEvent?agent=bh-1&subtype=AuthZ-Consent&_count=100"),
+        )
+        .await;
         outcomes = b["entry"]
             .as_array()
             .cloned()
