@@ -5,11 +5,12 @@
 
 mod common;
 
+use common::process::fetch_json;
 use std::time::Duration;
 
 use axum::routing::get;
 use common::jwt::{self, claims, request_token, sign};
-use common::{bearer_client, get_body, get_status, save_client, spawn_app, spawn_app_with};
+use common::{bearer_client, get_status, save_client, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 use tandem::auth::Role;
 use tandem::auth::clients::Client;
@@ -17,7 +18,7 @@ use tandem::auth::clients::Client;
 async fn audit_events(admin: &reqwest::Client, app: &common::TestApp, query: &str) -> Vec<Value> {
     // Read audits are committed in the background: wait for them.
     for _ in 0..50 {
-        let b: Value = get_body(admin, app.url(&format!("AuditEvent?{query}"))).await;
+        let b: Value = fetch_json(admin, &app.url(&format!("AuditEvent?{query}"))).await;
         let es: Vec<Value> = b["entry"]
             .as_array()
             .cloned()
@@ -136,7 +137,7 @@ async fn every_interaction_is_audited_and_the_trail_is_immutable() {
     ] {
         assert_eq!(r.status(), 405);
     }
-    let again: Value = get_body(&admin, app.url(&format!("AuditEvent/{id}"))).await;
+    let again: Value = fetch_json(&admin, &app.url(&format!("AuditEvent/{id}"))).await;
     assert_eq!(again["outcome"], "0");
     app.stop().await;
 }

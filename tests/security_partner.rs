@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::{TestApp, get_body, get_status, spawn_app};
+use common::process::fetch_json;
+use common::{TestApp, get_status, spawn_app};
 use reqwest::Client;
 use serde_json::{Value, json};
 use tandem::auth::Role;
@@ -233,9 +234,9 @@ async fn part2_data_follows_consent() {
         .await;
     let mut outcomes = Vec::new();
     for _ in 0..50 {
-        let b: Value = get_body(
+        let b: Value = fetch_json(
             &admin,
-            app.url("AuditEvent?agent=bh-1&subtype=AuthZ-Consent&_count=100"),
+            &app.url("AuditEvent?agent=bh-1&subtype=AuthZ-Consent&_count=100"),
         )
         .await;
         outcomes = b["entry"]

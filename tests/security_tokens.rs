@@ -5,7 +5,8 @@
 mod common;
 
 use common::jwt::{self, Signer, claims, raw, request_token, sign};
-use common::{TestApp, bearer_client, get_body, get_status, save_client, spawn_app};
+use common::process::fetch_json;
+use common::{TestApp, bearer_client, get_status, save_client, spawn_app};
 use serde_json::{Value, json};
 use tandem::auth::Role;
 use tandem::auth::clients::Client;
@@ -34,7 +35,7 @@ fn token_url(app: &TestApp) -> String {
 async fn discovery_and_jwks_are_public() {
     let app = spawn_app().await;
     let anon = reqwest::Client::new();
-    let conf: Value = get_body(&anon, app.url(".well-known/smart-configuration")).await;
+    let conf: Value = fetch_json(&anon, &app.url(".well-known/smart-configuration")).await;
     assert_eq!(conf["token_endpoint"], token_url(&app));
     assert!(
         conf["grant_types_supported"]
@@ -46,7 +47,7 @@ async fn discovery_and_jwks_are_public() {
             .to_string()
             .contains("client-confidential-asymmetric")
     );
-    let jwks: Value = get_body(&anon, app.url("auth/jwks")).await;
+    let jwks: Value = fetch_json(&anon, &app.url("auth/jwks")).await;
     assert_eq!(jwks["keys"][0]["kty"], "EC");
     assert!(jwks["keys"][0].get("d").is_none(), "no private material");
     for path in ["metadata", "health"] {
@@ -351,7 +352,7 @@ async fn scopes_are_enforced_per_interaction_and_type() {
         .client_for("obs-only", Role::Ehr, "default", "system/Observation.rs")
         .await;
     post(&app.client, "Observation", json!({"resourceType": "Observation", "status": "final", "code": {"text": "z"}, "subject": {"reference": format!("Patient/{pid}")}})).await.unwrap();
-    let b: Value = get_body(&both, app.url("Observation?_include=Observation:subject")).await;
+    let b: Value = fetch_json(&both, &app.url("Observation?_include=Observation:subject")).await;
     let types: Vec<&str> = b["entry"]
         .as_array()
         .unwrap()
@@ -389,7 +390,7 @@ async fn restricted_scopes_see_only_matching_resources() {
     };
     assert_eq!(get(&s["id"]).await.unwrap().status(), 200);
     assert_eq!(get(&v["id"]).await.unwrap().status(), 404);
-    let b: Value = get_body(&c, app.url("Observation")).await;
+    let b: Value = fetch_json(&c, &app.url("Observation")).await;
     let matches = b["entry"]
         .as_array()
         .unwrap()
@@ -399,7 +400,7 @@ async fn restricted_scopes_see_only_matching_resources() {
     assert_eq!(matches, 1);
     // Type history is screened the same way, and carries no total that would
     // count the hidden versions.
-    let h: Value = get_body(&c, app.url("Observation/_history")).await;
+    let h: Value = fetch_json(&c, &app.url("Observation/_history")).await;
     assert_eq!(h["entry"].as_array().unwrap().len(), 1, "{h}");
     assert!(h.get("total").is_none(), "{h}");
     app.stop().await;

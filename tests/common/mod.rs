@@ -105,17 +105,6 @@ pub async fn get_status(c: &Client, url: String) -> u16 {
     c.get(url).send().await.expect("GET").status().as_u16()
 }
 
-/// The JSON body of `GET url` sent with `c`.
-pub async fn get_body(c: &Client, url: String) -> Value {
-    c.get(url)
-        .send()
-        .await
-        .expect("GET")
-        .json()
-        .await
-        .expect("JSON body")
-}
-
 /// A reqwest client sending `token` on every request.
 pub fn bearer_client(token: &str) -> Client {
     let mut h = reqwest::header::HeaderMap::new();

@@ -108,18 +108,7 @@ pub async fn fetch_json(client: &reqwest::Client, url: &str) -> serde_json::Valu
 
 /// Runs `tandem --database DB import PATHS...`, asserts success, returns stdout.
 pub fn run_import(db: &Path, paths: &[&Path]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .arg("--database")
-        .arg(db)
-        .arg("import")
-        .args(paths)
-        .env("TANDEM_LOG__LEVEL", "warn")
-        .output()
-        .expect("run tandem import");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
+    let mut args = vec!["import"];
+    args.extend(paths.iter().map(|p| p.to_str().expect("UTF-8 path")));
+    cli(db, &args)
 }
