@@ -40,6 +40,10 @@ pub fn build_service(cfg: &Config, base_url: &str) -> anyhow::Result<Arc<FhirSer
         validation: cfg.validation,
         default_profiles: cfg.default_profiles.clone(),
         max_bundle_entries: cfg.limits.max_bundle_entries,
+        derivations: cfg
+            .derivations
+            .enabled
+            .then(|| cfg.derivations.screening.clone()),
     };
     Ok(Arc::new(FhirService::new(
         store,
@@ -102,9 +106,20 @@ pub async fn serve(
     };
     tracing::info!(address = %listener.local_addr()?, database = %cfg.database.display(), "tandem listening");
     let app = router(state, limits).into_make_service_with_connect_info::<SocketAddr>();
+    let outbox = crate::exchange::outbox::Worker::new(
+        svc.store(),
+        &cfg.notifications.endpoints,
+        crate::exchange::outbox::Backoff {
+            base_ms: cfg.notifications.retry_base_ms,
+            max_ms: cfg.notifications.retry_max_ms,
+        },
+        Duration::from_secs(cfg.notifications.timeout_secs),
+    )?
+    .spawn();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
+    outbox.stop().await;
     svc.shutdown().await;
     tracing::info!("tandem stopped; store closed");
     Ok(())

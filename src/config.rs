@@ -36,6 +36,32 @@ pub struct Config {
     pub limits: Limits,
     pub log: LogConfig,
     pub auth: AuthConfig,
+    pub derivations: DerivationConfig,
+    pub notifications: NotificationConfig,
+}
+
+/// Screening derivations (results, safety alerts, care plans) on writes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DerivationConfig {
+    pub enabled: bool,
+    /// Program choices: PHQ-2 and EPDS cut-offs, Morse high band.
+    #[serde(default)]
+    pub screening: crate::rules::screening::ScreeningConfig,
+}
+
+/// Deliveries from the outbox to practices' endpoints.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationConfig {
+    /// First retry delay; doubles per failed attempt.
+    pub retry_base_ms: u64,
+    /// Longest delay between attempts.
+    pub retry_max_ms: u64,
+    /// Per-attempt HTTP timeout.
+    pub timeout_secs: u64,
+    /// Where each practice (tenant) receives its notifications.
+    pub endpoints: Vec<crate::exchange::outbox::Endpoint>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -109,6 +135,16 @@ impl Default for Config {
                 rate_burst: 2000,
                 external_issuers: Vec::new(),
             },
+            derivations: DerivationConfig {
+                enabled: true,
+                screening: Default::default(),
+            },
+            notifications: NotificationConfig {
+                retry_base_ms: 1000,
+                retry_max_ms: 900_000,
+                timeout_secs: 10,
+                endpoints: Vec::new(),
+            },
             log: LogConfig {
                 format: LogFormat::Text,
                 level: "info".into(),
@@ -179,6 +215,17 @@ impl Config {
                     e.issuer
                 ));
             }
+        }
+        for e in &self.notifications.endpoints {
+            if !(e.url.starts_with("http://") || e.url.starts_with("https://")) {
+                return Err(format!(
+                    "invalid configuration: notification endpoint of tenant '{}': url must be http(s)",
+                    e.tenant
+                ));
+            }
+        }
+        if self.notifications.retry_base_ms == 0 || self.notifications.timeout_secs == 0 {
+            return Err("invalid configuration: 'notifications.retry_base_ms' and 'notifications.timeout_secs' must be greater than zero".into());
         }
         if let Some(b) = &self.base_url
             && !(b.starts_with("http://") || b.starts_with("https://"))

@@ -171,6 +171,14 @@ const ACT_CODE: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
 /// Sensitivity and policy codes that make a resource sensitive (v3-ActCode).
 const SENSITIVE_ACT_CODES: &[&str] = &["SUD", "ETH", "PSY", "MH", "HIV", "42CFRPart2"];
 
+/// The labels of 42 CFR Part 2 data: sensitivity `SUD` and confidentiality `R`.
+pub fn part2_labels() -> Value {
+    serde_json::json!([
+        { "system": ACT_CODE, "code": "SUD", "display": "substance use disorder information sensitivity" },
+        { "system": CONFIDENTIALITY, "code": "R", "display": "restricted" },
+    ])
+}
+
 /// The sensitive labels of a resource (`R`, `V`, `SUD`, `42CFRPart2`, …).
 pub fn sensitive_labels(resource: &Value) -> Vec<String> {
     let Some(labels) = resource["meta"]["security"].as_array() else {

@@ -24,6 +24,7 @@ pub const PROFILE_SOURCES: &[&str] = &[
     ),
     include_str!("../../profiles/StructureDefinition-us-core-condition-encounter-diagnosis.json"),
     include_str!("../../profiles/StructureDefinition-us-core-questionnaireresponse.json"),
+    include_str!("../../profiles/StructureDefinition-tandem-screening-result.json"),
 ];
 
 #[derive(Debug, Clone)]

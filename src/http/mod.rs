@@ -5,6 +5,7 @@ mod auth_routes;
 pub mod error;
 mod handlers;
 pub mod negotiate;
+mod operations;
 mod respond;
 
 use std::sync::Arc;
@@ -69,6 +70,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/{rt}/_history", get(h::type_history))
         .route("/{rt}/{id}", get(h::read).put(h::update).delete(h::delete))
         .route("/{rt}/{id}/_history", get(h::instance_history))
+        .route("/{rt}/{id}/{op}", get(operations::instance_operation))
         .route("/{rt}/{id}/_history/{vid}", get(h::vread))
         .fallback(h::fallback)
         .method_not_allowed_fallback(h::method_not_allowed)

@@ -62,8 +62,10 @@ impl FhirService {
             if super::bundle_fast::applies(&ops) {
                 super::bundle_fast::run(self, ctx, st, ops, audit).await?
             } else {
+                let du = self.derive_unit(ctx);
                 transact(self.store.as_ref(), ctx, move |tx| {
-                    let r = run_transaction(tx, &st, ops)?;
+                    let (mut r, notes) = du.run(tx, |tx| run_transaction(tx, &st, ops))?;
+                    notes.attach_entries(&mut r);
                     audit.commit_entries(tx, &r)?;
                     Ok::<_, ServiceError>(r)
                 })
@@ -74,8 +76,10 @@ impl FhirService {
                 .into_iter()
                 .map(|op| op.and_then(|op| self.allow_entry(ctx, &op).map(|_| op)))
                 .collect();
+            let du = self.derive_unit(ctx);
             transact(self.store.as_ref(), ctx, move |tx| {
-                let r = run_batch(tx, &st, parsed);
+                let (mut r, notes) = du.run(tx, |tx| Ok(run_batch(tx, &st, parsed)))?;
+                notes.attach_entries(&mut r);
                 audit.commit_entries(tx, &r)?;
                 Ok::<_, ServiceError>(r)
             })

@@ -96,6 +96,20 @@ fn status_text(code: u16) -> String {
 }
 
 impl EntryResult {
+    /// Appends issues to the entry's OperationOutcome (creating it if needed).
+    pub fn add_issues(&mut self, issues: &[Issue]) {
+        let extra = operation_outcome(issues);
+        match self
+            .outcome
+            .as_mut()
+            .and_then(|o| o.get_mut("issue"))
+            .and_then(Value::as_array_mut)
+        {
+            Some(list) => list.extend(extra["issue"].as_array().cloned().unwrap_or_default()),
+            None => self.outcome = Some(extra),
+        }
+    }
+
     pub fn from_write(r: WriteResult, include_body: bool) -> EntryResult {
         let outcome = (!r.issues.is_empty()).then(|| operation_outcome(&r.issues));
         let mut out = EntryResult {

@@ -17,7 +17,7 @@ use super::{FhirService, ServiceError};
 use crate::fhir::id::new_id;
 use crate::fhir::outcome::Issue;
 use crate::fhir::reference::{Ref, parse as parse_ref};
-use crate::store::{AccessContext, NewVersion, transact};
+use crate::store::{AccessContext, NewVersion, WriteTx, transact};
 
 /// True when the transaction can take the fast path.
 pub fn applies(ops: &[Op]) -> bool {
@@ -65,36 +65,49 @@ pub async fn run(
     let (versions, bodies) = tokio::task::spawn_blocking(stamp)
         .await
         .map_err(|e| ServiceError::Internal(e.to_string()))??;
+    let du = svc.derive_unit(ctx);
     transact(svc.store.as_ref(), ctx, move |tx| {
-        // The targets were resolved outside the transaction: make sure they still exist.
-        for t in &targets {
-            let (ty, id) = t.split_once('/').expect("resolved references are Type/id");
-            if tx.current(ty, id)?.is_none_or(|c| c.deleted) {
-                return Err(ServiceError::PreconditionFailed(Issue::error(
-                    "conflict",
-                    format!(
-                        "{t}, the target of a conditional reference, was deleted meanwhile; retry."
-                    ),
-                )));
-            }
-        }
-        let mut out = Vec::with_capacity(versions.len());
-        for (v, body) in versions.into_iter().zip(bodies) {
-            let resource = Some(stored(&v));
-            tx.write(v)?;
-            out.push(EntryResult::from_write(
-                WriteResult {
-                    status: 201,
-                    resource,
-                    issues: vec![],
-                },
-                body,
-            ));
-        }
+        let (mut out, notes) = du.run(tx, |tx| write_all(tx, &targets, versions, bodies))?;
+        notes.attach_entries(&mut out);
         audit.commit_entries(tx, &out)?;
         Ok(out)
     })
     .await
+}
+
+/// The writer-side part: re-check conditional targets, then insert every version.
+fn write_all(
+    tx: &mut dyn WriteTx,
+    targets: &HashSet<String>,
+    versions: Vec<NewVersion>,
+    bodies: Vec<bool>,
+) -> Result<Vec<EntryResult>, ServiceError> {
+    // The targets were resolved outside the transaction: make sure they still exist.
+    for t in targets {
+        let (ty, id) = t.split_once('/').expect("resolved references are Type/id");
+        if tx.current(ty, id)?.is_none_or(|c| c.deleted) {
+            return Err(ServiceError::PreconditionFailed(Issue::error(
+                "conflict",
+                format!(
+                    "{t}, the target of a conditional reference, was deleted meanwhile; retry."
+                ),
+            )));
+        }
+    }
+    let mut out = Vec::with_capacity(versions.len());
+    for (v, body) in versions.into_iter().zip(bodies) {
+        let resource = Some(stored(&v));
+        tx.write(v)?;
+        out.push(EntryResult::from_write(
+            WriteResult {
+                status: 201,
+                resource,
+                issues: vec![],
+            },
+            body,
+        ));
+    }
+    Ok(out)
 }
 
 /// Resolves every distinct conditional reference against committed data.

@@ -108,5 +108,12 @@ fn resource_entry(registry: &Registry, profiles: &Profiles, rt: &str) -> Value {
     if !supported.is_empty() {
         entry["supportedProfile"] = json!(supported);
     }
+    if rt == "Patient" {
+        entry["operation"] = json!([{
+            "name": "screening-status",
+            "definition": "http://tandem.health/fhir/OperationDefinition/Patient-screening-status",
+            "documentation": "Per instrument the last administration and its reading; per screening domain the next due date.",
+        }]);
+    }
     entry
 }

@@ -57,8 +57,10 @@ impl FhirService {
             self.stamper(),
             self.audit_unit(ctx, Interaction::Create, rt),
         );
+        let du = self.derive_unit(ctx);
         transact(self.store.as_ref(), ctx, move |tx| {
-            let r = tx_create(tx, &st, prepared, cond)?;
+            let (mut r, notes) = du.run(tx, |tx| tx_create(tx, &st, prepared, cond))?;
+            notes.attach(&mut r);
             audit.commit(tx, r.resource.iter())?;
             Ok(r)
         })
@@ -82,8 +84,11 @@ impl FhirService {
             self.audit_unit(ctx, Interaction::Update, rt),
         );
         let id = id.to_string();
+        let du = self.derive_unit(ctx);
         transact(self.store.as_ref(), ctx, move |tx| {
-            let r = tx_update(tx, &st, prepared, &id, req.if_match)?;
+            let (mut r, notes) =
+                du.run(tx, |tx| tx_update(tx, &st, prepared, &id, req.if_match))?;
+            notes.attach(&mut r);
             audit.commit(tx, r.resource.iter())?;
             Ok(r)
         })
@@ -107,8 +112,12 @@ impl FhirService {
             self.stamper(),
             self.audit_unit(ctx, Interaction::Update, rt),
         );
+        let du = self.derive_unit(ctx);
         transact(self.store.as_ref(), ctx, move |tx| {
-            let r = tx_conditional_update(tx, &st, prepared, cond, req.if_match)?;
+            let (mut r, notes) = du.run(tx, |tx| {
+                tx_conditional_update(tx, &st, prepared, cond, req.if_match)
+            })?;
+            notes.attach(&mut r);
             audit.commit(tx, r.resource.iter())?;
             Ok(r)
         })
@@ -126,8 +135,9 @@ impl FhirService {
         self.guest_may_touch(ctx, &allowance, rt, id).await?;
         let (st, rt, id) = (self.stamper(), rt.to_string(), id.to_string());
         let audit = self.audit_unit(ctx, Interaction::Delete, &rt);
+        let du = self.derive_unit(ctx);
         transact(self.store.as_ref(), ctx, move |tx| {
-            let r = tx_delete(tx, &st, &rt, &id)?;
+            let (r, _) = du.run(tx, |tx| tx_delete(tx, &st, &rt, &id))?;
             audit.commit(tx, r.resource.iter())?;
             Ok(r)
         })
@@ -148,8 +158,9 @@ impl FhirService {
             self.stamper(),
             self.audit_unit(ctx, Interaction::Delete, rt),
         );
+        let du = self.derive_unit(ctx);
         transact(self.store.as_ref(), ctx, move |tx| {
-            let r = tx_conditional_delete(tx, &st, cond)?;
+            let (r, _) = du.run(tx, |tx| tx_conditional_delete(tx, &st, cond))?;
             audit.commit(tx, r.resource.iter())?;
             Ok(r)
         })

@@ -10,6 +10,7 @@ mod bundle_entry;
 mod bundle_fast;
 mod capability;
 mod crud;
+pub mod derive;
 mod history;
 mod read;
 mod resource;
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use crate::fhir::outcome::Issue;
 use crate::fhir::params::Registry;
 use crate::fhir::profile::Profiles;
-use crate::store::{Store, StoreError};
+use crate::store::{AccessContext, Store, StoreError};
 
 pub use capability::{CANONICAL_BASE, capability_statement};
 pub use crud::{Conditional, WriteRequest};
@@ -49,6 +50,8 @@ pub struct Settings {
     /// Profiles applied to every resource of a type, whether claimed or not.
     pub default_profiles: HashMap<String, Vec<String>>,
     pub max_bundle_entries: usize,
+    /// Screening derivations, or `None` to store inputs without deriving.
+    pub derivations: Option<crate::rules::screening::ScreeningConfig>,
 }
 
 /// The clock, passed in so tests and derivations can control time.
@@ -72,6 +75,7 @@ pub struct FhirService {
     settings: Settings,
     clock: Arc<dyn Clock>,
     audit: audit_log::AuditLog,
+    deriver: Option<Arc<derive::Deriver>>,
 }
 
 /// Errors of the service layer; `http::error` renders them as OperationOutcome.
@@ -160,7 +164,12 @@ impl FhirService {
         clock: Arc<dyn Clock>,
     ) -> FhirService {
         let audit = audit_log::AuditLog::start(store.clone());
+        let deriver = settings
+            .derivations
+            .clone()
+            .map(|c| Arc::new(derive::Deriver::new(c)));
         FhirService {
+            deriver,
             store,
             registry,
             profiles,
@@ -180,6 +189,15 @@ impl FhirService {
 
     pub fn profiles(&self) -> &Profiles {
         &self.profiles
+    }
+
+    /// Derivations for a unit of work of `ctx` (a no-op when they are off).
+    pub(crate) fn derive_unit(&self, ctx: &AccessContext) -> derive::DeriveUnit {
+        derive::DeriveUnit {
+            deriver: self.deriver.clone(),
+            stamper: self.stamper(),
+            tenant: ctx.tenant.clone(),
+        }
     }
 
     /// The store, for the security layer (client registry, keys).

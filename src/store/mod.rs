@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod outbox;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -154,6 +155,9 @@ pub trait WriteTx {
     fn write(&mut self, version: NewVersion) -> Result<(), StoreError>;
     /// Appends an AuditEvent to the audit trail, committed with this unit.
     fn audit(&mut self, event: audit::AuditRow) -> Result<(), StoreError>;
+    /// Queues a message for delivery once this unit commits; false when a
+    /// message with the same topic and key is already queued (never sent twice).
+    fn enqueue(&mut self, message: outbox::OutboxMessage) -> Result<bool, StoreError>;
     /// Runs `work` in a nested savepoint: its writes roll back alone if it fails
     /// (how batch entries stay independent inside one commit).
     fn nested(
@@ -167,7 +171,9 @@ pub type WriteWork = Box<dyn FnOnce(&mut dyn WriteTx) -> Result<(), StoreError> 
 
 /// The persistence contract; SQLite now, PostgreSQL later, same contract tests.
 #[async_trait]
-pub trait Store: auth::AuthStore + audit::AuditStore + Send + Sync + 'static {
+pub trait Store:
+    auth::AuthStore + audit::AuditStore + outbox::OutboxStore + Send + Sync + 'static
+{
     /// The current version (possibly a deletion) of `type/id`.
     async fn read(
         &self,

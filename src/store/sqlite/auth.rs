@@ -15,7 +15,7 @@ use crate::store::auth::{AuthStore, KeyRow};
 pub type AuxConn = Arc<Mutex<Connection>>;
 
 impl SqliteStore {
-    async fn aux<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub(super) async fn aux<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,

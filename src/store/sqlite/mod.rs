@@ -6,6 +6,7 @@
 
 mod audit;
 mod auth;
+mod outbox;
 mod rows;
 mod schema;
 mod search;
@@ -38,6 +39,7 @@ pub struct SqliteStore {
     checkpointer: Mutex<Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>>,
     readers: Arc<ReadPool>,
     aux: auth::AuxConn,
+    outbox_signal: Arc<tokio::sync::Notify>,
 }
 
 /// Copies WAL frames back into the database file on its own thread, so the
@@ -101,9 +103,11 @@ impl SqliteStore {
             readers.push(r);
         }
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        let outbox_signal = Arc::new(tokio::sync::Notify::new());
+        let signal = outbox_signal.clone();
         let handle = std::thread::Builder::new()
             .name("tandem-sqlite-writer".into())
-            .spawn(move || writer::run(conn, rx))
+            .spawn(move || writer::run(conn, rx, signal))
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         let checkpointer = spawn_checkpointer(path)?;
         let aux = auth::open_aux(path)?;
@@ -116,6 +120,7 @@ impl SqliteStore {
                 permits: Semaphore::new(READERS),
             }),
             aux,
+            outbox_signal,
         })
     }
 

@@ -78,6 +78,13 @@ CREATE INDEX audit_client ON audit (client, seq);
 CREATE TABLE audit_patient (patient TEXT NOT NULL, seq INTEGER NOT NULL,
     PRIMARY KEY (patient, seq)) WITHOUT ROWID;
 "#,
+    r#"
+CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL,
+    topic TEXT NOT NULL, key TEXT NOT NULL, payload TEXT NOT NULL, created INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, next_attempt INTEGER NOT NULL, delivered INTEGER,
+    last_error TEXT, UNIQUE (tenant, topic, key));
+CREATE INDEX outbox_due ON outbox (next_attempt) WHERE delivered IS NULL;
+"#,
 ];
 
 /// The index tables, in the order rows are deleted on update.

@@ -8,8 +8,10 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use std::sync::Arc;
+
 use rusqlite::{Connection, OptionalExtension, params};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::rows;
 use super::schema::INDEX_TABLES;
@@ -28,7 +30,7 @@ pub struct Job {
 }
 
 /// Runs until the channel closes, then returns (dropping the connection cleanly).
-pub fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
+pub fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, outbox: Arc<Notify>) {
     while let Some(first) = rx.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -37,21 +39,25 @@ pub fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        commit_group(&mut conn, group);
+        if commit_group(&mut conn, group) {
+            outbox.notify_one();
+        }
     }
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
-fn commit_group(conn: &mut Connection, group: Vec<Job>) {
+/// Commits one group; true when it committed outbox messages.
+fn commit_group(conn: &mut Connection, group: Vec<Job>) -> bool {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         for job in group {
             let _ = job.reply.send(Err(StoreError::Backend(e.to_string())));
         }
-        return;
+        return false;
     }
     let mut replies = Vec::with_capacity(group.len());
+    let mut enqueued = false;
     for job in group {
-        let result = run_unit(conn, &job.ctx, job.work);
+        let result = run_unit(conn, &job.ctx, job.work, &mut enqueued);
         replies.push((job.reply, result));
     }
     if let Err(e) = conn.execute_batch("COMMIT") {
@@ -59,22 +65,35 @@ fn commit_group(conn: &mut Connection, group: Vec<Job>) {
         for (reply, _) in replies {
             let _ = reply.send(Err(StoreError::Backend(format!("commit failed: {e}"))));
         }
-        return;
+        return false;
     }
     for (reply, result) in replies {
         let _ = reply.send(result);
     }
+    enqueued
 }
 
-fn run_unit(conn: &Connection, ctx: &AccessContext, work: WriteWork) -> Result<(), StoreError> {
+fn run_unit(
+    conn: &Connection,
+    ctx: &AccessContext,
+    work: WriteWork,
+    enqueued: &mut bool,
+) -> Result<(), StoreError> {
     conn.execute_batch("SAVEPOINT unit")?;
-    let mut tx = SqliteTx { conn, ctx };
+    let mut queued = false;
+    let mut tx = SqliteTx {
+        conn,
+        ctx,
+        enqueued: &mut queued,
+    };
     let result = match catch_unwind(AssertUnwindSafe(|| work(&mut tx))) {
         Ok(r) => r,
         Err(_) => Err(StoreError::Backend("a unit of work panicked".into())),
     };
     if result.is_err() {
         conn.execute_batch("ROLLBACK TO unit")?;
+    } else {
+        *enqueued |= queued;
     }
     conn.execute_batch("RELEASE unit")?;
     result
@@ -83,6 +102,8 @@ fn run_unit(conn: &Connection, ctx: &AccessContext, work: WriteWork) -> Result<(
 struct SqliteTx<'a> {
     conn: &'a Connection,
     ctx: &'a AccessContext,
+    /// Set when the unit queued an outbox message (the group then signals delivery).
+    enqueued: &'a mut bool,
 }
 
 impl WriteTx for SqliteTx<'_> {
@@ -109,6 +130,12 @@ impl WriteTx for SqliteTx<'_> {
 
     fn audit(&mut self, event: crate::store::audit::AuditRow) -> Result<(), StoreError> {
         super::audit::insert(self.conn, &event)
+    }
+
+    fn enqueue(&mut self, m: crate::store::outbox::OutboxMessage) -> Result<bool, StoreError> {
+        let inserted = super::outbox::insert(self.conn, &self.ctx.tenant, &m)?;
+        *self.enqueued |= inserted;
+        Ok(inserted)
     }
 
     fn nested(

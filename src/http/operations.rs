@@ -1,0 +1,35 @@
+//! FHIR operations on instances (`/{type}/{id}/${name}`).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::AppState;
+use super::error::ApiError;
+use super::negotiate::{Format, json_response};
+use crate::auth::extract::Access;
+use crate::fhir::outcome::Issue;
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+/// `GET /{type}/{id}/${operation}`.
+pub async fn instance_operation(
+    State(s): State<AppState>,
+    Access(ctx): Access,
+    fmt: Format,
+    Path((rt, id, op)): Path<(String, String, String)>,
+) -> Result<Response> {
+    match (rt.as_str(), op.as_str()) {
+        ("Patient", "$screening-status") => {
+            let body = s.svc.screening_status(&ctx, &id).await?;
+            Ok(json_response(StatusCode::OK, body.to_string(), fmt))
+        }
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            Issue::error(
+                "not-supported",
+                format!("{rt}/[id]/{op} is not an operation of this server; see /metadata."),
+            ),
+        )),
+    }
+}

@@ -1,0 +1,9 @@
+//! Pure clinical derivations: screening instruments, care plans, due dates.
+//!
+//! Nothing here does I/O: inputs arrive as plain values (answers, dates, the
+//! patient's sex and birth date), the clock is passed in, and the service layer
+//! turns the results into FHIR resources inside the write transaction.
+
+pub mod careplan;
+pub mod schedule;
+pub mod screening;

@@ -1,0 +1,354 @@
+//! Reading screening administrations out of what EHRs send: total-score
+//! Observations, panels with `hasMember` or `component`s, QuestionnaireResponses
+//! (Tandem's Questionnaires, ones stored here, or LOINC linkIds), and
+//! single-value screens (smoking status, BMI, BMI percentile).
+//!
+//! One administration, one result: an Observation `derivedFrom` a
+//! QuestionnaireResponse defers to that response, and a total Observation that
+//! is a member of a panel defers to the panel.
+
+use serde_json::Value;
+
+use super::{Deriver, Written};
+use crate::fhir::query::parse as parse_query;
+use crate::fhir::reference::{Ref, parse as parse_ref};
+use crate::rules::screening::catalog::{self, Instrument};
+use crate::rules::screening::score::{Answer, Response};
+use crate::service::resource::Stamper;
+use crate::store::{StoreError, WriteTx};
+
+/// Where an administration came from.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// `Type/id` of the triggering resource.
+    pub reference: String,
+    /// `Patient/id`.
+    pub subject: String,
+    pub effective: Option<Value>,
+    pub encounter: Option<Value>,
+    /// Further sources (panel members).
+    pub also: Vec<String>,
+    /// 1 totals and values, 2 panels, 3 QuestionnaireResponses.
+    pub phase: u8,
+}
+
+/// What a written resource asks of the derivation.
+#[derive(Debug)]
+pub enum Input {
+    /// Withdrawn (deleted or entered-in-error): retract what it produced.
+    Retract(String),
+    /// Scored answers of an instrument.
+    Score {
+        source: Source,
+        instrument: usize,
+        responses: Vec<Response>,
+        sent_total: Option<f64>,
+    },
+    /// A single-value screen.
+    Value {
+        source: Source,
+        screen: usize,
+        value: Answer,
+    },
+    /// Stored but not derivable; the reason goes back to the sender.
+    Rejected { reference: String, reason: String },
+}
+
+impl Input {
+    /// Processing order: retractions, then totals and values, panels, responses
+    /// (a panel then supersedes its members' results in the same transaction).
+    pub fn phase(&self) -> u8 {
+        match self {
+            Input::Retract(_) | Input::Rejected { .. } => 0,
+            Input::Value { source, .. } | Input::Score { source, .. } => source.phase,
+        }
+    }
+}
+
+const OBS_FINAL: &[&str] = &["final", "amended", "corrected"];
+const QR_FINAL: &[&str] = &["completed", "amended"];
+
+/// Classifies one written resource; `None` when it does not concern screening.
+pub fn classify(
+    d: &Deriver,
+    tx: &mut dyn WriteTx,
+    st: &Stamper,
+    w: &Written,
+) -> Result<Option<Input>, StoreError> {
+    let reference = format!("{}/{}", w.resource_type, w.id);
+    if w.deleted {
+        return Ok(Some(Input::Retract(reference)));
+    }
+    let Ok(v) = serde_json::from_str::<Value>(&w.body) else {
+        return Ok(None);
+    };
+    let status = v.get("status").and_then(Value::as_str).unwrap_or_default();
+    if status == "entered-in-error" || status == "cancelled" {
+        return Ok(Some(Input::Retract(reference)));
+    }
+    let Some(subject) = patient_of(&v, &st.base) else {
+        return Ok(None);
+    };
+    let mut source = Source {
+        reference: reference.clone(),
+        subject,
+        effective: None,
+        encounter: v.get("encounter").cloned(),
+        also: Vec::new(),
+        phase: 1,
+    };
+    if w.resource_type == "QuestionnaireResponse" {
+        if !QR_FINAL.contains(&status) {
+            return Ok(None);
+        }
+        source.phase = 3;
+        source.effective = v
+            .get("authored")
+            .map(|a| serde_json::json!({ "effectiveDateTime": a }));
+        return super::questionnaire::classify(d, tx, st, &v, source);
+    }
+    if !OBS_FINAL.contains(&status) || derived_from_response(&v) {
+        return Ok(None);
+    }
+    source.effective = effective_of(&v);
+    let codes = codings(v.get("code"));
+    if let Some(screen) = d.value_screen(&codes) {
+        return Ok(Some(match value_answer(&v) {
+            Ok(value) => Input::Value {
+                source,
+                screen,
+                value,
+            },
+            Err(reason) => Input::Rejected { reference, reason },
+        }));
+    }
+    if let Some(i) = d.by_panel(&codes) {
+        return panel(d, tx, &v, i, source).map(Some);
+    }
+    let Some(i) = d.by_total(&codes) else {
+        return Ok(None);
+    };
+    if member_of_panel(d, tx, st, &w.id, i)? {
+        return Ok(None);
+    }
+    Ok(Some(match number(&v) {
+        Ok(t) => Input::Score {
+            source,
+            instrument: i,
+            responses: vec![],
+            sent_total: Some(t),
+        },
+        Err(reason) => Input::Rejected {
+            reference,
+            reason: format!("{} total: {reason}", d.instruments[i].title),
+        },
+    }))
+}
+
+/// A panel: its components and its members are the answers; a total among them is the sent total.
+fn panel(
+    d: &Deriver,
+    tx: &mut dyn WriteTx,
+    v: &Value,
+    i: usize,
+    mut source: Source,
+) -> Result<Input, StoreError> {
+    source.phase = 2;
+    let inst = &d.instruments[i];
+    let mut parts: Vec<Value> = v
+        .get("component")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for m in v
+        .get("hasMember")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(r) = m.get("reference").and_then(Value::as_str) else {
+            continue;
+        };
+        let Some(id) = r.strip_prefix("Observation/") else {
+            continue;
+        };
+        match tx.current("Observation", id)? {
+            Some(c) if !c.deleted => {
+                let member: Value = serde_json::from_str(&c.body).unwrap_or_default();
+                if member.get("status").and_then(Value::as_str) != Some("entered-in-error") {
+                    parts.push(member);
+                    source.also.push(r.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    let (mut responses, mut sent_total) = (Vec::new(), None);
+    for part in &parts {
+        let codes = codings(part.get("code"));
+        let is_total = codes.iter().any(|(s, c)| {
+            *c == inst.total.code && s.as_deref().is_none_or(|s| s == inst.total.system)
+        });
+        let answer = match value_answer(part) {
+            Ok(a) => a,
+            Err(_) if !codes.iter().any(|(_, c)| inst.item(c).is_some()) && !is_total => continue,
+            Err(reason) => {
+                return Ok(Input::Rejected {
+                    reference: source.reference,
+                    reason: format!("{}: {reason}", inst.title),
+                });
+            }
+        };
+        if is_total {
+            match answer {
+                Answer::Number(n) => sent_total = Some(n),
+                Answer::Coded { .. } => {
+                    return Ok(Input::Rejected {
+                        reference: source.reference,
+                        reason: format!("The {} total is not numeric.", inst.title),
+                    });
+                }
+            }
+        } else if let Some((_, code)) = codes.iter().find(|(_, c)| inst.item(c).is_some()) {
+            responses.push(Response {
+                key: code.clone(),
+                answer,
+            });
+        }
+    }
+    Ok(Input::Score {
+        source,
+        instrument: i,
+        responses,
+        sent_total,
+    })
+}
+
+/// True when a live panel of the same instrument lists Observation/`id` as a member.
+fn member_of_panel(
+    d: &Deriver,
+    tx: &mut dyn WriteTx,
+    st: &Stamper,
+    id: &str,
+    i: usize,
+) -> Result<bool, StoreError> {
+    let pairs = vec![("has-member".to_string(), format!("Observation/{id}"))];
+    let Ok(q) = parse_query(&st.registry, &st.base, "Observation", &pairs) else {
+        return Ok(false);
+    };
+    Ok(tx.find(&q, 10)?.iter().any(|p| {
+        serde_json::from_str::<Value>(&p.body)
+            .is_ok_and(|v| d.by_panel(&codings(v.get("code"))) == Some(i))
+    }))
+}
+
+/// `(system, code)` of every coding of a CodeableConcept.
+pub fn codings(cc: Option<&Value>) -> Vec<(Option<String>, String)> {
+    cc.and_then(|c| c.get("coding"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            let code = c.get("code")?.as_str()?.to_string();
+            Some((
+                c.get("system").and_then(Value::as_str).map(String::from),
+                code,
+            ))
+        })
+        .collect()
+}
+
+/// An Observation's (or component's) value as an answer.
+pub fn value_answer(v: &Value) -> Result<Answer, String> {
+    if let Some(cc) = v.get("valueCodeableConcept") {
+        let coding = cc
+            .pointer("/coding/0")
+            .ok_or("the coded value has no coding")?;
+        return Ok(Answer::Coded {
+            system: coding
+                .get("system")
+                .and_then(Value::as_str)
+                .map(String::from),
+            code: coding
+                .get("code")
+                .and_then(Value::as_str)
+                .ok_or("the coded value has no code")?
+                .to_string(),
+            weight: catalog::weight(coding),
+        });
+    }
+    number(v).map(Answer::Number)
+}
+
+/// A numeric value: valueInteger, valueDecimal, valueQuantity.value or a numeric valueString.
+pub fn number(v: &Value) -> Result<f64, String> {
+    if let Some(n) = v
+        .get("valueInteger")
+        .or_else(|| v.get("valueDecimal"))
+        .or_else(|| v.pointer("/valueQuantity/value"))
+    {
+        return n
+            .as_f64()
+            .ok_or_else(|| "the value is not a number".to_string());
+    }
+    if let Some(s) = v.get("valueString").and_then(Value::as_str) {
+        return s
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| format!("the value '{s}' is not numeric"));
+    }
+    Err("the Observation has no numeric value".into())
+}
+
+fn effective_of(v: &Value) -> Option<Value> {
+    ["effectiveDateTime", "effectiveInstant"]
+        .iter()
+        .find_map(|k| {
+            v.get(*k)
+                .map(|e| serde_json::json!({ "effectiveDateTime": e }))
+        })
+        .or_else(|| {
+            v.get("effectivePeriod")
+                .map(|p| serde_json::json!({ "effectivePeriod": p }))
+        })
+}
+
+fn derived_from_response(v: &Value) -> bool {
+    v.get("derivedFrom")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|r| {
+            r.get("reference")
+                .and_then(Value::as_str)
+                .is_some_and(|s| s.contains("QuestionnaireResponse/"))
+        })
+}
+
+/// `Patient/id` of the subject, when the subject is a local Patient.
+pub fn patient_of(v: &Value, base: &str) -> Option<String> {
+    let r = v.pointer("/subject/reference")?.as_str()?;
+    match parse_ref(r, base) {
+        Ref::Local {
+            resource_type: "Patient",
+            id,
+            ..
+        } => Some(format!("Patient/{id}")),
+        _ => None,
+    }
+}
+
+/// The instrument a set of item keys belongs to: at least half its items named.
+pub fn by_items<'a>(
+    instruments: &'a [Instrument],
+    keys: &[String],
+) -> Option<(usize, &'a Instrument)> {
+    instruments.iter().enumerate().find(|(_, inst)| {
+        let named = inst
+            .items
+            .iter()
+            .filter(|it| keys.iter().any(|k| it.is_named(k)))
+            .count();
+        named * 2 >= inst.items.len() && named > 0
+    })
+}

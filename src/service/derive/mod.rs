@@ -1,0 +1,197 @@
+//! Derivations inside the write transaction: screening results, safety alerts
+//! (Flag, Task, practice notification through the outbox) and the
+//! behavioral-health care plan, computed from the Observations and
+//! QuestionnaireResponses a unit of work wrote, before it commits.
+//!
+//! The clinical reading itself is pure (`crate::rules`); this module reads what
+//! it needs through the same transaction (panel members, the patient's sex and
+//! birth date, stored Questionnaires, earlier results), and writes the outputs
+//! with ids derived from their source, so the same input never derives twice.
+
+mod apply;
+mod build;
+mod extract;
+mod plan;
+mod questionnaire;
+mod record;
+pub mod status;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use aho_corasick::AhoCorasick;
+
+use crate::fhir::outcome::Issue;
+use crate::rules::screening::ScreeningConfig;
+use crate::rules::screening::catalog::{self, Instrument};
+use crate::rules::screening::value::{self, ValueScreen};
+use crate::service::bundle_entry::EntryResult;
+use crate::service::resource::Stamper;
+use crate::service::{ServiceError, WriteResult};
+use crate::store::WriteTx;
+
+pub use build::{DERIVED_TAG, INSTRUMENT_TAG, RESULT_PROFILE};
+pub use record::{Recording, Written};
+
+/// The derivation engine: the instrument catalog and the program's choices.
+pub struct Deriver {
+    pub instruments: Vec<Instrument>,
+    pub values: Vec<ValueScreen>,
+    pub config: ScreeningConfig,
+    /// Finds Observations that mention an instrument code before parsing them:
+    /// most ingested Observations (labs, vitals) never need a second look.
+    triggers: AhoCorasick,
+}
+
+impl Deriver {
+    pub fn new(config: ScreeningConfig) -> Deriver {
+        let instruments = catalog::builtin();
+        let values = value::screens();
+        let mut codes: Vec<String> = Vec::new();
+        for i in &instruments {
+            codes.push(format!("\"{}\"", i.total.code));
+            codes.extend(i.panel.iter().map(|p| format!("\"{}\"", p.code)));
+        }
+        codes.extend(values.iter().map(|v| format!("\"{}\"", v.code.code)));
+        let triggers = AhoCorasick::new(&codes).expect("instrument codes form a valid automaton");
+        Deriver {
+            instruments,
+            values,
+            config,
+            triggers,
+        }
+    }
+
+    /// The instrument whose canonical is `url`.
+    pub fn by_url(&self, url: &str) -> Option<usize> {
+        self.instruments.iter().position(|i| i.url == url)
+    }
+
+    pub fn by_panel(&self, codes: &[(Option<String>, String)]) -> Option<usize> {
+        self.instruments.iter().position(|i| {
+            i.panel.as_ref().is_some_and(|p| {
+                codes
+                    .iter()
+                    .any(|(s, c)| *c == p.code && s.as_deref().is_none_or(|s| s == p.system))
+            })
+        })
+    }
+
+    pub fn by_total(&self, codes: &[(Option<String>, String)]) -> Option<usize> {
+        self.instruments.iter().position(|i| {
+            codes.iter().any(|(s, c)| {
+                *c == i.total.code && s.as_deref().is_none_or(|s| s == i.total.system)
+            })
+        })
+    }
+
+    pub fn value_screen(&self, codes: &[(Option<String>, String)]) -> Option<usize> {
+        self.values.iter().position(|v| {
+            codes
+                .iter()
+                .any(|(s, c)| *c == v.code.code && s.as_deref().is_none_or(|s| s == v.code.system))
+        })
+    }
+
+    /// Cheap test before parsing: can this written resource concern screening?
+    fn may_concern(&self, w: &Written) -> bool {
+        w.deleted || w.resource_type == "QuestionnaireResponse" || self.triggers.is_match(&w.body)
+    }
+}
+
+/// Warnings about derivations, keyed by the `Type/id` of the source.
+#[derive(Debug, Default)]
+pub struct Notes(pub Vec<(String, Issue)>);
+
+impl Notes {
+    pub fn for_source(&self, reference: &str) -> Vec<Issue> {
+        self.0
+            .iter()
+            .filter(|(r, _)| r == reference)
+            .map(|(_, i)| i.clone())
+            .collect()
+    }
+
+    /// Adds the warnings about the written resource to the write's outcome.
+    pub fn attach(&self, r: &mut WriteResult) {
+        if let Some(s) = &r.resource {
+            r.issues
+                .extend(self.for_source(&format!("{}/{}", s.resource_type, s.id)));
+        }
+    }
+
+    /// Adds each entry's warnings to its `response.outcome`.
+    pub fn attach_entries(&self, entries: &mut [EntryResult]) {
+        if self.0.is_empty() {
+            return;
+        }
+        for e in entries {
+            let Some(loc) = &e.location else { continue };
+            let reference: String = loc.split('/').take(2).collect::<Vec<_>>().join("/");
+            let issues = self.for_source(&reference);
+            if !issues.is_empty() {
+                e.add_issues(&issues);
+            }
+        }
+    }
+}
+
+/// Derivations of one unit of work; cloned into the write closure.
+#[derive(Clone)]
+pub struct DeriveUnit {
+    pub deriver: Option<Arc<Deriver>>,
+    pub stamper: Stamper,
+    pub tenant: String,
+}
+
+impl DeriveUnit {
+    /// Runs `work` with its writes noted, then derives from them in the same transaction.
+    pub fn run<T>(
+        &self,
+        tx: &mut dyn WriteTx,
+        work: impl FnOnce(&mut dyn WriteTx) -> Result<T, ServiceError>,
+    ) -> Result<(T, Notes), ServiceError> {
+        let Some(d) = &self.deriver else {
+            return Ok((work(tx)?, Notes::default()));
+        };
+        let mut rec = Recording {
+            inner: tx,
+            written: Vec::new(),
+        };
+        let out = work(&mut rec)?;
+        let written = std::mem::take(&mut rec.written);
+        let notes = self.derive(d, tx, &written)?;
+        Ok((out, notes))
+    }
+
+    fn derive(
+        &self,
+        d: &Deriver,
+        tx: &mut dyn WriteTx,
+        written: &[Written],
+    ) -> Result<Notes, ServiceError> {
+        let mut inputs = Vec::new();
+        for w in written.iter().filter(|w| d.may_concern(w)) {
+            if let Some(input) = extract::classify(d, tx, &self.stamper, w)? {
+                inputs.push(input);
+            }
+        }
+        inputs.sort_by_key(extract::Input::phase);
+        let mut pass = apply::Pass {
+            d,
+            tx,
+            st: &self.stamper,
+            tenant: &self.tenant,
+            notes: Notes::default(),
+            patients: BTreeSet::new(),
+        };
+        for input in inputs {
+            pass.apply(input)?;
+        }
+        let patients = std::mem::take(&mut pass.patients);
+        for p in patients {
+            plan::refresh(&mut pass, &p)?;
+        }
+        Ok(pass.notes)
+    }
+}

@@ -1,0 +1,77 @@
+//! A [`WriteTx`] wrapper that notes which screening inputs a unit of work
+//! wrote, so derivations run over them before the same transaction commits.
+
+use crate::fhir::query::SearchQuery;
+use crate::store::audit::AuditRow;
+use crate::store::outbox::OutboxMessage;
+use crate::store::{NewVersion, StoreError, StoredResource, WriteTx};
+
+/// One written version of a resource type derivations read.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub resource_type: String,
+    pub id: String,
+    pub deleted: bool,
+    pub body: String,
+}
+
+/// Resource types whose writes can trigger derivations.
+pub fn is_input(rt: &str) -> bool {
+    matches!(rt, "Observation" | "QuestionnaireResponse")
+}
+
+pub struct Recording<'a> {
+    pub inner: &'a mut dyn WriteTx,
+    pub written: Vec<Written>,
+}
+
+impl WriteTx for Recording<'_> {
+    fn current(&mut self, rt: &str, id: &str) -> Result<Option<StoredResource>, StoreError> {
+        self.inner.current(rt, id)
+    }
+
+    fn find(&mut self, q: &SearchQuery, limit: usize) -> Result<Vec<StoredResource>, StoreError> {
+        self.inner.find(q, limit)
+    }
+
+    fn write(&mut self, v: NewVersion) -> Result<(), StoreError> {
+        let noted = is_input(&v.resource_type).then(|| Written {
+            resource_type: v.resource_type.clone(),
+            id: v.id.clone(),
+            deleted: v.deleted,
+            body: v.body.clone(),
+        });
+        self.inner.write(v)?;
+        self.written.extend(noted);
+        Ok(())
+    }
+
+    fn audit(&mut self, event: AuditRow) -> Result<(), StoreError> {
+        self.inner.audit(event)
+    }
+
+    fn enqueue(&mut self, m: OutboxMessage) -> Result<bool, StoreError> {
+        self.inner.enqueue(m)
+    }
+
+    /// Writes inside a savepoint are noted only when the savepoint is kept.
+    fn nested(
+        &mut self,
+        work: &mut dyn FnMut(&mut dyn WriteTx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut kept = Vec::new();
+        let result = self.inner.nested(&mut |tx| {
+            let mut r = Recording {
+                inner: tx,
+                written: Vec::new(),
+            };
+            let out = work(&mut r);
+            if out.is_ok() {
+                kept = r.written;
+            }
+            out
+        });
+        self.written.extend(kept);
+        result
+    }
+}

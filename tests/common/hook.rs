@@ -1,0 +1,95 @@
+//! A practice's notification endpoint, as a small real HTTP server: records
+//! every POST and answers 503 to the first `fail_first` of them (an endpoint
+//! that is down for a while).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use parking_lot::Mutex;
+use serde_json::Value;
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub key: String,
+    pub topic: String,
+    pub accepted: bool,
+    pub body: Value,
+}
+
+#[derive(Clone)]
+pub struct Hook {
+    pub url: String,
+    pub log: Arc<Mutex<Vec<Received>>>,
+    fail_left: Arc<Mutex<usize>>,
+}
+
+impl Hook {
+    pub async fn start(fail_first: usize) -> Hook {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/notify", listener.local_addr().unwrap());
+        let hook = Hook {
+            url,
+            log: Arc::new(Mutex::new(Vec::new())),
+            fail_left: Arc::new(Mutex::new(fail_first)),
+        };
+        let app = Router::new()
+            .route("/notify", post(receive))
+            .with_state(hook.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        hook
+    }
+
+    /// The deliveries answered 2xx.
+    pub fn accepted(&self) -> Vec<Received> {
+        self.log
+            .lock()
+            .iter()
+            .filter(|r| r.accepted)
+            .cloned()
+            .collect()
+    }
+
+    /// Waits until `n` deliveries were accepted (at most 10 s).
+    pub async fn wait_accepted(&self, n: usize) -> Vec<Received> {
+        for _ in 0..200 {
+            if self.accepted().len() >= n {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        self.accepted()
+    }
+}
+
+async fn receive(State(h): State<Hook>, headers: HeaderMap, body: String) -> StatusCode {
+    let header = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let accepted = {
+        let mut left = h.fail_left.lock();
+        if *left > 0 {
+            *left -= 1;
+            false
+        } else {
+            true
+        }
+    };
+    h.log.lock().push(Received {
+        key: header("idempotency-key"),
+        topic: header("x-tandem-topic"),
+        accepted,
+        body: serde_json::from_str(&body).unwrap_or(Value::Null),
+    });
+    if accepted {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+}
