@@ -4,7 +4,13 @@
 mod common;
 
 use common::process::{fetch_json, next_link};
-use common::{TestApp, spawn_app};
+use common::{TestApp, spawn_app_with};
+
+/// Search semantics are tested on exactly the seeded resources: derivations
+/// (which add a screening result for the seeded PHQ-9 total) are off here.
+async fn spawn_app() -> TestApp {
+    spawn_app_with(|c| c.derivations.enabled = false).await
+}
 use serde_json::{Value, json};
 
 async fn ids(app: &TestApp, q: &str) -> Vec<String> {

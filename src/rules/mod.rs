@@ -7,3 +7,6 @@
 pub mod careplan;
 pub mod schedule;
 pub mod screening;
+
+#[cfg(test)]
+mod tests;
