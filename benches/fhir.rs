@@ -7,93 +7,21 @@
 //!
 //! Run: `cargo bench --bench fhir` (add `-- --quick` for a short run).
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::StreamExt;
-use hdrhistogram::Histogram;
-use parking_lot::Mutex;
 use serde_json::{Value, json};
 
 #[path = "../tests/common/process.rs"]
 mod process;
+#[path = "support.rs"]
+mod support;
 use process::{
     cli, fetch_json, free_port, run_import, start_secure_server, start_server, wait_ready,
 };
-
-fn shared() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/synthea/blaze-r4-120-patients")
-}
-
-fn read_bz2(p: &Path) -> String {
-    let mut s = String::new();
-    bzip2::read::BzDecoder::new(std::fs::File::open(p).unwrap())
-        .read_to_string(&mut s)
-        .unwrap();
-    s
-}
-
-fn count_entries(bodies: &[String]) -> u64 {
-    bodies
-        .iter()
-        .map(|b| {
-            serde_json::from_str::<Value>(b).unwrap()["entry"]
-                .as_array()
-                .unwrap()
-                .len() as u64
-        })
-        .sum()
-}
-
-/// Runs `total` requests from `clients` concurrent tasks; returns (req/s, histogram in µs).
-async fn load<F, Fut>(clients: usize, total: usize, make: F) -> (f64, Histogram<u64>)
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
-{
-    let hist = Arc::new(Mutex::new(Histogram::<u64>::new(3).unwrap()));
-    let make = Arc::new(make);
-    let started = Instant::now();
-    let per = total / clients;
-    let tasks: Vec<_> = (0..clients)
-        .map(|c| {
-            let (hist, make) = (hist.clone(), make.clone());
-            tokio::spawn(async move {
-                for i in 0..per {
-                    let t = Instant::now();
-                    assert!(make(c * per + i).await, "request failed");
-                    hist.lock().record(t.elapsed().as_micros() as u64).unwrap();
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let secs = started.elapsed().as_secs_f64();
-    let h = hist.lock().clone();
-    ((per * clients) as f64 / secs, h)
-}
-
-fn report(name: &str, rate: f64, unit: &str, h: Option<&Histogram<u64>>) -> Value {
-    match h {
-        Some(h) => {
-            let (p50, p99) = (
-                h.value_at_quantile(0.5) as f64 / 1000.0,
-                h.value_at_quantile(0.99) as f64 / 1000.0,
-            );
-            println!("{name:<48} {rate:>10.0} {unit:<12} p50 {p50:>7.2} ms  p99 {p99:>7.2} ms");
-            json!({"name": name, "rate": rate, "unit": unit, "p50_ms": p50, "p99_ms": p99})
-        }
-        None => {
-            println!("{name:<48} {rate:>10.0} {unit}");
-            json!({"name": name, "rate": rate, "unit": unit})
-        }
-    }
-}
+use support::{count_entries, ingest_http, load, read_bz2, report, shared};
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
@@ -127,34 +55,10 @@ async fn main() {
     let db = dir.path().join("http.db");
     let mut server = start_server(&db, port, Stdio::null(), false);
     wait_ready(&client, &base).await;
-    let started = Instant::now();
-    for b in &bodies[..2] {
-        let r = client
-            .post(&base)
-            .header("content-type", "application/fhir+json")
-            .header("prefer", "return=minimal")
-            .body(b.clone())
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success());
-    }
-    let statuses: Vec<u16> = futures::stream::iter(bodies[2..].iter().cloned())
-        .map(|b| {
-            let req = client
-                .post(&base)
-                .header("content-type", "application/fhir+json")
-                .header("prefer", "return=minimal")
-                .body(b);
-            async move { req.send().await.unwrap().status().as_u16() }
-        })
-        .buffer_unordered(4)
-        .collect()
-        .await;
-    assert!(statuses.iter().all(|s| *s == 200));
+    let rate = ingest_http(&client, &base, &bodies).await;
     results.push(report(
         "ingest: Synthea via HTTP transactions",
-        resources as f64 / started.elapsed().as_secs_f64(),
+        rate,
         "resources/s",
         None,
     ));

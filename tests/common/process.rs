@@ -18,6 +18,17 @@ pub fn free_port() -> u16 {
 /// Starts `tandem serve` on `port` with database `db`; stderr goes to `stderr`.
 /// Request logs are on only when `logs` is set (nobody reads the others).
 pub fn start_server(db: &Path, port: u16, stderr: Stdio, logs: bool) -> Child {
+    start_server_env(db, port, stderr, logs, &[])
+}
+
+/// [`start_server`] with extra `TANDEM_*` settings, e.g. derivations off.
+pub fn start_server_env(
+    db: &Path,
+    port: u16,
+    stderr: Stdio,
+    logs: bool,
+    env: &[(&str, &str)],
+) -> Child {
     Command::new(env!("CARGO_BIN_EXE_tandem"))
         .args([
             "--database",
@@ -30,6 +41,7 @@ pub fn start_server(db: &Path, port: u16, stderr: Stdio, logs: bool) -> Child {
         // These tests are about durability and throughput of the store; auth
         // has its own tests (tests/security*.rs) and the in-process harness.
         .env("TANDEM_AUTH__ENABLED", "false")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(stderr)
         .spawn()

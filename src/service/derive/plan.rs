@@ -83,12 +83,13 @@ fn cancel_goals(pass: &mut Pass, keep: &[String], patient: &str) -> Result<(), S
 
 /// The patient's screening results as plan points.
 fn results(pass: &mut Pass, patient: &str) -> Result<Vec<Point>, ServiceError> {
+    // The selective clause first: it drives the query (see store::sqlite::search_sql).
     let pairs = vec![
+        ("subject".to_string(), patient.to_string()),
         (
             "_tag".to_string(),
             format!("{DERIVED_TAG}|screening-result"),
         ),
-        ("subject".to_string(), patient.to_string()),
     ];
     let q = parse_query(&pass.st.registry, &pass.st.base, "Observation", &pairs)
         .map_err(|e| ServiceError::Internal(e.0))?;

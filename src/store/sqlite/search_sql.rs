@@ -39,12 +39,31 @@ fn table(kind: ParamType) -> &'static str {
 }
 
 /// Appends the WHERE conditions selecting live resources of `q` in `tenant`.
+///
+/// Without statistics SQLite would scan every resource of the type and test
+/// each parameter's `IN` list. Instead the first positive parameter clause
+/// drives the query (its index rows give the candidate rids; the base
+/// conditions are written `+col` so the type index is not preferred), and the
+/// other parameter clauses are checked per candidate through their rid index.
 pub fn where_clause(b: &mut Builder, tenant: &str, q: &SearchQuery, alias: &str) {
-    base_conditions(b, tenant, &q.resource_type, alias);
-    for clause in &q.clauses {
+    let driver = q.clauses.iter().position(drives);
+    let plus = if driver.is_some() { "+" } else { "" };
+    b.push(&format!("{plus}{alias}.tenant = "));
+    b.arg(tenant.to_string());
+    b.push(&format!(" AND {plus}{alias}.type = "));
+    b.arg(q.resource_type.clone());
+    b.push(&format!(" AND {alias}.deleted = 0"));
+    for (i, clause) in q.clauses.iter().enumerate() {
         b.push(" AND ");
-        clause_sql(b, tenant, &q.resource_type, alias, clause);
+        let per_row = driver.is_some_and(|d| d != i) && drives(clause);
+        clause_sql_as(b, tenant, &q.resource_type, alias, clause, per_row);
     }
+}
+
+/// A parameter clause that selects by its index rows (no :not, no :missing).
+fn drives(c: &Clause) -> bool {
+    matches!(c.target, Target::Param(_))
+        && !matches!(c.modifier, Modifier::Missing(_) | Modifier::Not)
 }
 
 fn base_conditions(b: &mut Builder, tenant: &str, rt: &str, alias: &str) {
@@ -56,6 +75,12 @@ fn base_conditions(b: &mut Builder, tenant: &str, rt: &str, alias: &str) {
 }
 
 fn clause_sql(b: &mut Builder, tenant: &str, rt: &str, alias: &str, c: &Clause) {
+    clause_sql_as(b, tenant, rt, alias, c, false)
+}
+
+/// `per_row`: test the clause for the current row through the table's rid
+/// index (`EXISTS`), rather than as a list of matching rids.
+fn clause_sql_as(b: &mut Builder, tenant: &str, rt: &str, alias: &str, c: &Clause, per_row: bool) {
     match &c.target {
         Target::Id => {
             let not = if c.modifier == Modifier::Not {
@@ -111,9 +136,15 @@ fn clause_sql(b: &mut Builder, tenant: &str, rt: &str, alias: &str, c: &Clause) 
                     } else {
                         ""
                     };
-                    b.push(&format!(
-                        "{alias}.rid {not}IN (SELECT rid FROM {tbl} x WHERE "
-                    ));
+                    if per_row {
+                        b.push(&format!(
+                            "EXISTS (SELECT 1 FROM {tbl} x INDEXED BY {tbl}_rid WHERE x.rid = {alias}.rid AND "
+                        ));
+                    } else {
+                        b.push(&format!(
+                            "{alias}.rid {not}IN (SELECT rid FROM {tbl} x WHERE "
+                        ));
+                    }
                     index_scope(b, tenant, rt, &p.code);
                     b.push(" AND (");
                     for (i, t) in c.terms.iter().enumerate() {
