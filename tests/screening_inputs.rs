@@ -295,3 +295,50 @@ async fn screening_status_follows_the_callers_scopes() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn developmental_screen_procedure_counts_for_the_nine_month_visit() {
+    let app = spawn_app().await;
+    let p = app
+        .create(&json!({"resourceType": "Patient", "gender": "female", "birthDate": "2026-01-10"}))
+        .await;
+    let pid = p["id"].as_str().unwrap();
+    app.create(&json!({"resourceType": "Procedure", "status": "completed",
+        "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "96110"}]},
+        "subject": {"reference": format!("Patient/{pid}")}, "performedDateTime": "2026-10-20"}))
+        .await;
+    let res = results(&app, pid).await;
+    assert_eq!(res.len(), 1);
+    assert!(res[0]["dataAbsentReason"].is_null(), "a completed screen");
+    assert!(res[0]["interpretation"].is_null(), "no reading was sent");
+    let (_, status) = app
+        .get_json(&format!("Patient/{pid}/$screening-status"))
+        .await;
+    let params = status["parameter"].as_array().unwrap();
+    let part = |p: &Value, name: &str| {
+        p["part"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let dev = params
+        .iter()
+        .find(|p| p["name"] == "due" && part(p, "domain")["valueCode"] == "development")
+        .unwrap();
+    assert_eq!(
+        part(dev, "dueDate")["valueDate"],
+        "2027-07-10",
+        "the 18-month visit is next"
+    );
+    let inst = params
+        .iter()
+        .find(|p| {
+            p["name"] == "instrument" && part(p, "instrument")["valueCode"] == "developmental"
+        })
+        .unwrap();
+    assert_eq!(part(inst, "completed")["valueBoolean"], true);
+    app.stop().await;
+}

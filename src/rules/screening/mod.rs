@@ -49,6 +49,8 @@ pub struct Outcome {
     pub item_total: Option<f64>,
     /// The total as the sender stated it.
     pub sent_total: Option<f64>,
+    /// A completed screen (counts for milestones); false when incomplete.
+    pub complete: bool,
     pub answered: usize,
     pub expected: usize,
     pub prorated: bool,

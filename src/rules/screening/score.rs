@@ -96,6 +96,7 @@ pub fn score(
             }
         ));
     }
+    out.complete = out.total.is_some();
     if let Some(t) = out.total {
         out.band = band_of(&rule.bands, t).map(|b| b.code.clone());
         out.positive = Some(t >= threshold(rule.cutoff, sex, &mut out.notes));

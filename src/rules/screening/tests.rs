@@ -9,7 +9,7 @@ use serde_json::json;
 use super::catalog::{Instrument, builtin};
 use super::rules::{ScreeningConfig, rule};
 use super::score::{Answer, Response, score};
-use super::value::{bmi, bmi_percentile, tobacco};
+use super::value::{bmi, bmi_percentile, development, tobacco};
 use super::{Outcome, Sex};
 
 fn inst(key: &str) -> Instrument {
@@ -507,6 +507,15 @@ fn single_value_screens() {
     assert_eq!(bmi_percentile(50.0, Some(1.5)).unwrap(), None);
     assert_eq!(bmi_percentile(50.0, Some(18.0)).unwrap(), None);
     assert!(bmi_percentile(101.0, Some(8.0)).is_err());
+}
+
+#[test]
+fn developmental_screen_reading() {
+    let done = development(None).unwrap();
+    assert!(done.complete && done.positive.is_none());
+    assert_eq!(development(Some("A")).unwrap().positive, Some(true));
+    assert_eq!(development(Some("N")).unwrap().positive, Some(false));
+    assert!(development(Some("X")).is_err());
 }
 
 proptest! {

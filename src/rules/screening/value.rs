@@ -3,6 +3,11 @@
 //! adult BMI (39156-5, LOINC part LP35925-4 categories) and BMI-for-age
 //! percentile for children 2–17 (59576-9, CDC percentiles 5/85/95).
 //!
+//! Developmental screening with a standardized tool (ASQ-3, PEDS, M-CHAT…)
+//! has no verified LOINC total; it is evidenced by CPT 96110 on an Observation
+//! or a Procedure, and its reading by the Observation's interpretation (a
+//! Procedure records that the screen was done, with no reading).
+//!
 //! A BMI is read with adult categories only from age 18; a child's BMI yields
 //! no result (its percentile does), so one administration never counts twice.
 
@@ -12,6 +17,8 @@ use super::{Outcome, Rejection};
 
 const LOINC: &str = "http://loinc.org";
 pub const SNOMED: &str = "http://snomed.info/sct";
+/// CPT, the code system developmental screening is evidenced by (96110).
+pub const CPT: &str = "http://www.ama-assn.org/go/cpt";
 
 /// A single-value screen.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +58,16 @@ pub fn screens() -> Vec<ValueScreen> {
             "Body mass index (BMI) [Percentile] Per age and sex",
             Domain::Weight,
         ),
+        ValueScreen {
+            key: "developmental",
+            title: "Developmental screening with a standardized instrument",
+            code: Code::new(
+                CPT,
+                "96110",
+                "Developmental screening, with scoring and documentation, per standardized instrument",
+            ),
+            domain: Domain::Development,
+        },
     ]
 }
 
@@ -81,6 +98,7 @@ pub fn tobacco(system: Option<&str>, code: &str) -> Result<Outcome, Rejection> {
     };
     let mut out = Outcome {
         positive,
+        complete: positive.is_some(),
         band: Some(b),
         answered: usize::from(positive.is_some()),
         expected: 1,
@@ -150,7 +168,37 @@ fn numeric(value: f64, b: Code) -> Outcome {
         answered: 1,
         expected: 1,
         positive: Some(!healthy),
+        complete: true,
         band: Some(b),
         ..Outcome::default()
     }
+}
+
+/// A standardized developmental screen: completed, with a reading when the
+/// sender gave an interpretation (v3-ObservationInterpretation N/NEG or A/AA/H/POS).
+pub fn development(interpretation: Option<&str>) -> Result<Outcome, Rejection> {
+    let (positive, b) = match interpretation {
+        None => (
+            None,
+            band("completed", "Screen completed; no reading recorded"),
+        ),
+        Some("N" | "NEG") => (Some(false), band("no-concern", "No developmental concern")),
+        Some("A" | "AA" | "H" | "POS") => (
+            Some(true),
+            band("concern", "Developmental concern: refer for evaluation"),
+        ),
+        Some(other) => {
+            return Err(Rejection(format!(
+                "The developmental screen's interpretation '{other}' is not one of N, NEG, A, AA, H, POS."
+            )));
+        }
+    };
+    Ok(Outcome {
+        positive,
+        complete: true,
+        band: Some(b),
+        answered: 1,
+        expected: 1,
+        ..Outcome::default()
+    })
 }

@@ -87,6 +87,11 @@ impl Pass<'_> {
                     ("bmi-percentile", Answer::Number(n)) => {
                         (value::bmi_percentile(*n, age), ("%", "%"), None)
                     }
+                    ("developmental", Answer::Coded { code, .. }) => (
+                        value::development(Some(code.as_str()).filter(|c| !c.is_empty())).map(Some),
+                        ("", ""),
+                        None,
+                    ),
                     _ => (
                         Err(Rejection(format!(
                             "{} has a value of the wrong type.",

@@ -96,7 +96,7 @@ pub fn result(id: &str, spec: &ResultSpec, source: &Source, out: &Outcome) -> Va
         }
         (None, None) => {}
     }
-    if out.positive.is_none() {
+    if !out.complete {
         r["dataAbsentReason"] = json!({
             "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "unknown", "display": "Unknown" }],
             "text": "Incomplete screening: not counted as a completed screen",
@@ -142,7 +142,7 @@ fn components(spec: &ResultSpec, out: &Outcome) -> Vec<Value> {
             ),
         ));
     }
-    c.push(component("completion", "Completion", ("valueCodeableConcept", json!({ "coding": [{ "system": RESULT_CS, "code": if out.positive.is_some() { "complete" } else { "incomplete" } }] }))));
+    c.push(component("completion", "Completion", ("valueCodeableConcept", json!({ "coding": [{ "system": RESULT_CS, "code": if out.complete { "complete" } else { "incomplete" } }] }))));
     if out.expected > 1 {
         c.push(component(
             "items-answered",

@@ -107,13 +107,21 @@ pub fn classify(
             .map(|a| serde_json::json!({ "effectiveDateTime": a }));
         return super::questionnaire::classify(d, tx, st, &v, source);
     }
+    if w.resource_type == "Procedure" {
+        return Ok(procedure(d, &v, status, source));
+    }
     if !OBS_FINAL.contains(&status) || derived_from_response(&v) {
         return Ok(None);
     }
     source.effective = effective_of(&v);
     let codes = codings(v.get("code"));
     if let Some(screen) = d.value_screen(&codes) {
-        return Ok(Some(match value_answer(&v) {
+        let value = if d.values[screen].key == "developmental" {
+            Ok(interpretation(&v))
+        } else {
+            value_answer(&v)
+        };
+        return Ok(Some(match value {
             Ok(value) => Input::Value {
                 source,
                 screen,
@@ -143,6 +151,45 @@ pub fn classify(
             reason: format!("{} total: {reason}", d.instruments[i].title),
         },
     }))
+}
+
+/// A completed Procedure coded as a developmental screen (CPT 96110); a
+/// Procedure marked not-done withdraws what it produced.
+fn procedure(d: &Deriver, v: &Value, status: &str, mut source: Source) -> Option<Input> {
+    let screen = d.value_screen(&codings(v.get("code")))?;
+    if d.values[screen].key != "developmental" {
+        return None;
+    }
+    match status {
+        "not-done" => return Some(Input::Retract(source.reference)),
+        "completed" => {}
+        _ => return None,
+    }
+    source.effective = v
+        .get("performedDateTime")
+        .map(|e| serde_json::json!({ "effectiveDateTime": e }))
+        .or_else(|| {
+            v.get("performedPeriod")
+                .map(|p| serde_json::json!({ "effectivePeriod": p }))
+        });
+    Some(Input::Value {
+        source,
+        screen,
+        value: interpretation(v),
+    })
+}
+
+/// The interpretation code of a result as an answer (empty when absent).
+fn interpretation(v: &Value) -> Answer {
+    let code = v
+        .pointer("/interpretation/0/coding/0/code")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    Answer::Coded {
+        system: None,
+        code: code.to_string(),
+        weight: None,
+    }
 }
 
 /// A panel: its components and its members are the answers; a total among them is the sent total.

@@ -17,7 +17,7 @@ pub struct Written {
 
 /// Resource types whose writes can trigger derivations.
 pub fn is_input(rt: &str) -> bool {
-    matches!(rt, "Observation" | "QuestionnaireResponse")
+    matches!(rt, "Observation" | "QuestionnaireResponse" | "Procedure")
 }
 
 pub struct Recording<'a> {

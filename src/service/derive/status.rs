@@ -73,7 +73,9 @@ pub fn summarize(results: &[Value], birth: Option<NaiveDate>, today: NaiveDate) 
         let when = r["effectiveDateTime"]
             .as_str()
             .or_else(|| r.pointer("/effectivePeriod/start").and_then(Value::as_str));
-        let complete = r.pointer("/interpretation/0/coding/0/code").is_some();
+        let complete = component(r, "completion")
+            .and_then(|c| c.pointer("/valueCodeableConcept/coding/0/code"))
+            .is_some_and(|c| c == "complete");
         if let (Some(d), Some(w), true) = (
             domain,
             when.and_then(|w| NaiveDate::parse_from_str(w.get(..10)?, "%Y-%m-%d").ok()),
