@@ -9,6 +9,8 @@ pub mod value;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod value_tests;
 
 pub use catalog::{Code, Instrument};
 pub use rules::{Domain, Rule, ScreeningConfig};

@@ -10,7 +10,6 @@
 use serde_json::Value;
 
 use super::{Deriver, Written};
-use crate::fhir::query::parse as parse_query;
 use crate::fhir::reference::{Ref, parse as parse_ref};
 use crate::rules::screening::catalog::{self, Instrument};
 use crate::rules::screening::score::{Answer, Response};
@@ -131,12 +130,12 @@ pub fn classify(
         }));
     }
     if let Some(i) = d.by_panel(&codes) {
-        return panel(d, tx, &v, i, source).map(Some);
+        return super::panel::panel(d, tx, &v, i, source).map(Some);
     }
     let Some(i) = d.by_total(&codes) else {
         return Ok(None);
     };
-    if member_of_panel(d, tx, st, &w.id, i)? {
+    if super::panel::member_of_panel(d, tx, st, &w.id, i)? {
         return Ok(None);
     }
     Ok(Some(match number(&v) {
@@ -190,103 +189,6 @@ fn interpretation(v: &Value) -> Answer {
         code: code.to_string(),
         weight: None,
     }
-}
-
-/// A panel: its components and its members are the answers; a total among them is the sent total.
-fn panel(
-    d: &Deriver,
-    tx: &mut dyn WriteTx,
-    v: &Value,
-    i: usize,
-    mut source: Source,
-) -> Result<Input, StoreError> {
-    source.phase = 2;
-    let inst = &d.instruments[i];
-    let mut parts: Vec<Value> = v
-        .get("component")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for m in v
-        .get("hasMember")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let Some(r) = m.get("reference").and_then(Value::as_str) else {
-            continue;
-        };
-        let Some(id) = r.strip_prefix("Observation/") else {
-            continue;
-        };
-        match tx.current("Observation", id)? {
-            Some(c) if !c.deleted => {
-                let member: Value = serde_json::from_str(&c.body).unwrap_or_default();
-                if member.get("status").and_then(Value::as_str) != Some("entered-in-error") {
-                    parts.push(member);
-                    source.also.push(r.to_string());
-                }
-            }
-            _ => {}
-        }
-    }
-    let (mut responses, mut sent_total) = (Vec::new(), None);
-    for part in &parts {
-        let codes = codings(part.get("code"));
-        let is_total = codes.iter().any(|(s, c)| {
-            *c == inst.total.code && s.as_deref().is_none_or(|s| s == inst.total.system)
-        });
-        let answer = match value_answer(part) {
-            Ok(a) => a,
-            Err(_) if !codes.iter().any(|(_, c)| inst.item(c).is_some()) && !is_total => continue,
-            Err(reason) => {
-                return Ok(Input::Rejected {
-                    reference: source.reference,
-                    reason: format!("{}: {reason}", inst.title),
-                });
-            }
-        };
-        if is_total {
-            match answer {
-                Answer::Number(n) => sent_total = Some(n),
-                Answer::Coded { .. } => {
-                    return Ok(Input::Rejected {
-                        reference: source.reference,
-                        reason: format!("The {} total is not numeric.", inst.title),
-                    });
-                }
-            }
-        } else if let Some((_, code)) = codes.iter().find(|(_, c)| inst.item(c).is_some()) {
-            responses.push(Response {
-                key: code.clone(),
-                answer,
-            });
-        }
-    }
-    Ok(Input::Score {
-        source,
-        instrument: i,
-        responses,
-        sent_total,
-    })
-}
-
-/// True when a live panel of the same instrument lists Observation/`id` as a member.
-fn member_of_panel(
-    d: &Deriver,
-    tx: &mut dyn WriteTx,
-    st: &Stamper,
-    id: &str,
-    i: usize,
-) -> Result<bool, StoreError> {
-    let pairs = vec![("has-member".to_string(), format!("Observation/{id}"))];
-    let Ok(q) = parse_query(&st.registry, &st.base, "Observation", &pairs) else {
-        return Ok(false);
-    };
-    Ok(tx.find(&q, 10)?.iter().any(|p| {
-        serde_json::from_str::<Value>(&p.body)
-            .is_ok_and(|v| d.by_panel(&codings(v.get("code"))) == Some(i))
-    }))
 }
 
 /// `(system, code)` of every coding of a CodeableConcept.

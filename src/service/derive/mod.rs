@@ -11,6 +11,7 @@
 mod apply;
 mod build;
 mod extract;
+mod panel;
 mod plan;
 mod questionnaire;
 mod record;
