@@ -42,6 +42,11 @@ impl Hook {
         hook
     }
 
+    /// From now on, refuse the next `n` deliveries (0: accept all).
+    pub fn set_failures(&self, n: usize) {
+        *self.fail_left.lock() = n;
+    }
+
     /// The deliveries answered 2xx.
     pub fn accepted(&self) -> Vec<Received> {
         self.log

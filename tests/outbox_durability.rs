@@ -1,0 +1,75 @@
+//! The outbox survives a crash: a safety notification queued in the same
+//! transaction as its write is delivered after `kill -9` and a restart, once,
+//! under the same key as the attempts before the crash.
+
+mod common;
+
+use std::process::Stdio;
+
+use common::hook::Hook;
+use common::process::{free_port, start_server_env, wait_ready};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_notification_is_delivered_after_kill_9_and_restart() {
+    let hook = Hook::start(usize::MAX).await; // down until told otherwise
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("outbox.db");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let endpoints = format!("[{{tenant=\"default\",url=\"{}\"}}]", hook.url);
+    let env = [
+        ("TANDEM_NOTIFICATIONS__ENDPOINTS", endpoints.as_str()),
+        ("TANDEM_NOTIFICATIONS__RETRY_BASE_MS", "50"),
+        ("TANDEM_NOTIFICATIONS__RETRY_MAX_MS", "200"),
+    ];
+    let client = reqwest::Client::new();
+    let mut server = start_server_env(&db, port, Stdio::null(), false, &env);
+    wait_ready(&client, &base).await;
+
+    let la = ["LA6568-5", "LA6569-3"];
+    let items: Vec<_> = ["44250-9", "44255-8", "44259-0", "44254-1", "44251-7", "44258-2", "44252-5", "44253-3", "44260-8"]
+        .iter()
+        .enumerate()
+        .map(|(k, c)| json!({"linkId": c, "answer": [{"valueCoding": {"system": "http://loinc.org", "code": la[usize::from(k == 8)]}}]}))
+        .collect();
+    let qr = json!({"resourceType": "QuestionnaireResponse", "questionnaire": "http://tandem.health/fhir/Questionnaire/phq-9",
+        "status": "completed", "subject": {"reference": "Patient/p1"}, "authored": "2026-11-20T09:00:00Z", "item": items});
+    let r = client
+        .post(format!("{base}/QuestionnaireResponse"))
+        .header("content-type", "application/fhir+json")
+        .body(qr.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    // Wait for a refused attempt, then crash the server.
+    for _ in 0..100 {
+        if !hook.log.lock().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let before = hook.log.lock().clone();
+    assert!(
+        !before.is_empty(),
+        "delivery was attempted while the endpoint was down"
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    hook.set_failures(0);
+    let mut server = start_server_env(&db, port, Stdio::null(), false, &env);
+    wait_ready(&client, &base).await;
+    let accepted = hook.wait_accepted(1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(hook.accepted().len(), 1, "delivered once after the restart");
+    assert_eq!(
+        accepted[0].key, before[0].key,
+        "same message key as before the crash"
+    );
+    assert_eq!(accepted[0].topic, "safety-alert");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
