@@ -20,7 +20,7 @@ mod process;
 #[path = "support.rs"]
 mod support;
 use process::{fetch_json, free_port, start_server_env, wait_ready};
-use support::{ingest_http, load, read_bz2, report, shared};
+use support::{ingest_http, load, report, synthea_bodies};
 
 fn env(on: bool) -> [(&'static str, &'static str); 1] {
     [(
@@ -54,15 +54,7 @@ async fn main() {
         .pool_max_idle_per_host(256)
         .build()
         .unwrap();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(shared())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    if quick {
-        files.truncate(32);
-    }
-    let bodies: Vec<String> = files.iter().map(|f| read_bz2(f)).collect();
+    let (_, bodies) = synthea_bodies(quick);
     let mut results = Vec::new();
 
     let mut rates = [Vec::new(), Vec::new()];

@@ -21,7 +21,7 @@ mod support;
 use process::{
     cli, fetch_json, free_port, run_import, start_secure_server, start_server, wait_ready,
 };
-use support::{count_entries, ingest_http, load, read_bz2, report, shared};
+use support::{count_entries, ingest_http, load, report, synthea_bodies};
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
@@ -35,15 +35,7 @@ async fn main() {
         .unwrap();
     let mut results = Vec::new();
 
-    let mut files: Vec<PathBuf> = std::fs::read_dir(shared())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    if quick {
-        files.truncate(32);
-    }
-    let bodies: Vec<String> = files.iter().map(|f| read_bz2(f)).collect();
+    let (files, bodies) = synthea_bodies(quick);
     let resources = count_entries(&bodies);
     println!(
         "Synthea sample: {} bundles, {resources} resources{}",

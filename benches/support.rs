@@ -83,6 +83,21 @@ pub fn report(name: &str, rate: f64, unit: &str, h: Option<&Histogram<u64>>) -> 
     }
 }
 
+/// The Synthea sample in file order (reference batches first), decompressed;
+/// the first 32 bundles when `quick`.
+pub fn synthea_bodies(quick: bool) -> (Vec<PathBuf>, Vec<String>) {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(shared())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    if quick {
+        files.truncate(32);
+    }
+    let bodies = files.iter().map(|f| read_bz2(f)).collect();
+    (files, bodies)
+}
+
 /// Posts the reference batches first, then the patient bundles 4 at a time;
 /// returns resources per second.
 pub async fn ingest_http(client: &reqwest::Client, base: &str, bodies: &[String]) -> f64 {

@@ -13,7 +13,6 @@ const PHQ9_ITEMS: [&str; 9] = [
     "44250-9", "44255-8", "44259-0", "44254-1", "44251-7", "44258-2", "44252-5", "44253-3",
     "44260-8",
 ];
-const RESULTS: &str = "http://tandem.health/fhir/CodeSystem/derived|screening-result";
 
 async fn app_with_hook(fail_first: usize) -> (TestApp, Hook) {
     let hook = Hook::start(fail_first).await;
@@ -54,32 +53,6 @@ fn phq9(pid: &str, answers: [Option<usize>; 9]) -> Value {
     })
 }
 
-async fn results(app: &TestApp, pid: &str) -> Vec<Value> {
-    let (s, b) = app
-        .get_json(&format!("Observation?_tag={RESULTS}&subject=Patient/{pid}"))
-        .await;
-    assert_eq!(s, StatusCode::OK);
-    b["entry"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|e| e["resource"].clone())
-        .collect()
-}
-
-async fn search(app: &TestApp, query: &str) -> Vec<Value> {
-    let (s, b) = app.get_json(query).await;
-    assert_eq!(s, StatusCode::OK, "{query}");
-    b["entry"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|e| e["resource"].clone())
-        .collect()
-}
-
 fn component<'a>(r: &'a Value, code: &str) -> Option<&'a Value> {
     r["component"]
         .as_array()?
@@ -108,7 +81,7 @@ async fn phq9_response_derives_result_care_plan_and_goals() {
             ],
         ))
         .await;
-    let res = results(&app, &pid).await;
+    let res = app.screening_results(&pid).await;
     assert_eq!(res.len(), 1);
     let r = &res[0];
     assert_eq!(r["valueQuantity"]["value"], 14);
@@ -129,7 +102,9 @@ async fn phq9_response_derives_result_care_plan_and_goals() {
         "depression results carry no Part 2 label"
     );
 
-    let plans = search(&app, &format!("CarePlan?subject=Patient/{pid}")).await;
+    let plans = app
+        .search_resources(&format!("CarePlan?subject=Patient/{pid}"))
+        .await;
     assert_eq!(plans.len(), 1);
     let plan = &plans[0];
     assert_eq!(plan["status"], "active");
@@ -145,7 +120,9 @@ async fn phq9_response_derives_result_care_plan_and_goals() {
         acts.iter()
             .any(|a| a["detail"]["code"]["coding"][0]["code"] == "repeat-screen")
     );
-    let goals = search(&app, &format!("Goal?subject=Patient/{pid}")).await;
+    let goals = app
+        .search_resources(&format!("Goal?subject=Patient/{pid}"))
+        .await;
     assert_eq!(goals.len(), 2);
     assert!(
         goals.iter().all(|g| g["addresses"][0]["reference"]
@@ -158,7 +135,7 @@ async fn phq9_response_derives_result_care_plan_and_goals() {
     );
     // No safety item: no Flag, no Task, nothing sent.
     assert!(
-        search(&app, &format!("Flag?subject=Patient/{pid}"))
+        app.search_resources(&format!("Flag?subject=Patient/{pid}"))
             .await
             .is_empty()
     );
@@ -182,7 +159,9 @@ async fn phq9_response_derives_result_care_plan_and_goals() {
     );
     follow["authored"] = json!("2026-04-20T10:00:00Z");
     app.create(&follow).await;
-    let goals = search(&app, &format!("Goal?subject=Patient/{pid}")).await;
+    let goals = app
+        .search_resources(&format!("Goal?subject=Patient/{pid}"))
+        .await;
     let status = |code: &str| {
         goals
             .iter()
@@ -217,14 +196,18 @@ async fn item_nine_raises_flag_task_and_one_notification_despite_endpoint_outage
     body["id"] = json!("qr-item9");
     let resp = app.put("QuestionnaireResponse/qr-item9", &body).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
-    let flags = search(&app, &format!("Flag?subject=Patient/{pid}")).await;
+    let flags = app
+        .search_resources(&format!("Flag?subject=Patient/{pid}"))
+        .await;
     assert_eq!(flags.len(), 1);
     assert_eq!(flags[0]["status"], "active");
-    let tasks = search(&app, &format!("Task?subject=Patient/{pid}")).await;
+    let tasks = app
+        .search_resources(&format!("Task?subject=Patient/{pid}"))
+        .await;
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0]["priority"], "urgent");
     assert_eq!(tasks[0]["owner"]["reference"], "Organization/default");
-    let r = &results(&app, &pid).await[0];
+    let r = &app.screening_results(&pid).await[0];
     assert_eq!(
         r["interpretation"][0]["coding"][0]["code"], "NEG",
         "total 3 is negative"
@@ -234,13 +217,13 @@ async fn item_nine_raises_flag_task_and_one_notification_despite_endpoint_outage
     // Replaying the same PUT changes nothing derived and sends nothing new.
     let again = app.put("QuestionnaireResponse/qr-item9", &body).await;
     assert_eq!(again.status(), StatusCode::OK);
-    let r2 = &results(&app, &pid).await[0];
+    let r2 = &app.screening_results(&pid).await[0];
     assert_eq!(
         r2["meta"]["versionId"], r["meta"]["versionId"],
         "the result was not rewritten"
     );
     assert_eq!(
-        search(&app, &format!("Task?subject=Patient/{pid}"))
+        app.search_resources(&format!("Task?subject=Patient/{pid}"))
             .await
             .len(),
         1
@@ -273,7 +256,7 @@ async fn item_nine_raises_flag_task_and_one_notification_despite_endpoint_outage
         app.delete("QuestionnaireResponse/qr-item9").await.status(),
         StatusCode::NO_CONTENT
     );
-    assert!(results(&app, &pid).await.is_empty());
+    assert!(app.screening_results(&pid).await.is_empty());
     let (_, flag) = app
         .get_json(&format!("Flag/{}", flags[0]["id"].as_str().unwrap()))
         .await;
@@ -292,7 +275,7 @@ async fn updating_the_source_updates_the_result_and_entered_in_error_retracts_it
     let mut body = phq9(&pid, [Some(3); 9].map(|a| a.map(|x: usize| x.min(1))));
     body["id"] = json!("qr-upd");
     app.put("QuestionnaireResponse/qr-upd", &body).await;
-    let first = results(&app, &pid).await;
+    let first = app.screening_results(&pid).await;
     assert_eq!(first[0]["valueQuantity"]["value"], 9);
     let mut updated = phq9(
         &pid,
@@ -310,7 +293,7 @@ async fn updating_the_source_updates_the_result_and_entered_in_error_retracts_it
     );
     updated["id"] = json!("qr-upd");
     app.put("QuestionnaireResponse/qr-upd", &updated).await;
-    let second = results(&app, &pid).await;
+    let second = app.screening_results(&pid).await;
     assert_eq!(second.len(), 1);
     assert_eq!(second[0]["id"], first[0]["id"], "same result, new version");
     assert_eq!(second[0]["valueQuantity"]["value"], 24);
@@ -321,7 +304,7 @@ async fn updating_the_source_updates_the_result_and_entered_in_error_retracts_it
     let mut eie = updated.clone();
     eie["status"] = json!("entered-in-error");
     app.put("QuestionnaireResponse/qr-upd", &eie).await;
-    assert!(results(&app, &pid).await.is_empty());
+    assert!(app.screening_results(&pid).await.is_empty());
     app.stop().await;
 }
 
@@ -399,12 +382,12 @@ async fn bad_input_is_stored_with_a_warning_and_derives_nothing() {
         );
     }
     assert!(
-        results(&app, &pid).await.is_empty(),
+        app.screening_results(&pid).await.is_empty(),
         "nothing derived from bad input"
     );
     // A valid total derives; 12 from the sender is kept as the number.
     app.create(&total(json!({"valueQuantity": {"value": 12, "system": "http://unitsofmeasure.org", "code": "{score}"}}))).await;
-    let res = results(&app, &pid).await;
+    let res = app.screening_results(&pid).await;
     assert_eq!(res.len(), 1);
     assert_eq!(res[0]["valueQuantity"]["value"], 12);
     app.stop().await;

@@ -6,11 +6,9 @@
 
 mod common;
 
-use common::{TestApp, shared_data, spawn_app};
+use common::{TestApp, part, shared_data, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-const RESULTS: &str = "http://tandem.health/fhir/CodeSystem/derived|screening-result";
 
 fn us_core(name: &str) -> Value {
     serde_json::from_str(
@@ -40,19 +38,6 @@ async fn post_bundle(app: &TestApp, b: &Value) -> Value {
     r.json().await.unwrap()
 }
 
-async fn results(app: &TestApp, pid: &str) -> Vec<Value> {
-    let (_, b) = app
-        .get_json(&format!("Observation?_tag={RESULTS}&subject=Patient/{pid}"))
-        .await;
-    b["entry"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|e| e["resource"].clone())
-        .collect()
-}
-
 const PHQ9_MEMBERS: [&str; 11] = [
     "44250-9", "44255-8", "44259-0", "44254-1", "44251-7", "44258-2", "44252-5", "44253-3",
     "44260-8", "44261-6", "69722-7",
@@ -72,7 +57,7 @@ async fn us_core_phq9_response_with_panel_and_items_gives_one_result() {
             .map(|c| us_core(&format!("Observation-PHQ9-item-example-{c}.json"))),
     );
     post_bundle(&app, &transaction(all)).await;
-    let res = results(&app, "example").await;
+    let res = app.screening_results("example").await;
     assert_eq!(
         res.len(),
         1,
@@ -106,7 +91,7 @@ async fn panel_with_members_in_one_transaction_derives_from_the_panel() {
             .map(|c| strip(us_core(&format!("Observation-PHQ9-item-example-{c}.json")))),
     );
     post_bundle(&app, &transaction(all)).await;
-    let res = results(&app, "example").await;
+    let res = app.screening_results("example").await;
     assert_eq!(
         res.len(),
         1,
@@ -143,7 +128,7 @@ async fn component_panel_audit_c_positive_is_labelled_part2() {
         "subject": {"reference": format!("Patient/{pid}")}, "effectiveDateTime": "2026-05-05",
         "component": [comp("68518-0", "LA18926-8"), comp("68519-8", "LA15695-2"), comp("68520-6", "LA18933-4")]});
     app.create(&panel).await;
-    let res = results(&app, pid).await;
+    let res = app.screening_results(pid).await;
     assert_eq!(res[0]["valueQuantity"]["value"], 3);
     assert_eq!(
         res[0]["interpretation"][0]["coding"][0]["code"], "POS",
@@ -186,7 +171,7 @@ async fn a_stored_questionnaire_with_local_codes_is_scored_by_its_weights() {
     let answers: Vec<Value> = (0..7).map(|n| json!({"linkId": format!("q{n}"), "answer": [{"valueCoding": {"system": "urn:practice", "code": format!("q{n}a2")}}]})).collect();
     app.create(&json!({"resourceType": "QuestionnaireResponse", "questionnaire": "http://practice.example/Questionnaire/gad7|1.0", "status": "completed",
         "subject": {"reference": format!("Patient/{pid}")}, "authored": "2026-06-01", "item": answers})).await;
-    let res = results(&app, pid).await;
+    let res = app.screening_results(pid).await;
     assert_eq!(res[0]["code"]["coding"][0]["code"], "70274-6");
     assert_eq!(res[0]["valueQuantity"]["value"], 14, "7 items x weight 2");
     app.stop().await;
@@ -206,7 +191,7 @@ async fn in_progress_waits_and_screening_status_reports_due_dates() {
     };
     app.create(&total("preliminary", 15, "2026-01-05")).await;
     assert!(
-        results(&app, pid).await.is_empty(),
+        app.screening_results(pid).await.is_empty(),
         "preliminary inputs wait"
     );
     app.create(&total("final", 15, "2026-01-05")).await;
@@ -216,15 +201,6 @@ async fn in_progress_waits_and_screening_status_reports_due_dates() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(status["resourceType"], "Parameters");
     let params = status["parameter"].as_array().unwrap();
-    let part = |p: &Value, name: &str| {
-        p["part"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["name"] == name)
-            .cloned()
-            .unwrap_or(Value::Null)
-    };
     let phq = params
         .iter()
         .find(|p| p["name"] == "instrument" && part(p, "instrument")["valueCode"] == "phq-9")
@@ -307,7 +283,7 @@ async fn developmental_screen_procedure_counts_for_the_nine_month_visit() {
         "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "96110"}]},
         "subject": {"reference": format!("Patient/{pid}")}, "performedDateTime": "2026-10-20"}))
         .await;
-    let res = results(&app, pid).await;
+    let res = app.screening_results(pid).await;
     assert_eq!(res.len(), 1);
     assert!(res[0]["dataAbsentReason"].is_null(), "a completed screen");
     assert!(res[0]["interpretation"].is_null(), "no reading was sent");
@@ -315,15 +291,6 @@ async fn developmental_screen_procedure_counts_for_the_nine_month_visit() {
         .get_json(&format!("Patient/{pid}/$screening-status"))
         .await;
     let params = status["parameter"].as_array().unwrap();
-    let part = |p: &Value, name: &str| {
-        p["part"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["name"] == name)
-            .cloned()
-            .unwrap_or(Value::Null)
-    };
     let dev = params
         .iter()
         .find(|p| p["name"] == "due" && part(p, "domain")["valueCode"] == "development")

@@ -203,6 +203,28 @@ impl TestApp {
         r.json().await.unwrap()
     }
 
+    /// The matched resources of a search (which must answer 200).
+    pub async fn search_resources(&self, query: &str) -> Vec<Value> {
+        let (s, b) = self.get_json(query).await;
+        assert_eq!(s, StatusCode::OK, "{query}");
+        b["entry"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e["search"]["mode"] == "match")
+            .map(|e| e["resource"].clone())
+            .collect()
+    }
+
+    /// The screening results Tandem derived for `Patient/{pid}`.
+    pub async fn screening_results(&self, pid: &str) -> Vec<Value> {
+        self.search_resources(&format!(
+            "Observation?_tag=http://tandem.health/fhir/CodeSystem/derived|screening-result&subject=Patient/{pid}"
+        ))
+        .await
+    }
+
     /// Number of versions ever written in the default tenant (system history total).
     pub async fn history_total(&self) -> u64 {
         let (_, b) = self.get_json("_history?_count=0").await;
@@ -218,6 +240,17 @@ impl TestApp {
             t.await.expect("server task").expect("server result");
         }
     }
+}
+
+/// The part named `name` of a Parameters parameter (Null when absent).
+pub fn part(p: &Value, name: &str) -> Value {
+    p["part"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|x| x["name"] == name)
+        .cloned()
+        .unwrap_or(Value::Null)
 }
 
 /// The `meta`-less form of a resource, for round-trip comparison.
