@@ -60,6 +60,31 @@ fn invalid_config_stops_startup_naming_the_key() {
         String::from_utf8_lossy(&out.stderr).contains("listen_adress"),
         "unknown keys are refused, not ignored"
     );
+    // Notifications carry patient data: plain http only to this machine; bad cut-offs are refused by type.
+    std::fs::write(
+        dir.path().join("tandem.toml"),
+        "[[notifications.endpoints]]\ntenant = \"default\"\nurl = \"http://practice.example.org/hook\"\n",
+    )
+    .unwrap();
+    let out = tandem()
+        .current_dir(dir.path())
+        .args(["serve"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must be https"));
+    std::fs::write(
+        dir.path().join("tandem.toml"),
+        "[derivations.screening]\nepds_cutoff = \"high\"\n",
+    )
+    .unwrap();
+    let out = tandem()
+        .current_dir(dir.path())
+        .args(["serve"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("epds_cutoff"));
 }
 
 #[test]
