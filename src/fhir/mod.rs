@@ -7,6 +7,7 @@ pub mod datetime;
 pub mod fhirpath;
 pub mod id;
 pub mod index;
+pub mod message;
 pub mod outcome;
 pub mod params;
 pub mod profile;

@@ -58,6 +58,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/auth/token", post(auth_routes::token))
         .route("/auth/jwks", get(auth_routes::jwks))
         .route("/", post(h::bundle))
+        .route("/$process-message", post(operations::process_message))
         .route("/_history", get(h::system_history))
         .route(
             "/{rt}",

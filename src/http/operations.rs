@@ -1,4 +1,5 @@
-//! FHIR operations on instances (`/{type}/{id}/${name}`).
+//! FHIR operations: `$process-message` at the base, and operations on
+//! instances (`/{type}/{id}/${name}`).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -6,11 +7,22 @@ use axum::response::Response;
 
 use super::AppState;
 use super::error::ApiError;
-use super::negotiate::{Format, json_response};
+use super::negotiate::{FhirJson, Format, json_response};
 use crate::auth::extract::Access;
 use crate::fhir::outcome::Issue;
 
 type Result<T> = std::result::Result<T, ApiError>;
+
+/// `POST /$process-message`: the body is the message Bundle itself.
+pub async fn process_message(
+    State(s): State<AppState>,
+    Access(ctx): Access,
+    fmt: Format,
+    FhirJson(body): FhirJson,
+) -> Result<Response> {
+    let oo = s.svc.process_message(&ctx, body).await?;
+    Ok(json_response(StatusCode::OK, oo.to_string(), fmt))
+}
 
 /// `GET /{type}/{id}/${operation}`.
 pub async fn instance_operation(

@@ -43,6 +43,8 @@ pub fn capability_statement(registry: &Registry, profiles: &Profiles, base_url: 
             },
             "resource": resources,
             "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
+            "operation": [{"name": "process-message", "definition": "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message",
+                "documentation": "Da Vinci Unsolicited Notifications (admit, discharge, transfer): the body is the message Bundle; idempotent on MessageHeader.id."}],
         }],
     })
 }

@@ -12,6 +12,7 @@ mod capability;
 mod crud;
 pub mod derive;
 mod history;
+mod messaging;
 mod read;
 mod resource;
 mod search;

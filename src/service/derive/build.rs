@@ -18,15 +18,7 @@ pub const RESULT_CS: &str = "http://tandem.health/fhir/CodeSystem/screening-resu
 pub const RESULT_PROFILE: &str =
     "http://tandem.health/fhir/StructureDefinition/tandem-screening-result";
 
-/// A stable id for what Tandem derives from `reference` (`prefix-` + 32 hex).
-pub fn derived_id(prefix: &str, reference: &str) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, reference.as_bytes());
-    let hex: String = d.as_ref()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("{prefix}-{hex}")
-}
+pub use crate::fhir::id::derived as derived_id;
 
 /// A JSON number, integral when the value is.
 pub fn num(x: f64) -> Value {
