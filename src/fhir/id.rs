@@ -13,6 +13,18 @@ pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// A stable id for something Tandem derives from `key` (`prefix-` + 32 hex
+/// digits of its SHA-256): processing the same input again names the same
+/// resource, which is what makes derivations and message receipt idempotent.
+pub fn derived(prefix: &str, key: &str) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
+    let hex: String = d.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{prefix}-{hex}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -27,16 +39,4 @@ mod tests {
         assert!(!is_valid_id("a/b"));
         assert!(is_valid_id(&new_id()));
     }
-}
-
-/// A stable id for something Tandem derives from `key` (`prefix-` + 32 hex
-/// digits of its SHA-256): processing the same input again names the same
-/// resource, which is what makes derivations and message receipt idempotent.
-pub fn derived(prefix: &str, key: &str) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
-    let hex: String = d.as_ref()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("{prefix}-{hex}")
 }
