@@ -40,6 +40,7 @@ pub fn build_service(cfg: &Config, base_url: &str) -> anyhow::Result<Arc<FhirSer
         validation: cfg.validation,
         default_profiles: cfg.default_profiles.clone(),
         max_bundle_entries: cfg.limits.max_bundle_entries,
+        transitions: cfg.transitions.clone(),
         derivations: cfg
             .derivations
             .enabled

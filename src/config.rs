@@ -38,6 +38,8 @@ pub struct Config {
     pub auth: AuthConfig,
     pub derivations: DerivationConfig,
     pub notifications: NotificationConfig,
+    /// Matching HIE notifications to the practice's patients.
+    pub transitions: crate::service::transitions::MatchRules,
 }
 
 /// Screening derivations (results, safety alerts, care plans) on writes.
@@ -139,6 +141,7 @@ impl Default for Config {
                 enabled: true,
                 screening: Default::default(),
             },
+            transitions: Default::default(),
             notifications: NotificationConfig {
                 retry_base_ms: 1000,
                 retry_max_ms: 900_000,

@@ -7,6 +7,7 @@
 pub mod careplan;
 pub mod schedule;
 pub mod screening;
+pub mod transitions;
 
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use super::resource::stored;
+use super::transitions::{Received, Unit};
 use super::{FhirService, ServiceError};
 use crate::auth::policy::Interaction;
 use crate::fhir::id::derived;
@@ -32,28 +32,38 @@ impl FhirService {
         }
         let notification = message::check(&body).map_err(ServiceError::BadRequest)?;
         let prepared = self.prepare(body, Some("Bundle"), None)?;
-        let id = derived("msg", &notification.message_id);
         let (st, audit) = (
             self.stamper(),
             self.audit_unit(ctx, Interaction::Operation, "MessageHeader"),
         );
-        let first = transact(self.store.as_ref(), ctx, move |tx| {
-            let current = tx.current("Bundle", &id)?;
-            if current.as_ref().is_some_and(|c| !c.deleted) {
-                return Ok::<_, ServiceError>(false);
+        let (tenant, rules) = (ctx.tenant.clone(), self.settings.transitions.clone());
+        let received = transact(self.store.as_ref(), ctx, move |tx| {
+            let mut unit = Unit {
+                tx,
+                st: &st,
+                tenant: &tenant,
+                rules: &rules,
+            };
+            let r = unit.receive(&notification, prepared.value)?;
+            if r != Received::Replay {
+                let id = derived("msg", &notification.message_id);
+                if let Some(s) = tx.current("Bundle", &id)? {
+                    audit.commit(tx, std::iter::once(&s))?;
+                }
             }
-            let version = current.map_or(1, |c| c.version + 1);
-            let v = st.version("Bundle", &id, version, prepared.value, "POST");
-            let s = stored(&v);
-            tx.write(v)?;
-            audit.commit(tx, std::iter::once(&s))?;
-            Ok(true)
+            Ok::<_, ServiceError>(r)
         })
         .await?;
-        let text = if first {
-            "The message was received and the message has been fully processed"
-        } else {
-            "This message (same MessageHeader.id) was received before; nothing was changed"
+        let text = match received {
+            Received::Processed => {
+                "The message was received and the message has been fully processed"
+            }
+            Received::Held => {
+                "The message was received and is held: its patient is not (yet) known to this practice"
+            }
+            Received::Replay => {
+                "This message (same MessageHeader.id) was received before; nothing was changed"
+            }
         };
         Ok(operation_outcome(&[Issue {
             code: "informational",

@@ -12,10 +12,12 @@ mod capability;
 mod crud;
 pub mod derive;
 mod history;
+pub(crate) mod managed;
 mod messaging;
 mod read;
 mod resource;
 mod search;
+pub mod transitions;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -51,6 +53,8 @@ pub struct Settings {
     /// Profiles applied to every resource of a type, whether claimed or not.
     pub default_profiles: HashMap<String, Vec<String>>,
     pub max_bundle_entries: usize,
+    /// How HIE notifications are matched to the practice's patients.
+    pub transitions: transitions::MatchRules,
     /// Screening derivations, or `None` to store inputs without deriving.
     pub derivations: Option<crate::rules::screening::ScreeningConfig>,
 }

@@ -15,8 +15,8 @@ use crate::fhir::outcome::Issue;
 use crate::rules::screening::score::{Answer, score};
 use crate::rules::screening::value;
 use crate::rules::screening::{Outcome, Rejection, Sex, rules};
-use crate::service::ServiceError;
 use crate::service::resource::Stamper;
+use crate::service::{ServiceError, managed};
 use crate::store::outbox::OutboxMessage;
 use crate::store::{StoreError, WriteTx};
 
@@ -240,34 +240,16 @@ impl Pass<'_> {
 
     /// The live resource `rt/id`, parsed.
     pub fn live(&mut self, rt: &str, id: &str) -> Result<Option<Value>, StoreError> {
-        Ok(self
-            .tx
-            .current(rt, id)?
-            .filter(|c| !c.deleted)
-            .and_then(|c| serde_json::from_str(&c.body).ok()))
+        managed::live(self.tx, rt, id)
     }
 
     /// Writes `value` as `rt/id` unless the current version already says the same.
     pub fn put(&mut self, rt: &str, id: &str, value: Value) -> Result<bool, StoreError> {
-        let current = self.tx.current(rt, id)?;
-        if let Some(c) = current.as_ref().filter(|c| !c.deleted)
-            && let Ok(old) = serde_json::from_str::<Value>(&c.body)
-            && same_content(&old, &value)
-        {
-            return Ok(false);
-        }
-        let version = current.map_or(1, |c| c.version + 1);
-        self.tx
-            .write(self.st.version(rt, id, version, value, "PUT"))?;
-        Ok(true)
+        managed::put(self.tx, self.st, rt, id, value)
     }
 
-    /// Writes `value` only when `rt/id` does not exist yet; true when written.
     fn create_once(&mut self, rt: &str, id: &str, value: Value) -> Result<bool, StoreError> {
-        if self.live(rt, id)?.is_some() {
-            return Ok(false);
-        }
-        self.put(rt, id, value)
+        managed::create_once(self.tx, self.st, rt, id, value)
     }
 
     pub fn warn(&mut self, reference: &str, text: String) {
@@ -309,17 +291,4 @@ pub fn administered_on(source: &Source) -> Option<NaiveDate> {
         .or_else(|| e.pointer("/effectivePeriod/start"))?
         .as_str()?;
     NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d").ok()
-}
-
-/// Equal apart from `meta.versionId` / `meta.lastUpdated`.
-fn same_content(old: &Value, new: &Value) -> bool {
-    let strip = |v: &Value| {
-        let mut v = v.clone();
-        if let Some(m) = v.get_mut("meta").and_then(Value::as_object_mut) {
-            m.remove("versionId");
-            m.remove("lastUpdated");
-        }
-        v
-    };
-    strip(old) == strip(new)
 }

@@ -1,0 +1,160 @@
+//! Transitions of care, pure: what an admit/discharge/transfer event means for
+//! the stored Encounter, which follow-up work a discharge creates, and when an
+//! admission is a readmission (Colorado SIM building block 9).
+//!
+//! - Order tolerance: every notification carries its event time (the message
+//!   timestamp); the stored Encounter remembers the latest one it reflects, and
+//!   an older event never overwrites a newer state (a discharge that arrived
+//!   before its admit stays a discharge).
+//! - Follow-up: an inpatient (IMP, ACUTE, NONAC) or emergency (EMER) discharge
+//!   needs patient contact within 7 days; an inpatient stay also needs
+//!   medication reconciliation within 72 hours (BB9.Y2.1, BB9.Y2.3b).
+//! - Readmission: an admission within 30 days after a prior discharge.
+
+use serde_json::{Value, json};
+
+use crate::fhir::datetime::parse_range;
+
+/// Extension on a stored Encounter: the time of the latest event it reflects.
+pub const LAST_EVENT: &str =
+    "http://tandem.health/fhir/StructureDefinition/last-notification-event";
+
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 24 * HOUR_MS;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    Admit,
+    Discharge,
+    Transfer,
+}
+
+impl Event {
+    pub fn from_code(code: &str) -> Option<Event> {
+        match code {
+            "notification-admit" => Some(Event::Admit),
+            "notification-discharge" => Some(Event::Discharge),
+            "notification-transfer" => Some(Event::Transfer),
+            _ => None,
+        }
+    }
+}
+
+/// The follow-up work a discharge creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowUp {
+    /// Contact the patient (office, telephone or virtual visit, or a message).
+    Contact,
+    /// Reconcile the patient's medications.
+    MedicationReconciliation,
+}
+
+impl FollowUp {
+    pub fn code(self) -> &'static str {
+        match self {
+            FollowUp::Contact => "toc-contact",
+            FollowUp::MedicationReconciliation => "toc-medication-reconciliation",
+        }
+    }
+}
+
+fn ms(text: &str) -> Option<i64> {
+    parse_range(text).map(|r| r.start)
+}
+
+/// The Encounter to store for an event at `event_time`, or `None` when the
+/// stored one already reflects a later event (it stays as it is).
+pub fn merge(stored: Option<&Value>, incoming: &Value, event_time: &str) -> Option<Value> {
+    let at = ms(event_time)?;
+    let seen = stored.and_then(|s| {
+        s["extension"]
+            .as_array()?
+            .iter()
+            .find(|e| e["url"] == LAST_EVENT)?["valueInstant"]
+            .as_str()
+            .and_then(ms)
+    });
+    if seen.is_some_and(|s| s > at) {
+        return None;
+    }
+    let mut e = incoming.clone();
+    let mut ext: Vec<Value> = e["extension"].as_array().cloned().unwrap_or_default();
+    ext.retain(|x| x["url"] != LAST_EVENT);
+    ext.push(json!({ "url": LAST_EVENT, "valueInstant": event_time }));
+    e["extension"] = Value::Array(ext);
+    Some(e)
+}
+
+/// Follow-up due points of a discharge: `(kind, due ms)`.
+pub fn follow_ups(class_code: &str, discharged_ms: i64) -> Vec<(FollowUp, i64)> {
+    match class_code {
+        "IMP" | "ACUTE" | "NONAC" => vec![
+            (FollowUp::Contact, discharged_ms + 7 * DAY_MS),
+            (
+                FollowUp::MedicationReconciliation,
+                discharged_ms + 72 * HOUR_MS,
+            ),
+        ],
+        "EMER" => vec![(FollowUp::Contact, discharged_ms + 7 * DAY_MS)],
+        _ => Vec::new(),
+    }
+}
+
+/// An admission within 30 days after a discharge.
+pub fn is_readmission(prior_discharge_ms: i64, admit_ms: i64) -> bool {
+    admit_ms > prior_discharge_ms && admit_ms - prior_discharge_ms <= 30 * DAY_MS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(status: &str) -> Value {
+        json!({"resourceType": "Encounter", "status": status, "period": {"start": "2026-03-01T10:00:00Z"}})
+    }
+
+    #[test]
+    fn latest_event_wins_whatever_the_arrival_order() {
+        let discharge = merge(None, &enc("finished"), "2026-03-04T10:00:00Z").unwrap();
+        assert_eq!(
+            merge(
+                Some(&discharge),
+                &enc("in-progress"),
+                "2026-03-01T10:00:00Z"
+            ),
+            None,
+            "an older admit does not reopen it"
+        );
+        let corrected = merge(Some(&discharge), &enc("finished"), "2026-03-04T10:00:00Z").unwrap();
+        assert_eq!(
+            corrected["status"], "finished",
+            "the same time replaces (corrected content)"
+        );
+        assert_eq!(corrected["extension"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn discharges_create_the_published_due_points() {
+        let t = ms("2026-03-04T10:00:00Z").unwrap();
+        assert_eq!(
+            follow_ups("IMP", t),
+            vec![
+                (FollowUp::Contact, t + 7 * DAY_MS),
+                (FollowUp::MedicationReconciliation, t + 72 * HOUR_MS)
+            ]
+        );
+        assert_eq!(
+            follow_ups("EMER", t),
+            vec![(FollowUp::Contact, t + 7 * DAY_MS)]
+        );
+        assert!(follow_ups("AMB", t).is_empty());
+    }
+
+    #[test]
+    fn readmission_window_is_thirty_days() {
+        let d = ms("2026-03-04T10:00:00Z").unwrap();
+        assert!(is_readmission(d, d + 30 * DAY_MS));
+        assert!(!is_readmission(d, d + 30 * DAY_MS + 1));
+        assert!(!is_readmission(d, d - 1));
+    }
+}

@@ -1,0 +1,63 @@
+//! Writing resources Tandem manages itself (derived results, care plans,
+//! follow-up Tasks, merged Encounters) inside a unit of work: read the live
+//! version, write only when the content changes, or create only once.
+
+use serde_json::Value;
+
+use super::resource::Stamper;
+use crate::store::{StoreError, WriteTx};
+
+/// The live resource `rt/id`, parsed.
+pub fn live(tx: &mut dyn WriteTx, rt: &str, id: &str) -> Result<Option<Value>, StoreError> {
+    Ok(tx
+        .current(rt, id)?
+        .filter(|c| !c.deleted)
+        .and_then(|c| serde_json::from_str(&c.body).ok()))
+}
+
+/// Writes `value` as `rt/id` unless the current version already says the same.
+pub fn put(
+    tx: &mut dyn WriteTx,
+    st: &Stamper,
+    rt: &str,
+    id: &str,
+    value: Value,
+) -> Result<bool, StoreError> {
+    let current = tx.current(rt, id)?;
+    if let Some(c) = current.as_ref().filter(|c| !c.deleted)
+        && let Ok(old) = serde_json::from_str::<Value>(&c.body)
+        && same_content(&old, &value)
+    {
+        return Ok(false);
+    }
+    let version = current.map_or(1, |c| c.version + 1);
+    tx.write(st.version(rt, id, version, value, "PUT"))?;
+    Ok(true)
+}
+
+/// Writes `value` only when `rt/id` does not exist yet; true when written.
+pub fn create_once(
+    tx: &mut dyn WriteTx,
+    st: &Stamper,
+    rt: &str,
+    id: &str,
+    value: Value,
+) -> Result<bool, StoreError> {
+    if live(tx, rt, id)?.is_some() {
+        return Ok(false);
+    }
+    put(tx, st, rt, id, value)
+}
+
+/// Equal apart from `meta.versionId` / `meta.lastUpdated`.
+fn same_content(old: &Value, new: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v.get_mut("meta").and_then(Value::as_object_mut) {
+            m.remove("versionId");
+            m.remove("lastUpdated");
+        }
+        v
+    };
+    strip(old) == strip(new)
+}

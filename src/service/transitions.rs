@@ -1,0 +1,318 @@
+//! Processing a received ADT notification inside its transaction: match the
+//! patient to the practice, keep one Encounter per hospital encounter
+//! (identifier), create the transitions-of-care follow-up Tasks, record
+//! readmissions, keep the HIE's forwarding Provenance and queue the practice
+//! notification. Unmatched messages are held, never dropped.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::ServiceError;
+use super::managed::{create_once, live, put};
+use super::resource::Stamper;
+use crate::fhir::datetime::{format_instant, parse_range};
+use crate::fhir::id::derived;
+use crate::fhir::message::{Notification, focus_encounter, resolve};
+use crate::fhir::query::parse as parse_query;
+use crate::rules::transitions::{Event, follow_ups, is_readmission, merge};
+use crate::store::outbox::OutboxMessage;
+use crate::store::{StoreError, WriteTx};
+
+/// Tags on stored message Bundles: processed, or held for a patient not yet known.
+pub const MESSAGE_TAG: &str = "http://tandem.health/fhir/CodeSystem/message-status";
+const TOC_CS: &str = "http://tandem.health/fhir/CodeSystem/transitions-of-care";
+/// The outbox topic of admit/discharge notifications to the practice.
+pub const ADT_TOPIC: &str = "adt-notification";
+
+/// How a message's Patient is matched to the practice's patients.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MatchRules {
+    /// Identifier systems trusted to identify a patient (practice MRNs, Medicaid ID).
+    pub trusted_identifier_systems: Vec<String>,
+    /// Also match on family name + given name + birth date + gender, all exact
+    /// and all present, when exactly one patient has them (never name alone).
+    pub demographic_match: bool,
+}
+
+/// What happened to a message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Received {
+    Processed,
+    Held,
+    Replay,
+}
+
+pub struct Unit<'a> {
+    pub tx: &'a mut dyn WriteTx,
+    pub st: &'a Stamper,
+    pub tenant: &'a str,
+    pub rules: &'a MatchRules,
+}
+
+impl Unit<'_> {
+    /// Stores and processes one validated message.
+    pub fn receive(
+        &mut self,
+        n: &Notification,
+        mut bundle: Value,
+    ) -> Result<Received, ServiceError> {
+        let id = derived("msg", &n.message_id);
+        if live(self.tx, "Bundle", &id)?.is_some() {
+            return Ok(Received::Replay);
+        }
+        let entries: Vec<Value> = bundle["entry"].as_array().cloned().unwrap_or_default();
+        let header = entries[0]["resource"].clone();
+        let event = Event::from_code(&n.event);
+        let encounter = focus_encounter(&header, &entries).cloned();
+        let patient = encounter
+            .as_ref()
+            .and_then(|e| resolve(&e["subject"], &entries))
+            .cloned();
+        let matched = match &patient {
+            Some(p) => self.match_patient(p)?,
+            None => None,
+        };
+        let status = if matched.is_some() || event.is_none() {
+            "processed"
+        } else {
+            "held"
+        };
+        bundle["meta"]["tag"] = json!([{ "system": MESSAGE_TAG, "code": status }]);
+        self.tx
+            .write(self.st.version("Bundle", &id, 1, bundle, "POST"))?;
+        let (Some(event), Some(enc), Some(pid)) = (event, encounter, matched) else {
+            return Ok(if status == "held" {
+                Received::Held
+            } else {
+                Received::Processed
+            });
+        };
+        let enc_id = self.upsert_encounter(&enc, &pid, &n.timestamp)?;
+        self.provenance(&entries, &id, &n.message_id)?;
+        if event == Event::Discharge {
+            self.follow_up(&enc, &enc_id, &pid)?;
+        }
+        if event == Event::Admit {
+            self.readmission(&enc, &enc_id, &pid)?;
+        }
+        if matches!(event, Event::Admit | Event::Discharge) {
+            let stored = live(self.tx, "Encounter", &enc_id)?.unwrap_or_default();
+            let payload = json!({ "resourceType": "Bundle", "type": "collection", "entry": [{ "fullUrl": format!("Encounter/{enc_id}"), "resource": stored }] });
+            self.tx.enqueue(OutboxMessage {
+                topic: ADT_TOPIC.into(),
+                key: n.message_id.clone(),
+                payload: payload.to_string(),
+                created_ms: self.st.now_ms,
+            })?;
+        }
+        Ok(Received::Processed)
+    }
+
+    fn find(
+        &mut self,
+        rt: &str,
+        pairs: Vec<(String, String)>,
+        limit: usize,
+    ) -> Result<Vec<Value>, StoreError> {
+        let Ok(q) = parse_query(&self.st.registry, &self.st.base, rt, &pairs) else {
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .tx
+            .find(&q, limit)?
+            .iter()
+            .filter_map(|r| serde_json::from_str(&r.body).ok())
+            .collect())
+    }
+
+    /// The practice's Patient id for the message's Patient, if exactly one matches.
+    fn match_patient(&mut self, p: &Value) -> Result<Option<String>, StoreError> {
+        for ident in p["identifier"].as_array().into_iter().flatten() {
+            let (Some(sys), Some(val)) = (ident["system"].as_str(), ident["value"].as_str()) else {
+                continue;
+            };
+            if !self
+                .rules
+                .trusted_identifier_systems
+                .iter()
+                .any(|t| t == sys)
+            {
+                continue;
+            }
+            let found = self.find(
+                "Patient",
+                vec![("identifier".into(), format!("{sys}|{val}"))],
+                2,
+            )?;
+            if let [one] = found.as_slice() {
+                return Ok(one["id"].as_str().map(String::from));
+            }
+        }
+        if !self.rules.demographic_match {
+            return Ok(None);
+        }
+        let (family, given, birth, gender) = (
+            p.pointer("/name/0/family"),
+            p.pointer("/name/0/given/0"),
+            p.get("birthDate"),
+            p.get("gender"),
+        );
+        let (Some(f), Some(g), Some(b), Some(s)) = (
+            family.and_then(Value::as_str),
+            given.and_then(Value::as_str),
+            birth.and_then(Value::as_str),
+            gender.and_then(Value::as_str),
+        ) else {
+            return Ok(None);
+        };
+        let pairs = vec![
+            ("family:exact".into(), f.into()),
+            ("given:exact".into(), g.into()),
+            ("birthdate".into(), b.into()),
+            ("gender".into(), s.into()),
+        ];
+        let found = self.find("Patient", pairs, 2)?;
+        Ok(match found.as_slice() {
+            [one] => one["id"].as_str().map(String::from),
+            _ => None,
+        })
+    }
+
+    /// One stored Encounter per hospital encounter identifier; the latest event wins.
+    fn upsert_encounter(
+        &mut self,
+        enc: &Value,
+        pid: &str,
+        event_time: &str,
+    ) -> Result<String, ServiceError> {
+        let key = enc.pointer("/identifier/0").map(|i| {
+            format!(
+                "{}|{}",
+                i["system"].as_str().unwrap_or_default(),
+                i["value"].as_str().unwrap_or_default()
+            )
+        });
+        let key =
+            key.unwrap_or_else(|| format!("local|{}", enc["id"].as_str().unwrap_or_default()));
+        let id = derived("enc", &key);
+        let stored = live(self.tx, "Encounter", &id)?;
+        let mut incoming = enc.clone();
+        strip_bundle_refs(&mut incoming);
+        incoming["subject"] = json!({ "reference": format!("Patient/{pid}") });
+        if let Some(merged) = merge(stored.as_ref(), &incoming, event_time) {
+            put(self.tx, self.st, "Encounter", &id, merged)?;
+        }
+        Ok(id)
+    }
+
+    /// The HIE's forwarding Provenance, kept and pointed at the stored message.
+    fn provenance(
+        &mut self,
+        entries: &[Value],
+        bundle_id: &str,
+        message_id: &str,
+    ) -> Result<(), StoreError> {
+        for (i, e) in entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e["resource"]["resourceType"] == "Provenance")
+        {
+            let mut p = e["resource"].clone();
+            strip_bundle_refs(&mut p);
+            p["target"] = json!([{ "reference": format!("Bundle/{bundle_id}") }]);
+            let id = derived("prov", &format!("{message_id}|{i}"));
+            create_once(self.tx, self.st, "Provenance", &id, p)?;
+        }
+        Ok(())
+    }
+
+    /// Contact (7 days) and, after an inpatient stay, medication reconciliation (72 h) Tasks.
+    fn follow_up(&mut self, enc: &Value, enc_id: &str, pid: &str) -> Result<(), StoreError> {
+        let (Some(class), Some(end)) = (
+            enc["class"]["code"].as_str(),
+            enc["period"]["end"].as_str().and_then(parse_range),
+        ) else {
+            return Ok(());
+        };
+        let now = chrono::DateTime::from_timestamp_millis(self.st.now_ms).unwrap_or_default();
+        for (kind, due) in follow_ups(class, end.start) {
+            let due = chrono::DateTime::from_timestamp_millis(due).unwrap_or_default();
+            let id = derived("toc", &format!("{enc_id}|{}", kind.code()));
+            let task = json!({
+                "resourceType": "Task", "id": id,
+                "meta": { "tag": [{ "system": TOC_CS, "code": kind.code() }] },
+                "status": "requested", "intent": "order", "priority": "routine",
+                "code": { "coding": [{ "system": TOC_CS, "code": kind.code() }], "text": match kind {
+                    crate::rules::transitions::FollowUp::Contact => "Contact the patient within 7 days of discharge, including medication reconciliation",
+                    crate::rules::transitions::FollowUp::MedicationReconciliation => "Reconcile medications within 72 hours of discharge",
+                } },
+                "for": { "reference": format!("Patient/{pid}") },
+                "focus": { "reference": format!("Encounter/{enc_id}") },
+                "owner": { "reference": format!("Organization/{}", self.tenant) },
+                "authoredOn": format_instant(now),
+                "restriction": { "period": { "start": enc["period"]["end"], "end": format_instant(due) } },
+            });
+            create_once(self.tx, self.st, "Task", &id, task)?;
+        }
+        Ok(())
+    }
+
+    /// A Flag when this admission follows a discharge by at most 30 days.
+    fn readmission(&mut self, enc: &Value, enc_id: &str, pid: &str) -> Result<(), StoreError> {
+        let Some(start) = enc["period"]["start"].as_str().and_then(parse_range) else {
+            return Ok(());
+        };
+        let prior = self.find(
+            "Encounter",
+            vec![
+                ("subject".into(), format!("Patient/{pid}")),
+                ("status".into(), "finished".into()),
+            ],
+            200,
+        )?;
+        let hit = prior.iter().find(|p| {
+            p["id"].as_str() != Some(enc_id)
+                && p.pointer("/period/end")
+                    .and_then(Value::as_str)
+                    .and_then(parse_range)
+                    .is_some_and(|end| is_readmission(end.start, start.start))
+        });
+        if let Some(prior) = hit {
+            let id = derived("readm", enc_id);
+            let flag = json!({
+                "resourceType": "Flag", "id": id,
+                "meta": { "tag": [{ "system": TOC_CS, "code": "readmission" }] },
+                "status": "active",
+                "category": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/flag-category", "code": "clinical" }] }],
+                "code": { "coding": [{ "system": TOC_CS, "code": "readmission-30d" }], "text": "Readmitted within 30 days of a discharge" },
+                "subject": { "reference": format!("Patient/{pid}") },
+                "period": { "start": enc["period"]["start"] },
+                "encounter": { "reference": format!("Encounter/{enc_id}") },
+                "extension": [{ "url": "http://hl7.org/fhir/StructureDefinition/flag-detail", "valueReference": { "reference": format!("Encounter/{}", prior["id"].as_str().unwrap_or_default()) } }],
+            });
+            create_once(self.tx, self.st, "Flag", &id, flag)?;
+        }
+        Ok(())
+    }
+}
+
+/// References into the message (`urn:uuid:`) mean nothing once stored: keep
+/// their display and identifier, drop the reference.
+fn strip_bundle_refs(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            if o.get("reference")
+                .and_then(Value::as_str)
+                .is_some_and(|r| r.starts_with("urn:"))
+            {
+                o.remove("reference");
+            }
+            for (_, x) in o.iter_mut() {
+                strip_bundle_refs(x);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_bundle_refs),
+        _ => {}
+    }
+}

@@ -1,0 +1,219 @@
+//! ADT notifications processed: patient matching (identifier, demographics,
+//! held when unknown), one Encounter per hospital encounter whatever the
+//! arrival order, transitions-of-care Tasks, readmissions, and the practice
+//! notification through the outbox.
+
+mod common;
+
+use common::hook::Hook;
+use common::{TestApp, shared_data, spawn_app_with};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const MRN: &str = "http://example.org/fhir/mrn";
+const PATIENT_ID: &str = "06e1f0dd-5fbe-4480-9bb4-6b54ec02d31b";
+
+fn example(name: &str) -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(shared_data().join("davinci-notifications").join(name)).unwrap(),
+    )
+    .unwrap()
+}
+
+/// An IG example under a new message id (a different message about the same stay).
+fn message(name: &str, message_id: &str) -> Value {
+    let mut b = example(name);
+    b["entry"][0]["resource"]["id"] = json!(message_id);
+    b
+}
+
+async fn start(demographic: bool) -> (TestApp, Hook) {
+    let hook = Hook::start(1).await;
+    let url = hook.url.clone();
+    let app = spawn_app_with(move |c| {
+        c.transitions.trusted_identifier_systems = vec![MRN.into()];
+        c.transitions.demographic_match = demographic;
+        c.notifications.retry_base_ms = 40;
+        c.notifications.endpoints = vec![tandem::exchange::outbox::Endpoint {
+            tenant: "default".into(),
+            url,
+            bearer_token_env: None,
+        }];
+    })
+    .await;
+    (app, hook)
+}
+
+async fn send(app: &TestApp, b: &Value) -> String {
+    let r = app.post("$process-message", b).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let oo: Value = r.json().await.unwrap();
+    oo["issue"][0]["diagnostics"].as_str().unwrap().to_string()
+}
+
+async fn our_patient(app: &TestApp, identifier: Value) -> String {
+    let p = app.create(&json!({"resourceType": "Patient", "identifier": [identifier], "name": [{"family": "Halvorson124", "given": ["Elden718"]}], "birthDate": "2000-10-15", "gender": "male"})).await;
+    p["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn admit_then_discharge_by_mrn_gives_one_encounter_tasks_and_notifications() {
+    let (app, hook) = start(false).await;
+    let pid = our_patient(&app, json!({"system": MRN, "value": PATIENT_ID})).await;
+    assert!(
+        send(&app, &example("admit-notification-message-bundle-01.json"))
+            .await
+            .contains("fully processed")
+    );
+    assert!(
+        send(
+            &app,
+            &example("discharge-notification-message-bundle-01.json")
+        )
+        .await
+        .contains("fully processed")
+    );
+    let encs = app
+        .search_resources(&format!("Encounter?subject=Patient/{pid}"))
+        .await;
+    assert_eq!(encs.len(), 1, "admit and discharge update one Encounter");
+    assert_eq!(encs[0]["status"], "finished");
+    assert_eq!(encs[0]["class"]["code"], "IMP");
+    assert!(
+        encs[0]["location"][0]["location"]["reference"].is_null(),
+        "bundle-internal references are not kept dangling"
+    );
+    let tasks = app
+        .search_resources(&format!("Task?patient=Patient/{pid}"))
+        .await;
+    let due = |code: &str| {
+        tasks
+            .iter()
+            .find(|t| t["code"]["coding"][0]["code"] == code)
+            .map(|t| t["restriction"]["period"]["end"].clone())
+    };
+    // Discharged 2018-10-23T22:22:15-07:00 = 2018-10-24T05:22:15Z.
+    assert_eq!(due("toc-contact"), Some(json!("2018-10-31T05:22:15.000Z")));
+    assert_eq!(
+        due("toc-medication-reconciliation"),
+        Some(json!("2018-10-27T05:22:15.000Z"))
+    );
+    assert!(
+        tasks.iter().all(
+            |t| t["owner"]["reference"] == "Organization/default" && t["status"] == "requested"
+        )
+    );
+    // Admit and discharge each reach the practice once (the first attempt is refused).
+    let got = hook.wait_accepted(2).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(hook.accepted().len(), 2);
+    assert!(got.iter().all(|r| r.topic == "adt-notification"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_discharge_before_its_admit_stays_a_discharge() {
+    let (app, _hook) = start(false).await;
+    let pid = our_patient(&app, json!({"system": MRN, "value": PATIENT_ID})).await;
+    send(
+        &app,
+        &example("discharge-notification-message-bundle-01.json"),
+    )
+    .await;
+    send(&app, &example("admit-notification-message-bundle-01.json")).await;
+    send(
+        &app,
+        &example("transfer-notification-message-bundle-01.json"),
+    )
+    .await;
+    let encs = app
+        .search_resources(&format!("Encounter?subject=Patient/{pid}"))
+        .await;
+    assert_eq!(encs.len(), 1);
+    assert_eq!(
+        encs[0]["status"], "finished",
+        "the admit and transfer are older than the discharge"
+    );
+    assert_eq!(
+        app.search_resources(&format!("Task?patient=Patient/{pid}"))
+            .await
+            .len(),
+        2
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_patients_are_held_and_demographics_match_only_when_configured() {
+    let (app, _hook) = start(false).await;
+    // Same name, birth date and sex but no trusted identifier: held.
+    our_patient(&app, json!({"system": "urn:other", "value": "x"})).await;
+    assert!(
+        send(&app, &example("admit-notification-message-bundle-01.json"))
+            .await
+            .contains("held")
+    );
+    let held = app
+        .search_resources("Bundle?_tag=http://tandem.health/fhir/CodeSystem/message-status|held")
+        .await;
+    assert_eq!(held.len(), 1, "held, not dropped");
+    assert!(app.search_resources("Encounter").await.is_empty());
+    app.stop().await;
+
+    let (app, _hook) = start(true).await;
+    let pid = our_patient(&app, json!({"system": "urn:other", "value": "x"})).await;
+    assert!(
+        send(&app, &example("admit-notification-message-bundle-01.json"))
+            .await
+            .contains("fully processed")
+    );
+    assert_eq!(
+        app.search_resources(&format!("Encounter?subject=Patient/{pid}"))
+            .await
+            .len(),
+        1
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_admission_within_30_days_of_a_discharge_is_a_readmission() {
+    let (app, _hook) = start(false).await;
+    let pid = our_patient(&app, json!({"system": MRN, "value": PATIENT_ID})).await;
+    send(
+        &app,
+        &example("discharge-notification-message-bundle-01.json"),
+    )
+    .await;
+    let mut again = message(
+        "admit-notification-message-bundle-01.json",
+        "second-stay-admit",
+    );
+    again["timestamp"] = json!("2018-11-10T10:00:00Z");
+    let enc = &mut again["entry"][1]["resource"];
+    enc["identifier"][0]["value"] = json!("second-stay");
+    enc["period"] = json!({"start": "2018-11-10T08:00:00Z"});
+    send(&app, &again).await;
+    let flags = app
+        .search_resources(&format!("Flag?patient=Patient/{pid}"))
+        .await;
+    assert_eq!(flags.len(), 1);
+    assert_eq!(flags[0]["code"]["coding"][0]["code"], "readmission-30d");
+    // 40 days later is not a readmission.
+    let mut late = message(
+        "admit-notification-message-bundle-01.json",
+        "third-stay-admit",
+    );
+    late["timestamp"] = json!("2018-12-20T10:00:00Z");
+    let enc = &mut late["entry"][1]["resource"];
+    enc["identifier"][0]["value"] = json!("third-stay");
+    enc["period"] = json!({"start": "2018-12-20T08:00:00Z"});
+    send(&app, &late).await;
+    assert_eq!(
+        app.search_resources(&format!("Flag?patient=Patient/{pid}"))
+            .await
+            .len(),
+        1
+    );
+    app.stop().await;
+}
