@@ -217,3 +217,54 @@ async fn an_admission_within_30_days_of_a_discharge_is_a_readmission() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn follow_up_tasks_complete_when_the_evidence_arrives() {
+    let (app, _hook) = start(false).await;
+    let pid = our_patient(&app, json!({"system": MRN, "value": PATIENT_ID})).await;
+    send(
+        &app,
+        &example("discharge-notification-message-bundle-01.json"),
+    )
+    .await;
+    let status = |tasks: &[Value], code: &str| {
+        tasks
+            .iter()
+            .find(|t| t["code"]["coding"][0]["code"] == code)
+            .unwrap()["status"]
+            .clone()
+    };
+    // An office visit before the discharge is not follow-up.
+    let visit = |start: &str| {
+        json!({"resourceType": "Encounter", "status": "finished", "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        "subject": {"reference": format!("Patient/{pid}")}, "period": {"start": start}})
+    };
+    app.create(&visit("2018-10-22T09:00:00Z")).await;
+    let tasks = app
+        .search_resources(&format!("Task?patient=Patient/{pid}"))
+        .await;
+    assert_eq!(status(&tasks, "toc-contact"), "requested");
+    // A visit after it completes the contact; the reconciliation waits for its own evidence.
+    let v = app.create(&visit("2018-10-25T09:00:00Z")).await;
+    let tasks = app
+        .search_resources(&format!("Task?patient=Patient/{pid}"))
+        .await;
+    assert_eq!(status(&tasks, "toc-contact"), "completed");
+    assert_eq!(status(&tasks, "toc-medication-reconciliation"), "requested");
+    let contact = tasks
+        .iter()
+        .find(|t| t["code"]["coding"][0]["code"] == "toc-contact")
+        .unwrap();
+    assert_eq!(
+        contact["output"][0]["valueReference"]["reference"],
+        format!("Encounter/{}", v["id"].as_str().unwrap())
+    );
+    app.create(&json!({"resourceType": "Procedure", "status": "completed",
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "430193006", "display": "Medication reconciliation"}]},
+        "subject": {"reference": format!("Patient/{pid}")}, "performedDateTime": "2018-10-25T09:30:00Z"})).await;
+    let tasks = app
+        .search_resources(&format!("Task?patient=Patient/{pid}"))
+        .await;
+    assert_eq!(status(&tasks, "toc-medication-reconciliation"), "completed");
+    app.stop().await;
+}

@@ -20,7 +20,7 @@ use crate::store::{StoreError, WriteTx};
 
 /// Tags on stored message Bundles: processed, or held for a patient not yet known.
 pub const MESSAGE_TAG: &str = "http://tandem.health/fhir/CodeSystem/message-status";
-const TOC_CS: &str = "http://tandem.health/fhir/CodeSystem/transitions-of-care";
+pub const TOC_CS: &str = "http://tandem.health/fhir/CodeSystem/transitions-of-care";
 /// The outbox topic of admit/discharge notifications to the practice.
 pub const ADT_TOPIC: &str = "adt-notification";
 

@@ -10,6 +10,7 @@
 
 mod apply;
 mod build;
+mod evidence;
 mod extract;
 mod panel;
 mod plan;
@@ -193,6 +194,8 @@ impl DeriveUnit {
         for p in patients {
             plan::refresh(&mut pass, &p)?;
         }
-        Ok(pass.notes)
+        let notes = std::mem::take(&mut pass.notes);
+        evidence::complete(tx, &self.stamper, written)?;
+        Ok(notes)
     }
 }

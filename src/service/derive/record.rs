@@ -15,9 +15,12 @@ pub struct Written {
     pub body: String,
 }
 
-/// Resource types whose writes can trigger derivations.
+/// Resource types whose writes can trigger derivations (screening inputs, follow-up evidence).
 pub fn is_input(rt: &str) -> bool {
-    matches!(rt, "Observation" | "QuestionnaireResponse" | "Procedure")
+    matches!(
+        rt,
+        "Observation" | "QuestionnaireResponse" | "Procedure" | "Encounter" | "Communication"
+    )
 }
 
 pub struct Recording<'a> {

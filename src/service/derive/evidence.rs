@@ -1,0 +1,125 @@
+//! Transitions-of-care Tasks complete themselves when the evidence arrives in
+//! the same transaction as its write: an office, telephone/virtual or home
+//! Encounter (class AMB, VR, HH) or a completed Communication to the patient
+//! completes the 7-day contact; a medication-reconciliation Procedure or
+//! Observation (SNOMED 430193006, CPT II 1111F) completes the 72-hour
+//! reconciliation. Only evidence dated at or after the discharge counts.
+
+use serde_json::{Value, json};
+
+use super::Written;
+use crate::fhir::datetime::parse_range;
+use crate::fhir::query::parse as parse_query;
+use crate::rules::transitions::FollowUp;
+use crate::service::ServiceError;
+use crate::service::managed::put;
+use crate::service::resource::Stamper;
+use crate::service::transitions::TOC_CS;
+use crate::store::WriteTx;
+
+const MED_REC: &[&str] = &["430193006", "1111F"];
+
+/// Resource types whose writes may be follow-up evidence.
+pub fn may_be_evidence(w: &Written) -> bool {
+    !w.deleted
+        && match w.resource_type.as_str() {
+            "Encounter" | "Communication" => true,
+            "Procedure" | "Observation" => MED_REC.iter().any(|c| w.body.contains(c)),
+            _ => false,
+        }
+}
+
+/// What a written resource is evidence of: (follow-up, patient reference, time).
+fn evidence(w: &Written) -> Option<(FollowUp, String, i64)> {
+    let v: Value = serde_json::from_str(&w.body).ok()?;
+    let (kind, patient, when) = match w.resource_type.as_str() {
+        "Encounter"
+            if matches!(v["class"]["code"].as_str(), Some("AMB" | "VR" | "HH"))
+                && !matches!(
+                    v["status"].as_str(),
+                    Some("cancelled" | "entered-in-error" | "planned")
+                ) =>
+        {
+            (
+                FollowUp::Contact,
+                v["subject"]["reference"].as_str()?,
+                v["period"]["start"].as_str()?,
+            )
+        }
+        "Communication" if v["status"] == "completed" => (
+            FollowUp::Contact,
+            v["subject"]["reference"].as_str()?,
+            v["sent"].as_str()?,
+        ),
+        "Procedure" if v["status"] == "completed" && is_med_rec(&v) => (
+            FollowUp::MedicationReconciliation,
+            v["subject"]["reference"].as_str()?,
+            v["performedDateTime"]
+                .as_str()
+                .or_else(|| v.pointer("/performedPeriod/start")?.as_str())?,
+        ),
+        "Observation"
+            if matches!(
+                v["status"].as_str(),
+                Some("final" | "amended" | "corrected")
+            ) && is_med_rec(&v) =>
+        {
+            (
+                FollowUp::MedicationReconciliation,
+                v["subject"]["reference"].as_str()?,
+                v["effectiveDateTime"].as_str()?,
+            )
+        }
+        _ => return None,
+    };
+    if !patient.starts_with("Patient/") {
+        return None;
+    }
+    Some((kind, patient.to_string(), parse_range(when)?.start))
+}
+
+fn is_med_rec(v: &Value) -> bool {
+    v["code"]["coding"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["code"].as_str().is_some_and(|c| MED_REC.contains(&c)))
+}
+
+/// Completes the open follow-up Tasks the written evidence satisfies.
+pub fn complete(
+    tx: &mut dyn WriteTx,
+    st: &Stamper,
+    written: &[Written],
+) -> Result<(), ServiceError> {
+    for w in written.iter().filter(|w| may_be_evidence(w)) {
+        let Some((kind, patient, when)) = evidence(w) else {
+            continue;
+        };
+        let pairs = vec![
+            ("patient".to_string(), patient.clone()),
+            ("_tag".to_string(), format!("{TOC_CS}|{}", kind.code())),
+            ("status".to_string(), "requested".to_string()),
+        ];
+        let Ok(q) = parse_query(&st.registry, &st.base, "Task", &pairs) else {
+            continue;
+        };
+        for t in tx.find(&q, 20)? {
+            let Ok(mut task) = serde_json::from_str::<Value>(&t.body) else {
+                continue;
+            };
+            let discharged = task
+                .pointer("/restriction/period/start")
+                .and_then(Value::as_str)
+                .and_then(parse_range)
+                .map(|r| r.start);
+            if discharged.is_none_or(|d| when < d) {
+                continue;
+            }
+            task["status"] = json!("completed");
+            task["output"] = json!([{ "type": { "text": "evidence" }, "valueReference": { "reference": format!("{}/{}", w.resource_type, w.id) } }]);
+            put(tx, st, "Task", &t.id, task)?;
+        }
+    }
+    Ok(())
+}
