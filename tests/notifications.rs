@@ -51,7 +51,8 @@ async fn ig_examples_are_received_once_and_replays_change_nothing() {
             oo["issue"][0]["diagnostics"]
                 .as_str()
                 .unwrap()
-                .contains("fully processed")
+                .contains("The message was received"),
+            "no patient of this practice matches the IG's example patient: received and held"
         );
     }
     let stored = app.history_total().await;
