@@ -268,3 +268,37 @@ async fn follow_up_tasks_complete_when_the_evidence_arrives() {
     assert_eq!(status(&tasks, "toc-medication-reconciliation"), "completed");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn held_messages_are_filed_when_the_patient_arrives() {
+    let (app, _hook) = start(false).await;
+    send(&app, &example("admit-notification-message-bundle-01.json")).await;
+    send(
+        &app,
+        &example("discharge-notification-message-bundle-01.json"),
+    )
+    .await;
+    let held = "Bundle?_tag=http://tandem.health/fhir/CodeSystem/message-status|held";
+    assert_eq!(app.search_resources(held).await.len(), 2);
+    // The practice registers the patient with the MRN the HIE sent.
+    let pid = our_patient(&app, json!({"system": MRN, "value": PATIENT_ID})).await;
+    assert!(
+        app.search_resources(held).await.is_empty(),
+        "both messages were filed"
+    );
+    let encs = app
+        .search_resources(&format!("Encounter?subject=Patient/{pid}"))
+        .await;
+    assert_eq!(encs.len(), 1);
+    assert_eq!(
+        encs[0]["status"], "finished",
+        "filed in event order: the discharge wins"
+    );
+    assert_eq!(
+        app.search_resources(&format!("Task?patient=Patient/{pid}"))
+            .await
+            .len(),
+        2
+    );
+    app.stop().await;
+}

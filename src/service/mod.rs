@@ -202,6 +202,7 @@ impl FhirService {
             deriver: self.deriver.clone(),
             stamper: self.stamper(),
             tenant: ctx.tenant.clone(),
+            transitions: self.settings.transitions.clone(),
         }
     }
 

@@ -12,7 +12,7 @@ use super::managed::{create_once, live, put};
 use super::resource::Stamper;
 use crate::fhir::datetime::{format_instant, parse_range};
 use crate::fhir::id::derived;
-use crate::fhir::message::{Notification, focus_encounter, resolve};
+use crate::fhir::message::{Notification, check, focus_encounter, resolve};
 use crate::fhir::query::parse as parse_query;
 use crate::rules::transitions::{Event, follow_ups, is_readmission, merge};
 use crate::store::outbox::OutboxMessage;
@@ -81,20 +81,38 @@ impl Unit<'_> {
         bundle["meta"]["tag"] = json!([{ "system": MESSAGE_TAG, "code": status }]);
         self.tx
             .write(self.st.version("Bundle", &id, 1, bundle, "POST"))?;
-        let (Some(event), Some(enc), Some(pid)) = (event, encounter, matched) else {
-            return Ok(if status == "held" {
-                Received::Held
-            } else {
-                Received::Processed
-            });
+        match matched {
+            Some(pid) => {
+                self.process(n, &entries, &pid)?;
+                Ok(Received::Processed)
+            }
+            None if status == "held" => Ok(Received::Held),
+            None => Ok(Received::Processed),
+        }
+    }
+
+    /// Files a matched message: Encounter, Provenance, follow-up, readmission, notification.
+    fn process(
+        &mut self,
+        n: &Notification,
+        entries: &[Value],
+        pid: &str,
+    ) -> Result<(), ServiceError> {
+        let header = &entries[0]["resource"];
+        let (Some(event), Some(enc)) = (
+            Event::from_code(&n.event),
+            focus_encounter(header, entries).cloned(),
+        ) else {
+            return Ok(());
         };
-        let enc_id = self.upsert_encounter(&enc, &pid, &n.timestamp)?;
-        self.provenance(&entries, &id, &n.message_id)?;
+        let id = derived("msg", &n.message_id);
+        let enc_id = self.upsert_encounter(&enc, pid, &n.timestamp)?;
+        self.provenance(entries, &id, &n.message_id)?;
         if event == Event::Discharge {
-            self.follow_up(&enc, &enc_id, &pid)?;
+            self.follow_up(&enc, &enc_id, pid)?;
         }
         if event == Event::Admit {
-            self.readmission(&enc, &enc_id, &pid)?;
+            self.readmission(&enc, &enc_id, pid)?;
         }
         if matches!(event, Event::Admit | Event::Discharge) {
             let stored = live(self.tx, "Encounter", &enc_id)?.unwrap_or_default();
@@ -106,7 +124,40 @@ impl Unit<'_> {
                 created_ms: self.st.now_ms,
             })?;
         }
-        Ok(Received::Processed)
+        Ok(())
+    }
+
+    /// After a Patient was written: files the held messages that now match a
+    /// patient of the practice, oldest event first.
+    pub fn release_held(&mut self) -> Result<usize, ServiceError> {
+        let mut held = self.find(
+            "Bundle",
+            vec![("_tag".into(), format!("{MESSAGE_TAG}|held"))],
+            500,
+        )?;
+        held.sort_by(|a, b| a["timestamp"].as_str().cmp(&b["timestamp"].as_str()));
+        let mut released = 0;
+        for mut b in held {
+            let (Ok(n), Some(id)) = (check(&b), b["id"].as_str().map(String::from)) else {
+                continue;
+            };
+            let entries: Vec<Value> = b["entry"].as_array().cloned().unwrap_or_default();
+            let patient = focus_encounter(&entries[0]["resource"], &entries)
+                .and_then(|e| resolve(&e["subject"], &entries))
+                .cloned();
+            let Some(pid) = patient
+                .map(|p| self.match_patient(&p))
+                .transpose()?
+                .flatten()
+            else {
+                continue;
+            };
+            b["meta"]["tag"] = json!([{ "system": MESSAGE_TAG, "code": "processed" }]);
+            put(self.tx, self.st, "Bundle", &id, b)?;
+            self.process(&n, &entries, &pid)?;
+            released += 1;
+        }
+        Ok(released)
     }
 
     fn find(

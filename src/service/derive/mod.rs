@@ -29,6 +29,7 @@ use crate::rules::screening::catalog::{self, Instrument};
 use crate::rules::screening::value::{self, ValueScreen};
 use crate::service::bundle_entry::EntryResult;
 use crate::service::resource::Stamper;
+use crate::service::transitions::{MatchRules, Unit};
 use crate::service::{ServiceError, WriteResult};
 use crate::store::WriteTx;
 
@@ -144,6 +145,8 @@ pub struct DeriveUnit {
     pub deriver: Option<Arc<Deriver>>,
     pub stamper: Stamper,
     pub tenant: String,
+    /// How held HIE notifications are matched when a Patient arrives.
+    pub transitions: MatchRules,
 }
 
 impl DeriveUnit {
@@ -173,7 +176,13 @@ impl DeriveUnit {
         written: &[Written],
     ) -> Result<Notes, ServiceError> {
         let mut inputs = Vec::new();
-        for w in written.iter().filter(|w| d.may_concern(w)) {
+        let screening_input = |w: &&Written| {
+            matches!(
+                w.resource_type.as_str(),
+                "Observation" | "QuestionnaireResponse" | "Procedure"
+            ) && d.may_concern(w)
+        };
+        for w in written.iter().filter(screening_input) {
             if let Some(input) = extract::classify(d, tx, &self.stamper, w)? {
                 inputs.push(input);
             }
@@ -196,6 +205,18 @@ impl DeriveUnit {
         }
         let notes = std::mem::take(&mut pass.notes);
         evidence::complete(tx, &self.stamper, written)?;
+        if written
+            .iter()
+            .any(|w| w.resource_type == "Patient" && !w.deleted)
+        {
+            let mut unit = Unit {
+                tx,
+                st: &self.stamper,
+                tenant: &self.tenant,
+                rules: &self.transitions,
+            };
+            unit.release_held()?;
+        }
         Ok(notes)
     }
 }

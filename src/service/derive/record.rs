@@ -15,11 +15,17 @@ pub struct Written {
     pub body: String,
 }
 
-/// Resource types whose writes can trigger derivations (screening inputs, follow-up evidence).
+/// Resource types whose writes can trigger derivations (screening inputs,
+/// follow-up evidence, patients that held notifications were waiting for).
 pub fn is_input(rt: &str) -> bool {
     matches!(
         rt,
-        "Observation" | "QuestionnaireResponse" | "Procedure" | "Encounter" | "Communication"
+        "Observation"
+            | "QuestionnaireResponse"
+            | "Procedure"
+            | "Encounter"
+            | "Communication"
+            | "Patient"
     )
 }
 
