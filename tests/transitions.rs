@@ -302,3 +302,98 @@ async fn held_messages_are_filed_when_the_patient_arrives() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn transitions_numbers_for_a_quarter_keep_their_patients() {
+    use common::part;
+    use tandem::auth::Role;
+    let (app, _hook) = start(false).await;
+    let pid = our_patient(&app, json!({"system": MRN, "value": PATIENT_ID})).await;
+    send(
+        &app,
+        &example("discharge-notification-message-bundle-01.json"),
+    )
+    .await;
+    app.create(&json!({"resourceType": "Encounter", "status": "finished", "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "VR"},
+        "subject": {"reference": format!("Patient/{pid}")}, "period": {"start": "2018-10-26T09:00:00Z"}})).await;
+    let reporting = app
+        .client_for("program", Role::Reporting, "default", "system/*.rs")
+        .await;
+    let get = |c: &reqwest::Client, q: &str| {
+        c.get(app.url(&format!("Organization/default/$transitions?{q}")))
+            .send()
+    };
+    let r = get(&reporting, "period=2018Q4").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    let param = |name: &str| {
+        body["parameter"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    let contact = param("contact-within-7-days");
+    assert_eq!(
+        (
+            part(&contact, "numerator")["valueInteger"].clone(),
+            part(&contact, "percent")["valueDecimal"].clone()
+        ),
+        (json!(1), json!(100.0))
+    );
+    assert_eq!(
+        part(&contact, "numeratorPatient")["valueReference"]["reference"],
+        format!("Patient/{pid}")
+    );
+    let medrec = param("medication-reconciliation-within-72-hours");
+    assert_eq!(
+        (
+            part(&medrec, "numerator")["valueInteger"].clone(),
+            part(&medrec, "denominator")["valueInteger"].clone()
+        ),
+        (json!(0), json!(1))
+    );
+    assert_eq!(
+        part(&param("overdue-follow-ups"), "count")["valueInteger"],
+        1,
+        "the reconciliation is past due"
+    );
+    assert!(
+        part(&param("discharge-to-notification-hours"), "median")["valueDecimal"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    // Another quarter has no discharges.
+    let other: Value = get(&reporting, "periodStart=2019-01-01&periodEnd=2019-03-31")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        part(&other["parameter"][0], "denominator")["valueInteger"],
+        0
+    );
+    assert_eq!(
+        get(&reporting, "period=2018Q5").await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+    // Refused both ways: no reporting permission, or another practice.
+    let narrow = app
+        .client_for("narrow", Role::Ehr, "default", "system/Patient.r")
+        .await;
+    assert_eq!(
+        get(&narrow, "period=2018Q4").await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    let r = reporting
+        .get(app.url("Organization/elsewhere/$transitions?period=2018Q4"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    app.stop().await;
+}

@@ -1,7 +1,7 @@
 //! FHIR operations: `$process-message` at the base, and operations on
 //! instances (`/{type}/{id}/${name}`).
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
@@ -30,10 +30,19 @@ pub async fn instance_operation(
     Access(ctx): Access,
     fmt: Format,
     Path((rt, id, op)): Path<(String, String, String)>,
+    RawQuery(q): RawQuery,
 ) -> Result<Response> {
     match (rt.as_str(), op.as_str()) {
         ("Patient", "$screening-status") => {
             let body = s.svc.screening_status(&ctx, &id).await?;
+            Ok(json_response(StatusCode::OK, body.to_string(), fmt))
+        }
+        ("Organization", "$transitions") => {
+            let pairs: Vec<(String, String)> =
+                form_urlencoded::parse(q.unwrap_or_default().as_bytes())
+                    .into_owned()
+                    .collect();
+            let body = s.svc.transitions_report(&ctx, &id, &pairs).await?;
             Ok(json_response(StatusCode::OK, body.to_string(), fmt))
         }
         _ => Err(ApiError::new(

@@ -7,6 +7,7 @@
 pub mod careplan;
 pub mod schedule;
 pub mod screening;
+pub mod toc_numbers;
 pub mod transitions;
 
 #[cfg(test)]

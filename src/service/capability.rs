@@ -110,6 +110,13 @@ fn resource_entry(registry: &Registry, profiles: &Profiles, rt: &str) -> Value {
     if !supported.is_empty() {
         entry["supportedProfile"] = json!(supported);
     }
+    if rt == "Organization" {
+        entry["operation"] = json!([{
+            "name": "transitions",
+            "definition": "http://tandem.health/fhir/OperationDefinition/Organization-transitions",
+            "documentation": "Building block 9 numbers of a practice for a period, with numerator and denominator patients.",
+        }]);
+    }
     if rt == "Patient" {
         entry["operation"] = json!([{
             "name": "screening-status",

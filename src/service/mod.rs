@@ -17,6 +17,7 @@ mod messaging;
 mod read;
 mod resource;
 mod search;
+mod toc_report;
 pub mod transitions;
 
 use std::collections::HashMap;

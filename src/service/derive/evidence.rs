@@ -117,6 +117,9 @@ pub fn complete(
                 continue;
             }
             task["status"] = json!("completed");
+            // When the follow-up happened (the evidence's own time), for the on-time numbers.
+            let at = chrono::DateTime::from_timestamp_millis(when).unwrap_or_default();
+            task["executionPeriod"] = json!({ "end": crate::fhir::datetime::format_instant(at) });
             task["output"] = json!([{ "type": { "text": "evidence" }, "valueReference": { "reference": format!("{}/{}", w.resource_type, w.id) } }]);
             put(tx, st, "Task", &t.id, task)?;
         }
