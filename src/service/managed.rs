@@ -43,10 +43,13 @@ pub fn create_once(
     id: &str,
     value: Value,
 ) -> Result<bool, StoreError> {
-    if live(tx, rt, id)?.is_some() {
-        return Ok(false);
-    }
-    put(tx, st, rt, id, value)
+    let version = match tx.current(rt, id)? {
+        Some(c) if !c.deleted => return Ok(false),
+        Some(c) => c.version + 1,
+        None => 1,
+    };
+    tx.write(st.version(rt, id, version, value, "PUT"))?;
+    Ok(true)
 }
 
 /// Equal apart from `meta.versionId` / `meta.lastUpdated`.

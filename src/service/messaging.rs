@@ -8,10 +8,9 @@
 
 use serde_json::Value;
 
-use super::transitions::{Received, Unit};
+use super::transitions::{Received, Stamped, Unit};
 use super::{FhirService, ServiceError};
 use crate::auth::policy::Interaction;
-use crate::fhir::id::derived;
 use crate::fhir::message;
 use crate::fhir::outcome::{Issue, operation_outcome};
 use crate::store::{AccessContext, transact};
@@ -37,19 +36,24 @@ impl FhirService {
             self.audit_unit(ctx, Interaction::Operation, "MessageHeader"),
         );
         let (tenant, rules) = (ctx.tenant.clone(), self.settings.transitions.clone());
+        let stamper = st.clone();
+        let stamped = tokio::task::spawn_blocking(move || {
+            let s = Stamped::new(&stamper, &notification, prepared.value);
+            (s, notification)
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let received = transact(self.store.as_ref(), ctx, move |tx| {
+            let (stamped, notification) = stamped;
             let mut unit = Unit {
                 tx,
                 st: &st,
                 tenant: &tenant,
                 rules: &rules,
             };
-            let r = unit.receive(&notification, prepared.value)?;
-            if r != Received::Replay {
-                let id = derived("msg", &notification.message_id);
-                if let Some(s) = tx.current("Bundle", &id)? {
-                    audit.commit(tx, std::iter::once(&s))?;
-                }
+            let (r, kept) = unit.receive(&notification, stamped)?;
+            if let Some(s) = kept {
+                audit.commit(tx, std::iter::once(&s))?;
             }
             Ok::<_, ServiceError>(r)
         })

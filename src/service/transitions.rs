@@ -9,14 +9,14 @@ use serde_json::{Value, json};
 
 use super::ServiceError;
 use super::managed::{create_once, live, put};
-use super::resource::Stamper;
+use super::resource::{Stamper, stored};
 use crate::fhir::datetime::{format_instant, parse_range};
 use crate::fhir::id::derived;
 use crate::fhir::message::{Notification, check, focus_encounter, resolve};
 use crate::fhir::query::parse as parse_query;
 use crate::rules::transitions::{Event, follow_ups, is_readmission, merge};
 use crate::store::outbox::OutboxMessage;
-use crate::store::{StoreError, WriteTx};
+use crate::store::{NewVersion, StoreError, StoredResource, WriteTx};
 
 /// Tags on stored message Bundles: processed, or held for a patient not yet known.
 pub const MESSAGE_TAG: &str = "http://tandem.health/fhir/CodeSystem/message-status";
@@ -33,6 +33,30 @@ pub struct MatchRules {
     /// Also match on family name + given name + birth date + gender, all exact
     /// and all present, when exactly one patient has them (never name alone).
     pub demographic_match: bool,
+}
+
+/// A received message Bundle stamped both ways before its transaction.
+pub struct Stamped {
+    pub entries: Vec<Value>,
+    pub held: NewVersion,
+    pub processed: NewVersion,
+}
+
+impl Stamped {
+    pub fn new(st: &Stamper, n: &Notification, bundle: Value) -> Stamped {
+        let id = derived("msg", &n.message_id);
+        let entries = bundle["entry"].as_array().cloned().unwrap_or_default();
+        let tagged = |code: &str| {
+            let mut b = bundle.clone();
+            b["meta"]["tag"] = json!([{ "system": MESSAGE_TAG, "code": code }]);
+            st.version("Bundle", &id, 1, b, "POST")
+        };
+        Stamped {
+            held: tagged("held"),
+            processed: tagged("processed"),
+            entries,
+        }
+    }
 }
 
 /// What happened to a message.
@@ -52,43 +76,46 @@ pub struct Unit<'a> {
 
 impl Unit<'_> {
     /// Stores and processes one validated message.
+    /// `stamped` holds the message Bundle ready to store, tagged held and
+    /// processed (stamped before the transaction, off the writer thread).
     pub fn receive(
         &mut self,
         n: &Notification,
-        mut bundle: Value,
-    ) -> Result<Received, ServiceError> {
+        stamped: Stamped,
+    ) -> Result<(Received, Option<StoredResource>), ServiceError> {
         let id = derived("msg", &n.message_id);
-        if live(self.tx, "Bundle", &id)?.is_some() {
-            return Ok(Received::Replay);
+        if self.tx.current("Bundle", &id)?.is_some_and(|c| !c.deleted) {
+            return Ok((Received::Replay, None));
         }
-        let entries: Vec<Value> = bundle["entry"].as_array().cloned().unwrap_or_default();
-        let header = entries[0]["resource"].clone();
+        let entries = &stamped.entries;
         let event = Event::from_code(&n.event);
-        let encounter = focus_encounter(&header, &entries).cloned();
+        let encounter = focus_encounter(&entries[0]["resource"], entries).cloned();
         let patient = encounter
             .as_ref()
-            .and_then(|e| resolve(&e["subject"], &entries))
+            .and_then(|e| resolve(&e["subject"], entries))
             .cloned();
         let matched = match &patient {
             Some(p) => self.match_patient(p)?,
             None => None,
         };
-        let status = if matched.is_some() || event.is_none() {
-            "processed"
+        let held = matched.is_none() && event.is_some();
+        let version = if held {
+            stamped.held
         } else {
-            "held"
+            stamped.processed
         };
-        bundle["meta"]["tag"] = json!([{ "system": MESSAGE_TAG, "code": status }]);
-        self.tx
-            .write(self.st.version("Bundle", &id, 1, bundle, "POST"))?;
-        match matched {
+        let kept = stored(&version);
+        self.tx.write(version)?;
+        let status = if held { "held" } else { "processed" };
+        let r = match matched {
             Some(pid) => {
-                self.process(n, &entries, &pid)?;
-                Ok(Received::Processed)
+                self.process(n, entries, &pid)?;
+                Received::Processed
             }
-            None if status == "held" => Ok(Received::Held),
-            None => Ok(Received::Processed),
-        }
+            None if status == "held" => Received::Held,
+            None => Received::Processed,
+        };
+        Ok((r, Some(kept)))
     }
 
     /// Files a matched message: Encounter, Provenance, follow-up, readmission, notification.

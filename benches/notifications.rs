@@ -1,0 +1,141 @@
+//! `$process-message` throughput with follow-up creation: 32 concurrent
+//! senders post admit and discharge notifications (Da Vinci IG example shape,
+//! each with its own MessageHeader id and stay) for patients the practice
+//! knows by MRN; every discharge creates its transitions-of-care Tasks and an
+//! outbox message, in the request's transaction.
+//!
+//! Run: `cargo bench --bench notifications` (add `-- --quick` for a short run).
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use serde_json::{Value, json};
+
+#[path = "../tests/common/process.rs"]
+mod process;
+#[path = "support.rs"]
+mod support;
+use process::{fetch_json, free_port, start_server_env, wait_ready};
+use support::{load, report};
+
+const MRN: &str = "http://example.org/fhir/mrn";
+
+fn template(name: &str) -> Value {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/davinci-notifications")
+        .join(name);
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// Message `i`: even = admit, odd = discharge of stay `i / 2` of patient `(i / 2) % patients`.
+fn message(admit: &Value, discharge: &Value, i: usize, patients: usize) -> String {
+    let mut b = if i.is_multiple_of(2) {
+        admit.clone()
+    } else {
+        discharge.clone()
+    };
+    let stay = i / 2;
+    b["id"] = json!(format!("bench-{i}"));
+    b["entry"][0]["resource"]["id"] = json!(format!("bench-msg-{i}"));
+    let entries = b["entry"].as_array_mut().unwrap();
+    for e in entries.iter_mut() {
+        match e["resource"]["resourceType"].as_str() {
+            Some("Encounter") => {
+                e["resource"]["identifier"][0]["value"] = json!(format!("stay-{stay}"))
+            }
+            Some("Patient") => {
+                e["resource"]["identifier"] =
+                    json!([{"system": MRN, "value": format!("mrn-{}", stay % patients)}]);
+            }
+            _ => {}
+        }
+    }
+    b.to_string()
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
+    let env = [(
+        "TANDEM_TRANSITIONS__TRUSTED_IDENTIFIER_SYSTEMS",
+        "[\"http://example.org/fhir/mrn\"]",
+    )];
+    let mut server = start_server_env(&dir.path().join("adt.db"), port, Stdio::null(), false, &env);
+    wait_ready(&client, &base).await;
+    let patients = 2_000;
+    let entries: Vec<Value> = (0..patients)
+        .map(|i| json!({"resource": {"resourceType": "Patient", "identifier": [{"system": MRN, "value": format!("mrn-{i}")}]}, "request": {"method": "POST", "url": "Patient"}}))
+        .collect();
+    let r = client
+        .post(&base)
+        .header("content-type", "application/fhir+json")
+        .body(
+            json!({"resourceType": "Bundle", "type": "transaction", "entry": entries}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+
+    let (admit, discharge) = (
+        template("admit-notification-message-bundle-01.json"),
+        template("discharge-notification-message-bundle-01.json"),
+    );
+    let n = if quick { 4_000 } else { 20_000 };
+    let bodies: std::sync::Arc<Vec<String>> = std::sync::Arc::new(
+        (0..n)
+            .map(|i| message(&admit, &discharge, i, patients))
+            .collect(),
+    );
+    let (c, b, bodies2) = (client.clone(), base.clone(), bodies.clone());
+    // Each sender takes its messages in order, so a stay's admit precedes its discharge.
+    let (rate, h) = load(32, n, move |i| {
+        let req = c
+            .post(format!("{b}/$process-message"))
+            .header("content-type", "application/fhir+json")
+            .body(bodies2[i].clone());
+        async move { req.send().await.map(|r| r.status() == 200).unwrap_or(false) }
+    })
+    .await;
+    let mut results = vec![report(
+        "$process-message (admit/discharge), 32 senders",
+        rate,
+        "msg/s",
+        Some(&h),
+    )];
+    let tasks = fetch_json(&client, &format!("{base}/Task?_summary=count")).await;
+    let encs = fetch_json(&client, &format!("{base}/Encounter?_summary=count")).await;
+    println!(
+        "  stays: {}, encounters: {}, follow-up tasks: {}",
+        n / 2,
+        encs["total"],
+        tasks["total"]
+    );
+    assert_eq!(
+        encs["total"].as_u64(),
+        Some((n / 2) as u64),
+        "one Encounter per stay"
+    );
+    assert_eq!(
+        tasks["total"].as_u64(),
+        Some(n as u64),
+        "two Tasks per inpatient discharge"
+    );
+    results.push(json!({"stays": n / 2, "tasks": tasks["total"]}));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-notifications.json");
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&json!({"quick": quick, "results": results})).unwrap(),
+    )
+    .unwrap();
+    println!("results written to {}", path.display());
+}
