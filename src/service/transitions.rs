@@ -35,27 +35,29 @@ pub struct MatchRules {
     pub demographic_match: bool,
 }
 
-/// A received message Bundle stamped both ways before its transaction.
+/// A received message Bundle stamped (as processed, the usual outcome) before
+/// its transaction, off the writer thread.
 pub struct Stamped {
     pub entries: Vec<Value>,
-    pub held: NewVersion,
     pub processed: NewVersion,
 }
 
 impl Stamped {
-    pub fn new(st: &Stamper, n: &Notification, bundle: Value) -> Stamped {
+    pub fn new(st: &Stamper, n: &Notification, mut bundle: Value) -> Stamped {
         let id = derived("msg", &n.message_id);
         let entries = bundle["entry"].as_array().cloned().unwrap_or_default();
-        let tagged = |code: &str| {
-            let mut b = bundle.clone();
-            b["meta"]["tag"] = json!([{ "system": MESSAGE_TAG, "code": code }]);
-            st.version("Bundle", &id, 1, b, "POST")
-        };
+        bundle["meta"]["tag"] = json!([{ "system": MESSAGE_TAG, "code": "processed" }]);
         Stamped {
-            held: tagged("held"),
-            processed: tagged("processed"),
+            processed: st.version("Bundle", &id, 1, bundle, "POST"),
             entries,
         }
+    }
+
+    /// The same message tagged as held (re-stamped: the rarer case).
+    fn held(processed: &NewVersion, st: &Stamper) -> NewVersion {
+        let mut b: Value = serde_json::from_str(&processed.body).unwrap_or_default();
+        b["meta"]["tag"] = json!([{ "system": MESSAGE_TAG, "code": "held" }]);
+        st.version("Bundle", &processed.id, 1, b, "POST")
     }
 }
 
@@ -76,8 +78,7 @@ pub struct Unit<'a> {
 
 impl Unit<'_> {
     /// Stores and processes one validated message.
-    /// `stamped` holds the message Bundle ready to store, tagged held and
-    /// processed (stamped before the transaction, off the writer thread).
+    /// `stamped` holds the message Bundle ready to store (see [`Stamped`]).
     pub fn receive(
         &mut self,
         n: &Notification,
@@ -87,7 +88,8 @@ impl Unit<'_> {
         if self.tx.current("Bundle", &id)?.is_some_and(|c| !c.deleted) {
             return Ok((Received::Replay, None));
         }
-        let entries = &stamped.entries;
+        let Stamped { entries, processed } = stamped;
+        let entries = &entries;
         let event = Event::from_code(&n.event);
         let encounter = focus_encounter(&entries[0]["resource"], entries).cloned();
         let patient = encounter
@@ -100,9 +102,9 @@ impl Unit<'_> {
         };
         let held = matched.is_none() && event.is_some();
         let version = if held {
-            stamped.held
+            Stamped::held(&processed, self.st)
         } else {
-            stamped.processed
+            processed
         };
         let kept = stored(&version);
         self.tx.write(version)?;
