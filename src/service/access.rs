@@ -143,7 +143,9 @@ impl FhirService {
         })
     }
 
-    async fn find_values(
+    /// Live resources of `rt` matching `pairs` (from committed data, no access
+    /// screening: callers have authorized the use), parsed; at most 100,000.
+    pub(crate) async fn find_values(
         &self,
         ctx: &AccessContext,
         rt: &str,
@@ -155,7 +157,7 @@ impl FhirService {
             .collect();
         let q = parse_query(&self.registry, &self.settings.base_url, rt, &pairs)
             .map_err(|e| ServiceError::Internal(e.0))?;
-        let found = self.store.find(ctx, q, 10_000).await?;
+        let found = self.store.find(ctx, q, 100_000).await?;
         Ok(found
             .iter()
             .filter_map(|r| serde_json::from_str(&r.body).ok())

@@ -12,7 +12,6 @@ use crate::auth::policy::Interaction;
 use crate::fhir::datetime::parse_range;
 use crate::fhir::message::{check, focus_encounter};
 use crate::fhir::outcome::Issue;
-use crate::fhir::query::parse as parse_query;
 use crate::rules::toc_numbers::{Ratio, Receipt, TaskFact, numbers};
 use crate::rules::transitions::FollowUp;
 use crate::store::AccessContext;
@@ -35,7 +34,7 @@ impl FhirService {
         let mut tasks = Vec::new();
         for kind in [FollowUp::Contact, FollowUp::MedicationReconciliation] {
             for t in self
-                .find_json(
+                .find_values(
                     ctx,
                     "Task",
                     &[("_tag", format!("{TOC_CS}|{}", kind.code()))],
@@ -68,7 +67,7 @@ impl FhirService {
         }
         let mut receipts = Vec::new();
         for b in self
-            .find_json(
+            .find_values(
                 ctx,
                 "Bundle",
                 &[("_tag", format!("{MESSAGE_TAG}|processed"))],
@@ -109,25 +108,6 @@ impl FhirService {
         );
         params.push(json!({ "name": "overdue-follow-ups", "part": overdue }));
         Ok(json!({ "resourceType": "Parameters", "parameter": params }))
-    }
-
-    async fn find_json(
-        &self,
-        ctx: &AccessContext,
-        rt: &str,
-        pairs: &[(&str, String)],
-    ) -> Result<Vec<Value>, ServiceError> {
-        let pairs: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect();
-        let q = parse_query(&self.registry, &self.settings.base_url, rt, &pairs)
-            .map_err(|e| ServiceError::Internal(e.0))?;
-        let found = self.store.find(ctx, q, 100_000).await?;
-        Ok(found
-            .iter()
-            .filter_map(|r| serde_json::from_str(&r.body).ok())
-            .collect())
     }
 }
 
