@@ -50,10 +50,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()
-        .unwrap();
+    let client = support::client();
     let (_, bodies) = synthea_bodies(quick);
     let mut results = Vec::new();
 

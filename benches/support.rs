@@ -98,6 +98,14 @@ pub fn synthea_bodies(quick: bool) -> (Vec<PathBuf>, Vec<String>) {
     (files, bodies)
 }
 
+/// The load generator's HTTP client: enough idle connections for 32+ concurrent senders.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap()
+}
+
 /// Posts the reference batches first, then the patient bundles 4 at a time;
 /// returns resources per second.
 pub async fn ingest_http(client: &reqwest::Client, base: &str, bodies: &[String]) -> f64 {
