@@ -11,6 +11,9 @@ use std::process::Stdio;
 
 use serde_json::{Value, json};
 
+#[path = "../tests/common/hook.rs"]
+#[allow(dead_code)]
+mod hook;
 #[path = "../tests/common/process.rs"]
 mod process;
 #[path = "support.rs"]
@@ -60,10 +63,17 @@ async fn main() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let client = support::client();
-    let env = [(
-        "TANDEM_TRANSITIONS__TRUSTED_IDENTIFIER_SYSTEMS",
-        "[\"http://example.org/fhir/mrn\"]",
-    )];
+    // The practice's notification endpoint: every admit and discharge is
+    // delivered to it through the outbox while the senders run.
+    let practice = hook::Hook::start(0).await;
+    let endpoints = format!("[{{tenant=\"default\",url=\"{}\"}}]", practice.url);
+    let env = [
+        (
+            "TANDEM_TRANSITIONS__TRUSTED_IDENTIFIER_SYSTEMS",
+            "[\"http://example.org/fhir/mrn\"]",
+        ),
+        ("TANDEM_NOTIFICATIONS__ENDPOINTS", endpoints.as_str()),
+    ];
     let mut server = start_server_env(&dir.path().join("adt.db"), port, Stdio::null(), false, &env);
     wait_ready(&client, &base).await;
     let patients = 2_000;
@@ -125,7 +135,17 @@ async fn main() {
         Some(n as u64),
         "two Tasks per inpatient discharge"
     );
-    results.push(json!({"stays": n / 2, "tasks": tasks["total"]}));
+    // Delivery runs behind the senders; wait for it to catch up.
+    let start = std::time::Instant::now();
+    practice.wait_accepted(n).await;
+    println!(
+        "  practice notifications delivered: {} ({:.1} s after the last message)",
+        practice.accepted().len(),
+        start.elapsed().as_secs_f64()
+    );
+    results.push(
+        json!({"stays": n / 2, "tasks": tasks["total"], "delivered": practice.accepted().len()}),
+    );
     server.kill().unwrap();
     server.wait().unwrap();
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-notifications.json");

@@ -107,23 +107,68 @@ pub async fn serve(
     };
     tracing::info!(address = %listener.local_addr()?, database = %cfg.database.display(), "tandem listening");
     let app = router(state, limits).into_make_service_with_connect_info::<SocketAddr>();
-    let outbox = crate::exchange::outbox::Worker::new(
-        svc.store(),
-        &cfg.notifications.endpoints,
-        crate::exchange::outbox::Backoff {
-            base_ms: cfg.notifications.retry_base_ms,
-            max_ms: cfg.notifications.retry_max_ms,
-        },
-        Duration::from_secs(cfg.notifications.timeout_secs),
-    )?
-    .spawn();
+    let outbox = outbox_worker(&cfg, svc.store())?.spawn();
+    let (stop_sweeps, sweeps) = overdue_sweeper(svc.clone(), cfg.transitions.overdue_sweep_secs);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
+    let _ = stop_sweeps.send(true);
+    let _ = sweeps.await;
     outbox.stop().await;
     svc.shutdown().await;
     tracing::info!("tandem stopped; store closed");
     Ok(())
+}
+
+/// Marks overdue follow-up Tasks every `secs` seconds (never when 0) until stopped.
+fn overdue_sweeper(
+    svc: Arc<FhirService>,
+    secs: u64,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let handle = tokio::spawn(async move {
+        if secs == 0 {
+            return;
+        }
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(secs)) => {}
+                _ = stopped.changed() => return,
+            }
+            match svc.sweep_overdue().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(tasks = n, "follow-up tasks marked overdue"),
+                Err(e) => tracing::error!(error = %e, "overdue sweep failed"),
+            }
+        }
+    });
+    (stop, handle)
+}
+
+/// The outbox delivery worker with its channels, from config.
+fn outbox_worker(
+    cfg: &Config,
+    store: Arc<dyn crate::store::Store>,
+) -> anyhow::Result<crate::exchange::outbox::Worker> {
+    use crate::exchange::outbox::{Backoff, Channels, Worker, http_client};
+    let n = &cfg.notifications;
+    let client = http_client(Duration::from_secs(n.timeout_secs))?;
+    let channels = Channels {
+        practice: Arc::new(crate::exchange::practice::PracticeHooks::new(
+            &n.endpoints,
+            client,
+        )),
+        partner: None,
+    };
+    let backoff = Backoff {
+        base_ms: n.retry_base_ms,
+        max_ms: n.retry_max_ms,
+        max_attempts: n.max_attempts,
+    };
+    Ok(Worker::new(store, channels, backoff))
 }
 
 /// Completes on Ctrl-C or SIGTERM.

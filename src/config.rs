@@ -39,7 +39,7 @@ pub struct Config {
     pub derivations: DerivationConfig,
     pub notifications: NotificationConfig,
     /// Matching HIE notifications to the practice's patients.
-    pub transitions: crate::service::transitions::MatchRules,
+    pub transitions: crate::service::transitions::TransitionRules,
 }
 
 /// Screening derivations (results, safety alerts, care plans) on writes.
@@ -62,8 +62,11 @@ pub struct NotificationConfig {
     pub retry_max_ms: u64,
     /// Per-attempt HTTP timeout.
     pub timeout_secs: u64,
+    /// Attempts before a message is dead-lettered (kept, listed for operators,
+    /// retryable with `$outbox-retry`).
+    pub max_attempts: u32,
     /// Where each practice (tenant) receives its notifications.
-    pub endpoints: Vec<crate::exchange::outbox::Endpoint>,
+    pub endpoints: Vec<crate::exchange::practice::Endpoint>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -146,6 +149,7 @@ impl Default for Config {
                 retry_base_ms: 1000,
                 retry_max_ms: 900_000,
                 timeout_secs: 10,
+                max_attempts: 12,
                 endpoints: Vec::new(),
             },
             log: LogConfig {
@@ -228,8 +232,11 @@ impl Config {
                 ));
             }
         }
-        if self.notifications.retry_base_ms == 0 || self.notifications.timeout_secs == 0 {
-            return Err("invalid configuration: 'notifications.retry_base_ms' and 'notifications.timeout_secs' must be greater than zero".into());
+        if self.notifications.retry_base_ms == 0
+            || self.notifications.timeout_secs == 0
+            || self.notifications.max_attempts == 0
+        {
+            return Err("invalid configuration: 'notifications.retry_base_ms', 'notifications.timeout_secs' and 'notifications.max_attempts' must be greater than zero".into());
         }
         if let Some(b) = &self.base_url
             && !(b.starts_with("http://") || b.starts_with("https://"))

@@ -19,7 +19,7 @@ async fn app_with_hook(fail_first: usize) -> (TestApp, Hook) {
     let url = hook.url.clone();
     let app = spawn_app_with(move |c| {
         c.notifications.retry_base_ms = 40;
-        c.notifications.endpoints = vec![tandem::exchange::outbox::Endpoint {
+        c.notifications.endpoints = vec![tandem::exchange::practice::Endpoint {
             tenant: "default".into(),
             url,
             bearer_token_env: None,

@@ -5,56 +5,9 @@
 
 mod common;
 
-use common::hook::Hook;
-use common::{TestApp, shared_data, spawn_app_with};
+use common::adt::{MRN, PATIENT_ID, example, held_messages, message, our_patient, send, start};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-const MRN: &str = "http://example.org/fhir/mrn";
-const PATIENT_ID: &str = "06e1f0dd-5fbe-4480-9bb4-6b54ec02d31b";
-
-fn example(name: &str) -> Value {
-    serde_json::from_str(
-        &std::fs::read_to_string(shared_data().join("davinci-notifications").join(name)).unwrap(),
-    )
-    .unwrap()
-}
-
-/// An IG example under a new message id (a different message about the same stay).
-fn message(name: &str, message_id: &str) -> Value {
-    let mut b = example(name);
-    b["entry"][0]["resource"]["id"] = json!(message_id);
-    b
-}
-
-async fn start(demographic: bool) -> (TestApp, Hook) {
-    let hook = Hook::start(1).await;
-    let url = hook.url.clone();
-    let app = spawn_app_with(move |c| {
-        c.transitions.trusted_identifier_systems = vec![MRN.into()];
-        c.transitions.demographic_match = demographic;
-        c.notifications.retry_base_ms = 40;
-        c.notifications.endpoints = vec![tandem::exchange::outbox::Endpoint {
-            tenant: "default".into(),
-            url,
-            bearer_token_env: None,
-        }];
-    })
-    .await;
-    (app, hook)
-}
-
-async fn send(app: &TestApp, b: &Value) -> String {
-    let r = app.post("$process-message", b).await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let oo: Value = r.json().await.unwrap();
-    oo["issue"][0]["diagnostics"].as_str().unwrap().to_string()
-}
-
-async fn our_patient(app: &TestApp, identifier: Value) -> String {
-    let p = app.create(&json!({"resourceType": "Patient", "identifier": [identifier], "name": [{"family": "Halvorson124", "given": ["Elden718"]}], "birthDate": "2000-10-15", "gender": "male"})).await;
-    p["id"].as_str().unwrap().to_string()
-}
 
 #[tokio::test]
 async fn admit_then_discharge_by_mrn_gives_one_encounter_tasks_and_notifications() {
@@ -153,9 +106,7 @@ async fn unknown_patients_are_held_and_demographics_match_only_when_configured()
             .await
             .contains("held")
     );
-    let held = app
-        .search_resources("Bundle?_tag=http://tandem.health/fhir/CodeSystem/message-status|held")
-        .await;
+    let held = held_messages(&app).await;
     assert_eq!(held.len(), 1, "held, not dropped");
     assert!(app.search_resources("Encounter").await.is_empty());
     app.stop().await;
@@ -219,57 +170,6 @@ async fn an_admission_within_30_days_of_a_discharge_is_a_readmission() {
 }
 
 #[tokio::test]
-async fn follow_up_tasks_complete_when_the_evidence_arrives() {
-    let (app, _hook) = start(false).await;
-    let pid = our_patient(&app, json!({"system": MRN, "value": PATIENT_ID})).await;
-    send(
-        &app,
-        &example("discharge-notification-message-bundle-01.json"),
-    )
-    .await;
-    let status = |tasks: &[Value], code: &str| {
-        tasks
-            .iter()
-            .find(|t| t["code"]["coding"][0]["code"] == code)
-            .unwrap()["status"]
-            .clone()
-    };
-    // An office visit before the discharge is not follow-up.
-    let visit = |start: &str| {
-        json!({"resourceType": "Encounter", "status": "finished", "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-        "subject": {"reference": format!("Patient/{pid}")}, "period": {"start": start}})
-    };
-    app.create(&visit("2018-10-22T09:00:00Z")).await;
-    let tasks = app
-        .search_resources(&format!("Task?patient=Patient/{pid}"))
-        .await;
-    assert_eq!(status(&tasks, "toc-contact"), "requested");
-    // A visit after it completes the contact; the reconciliation waits for its own evidence.
-    let v = app.create(&visit("2018-10-25T09:00:00Z")).await;
-    let tasks = app
-        .search_resources(&format!("Task?patient=Patient/{pid}"))
-        .await;
-    assert_eq!(status(&tasks, "toc-contact"), "completed");
-    assert_eq!(status(&tasks, "toc-medication-reconciliation"), "requested");
-    let contact = tasks
-        .iter()
-        .find(|t| t["code"]["coding"][0]["code"] == "toc-contact")
-        .unwrap();
-    assert_eq!(
-        contact["output"][0]["valueReference"]["reference"],
-        format!("Encounter/{}", v["id"].as_str().unwrap())
-    );
-    app.create(&json!({"resourceType": "Procedure", "status": "completed",
-        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "430193006", "display": "Medication reconciliation"}]},
-        "subject": {"reference": format!("Patient/{pid}")}, "performedDateTime": "2018-10-25T09:30:00Z"})).await;
-    let tasks = app
-        .search_resources(&format!("Task?patient=Patient/{pid}"))
-        .await;
-    assert_eq!(status(&tasks, "toc-medication-reconciliation"), "completed");
-    app.stop().await;
-}
-
-#[tokio::test]
 async fn held_messages_are_filed_when_the_patient_arrives() {
     let (app, _hook) = start(false).await;
     send(&app, &example("admit-notification-message-bundle-01.json")).await;
@@ -278,12 +178,11 @@ async fn held_messages_are_filed_when_the_patient_arrives() {
         &example("discharge-notification-message-bundle-01.json"),
     )
     .await;
-    let held = "Bundle?_tag=http://tandem.health/fhir/CodeSystem/message-status|held";
-    assert_eq!(app.search_resources(held).await.len(), 2);
+    assert_eq!(held_messages(&app).await.len(), 2);
     // The practice registers the patient with the MRN the HIE sent.
     let pid = our_patient(&app, json!({"system": MRN, "value": PATIENT_ID})).await;
     assert!(
-        app.search_resources(held).await.is_empty(),
+        held_messages(&app).await.is_empty(),
         "both messages were filed"
     );
     let encs = app

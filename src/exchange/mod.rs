@@ -1,4 +1,5 @@
 //! Traffic with systems outside Tandem: outbound deliveries from the durable
-//! outbox (practice notifications now, partner referrals later).
+//! outbox through channels (practice endpoints; partners).
 
 pub mod outbox;
+pub mod practice;

@@ -1,34 +1,56 @@
-//! The delivery worker: posts queued outbox messages to each practice's
-//! configured endpoint, with exponential backoff on failure.
+//! The delivery worker: takes due outbox messages, hands each to its channel
+//! (the practice's endpoint, or a partner), and records the outcomes.
 //!
-//! Delivery is at-least-once: a message is marked delivered only after a 2xx,
-//! so a crash between the POST and the mark re-sends it. Every POST carries the
-//! message key as `Idempotency-Key` (and `X-Tandem-Message`), which receivers
-//! use to drop the repeat. Logs name the message by sequence number, tenant and
-//! topic only, never its content.
+//! Delivery is at-least-once: a message is marked delivered only after the
+//! channel succeeded, so a crash between the send and the mark re-sends it;
+//! every channel sends the message key so receivers drop the repeat. A batch
+//! is delivered concurrently and its outcomes recorded in one transaction.
+//! After `max_attempts` failures, or a failure retrying cannot fix, the
+//! message is dead-lettered: kept, listed for operators, retryable. Logs name
+//! a message by sequence number, tenant and topic only, never its content.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use async_trait::async_trait;
+use futures::StreamExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::store::Store;
-use crate::store::outbox::OutboxRow;
+use crate::store::outbox::{Attempt, OutboxRow};
 
-/// A practice's notification endpoint.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Endpoint {
-    /// The tenant (practice Organization id).
-    pub tenant: String,
-    pub url: String,
-    /// Name of an environment variable holding a bearer token for the
-    /// endpoint (the secret itself never sits in the config file).
-    #[serde(default)]
-    pub bearer_token_env: Option<String>,
+/// Messages taken per round.
+const BATCH: usize = 64;
+/// Deliveries in flight at once.
+const IN_FLIGHT: usize = 16;
+
+/// Why a delivery failed, and whether trying again can help.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub error: String,
+    pub permanent: bool,
+}
+
+impl Failure {
+    pub fn retry(error: impl Into<String>) -> Failure {
+        Failure {
+            error: error.into(),
+            permanent: false,
+        }
+    }
+    pub fn permanent(error: impl Into<String>) -> Failure {
+        Failure {
+            error: error.into(),
+            permanent: true,
+        }
+    }
+}
+
+/// Somewhere messages go.
+#[async_trait]
+pub trait Channel: Send + Sync {
+    async fn deliver(&self, row: &OutboxRow) -> Result<(), Failure>;
 }
 
 /// Timing of retries.
@@ -36,23 +58,54 @@ pub struct Endpoint {
 pub struct Backoff {
     pub base_ms: u64,
     pub max_ms: u64,
+    pub max_attempts: u32,
 }
 
 impl Backoff {
-    /// Delay before attempt `attempts + 1`: base × 2^attempts, capped, plus up
-    /// to 10% spread (derived from the sequence number) so retries of many
-    /// messages do not arrive in lockstep.
-    pub fn delay_ms(&self, attempts: i64, seq: i64) -> i64 {
+    /// Delay before attempt `attempts + 1`: base × 2^attempts, capped, then
+    /// "equal jitter" (half fixed, half random) so retries of many messages
+    /// to one recovering endpoint do not arrive in lockstep.
+    pub fn delay_ms(&self, attempts: i64) -> i64 {
         let exp = self.base_ms.saturating_mul(1u64 << attempts.clamp(0, 30));
-        let d = exp.min(self.max_ms) as i64;
-        d + (seq.rem_euclid(10) * d) / 100
+        let d = exp.min(self.max_ms);
+        (d / 2 + fastrand::u64(0..=d / 2)) as i64
+    }
+
+    /// What a failed attempt (the row's `attempts + 1`th) leads to.
+    pub fn after_failure(&self, row: &OutboxRow, f: Failure, now_ms: i64) -> Attempt {
+        if f.permanent || row.attempts + 1 >= i64::from(self.max_attempts) {
+            Attempt::Dead {
+                at_ms: now_ms,
+                error: f.error,
+            }
+        } else {
+            Attempt::Retry {
+                next_ms: now_ms + self.delay_ms(row.attempts),
+                error: f.error,
+            }
+        }
+    }
+}
+
+/// Routes a message to its channel: partner deliveries carry a destination.
+pub struct Channels {
+    pub practice: Arc<dyn Channel>,
+    pub partner: Option<Arc<dyn Channel>>,
+}
+
+impl Channels {
+    async fn deliver(&self, row: &OutboxRow) -> Result<(), Failure> {
+        match (&row.destination, &self.partner) {
+            (None, _) => self.practice.deliver(row).await,
+            (Some(_), Some(p)) => p.deliver(row).await,
+            (Some(_), None) => Err(Failure::permanent("no partner channel is configured")),
+        }
     }
 }
 
 pub struct Worker {
     store: Arc<dyn Store>,
-    endpoints: HashMap<String, Endpoint>,
-    client: reqwest::Client,
+    channels: Channels,
     backoff: Backoff,
 }
 
@@ -69,24 +122,21 @@ impl Running {
     }
 }
 
+/// A client with a timeout on every call, for channels.
+pub fn http_client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .build()?)
+}
+
 impl Worker {
-    pub fn new(
-        store: Arc<dyn Store>,
-        endpoints: &[Endpoint],
-        backoff: Backoff,
-        timeout: Duration,
-    ) -> anyhow::Result<Worker> {
-        let client = reqwest::Client::builder().timeout(timeout).build()?;
-        let endpoints = endpoints
-            .iter()
-            .map(|e| (e.tenant.clone(), e.clone()))
-            .collect();
-        Ok(Worker {
+    pub fn new(store: Arc<dyn Store>, channels: Channels, backoff: Backoff) -> Worker {
+        Worker {
             store,
-            endpoints,
-            client,
+            channels,
             backoff,
-        })
+        }
     }
 
     pub fn spawn(self) -> Running {
@@ -113,7 +163,6 @@ impl Worker {
 
     /// Delivers what is due; true when a full batch was found (more may wait).
     async fn round(&self) -> bool {
-        const BATCH: usize = 50;
         let now = chrono::Utc::now().timestamp_millis();
         let due = match self.store.outbox_due(now, BATCH).await {
             Ok(d) => d,
@@ -122,53 +171,101 @@ impl Worker {
                 return false;
             }
         };
-        for row in &due {
-            self.deliver(row).await;
+        let full = due.len() == BATCH;
+        let pending: Vec<_> = due.into_iter().map(|row| self.attempt(row)).collect();
+        let attempts: Vec<(i64, Attempt)> = futures::stream::iter(pending)
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        if let Err(e) = self.store.outbox_record(attempts).await {
+            tracing::error!(error = %e, "outbox: cannot record delivery state");
         }
-        due.len() == BATCH
+        full
     }
 
-    async fn deliver(&self, row: &OutboxRow) {
-        let outcome = match self.endpoints.get(&row.tenant) {
-            None => Err("no notification endpoint is configured for this tenant".to_string()),
-            Some(ep) => self.post(ep, row).await,
-        };
+    async fn attempt(&self, row: OutboxRow) -> (i64, Attempt) {
+        (row.seq, self.try_once(&row).await)
+    }
+
+    async fn try_once(&self, row: &OutboxRow) -> Attempt {
+        let outcome = self.channels.deliver(row).await;
         let now = chrono::Utc::now().timestamp_millis();
-        let marked = match &outcome {
-            Ok(()) => self.store.outbox_delivered(row.seq, now).await,
-            Err(e) => {
-                let next = now + self.backoff.delay_ms(row.attempts, row.seq);
-                tracing::warn!(seq = row.seq, tenant = %row.tenant, topic = %row.topic, attempts = row.attempts + 1, error = %e, "outbox: delivery failed; will retry");
-                self.store.outbox_failed(row.seq, next, e).await
+        match outcome {
+            Ok(()) => Attempt::Delivered { at_ms: now },
+            Err(f) => {
+                let a = self.backoff.after_failure(row, f, now);
+                let dead = matches!(a, Attempt::Dead { .. });
+                tracing::warn!(seq = row.seq, tenant = %row.tenant, topic = %row.topic, attempts = row.attempts + 1, dead, error = %error_of(&a), "outbox: delivery failed");
+                a
             }
-        };
-        if let Err(e) = marked {
-            tracing::error!(seq = row.seq, error = %e, "outbox: cannot record delivery state");
+        }
+    }
+}
+
+fn error_of(a: &Attempt) -> &str {
+    match a {
+        Attempt::Retry { error, .. } | Attempt::Dead { error, .. } => error,
+        Attempt::Delivered { .. } => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(attempts: i64) -> OutboxRow {
+        OutboxRow {
+            seq: 1,
+            tenant: "t".into(),
+            topic: "x".into(),
+            key: "k".into(),
+            destination: None,
+            payload: String::new(),
+            attempts,
+            delivered_ms: None,
+            dead_ms: None,
+            last_error: None,
         }
     }
 
-    async fn post(&self, ep: &Endpoint, row: &OutboxRow) -> Result<(), String> {
-        let mut req = self
-            .client
-            .post(&ep.url)
-            .header("content-type", "application/fhir+json")
-            .header("idempotency-key", &row.key)
-            .header("x-tandem-message", &row.key)
-            .header("x-tandem-topic", &row.topic)
-            .body(row.payload.clone());
-        if let Some(var) = &ep.bearer_token_env {
-            let token = std::env::var(var)
-                .map_err(|_| format!("environment variable {var} (endpoint token) is not set"))?;
-            req = req.bearer_auth(token);
+    const B: Backoff = Backoff {
+        base_ms: 1000,
+        max_ms: 60_000,
+        max_attempts: 3,
+    };
+
+    #[test]
+    fn delay_doubles_within_jitter_and_is_capped() {
+        for attempts in 0..10 {
+            let full = (1000u64 << attempts).min(60_000) as i64;
+            for _ in 0..50 {
+                let d = B.delay_ms(attempts);
+                assert!(
+                    d >= full / 2 && d <= full,
+                    "{attempts}: {d} not in [{}, {full}]",
+                    full / 2
+                );
+            }
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| format!("request failed: {}", e.without_url()))?;
-        if resp.status().is_success() {
-            Ok(())
-        } else {
-            Err(format!("endpoint answered {}", resp.status()))
-        }
+    }
+
+    #[test]
+    fn retries_until_max_attempts_then_dead_letters() {
+        let f = || Failure::retry("down");
+        assert!(
+            matches!(B.after_failure(&row(0), f(), 0), Attempt::Retry { next_ms, .. } if (500..=1000).contains(&next_ms))
+        );
+        assert!(matches!(
+            B.after_failure(&row(1), f(), 0),
+            Attempt::Retry { .. }
+        ));
+        assert!(matches!(
+            B.after_failure(&row(2), f(), 7),
+            Attempt::Dead { at_ms: 7, .. }
+        ));
+        assert!(matches!(
+            B.after_failure(&row(0), Failure::permanent("no endpoint"), 0),
+            Attempt::Dead { .. }
+        ));
     }
 }

@@ -59,6 +59,8 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/auth/jwks", get(auth_routes::jwks))
         .route("/", post(h::bundle))
         .route("/$process-message", post(operations::process_message))
+        .route("/$outbox", get(operations::outbox))
+        .route("/$outbox-retry", post(operations::outbox_retry))
         .route("/_history", get(h::system_history))
         .route(
             "/{rt}",

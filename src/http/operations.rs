@@ -24,6 +24,34 @@ pub async fn process_message(
     Ok(json_response(StatusCode::OK, oo.to_string(), fmt))
 }
 
+fn query_pairs(q: Option<String>) -> Vec<(String, String)> {
+    form_urlencoded::parse(q.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// `GET /$outbox`: the tenant's outbound messages by state (admins).
+pub async fn outbox(
+    State(s): State<AppState>,
+    Access(ctx): Access,
+    fmt: Format,
+    RawQuery(q): RawQuery,
+) -> Result<Response> {
+    let body = s.svc.outbox_messages(&ctx, &query_pairs(q)).await?;
+    Ok(json_response(StatusCode::OK, body.to_string(), fmt))
+}
+
+/// `POST /$outbox-retry?seq=N`: re-queue a dead-lettered message (admins).
+pub async fn outbox_retry(
+    State(s): State<AppState>,
+    Access(ctx): Access,
+    fmt: Format,
+    RawQuery(q): RawQuery,
+) -> Result<Response> {
+    let oo = s.svc.outbox_retry(&ctx, &query_pairs(q)).await?;
+    Ok(json_response(StatusCode::OK, oo.to_string(), fmt))
+}
+
 /// `GET /{type}/{id}/${operation}`.
 pub async fn instance_operation(
     State(s): State<AppState>,
@@ -38,11 +66,7 @@ pub async fn instance_operation(
             Ok(json_response(StatusCode::OK, body.to_string(), fmt))
         }
         ("Organization", "$transitions") => {
-            let pairs: Vec<(String, String)> =
-                form_urlencoded::parse(q.unwrap_or_default().as_bytes())
-                    .into_owned()
-                    .collect();
-            let body = s.svc.transitions_report(&ctx, &id, &pairs).await?;
+            let body = s.svc.transitions_report(&ctx, &id, &query_pairs(q)).await?;
             Ok(json_response(StatusCode::OK, body.to_string(), fmt))
         }
         _ => Err(ApiError::new(

@@ -105,8 +105,59 @@ pub fn is_readmission(prior_discharge_ms: i64, admit_ms: i64) -> bool {
     admit_ms > prior_discharge_ms && admit_ms - prior_discharge_ms <= 30 * DAY_MS
 }
 
+/// Open states of a follow-up Task.
+const OPEN: [&str; 4] = ["requested", "received", "accepted", "in-progress"];
+
+/// Whether a follow-up Task is past its due point (`restriction.period.end`)
+/// at `now_ms` while still open and not yet marked overdue.
+pub fn newly_overdue(task: &Value, overdue_code: &str, now_ms: i64) -> bool {
+    let open = task["status"].as_str().is_some_and(|s| OPEN.contains(&s));
+    let marked = task
+        .pointer("/businessStatus/coding/0/code")
+        .and_then(Value::as_str)
+        == Some(overdue_code);
+    let due = task
+        .pointer("/restriction/period/end")
+        .and_then(Value::as_str)
+        .and_then(parse_range);
+    open && !marked && due.is_some_and(|d| d.start < now_ms)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn overdue_only_when_open_past_due_and_not_yet_marked() {
+        use super::newly_overdue;
+        let due = "2026-01-08T10:00:00Z";
+        let at_due = 1_767_866_400_000; // 2026-01-08T10:00:00Z
+        let t = |status: &str, mark: Option<&str>| {
+            let mut t = json!({"status": status, "restriction": {"period": {"end": due}}});
+            if let Some(c) = mark {
+                t["businessStatus"] = json!({"coding": [{"code": c}]});
+            }
+            t
+        };
+        assert!(!newly_overdue(&t("requested", None), "overdue", at_due));
+        assert!(newly_overdue(&t("requested", None), "overdue", at_due + 1));
+        assert!(newly_overdue(
+            &t("in-progress", None),
+            "overdue",
+            at_due + 1
+        ));
+        assert!(!newly_overdue(&t("completed", None), "overdue", at_due + 1));
+        assert!(!newly_overdue(&t("cancelled", None), "overdue", at_due + 1));
+        assert!(!newly_overdue(
+            &t("requested", Some("overdue")),
+            "overdue",
+            at_due + 1
+        ));
+        assert!(!newly_overdue(
+            &json!({"status": "requested"}),
+            "overdue",
+            at_due + 1
+        ));
+    }
+
     use super::*;
 
     fn enc(status: &str) -> Value {

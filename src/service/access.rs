@@ -43,6 +43,9 @@ pub(crate) struct Guest {
 pub(crate) struct Viewer {
     guest: Option<Guest>,
     now: String,
+    /// Admins also see held messages (notifications for patients the
+    /// practice does not know): they are not the practice's records.
+    admin: bool,
 }
 
 /// A consent decision taken while screening (audited).
@@ -94,8 +97,13 @@ impl FhirService {
         let now = format_instant(
             chrono::DateTime::from_timestamp_millis(self.clock.now_ms()).unwrap_or_default(),
         );
+        let admin = ctx.grant.role == crate::auth::grant::Role::Admin;
         if !ctx.guest {
-            return Ok(Viewer { guest: None, now });
+            return Ok(Viewer {
+                guest: None,
+                now,
+                admin,
+            });
         }
         let org = ctx.grant.org.clone();
         let tasks = self
@@ -140,6 +148,7 @@ impl FhirService {
                 org,
             }),
             now,
+            admin,
         })
     }
 
@@ -175,6 +184,9 @@ impl FhirService {
     ) -> bool {
         if r.deleted {
             return viewer.guest.is_none() || viewer.shares(r);
+        }
+        if r.resource_type == "Bundle" && !viewer.admin && is_held(&r.body) {
+            return false;
         }
         let needs_body = viewer.guest.is_some() || !matches!(allowance, Allowance::All);
         if !needs_body {
@@ -353,4 +365,17 @@ impl FhirService {
             None => Ok(()),
         }
     }
+}
+
+/// Whether a stored Bundle is a held message (tag check without parsing
+/// unless the tag's code system appears at all).
+fn is_held(body: &str) -> bool {
+    use crate::service::transitions::MESSAGE_TAG;
+    body.contains(MESSAGE_TAG)
+        && serde_json::from_str::<Value>(body).is_ok_and(|v| {
+            v["meta"]["tag"].as_array().is_some_and(|tags| {
+                tags.iter()
+                    .any(|t| t["system"] == MESSAGE_TAG && t["code"] == "held")
+            })
+        })
 }

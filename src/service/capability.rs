@@ -44,7 +44,11 @@ pub fn capability_statement(registry: &Registry, profiles: &Profiles, base_url: 
             "resource": resources,
             "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
             "operation": [{"name": "process-message", "definition": "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message",
-                "documentation": "Da Vinci Unsolicited Notifications (admit, discharge, transfer): the body is the message Bundle; idempotent on MessageHeader.id."}],
+                "documentation": "Da Vinci Unsolicited Notifications (admit, discharge, transfer): the body is the message Bundle; idempotent on MessageHeader.id."},
+                {"name": "outbox", "definition": "http://tandem.health/fhir/OperationDefinition/outbox",
+                "documentation": "Admins: the tenant's outbound messages by state (pending, delivered, dead)."},
+                {"name": "outbox-retry", "definition": "http://tandem.health/fhir/OperationDefinition/outbox-retry",
+                "documentation": "Admins: re-queue a dead-lettered message."}],
         }],
     })
 }

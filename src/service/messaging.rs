@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use super::transitions::{Received, Stamped, Unit};
+use super::transitions::{Received, Stamped, Unit, message_patient};
 use super::{FhirService, ServiceError};
 use crate::auth::policy::Interaction;
 use crate::fhir::message;
@@ -30,6 +30,14 @@ impl FhirService {
             )));
         }
         let notification = message::check(&body).map_err(ServiceError::BadRequest)?;
+        let entries = body["entry"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let prematched = match message_patient(entries) {
+            Some(p) => self.prematch(ctx, p).await?,
+            None => None,
+        };
         let prepared = self.prepare(body, Some("Bundle"), None)?;
         let (st, audit) = (
             self.stamper(),
@@ -51,13 +59,14 @@ impl FhirService {
                 tenant: &tenant,
                 rules: &rules,
             };
-            let (r, kept) = unit.receive(&notification, stamped)?;
+            let (r, kept, entries) = unit.receive(&notification, stamped, prematched)?;
             if let Some(s) = kept {
                 audit.commit(tx, std::iter::once(&s))?;
             }
-            Ok::<_, ServiceError>(r)
+            Ok::<_, ServiceError>((r, entries))
         })
         .await?;
+        let (received, _dropped_here_not_on_the_writer) = received;
         let text = match received {
             Received::Processed => {
                 "The message was received and the message has been fully processed"

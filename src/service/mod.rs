@@ -14,6 +14,9 @@ pub mod derive;
 mod history;
 pub(crate) mod managed;
 mod messaging;
+mod outbox_admin;
+mod overdue;
+mod patient_match;
 mod read;
 mod resource;
 mod search;
@@ -55,7 +58,7 @@ pub struct Settings {
     pub default_profiles: HashMap<String, Vec<String>>,
     pub max_bundle_entries: usize,
     /// How HIE notifications are matched to the practice's patients.
-    pub transitions: transitions::MatchRules,
+    pub transitions: transitions::TransitionRules,
     /// Screening derivations, or `None` to store inputs without deriving.
     pub derivations: Option<crate::rules::screening::ScreeningConfig>,
 }

@@ -4,11 +4,12 @@
 //! readmissions, keep the HIE's forwarding Provenance and queue the practice
 //! notification. Unmatched messages are held, never dropped.
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::ServiceError;
 use super::managed::{create_once, live, put};
+pub use super::patient_match::TransitionRules;
+use super::patient_match::the_one;
 use super::resource::{Stamper, stored};
 use crate::fhir::datetime::{format_instant, parse_range};
 use crate::fhir::id::derived;
@@ -23,17 +24,6 @@ pub const MESSAGE_TAG: &str = "http://tandem.health/fhir/CodeSystem/message-stat
 pub const TOC_CS: &str = "http://tandem.health/fhir/CodeSystem/transitions-of-care";
 /// The outbox topic of admit/discharge notifications to the practice.
 pub const ADT_TOPIC: &str = "adt-notification";
-
-/// How a message's Patient is matched to the practice's patients.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct MatchRules {
-    /// Identifier systems trusted to identify a patient (practice MRNs, Medicaid ID).
-    pub trusted_identifier_systems: Vec<String>,
-    /// Also match on family name + given name + birth date + gender, all exact
-    /// and all present, when exactly one patient has them (never name alone).
-    pub demographic_match: bool,
-}
 
 /// A received message Bundle stamped (as processed, the usual outcome) before
 /// its transaction, off the writer thread.
@@ -73,32 +63,33 @@ pub struct Unit<'a> {
     pub tx: &'a mut dyn WriteTx,
     pub st: &'a Stamper,
     pub tenant: &'a str,
-    pub rules: &'a MatchRules,
+    pub rules: &'a TransitionRules,
 }
 
 impl Unit<'_> {
     /// Stores and processes one validated message.
     /// `stamped` holds the message Bundle ready to store (see [`Stamped`]).
+    /// `prematched` is the patient matched before the transaction (confirmed
+    /// here). The message's entries are handed back to be dropped by the
+    /// caller, off the writer thread.
     pub fn receive(
         &mut self,
         n: &Notification,
         stamped: Stamped,
-    ) -> Result<(Received, Option<StoredResource>), ServiceError> {
+        prematched: Option<String>,
+    ) -> Result<(Received, Option<StoredResource>, Vec<Value>), ServiceError> {
         let id = derived("msg", &n.message_id);
-        if self.tx.current("Bundle", &id)?.is_some_and(|c| !c.deleted) {
-            return Ok((Received::Replay, None));
-        }
         let Stamped { entries, processed } = stamped;
-        let entries = &entries;
+        if self.tx.current("Bundle", &id)?.is_some_and(|c| !c.deleted) {
+            return Ok((Received::Replay, None, entries));
+        }
         let event = Event::from_code(&n.event);
-        let encounter = focus_encounter(&entries[0]["resource"], entries).cloned();
-        let patient = encounter
-            .as_ref()
-            .and_then(|e| resolve(&e["subject"], entries))
-            .cloned();
-        let matched = match &patient {
-            Some(p) => self.match_patient(p)?,
-            None => None,
+        let matched = match prematched {
+            Some(pid) if live(self.tx, "Patient", &pid)?.is_some() => Some(pid),
+            _ => match message_patient(&entries) {
+                Some(p) => self.match_patient(p)?,
+                None => None,
+            },
         };
         let held = matched.is_none() && event.is_some();
         let version = if held {
@@ -111,13 +102,13 @@ impl Unit<'_> {
         let status = if held { "held" } else { "processed" };
         let r = match matched {
             Some(pid) => {
-                self.process(n, entries, &pid)?;
+                self.process(n, &entries, &pid)?;
                 Received::Processed
             }
             None if status == "held" => Received::Held,
             None => Received::Processed,
         };
-        Ok((r, Some(kept)))
+        Ok((r, Some(kept), entries))
     }
 
     /// Files a matched message: Encounter, Provenance, follow-up, readmission, notification.
@@ -149,6 +140,7 @@ impl Unit<'_> {
             self.tx.enqueue(OutboxMessage {
                 topic: ADT_TOPIC.into(),
                 key: n.message_id.clone(),
+                destination: None,
                 payload: payload.to_string(),
                 created_ms: self.st.now_ms,
             })?;
@@ -171,11 +163,8 @@ impl Unit<'_> {
                 continue;
             };
             let entries: Vec<Value> = b["entry"].as_array().cloned().unwrap_or_default();
-            let patient = focus_encounter(&entries[0]["resource"], &entries)
-                .and_then(|e| resolve(&e["subject"], &entries))
-                .cloned();
-            let Some(pid) = patient
-                .map(|p| self.match_patient(&p))
+            let Some(pid) = message_patient(&entries)
+                .map(|p| self.match_patient(p))
                 .transpose()?
                 .flatten()
             else {
@@ -208,55 +197,13 @@ impl Unit<'_> {
 
     /// The practice's Patient id for the message's Patient, if exactly one matches.
     fn match_patient(&mut self, p: &Value) -> Result<Option<String>, StoreError> {
-        for ident in p["identifier"].as_array().into_iter().flatten() {
-            let (Some(sys), Some(val)) = (ident["system"].as_str(), ident["value"].as_str()) else {
-                continue;
-            };
-            if !self
-                .rules
-                .trusted_identifier_systems
-                .iter()
-                .any(|t| t == sys)
-            {
-                continue;
-            }
-            let found = self.find(
-                "Patient",
-                vec![("identifier".into(), format!("{sys}|{val}"))],
-                2,
-            )?;
-            if let [one] = found.as_slice() {
-                return Ok(one["id"].as_str().map(String::from));
+        for q in self.rules.queries(p) {
+            let found = self.find("Patient", q, 2)?;
+            if let Some(id) = the_one(&found) {
+                return Ok(Some(id));
             }
         }
-        if !self.rules.demographic_match {
-            return Ok(None);
-        }
-        let (family, given, birth, gender) = (
-            p.pointer("/name/0/family"),
-            p.pointer("/name/0/given/0"),
-            p.get("birthDate"),
-            p.get("gender"),
-        );
-        let (Some(f), Some(g), Some(b), Some(s)) = (
-            family.and_then(Value::as_str),
-            given.and_then(Value::as_str),
-            birth.and_then(Value::as_str),
-            gender.and_then(Value::as_str),
-        ) else {
-            return Ok(None);
-        };
-        let pairs = vec![
-            ("family:exact".into(), f.into()),
-            ("given:exact".into(), g.into()),
-            ("birthdate".into(), b.into()),
-            ("gender".into(), s.into()),
-        ];
-        let found = self.find("Patient", pairs, 2)?;
-        Ok(match found.as_slice() {
-            [one] => one["id"].as_str().map(String::from),
-            _ => None,
-        })
+        Ok(None)
     }
 
     /// One stored Encounter per hospital encounter identifier; the latest event wins.
@@ -375,6 +322,12 @@ impl Unit<'_> {
         }
         Ok(())
     }
+}
+
+/// The Patient of a message's focus Encounter, resolved inside the message.
+pub fn message_patient(entries: &[Value]) -> Option<&Value> {
+    let header = &entries.first()?["resource"];
+    focus_encounter(header, entries).and_then(|e| resolve(&e["subject"], entries))
 }
 
 /// References into the message (`urn:uuid:`) mean nothing once stored: keep

@@ -206,6 +206,8 @@ pub trait Store:
         query: SearchQuery,
         limit: usize,
     ) -> Result<Vec<StoredResource>, StoreError>;
+    /// Every tenant holding resources (for per-tenant background sweeps).
+    async fn tenants(&self) -> Result<Vec<String>, StoreError>;
     /// Runs `work` in a transaction; returns once it is durably committed.
     async fn write(&self, ctx: &AccessContext, work: WriteWork) -> Result<(), StoreError>;
     /// Stops accepting writes, finishes queued ones and closes the database.

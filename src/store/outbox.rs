@@ -18,33 +18,72 @@ use super::StoreError;
 pub struct OutboxMessage {
     pub topic: String,
     pub key: String,
+    /// Who receives it, when not the tenant's own endpoint (a partner id).
+    pub destination: Option<String>,
     pub payload: String,
     pub created_ms: i64,
 }
 
-/// A message waiting for delivery.
+/// A queued message and its delivery state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxRow {
     pub seq: i64,
     pub tenant: String,
     pub topic: String,
     pub key: String,
+    pub destination: Option<String>,
     pub payload: String,
     pub attempts: i64,
     pub delivered_ms: Option<i64>,
+    /// Set when delivery was given up (dead letter) until an operator retries it.
+    pub dead_ms: Option<i64>,
     pub last_error: Option<String>,
+}
+
+/// The result of one delivery attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attempt {
+    Delivered {
+        at_ms: i64,
+    },
+    Retry {
+        next_ms: i64,
+        error: String,
+    },
+    /// Given up: too many attempts, or a failure retrying cannot fix.
+    Dead {
+        at_ms: i64,
+        error: String,
+    },
+}
+
+/// Which messages an operator lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxState {
+    All,
+    Pending,
+    Delivered,
+    Dead,
 }
 
 #[async_trait]
 pub trait OutboxStore {
-    /// Undelivered messages whose next attempt is due, oldest first.
+    /// Undelivered, not dead messages whose next attempt is due, longest due first
+    /// (first attempts in the order they were queued).
     async fn outbox_due(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxRow>, StoreError>;
-    /// Marks a message delivered.
-    async fn outbox_delivered(&self, seq: i64, now_ms: i64) -> Result<(), StoreError>;
-    /// Records a failed attempt and when to try again.
-    async fn outbox_failed(&self, seq: i64, next_ms: i64, error: &str) -> Result<(), StoreError>;
-    /// A tenant's messages, newest first (operators and tests).
-    async fn outbox_list(&self, tenant: &str, limit: usize) -> Result<Vec<OutboxRow>, StoreError>;
+    /// Records a batch of attempts in one transaction (through the writer,
+    /// so delivery bookkeeping never competes with resource writes).
+    async fn outbox_record(&self, attempts: Vec<(i64, Attempt)>) -> Result<(), StoreError>;
+    /// A tenant's messages in a state, newest first (operators and tests).
+    async fn outbox_list(
+        &self,
+        tenant: &str,
+        state: OutboxState,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>, StoreError>;
+    /// Puts a tenant's dead-lettered message back in the queue, due now;
+    /// false when no dead message has that sequence number in the tenant.
+    async fn outbox_retry(&self, tenant: &str, seq: i64, now_ms: i64) -> Result<bool, StoreError>;
     /// Signalled after a commit that enqueued messages, so delivery starts at once.
     fn outbox_signal(&self) -> Arc<Notify>;
 }

@@ -2,6 +2,7 @@
 //! SQLite database, spoken to over real HTTP.
 #![allow(dead_code)]
 
+pub mod adt;
 pub mod hook;
 pub mod jwt;
 pub mod process;

@@ -192,6 +192,7 @@ impl Pass<'_> {
             self.tx.enqueue(OutboxMessage {
                 topic: SAFETY_TOPIC.into(),
                 key: task_id,
+                destination: None,
                 payload: build::notification(&task, &flag, result),
                 created_ms: self.st.now_ms,
             })?;

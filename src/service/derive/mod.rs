@@ -29,7 +29,7 @@ use crate::rules::screening::catalog::{self, Instrument};
 use crate::rules::screening::value::{self, ValueScreen};
 use crate::service::bundle_entry::EntryResult;
 use crate::service::resource::Stamper;
-use crate::service::transitions::{MatchRules, Unit};
+use crate::service::transitions::{TransitionRules, Unit};
 use crate::service::{ServiceError, WriteResult};
 use crate::store::WriteTx;
 
@@ -146,7 +146,7 @@ pub struct DeriveUnit {
     pub stamper: Stamper,
     pub tenant: String,
     /// How held HIE notifications are matched when a Patient arrives.
-    pub transitions: MatchRules,
+    pub transitions: TransitionRules,
 }
 
 impl DeriveUnit {

@@ -97,6 +97,7 @@ impl SqliteStore {
                 path,
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )?;
+            r.set_prepared_statement_cache_capacity(schema::STATEMENT_CACHE);
             r.pragma_update(None, "busy_timeout", 5000)?;
             r.pragma_update(None, "mmap_size", 268_435_456)?;
             r.pragma_update(None, "cache_size", -32768)?;
@@ -122,6 +123,17 @@ impl SqliteStore {
             aux,
             outbox_signal,
         })
+    }
+
+    /// Queues work for the writer thread and waits until it is committed.
+    async fn submit(&self, ctx: AccessContext, work: writer::Work) -> Result<(), StoreError> {
+        let sender = self.sender.lock().clone().ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        sender
+            .send(writer::Job { ctx, work, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     async fn with_reader<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -209,18 +221,22 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn tenants(&self) -> Result<Vec<String>, StoreError> {
+        // A skip scan over the (tenant, …) index: one probe per tenant, not per row.
+        self.with_reader(|c| {
+            let mut st = c.prepare_cached(
+                "WITH RECURSIVE t(x) AS (SELECT MIN(tenant) FROM resources
+                   UNION ALL SELECT (SELECT MIN(tenant) FROM resources WHERE tenant > x) FROM t WHERE x IS NOT NULL)
+                 SELECT x FROM t WHERE x IS NOT NULL",
+            )?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<String>, _>>()?)
+        })
+        .await
+    }
+
     async fn write(&self, ctx: &AccessContext, work: WriteWork) -> Result<(), StoreError> {
-        let sender = self.sender.lock().clone().ok_or(StoreError::Closed)?;
-        let (reply, answer) = oneshot::channel();
-        sender
-            .send(writer::Job {
-                ctx: ctx.clone(),
-                work,
-                reply,
-            })
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        self.submit(ctx.clone(), writer::Work::Unit(work)).await
     }
 
     async fn close(&self) {

@@ -25,8 +25,19 @@ const MAX_GROUP: usize = 256;
 
 pub struct Job {
     pub ctx: AccessContext,
-    pub work: WriteWork,
+    pub work: Work,
     pub reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// Store-internal work on the connection itself (delivery bookkeeping), run
+/// in the same group commit as resource writes instead of competing with the
+/// writer for SQLite's lock.
+pub type RawWork = Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>;
+
+pub enum Work {
+    /// A unit of resource work through [`WriteTx`].
+    Unit(WriteWork),
+    Raw(RawWork),
 }
 
 /// Runs until the channel closes, then returns (dropping the connection cleanly).
@@ -48,7 +59,7 @@ pub fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, outbox: Arc<Notify
 
 /// Commits one group; true when it committed outbox messages.
 fn commit_group(conn: &mut Connection, group: Vec<Job>) -> bool {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = sql(conn, "BEGIN IMMEDIATE") {
         for job in group {
             let _ = job.reply.send(Err(StoreError::Backend(e.to_string())));
         }
@@ -60,7 +71,7 @@ fn commit_group(conn: &mut Connection, group: Vec<Job>) -> bool {
         let result = run_unit(conn, &job.ctx, job.work, &mut enqueued);
         replies.push((job.reply, result));
     }
-    if let Err(e) = conn.execute_batch("COMMIT") {
+    if let Err(e) = sql(conn, "COMMIT") {
         let _ = conn.execute_batch("ROLLBACK");
         for (reply, _) in replies {
             let _ = reply.send(Err(StoreError::Backend(format!("commit failed: {e}"))));
@@ -76,27 +87,37 @@ fn commit_group(conn: &mut Connection, group: Vec<Job>) -> bool {
 fn run_unit(
     conn: &Connection,
     ctx: &AccessContext,
-    work: WriteWork,
+    work: Work,
     enqueued: &mut bool,
 ) -> Result<(), StoreError> {
-    conn.execute_batch("SAVEPOINT unit")?;
+    sql(conn, "SAVEPOINT unit")?;
     let mut queued = false;
     let mut tx = SqliteTx {
         conn,
         ctx,
         enqueued: &mut queued,
     };
-    let result = match catch_unwind(AssertUnwindSafe(|| work(&mut tx))) {
+    let result = match catch_unwind(AssertUnwindSafe(|| match work {
+        Work::Unit(work) => work(&mut tx),
+        Work::Raw(work) => work(conn),
+    })) {
         Ok(r) => r,
         Err(_) => Err(StoreError::Backend("a unit of work panicked".into())),
     };
     if result.is_err() {
-        conn.execute_batch("ROLLBACK TO unit")?;
+        sql(conn, "ROLLBACK TO unit")?;
     } else {
         *enqueued |= queued;
     }
-    conn.execute_batch("RELEASE unit")?;
+    sql(conn, "RELEASE unit")?;
     result
+}
+
+/// Runs a fixed statement from the statement cache (savepoints run several
+/// times per request; parsing them each time showed up in profiles).
+fn sql(conn: &Connection, statement: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(statement)?.execute([])?;
+    Ok(())
 }
 
 struct SqliteTx<'a> {
@@ -142,12 +163,12 @@ impl WriteTx for SqliteTx<'_> {
         &mut self,
         work: &mut dyn FnMut(&mut dyn WriteTx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        self.conn.execute_batch("SAVEPOINT nested")?;
+        sql(self.conn, "SAVEPOINT nested")?;
         let result = work(self);
         if result.is_err() {
-            self.conn.execute_batch("ROLLBACK TO nested")?;
+            sql(self.conn, "ROLLBACK TO nested")?;
         }
-        self.conn.execute_batch("RELEASE nested")?;
+        sql(self.conn, "RELEASE nested")?;
         result
     }
 }

@@ -1,0 +1,74 @@
+//! Marking transitions-of-care follow-up Tasks overdue: a periodic sweep per
+//! tenant sets `businessStatus` to `overdue` on open Tasks past their due
+//! point, so practices can search for them (`Task?business-status=…`) and
+//! dashboards need no clock logic of their own.
+
+use serde_json::{Value, json};
+
+use super::managed::{live, put};
+use super::transitions::TOC_CS;
+use super::{FhirService, ServiceError};
+use crate::fhir::query::parse as parse_query;
+use crate::rules::transitions::{FollowUp, newly_overdue};
+use crate::store::{AccessContext, transact};
+
+pub const OVERDUE: &str = "overdue";
+
+impl FhirService {
+    /// Marks a tenant's follow-up Tasks that fell due; returns how many.
+    pub async fn mark_overdue(&self, tenant: &str) -> Result<usize, ServiceError> {
+        let ctx = AccessContext::internal(tenant, "overdue-sweep");
+        let now = self.clock.now_ms();
+        let tags = [FollowUp::Contact, FollowUp::MedicationReconciliation]
+            .map(|k| format!("{TOC_CS}|{}", k.code()))
+            .join(",");
+        let pairs = [
+            ("_tag".to_string(), tags),
+            (
+                "status".to_string(),
+                "requested,accepted,in-progress".to_string(),
+            ),
+        ];
+        let q = parse_query(&self.registry, &self.settings.base_url, "Task", &pairs)
+            .map_err(|e| ServiceError::Internal(e.0))?;
+        let due: Vec<String> = self
+            .store
+            .find(&ctx, q, 100_000)
+            .await?
+            .into_iter()
+            .filter(|r| {
+                serde_json::from_str::<Value>(&r.body)
+                    .is_ok_and(|t| newly_overdue(&t, OVERDUE, now))
+            })
+            .map(|r| r.id)
+            .collect();
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let st = self.stamper();
+        transact(self.store.as_ref(), &ctx, move |tx| {
+            let mut marked = 0;
+            for id in due {
+                // Re-checked inside the transaction: evidence may have closed it meanwhile.
+                let Some(mut task) = live(tx, "Task", &id)? else { continue };
+                if !newly_overdue(&task, OVERDUE, now) {
+                    continue;
+                }
+                task["businessStatus"] = json!({ "coding": [{ "system": TOC_CS, "code": OVERDUE, "display": "Overdue" }], "text": "Overdue" });
+                put(tx, &st, "Task", &id, task)?;
+                marked += 1;
+            }
+            Ok::<_, ServiceError>(marked)
+        })
+        .await
+    }
+
+    /// One sweep over every tenant.
+    pub async fn sweep_overdue(&self) -> Result<usize, ServiceError> {
+        let mut total = 0;
+        for tenant in self.store.tenants().await? {
+            total += self.mark_overdue(&tenant).await?;
+        }
+        Ok(total)
+    }
+}
