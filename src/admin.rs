@@ -160,38 +160,15 @@ pub async fn fetch_token(
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", key_file.display()))?;
     let pkcs8 = keys::from_pem(&pem)?;
     let token_url = format!("{}/auth/token", server.trim_end_matches('/'));
-    let assertion = crate::auth::assertion::sign(
-        client_id,
+    let t = crate::auth::backend::request_token(
+        &reqwest::Client::new(),
         &token_url,
+        client_id,
         &pkcs8,
-        chrono::Utc::now().timestamp(),
-    )?;
-    let mut form = vec![
-        ("grant_type", "client_credentials"),
-        (
-            "client_assertion_type",
-            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-        ),
-        ("client_assertion", assertion.as_str()),
-    ];
-    if let Some(s) = scope {
-        form.push(("scope", s));
-    }
-    let resp = reqwest::Client::new()
-        .post(&token_url)
-        .form(&form)
-        .send()
-        .await?;
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
-    match body["access_token"].as_str() {
-        Some(t) if status.is_success() => Ok(t.to_string()),
-        _ => anyhow::bail!(
-            "token request refused ({status}): {} {}",
-            body["error"].as_str().unwrap_or(""),
-            body["error_description"].as_str().unwrap_or("")
-        ),
-    }
+        scope,
+    )
+    .await?;
+    Ok(t.access_token)
 }
 
 const DEMO_CLIENT: &str = "demo";

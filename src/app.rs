@@ -41,6 +41,9 @@ pub fn build_service(cfg: &Config, base_url: &str) -> anyhow::Result<Arc<FhirSer
         default_profiles: cfg.default_profiles.clone(),
         max_bundle_entries: cfg.limits.max_bundle_entries,
         transitions: cfg.transitions.clone(),
+        referrals: Arc::new(crate::service::referrals::Referrals {
+            partners: cfg.partners.clone(),
+        }),
         derivations: cfg
             .derivations
             .enabled
@@ -159,9 +162,12 @@ fn outbox_worker(
     let channels = Channels {
         practice: Arc::new(crate::exchange::practice::PracticeHooks::new(
             &n.endpoints,
-            client,
+            client.clone(),
         )),
-        partner: None,
+        partner: Some(Arc::new(crate::exchange::partner::PartnerPush::new(
+            &cfg.partners,
+            client,
+        )?)),
     };
     let backoff = Backoff {
         base_ms: n.retry_base_ms,

@@ -40,6 +40,8 @@ pub struct Config {
     pub notifications: NotificationConfig,
     /// Matching HIE notifications to the practice's patients.
     pub transitions: crate::service::transitions::TransitionRules,
+    /// Behavioral-health partners and their care compacts (`[[partners]]`).
+    pub partners: Vec<crate::rules::referral::compact::Partner>,
 }
 
 /// Screening derivations (results, safety alerts, care plans) on writes.
@@ -145,6 +147,7 @@ impl Default for Config {
                 screening: Default::default(),
             },
             transitions: Default::default(),
+            partners: Vec::new(),
             notifications: NotificationConfig {
                 retry_base_ms: 1000,
                 retry_max_ms: 900_000,
@@ -229,6 +232,25 @@ impl Config {
                 return Err(format!(
                     "invalid configuration: notification endpoint of tenant '{}': url must be https (http only to localhost)",
                     e.tenant
+                ));
+            }
+        }
+        for p in &self.partners {
+            let urls = [p.endpoint.as_deref(), p.token_url.as_deref()];
+            if urls
+                .into_iter()
+                .flatten()
+                .any(|u| !crate::auth::jwks::url_allowed(u))
+            {
+                return Err(format!(
+                    "invalid configuration: partner '{}': endpoint and token_url must be https (http only to localhost)",
+                    p.id
+                ));
+            }
+            if p.tenants.is_empty() || p.accepts.iter().any(|a| a.instrument.is_empty()) {
+                return Err(format!(
+                    "invalid configuration: partner '{}' needs the tenants holding its compact, and an instrument in each accepts entry",
+                    p.id
                 ));
             }
         }

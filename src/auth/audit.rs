@@ -23,6 +23,10 @@ pub enum Event {
     Consent {
         consent: Option<String>,
     },
+    /// Data sent to another organization (BALP PrivacyDisclosure.Source).
+    Disclosure {
+        recipient: String,
+    },
 }
 
 /// One audit record's facts.
@@ -90,6 +94,14 @@ pub fn audit_event(r: &Record) -> Value {
             )],
             "E",
         ),
+        Event::Disclosure { .. } => (
+            coding(DCM, "110106"),
+            vec![coding(
+                "http://terminology.hl7.org/CodeSystem/iso-21089-lifecycle",
+                "disclose",
+            )],
+            "R",
+        ),
     };
     // BALP: on reads the server is the source (110153) and the client the
     // destination (110152); on writes and queries the other way round.
@@ -148,6 +160,12 @@ pub fn audit_event(r: &Record) -> Value {
     });
     if let Some(d) = &r.outcome_desc {
         ev["outcomeDesc"] = json!(d);
+    }
+    if let Event::Disclosure { recipient } = &r.event
+        && let Some(agents) = ev["agent"].as_array_mut()
+    {
+        agents.push(json!({"type": {"coding": [coding(DCM, "110152")]},
+            "who": {"reference": recipient}, "requestor": false}));
     }
     ev
 }

@@ -8,6 +8,7 @@
 
 pub mod assertion;
 pub mod audit;
+pub mod backend;
 pub mod clients;
 pub mod extract;
 pub mod grant;

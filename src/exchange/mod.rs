@@ -2,4 +2,5 @@
 //! outbox through channels (practice endpoints; partners).
 
 pub mod outbox;
+pub mod partner;
 pub mod practice;

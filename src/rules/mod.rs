@@ -5,6 +5,7 @@
 //! turns the results into FHIR resources inside the write transaction.
 
 pub mod careplan;
+pub mod referral;
 pub mod schedule;
 pub mod screening;
 pub mod toc_numbers;

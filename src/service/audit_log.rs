@@ -86,6 +86,7 @@ pub(crate) fn row(rec: &Record, tenant: &str) -> AuditRow {
         Event::Rest(i) => ("rest", i.code()),
         Event::Token => ("110114", "110122"),
         Event::Consent { .. } => ("110113", "AuthZ-Consent"),
+        Event::Disclosure { .. } => ("110106", "disclose"),
     };
     AuditRow {
         id: new_id(),
@@ -236,6 +237,12 @@ impl FhirService {
 }
 
 /// The audit facts common to every record of a request.
+/// A record of something Tandem itself did (a disclosure in a referral
+/// package, a consent decision while building it), inside a unit of work.
+pub(crate) fn system_record(event: Event, now_ms: i64) -> Record {
+    record(&AccessContext::internal("", "tandem"), event, now_ms)
+}
+
 pub(crate) fn record(ctx: &AccessContext, event: Event, now_ms: i64) -> Record {
     Record {
         event,

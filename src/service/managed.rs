@@ -15,6 +15,25 @@ pub fn live(tx: &mut dyn WriteTx, rt: &str, id: &str) -> Result<Option<Value>, S
         .and_then(|c| serde_json::from_str(&c.body).ok()))
 }
 
+/// Live resources of `rt` matching `pairs`, parsed; at most `limit`.
+/// A query that does not parse finds nothing (callers build their own).
+pub fn find(
+    tx: &mut dyn WriteTx,
+    st: &Stamper,
+    rt: &str,
+    pairs: &[(String, String)],
+    limit: usize,
+) -> Result<Vec<Value>, StoreError> {
+    let Ok(q) = crate::fhir::query::parse(&st.registry, &st.base, rt, pairs) else {
+        return Ok(Vec::new());
+    };
+    Ok(tx
+        .find(&q, limit)?
+        .iter()
+        .filter_map(|r| serde_json::from_str(&r.body).ok())
+        .collect())
+}
+
 /// Writes `value` as `rt/id` unless the current version already says the same.
 pub fn put(
     tx: &mut dyn WriteTx,

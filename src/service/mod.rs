@@ -18,6 +18,7 @@ mod outbox_admin;
 mod overdue;
 mod patient_match;
 mod read;
+pub mod referrals;
 mod resource;
 mod search;
 mod toc_report;
@@ -59,6 +60,8 @@ pub struct Settings {
     pub max_bundle_entries: usize,
     /// How HIE notifications are matched to the practice's patients.
     pub transitions: transitions::TransitionRules,
+    /// Partners and their care compacts.
+    pub referrals: Arc<referrals::Referrals>,
     /// Screening derivations, or `None` to store inputs without deriving.
     pub derivations: Option<crate::rules::screening::ScreeningConfig>,
 }
@@ -207,6 +210,12 @@ impl FhirService {
             stamper: self.stamper(),
             tenant: ctx.tenant.clone(),
             transitions: self.settings.transitions.clone(),
+            referrals: (!self.settings.referrals.partners.is_empty())
+                .then(|| self.settings.referrals.clone()),
+            writer: referrals::Writer {
+                org: ctx.grant.org.clone(),
+                guest: ctx.guest,
+            },
         }
     }
 

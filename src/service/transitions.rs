@@ -7,14 +7,13 @@
 use serde_json::{Value, json};
 
 use super::ServiceError;
-use super::managed::{create_once, live, put};
+use super::managed::{self, create_once, live, put};
 pub use super::patient_match::TransitionRules;
 use super::patient_match::the_one;
 use super::resource::{Stamper, stored};
 use crate::fhir::datetime::{format_instant, parse_range};
 use crate::fhir::id::derived;
 use crate::fhir::message::{Notification, check, focus_encounter, resolve};
-use crate::fhir::query::parse as parse_query;
 use crate::rules::transitions::{Event, follow_ups, is_readmission, merge};
 use crate::store::outbox::OutboxMessage;
 use crate::store::{NewVersion, StoreError, StoredResource, WriteTx};
@@ -184,15 +183,7 @@ impl Unit<'_> {
         pairs: Vec<(String, String)>,
         limit: usize,
     ) -> Result<Vec<Value>, StoreError> {
-        let Ok(q) = parse_query(&self.st.registry, &self.st.base, rt, &pairs) else {
-            return Ok(Vec::new());
-        };
-        Ok(self
-            .tx
-            .find(&q, limit)?
-            .iter()
-            .filter_map(|r| serde_json::from_str(&r.body).ok())
-            .collect())
+        managed::find(self.tx, self.st, rt, &pairs, limit)
     }
 
     /// The practice's Patient id for the message's Patient, if exactly one matches.

@@ -6,6 +6,7 @@ pub mod adt;
 pub mod hook;
 pub mod jwt;
 pub mod process;
+pub mod referral;
 
 use std::path::{Path, PathBuf};
 

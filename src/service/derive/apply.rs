@@ -31,6 +31,8 @@ pub struct Pass<'a> {
     pub notes: Notes,
     /// Patients whose behavioral-health care plan must be recomputed.
     pub patients: BTreeSet<String>,
+    /// Positive, complete screens written in this pass (referral candidates).
+    pub positives: Vec<crate::service::referrals::PositiveScreen>,
 }
 
 impl Pass<'_> {
@@ -157,6 +159,18 @@ impl Pass<'_> {
         }
         if spec.domain.is_behavioral() {
             self.patients.insert(source.subject.clone());
+        }
+        if out.positive == Some(true) && out.complete {
+            let age_years = self.age(source)?;
+            self.positives
+                .push(crate::service::referrals::PositiveScreen {
+                    result_id: id,
+                    subject: source.subject.clone(),
+                    instrument: spec.key.to_string(),
+                    total: out.total,
+                    title: spec.title.to_string(),
+                    age_years,
+                });
         }
         Ok(())
     }

@@ -28,6 +28,7 @@ use crate::rules::screening::ScreeningConfig;
 use crate::rules::screening::catalog::{self, Instrument};
 use crate::rules::screening::value::{self, ValueScreen};
 use crate::service::bundle_entry::EntryResult;
+use crate::service::referrals::{self, Referrals, Writer};
 use crate::service::resource::Stamper;
 use crate::service::transitions::{TransitionRules, Unit};
 use crate::service::{ServiceError, WriteResult};
@@ -147,6 +148,9 @@ pub struct DeriveUnit {
     pub tenant: String,
     /// How held HIE notifications are matched when a Patient arrives.
     pub transitions: TransitionRules,
+    /// Partners and care compacts; None when no partner is configured.
+    pub referrals: Option<Arc<Referrals>>,
+    pub writer: Writer,
 }
 
 impl DeriveUnit {
@@ -156,16 +160,29 @@ impl DeriveUnit {
         tx: &mut dyn WriteTx,
         work: impl FnOnce(&mut dyn WriteTx) -> Result<T, ServiceError>,
     ) -> Result<(T, Notes), ServiceError> {
-        let Some(d) = &self.deriver else {
+        if self.deriver.is_none() && self.referrals.is_none() {
             return Ok((work(tx)?, Notes::default()));
-        };
+        }
         let mut rec = Recording {
             inner: tx,
             written: Vec::new(),
         };
         let out = work(&mut rec)?;
         let written = std::mem::take(&mut rec.written);
-        let notes = self.derive(d, tx, &written)?;
+        let (notes, positives) = match &self.deriver {
+            Some(d) => self.derive(d, tx, &written)?,
+            None => Default::default(),
+        };
+        if let Some(referrals) = &self.referrals {
+            let mut pass = referrals::Pass {
+                tx,
+                st: &self.stamper,
+                tenant: &self.tenant,
+                referrals,
+                writer: &self.writer,
+            };
+            pass.run(&written, &positives)?;
+        }
         Ok((out, notes))
     }
 
@@ -174,7 +191,7 @@ impl DeriveUnit {
         d: &Deriver,
         tx: &mut dyn WriteTx,
         written: &[Written],
-    ) -> Result<Notes, ServiceError> {
+    ) -> Result<(Notes, Vec<referrals::PositiveScreen>), ServiceError> {
         let mut inputs = Vec::new();
         let screening_input = |w: &&Written| {
             matches!(
@@ -195,6 +212,7 @@ impl DeriveUnit {
             tenant: &self.tenant,
             notes: Notes::default(),
             patients: BTreeSet::new(),
+            positives: Vec::new(),
         };
         for input in inputs {
             pass.apply(input)?;
@@ -204,6 +222,7 @@ impl DeriveUnit {
             plan::refresh(&mut pass, &p)?;
         }
         let notes = std::mem::take(&mut pass.notes);
+        let positives = std::mem::take(&mut pass.positives);
         evidence::complete(tx, &self.stamper, written)?;
         if written
             .iter()
@@ -217,6 +236,6 @@ impl DeriveUnit {
             };
             unit.release_held()?;
         }
-        Ok(notes)
+        Ok((notes, positives))
     }
 }

@@ -13,6 +13,9 @@ pub struct Written {
     pub id: String,
     pub deleted: bool,
     pub body: String,
+    /// The version this write replaced (referral Tasks and ServiceRequests
+    /// only: their checks compare old and new).
+    pub previous: Option<String>,
 }
 
 /// Resource types whose writes can trigger derivations (screening inputs,
@@ -26,6 +29,11 @@ pub fn is_input(rt: &str) -> bool {
             | "Encounter"
             | "Communication"
             | "Patient"
+            | "Task"
+            | "ServiceRequest"
+            | "DocumentReference"
+            | "CarePlan"
+            | "Appointment"
     )
 }
 
@@ -44,11 +52,21 @@ impl WriteTx for Recording<'_> {
     }
 
     fn write(&mut self, v: NewVersion) -> Result<(), StoreError> {
+        let previous =
+            if matches!(v.resource_type.as_str(), "Task" | "ServiceRequest") && v.version > 1 {
+                self.inner
+                    .current(&v.resource_type, &v.id)?
+                    .filter(|c| !c.deleted)
+                    .map(|c| c.body)
+            } else {
+                None
+            };
         let noted = is_input(&v.resource_type).then(|| Written {
             resource_type: v.resource_type.clone(),
             id: v.id.clone(),
             deleted: v.deleted,
             body: v.body.clone(),
+            previous,
         });
         self.inner.write(v)?;
         self.written.extend(noted);

@@ -1,0 +1,182 @@
+//! The partner channel: a referral package (kept in the outbox as a
+//! transaction Bundle of PUTs) is sent to the partner's FHIR base as one PUT
+//! per resource, authenticated with SMART Backend Services as Tandem's own
+//! client at the partner. (Per-resource PUTs because a partner-scoped client
+//! — how Tandem itself admits a partner — may not update inside a Bundle.) Tokens are cached until a
+//! minute before they expire, and dropped when the partner answers 401.
+//!
+//! The body is the JSON Tandem stored, sent as is: nothing a typed model does
+//! not know is lost on the way (fhir-sdk's typed client would re-serialise).
+//! Answers: 2xx delivered; 401, 408, 429 and 5xx retried; any other 4xx is a
+//! refusal retrying cannot fix (dead letter, for an operator to look at).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use serde_json::Value;
+
+use super::outbox::{Channel, Failure};
+use crate::auth::backend::request_token;
+use crate::auth::keys;
+use crate::rules::referral::compact::Partner;
+use crate::store::outbox::OutboxRow;
+
+struct Target {
+    endpoint: String,
+    token_url: String,
+    client_id: String,
+    pkcs8: Vec<u8>,
+    scope: Option<String>,
+    tenant_header: Option<String>,
+}
+
+pub struct PartnerPush {
+    targets: HashMap<String, Target>,
+    client: reqwest::Client,
+    tokens: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+impl PartnerPush {
+    /// Reads each pushing partner's key now, so bad configuration stops start-up.
+    pub fn new(partners: &[Partner], client: reqwest::Client) -> anyhow::Result<PartnerPush> {
+        let mut targets = HashMap::new();
+        for p in partners {
+            let Some(endpoint) = &p.endpoint else {
+                continue;
+            };
+            let (Some(client_id), Some(key_file)) = (&p.client_id, &p.key_file) else {
+                anyhow::bail!(
+                    "partner {}: push delivery needs client_id and key_file",
+                    p.id
+                );
+            };
+            let pem = std::fs::read_to_string(key_file).map_err(|e| {
+                anyhow::anyhow!(
+                    "partner {}: cannot read key_file {}: {e}",
+                    p.id,
+                    key_file.display()
+                )
+            })?;
+            let base = endpoint.trim_end_matches('/').to_string();
+            targets.insert(
+                p.id.clone(),
+                Target {
+                    token_url: p
+                        .token_url
+                        .clone()
+                        .unwrap_or_else(|| format!("{base}/auth/token")),
+                    endpoint: base,
+                    client_id: client_id.clone(),
+                    pkcs8: keys::from_pem(&pem)?,
+                    scope: p.scope.clone(),
+                    tenant_header: p.remote_tenant.clone(),
+                },
+            );
+        }
+        Ok(PartnerPush {
+            targets,
+            client,
+            tokens: Mutex::new(HashMap::new()),
+        })
+    }
+
+    async fn token(&self, id: &str, t: &Target) -> Result<String, Failure> {
+        if let Some((tok, until)) = self.tokens.lock().get(id)
+            && Instant::now() < *until
+        {
+            return Ok(tok.clone());
+        }
+        let granted = request_token(
+            &self.client,
+            &t.token_url,
+            &t.client_id,
+            &t.pkcs8,
+            t.scope.as_deref(),
+        )
+        .await
+        .map_err(|e| Failure::retry(format!("token: {e}")))?;
+        let life = Duration::from_secs(granted.expires_in.saturating_sub(60).max(10) as u64);
+        self.tokens.lock().insert(
+            id.to_string(),
+            (granted.access_token.clone(), Instant::now() + life),
+        );
+        Ok(granted.access_token)
+    }
+}
+
+#[async_trait]
+impl Channel for PartnerPush {
+    /// Sends the package's entries as individual PUTs, in order (the Task
+    /// last, so the partner never sees a referral whose parts are missing).
+    /// Each PUT is idempotent, so a retry after a partial delivery is safe.
+    async fn deliver(&self, row: &OutboxRow) -> Result<(), Failure> {
+        let id = row.destination.as_deref().unwrap_or_default();
+        let t = self.targets.get(id).ok_or_else(|| {
+            Failure::permanent(format!("partner {id} has no push endpoint configured"))
+        })?;
+        let package: Value = serde_json::from_str(&row.payload)
+            .map_err(|e| Failure::permanent(format!("unreadable package: {e}")))?;
+        for entry in package["entry"].as_array().into_iter().flatten() {
+            let url = entry["request"]["url"].as_str().unwrap_or_default();
+            self.put(id, t, row, url, &entry["resource"]).await?;
+        }
+        Ok(())
+    }
+}
+
+impl PartnerPush {
+    async fn put(
+        &self,
+        id: &str,
+        t: &Target,
+        row: &OutboxRow,
+        url: &str,
+        resource: &Value,
+    ) -> Result<(), Failure> {
+        let token = self.token(id, t).await?;
+        let mut req = self
+            .client
+            .put(format!("{}/{url}", t.endpoint))
+            .bearer_auth(token)
+            .header("content-type", "application/fhir+json")
+            .header("accept", "application/fhir+json")
+            .header("idempotency-key", &row.key)
+            .header("x-tandem-topic", &row.topic)
+            .body(resource.to_string());
+        if let Some(tenant) = &t.tenant_header {
+            req = req.header("x-tandem-tenant", tenant);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| Failure::retry(format!("request failed: {}", e.without_url())))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        if status == 401 {
+            self.tokens.lock().remove(id);
+        }
+        let retry = status == 401 || status == 408 || status == 429 || status.is_server_error();
+        // Issue codes only: a partner's diagnostics may quote patient data.
+        let body: Value = resp.json().await.unwrap_or_default();
+        let codes: Vec<&str> = body["issue"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i["code"].as_str())
+            .collect();
+        let msg = format!(
+            "partner answered {status} to PUT {} ({})",
+            url.split('/').next().unwrap_or_default(),
+            codes.join(", ")
+        );
+        Err(if retry {
+            Failure::retry(msg)
+        } else {
+            Failure::permanent(msg)
+        })
+    }
+}
