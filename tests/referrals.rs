@@ -261,6 +261,36 @@ async fn bad_referral_writes_are_refused_with_an_outcome_and_audited() {
         .await
         .unwrap();
     assert!(matches!(r.status().as_u16(), 403 | 404), "{}", r.status());
+    // Each refusal is on record.
+    let admin = practice
+        .client_for("ops", tandem::auth::Role::Admin, "default", "system/*.rs")
+        .await;
+    let page: Value = admin
+        .get(practice.url("AuditEvent?outcome=4&_count=100"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let refused: Vec<String> = page["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["resource"]["outcomeDesc"].as_str().map(String::from))
+        .collect();
+    assert!(
+        refused.iter().any(|d| d.contains("not a partner")),
+        "{refused:?}"
+    );
+    assert!(
+        refused.iter().any(|d| d.contains("focus must reference")),
+        "{refused:?}"
+    );
+    assert!(
+        refused.iter().any(|d| d.contains("has no referral")),
+        "{refused:?}"
+    );
     pair.practice.stop().await;
     pair.cmhc.stop().await;
 }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{FhirService, access};
+use super::{FhirService, ServiceError, access};
 use crate::auth::audit::{Event, Record, audit_event};
 use crate::auth::policy::Interaction;
 use crate::fhir::id::new_id;
@@ -184,6 +184,41 @@ impl FhirService {
         rec.outcome = "4".into();
         rec.outcome_desc = Some("refused: not permitted".into());
         self.audit.send(row(&rec, &ctx.tenant));
+    }
+
+    /// Passes a write's result through, auditing it when the write was
+    /// refused for what it asked (conflict, business rule, policy): the
+    /// refusal is on record even though nothing was written.
+    pub(crate) fn audit_if_refused<T>(
+        &self,
+        ctx: &AccessContext,
+        i: Interaction,
+        rt: &str,
+        result: Result<T, ServiceError>,
+    ) -> Result<T, ServiceError> {
+        if let Err(
+            e @ (ServiceError::Conflict(_)
+            | ServiceError::Forbidden(_)
+            | ServiceError::Unprocessable(_)),
+        ) = &result
+        {
+            let mut rec = record(ctx, Event::Rest(i), self.clock.now_ms());
+            rec.resource_type = Some(rt.to_string());
+            rec.outcome = "4".into();
+            rec.outcome_desc = Some(match e {
+                ServiceError::Conflict(issue) | ServiceError::Forbidden(issue) => {
+                    issue.diagnostics.clone()
+                }
+                ServiceError::Unprocessable(v) => v
+                    .iter()
+                    .map(|i| i.diagnostics.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                _ => String::new(),
+            });
+            self.audit.send(row(&rec, &ctx.tenant));
+        }
+        result
     }
 
     /// Audits the consent decisions taken while screening results.

@@ -58,13 +58,14 @@ impl FhirService {
             self.audit_unit(ctx, Interaction::Create, rt),
         );
         let du = self.derive_unit(ctx);
-        transact(self.store.as_ref(), ctx, move |tx| {
+        let r = transact(self.store.as_ref(), ctx, move |tx| {
             let (mut r, notes) = du.run(tx, |tx| tx_create(tx, &st, prepared, cond))?;
             notes.attach(&mut r);
             audit.commit(tx, r.resource.iter())?;
             Ok(r)
         })
-        .await
+        .await;
+        self.audit_if_refused(ctx, Interaction::Create, rt, r)
     }
 
     pub async fn update(
@@ -85,14 +86,15 @@ impl FhirService {
         );
         let id = id.to_string();
         let du = self.derive_unit(ctx);
-        transact(self.store.as_ref(), ctx, move |tx| {
+        let r = transact(self.store.as_ref(), ctx, move |tx| {
             let (mut r, notes) =
                 du.run(tx, |tx| tx_update(tx, &st, prepared, &id, req.if_match))?;
             notes.attach(&mut r);
             audit.commit(tx, r.resource.iter())?;
             Ok(r)
         })
-        .await
+        .await;
+        self.audit_if_refused(ctx, Interaction::Update, rt, r)
     }
 
     pub async fn conditional_update(

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod adt;
+pub mod fake_partner;
 pub mod hook;
 pub mod jwt;
 pub mod process;
