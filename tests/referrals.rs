@@ -15,6 +15,11 @@ use tandem::rules::referral::compact::Mode;
 
 const BSER: &str = "http://hl7.org/fhir/us/bser/CodeSystem/TaskBusinessStatusCS";
 
+/// A top-level parameter of a Parameters resource (Null when absent).
+fn param(p: &Value, name: &str) -> Value {
+    common::part(&json!({ "part": p["parameter"] }), name)
+}
+
 fn business(code: &str) -> Value {
     json!({"coding": [{"system": BSER, "code": code}]})
 }
@@ -50,21 +55,6 @@ async fn positive_phq9_is_referred_pushed_worked_and_closed() {
 
     // Pushed: the package lands at the CMHC's server, in its tenant.
     let id = task["id"].as_str().unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    let admin = practice
-        .client_for("ops", tandem::auth::Role::Admin, "default", "system/*.rs")
-        .await;
-    eprintln!(
-        "OUTBOX {}",
-        admin
-            .get(practice.url("$outbox"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    );
     let pushed = eventually_ok(&cmhc.client, &cmhc.url(&format!("Task/{id}"))).await;
     assert_eq!(pushed["status"], "requested");
     for r in ["Patient/p1", sr_ref.as_str(), result_ref.as_str()] {
@@ -136,6 +126,51 @@ async fn positive_phq9_is_referred_pushed_worked_and_closed() {
     // Closed: a second positive screen may refer again, the first stays completed.
     let (_, t) = practice.get_json(&format!("Task/{id}")).await;
     assert_eq!(t["status"], "completed");
+
+    // The numbers: one positive screen, connected; its referral exchanged both ways in time.
+    let (status, n) = practice
+        .get_json("Organization/default/$referrals?periodStart=2026-01-01&periodEnd=2026-12-31")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{n}");
+    let connected = param(&n, "positive-screens-connected");
+    assert_eq!(common::part(&connected, "denominator")["valueInteger"], 1);
+    assert_eq!(common::part(&connected, "numerator")["valueInteger"], 1);
+    assert_eq!(
+        common::part(&connected, "numeratorPatient")["valueReference"]["reference"],
+        "Patient/p1"
+    );
+    let two_way = param(&n, "two-way-exchange-within-7-days");
+    assert_eq!(common::part(&two_way, "numerator")["valueInteger"], 1);
+    assert_eq!(
+        common::part(&param(&n, "open-past-agreed-days"), "count")["valueInteger"],
+        0
+    );
+    let referral = param(&n, "referral");
+    for step in [
+        "made",
+        "package-delivered",
+        "accepted",
+        "first-visit-scheduled",
+        "first-visit",
+        "summary-received",
+    ] {
+        assert!(
+            common::part(&referral, step)["valueDateTime"].is_string(),
+            "{step} in {referral}"
+        );
+    }
+    assert!(
+        common::part(&referral, "plan-received").is_null(),
+        "no CarePlan came back"
+    );
+    // Outside the period there is nothing to count.
+    let (_, none) = practice
+        .get_json("Organization/default/$referrals?period=2025Q1")
+        .await;
+    assert_eq!(
+        common::part(&param(&none, "positive-screens-connected"), "denominator")["valueInteger"],
+        0
+    );
     pair.practice.stop().await;
     pair.cmhc.stop().await;
 }
@@ -290,6 +325,50 @@ async fn bad_referral_writes_are_refused_with_an_outcome_and_audited() {
     assert!(
         refused.iter().any(|d| d.contains("has no referral")),
         "{refused:?}"
+    );
+    pair.practice.stop().await;
+    pair.cmhc.stop().await;
+}
+
+#[tokio::test]
+async fn a_proposed_referral_waits_for_the_practice_to_confirm_it() {
+    let pair = pair(|base, key| cmhc_partner(Some(base), Some(key), Mode::Propose)).await;
+    let (practice, cmhc) = (&pair.practice, &pair.cmhc);
+    patient(practice, "p1").await;
+    practice.create(&total("p1", "44261-6", 16)).await;
+    let task = referral_tasks(&practice.client, practice.url("Task?patient=Patient/p1"))
+        .await
+        .remove(0);
+    assert_eq!(task["status"], "draft");
+    let id = task["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        cmhc.get(&format!("Task/{id}")).await.status(),
+        StatusCode::NOT_FOUND,
+        "a draft is not sent"
+    );
+    // A draft is not shared with the partner (it cannot even see it); the practice confirms it.
+    assert_eq!(
+        partner_update(&pair, &task, |t| t["status"] = json!("accepted")).await,
+        404
+    );
+    let mut confirmed = task.clone();
+    confirmed["status"] = json!("requested");
+    assert_eq!(
+        practice
+            .put(&format!("Task/{id}"), &confirmed)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let pushed = eventually_ok(&cmhc.client, &cmhc.url(&format!("Task/{id}"))).await;
+    assert_eq!(pushed["status"], "requested");
+    let (_, sr) = practice
+        .get_json(task["focus"]["reference"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        sr["status"], "active",
+        "confirming the Task activates its ServiceRequest"
     );
     pair.practice.stop().await;
     pair.cmhc.stop().await;

@@ -65,6 +65,10 @@ pub async fn instance_operation(
             let body = s.svc.screening_status(&ctx, &id).await?;
             Ok(json_response(StatusCode::OK, body.to_string(), fmt))
         }
+        ("Organization", "$referrals") => {
+            let body = s.svc.referrals_report(&ctx, &id, &query_pairs(q)).await?;
+            Ok(json_response(StatusCode::OK, body.to_string(), fmt))
+        }
         ("Organization", "$transitions") => {
             let body = s.svc.transitions_report(&ctx, &id, &query_pairs(q)).await?;
             Ok(json_response(StatusCode::OK, body.to_string(), fmt))

@@ -119,6 +119,10 @@ fn resource_entry(registry: &Registry, profiles: &Profiles, rt: &str) -> Value {
             "name": "transitions",
             "definition": "http://tandem.health/fhir/OperationDefinition/Organization-transitions",
             "documentation": "Building block 9 numbers of a practice for a period, with numerator and denominator patients.",
+        }, {
+            "name": "referrals",
+            "definition": "http://tandem.health/fhir/OperationDefinition/Organization-referrals",
+            "documentation": "Building blocks 7 and 8: positive screens connected to a partner, two-way exchange within 7 days, days to first visit, referrals past agreed days, each referral's timeline.",
         }]);
     }
     if rt == "Patient" {

@@ -3,16 +3,16 @@
 //! follow-up Tasks and received discharge notifications (`rules::toc_numbers`),
 //! with the patients behind every numerator and denominator.
 
-use chrono::{Datelike, NaiveDate};
 use serde_json::{Value, json};
 
+use super::report::{period, ratio};
 use super::transitions::{MESSAGE_TAG, TOC_CS};
 use super::{FhirService, ServiceError};
 use crate::auth::policy::Interaction;
 use crate::fhir::datetime::parse_range;
 use crate::fhir::message::{check, focus_encounter};
 use crate::fhir::outcome::Issue;
-use crate::rules::toc_numbers::{Ratio, Receipt, TaskFact, numbers};
+use crate::rules::toc_numbers::{Receipt, TaskFact, numbers};
 use crate::rules::transitions::FollowUp;
 use crate::store::AccessContext;
 
@@ -109,68 +109,4 @@ impl FhirService {
         params.push(json!({ "name": "overdue-follow-ups", "part": overdue }));
         Ok(json!({ "resourceType": "Parameters", "parameter": params }))
     }
-}
-
-fn ratio(name: &str, r: &Ratio) -> Value {
-    let mut part = vec![
-        json!({ "name": "numerator", "valueInteger": r.numerator.len() }),
-        json!({ "name": "denominator", "valueInteger": r.denominator.len() }),
-    ];
-    if let Some(p) = r.percent() {
-        part.push(json!({ "name": "percent", "valueDecimal": (p * 10.0).round() / 10.0 }));
-    }
-    part.extend(
-        r.numerator
-            .iter()
-            .map(|p| json!({ "name": "numeratorPatient", "valueReference": { "reference": p } })),
-    );
-    part.extend(
-        r.denominator
-            .iter()
-            .map(|p| json!({ "name": "denominatorPatient", "valueReference": { "reference": p } })),
-    );
-    json!({ "name": name, "part": part })
-}
-
-/// `[start, end)` in ms from `period=YYYYQn` or `periodStart`/`periodEnd` (dates, end inclusive).
-fn period(pairs: &[(String, String)]) -> Result<(i64, i64), ServiceError> {
-    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    let bad = |m: String| ServiceError::bad(Issue::error("invalid", m));
-    let day = |d: NaiveDate| {
-        d.and_hms_opt(0, 0, 0)
-            .unwrap_or_default()
-            .and_utc()
-            .timestamp_millis()
-    };
-    if let Some(p) = get("period") {
-        let (y, q) = p
-            .split_once('Q')
-            .ok_or_else(|| bad(format!("period '{p}' must look like 2026Q3.")))?;
-        let (y, q): (i32, u32) = (
-            y.parse()
-                .map_err(|_| bad(format!("period '{p}': bad year.")))?,
-            q.parse()
-                .map_err(|_| bad(format!("period '{p}': bad quarter.")))?,
-        );
-        let first = NaiveDate::from_ymd_opt(y, 3 * q.clamp(1, 4) - 2, 1)
-            .filter(|_| (1..=4).contains(&q))
-            .ok_or_else(|| bad(format!("period '{p}': quarter must be 1-4.")))?;
-        let next = if q == 4 {
-            NaiveDate::from_ymd_opt(y + 1, 1, 1)
-        } else {
-            NaiveDate::from_ymd_opt(first.year(), first.month() + 3, 1)
-        };
-        return Ok((day(first), day(next.unwrap_or(first))));
-    }
-    let date = |k: &str| -> Result<NaiveDate, ServiceError> {
-        let v = get(k).ok_or_else(|| {
-            bad("Give period=YYYYQn, or periodStart and periodEnd (YYYY-MM-DD).".into())
-        })?;
-        NaiveDate::parse_from_str(v, "%Y-%m-%d")
-            .map_err(|_| bad(format!("{k} '{v}' is not a date (YYYY-MM-DD).")))
-    };
-    Ok((
-        day(date("periodStart")?),
-        day(date("periodEnd")?.succ_opt().unwrap_or_default()),
-    ))
 }

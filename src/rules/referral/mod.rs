@@ -3,6 +3,7 @@
 //! Gravity/BSeR workflow allows, and to whom (`workflow`).
 
 pub mod compact;
+pub mod numbers;
 pub mod workflow;
 
 /// BSeR Task business statuses.

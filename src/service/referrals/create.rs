@@ -16,7 +16,7 @@ use crate::rules::referral::compact::{Mode, Partner, Screen};
 use crate::rules::referral::workflow::OPEN;
 use crate::rules::referral::{BUSINESS_STATUS_CS, REFERRAL_CATEGORY, TASK_CODE_CS};
 use crate::service::ServiceError;
-use crate::service::managed::{create_once, find, live};
+use crate::service::managed::{create_once, find, live, put};
 use crate::store::outbox::OutboxMessage;
 
 /// A positive screening result a derivation just wrote.
@@ -153,6 +153,7 @@ impl Pass<'_> {
             .and_then(|b| serde_json::from_str(b).ok());
         let was = old.as_ref().and_then(|o| o["status"].as_str());
         if task["status"] == "requested" && was != Some("requested") {
+            self.activate_request(&task)?;
             package::queue(self, &w.id, &task)?;
         }
         let owner = org_of(&task["owner"]).unwrap_or_default();
@@ -164,6 +165,24 @@ impl Pass<'_> {
                 payload: json!({ "resourceType": "Bundle", "type": "collection", "entry": [{ "fullUrl": format!("Task/{}", w.id), "resource": task }] }).to_string(),
                 created_ms: self.st.now_ms,
             })?;
+        }
+        Ok(())
+    }
+
+    /// A proposed referral the practice confirms: its draft ServiceRequest
+    /// becomes active with the Task.
+    fn activate_request(&mut self, task: &Value) -> Result<(), ServiceError> {
+        let Some(sr_id) = task["focus"]["reference"]
+            .as_str()
+            .and_then(|r| r.strip_prefix("ServiceRequest/"))
+        else {
+            return Ok(());
+        };
+        if let Some(mut sr) = live(self.tx, "ServiceRequest", sr_id)?
+            && sr["status"] == "draft"
+        {
+            sr["status"] = json!("active");
+            put(self.tx, self.st, "ServiceRequest", sr_id, sr)?;
         }
         Ok(())
     }
