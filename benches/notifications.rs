@@ -102,7 +102,8 @@ async fn main() {
             .collect(),
     );
     let (c, b, bodies2) = (client.clone(), base.clone(), bodies.clone());
-    // Each sender takes its messages in order, so a stay's admit precedes its discharge.
+    // A stay's admit and discharge go to neighbouring senders, so some discharges
+    // arrive before their admits (the merge is order-tolerant).
     let (rate, h) = load(32, n, move |i| {
         let req = c
             .post(format!("{b}/$process-message"))

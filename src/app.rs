@@ -173,6 +173,7 @@ fn outbox_worker(
         base_ms: n.retry_base_ms,
         max_ms: n.retry_max_ms,
         max_attempts: n.max_attempts,
+        concurrency: n.concurrency,
     };
     Ok(Worker::new(store, channels, backoff))
 }

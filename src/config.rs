@@ -67,6 +67,8 @@ pub struct NotificationConfig {
     /// Attempts before a message is dead-lettered (kept, listed for operators,
     /// retryable with `$outbox-retry`).
     pub max_attempts: u32,
+    /// Deliveries in flight at once (practice endpoints and partners together).
+    pub concurrency: usize,
     /// Where each practice (tenant) receives its notifications.
     pub endpoints: Vec<crate::exchange::practice::Endpoint>,
 }
@@ -153,6 +155,7 @@ impl Default for Config {
                 retry_max_ms: 900_000,
                 timeout_secs: 10,
                 max_attempts: 12,
+                concurrency: 32,
                 endpoints: Vec::new(),
             },
             log: LogConfig {
@@ -257,8 +260,9 @@ impl Config {
         if self.notifications.retry_base_ms == 0
             || self.notifications.timeout_secs == 0
             || self.notifications.max_attempts == 0
+            || self.notifications.concurrency == 0
         {
-            return Err("invalid configuration: 'notifications.retry_base_ms', 'notifications.timeout_secs' and 'notifications.max_attempts' must be greater than zero".into());
+            return Err("invalid configuration: 'notifications.retry_base_ms', 'timeout_secs', 'max_attempts' and 'concurrency' must be greater than zero".into());
         }
         if let Some(b) = &self.base_url
             && !(b.starts_with("http://") || b.starts_with("https://"))

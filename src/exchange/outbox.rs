@@ -20,11 +20,6 @@ use tokio::task::JoinHandle;
 use crate::store::Store;
 use crate::store::outbox::{Attempt, OutboxRow};
 
-/// Messages taken per round.
-const BATCH: usize = 64;
-/// Deliveries in flight at once.
-const IN_FLIGHT: usize = 16;
-
 /// Why a delivery failed, and whether trying again can help.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
@@ -59,6 +54,8 @@ pub struct Backoff {
     pub base_ms: u64,
     pub max_ms: u64,
     pub max_attempts: u32,
+    /// Deliveries in flight at once (a round takes twice as many messages).
+    pub concurrency: usize,
 }
 
 impl Backoff {
@@ -164,17 +161,18 @@ impl Worker {
     /// Delivers what is due; true when a full batch was found (more may wait).
     async fn round(&self) -> bool {
         let now = chrono::Utc::now().timestamp_millis();
-        let due = match self.store.outbox_due(now, BATCH).await {
+        let batch = 2 * self.backoff.concurrency.max(1);
+        let due = match self.store.outbox_due(now, batch).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(error = %e, "outbox: cannot read due messages");
                 return false;
             }
         };
-        let full = due.len() == BATCH;
+        let full = due.len() == batch;
         let pending: Vec<_> = due.into_iter().map(|row| self.attempt(row)).collect();
         let attempts: Vec<(i64, Attempt)> = futures::stream::iter(pending)
-            .buffer_unordered(IN_FLIGHT)
+            .buffer_unordered(self.backoff.concurrency.max(1))
             .collect()
             .await;
         if let Err(e) = self.store.outbox_record(attempts).await {
@@ -232,6 +230,7 @@ mod tests {
         base_ms: 1000,
         max_ms: 60_000,
         max_attempts: 3,
+        concurrency: 4,
     };
 
     #[test]

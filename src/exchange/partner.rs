@@ -108,8 +108,8 @@ impl PartnerPush {
 
 #[async_trait]
 impl Channel for PartnerPush {
-    /// Sends the package's entries as individual PUTs, in order (the Task
-    /// last, so the partner never sees a referral whose parts are missing).
+    /// Sends the package's entries as individual PUTs, the Task last (so the
+    /// partner never sees a referral whose parts are missing).
     /// Each PUT is idempotent, so a retry after a partial delivery is safe.
     async fn deliver(&self, row: &OutboxRow) -> Result<(), Failure> {
         let id = row.destination.as_deref().unwrap_or_default();
@@ -118,11 +118,19 @@ impl Channel for PartnerPush {
         })?;
         let package: Value = serde_json::from_str(&row.payload)
             .map_err(|e| Failure::permanent(format!("unreadable package: {e}")))?;
-        for entry in package["entry"].as_array().into_iter().flatten() {
-            let url = entry["request"]["url"].as_str().unwrap_or_default();
-            self.put(id, t, row, url, &entry["resource"]).await?;
-        }
-        Ok(())
+        let entries: Vec<&Value> = package["entry"].as_array().into_iter().flatten().collect();
+        let Some((task, parts)) = entries.split_last() else {
+            return Ok(());
+        };
+        let url = |e: &Value| e["request"]["url"].as_str().unwrap_or_default().to_string();
+        // The parts at once, then the Task: one round trip more than the
+        // slowest part, and never a Task whose parts are missing.
+        let sends = parts.iter().map(|e| {
+            let u = url(e);
+            async move { self.put(id, t, row, &u, &e["resource"]).await }
+        });
+        futures::future::try_join_all(sends).await?;
+        self.put(id, t, row, &url(task), &task["resource"]).await
     }
 }
 
