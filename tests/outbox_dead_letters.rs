@@ -10,7 +10,6 @@ use common::hook::Hook;
 use common::{TestApp, part, spawn_app_with};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tandem::auth::grant::Role;
 
 async fn start(hook: Option<&Hook>) -> TestApp {
     let url = hook.map(|h| h.url.clone());
@@ -53,9 +52,7 @@ async fn listed(app: &TestApp, admin: &reqwest::Client, state: &str) -> Vec<Valu
 async fn a_failing_endpoint_dead_letters_after_max_attempts_and_retry_delivers_once() {
     let hook = Hook::start(usize::MAX).await;
     let app = start(Some(&hook)).await;
-    let admin = app
-        .client_for("ops", Role::Admin, "default", "system/*.rs")
-        .await;
+    let admin = app.admin().await;
     our_patient(&app, json!({"system": MRN, "value": PATIENT_ID})).await;
     send(&app, &example("admit-notification-message-bundle-01.json")).await;
 
@@ -115,9 +112,7 @@ async fn a_failing_endpoint_dead_letters_after_max_attempts_and_retry_delivers_o
 #[tokio::test]
 async fn without_an_endpoint_a_message_is_dead_lettered_at_once() {
     let app = start(None).await;
-    let admin = app
-        .client_for("ops", Role::Admin, "default", "system/*.rs")
-        .await;
+    let admin = app.admin().await;
     our_patient(&app, json!({"system": MRN, "value": PATIENT_ID})).await;
     send(&app, &example("admit-notification-message-bundle-01.json")).await;
     let dead = listed(&app, &admin, "dead").await;

@@ -171,8 +171,7 @@ async fn positive_phq9_is_referred_pushed_worked_and_closed() {
         common::part(&param(&none, "positive-screens-connected"), "denominator")["valueInteger"],
         0
     );
-    pair.practice.stop().await;
-    pair.cmhc.stop().await;
+    pair.stop().await;
 }
 
 #[tokio::test]
@@ -239,8 +238,7 @@ async fn illegal_moves_are_conflicts_and_change_nothing() {
         partner_update(&pair, &t, |t| t["status"] = json!("accepted")).await,
         409
     );
-    pair.practice.stop().await;
-    pair.cmhc.stop().await;
+    pair.stop().await;
 }
 
 #[tokio::test]
@@ -297,17 +295,10 @@ async fn bad_referral_writes_are_refused_with_an_outcome_and_audited() {
         .unwrap();
     assert!(matches!(r.status().as_u16(), 403 | 404), "{}", r.status());
     // Each refusal is on record.
-    let admin = practice
-        .client_for("ops", tandem::auth::Role::Admin, "default", "system/*.rs")
+    let admin = practice.admin().await;
+    let page: Value = practice
+        .json_as(&admin, "AuditEvent?outcome=4&_count=100")
         .await;
-    let page: Value = admin
-        .get(practice.url("AuditEvent?outcome=4&_count=100"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     let refused: Vec<String> = page["entry"]
         .as_array()
         .into_iter()
@@ -326,8 +317,7 @@ async fn bad_referral_writes_are_refused_with_an_outcome_and_audited() {
         refused.iter().any(|d| d.contains("has no referral")),
         "{refused:?}"
     );
-    pair.practice.stop().await;
-    pair.cmhc.stop().await;
+    pair.stop().await;
 }
 
 #[tokio::test]
@@ -370,6 +360,5 @@ async fn a_proposed_referral_waits_for_the_practice_to_confirm_it() {
         sr["status"], "active",
         "confirming the Task activates its ServiceRequest"
     );
-    pair.practice.stop().await;
-    pair.cmhc.stop().await;
+    pair.stop().await;
 }

@@ -15,17 +15,8 @@ use tandem::auth::Role;
 use tandem::rules::referral::compact::Mode;
 
 async fn outbox(app: &TestApp, state: &str) -> Vec<Value> {
-    let admin = app
-        .client_for("ops", Role::Admin, "default", "system/*.rs")
-        .await;
-    let p: Value = admin
-        .get(app.url(&format!("$outbox?state={state}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let admin = app.admin().await;
+    let p: Value = app.json_as(&admin, &format!("$outbox?state={state}")).await;
     p["parameter"].as_array().cloned().unwrap_or_default()
 }
 
@@ -77,8 +68,7 @@ async fn a_partner_down_at_first_gets_the_referral_once() {
     assert_eq!(fake.log.lock().len(), sent);
     let delivered = outbox(practice, "delivered").await;
     assert_eq!(delivered.len(), 1);
-    pair.practice.stop().await;
-    pair.cmhc.stop().await;
+    pair.stop().await;
 }
 
 #[tokio::test]
@@ -95,15 +85,7 @@ async fn a_pull_partner_polls_its_tasks_and_another_partner_sees_nothing() {
     let tasks = referral_tasks(&pair.partner, poll.replace('+', "%2B")).await;
     assert_eq!(tasks.len(), 1, "the partner finds its new referral");
     let sr_ref = tasks[0]["focus"]["reference"].as_str().unwrap();
-    let sr: Value = pair
-        .partner
-        .get(practice.url(sr_ref))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sr: Value = practice.json_as(&pair.partner, sr_ref).await;
     let result = sr["reasonReference"][0]["reference"].as_str().unwrap();
     for r in [sr_ref, result, "Patient/p1"] {
         assert_eq!(
@@ -150,8 +132,7 @@ async fn a_pull_partner_polls_its_tasks_and_another_partner_sees_nothing() {
             .iter()
             .all(|m| m["part"][1]["valueString"] != "referral")
     );
-    pair.practice.stop().await;
-    pair.cmhc.stop().await;
+    pair.stop().await;
 }
 
 fn consent(pid: &str) -> Value {
@@ -218,9 +199,7 @@ async fn part2_results_travel_only_under_consent_and_each_decision_is_audited() 
         "consent names the partner: the result goes"
     );
     assert!(sent_task.get("note").is_none());
-    let admin = practice
-        .client_for("ops", Role::Admin, "default", "system/*.rs")
-        .await;
+    let admin = practice.admin().await;
     let audit = |q: &str| admin.get(practice.url(&format!("AuditEvent?{q}"))).send();
     let page: Value = audit("subtype=AuthZ-Consent")
         .await
@@ -249,8 +228,7 @@ async fn part2_results_travel_only_under_consent_and_each_decision_is_audited() 
         2,
         "one disclosure per package"
     );
-    pair.practice.stop().await;
-    pair.cmhc.stop().await;
+    pair.stop().await;
 }
 
 #[tokio::test]

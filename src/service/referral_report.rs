@@ -10,11 +10,9 @@ use serde_json::{Value, json};
 
 use super::derive::{DERIVED_TAG, INSTRUMENT_TAG};
 use super::referrals::REFERRAL_TOPIC;
-use super::report::{period, ratio};
+use super::report::ratio;
 use super::{FhirService, ServiceError};
-use crate::auth::policy::Interaction;
 use crate::fhir::datetime::{format_instant, parse_range};
-use crate::fhir::outcome::Issue;
 use crate::rules::referral::TASK_CODE_CS;
 use crate::rules::referral::numbers::{Referral, Timeline, numbers, timeline};
 use crate::rules::referral::workflow::OPEN;
@@ -33,14 +31,7 @@ impl FhirService {
         org: &str,
         pairs: &[(String, String)],
     ) -> Result<Value, ServiceError> {
-        self.allow(ctx, "MeasureReport", Interaction::Read)?;
-        if org != ctx.tenant || ctx.guest {
-            return Err(ServiceError::NotFound(Issue::error(
-                "not-found",
-                format!("Organization/{org} is not a practice this client reports on."),
-            )));
-        }
-        let (start, end) = period(pairs)?;
+        let (start, end) = self.report_scope(ctx, org, pairs)?;
         let screens = self.positive_screens(ctx).await?;
         let referrals = self.referral_timelines(ctx).await?;
         let n = numbers(&screens, &referrals, start, end, self.clock.now_ms());

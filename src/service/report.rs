@@ -5,9 +5,31 @@
 use chrono::{Datelike, NaiveDate};
 use serde_json::{Value, json};
 
-use super::ServiceError;
+use super::{FhirService, ServiceError};
+use crate::auth::policy::Interaction;
 use crate::fhir::outcome::Issue;
+use crate::store::AccessContext;
 use crate::rules::toc_numbers::Ratio;
+
+impl FhirService {
+    /// Who may ask for a practice's numbers (MeasureReport readers of that
+    /// very practice, never a guest), and the period asked for.
+    pub(crate) fn report_scope(
+        &self,
+        ctx: &AccessContext,
+        org: &str,
+        pairs: &[(String, String)],
+    ) -> Result<(i64, i64), ServiceError> {
+        self.allow(ctx, "MeasureReport", Interaction::Read)?;
+        if org != ctx.tenant || ctx.guest {
+            return Err(ServiceError::NotFound(Issue::error(
+                "not-found",
+                format!("Organization/{org} is not a practice this client reports on."),
+            )));
+        }
+        period(pairs)
+    }
+}
 
 pub(crate) fn ratio(name: &str, r: &Ratio) -> Value {
     let mut part = vec![

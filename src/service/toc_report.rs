@@ -5,13 +5,11 @@
 
 use serde_json::{Value, json};
 
-use super::report::{period, ratio};
+use super::report::ratio;
 use super::transitions::{MESSAGE_TAG, TOC_CS};
 use super::{FhirService, ServiceError};
-use crate::auth::policy::Interaction;
 use crate::fhir::datetime::parse_range;
 use crate::fhir::message::{check, focus_encounter};
-use crate::fhir::outcome::Issue;
 use crate::rules::toc_numbers::{Receipt, TaskFact, numbers};
 use crate::rules::transitions::FollowUp;
 use crate::store::AccessContext;
@@ -23,14 +21,7 @@ impl FhirService {
         org: &str,
         pairs: &[(String, String)],
     ) -> Result<Value, ServiceError> {
-        self.allow(ctx, "MeasureReport", Interaction::Read)?;
-        if org != ctx.tenant || ctx.guest {
-            return Err(ServiceError::NotFound(Issue::error(
-                "not-found",
-                format!("Organization/{org} is not a practice this client reports on."),
-            )));
-        }
-        let (start, end) = period(pairs)?;
+        let (start, end) = self.report_scope(ctx, org, pairs)?;
         let mut tasks = Vec::new();
         for kind in [FollowUp::Contact, FollowUp::MedicationReconciliation] {
             for t in self

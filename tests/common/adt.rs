@@ -79,14 +79,7 @@ pub async fn held_messages(app: &TestApp) -> Vec<Value> {
             "system/*.rs",
         )
         .await;
-    let page: Value = admin
-        .get(app.url(HELD))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.json_as(&admin, HELD).await;
     page["entry"]
         .as_array()
         .into_iter()

@@ -135,6 +135,23 @@ impl TestApp {
             .expect("token exchange")
     }
 
+    /// An admin client of tenant `default` (operators' reads: audit, outbox, held messages).
+    pub async fn admin(&self) -> Client {
+        self.client_for("ops", Role::Admin, "default", "system/*.rs")
+            .await
+    }
+
+    /// GET `path` with client `c`, parsed.
+    pub async fn json_as(&self, c: &Client, path: &str) -> Value {
+        c.get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}/{}", self.base, path.trim_start_matches('/'))
     }

@@ -89,6 +89,13 @@ pub async fn pair(partner: impl FnOnce(String, PathBuf) -> Partner) -> Pair {
     }
 }
 
+impl Pair {
+    pub async fn stop(self) {
+        self.practice.stop().await;
+        self.cmhc.stop().await;
+    }
+}
+
 pub async fn patient(app: &TestApp, id: &str) {
     let r = app
         .put(&format!("Patient/{id}"), &json!({"resourceType": "Patient", "id": id, "gender": "male", "birthDate": "1980-04-01", "name": [{"family": "Referred"}]}))
