@@ -9,6 +9,7 @@ mod common;
 use common::referral::{
     cmhc_partner, eventually_ok, pair, partner_update, patient, referral_tasks, total,
 };
+use common::screening::phq9;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tandem::rules::referral::compact::Mode;
@@ -36,7 +37,10 @@ async fn positive_phq9_is_referred_pushed_worked_and_closed() {
             .await
             .is_empty()
     );
-    practice.create(&total("p1", "44261-6", 15)).await;
+    // PHQ-9 16 (item 9 unanswered-as-zero): positive under the compact's ≥ 10.
+    let mut answers = [Some(2); 9];
+    answers[8] = Some(0);
+    practice.create(&phq9("p1", answers)).await;
     let tasks = referral_tasks(&practice.client, practice.url("Task?patient=Patient/p1")).await;
     assert_eq!(tasks.len(), 1, "one referral");
     let task = &tasks[0];
@@ -127,6 +131,21 @@ async fn positive_phq9_is_referred_pushed_worked_and_closed() {
     let (_, t) = practice.get_json(&format!("Task/{id}")).await;
     assert_eq!(t["status"], "completed");
 
+    // The referring practice was told of each of the partner's steps.
+    let admin = practice.admin().await;
+    let sent = practice
+        .json_as(&admin, "$outbox?state=all&_count=1000")
+        .await;
+    let updates = sent["parameter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| common::part(m, "topic")["valueString"] == "referral-update")
+        .count();
+    assert!(
+        updates >= 4,
+        "accept, schedule, summary, PHQ-9, completion: {updates}"
+    );
     // The numbers: one positive screen, connected; its referral exchanged both ways in time.
     let (status, n) = practice
         .get_json("Organization/default/$referrals?periodStart=2026-01-01&periodEnd=2026-12-31")
@@ -247,6 +266,7 @@ async fn bad_referral_writes_are_refused_with_an_outcome_and_audited() {
     let practice = &pair.practice;
     patient(practice, "p1").await;
     patient(practice, "p2").await;
+    patient(practice, "p3").await;
     let sr = |performer: &str| {
         json!({"resourceType": "ServiceRequest", "status": "active", "intent": "order",
         "category": [{"coding": [{"system": "http://snomed.info/sct", "code": "3457005"}]}],
@@ -284,12 +304,24 @@ async fn bad_referral_writes_are_refused_with_an_outcome_and_audited() {
     let tasks = referral_tasks(&practice.client, practice.url("Task?patient=Patient/p1")).await;
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0]["status"], "requested");
+    // An EHR's ServiceRequest sent with its own Task: still one Task.
+    let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:0c4b4d3e-0000-4000-8000-000000000001", "resource": sr("cmhc").as_object().cloned().map(|mut o| { o.insert("subject".into(), json!({"reference": "Patient/p2"})); o }).unwrap(),
+         "request": {"method": "POST", "url": "ServiceRequest"}},
+        {"resource": {"resourceType": "Task", "status": "requested", "intent": "order",
+            "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]},
+            "focus": {"reference": "urn:uuid:0c4b4d3e-0000-4000-8000-000000000001"}, "for": {"reference": "Patient/p2"},
+            "requester": {"reference": "Organization/default"}, "owner": {"reference": "Organization/cmhc"}},
+         "request": {"method": "POST", "url": "Task"}}]});
+    assert_eq!(practice.post("", &bundle).await.status(), StatusCode::OK);
+    let p2 = referral_tasks(&practice.client, practice.url("Task?patient=Patient/p2")).await;
+    assert_eq!(p2.len(), 1, "the EHR's Task, no second one");
     // The partner writing about a patient not referred to it.
     let r = pair
         .partner
         .post(practice.url("Observation"))
         .header("content-type", "application/fhir+json")
-        .body(total("p2", "44261-6", 3).to_string())
+        .body(total("p3", "44261-6", 3).to_string())
         .send()
         .await
         .unwrap();

@@ -125,6 +125,18 @@ async fn a_pull_partner_polls_its_tasks_and_another_partner_sees_nothing() {
         .filter(|e| e["search"]["mode"] == "match")
         .count();
     assert_eq!(matches, 0, "{page}");
+    // Nor can it change it.
+    let mut t = tasks[0].clone();
+    t["status"] = json!("accepted");
+    let r = other
+        .put(&task_url)
+        .header("x-tandem-tenant", "default")
+        .header("content-type", "application/fhir+json")
+        .body(t.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
     // Nor is it pushed anywhere: the partner is pull-only.
     assert!(
         outbox(practice, "all")

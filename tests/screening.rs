@@ -4,15 +4,10 @@
 mod common;
 
 use common::hook::Hook;
+use common::screening::phq9;
 use common::{TestApp, spawn_app_with};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-const PHQ: [&str; 4] = ["LA6568-5", "LA6569-3", "LA6570-1", "LA6571-9"];
-const PHQ9_ITEMS: [&str; 9] = [
-    "44250-9", "44255-8", "44259-0", "44254-1", "44251-7", "44258-2", "44252-5", "44253-3",
-    "44260-8",
-];
 
 async fn app_with_hook(fail_first: usize) -> (TestApp, Hook) {
     let hook = Hook::start(fail_first).await;
@@ -34,23 +29,6 @@ async fn patient(app: &TestApp, gender: &str, birth: &str) -> String {
         .create(&json!({"resourceType": "Patient", "gender": gender, "birthDate": birth}))
         .await;
     p["id"].as_str().unwrap().to_string()
-}
-
-/// A PHQ-9 response on Tandem's Questionnaire; `None` leaves an item unanswered.
-fn phq9(pid: &str, answers: [Option<usize>; 9]) -> Value {
-    let items: Vec<Value> = PHQ9_ITEMS
-        .iter()
-        .zip(answers)
-        .filter_map(|(code, a)| a.map(|a| json!({"linkId": code, "answer": [{"valueCoding": {"system": "http://loinc.org", "code": PHQ[a]}}]})))
-        .collect();
-    json!({
-        "resourceType": "QuestionnaireResponse",
-        "questionnaire": "http://tandem.health/fhir/Questionnaire/phq-9",
-        "status": "completed",
-        "subject": {"reference": format!("Patient/{pid}")},
-        "authored": "2026-03-02T10:00:00Z",
-        "item": items,
-    })
 }
 
 fn component<'a>(r: &'a Value, code: &str) -> Option<&'a Value> {

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use super::{FhirService, ServiceError};
 use crate::auth::policy::Interaction;
 use crate::fhir::outcome::Issue;
-use crate::store::AccessContext;
 use crate::rules::toc_numbers::Ratio;
+use crate::store::AccessContext;
 
 impl FhirService {
     /// Who may ask for a practice's numbers (MeasureReport readers of that
