@@ -9,6 +9,19 @@ use common::adt::{MRN, PATIENT_ID, example, held_messages, message, our_patient,
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+/// The patient has one Encounter, finished (`why`), and the discharge's two follow-up Tasks.
+async fn one_finished_stay_with_its_tasks(app: &common::TestApp, pid: &str, why: &str) {
+    let encs = app
+        .search_resources(&format!("Encounter?subject=Patient/{pid}"))
+        .await;
+    assert_eq!(encs.len(), 1);
+    assert_eq!(encs[0]["status"], "finished", "{why}");
+    let tasks = app
+        .search_resources(&format!("Task?patient=Patient/{pid}"))
+        .await;
+    assert_eq!(tasks.len(), 2);
+}
+
 #[tokio::test]
 async fn admit_then_discharge_by_mrn_gives_one_encounter_tasks_and_notifications() {
     let (app, hook) = start(false).await;
@@ -79,20 +92,12 @@ async fn a_discharge_before_its_admit_stays_a_discharge() {
         &example("transfer-notification-message-bundle-01.json"),
     )
     .await;
-    let encs = app
-        .search_resources(&format!("Encounter?subject=Patient/{pid}"))
-        .await;
-    assert_eq!(encs.len(), 1);
-    assert_eq!(
-        encs[0]["status"], "finished",
-        "the admit and transfer are older than the discharge"
-    );
-    assert_eq!(
-        app.search_resources(&format!("Task?patient=Patient/{pid}"))
-            .await
-            .len(),
-        2
-    );
+    one_finished_stay_with_its_tasks(
+        &app,
+        &pid,
+        "the admit and transfer are older than the discharge",
+    )
+    .await;
     app.stop().await;
 }
 
@@ -185,20 +190,7 @@ async fn held_messages_are_filed_when_the_patient_arrives() {
         held_messages(&app).await.is_empty(),
         "both messages were filed"
     );
-    let encs = app
-        .search_resources(&format!("Encounter?subject=Patient/{pid}"))
-        .await;
-    assert_eq!(encs.len(), 1);
-    assert_eq!(
-        encs[0]["status"], "finished",
-        "filed in event order: the discharge wins"
-    );
-    assert_eq!(
-        app.search_resources(&format!("Task?patient=Patient/{pid}"))
-            .await
-            .len(),
-        2
-    );
+    one_finished_stay_with_its_tasks(&app, &pid, "filed in event order: the discharge wins").await;
     app.stop().await;
 }
 
