@@ -132,9 +132,12 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     // per table, searches, outbox, audit); rusqlite's default cache of 16
     // made it re-parse some of them on every request.
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // The busy timeout first: switching to WAL needs a lock that another
+    // process opening the same new file (a CLI command, a test registering a
+    // client) may hold for a moment, and without a timeout that fails at once.
+    conn.pragma_update(None, "busy_timeout", 5000)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "busy_timeout", 5000)?;
     // 256 MiB of page cache: index inserts land all over the index B-trees, and
     // keeping their pages hot is what sustains ingest once the database outgrows
     // a small cache.
