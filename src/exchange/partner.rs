@@ -2,8 +2,9 @@
 //! transaction Bundle of PUTs) is sent to the partner's FHIR base as one PUT
 //! per resource, authenticated with SMART Backend Services as Tandem's own
 //! client at the partner. (Per-resource PUTs because a partner-scoped client
-//! — how Tandem itself admits a partner — may not update inside a Bundle.) Tokens are cached until a
-//! minute before they expire, and dropped when the partner answers 401.
+//! — how Tandem itself admits a partner — may not update inside a Bundle.)
+//! Tokens are cached until a minute before they expire, and dropped when the
+//! partner answers 401.
 //!
 //! The body is the JSON Tandem stored, sent as is: nothing a typed model does
 //! not know is lost on the way (fhir-sdk's typed client would re-serialise).

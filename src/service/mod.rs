@@ -15,7 +15,7 @@ mod history;
 pub(crate) mod managed;
 mod messaging;
 mod outbox_admin;
-mod overdue;
+pub(crate) mod overdue;
 mod patient_match;
 mod read;
 mod referral_report;

@@ -3,12 +3,11 @@
 //! point, so practices can search for them (`Task?business-status=…`) and
 //! dashboards need no clock logic of their own.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::managed::{live, put};
 use super::transitions::TOC_CS;
 use super::{FhirService, ServiceError};
-use crate::fhir::query::parse as parse_query;
 use crate::rules::transitions::{FollowUp, newly_overdue};
 use crate::store::{AccessContext, transact};
 
@@ -22,25 +21,13 @@ impl FhirService {
         let tags = [FollowUp::Contact, FollowUp::MedicationReconciliation]
             .map(|k| format!("{TOC_CS}|{}", k.code()))
             .join(",");
-        let pairs = [
-            ("_tag".to_string(), tags),
-            (
-                "status".to_string(),
-                "requested,accepted,in-progress".to_string(),
-            ),
-        ];
-        let q = parse_query(&self.registry, &self.settings.base_url, "Task", &pairs)
-            .map_err(|e| ServiceError::Internal(e.0))?;
+        let open = "requested,accepted,in-progress".to_string();
         let due: Vec<String> = self
-            .store
-            .find(&ctx, q, 100_000)
+            .find_values(&ctx, "Task", &[("_tag", tags), ("status", open)])
             .await?
             .into_iter()
-            .filter(|r| {
-                serde_json::from_str::<Value>(&r.body)
-                    .is_ok_and(|t| newly_overdue(&t, OVERDUE, now))
-            })
-            .map(|r| r.id)
+            .filter(|t| newly_overdue(t, OVERDUE, now))
+            .filter_map(|t| t["id"].as_str().map(String::from))
             .collect();
         if due.is_empty() {
             return Ok(0);

@@ -117,7 +117,9 @@ pub fn complete(
                 continue;
             }
             task["status"] = json!("completed");
-            if task.pointer("/businessStatus/coding/0/code") == Some(&json!("overdue")) {
+            if task.pointer("/businessStatus/coding/0/code")
+                == Some(&json!(crate::service::overdue::OVERDUE))
+            {
                 task["businessStatus"] = json!({ "coding": [{ "system": TOC_CS, "code": "completed-late", "display": "Completed after its due point" }] });
             }
             // When the follow-up happened (the evidence's own time), for the on-time numbers.
