@@ -13,6 +13,7 @@ pub mod exchange;
 pub mod fhir;
 pub mod http;
 pub mod import;
+pub mod measure;
 pub mod rules;
 pub mod service;
 pub mod store;

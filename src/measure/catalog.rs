@@ -1,0 +1,176 @@
+//! The measures Tandem evaluates: each version's definition (which Rust
+//! transcription, which content generation, which performance year) and the
+//! Measure resource and value sets shipped with it in `conformance/measures/`.
+//! A measure is chosen by the year its measurement period starts in; the
+//! period itself can be anything.
+
+use chrono::{Datelike, NaiveDate};
+use serde_json::Value;
+use std::sync::OnceLock;
+
+use super::Evaluate;
+use super::cms;
+use super::qicore::Ver;
+use super::valueset::ValueSets;
+
+/// One version of one measure.
+pub struct MeasureDef {
+    /// Tandem's Measure id, e.g. `CMS122-2026`.
+    pub id: &'static str,
+    pub cms: &'static str,
+    /// Performance year the version was published for.
+    pub year: i32,
+    pub ver: Ver,
+    pub evaluate: Evaluate,
+    /// The value sets (OIDs) the transcription reads.
+    pub value_sets: &'static [&'static str],
+    bundle: &'static str,
+}
+
+macro_rules! def {
+    ($cms:literal, $year:literal, $ver:expr, $module:ident) => {
+        MeasureDef {
+            id: concat!($cms, "-", $year),
+            cms: $cms,
+            year: $year,
+            ver: $ver,
+            evaluate: cms::$module::evaluate,
+            value_sets: cms::$module::VALUE_SETS,
+            bundle: include_str!(concat!(
+                "../../conformance/measures/",
+                $cms,
+                "-",
+                $year,
+                ".json"
+            )),
+        }
+    };
+}
+
+static DEFS: &[MeasureDef] = &[
+    def!("CMS122", 2025, Ver::Qi411, cms122),
+    def!("CMS122", 2026, Ver::Qi600, cms122),
+    def!("CMS165", 2025, Ver::Qi411, cms165),
+    def!("CMS165", 2026, Ver::Qi600, cms165),
+];
+
+/// Measure definitions with their resources parsed and value sets loaded.
+pub struct Catalog {
+    pub defs: &'static [MeasureDef],
+    measures: Vec<Value>,
+    pub value_sets: ValueSets,
+}
+
+impl Catalog {
+    /// Every measure version.
+    pub fn get() -> &'static Catalog {
+        static CATALOG: OnceLock<Catalog> = OnceLock::new();
+        CATALOG.get_or_init(|| Catalog::load().expect("shipped measure bundles are complete"))
+    }
+
+    fn load() -> Result<Catalog, String> {
+        let mut value_sets = ValueSets::default();
+        let mut measures = Vec::new();
+        for def in DEFS {
+            let bundle: Value =
+                serde_json::from_str(def.bundle).map_err(|e| format!("{}: {e}", def.id))?;
+            value_sets.add_bundle(&bundle);
+            let measure = bundle["entry"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| &e["resource"])
+                .find(|r| r["resourceType"] == "Measure")
+                .cloned()
+                .ok_or_else(|| format!("{}: no Measure", def.id))?;
+            measures.push(measure);
+        }
+        for def in DEFS {
+            let missing = value_sets.missing(def.value_sets);
+            if !missing.is_empty() {
+                return Err(format!(
+                    "{}: value sets without expansion: {missing:?}",
+                    def.id
+                ));
+            }
+        }
+        Ok(Catalog {
+            defs: DEFS,
+            measures,
+            value_sets,
+        })
+    }
+
+    /// The version of `cms` for a period starting on `start`: the one
+    /// published for that year, else the latest one before it.
+    pub fn for_period(&self, cms: &str, start: NaiveDate) -> Option<&'static MeasureDef> {
+        self.defs
+            .iter()
+            .filter(|d| d.cms.eq_ignore_ascii_case(cms) && d.year <= start.year())
+            .max_by_key(|d| d.year)
+            .or_else(|| {
+                self.defs
+                    .iter()
+                    .filter(|d| d.cms.eq_ignore_ascii_case(cms))
+                    .min_by_key(|d| d.year)
+            })
+    }
+
+    /// A definition by Tandem id (`CMS122-2026`).
+    pub fn by_id(&self, id: &str) -> Option<&'static MeasureDef> {
+        self.defs.iter().find(|d| d.id == id)
+    }
+
+    /// The published Measure resource of a definition.
+    pub fn measure(&self, def: &MeasureDef) -> &Value {
+        let i = self
+            .defs
+            .iter()
+            .position(|d| d.id == def.id)
+            .unwrap_or_default();
+        &self.measures[i]
+    }
+
+    /// The distinct measures (CMS numbers), in catalog order.
+    pub fn measure_names(&self) -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = Vec::new();
+        for d in self.defs {
+            if !names.contains(&d.cms) {
+                names.push(d.cms);
+            }
+        }
+        names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_chosen_by_period_year() {
+        let c = Catalog::get();
+        let d = |y, m| NaiveDate::from_ymd_opt(y, m, 1).unwrap();
+        assert_eq!(
+            c.for_period("CMS122", d(2026, 1)).unwrap().id,
+            "CMS122-2026"
+        );
+        assert_eq!(
+            c.for_period("cms122", d(2025, 4)).unwrap().id,
+            "CMS122-2025"
+        );
+        assert_eq!(
+            c.for_period("CMS122", d(2027, 1)).unwrap().id,
+            "CMS122-2026"
+        );
+        assert_eq!(
+            c.for_period("CMS122", d(2020, 1)).unwrap().id,
+            "CMS122-2025"
+        );
+        assert!(c.for_period("CMS999", d(2026, 1)).is_none());
+        assert_eq!(
+            c.measure(c.by_id("CMS165-2026").unwrap())["resourceType"],
+            "Measure"
+        );
+    }
+}

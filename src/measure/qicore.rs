@@ -1,0 +1,275 @@
+//! The evaluation context of one patient and one period, and the QI-Core
+//! building blocks every measure shares: profile-based retrieves, the NCQA
+//! `Status` library filters and QICoreCommon's condition prevalence.
+//!
+//! Two content generations are supported, chosen by the measure version:
+//! `Qi411` (QI-Core 4.1.1 libraries, performance year 2025) and `Qi600`
+//! (QI-Core 6.0.0 libraries, performance year 2026). Where their `Status`
+//! functions differ, the difference is written next to the filter.
+//!
+//! Profile retrieves (`[ConditionEncounterDiagnosis: X]`): a resource belongs to
+//! a profile when it claims it in `meta.profile` *or* it meets the profile's
+//! discriminator (the category, code or flag the profile fixes). EHR data
+//! rarely claims QI-Core profiles, so trusting claims alone would miss it.
+
+use chrono::NaiveDate;
+use serde_json::Value;
+
+use super::record::{Record, any_in_vs, any_is_code, in_vs, is_code, to_interval};
+use super::time::{Dt, Iv, Prec, Tri};
+use super::valueset::ValueSets;
+
+pub const LOINC: &str = "http://loinc.org";
+pub const SNOMED: &str = "http://snomed.info/sct";
+pub const CPT: &str = "http://www.ama-assn.org/go/cpt";
+pub const HCPCS: &str = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets";
+const QICORE: &str = "http://hl7.org/fhir/us/qicore/StructureDefinition/";
+const OBS_CATEGORY: &str = "http://terminology.hl7.org/CodeSystem/observation-category";
+const COND_CATEGORY: &str = "http://terminology.hl7.org/CodeSystem/condition-category";
+const COND_CLINICAL: &str = "http://terminology.hl7.org/CodeSystem/condition-clinical";
+const COND_VERIFY: &str = "http://terminology.hl7.org/CodeSystem/condition-ver-status";
+
+/// Which generation of the shared libraries a measure version uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ver {
+    Qi411,
+    Qi600,
+}
+
+/// Everything a measure needs to evaluate one patient.
+pub struct Ctx<'a> {
+    pub rec: &'a Record,
+    pub vs: &'a ValueSets,
+    pub mp: Iv,
+    pub first: NaiveDate,
+    pub last: NaiveDate,
+    pub ver: Ver,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(
+        rec: &'a Record,
+        vs: &'a ValueSets,
+        first: NaiveDate,
+        last: NaiveDate,
+        ver: Ver,
+    ) -> Self {
+        Ctx {
+            rec,
+            vs,
+            mp: Iv::period(first, last),
+            first,
+            last,
+            ver,
+        }
+    }
+
+    /// `AgeInYearsAt(date from end of "Measurement Period")`.
+    pub fn age_at_end(&self) -> Option<i32> {
+        self.rec.age_at(self.last)
+    }
+
+    /// `AgeInYearsAt(date from start of "Measurement Period")`.
+    pub fn age_at_start(&self) -> Option<i32> {
+        self.rec.age_at(self.first)
+    }
+
+    pub fn mp_start(&self) -> Dt {
+        self.mp.start().expect("the measurement period is closed")
+    }
+
+    pub fn mp_end(&self) -> Dt {
+        self.mp.end().expect("the measurement period is closed")
+    }
+
+    /// `[ty]` filtered by a predicate.
+    pub fn of<'b>(
+        &'b self,
+        ty: &str,
+        keep: impl Fn(&Value) -> bool + 'b,
+    ) -> impl Iterator<Item = &'a Value> + 'b {
+        self.rec.all(ty).iter().filter(move |r| keep(r))
+    }
+
+    /// `[Encounter: "VS"]`, performed (`isEncounterPerformed`).
+    pub fn encounters<'b>(&'b self, oid: &'b str) -> impl Iterator<Item = &'a Value> + 'b {
+        self.of("Encounter", move |e| {
+            any_in_vs(&e["type"], self.vs, oid) && self.encounter_performed(e)
+        })
+    }
+
+    /// `[Encounter] E where exists (E.type T where T ~ code)`, performed.
+    pub fn encounters_coded<'b>(
+        &'b self,
+        system: &'b str,
+        code: &'b str,
+    ) -> impl Iterator<Item = &'a Value> + 'b {
+        self.of("Encounter", move |e| {
+            any_is_code(&e["type"], system, code) && self.encounter_performed(e)
+        })
+    }
+
+    /// NCQA `isEncounterPerformed`: `finished` (6.0.0); 4.1.1 also counted
+    /// arrived, triaged, in-progress and onleave.
+    pub fn encounter_performed(&self, e: &Value) -> bool {
+        let s = e["status"].as_str().unwrap_or_default();
+        match self.ver {
+            Ver::Qi600 => s == "finished",
+            Ver::Qi411 => matches!(
+                s,
+                "finished" | "arrived" | "triaged" | "in-progress" | "onleave"
+            ),
+        }
+    }
+
+    /// Conditions with a code in the set: 4.1.1 `[Condition: X]`; 6.0.0
+    /// `([ConditionProblemsHealthConcerns: X] union [ConditionEncounterDiagnosis: X]).verified()`.
+    pub fn conditions<'b>(&'b self, oid: &'b str) -> impl Iterator<Item = &'a Value> + 'b {
+        self.of("Condition", move |c| {
+            in_vs(&c["code"], self.vs, oid)
+                && match self.ver {
+                    Ver::Qi411 => true,
+                    Ver::Qi600 => (is_problem(c) || is_encounter_diagnosis(c)) && verified(c),
+                }
+        })
+    }
+
+    /// QICoreCommon `prevalenceInterval()`.
+    pub fn prevalence(&self, c: &Value) -> Iv {
+        let onset = to_interval(c, "onset", self.rec).and_then(|i| i.start());
+        let abatement = to_interval(c, "abatement", self.rec).and_then(|i| i.end());
+        let active = ["active", "recurrence", "relapse"]
+            .iter()
+            .any(|s| is_code(&c["clinicalStatus"], COND_CLINICAL, s));
+        // Active: Interval[onset, abatement end] (null end = ongoing).
+        // Otherwise a missing abatement leaves the end unknown: Interval[onset, null).
+        let closed_end = active || abatement.is_some();
+        Iv::new(onset, true, abatement, closed_end)
+    }
+
+    /// `X.prevalenceInterval() overlaps day of "Measurement Period"`.
+    pub fn prevalent_in_mp(&self, c: &Value) -> Tri {
+        self.prevalence(c).overlaps(&self.mp, Prec::Day)
+    }
+
+    /// An Observation's `effective.toInterval()`.
+    pub fn effective(&self, o: &Value) -> Option<Iv> {
+        to_interval(o, "effective", self.rec)
+    }
+
+    /// A Procedure's `performed.toInterval()`.
+    pub fn performed(&self, p: &Value) -> Option<Iv> {
+        to_interval(p, "performed", self.rec)
+    }
+
+    /// NCQA `isAssessmentPerformed`: final/amended/corrected; 4.1.1 also
+    /// required the `survey` category.
+    pub fn assessment_performed(&self, o: &Value) -> bool {
+        result_final(o)
+            && (self.ver == Ver::Qi600 || any_is_code(&o["category"], OBS_CATEGORY, "survey"))
+    }
+
+    /// NCQA `isLaboratoryTestPerformed`: final/amended/corrected; 4.1.1 also
+    /// required the `laboratory` category.
+    pub fn lab_performed(&self, o: &Value) -> bool {
+        result_final(o)
+            && (self.ver == Ver::Qi600 || any_is_code(&o["category"], OBS_CATEGORY, "laboratory"))
+    }
+
+    /// NCQA `isInterventionOrder` / `isLaboratoryTestOrder` / `isDeviceOrder`:
+    /// active or completed, intent `order` (6.0.0 also the order sub-intents).
+    pub fn ordered(&self, r: &Value) -> bool {
+        matches!(r["status"].as_str(), Some("active" | "completed")) && self.order_intent(r)
+    }
+
+    /// NCQA `isMedicationActive`: status active with an order intent.
+    pub fn medication_active(&self, r: &Value) -> bool {
+        r["status"] == "active" && self.order_intent(r)
+    }
+
+    fn order_intent(&self, r: &Value) -> bool {
+        let i = r["intent"].as_str().unwrap_or_default();
+        match self.ver {
+            Ver::Qi411 => i == "order",
+            Ver::Qi600 => matches!(
+                i,
+                "order" | "original-order" | "reflex-order" | "filler-order" | "instance-order"
+            ),
+        }
+    }
+}
+
+/// An Observation, DiagnosticReport … with status final, amended or corrected.
+pub fn result_final(o: &Value) -> bool {
+    matches!(
+        o["status"].as_str(),
+        Some("final" | "amended" | "corrected")
+    )
+}
+
+/// `status ~ 'completed'` (Procedure, Immunization).
+pub fn completed(r: &Value) -> bool {
+    r["status"] == "completed"
+}
+
+fn claims(r: &Value, profile: &str) -> bool {
+    r["meta"]["profile"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .any(|p| p.strip_prefix(QICORE) == Some(profile) || p.ends_with(&format!("/{profile}")))
+}
+
+/// QI-Core ConditionEncounterDiagnosis.
+pub fn is_encounter_diagnosis(c: &Value) -> bool {
+    claims(c, "qicore-condition-encounter-diagnosis")
+        || any_is_code(&c["category"], COND_CATEGORY, "encounter-diagnosis")
+}
+
+/// QI-Core ConditionProblemsHealthConcerns.
+pub fn is_problem(c: &Value) -> bool {
+    claims(c, "qicore-condition-problems-health-concerns")
+        || any_is_code(&c["category"], COND_CATEGORY, "problem-list-item")
+        || any_is_code(
+            &c["category"],
+            "http://hl7.org/fhir/us/core/CodeSystem/condition-category",
+            "health-concern",
+        )
+}
+
+/// NCQA `verified()`: no verification status, or confirmed, unconfirmed,
+/// provisional or differential.
+pub fn verified(c: &Value) -> bool {
+    let v = &c["verificationStatus"];
+    v.is_null()
+        || ["confirmed", "unconfirmed", "provisional", "differential"]
+            .iter()
+            .any(|s| is_code(v, COND_VERIFY, s))
+}
+
+/// QI-Core LaboratoryResultObservation.
+pub fn is_lab(o: &Value) -> bool {
+    claims(o, "qicore-observation-lab") || any_is_code(&o["category"], OBS_CATEGORY, "laboratory")
+}
+
+/// QI-Core ObservationScreeningAssessment.
+pub fn is_screening(o: &Value) -> bool {
+    claims(o, "qicore-observation-screening-assessment")
+        || any_is_code(&o["category"], OBS_CATEGORY, "survey")
+}
+
+/// A request that says "do not" (QI-Core ServiceNotRequested,
+/// MedicationNotRequested). DeviceRequest has no `doNotPerform` element in
+/// R4; QI-Core carries it as the `qicore-doNotPerform` modifier extension,
+/// which QICoreCommon `doNotPerform()` reads.
+pub fn do_not_perform(r: &Value) -> bool {
+    r["doNotPerform"] == true
+        || r["modifierExtension"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|x| {
+                x["url"] == format!("{QICORE}qicore-doNotPerform") && x["valueBoolean"] == true
+            })
+}

@@ -1,0 +1,175 @@
+//! The measure authors' own test cases (MADiE exports in
+//! `../shared/data/ecqm/`): every case's expected population counts must
+//! equal Tandem's. Prints one table row per measure version, and every
+//! differing population.
+
+use chrono::NaiveDate;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+use tandem::measure::catalog::Catalog;
+use tandem::measure::qicore::Ctx;
+use tandem::measure::record::Record;
+
+fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ecqm")
+}
+
+/// Content folder → performance year.
+const SETS: &[(&str, i32)] = &[("qicore-2024", 2025), ("qicore-2025", 2026)];
+
+struct Case {
+    name: String,
+    record: Record,
+    first: NaiveDate,
+    last: NaiveDate,
+    /// Expected `(group index, population code, count)`.
+    expected: Vec<(usize, String, u64)>,
+}
+
+fn load(path: &Path) -> Case {
+    let bundle: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let resources: Vec<Value> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"].clone())
+        .collect();
+    let report = resources
+        .iter()
+        .find(|r| r["resourceType"] == "MeasureReport")
+        .expect("a test case has its expected MeasureReport")
+        .clone();
+    let date =
+        |s: &Value| NaiveDate::parse_from_str(&s.as_str().unwrap()[..10], "%Y-%m-%d").unwrap();
+    let mut expected = Vec::new();
+    for (g, group) in report["group"].as_array().unwrap().iter().enumerate() {
+        for p in group["population"].as_array().unwrap() {
+            let code = p["code"]["coding"][0]["code"].as_str().unwrap().to_string();
+            expected.push((g, code, p["count"].as_u64().unwrap_or(0)));
+        }
+    }
+    let record = Record::new(
+        resources
+            .into_iter()
+            .filter(|r| r["resourceType"] != "MeasureReport"),
+    )
+    .unwrap();
+    Case {
+        name: path.file_name().unwrap().to_string_lossy().into_owned(),
+        record,
+        first: date(&report["period"]["start"]),
+        last: date(&report["period"]["end"]),
+        expected,
+    }
+}
+
+/// Cases where Tandem follows the CQL and the authors' expectation does not,
+/// each with the argument. fqm-execution 1.8.6 disagrees with the authors on
+/// the same cases (`fqm-execution-1.8.6-agreement.txt`).
+const DISAGREEMENTS: &[(&str, &str, &str)] = &[
+    (
+        "CMS122-2025",
+        "tests-6630d394-c81d-42f5-a218-40b73a2a4949-bundle.json",
+        "The GMI result is a valueCodeableConcept ('Yes'), not a Quantity. `\"Lowest…\".value > 9 '%'` \
+         compares a Concept with a Quantity (null), and `.value is null` is false because a value exists, \
+         so no numerator criterion is true. The description ('greater than 9%') is not what the data says.",
+    ),
+    (
+        "CMS122-2025",
+        "tests-8956ebb5-d3c0-4112-a34a-200961713efd-bundle.json",
+        "Same as above for an HbA1c test: the value is a CodeableConcept, so neither \
+         'without result' nor '> 9 %' holds.",
+    ),
+    (
+        "CMS165-2025",
+        "tests-6885264d-efbf-4e48-99a2-2e8ce29d61ba-bundle.json",
+        "The reading's encounter reference is `Encounter/Encounter-7-1`, but the ED encounter's id is \
+         1197015d-…; `getEncounter()` matches on id (`E.id = reference.reference.getId()`), finds \
+         nothing, so the class test is not true and 139/89 qualifies: numerator 1.",
+    ),
+];
+
+#[test]
+fn every_madie_test_case_matches_its_expected_populations() {
+    let catalog = Catalog::get();
+    let mut failures = Vec::new();
+    let mut total = 0;
+    println!(
+        "{:<14} {:>6} {:>6} {:>6}",
+        "measure", "cases", "passed", "failed"
+    );
+    for (set, year) in SETS {
+        for def in catalog.defs.iter().filter(|d| d.year == *year) {
+            let dir = shared().join(set).join(def.cms).join("tests");
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .map(|e| e.unwrap().path())
+                .collect();
+            files.sort();
+            let (mut passed, mut failed) = (0, 0);
+            for f in &files {
+                let case = load(f);
+                let ctx = Ctx::new(
+                    &case.record,
+                    &catalog.value_sets,
+                    case.first,
+                    case.last,
+                    def.ver,
+                );
+                let got = (def.evaluate)(&ctx);
+                let diffs: Vec<String> = case
+                    .expected
+                    .iter()
+                    .filter_map(|(g, code, want)| {
+                        let have = got.get(*g).and_then(|r| r.populations.get(code))? as u64;
+                        (have != *want)
+                            .then(|| format!("group {g} {code}: expected {want} got {have}"))
+                    })
+                    .collect();
+                if diffs.is_empty() {
+                    passed += 1;
+                } else {
+                    failed += 1;
+                    failures.push(format!("{} {}: {}", def.id, case.name, diffs.join("; ")));
+                }
+            }
+            total += files.len();
+            println!(
+                "{:<14} {:>6} {:>6} {:>6}",
+                def.id,
+                files.len(),
+                passed,
+                failed
+            );
+        }
+    }
+    for f in &failures {
+        println!("  {f}");
+    }
+    assert!(total > 0, "no test cases found");
+    let unexplained: Vec<&String> = failures
+        .iter()
+        .filter(|f| {
+            !DISAGREEMENTS
+                .iter()
+                .any(|(id, file, _)| f.starts_with(&format!("{id} {file}")))
+        })
+        .collect();
+    let explained = failures.len() - unexplained.len();
+    println!(
+        "{total} cases: {} pass, {explained} differ with a written argument",
+        total - failures.len()
+    );
+    assert!(
+        unexplained.is_empty(),
+        "{} of {total} cases differ without an argument",
+        unexplained.len()
+    );
+    // An argued case that starts to pass means the argument is stale.
+    assert_eq!(
+        explained,
+        DISAGREEMENTS.len(),
+        "an argued disagreement now passes: update DISAGREEMENTS"
+    );
+}
