@@ -52,6 +52,8 @@ static DEFS: &[MeasureDef] = &[
     def!("CMS122", 2026, Ver::Qi600, cms122),
     def!("CMS165", 2025, Ver::Qi411, cms165),
     def!("CMS165", 2026, Ver::Qi600, cms165),
+    def!("CMS2", 2025, Ver::Qi411, cms2),
+    def!("CMS2", 2026, Ver::Qi600, cms2),
 ];
 
 /// Measure definitions with their resources parsed and value sets loaded.

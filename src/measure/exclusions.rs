@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::medication::request_period;
+use super::medication::request_period_in_time;
 use super::qicore::{Ctx, LOINC, SNOMED, Ver, completed, do_not_perform, is_screening};
 use super::record::{in_vs, instant, is_code, latest};
 use super::time::{Bound, Iv, Prec};
@@ -178,7 +178,7 @@ impl Ctx<'_> {
                     ) && self.medication_active(m)
                         && !do_not_perform(m)
                 })
-                .any(|m| request_period(m).is_some_and(|p| yes(p.overlaps(&window, Prec::Day))))
+                .any(|m| yes(request_period_in_time(m).overlaps(&window, Prec::Day)))
     }
 
     /// `"Is Age 66 or Older with Advanced Illness and Frailty"`.

@@ -87,6 +87,16 @@ fn singleton(v: &Value) -> Option<&Value> {
     }
 }
 
+/// `medicationRequestPeriod()` as the published ELM uses it next to DateTime
+/// intervals: the translator wraps the Date interval as
+/// `Interval[ToDateTime(p.low), ToDateTime(p.high)]`, so when CMD gives null
+/// the result is a closed interval with null bounds — all of time — rather
+/// than null. The measure authors' test cases (and fqm-execution) rely on
+/// this: an order without supply or bounds still "overlaps".
+pub fn request_period_in_time(r: &Value) -> Iv {
+    request_period(r).unwrap_or(Iv::new(None, true, None, true))
+}
+
 /// The first day a request covers (for sorting), when it has one.
 pub fn start_of(r: &Value) -> Option<Dt> {
     request_period(r).and_then(|p| p.start())

@@ -3,6 +3,7 @@
 
 pub mod cms122;
 pub mod cms165;
+pub mod cms2;
 
 use serde_json::Value;
 
