@@ -54,6 +54,8 @@ static DEFS: &[MeasureDef] = &[
     def!("CMS165", 2026, Ver::Qi600, cms165),
     def!("CMS2", 2025, Ver::Qi411, cms2),
     def!("CMS2", 2026, Ver::Qi600, cms2),
+    def!("CMS69", 2025, Ver::Qi411, cms69),
+    def!("CMS69", 2026, Ver::Qi600, cms69),
 ];
 
 /// Measure definitions with their resources parsed and value sets loaded.

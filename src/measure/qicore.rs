@@ -259,6 +259,21 @@ pub fn is_screening(o: &Value) -> bool {
         || any_is_code(&o["category"], OBS_CATEGORY, "survey")
 }
 
+/// A vital-sign profile instance (US Core BMI, blood pressure …): it claims
+/// the profile (`profile_tail`), or has the profile's LOINC code *and* the
+/// `vital-signs` category every vital-sign profile requires.
+pub fn is_vital_sign(o: &Value, profile_tails: &[&str], loinc: &str) -> bool {
+    let claims = o["meta"]["profile"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .any(|p| profile_tails.iter().any(|t| p.ends_with(&format!("/{t}"))));
+    claims
+        || (is_code(&o["code"], LOINC, loinc)
+            && any_is_code(&o["category"], OBS_CATEGORY, "vital-signs"))
+}
+
 /// A request that says "do not" (QI-Core ServiceNotRequested,
 /// MedicationNotRequested). DeviceRequest has no `doNotPerform` element in
 /// R4; QI-Core carries it as the `qicore-doNotPerform` modifier extension,

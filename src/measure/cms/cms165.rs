@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::vs::*;
 use crate::measure::exclusions::{self, latest_of};
-use crate::measure::qicore::{Ctx, LOINC, Ver, completed, result_final};
+use crate::measure::qicore::{Ctx, LOINC, Ver, completed, is_vital_sign, result_final};
 use crate::measure::record::{any_is_code, choice, in_vs, is_code, period, quantity, ref_id};
 use crate::measure::time::{Bound, Dt, Iv, Prec, le};
 use crate::measure::{GroupResult, Populations, yes};
@@ -88,13 +88,11 @@ fn exclusion(ctx: &Ctx) -> bool {
 
 /// A blood-pressure panel (US Core / QI-Core BP profile), final.
 fn is_bp(o: &Value) -> bool {
-    let claims = o["meta"]["profile"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .any(|p| p.ends_with("/us-core-blood-pressure") || p.ends_with("/observation-bp"));
-    (claims || is_code(&o["code"], LOINC, "85354-9")) && result_final(o)
+    is_vital_sign(
+        o,
+        &["us-core-blood-pressure", "observation-bp", "bp"],
+        "85354-9",
+    ) && result_final(o)
 }
 
 /// Encounter classes that disqualify a reading taken during them.

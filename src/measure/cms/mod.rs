@@ -4,6 +4,7 @@
 pub mod cms122;
 pub mod cms165;
 pub mod cms2;
+pub mod cms69;
 
 use serde_json::Value;
 
