@@ -2,6 +2,8 @@
 //! encounter lists several measures share.
 
 pub mod cms122;
+pub mod cms139;
+pub mod cms155;
 pub mod cms165;
 pub mod cms2;
 pub mod cms69;
