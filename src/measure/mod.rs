@@ -42,12 +42,24 @@ impl Populations {
         numerator: impl FnOnce() -> bool,
         exception: impl FnOnce() -> bool,
     ) -> Populations {
+        Populations::proportion_within(initial, || true, exclusion, numerator, exception)
+    }
+
+    /// As `proportion`, for a group whose denominator narrows the initial
+    /// population (`denominator` is evaluated only inside it).
+    pub fn proportion_within(
+        initial: bool,
+        denominator: impl FnOnce() -> bool,
+        exclusion: impl FnOnce() -> bool,
+        numerator: impl FnOnce() -> bool,
+        exception: impl FnOnce() -> bool,
+    ) -> Populations {
         let mut p = Populations {
             initial,
-            denominator: initial,
             ..Default::default()
         };
-        if !initial {
+        p.denominator = initial && denominator();
+        if !p.denominator {
             return p;
         }
         p.denominator_exclusion = exclusion();
