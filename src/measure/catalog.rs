@@ -56,6 +56,8 @@ static DEFS: &[MeasureDef] = &[
     def!("CMS139", 2025, Ver::Qi411, cms139),
     def!("CMS155", 2025, Ver::Qi411, cms155),
     def!("CMS155", 2026, Ver::Qi600, cms155),
+    def!("CMS159", 2025, Ver::Qi411, cms159),
+    def!("CMS159", 2026, Ver::Qi600, cms159),
     def!("CMS2", 2025, Ver::Qi411, cms2),
     def!("CMS2", 2026, Ver::Qi600, cms2),
     def!("CMS69", 2025, Ver::Qi411, cms69),

@@ -5,6 +5,7 @@ pub mod cms122;
 pub mod cms138;
 pub mod cms139;
 pub mod cms155;
+pub mod cms159;
 pub mod cms165;
 pub mod cms2;
 pub mod cms69;
