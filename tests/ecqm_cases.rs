@@ -64,6 +64,12 @@ fn load(path: &Path) -> Case {
     }
 }
 
+/// The argument shared by the CMS137 cases below.
+const DANGLING_DIAGNOSIS: &str = "The telehealth/office encounter's `diagnosis.condition` is \
+    `Condition/Condition-1` (or -11), but no Condition has that id (theirs are UUIDs). CQMCommon \
+    `encounterDiagnosis()` resolves `[Condition] C where C.id = D.condition.reference.getId()`, \
+    finds nothing, so the encounter carries no SUD diagnosis and does not count.";
+
 /// Cases where Tandem follows the CQL and the authors' expectation does not,
 /// each with the argument. fqm-execution 1.8.6 disagrees with the authors on
 /// the same cases (`fqm-execution-1.8.6-agreement.txt`).
@@ -87,6 +93,26 @@ const DISAGREEMENTS: &[(&str, &str, &str)] = &[
         "The reading's encounter reference is `Encounter/Encounter-7-1`, but the ED encounter's id is \
          1197015d-…; `getEncounter()` matches on id (`E.id = reference.reference.getId()`), finds \
          nothing, so the class test is not true and 139/89 qualifies: numerator 1.",
+    ),
+    (
+        "CMS137-2025",
+        "tests-488f3b7f-c5a8-4491-8135-11a50bcf1ffe-bundle.json",
+        DANGLING_DIAGNOSIS,
+    ),
+    (
+        "CMS137-2025",
+        "tests-5b0061aa-777e-4b38-bde2-a1c10152e555-bundle.json",
+        DANGLING_DIAGNOSIS,
+    ),
+    (
+        "CMS137-2025",
+        "tests-95e62e34-9b8a-4076-9d09-5eb5e35fdc6a-bundle.json",
+        DANGLING_DIAGNOSIS,
+    ),
+    (
+        "CMS137-2025",
+        "tests-bba6dd6e-c6da-4684-bb74-b650dee77b64-bundle.json",
+        DANGLING_DIAGNOSIS,
     ),
 ];
 

@@ -52,6 +52,7 @@ static DEFS: &[MeasureDef] = &[
     def!("CMS122", 2026, Ver::Qi600, cms122),
     def!("CMS165", 2025, Ver::Qi411, cms165),
     def!("CMS165", 2026, Ver::Qi600, cms165),
+    def!("CMS137", 2025, Ver::Qi411, cms137),
     def!("CMS138", 2025, Ver::Qi411, cms138),
     def!("CMS139", 2025, Ver::Qi411, cms139),
     def!("CMS155", 2025, Ver::Qi411, cms155),

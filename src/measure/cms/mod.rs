@@ -2,6 +2,7 @@
 //! encounter lists several measures share.
 
 pub mod cms122;
+pub mod cms137;
 pub mod cms138;
 pub mod cms139;
 pub mod cms155;
