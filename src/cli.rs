@@ -44,6 +44,26 @@ pub enum Command {
         #[arg(long, default_value_t = 500)]
         batch_size: usize,
     },
+    /// Evaluate quality measures for a whole practice in one pass over its
+    /// data and write one DEQM summary MeasureReport per measure to --out.
+    Measure {
+        /// Measurement period: a year (2026), the twelve months ending with a
+        /// quarter (2026Q3), or START..END dates (2026-01-01..2026-06-30).
+        #[arg(long)]
+        period: String,
+        /// Tenant (practice Organization id) to evaluate (default: config default_tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Directory for the MeasureReports (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Measures to evaluate (CMS122, CMS122-2026, …; repeatable). Default: all.
+        #[arg(long = "measure")]
+        measures: Vec<String>,
+        /// Write subject-list reports (patients per population) instead of summaries.
+        #[arg(long)]
+        subject_list: bool,
+    },
     /// Register, list and remove API clients (SMART Backend Services).
     Client {
         #[command(subcommand)]

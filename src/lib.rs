@@ -14,6 +14,7 @@ pub mod fhir;
 pub mod http;
 pub mod import;
 pub mod measure;
+pub mod measure_cli;
 pub mod rules;
 pub mod service;
 pub mod store;

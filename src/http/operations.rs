@@ -60,13 +60,42 @@ pub async fn instance_operation(
     Path((rt, id, op)): Path<(String, String, String)>,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    match (rt.as_str(), op.as_str()) {
+    dispatch(&s, ctx, fmt, &rt, &id, &op, q).await
+}
+
+/// `GET /Measure/{id}/${operation}` (the Measure routes are static, so they
+/// need their own entry to the same dispatch).
+pub async fn measure_operation(
+    State(s): State<AppState>,
+    Access(ctx): Access,
+    fmt: Format,
+    Path((id, op)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Result<Response> {
+    dispatch(&s, ctx, fmt, "Measure", &id, &op, q).await
+}
+
+async fn dispatch(
+    s: &AppState,
+    ctx: crate::store::AccessContext,
+    fmt: Format,
+    rt: &str,
+    id: &str,
+    op: &str,
+    q: Option<String>,
+) -> Result<Response> {
+    let id = id.to_string();
+    match (rt, op) {
         ("Patient", "$screening-status") => {
             let body = s.svc.screening_status(&ctx, &id).await?;
             Ok(json_response(StatusCode::OK, body.to_string(), fmt))
         }
         ("Organization", "$referrals") => {
             let body = s.svc.referrals_report(&ctx, &id, &query_pairs(q)).await?;
+            Ok(json_response(StatusCode::OK, body.to_string(), fmt))
+        }
+        ("Measure", "$evaluate-measure") => {
+            let body = s.svc.evaluate_measure(&ctx, &id, &query_pairs(q)).await?;
             Ok(json_response(StatusCode::OK, body.to_string(), fmt))
         }
         ("Organization", "$transitions") => {
@@ -81,4 +110,36 @@ pub async fn instance_operation(
             ),
         )),
     }
+}
+
+/// `GET /Measure/$care-gaps`: open (or closed) care gaps per patient.
+pub async fn care_gaps(
+    State(s): State<AppState>,
+    Access(ctx): Access,
+    fmt: Format,
+    RawQuery(q): RawQuery,
+) -> Result<Response> {
+    let body = s.svc.care_gaps(&ctx, &query_pairs(q)).await?;
+    Ok(json_response(StatusCode::OK, body.to_string(), fmt))
+}
+
+/// `GET /Measure/{id}`: the Measure resources Tandem evaluates are read-only.
+pub async fn measure_read(
+    State(s): State<AppState>,
+    Access(ctx): Access,
+    fmt: Format,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let body = s.svc.measure_definition(&ctx, &id)?;
+    Ok(json_response(StatusCode::OK, body.to_string(), fmt))
+}
+
+/// `GET /Measure`: every Measure version Tandem evaluates.
+pub async fn measure_list(
+    State(s): State<AppState>,
+    Access(ctx): Access,
+    fmt: Format,
+) -> Result<Response> {
+    let body = s.svc.measure_definitions(&ctx)?;
+    Ok(json_response(StatusCode::OK, body.to_string(), fmt))
 }

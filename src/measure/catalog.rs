@@ -22,6 +22,11 @@ pub struct MeasureDef {
     pub year: i32,
     pub ver: Ver,
     pub evaluate: Evaluate,
+    /// A lower score is better (CMS122: poor control is the numerator), so a
+    /// care gap is being *in* the numerator. The published Measure's
+    /// improvement notation cannot be trusted for this (CMS122 2026 says
+    /// "increase"); the CMS specification text is followed instead.
+    pub inverse: bool,
     /// The value sets (OIDs) the transcription reads.
     pub value_sets: &'static [&'static str],
     bundle: &'static str,
@@ -34,6 +39,7 @@ macro_rules! def {
             cms: $cms,
             year: $year,
             ver: $ver,
+            inverse: cms::$module::INVERSE,
             evaluate: cms::$module::evaluate,
             value_sets: cms::$module::VALUE_SETS,
             bundle: include_str!(concat!(

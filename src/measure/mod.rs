@@ -14,6 +14,7 @@ pub mod exclusions;
 pub mod medication;
 pub mod qicore;
 pub mod record;
+pub mod run;
 pub mod time;
 pub mod valueset;
 
@@ -86,12 +87,14 @@ impl Populations {
         })
     }
 
-    /// Open care gap: in the denominator, not excluded, not excepted, not met.
-    pub fn gap(&self) -> bool {
+    /// Open care gap: in the denominator, not excluded, not excepted, and
+    /// not met — for an inverse measure (lower is better), in the numerator.
+    pub fn gap(&self, inverse: bool) -> bool {
         self.denominator
             && !self.denominator_exclusion
             && !self.denominator_exception
-            && !self.numerator
+            && self.numerator == inverse
+            && !self.numerator_exclusion
     }
 }
 

@@ -13,6 +13,8 @@ mod crud;
 pub mod derive;
 mod history;
 pub(crate) mod managed;
+mod measure_ops;
+pub mod measures;
 mod messaging;
 mod outbox_admin;
 pub(crate) mod overdue;
@@ -36,6 +38,7 @@ use crate::store::{AccessContext, Store, StoreError};
 
 pub use capability::{CANONICAL_BASE, capability_statement};
 pub use crud::{Conditional, WriteRequest};
+pub use measure_ops::measure_resource;
 pub use resource::{Prefer, WriteResult};
 pub use search::SearchResult;
 

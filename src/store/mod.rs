@@ -70,6 +70,25 @@ pub struct StoredResource {
     pub body: String,
 }
 
+/// Which patients a compartment page holds (see [`Store::patient_records`]).
+#[derive(Debug, Clone)]
+pub struct PatientPage {
+    /// Resource types to gather, each by its `patient` search parameter.
+    pub types: Vec<String>,
+    /// Patients with an id greater than this (the last id of the previous page).
+    pub after: Option<String>,
+    /// Only these patient ids.
+    pub only: Option<Vec<String>>,
+    pub limit: usize,
+}
+
+/// A patient and every live resource of the asked types that points at it.
+#[derive(Debug, Clone)]
+pub struct PatientRecord {
+    pub patient: StoredResource,
+    pub resources: Vec<StoredResource>,
+}
+
 /// A new version to write.
 #[derive(Debug, Clone)]
 pub struct NewVersion {
@@ -206,6 +225,13 @@ pub trait Store:
         query: SearchQuery,
         limit: usize,
     ) -> Result<Vec<StoredResource>, StoreError>;
+    /// One page of patient compartments, ordered by patient id, from the last
+    /// committed state (whole-population evaluation streams these pages).
+    async fn patient_records(
+        &self,
+        ctx: &AccessContext,
+        page: PatientPage,
+    ) -> Result<Vec<PatientRecord>, StoreError>;
     /// Every tenant holding resources (for per-tenant background sweeps).
     async fn tenants(&self) -> Result<Vec<String>, StoreError>;
     /// Runs `work` in a transaction; returns once it is durably committed.

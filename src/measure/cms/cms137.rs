@@ -41,6 +41,9 @@ const QUALIFYING: &[&str] = &[
     VIRTUAL_ENCOUNTER,
 ];
 
+/// A higher score is better.
+pub const INVERSE: bool = false;
+
 pub const VALUE_SETS: &[&str] = &[
     ED_VISIT,
     DETOX,

@@ -49,6 +49,9 @@ const QUALIFYING: &[&str] = &[
     VIRTUAL_ENCOUNTER,
 ];
 
+/// A higher score is better.
+pub const INVERSE: bool = false;
+
 pub const VALUE_SETS: &[&str] = &[
     NON_USER,
     USER,

@@ -29,6 +29,9 @@ const ENCOUNTERS: &[&str] = &[
     "2.16.840.1.113883.3.526.3.1011", // Occupational Therapy Evaluation
 ];
 
+/// A higher score is better.
+pub const INVERSE: bool = false;
+
 pub const VALUE_SETS: &[&str] = &[FALLS_SCREENING, "2.16.840.1.113883.3.526.3.1011"];
 
 pub fn evaluate(ctx: &Ctx) -> Vec<GroupResult> {

@@ -30,6 +30,9 @@ const ENCOUNTERS: &[&str] = &[
     TELEPHONE_VISITS,
 ];
 
+/// A higher score is better.
+pub const INVERSE: bool = false;
+
 pub const VALUE_SETS: &[&str] = &[
     NUTRITION_COUNSELING,
     ACTIVITY_COUNSELING,

@@ -31,6 +31,9 @@ const MENTAL_HEALTH: &[&str] = &[
 const CLINICAL: &str = "http://terminology.hl7.org/CodeSystem/condition-clinical";
 const VERIFICATION: &str = "http://terminology.hl7.org/CodeSystem/condition-ver-status";
 
+/// A higher score is better.
+pub const INVERSE: bool = false;
+
 pub const VALUE_SETS: &[&str] = &[
     CONTACT_OR_OFFICE,
     MAJOR_DEPRESSION,

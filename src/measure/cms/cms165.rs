@@ -21,6 +21,9 @@ const DIALYSIS: &str = "2.16.840.1.113883.3.464.1003.109.12.1013";
 const ESRD_MONTHLY: &str = "2.16.840.1.113883.3.464.1003.109.12.1014";
 const ED_VISIT: &str = "2.16.840.1.113883.3.464.1003.101.12.1010";
 
+/// A higher score is better.
+pub const INVERSE: bool = false;
+
 pub const VALUE_SETS: &[&str] = &[
     ESSENTIAL_HYPERTENSION,
     PREGNANCY,

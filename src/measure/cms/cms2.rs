@@ -44,6 +44,9 @@ const DECLINED: &str = "720834000";
 const NOT_DONE_REASON: &str =
     "http://hl7.org/fhir/us/qicore/StructureDefinition/qicore-notDoneReason";
 
+/// A higher score is better.
+pub const INVERSE: bool = false;
+
 pub const VALUE_SETS: &[&str] = &[
     ENCOUNTER_TO_SCREEN,
     PT_EVALUATION,

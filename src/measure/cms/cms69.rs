@@ -26,6 +26,9 @@ const UNDERWEIGHT: &str = "2.16.840.1.113883.3.526.3.1563";
 const QICORE: &str = "http://hl7.org/fhir/us/qicore/StructureDefinition/";
 const CLINICAL: &str = "http://terminology.hl7.org/CodeSystem/condition-clinical";
 
+/// A higher score is better.
+pub const INVERSE: bool = false;
+
 pub const VALUE_SETS: &[&str] = &[
     ENCOUNTER_BMI,
     FOLLOW_UP_HIGH,

@@ -6,6 +6,7 @@
 
 mod audit;
 mod auth;
+mod compartment;
 mod outbox;
 mod rows;
 mod schema;
@@ -23,8 +24,8 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::{
-    AccessContext, HistoryPage, HistoryQuery, SearchPage, Store, StoreError, StoredResource,
-    WriteWork,
+    AccessContext, HistoryPage, HistoryQuery, PatientPage, PatientRecord, SearchPage, Store,
+    StoreError, StoredResource, WriteWork,
 };
 use crate::fhir::query::SearchQuery;
 
@@ -218,6 +219,16 @@ impl Store for SqliteStore {
     ) -> Result<Vec<StoredResource>, StoreError> {
         let tenant = ctx.tenant.clone();
         self.with_reader(move |c| search::find(c, &tenant, &query, limit))
+            .await
+    }
+
+    async fn patient_records(
+        &self,
+        ctx: &AccessContext,
+        page: PatientPage,
+    ) -> Result<Vec<PatientRecord>, StoreError> {
+        let tenant = ctx.tenant.clone();
+        self.with_reader(move |c| compartment::page(c, &tenant, &page))
             .await
     }
 

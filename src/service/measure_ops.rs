@@ -1,0 +1,331 @@
+//! The measure operations' request handling and DEQM output:
+//! `$evaluate-measure` (individual, subject-list and summary MeasureReports),
+//! `$care-gaps` (one gaps Bundle per patient) and reads of the Measure
+//! resources Tandem evaluates.
+
+use serde_json::{Value, json};
+
+use super::measures::{Selection, measure_def, report_base, run, subject_id};
+use super::{FhirService, ServiceError};
+use crate::fhir::outcome::Issue;
+use crate::measure::catalog::{Catalog, MeasureDef};
+use crate::measure::run::{MeasureTally, Period, report_groups};
+
+fn get<'a>(pairs: &'a [(String, String)], k: &str) -> Option<&'a str> {
+    pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+}
+
+fn selection(pairs: &[(String, String)]) -> Result<Selection, ServiceError> {
+    Ok(Selection {
+        patient: get(pairs, "subject")
+            .map(|s| subject_id(s, "Patient"))
+            .transpose()?,
+        practitioner: get(pairs, "practitioner")
+            .map(|p| subject_id(p, "Practitioner").map(|id| format!("Practitioner/{id}")))
+            .transpose()?,
+    })
+}
+
+/// A Measure resource as served: the published one under Tandem's id.
+pub fn measure_resource(def: &MeasureDef) -> Value {
+    let mut m = Catalog::get().measure(def).clone();
+    m["id"] = json!(def.id);
+    m
+}
+
+impl FhirService {
+    /// `GET Measure/{id}`: a Measure Tandem evaluates (read-only, from `conformance/measures/`).
+    pub fn measure_definition(
+        &self,
+        ctx: &crate::store::AccessContext,
+        id: &str,
+    ) -> Result<Value, ServiceError> {
+        self.allow(ctx, "Measure", crate::auth::policy::Interaction::Read)?;
+        Catalog::get()
+            .by_id(id)
+            .map(measure_resource)
+            .ok_or_else(|| {
+                ServiceError::NotFound(Issue::error(
+                    "not-found",
+                    format!("Measure/{id} is not known here."),
+                ))
+            })
+    }
+
+    /// `GET Measure`: every Measure version Tandem evaluates, as a searchset.
+    pub fn measure_definitions(
+        &self,
+        ctx: &crate::store::AccessContext,
+    ) -> Result<Value, ServiceError> {
+        self.allow(ctx, "Measure", crate::auth::policy::Interaction::Search)?;
+        let entry: Vec<Value> = Catalog::get()
+            .defs
+            .iter()
+            .map(|d| json!({"fullUrl": format!("{}/Measure/{}", self.settings.base_url, d.id), "resource": measure_resource(d), "search": {"mode": "match"}}))
+            .collect();
+        Ok(
+            json!({"resourceType": "Bundle", "type": "searchset", "total": entry.len(), "entry": entry}),
+        )
+    }
+
+    fn now_text(&self) -> String {
+        chrono::DateTime::from_timestamp_millis(self.clock.now_ms())
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    }
+
+    /// `GET Measure/{id}/$evaluate-measure`.
+    pub async fn evaluate_measure(
+        &self,
+        ctx: &crate::store::AccessContext,
+        id: &str,
+        pairs: &[(String, String)],
+    ) -> Result<Value, ServiceError> {
+        let period = self.checked_period(ctx, pairs)?;
+        let def = measure_def(id, period)?;
+        let sel = selection(pairs)?;
+        let kind = match (get(pairs, "reportType"), &sel.patient) {
+            (Some("subject"), Some(_)) | (None, Some(_)) => "individual",
+            (Some("subject"), None) => {
+                return Err(ServiceError::bad(Issue::error(
+                    "required",
+                    "reportType=subject needs subject=Patient/[id].",
+                )));
+            }
+            (Some("subject-list"), _) => "subject-list",
+            (Some("population"), _) | (None, None) => "summary",
+            (Some(other), _) => {
+                return Err(ServiceError::bad(Issue::error(
+                    "invalid",
+                    format!(
+                        "reportType '{other}' is not one of subject, subject-list, population."
+                    ),
+                )));
+            }
+        };
+        let mut evaluated: Vec<Value> = Vec::new();
+        let tallies = vec![MeasureTally::new(def, kind == "subject-list")];
+        let tallies = run(
+            self.measure_store(),
+            ctx,
+            period,
+            &sel,
+            tallies,
+            |record, _| {
+                if kind == "individual" {
+                    evaluated = evaluated_refs(record);
+                }
+            },
+            |_| {},
+        )
+        .await?;
+        let tally = &tallies[0];
+        if kind == "individual" && tally.patients == 0 {
+            return Err(ServiceError::NotFound(Issue::error(
+                "not-found",
+                "The subject is not a patient of this practice (or not of this practitioner).",
+            )));
+        }
+        Ok(self.report(def, tally, kind, period, &sel, evaluated))
+    }
+
+    fn report(
+        &self,
+        def: &MeasureDef,
+        tally: &MeasureTally,
+        kind: &str,
+        period: Period,
+        sel: &Selection,
+        evaluated: Vec<Value>,
+    ) -> Value {
+        let mut report = report_base(def, kind, period, &self.now_text());
+        let measure = Catalog::get().measure(def);
+        let (groups, contained) = report_groups(measure, tally, kind == "subject-list");
+        report["group"] = json!(groups);
+        if !contained.is_empty() {
+            report["contained"] = json!(contained);
+        }
+        if let Some(p) = &sel.patient {
+            report["subject"] = json!({"reference": format!("Patient/{p}")});
+        } else if let Some(p) = &sel.practitioner {
+            report["subject"] = json!({"reference": p});
+        }
+        if kind == "individual" {
+            report["evaluatedResource"] = json!(evaluated);
+        }
+        report
+    }
+
+    /// Summary (or subject-list) reports of several measures from one pass
+    /// over the practice (`tandem measure`); `progress` gets patients read.
+    pub async fn measure_reports(
+        &self,
+        ctx: &crate::store::AccessContext,
+        period: Period,
+        defs: &[&'static MeasureDef],
+        subject_list: bool,
+        progress: impl FnMut(u64) + Send,
+    ) -> Result<Vec<Value>, ServiceError> {
+        self.measure_scope(ctx)?;
+        let tallies = defs
+            .iter()
+            .map(|d| MeasureTally::new(d, subject_list))
+            .collect();
+        let tallies = run(
+            self.measure_store(),
+            ctx,
+            period,
+            &Selection::default(),
+            tallies,
+            |_, _| {},
+            progress,
+        )
+        .await?;
+        let kind = if subject_list {
+            "subject-list"
+        } else {
+            "summary"
+        };
+        Ok(tallies
+            .iter()
+            .map(|t| {
+                let mut r = self.report(t.def, t, kind, period, &Selection::default(), Vec::new());
+                r["id"] = json!(format!("{}-{}-{}", t.def.id, period.first, period.last));
+                r
+            })
+            .collect())
+    }
+
+    /// `GET Measure/$care-gaps`: open (or closed) gaps per patient.
+    pub async fn care_gaps(
+        &self,
+        ctx: &crate::store::AccessContext,
+        pairs: &[(String, String)],
+    ) -> Result<Value, ServiceError> {
+        let period = self.checked_period(ctx, pairs)?;
+        let closed = match get(pairs, "status").unwrap_or("open-gap") {
+            "open-gap" => false,
+            "closed-gap" => true,
+            other => {
+                return Err(ServiceError::bad(Issue::error(
+                    "invalid",
+                    format!("status '{other}' is not open-gap or closed-gap."),
+                )));
+            }
+        };
+        let defs = gap_measures(pairs, period)?;
+        let sel = selection(pairs)?;
+        let tallies: Vec<MeasureTally> = defs.iter().map(|d| MeasureTally::new(d, false)).collect();
+        let now = self.now_text();
+        let mut bundles = Vec::new();
+        run(
+            self.measure_store(),
+            ctx,
+            period,
+            &sel,
+            tallies,
+            |record, results| {
+                let gaps: Vec<(&'static MeasureDef, &crate::measure::GroupResult)> = defs
+                    .iter()
+                    .zip(results)
+                    .flat_map(|(d, groups)| groups.iter().map(move |g| (*d, g)))
+                    .filter(|(d, g)| {
+                        let p = &g.populations;
+                        let counted =
+                            p.denominator && !p.denominator_exclusion && !p.denominator_exception;
+                        counted && (p.gap(d.inverse) != closed)
+                    })
+                    .collect();
+                if !gaps.is_empty() {
+                    bundles.push(gaps_bundle(record.id(), &gaps, period, &now, closed));
+                }
+            },
+            |_| {},
+        )
+        .await?;
+        let parameter: Vec<Value> = bundles
+            .into_iter()
+            .map(|b| json!({"name": "return", "resource": b}))
+            .collect();
+        Ok(json!({"resourceType": "Parameters", "parameter": parameter}))
+    }
+}
+
+/// `measureId` parameters (repeatable), or every measure for the period.
+fn gap_measures(
+    pairs: &[(String, String)],
+    period: Period,
+) -> Result<Vec<&'static MeasureDef>, ServiceError> {
+    let asked: Vec<&str> = pairs
+        .iter()
+        .filter(|(k, _)| k == "measureId")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    if asked.is_empty() {
+        let catalog = Catalog::get();
+        return Ok(catalog
+            .measure_names()
+            .into_iter()
+            .filter_map(|n| catalog.for_period(n, period.first))
+            .collect());
+    }
+    asked
+        .into_iter()
+        .map(|id| measure_def(id, period))
+        .collect()
+}
+
+fn evaluated_refs(record: &crate::measure::record::Record) -> Vec<Value> {
+    let mut refs = vec![json!({"reference": format!("Patient/{}", record.id())})];
+    for ty in super::measures::COMPARTMENT_TYPES {
+        for r in record.all(ty) {
+            refs.push(
+                json!({"reference": format!("{ty}/{}", r["id"].as_str().unwrap_or_default())}),
+            );
+        }
+    }
+    refs
+}
+
+/// One patient's gaps: a DetectedIssue (DEQM care gap) per measure group,
+/// each with the individual MeasureReport as its evidence.
+fn gaps_bundle(
+    patient: &str,
+    gaps: &[(&'static MeasureDef, &crate::measure::GroupResult)],
+    period: Period,
+    now: &str,
+    closed: bool,
+) -> Value {
+    let mut entry = Vec::new();
+    for (def, group) in gaps {
+        let report_url = format!("urn:uuid:{}", uuid::Uuid::new_v4());
+        let mut tally = MeasureTally::new(def, false);
+        tally.add(patient, std::slice::from_ref(*group));
+        let mut report = report_base(def, "individual", period, now);
+        report["subject"] = json!({"reference": format!("Patient/{patient}")});
+        report["group"] = json!(report_groups(Catalog::get().measure(def), &tally, false).0);
+        let issue = json!({
+            "resourceType": "DetectedIssue",
+            "status": "final",
+            "code": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "CAREGAP", "display": "Care Gaps"}]},
+            "patient": {"reference": format!("Patient/{patient}")},
+            "identifiedDateTime": now,
+            "modifierExtension": [{
+                "url": "http://hl7.org/fhir/us/davinci-deqm/StructureDefinition/extension-gapStatus",
+                "valueCodeableConcept": {"coding": [{"system": "http://hl7.org/fhir/us/davinci-deqm/CodeSystem/gaps-status", "code": if closed { "closed-gap" } else { "open-gap" }}]}
+            }],
+            "evidence": [{"detail": [{"reference": report_url}]}],
+            "detail": format!("{}: {}", def.cms, if closed { "measure met" } else { "in the denominator, numerator not met" }),
+        });
+        entry.push(
+            json!({"fullUrl": format!("urn:uuid:{}", uuid::Uuid::new_v4()), "resource": issue}),
+        );
+        entry.push(json!({"fullUrl": report_url, "resource": report}));
+    }
+    json!({
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": now,
+        "entry": entry,
+    })
+}

@@ -1,0 +1,358 @@
+//! Measure evaluation end to end: the authors' CMS122 (2026) test patients are
+//! written to a real server over HTTP, then `$evaluate-measure` and
+//! `$care-gaps` must reproduce the authors' expected populations — per
+//! patient, as subject lists, and as summary counts.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::{shared_data, spawn_app};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tandem::auth::Role;
+
+/// Patient id → expected count per population code, for the 2026 CMS122 cases.
+type Expected = BTreeMap<String, BTreeMap<String, u64>>;
+
+/// Loads every case into the server (one transaction of PUTs per case).
+async fn load_cms122(app: &common::TestApp) -> Expected {
+    let dir = shared_data().join("ecqm/qicore-2025/CMS122/tests");
+    let mut expected = Expected::new();
+    for f in std::fs::read_dir(dir).unwrap() {
+        let bundle: Value =
+            serde_json::from_slice(&std::fs::read(f.unwrap().path()).unwrap()).unwrap();
+        let mut entries = Vec::new();
+        let mut patient = String::new();
+        let mut counts = BTreeMap::new();
+        for e in bundle["entry"].as_array().unwrap() {
+            let r = &e["resource"];
+            match r["resourceType"].as_str().unwrap() {
+                "MeasureReport" => {
+                    for p in r["group"][0]["population"].as_array().unwrap() {
+                        counts.insert(
+                            p["code"]["coding"][0]["code"].as_str().unwrap().to_string(),
+                            p["count"].as_u64().unwrap_or(0),
+                        );
+                    }
+                }
+                "Bundle" => {}
+                rt => {
+                    if rt == "Patient" {
+                        patient = r["id"].as_str().unwrap().to_string();
+                    }
+                    let url = format!("{rt}/{}", r["id"].as_str().unwrap());
+                    entries.push(json!({"resource": r, "request": {"method": "PUT", "url": url}}));
+                }
+            }
+        }
+        let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
+        let resp = app.post("", &tx).await;
+        assert_eq!(
+            resp.status(),
+            StatusCode::OK,
+            "{}",
+            resp.text().await.unwrap()
+        );
+        expected.insert(patient, counts);
+    }
+    expected
+}
+
+fn count(report: &Value, code: &str) -> u64 {
+    report["group"][0]["population"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["code"]["coding"][0]["code"] == code)
+        .and_then(|p| p["count"].as_u64())
+        .unwrap_or_else(|| panic!("no {code} in {report}"))
+}
+
+const PERIOD: &str = "periodStart=2026-01-01&periodEnd=2026-12-31";
+const CODES: &[&str] = &[
+    "initial-population",
+    "denominator",
+    "denominator-exclusion",
+    "numerator",
+];
+
+#[tokio::test]
+async fn evaluate_measure_reproduces_the_authors_expected_results_over_http() {
+    let app = spawn_app().await;
+    let expected = load_cms122(&app).await;
+    let reporting = app
+        .client_for("program", Role::Reporting, "default", "system/*.rs")
+        .await;
+
+    // Summary over the whole practice: each population is the sum of the cases.
+    let path = format!("Measure/CMS122-2026/$evaluate-measure?{PERIOD}");
+    let summary = app.json_as(&reporting, &path).await;
+    assert_eq!(summary["type"], "summary", "{summary}");
+    for code in CODES {
+        let want: u64 = expected
+            .values()
+            .map(|c| c.get(*code).copied().unwrap_or(0))
+            .sum();
+        assert_eq!(count(&summary, code), want, "{code}");
+    }
+    let (d, x, n) = (
+        count(&summary, "denominator"),
+        count(&summary, "denominator-exclusion"),
+        count(&summary, "numerator"),
+    );
+    let score = summary["group"][0]["measureScore"]["value"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (score - n as f64 / (d - x) as f64).abs() < 1e-4,
+        "score {score}"
+    );
+
+    // Subject list: the numerator List names exactly the expected patients.
+    let path = format!("Measure/CMS122/$evaluate-measure?{PERIOD}&reportType=subject-list");
+    let list = app.json_as(&reporting, &path).await;
+    assert_eq!(list["type"], "subject-list");
+    let numer = list["group"][0]["population"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["code"]["coding"][0]["code"] == "numerator")
+        .unwrap()["subjectResults"]["reference"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches('#')
+        .to_string();
+    let contained = list["contained"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == numer.as_str())
+        .unwrap();
+    let got: BTreeSet<String> = contained["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["item"]["reference"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("Patient/")
+                .to_string()
+        })
+        .collect();
+    let want: BTreeSet<String> = expected
+        .iter()
+        .filter(|(_, c)| c["numerator"] == 1)
+        .map(|(p, _)| p.clone())
+        .collect();
+    assert_eq!(got, want);
+
+    // Individual reports for every case.
+    for (patient, counts) in &expected {
+        let path =
+            format!("Measure/CMS122-2026/$evaluate-measure?{PERIOD}&subject=Patient/{patient}");
+        let report = app.json_as(&reporting, &path).await;
+        assert_eq!(report["type"], "individual");
+        assert_eq!(report["subject"]["reference"], format!("Patient/{patient}"));
+        for code in CODES {
+            assert_eq!(count(&report, code), counts[*code], "{patient} {code}");
+        }
+        let refs = report["evaluatedResource"].as_array().unwrap();
+        assert!(
+            refs.iter()
+                .any(|r| r["reference"] == format!("Patient/{patient}"))
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn care_gaps_follow_the_inverse_measure_and_access_is_checked_both_ways() {
+    let app = spawn_app().await;
+    let expected = load_cms122(&app).await;
+    let reporting = app
+        .client_for("program", Role::Reporting, "default", "system/*.rs")
+        .await;
+    // CMS122 is inverse: a gap is a counted patient *in* the numerator.
+    let path = format!("Measure/$care-gaps?{PERIOD}&measureId=CMS122-2026");
+    let gaps = app.json_as(&reporting, &path).await;
+    let got: BTreeSet<String> = gaps["parameter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let issue = &p["resource"]["entry"][0]["resource"];
+            assert_eq!(issue["code"]["coding"][0]["code"], "CAREGAP");
+            issue["patient"]["reference"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("Patient/")
+                .to_string()
+        })
+        .collect();
+    let want: BTreeSet<String> = expected
+        .iter()
+        .filter(|(_, c)| {
+            c["denominator"] == 1 && c["denominator-exclusion"] == 0 && c["numerator"] == 1
+        })
+        .map(|(p, _)| p.clone())
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(got, want);
+    // One patient's gaps only.
+    let one = want.iter().next().unwrap();
+    let path = format!("Measure/$care-gaps?{PERIOD}&measureId=CMS122-2026&subject=Patient/{one}");
+    let gaps = app.json_as(&reporting, &path).await;
+    assert_eq!(gaps["parameter"].as_array().unwrap().len(), 1);
+
+    // Refused: a behavioural-health partner and an HIE may not evaluate measures.
+    for (id, role) in [("cmhc", Role::BhPartner), ("hie", Role::Hie)] {
+        let c = app.client_for(id, role, "default", "system/*.rs").await;
+        let r = c
+            .get(app.url(&format!("Measure/CMS122-2026/$evaluate-measure?{PERIOD}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{id}");
+        let r = c
+            .get(app.url(&format!("Measure/$care-gaps?{PERIOD}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{id}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_measure_requests_get_an_operation_outcome() {
+    let app = spawn_app().await;
+    let cases = [
+        (
+            "Measure/CMS122-2026/$evaluate-measure",
+            StatusCode::BAD_REQUEST,
+            "periodStart",
+        ),
+        (
+            "Measure/CMS122-2026/$evaluate-measure?period=2026Q5",
+            StatusCode::BAD_REQUEST,
+            "quarter",
+        ),
+        (
+            "Measure/CMS122-2026/$evaluate-measure?periodStart=2026-12-31&periodEnd=2026-01-01",
+            StatusCode::BAD_REQUEST,
+            "before",
+        ),
+        (
+            "Measure/CMS999/$evaluate-measure?period=2026",
+            StatusCode::NOT_FOUND,
+            "CMS122",
+        ),
+        (
+            "Measure/CMS122/$evaluate-measure?period=2026&reportType=subject",
+            StatusCode::BAD_REQUEST,
+            "subject",
+        ),
+        (
+            "Measure/CMS122/$evaluate-measure?period=2026&reportType=patient",
+            StatusCode::BAD_REQUEST,
+            "reportType",
+        ),
+        (
+            "Measure/CMS122/$evaluate-measure?period=2026&subject=Patient/nobody",
+            StatusCode::NOT_FOUND,
+            "not a patient",
+        ),
+        (
+            "Measure/$care-gaps?period=2026&status=maybe",
+            StatusCode::BAD_REQUEST,
+            "open-gap",
+        ),
+        ("Measure/nothing", StatusCode::NOT_FOUND, "not known"),
+    ];
+    for (path, status, words) in cases {
+        let (got, body) = app.get_json(path).await;
+        assert_eq!(got, status, "{path}: {body}");
+        assert_eq!(body["resourceType"], "OperationOutcome", "{path}");
+        assert!(body.to_string().contains(words), "{path}: {body}");
+    }
+    // The Measure resources themselves are served read-only.
+    let (status, m) = app.get_json("Measure/CMS165-2026").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(m["id"], "CMS165-2026");
+    let (_, all) = app.get_json("Measure").await;
+    assert!(all["total"].as_u64().unwrap() >= 15, "{all}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn tandem_measure_writes_one_summary_per_measure_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("practice.db");
+    let db2 = db.clone();
+    let app = common::spawn_app_with(move |c| c.database = db2).await;
+    let expected = load_cms122(&app).await;
+    app.stop().await;
+    let out = dir.path().join("reports");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args([
+            "--database",
+            db.to_str().unwrap(),
+            "measure",
+            "--period",
+            "2026",
+            "--tenant",
+            "default",
+        ])
+        .args([
+            "--measure",
+            "CMS122",
+            "--measure",
+            "CMS165",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        stdout.contains(&format!("{} patients", expected.len())),
+        "{stdout}"
+    );
+    let read = |name: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(out.join(name)).unwrap()).unwrap()
+    };
+    let report = read("MeasureReport-CMS122-2026-2026-01-01-2026-12-31.json");
+    assert_eq!(report["type"], "summary");
+    for code in CODES {
+        let want: u64 = expected.values().map(|c| c[*code]).sum();
+        assert_eq!(count(&report, code), want, "{code}");
+    }
+    // CMS165 ran in the same pass and has its own report.
+    let bp = read("MeasureReport-CMS165-2026-2026-01-01-2026-12-31.json");
+    assert_eq!(
+        bp["measure"].as_str().unwrap().split('|').next(),
+        Some("https://madie.cms.gov/Measure/CMS165FHIRControllingHighBloodPressure")
+    );
+    // A bad period is refused before anything runs.
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args([
+            "--database",
+            db.to_str().unwrap(),
+            "measure",
+            "--period",
+            "2026Q7",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--period"));
+}
