@@ -62,10 +62,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/$outbox", get(operations::outbox))
         .route("/$outbox-retry", post(operations::outbox_retry))
         .route("/_history", get(h::system_history))
-        .route("/Measure", get(operations::measure_list))
         .route("/Measure/$care-gaps", get(operations::care_gaps))
-        .route("/Measure/{id}", get(operations::measure_read))
-        .route("/Measure/{id}/{op}", get(operations::measure_operation))
         .route(
             "/{rt}",
             get(h::search)

@@ -63,18 +63,6 @@ pub async fn instance_operation(
     dispatch(&s, ctx, fmt, &rt, &id, &op, q).await
 }
 
-/// `GET /Measure/{id}/${operation}` (the Measure routes are static, so they
-/// need their own entry to the same dispatch).
-pub async fn measure_operation(
-    State(s): State<AppState>,
-    Access(ctx): Access,
-    fmt: Format,
-    Path((id, op)): Path<(String, String)>,
-    RawQuery(q): RawQuery,
-) -> Result<Response> {
-    dispatch(&s, ctx, fmt, "Measure", &id, &op, q).await
-}
-
 async fn dispatch(
     s: &AppState,
     ctx: crate::store::AccessContext,
@@ -120,26 +108,5 @@ pub async fn care_gaps(
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
     let body = s.svc.care_gaps(&ctx, &query_pairs(q)).await?;
-    Ok(json_response(StatusCode::OK, body.to_string(), fmt))
-}
-
-/// `GET /Measure/{id}`: the Measure resources Tandem evaluates are read-only.
-pub async fn measure_read(
-    State(s): State<AppState>,
-    Access(ctx): Access,
-    fmt: Format,
-    Path(id): Path<String>,
-) -> Result<Response> {
-    let body = s.svc.measure_definition(&ctx, &id)?;
-    Ok(json_response(StatusCode::OK, body.to_string(), fmt))
-}
-
-/// `GET /Measure`: every Measure version Tandem evaluates.
-pub async fn measure_list(
-    State(s): State<AppState>,
-    Access(ctx): Access,
-    fmt: Format,
-) -> Result<Response> {
-    let body = s.svc.measure_definitions(&ctx)?;
     Ok(json_response(StatusCode::OK, body.to_string(), fmt))
 }

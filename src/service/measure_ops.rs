@@ -33,41 +33,23 @@ pub fn measure_resource(def: &MeasureDef) -> Value {
     m
 }
 
+/// A Measure Tandem evaluates, as a stored resource, for reads of
+/// `Measure/{id}` that the store does not hold (the catalog is read-only
+/// conformance content; clients may still store Measures of their own).
+pub(super) fn catalog_measure(id: &str) -> Option<crate::store::StoredResource> {
+    let def = Catalog::get().by_id(id)?;
+    Some(crate::store::StoredResource {
+        resource_type: "Measure".into(),
+        id: def.id.into(),
+        version: 1,
+        last_updated_ms: 0,
+        deleted: false,
+        method: "PUT".into(),
+        body: measure_resource(def).to_string(),
+    })
+}
+
 impl FhirService {
-    /// `GET Measure/{id}`: a Measure Tandem evaluates (read-only, from `conformance/measures/`).
-    pub fn measure_definition(
-        &self,
-        ctx: &crate::store::AccessContext,
-        id: &str,
-    ) -> Result<Value, ServiceError> {
-        self.allow(ctx, "Measure", crate::auth::policy::Interaction::Read)?;
-        Catalog::get()
-            .by_id(id)
-            .map(measure_resource)
-            .ok_or_else(|| {
-                ServiceError::NotFound(Issue::error(
-                    "not-found",
-                    format!("Measure/{id} is not known here."),
-                ))
-            })
-    }
-
-    /// `GET Measure`: every Measure version Tandem evaluates, as a searchset.
-    pub fn measure_definitions(
-        &self,
-        ctx: &crate::store::AccessContext,
-    ) -> Result<Value, ServiceError> {
-        self.allow(ctx, "Measure", crate::auth::policy::Interaction::Search)?;
-        let entry: Vec<Value> = Catalog::get()
-            .defs
-            .iter()
-            .map(|d| json!({"fullUrl": format!("{}/Measure/{}", self.settings.base_url, d.id), "resource": measure_resource(d), "search": {"mode": "match"}}))
-            .collect();
-        Ok(
-            json!({"resourceType": "Bundle", "type": "searchset", "total": entry.len(), "entry": entry}),
-        )
-    }
-
     fn now_text(&self) -> String {
         chrono::DateTime::from_timestamp_millis(self.clock.now_ms())
             .unwrap_or_default()

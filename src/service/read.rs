@@ -20,7 +20,10 @@ impl FhirService {
         if rt == "AuditEvent" {
             return self.read_audit(ctx, id).await;
         }
-        let found = self.store.read(ctx, rt, id).await?;
+        let mut found = self.store.read(ctx, rt, id).await?;
+        if found.is_none() && rt == "Measure" {
+            found = super::measure_ops::catalog_measure(id);
+        }
         let r = self
             .screen_one(ctx, &allowance, found, Interaction::Read, rt, id)
             .await?;
