@@ -125,6 +125,17 @@ fn resource_entry(registry: &Registry, profiles: &Profiles, rt: &str) -> Value {
             "documentation": "Building blocks 7 and 8: positive screens connected to a partner, two-way exchange within 7 days, days to first visit, referrals past agreed days, each referral's timeline.",
         }]);
     }
+    if rt == "Measure" {
+        entry["operation"] = json!([{
+            "name": "evaluate-measure",
+            "definition": "http://tandem.health/fhir/OperationDefinition/Measure-evaluate-measure",
+            "documentation": "DEQM individual, subject-list or summary MeasureReport for a period; measures are evaluated natively (CMS2, 69, 122, 137, 138, 139, 155, 159, 165).",
+        }, {
+            "name": "care-gaps",
+            "definition": "http://tandem.health/fhir/OperationDefinition/Measure-care-gaps",
+            "documentation": "Open (or closed) care gaps per patient: a DetectedIssue per measure group with the individual MeasureReport as evidence.",
+        }]);
+    }
     if rt == "Patient" {
         entry["operation"] = json!([{
             "name": "screening-status",
