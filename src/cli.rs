@@ -60,6 +60,9 @@ pub enum Command {
         /// Measures to evaluate (CMS122, CMS122-2026, …; repeatable). Default: all.
         #[arg(long = "measure")]
         measures: Vec<String>,
+        /// A SIM measure set to evaluate: adult, pediatric or cpc (SIM + CPC+ adult sites).
+        #[arg(long)]
+        cohort: Option<String>,
         /// Write subject-list reports (patients per population) instead of summaries.
         #[arg(long)]
         subject_list: bool,

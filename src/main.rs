@@ -51,6 +51,7 @@ fn main() -> anyhow::Result<()> {
                 tenant,
                 out,
                 measures,
+                cohort,
                 subject_list,
             } => {
                 let args = tandem::measure_cli::Args {
@@ -58,6 +59,7 @@ fn main() -> anyhow::Result<()> {
                     tenant,
                     out,
                     measures,
+                    cohort,
                     subject_list,
                 };
                 tandem::measure_cli::run(&cfg, args).await

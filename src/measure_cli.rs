@@ -17,6 +17,8 @@ pub struct Args {
     pub tenant: Option<String>,
     pub out: PathBuf,
     pub measures: Vec<String>,
+    /// A SIM measure set (`adult`, `pediatric`, `cpc`), added to `measures`.
+    pub cohort: Option<String>,
     pub subject_list: bool,
 }
 
@@ -48,7 +50,15 @@ fn chosen(names: &[String], period: Period) -> anyhow::Result<Vec<&'static Measu
 
 pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<()> {
     let period = parse_period(&args.period)?;
-    let defs = chosen(&args.measures, period)?;
+    let mut names = args.measures.clone();
+    if let Some(c) = &args.cohort {
+        let set = crate::measure::catalog::cohort(c)
+            .ok_or_else(|| anyhow::anyhow!("--cohort {c}: one of adult, pediatric, cpc"))?;
+        names.extend(set.iter().map(|m| m.to_string()));
+        names.sort();
+        names.dedup();
+    }
+    let defs = chosen(&names, period)?;
     let tenant = args.tenant.unwrap_or_else(|| cfg.default_tenant.clone());
     if !crate::fhir::id::is_valid_id(&tenant) {
         anyhow::bail!("--tenant '{tenant}' is not a valid FHIR id");
@@ -78,12 +88,30 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<()> {
         std::fs::write(&path, serde_json::to_string_pretty(r)?)?;
     }
     println!(
-        "{} measures, {patients} patients, {} → {} ({:.1}s); reports in {}",
+        "{} measures, {patients} patients, {} → {} ({:.1}s, peak memory {}); reports in {}",
         reports.len(),
         period.first,
         period.last,
         started.elapsed().as_secs_f64(),
+        peak_memory(),
         args.out.display()
     );
     Ok(())
+}
+
+/// This process's peak resident memory (Linux `VmHWM`), for the summary line.
+fn peak_memory() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let kb: f64 = s
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()?;
+            Some(format!("{:.0} MiB", kb / 1024.0))
+        })
+        .unwrap_or_else(|| "unknown".into())
 }

@@ -345,6 +345,38 @@ async fn tandem_measure_writes_one_summary_per_measure_from_the_command_line() {
         bp["measure"].as_str().unwrap().split('|').next(),
         Some("https://madie.cms.gov/Measure/CMS165FHIRControllingHighBloodPressure")
     );
+    // A SIM cohort picks its measure set (pediatric: CMS2 and CMS155).
+    let kids = dir.path().join("kids");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args([
+            "--database",
+            db.to_str().unwrap(),
+            "measure",
+            "--period",
+            "2026Q4",
+            "--cohort",
+            "pediatric",
+        ])
+        .args(["--out", kids.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let mut files: Vec<String> = std::fs::read_dir(&kids)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "MeasureReport-CMS155-2026-2026-01-01-2026-12-31.json",
+            "MeasureReport-CMS2-2026-2026-01-01-2026-12-31.json"
+        ]
+    );
     // A bad period is refused before anything runs.
     let bad = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
         .args([

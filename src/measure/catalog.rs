@@ -71,6 +71,33 @@ static DEFS: &[MeasureDef] = &[
     def!("CMS69", 2026, Ver::Qi600, cms69),
 ];
 
+/// The SIM measure sets (Colorado SIM guide, Appendix C, "SIM Clinical
+/// Quality Measure Set"), limited to the measures evaluated here: primary and
+/// secondary CQMs of adult SIM-only sites, pediatric sites, and adult sites
+/// also in CPC+ (where CMS159 may stand in for CMS2 and CMS69 is not required).
+/// Not yet evaluated: CMS82 maternal depression, NQF 1448 developmental
+/// screening, NQF 2152 unhealthy alcohol use, NQF 1799 asthma medication.
+pub const COHORTS: &[(&str, &[&str])] = &[
+    (
+        "adult",
+        &[
+            "CMS2", "CMS122", "CMS165", "CMS69", "CMS137", "CMS138", "CMS139",
+        ],
+    ),
+    ("pediatric", &["CMS2", "CMS155"]),
+    (
+        "cpc",
+        &[
+            "CMS2", "CMS159", "CMS122", "CMS165", "CMS137", "CMS138", "CMS139",
+        ],
+    ),
+];
+
+/// The measures of a SIM cohort (`adult`, `pediatric`, `cpc`).
+pub fn cohort(name: &str) -> Option<&'static [&'static str]> {
+    COHORTS.iter().find(|(n, _)| *n == name).map(|(_, m)| *m)
+}
+
 /// Measure definitions with their resources parsed and value sets loaded.
 pub struct Catalog {
     pub defs: &'static [MeasureDef],

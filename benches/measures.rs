@@ -1,0 +1,182 @@
+//! Measure evaluation: how fast, how much memory, and — against fqm-execution
+//! on the same patients — how much faster and whether the answers agree.
+//!
+//! The population is generated from the measure authors' 700 MADiE test
+//! patients (which exercise every population boundary): patient `i` is test
+//! patient `i mod 700` under a new id, parsed from JSON like a store read.
+//! Every measure of the 2026 catalog (CMS2, 69, 122, 137, 138, 139, 155, 159,
+//! 165) is evaluated on every patient, on all cores.
+//!
+//! Then the product path: the patients imported into a SQLite store and
+//! `tandem measure` run over it (20,000 patients; quick 2,000).
+//!
+//! Run: `cargo bench --bench measures` (100,000 patients, then fqm-execution on
+//! 1,000), `-- --quick` (10,000; fqm on 100). `-- --no-fqm` skips the engine.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::Value;
+use tandem::measure::catalog::{Catalog, MeasureDef};
+use tandem::measure::qicore::Ctx;
+use tandem::measure::record::Record;
+
+#[path = "measures_parts/fqm.rs"]
+mod fqm;
+#[path = "measures_parts/store.rs"]
+mod store;
+
+fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ecqm")
+}
+
+/// One test patient: its bundle text and the patient id to replace.
+pub struct Template {
+    text: String,
+    id: String,
+}
+
+fn templates() -> Vec<Template> {
+    let mut out = Vec::new();
+    for set in ["qicore-2024", "qicore-2025"] {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(shared().join(set))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        dirs.sort();
+        for dir in dirs {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("tests"))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            files.sort();
+            for f in files {
+                let b: Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
+                let resources: Vec<&Value> = b["entry"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| &e["resource"])
+                    .filter(|r| {
+                        r["resourceType"] != "MeasureReport" && r["resourceType"] != "Bundle"
+                    })
+                    .collect();
+                let Some(p) = resources.iter().find(|r| r["resourceType"] == "Patient") else {
+                    continue;
+                };
+                let id = p["id"].as_str().unwrap().to_string();
+                out.push(Template {
+                    text: serde_json::to_string(&resources).unwrap(),
+                    id,
+                });
+            }
+        }
+    }
+    out
+}
+
+impl Template {
+    /// Patient number `i`'s resources (the template under a new id).
+    pub fn resources(&self, i: usize) -> Vec<Value> {
+        let text = self.text.replace(&self.id, &format!("{}-{i}", self.id));
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
+/// The 2026 version of every measure (or the latest before it).
+fn defs() -> Vec<&'static MeasureDef> {
+    let c = Catalog::get();
+    let jan = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+    c.measure_names()
+        .into_iter()
+        .filter_map(|n| c.for_period(n, jan))
+        .collect()
+}
+
+/// Evaluates `defs` for patients `0..n` on `threads` threads; returns the
+/// number of (patient, measure) evaluations in each initial population.
+pub fn evaluate_all(
+    t: &[Template],
+    defs: &[&'static MeasureDef],
+    n: usize,
+    threads: usize,
+) -> Vec<u64> {
+    let catalog = Catalog::get();
+    let (first, last) = (
+        chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+        chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+    );
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|w| {
+                s.spawn(move || {
+                    let mut initial = vec![0u64; defs.len()];
+                    for i in (w..n).step_by(threads) {
+                        let record = Record::new(t[i % t.len()].resources(i)).unwrap();
+                        for (k, d) in defs.iter().enumerate() {
+                            let ctx = Ctx::new(&record, &catalog.value_sets, first, last, d.ver);
+                            initial[k] += (d.evaluate)(&ctx)
+                                .iter()
+                                .filter(|g| g.populations.initial)
+                                .count() as u64;
+                        }
+                    }
+                    initial
+                })
+            })
+            .collect();
+        workers.into_iter().fold(vec![0; defs.len()], |mut acc, h| {
+            for (a, b) in acc.iter_mut().zip(h.join().unwrap()) {
+                *a += b;
+            }
+            acc
+        })
+    })
+}
+
+/// Peak resident memory of this process (VmHWM), in MiB.
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let n = if quick { 10_000 } else { 100_000 };
+    let threads = std::thread::available_parallelism()
+        .map(|p| p.get())
+        .unwrap_or(1);
+    let t = templates();
+    let defs = defs();
+    let _ = Catalog::get();
+    let rss_before = peak_rss_mib();
+    let started = Instant::now();
+    let initial = evaluate_all(&t, &defs, n, threads);
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "measure evaluation: {n} patients x {} measures on {threads} threads",
+        defs.len()
+    );
+    println!(
+        "  {secs:.2} s, {:.0} patients/s, {:.1} µs per patient-measure",
+        n as f64 / secs,
+        secs * 1e6 / (n * defs.len()) as f64
+    );
+    println!(
+        "  peak RSS {:.0} MiB (templates and value sets loaded: {rss_before:.0} MiB)",
+        peak_rss_mib()
+    );
+    let per: BTreeMap<&str, u64> = defs.iter().map(|d| d.id).zip(initial).collect();
+    println!("  initial-population memberships: {per:?}");
+    store::run(&t, if quick { 2_000 } else { 20_000 });
+    if !args.iter().any(|a| a == "--no-fqm") {
+        fqm::compare(&t, &defs, if quick { 100 } else { 1_000 }, shared());
+    }
+}

@@ -1,0 +1,183 @@
+//! The independent engine: fqm-execution (the CQL reference engine the
+//! measure authors' tool uses) on the same patients, one measure at a time,
+//! timed against Tandem on one thread, with every population compared.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use tandem::measure::catalog::{Catalog, MeasureDef};
+use tandem::measure::qicore::Ctx;
+use tandem::measure::record::Record;
+
+use super::Template;
+
+/// `node_modules` holding fqm-execution 1.8.6: `FQM_NODE_MODULES`, or
+/// installed under `target/fqm` on first use.
+fn node_modules() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("FQM_NODE_MODULES") {
+        return Some(PathBuf::from(p));
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fqm");
+    let modules = dir.join("node_modules");
+    if !modules.join("fqm-execution").exists() {
+        println!("installing fqm-execution 1.8.6 into {}", dir.display());
+        let ok = Command::new("npm")
+            .args(["install", "--silent", "--prefix"])
+            .arg(&dir)
+            .arg("fqm-execution@1.8.6")
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return None;
+        }
+    }
+    Some(modules)
+}
+
+/// Population results per (patient, group) from one engine.
+type Results = HashMap<(String, usize), HashMap<String, u8>>;
+
+fn fqm_run(modules: &Path, bundle: &Path, patients: &Path) -> Option<(Results, f64)> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fqm-populations.js");
+    let started = Instant::now();
+    let out = Command::new("node")
+        .arg(script)
+        .arg(bundle)
+        .args(["2026-01-01", "2026-12-31"])
+        .arg(patients)
+        .env("NODE_PATH", modules)
+        .env("TRUST_META", "1")
+        .output()
+        .ok()?;
+    let secs = started.elapsed().as_secs_f64();
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        println!(
+            "  fqm-execution failed on {}: {}",
+            bundle.display(),
+            err.lines().next().unwrap_or_default()
+        );
+        return None;
+    }
+    let mut results = Results::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let v: Value = serde_json::from_str(line).ok()?;
+        let pops = v["populations"].as_object()?;
+        let pops = pops
+            .iter()
+            .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0) as u8))
+            .collect();
+        results.insert(
+            (
+                v["patient"].as_str()?.to_string(),
+                v["group"].as_u64()? as usize,
+            ),
+            pops,
+        );
+    }
+    Some((results, secs))
+}
+
+fn tandem_run(t: &[Template], def: &MeasureDef, m: usize) -> (Results, f64) {
+    let catalog = Catalog::get();
+    let (first, last) = (
+        chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+        chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+    );
+    let started = Instant::now();
+    let mut results = Results::new();
+    for i in 0..m {
+        let record = Record::new(t[i % t.len()].resources(i)).unwrap();
+        let ctx = Ctx::new(&record, &catalog.value_sets, first, last, def.ver);
+        for (g, r) in (def.evaluate)(&ctx).iter().enumerate() {
+            let pops = tandem::measure::run::POPULATIONS
+                .iter()
+                .filter_map(|c| Some((c.to_string(), r.populations.get(c)? as u8)))
+                .collect();
+            results.insert((record.id().to_string(), g), pops);
+        }
+    }
+    (results, started.elapsed().as_secs_f64())
+}
+
+/// Counts (population, disagreements) over the populations fqm reports.
+fn disagreements(tandem: &Results, fqm: &Results) -> (usize, Vec<String>) {
+    let mut compared = 0;
+    let mut diffs = Vec::new();
+    for (key, theirs) in fqm {
+        let ours = tandem.get(key);
+        for (code, v) in theirs {
+            compared += 1;
+            let mine = ours.and_then(|o| o.get(code)).copied().unwrap_or(0);
+            if mine != *v {
+                diffs.push(format!(
+                    "{} group {} {code}: tandem {mine} fqm {v}",
+                    key.0, key.1
+                ));
+            }
+        }
+    }
+    diffs.sort();
+    (compared, diffs)
+}
+
+pub fn compare(t: &[Template], defs: &[&'static MeasureDef], m: usize, shared: PathBuf) {
+    let Some(modules) = node_modules() else {
+        println!("fqm-execution unavailable (node/npm missing): comparison skipped");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..m {
+        let entry: Vec<Value> = t[i % t.len()]
+            .resources(i)
+            .into_iter()
+            .map(|r| json!({"resource": r}))
+            .collect();
+        let b = json!({"resourceType": "Bundle", "type": "collection", "entry": entry});
+        std::fs::write(dir.path().join(format!("p{i:06}.json")), b.to_string()).unwrap();
+    }
+    println!(
+        "fqm-execution 1.8.6 vs Tandem on the same {m} patients (one thread each, period 2026):"
+    );
+    println!(
+        "{:<12} {:>10} {:>10} {:>9} {:>12} {:>10}",
+        "measure", "tandem ms", "fqm ms", "ratio", "populations", "disagree"
+    );
+    let (mut t_total, mut f_total) = (0.0, 0.0);
+    for def in defs {
+        let set = if def.year == 2026 {
+            "qicore-2025"
+        } else {
+            "qicore-2024"
+        };
+        let bundle = shared.join(set).join(def.cms).join("measure-bundle.json");
+        let Some((theirs, fqm_secs)) = fqm_run(&modules, &bundle, dir.path()) else {
+            continue;
+        };
+        let (ours, tandem_secs) = tandem_run(t, def, m);
+        let (compared, diffs) = disagreements(&ours, &theirs);
+        t_total += tandem_secs;
+        f_total += fqm_secs;
+        println!(
+            "{:<12} {:>10.1} {:>10.0} {:>8.0}x {:>12} {:>10}",
+            def.id,
+            tandem_secs * 1e3,
+            fqm_secs * 1e3,
+            fqm_secs / tandem_secs.max(1e-9),
+            compared,
+            diffs.len()
+        );
+        for d in diffs.iter().take(5) {
+            println!("    {d}");
+        }
+    }
+    println!(
+        "  all measures: tandem {:.2} s, fqm-execution {:.1} s, ratio {:.0}x",
+        t_total,
+        f_total,
+        f_total / t_total.max(1e-9)
+    );
+}
