@@ -12,6 +12,7 @@
 //!
 //! Run: `cargo bench --bench measures` (100,000 patients, then fqm-execution on
 //! 1,000), `-- --quick` (10,000; fqm on 100). `-- --no-fqm` skips the engine.
+//! `-- --synthea` instead runs both engines on the Synthea sample (period 2020).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -149,6 +150,9 @@ fn peak_rss_mib() -> f64 {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
+    if args.iter().any(|a| a == "--synthea") {
+        return synthea();
+    }
     let n = if quick { 10_000 } else { 100_000 };
     let threads = std::thread::available_parallelism()
         .map(|p| p.get())
@@ -177,6 +181,53 @@ fn main() {
     println!("  initial-population memberships: {per:?}");
     store::run(&t, if quick { 2_000 } else { 20_000 });
     if !args.iter().any(|a| a == "--no-fqm") {
-        fqm::compare(&t, &defs, if quick { 100 } else { 1_000 }, shared());
+        let patient = |i: usize| t[i % t.len()].resources(i);
+        let run = fqm::Run {
+            patient: &patient,
+            count: if quick { 100 } else { 1_000 },
+            first: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            last: chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+            trust_meta: true,
+        };
+        fqm::compare(&run, &defs, shared());
     }
+}
+
+/// `-- --synthea`: the Synthea sample (120 patients, no QI-Core profile
+/// claims, data up to 2020) through both engines for every measure version,
+/// measurement period 2020.
+fn synthea() {
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/synthea/blaze-r4-120-patients");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.to_string_lossy().contains("Information"))
+        .collect();
+    files.sort();
+    let patients: Vec<Vec<Value>> = files
+        .iter()
+        .map(|f| {
+            let mut text = String::new();
+            let mut bz = bzip2::read::BzDecoder::new(std::fs::File::open(f).unwrap());
+            std::io::Read::read_to_string(&mut bz, &mut text).unwrap();
+            let b: Value = serde_json::from_str(&text).unwrap();
+            b["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["resource"].clone())
+                .collect()
+        })
+        .collect();
+    let patient = |i: usize| patients[i].clone();
+    let run = fqm::Run {
+        patient: &patient,
+        count: patients.len(),
+        first: chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap(),
+        last: chrono::NaiveDate::from_ymd_opt(2020, 12, 31).unwrap(),
+        trust_meta: false,
+    };
+    let defs: Vec<&'static MeasureDef> = Catalog::get().defs.iter().collect();
+    fqm::compare(&run, &defs, shared());
 }

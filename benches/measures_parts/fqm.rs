@@ -12,8 +12,6 @@ use tandem::measure::catalog::{Catalog, MeasureDef};
 use tandem::measure::qicore::Ctx;
 use tandem::measure::record::Record;
 
-use super::Template;
-
 /// `node_modules` holding fqm-execution 1.8.6: `FQM_NODE_MODULES`, or
 /// installed under `target/fqm` on first use.
 fn node_modules() -> Option<PathBuf> {
@@ -40,16 +38,27 @@ fn node_modules() -> Option<PathBuf> {
 /// Population results per (patient, group) from one engine.
 type Results = HashMap<(String, usize), HashMap<String, u8>>;
 
-fn fqm_run(modules: &Path, bundle: &Path, patients: &Path) -> Option<(Results, f64)> {
+/// The patients and period both engines evaluate.
+pub struct Run<'a> {
+    /// Patient `i`'s resources.
+    pub patient: &'a (dyn Fn(usize) -> Vec<Value> + Sync),
+    pub count: usize,
+    pub first: chrono::NaiveDate,
+    pub last: chrono::NaiveDate,
+    /// fqm-execution's trustMetaProfile (QI-Core test data claims profiles; Synthea does not).
+    pub trust_meta: bool,
+}
+
+fn fqm_run(modules: &Path, bundle: &Path, patients: &Path, run: &Run) -> Option<(Results, f64)> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fqm-populations.js");
     let started = Instant::now();
     let out = Command::new("node")
         .arg(script)
         .arg(bundle)
-        .args(["2026-01-01", "2026-12-31"])
+        .args([run.first.to_string(), run.last.to_string()])
         .arg(patients)
         .env("NODE_PATH", modules)
-        .env("TRUST_META", "1")
+        .env("TRUST_META", if run.trust_meta { "1" } else { "0" })
         .output()
         .ok()?;
     let secs = started.elapsed().as_secs_f64();
@@ -81,16 +90,13 @@ fn fqm_run(modules: &Path, bundle: &Path, patients: &Path) -> Option<(Results, f
     Some((results, secs))
 }
 
-fn tandem_run(t: &[Template], def: &MeasureDef, m: usize) -> (Results, f64) {
+fn tandem_run(run: &Run, def: &MeasureDef) -> (Results, f64) {
     let catalog = Catalog::get();
-    let (first, last) = (
-        chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
-        chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
-    );
+    let (first, last) = (run.first, run.last);
     let started = Instant::now();
     let mut results = Results::new();
-    for i in 0..m {
-        let record = Record::new(t[i % t.len()].resources(i)).unwrap();
+    for i in 0..run.count {
+        let record = Record::new((run.patient)(i)).unwrap();
         let ctx = Ctx::new(&record, &catalog.value_sets, first, last, def.ver);
         for (g, r) in (def.evaluate)(&ctx).iter().enumerate() {
             let pops = tandem::measure::run::POPULATIONS
@@ -124,15 +130,15 @@ fn disagreements(tandem: &Results, fqm: &Results) -> (usize, Vec<String>) {
     (compared, diffs)
 }
 
-pub fn compare(t: &[Template], defs: &[&'static MeasureDef], m: usize, shared: PathBuf) {
+pub fn compare(run: &Run, defs: &[&'static MeasureDef], shared: PathBuf) {
     let Some(modules) = node_modules() else {
         println!("fqm-execution unavailable (node/npm missing): comparison skipped");
         return;
     };
+    let m = run.count;
     let dir = tempfile::tempdir().unwrap();
     for i in 0..m {
-        let entry: Vec<Value> = t[i % t.len()]
-            .resources(i)
+        let entry: Vec<Value> = (run.patient)(i)
             .into_iter()
             .map(|r| json!({"resource": r}))
             .collect();
@@ -140,7 +146,8 @@ pub fn compare(t: &[Template], defs: &[&'static MeasureDef], m: usize, shared: P
         std::fs::write(dir.path().join(format!("p{i:06}.json")), b.to_string()).unwrap();
     }
     println!(
-        "fqm-execution 1.8.6 vs Tandem on the same {m} patients (one thread each, period 2026):"
+        "fqm-execution 1.8.6 vs Tandem on the same {m} patients (one thread each, period {} .. {}):",
+        run.first, run.last
     );
     println!(
         "{:<12} {:>10} {:>10} {:>9} {:>12} {:>10}",
@@ -154,10 +161,10 @@ pub fn compare(t: &[Template], defs: &[&'static MeasureDef], m: usize, shared: P
             "qicore-2024"
         };
         let bundle = shared.join(set).join(def.cms).join("measure-bundle.json");
-        let Some((theirs, fqm_secs)) = fqm_run(&modules, &bundle, dir.path()) else {
+        let Some((theirs, fqm_secs)) = fqm_run(&modules, &bundle, dir.path(), run) else {
             continue;
         };
-        let (ours, tandem_secs) = tandem_run(t, def, m);
+        let (ours, tandem_secs) = tandem_run(run, def);
         let (compared, diffs) = disagreements(&ours, &theirs);
         t_total += tandem_secs;
         f_total += fqm_secs;
