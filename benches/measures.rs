@@ -116,7 +116,7 @@ pub fn evaluate_all(
                     for i in (w..n).step_by(threads) {
                         let record = Record::new(t[i % t.len()].resources(i)).unwrap();
                         for (k, d) in defs.iter().enumerate() {
-                            let ctx = Ctx::new(&record, &catalog.value_sets, first, last, d.ver);
+                            let ctx = Ctx::new(&record, catalog.value_sets(d), first, last, d.ver);
                             initial[k] += (d.evaluate)(&ctx)
                                 .iter()
                                 .filter(|g| g.populations.initial)

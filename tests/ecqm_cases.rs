@@ -138,7 +138,7 @@ fn every_madie_test_case_matches_its_expected_populations() {
                 let case = load(f);
                 let ctx = Ctx::new(
                     &case.record,
-                    &catalog.value_sets,
+                    catalog.value_sets(def),
                     case.first,
                     case.last,
                     def.ver,

@@ -77,13 +77,20 @@ const CODES: &[&str] = &[
     "numerator",
 ];
 
-#[tokio::test]
-async fn evaluate_measure_reproduces_the_authors_expected_results_over_http() {
+/// A server holding the CMS122 cases, their expected results, and a
+/// reporting client of the practice.
+async fn loaded() -> (common::TestApp, Expected, reqwest::Client) {
     let app = spawn_app().await;
     let expected = load_cms122(&app).await;
     let reporting = app
         .client_for("program", Role::Reporting, "default", "system/*.rs")
         .await;
+    (app, expected, reporting)
+}
+
+#[tokio::test]
+async fn evaluate_measure_reproduces_the_authors_expected_results_over_http() {
+    let (app, expected, reporting) = loaded().await;
 
     // Summary over the whole practice: each population is the sum of the cases.
     let path = format!("Measure/CMS122-2026/$evaluate-measure?{PERIOD}");
@@ -169,11 +176,7 @@ async fn evaluate_measure_reproduces_the_authors_expected_results_over_http() {
 
 #[tokio::test]
 async fn care_gaps_follow_the_inverse_measure_and_access_is_checked_both_ways() {
-    let app = spawn_app().await;
-    let expected = load_cms122(&app).await;
-    let reporting = app
-        .client_for("program", Role::Reporting, "default", "system/*.rs")
-        .await;
+    let (app, expected, reporting) = loaded().await;
     // CMS122 is inverse: a gap is a counted patient *in* the numerator.
     let path = format!("Measure/$care-gaps?{PERIOD}&measureId=CMS122-2026");
     let gaps = app.json_as(&reporting, &path).await;

@@ -97,7 +97,7 @@ fn tandem_run(run: &Run, def: &MeasureDef) -> (Results, f64) {
     let mut results = Results::new();
     for i in 0..run.count {
         let record = Record::new((run.patient)(i)).unwrap();
-        let ctx = Ctx::new(&record, &catalog.value_sets, first, last, def.ver);
+        let ctx = Ctx::new(&record, catalog.value_sets(def), first, last, def.ver);
         for (g, r) in (def.evaluate)(&ctx).iter().enumerate() {
             let pops = tandem::measure::run::POPULATIONS
                 .iter()

@@ -102,7 +102,9 @@ pub fn cohort(name: &str) -> Option<&'static [&'static str]> {
 pub struct Catalog {
     pub defs: &'static [MeasureDef],
     measures: Vec<Value>,
-    pub value_sets: ValueSets,
+    /// Per definition, the expansions shipped with *that* version: the same
+    /// OID expands differently from year to year, so versions never share.
+    value_sets: Vec<ValueSets>,
 }
 
 impl Catalog {
@@ -113,12 +115,16 @@ impl Catalog {
     }
 
     fn load() -> Result<Catalog, String> {
-        let mut value_sets = ValueSets::default();
+        let mut all = ValueSets::default();
+        let mut own = Vec::new();
         let mut measures = Vec::new();
         for def in DEFS {
             let bundle: Value =
                 serde_json::from_str(def.bundle).map_err(|e| format!("{}: {e}", def.id))?;
-            value_sets.add_bundle(&bundle);
+            let mut sets = ValueSets::default();
+            sets.add_bundle(&bundle);
+            all.add_bundle(&bundle);
+            own.push(sets);
             let measure = bundle["entry"]
                 .as_array()
                 .into_iter()
@@ -129,8 +135,11 @@ impl Catalog {
                 .ok_or_else(|| format!("{}: no Measure", def.id))?;
             measures.push(measure);
         }
-        for def in DEFS {
-            let missing = value_sets.missing(def.value_sets);
+        for (def, sets) in DEFS.iter().zip(own.iter_mut()) {
+            // A version's bundle holds every set its ELM references; sets it
+            // lacks are ones only another version reads (never consulted here).
+            sets.fill_from(&all);
+            let missing = sets.missing(def.value_sets);
             if !missing.is_empty() {
                 return Err(format!(
                     "{}: value sets without expansion: {missing:?}",
@@ -141,8 +150,18 @@ impl Catalog {
         Ok(Catalog {
             defs: DEFS,
             measures,
-            value_sets,
+            value_sets: own,
         })
+    }
+
+    /// The value sets of one measure version.
+    pub fn value_sets(&self, def: &MeasureDef) -> &ValueSets {
+        let i = self
+            .defs
+            .iter()
+            .position(|d| d.id == def.id)
+            .unwrap_or_default();
+        &self.value_sets[i]
     }
 
     /// The version of `cms` for a period starting on `start`: the one
@@ -190,6 +209,27 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_version_reads_its_own_expansions() {
+        // "Office Visit" gained SNOMED 185349003 (Encounter for check up) in
+        // the 2026 expansion; a 2025 measure must not see it.
+        let c = Catalog::get();
+        let office = "2.16.840.1.113883.3.464.1003.101.12.1001";
+        let sct = "http://snomed.info/sct";
+        assert!(
+            c.value_sets(c.by_id("CMS122-2026").unwrap())
+                .has(office, sct, "185349003")
+        );
+        assert!(
+            !c.value_sets(c.by_id("CMS139-2025").unwrap())
+                .has(office, sct, "185349003")
+        );
+        assert!(
+            !c.value_sets(c.by_id("CMS122-2025").unwrap())
+                .has(office, sct, "185349003")
+        );
+    }
 
     #[test]
     fn versions_are_chosen_by_period_year() {

@@ -107,39 +107,31 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn end_of(r: &Value) -> String {
+        request_period(r)
+            .unwrap()
+            .end()
+            .unwrap()
+            .naive_date()
+            .to_string()
+    }
+
     #[test]
     fn supply_quantity_and_bounds_rules() {
         // 30 days supply, 2 refills: 90 days from the authored date.
         let r = json!({"authoredOn": "2026-01-10T09:00:00Z", "dispenseRequest": {
             "expectedSupplyDuration": {"value": 30, "code": "d"}, "numberOfRepeatsAllowed": 2}});
-        let p = request_period(&r).unwrap();
-        assert_eq!(p.end().unwrap().naive_date().to_string(), "2026-04-09");
+        assert_eq!(end_of(&r), "2026-04-09");
         // 60 tablets, 1 tablet twice a day: 30 days.
         let r = json!({"authoredOn": "2026-01-10", "dosageInstruction": [{
             "timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
             "doseAndRate": [{"doseQuantity": {"value": 1}}]}],
             "dispenseRequest": {"quantity": {"value": 60}}});
-        assert_eq!(
-            request_period(&r)
-                .unwrap()
-                .end()
-                .unwrap()
-                .naive_date()
-                .to_string(),
-            "2026-02-08"
-        );
+        assert_eq!(end_of(&r), "2026-02-08");
         // Only a bounds period: its end.
         let r = json!({"dosageInstruction": [{"timing": {"repeat": {"boundsPeriod": {
             "start": "2026-03-01", "end": "2026-03-15"}}}}]});
-        assert_eq!(
-            request_period(&r)
-                .unwrap()
-                .end()
-                .unwrap()
-                .naive_date()
-                .to_string(),
-            "2026-03-15"
-        );
+        assert_eq!(end_of(&r), "2026-03-15");
         // Nothing to go on.
         assert!(request_period(&json!({"authoredOn": "2026-01-10"})).is_none());
     }

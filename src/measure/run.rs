@@ -152,7 +152,7 @@ impl MeasureTally {
     pub fn feed(&mut self, catalog: &Catalog, record: &Record, period: Period) -> Vec<GroupResult> {
         let ctx = Ctx::new(
             record,
-            &catalog.value_sets,
+            catalog.value_sets(self.def),
             period.first,
             period.last,
             self.def.ver,

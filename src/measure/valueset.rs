@@ -43,6 +43,16 @@ impl ValueSets {
             .is_some_and(|s| s.contains(&(system.to_string(), code.to_string())))
     }
 
+    /// Copies from `other` every set this one lacks (a set one version of a
+    /// measure does not use but the transcription names for another).
+    pub fn fill_from(&mut self, other: &ValueSets) {
+        for (oid, codes) in &other.by_oid {
+            if !self.by_oid.contains_key(oid) {
+                self.by_oid.insert(oid.clone(), codes.clone());
+            }
+        }
+    }
+
     /// Whether an expansion for `oid` is loaded.
     pub fn knows(&self, oid: &str) -> bool {
         self.by_oid.contains_key(oid)
