@@ -23,7 +23,6 @@ pub const LOINC: &str = "http://loinc.org";
 pub const SNOMED: &str = "http://snomed.info/sct";
 pub const CPT: &str = "http://www.ama-assn.org/go/cpt";
 pub const HCPCS: &str = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets";
-const QICORE: &str = "http://hl7.org/fhir/us/qicore/StructureDefinition/";
 const OBS_CATEGORY: &str = "http://terminology.hl7.org/CodeSystem/observation-category";
 const COND_CATEGORY: &str = "http://terminology.hl7.org/CodeSystem/condition-category";
 const COND_CLINICAL: &str = "http://terminology.hl7.org/CodeSystem/condition-clinical";
@@ -212,13 +211,20 @@ pub fn completed(r: &Value) -> bool {
     r["status"] == "completed"
 }
 
+/// A canonical URL whose last segment is `name` (`…/qicore-encounter`),
+/// checked without allocating.
+pub fn names_profile(url: &str, name: &str) -> bool {
+    url.strip_suffix(name)
+        .is_some_and(|head| head.ends_with('/'))
+}
+
 fn claims(r: &Value, profile: &str) -> bool {
     r["meta"]["profile"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
-        .any(|p| p.strip_prefix(QICORE) == Some(profile) || p.ends_with(&format!("/{profile}")))
+        .any(|p| names_profile(p, profile))
 }
 
 /// QI-Core ConditionEncounterDiagnosis.
@@ -268,7 +274,7 @@ pub fn is_vital_sign(o: &Value, profile_tails: &[&str], loinc: &str) -> bool {
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
-        .any(|p| profile_tails.iter().any(|t| p.ends_with(&format!("/{t}"))));
+        .any(|p| profile_tails.iter().any(|t| names_profile(p, t)));
     claims
         || (is_code(&o["code"], LOINC, loinc)
             && any_is_code(&o["category"], OBS_CATEGORY, "vital-signs"))
@@ -285,6 +291,9 @@ pub fn do_not_perform(r: &Value) -> bool {
             .into_iter()
             .flatten()
             .any(|x| {
-                x["url"] == format!("{QICORE}qicore-doNotPerform") && x["valueBoolean"] == true
+                x["url"]
+                    .as_str()
+                    .is_some_and(|u| names_profile(u, "qicore-doNotPerform"))
+                    && x["valueBoolean"] == true
             })
 }

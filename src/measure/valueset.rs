@@ -9,10 +9,14 @@ use std::collections::{HashMap, HashSet};
 /// The VSAC prefix eCQM value set canonicals share.
 pub const VSAC: &str = "http://cts.nlm.nih.gov/fhir/ValueSet/";
 
+/// Codes of one expansion: system → codes, so a lookup borrows `&str`s and
+/// allocates nothing (it runs for every coding a measure tests).
+type Codes = HashMap<String, HashSet<String>>;
+
 /// Expansions by OID (the last path segment of the canonical URL).
 #[derive(Debug, Default, Clone)]
 pub struct ValueSets {
-    by_oid: HashMap<String, HashSet<(String, String)>>,
+    by_oid: HashMap<String, Codes>,
 }
 
 impl ValueSets {
@@ -40,7 +44,8 @@ impl ValueSets {
     pub fn has(&self, oid: &str, system: &str, code: &str) -> bool {
         self.by_oid
             .get(oid)
-            .is_some_and(|s| s.contains(&(system.to_string(), code.to_string())))
+            .and_then(|s| s.get(system))
+            .is_some_and(|codes| codes.contains(code))
     }
 
     /// Copies from `other` every set this one lacks (a set one version of a
@@ -64,10 +69,12 @@ impl ValueSets {
     }
 }
 
-fn collect(contains: &Value, into: &mut HashSet<(String, String)>) {
+fn collect(contains: &Value, into: &mut Codes) {
     for c in contains.as_array().into_iter().flatten() {
         if let (Some(s), Some(code)) = (c["system"].as_str(), c["code"].as_str()) {
-            into.insert((s.to_string(), code.to_string()));
+            into.entry(s.to_string())
+                .or_default()
+                .insert(code.to_string());
         }
         collect(&c["contains"], into);
     }

@@ -313,6 +313,10 @@ fn extension<'a>(r: &'a Value, name: &str) -> Option<&'a Value> {
     r["extension"]
         .as_array()?
         .iter()
-        .find(|x| x["url"] == format!("{QICORE}{name}"))
+        .find(|x| {
+            x["url"]
+                .as_str()
+                .is_some_and(|u| u.strip_prefix(QICORE) == Some(name))
+        })
         .map(|x| &x["valueCodeableConcept"])
 }
