@@ -77,6 +77,27 @@ const CODES: &[&str] = &[
     "numerator",
 ];
 
+/// The id in a `Patient/x` reference.
+fn patient_id(reference: &Value) -> String {
+    reference
+        .as_str()
+        .unwrap()
+        .trim_start_matches("Patient/")
+        .to_string()
+}
+
+/// The patients whose expected counts satisfy `keep`.
+fn patients_where(
+    expected: &Expected,
+    keep: impl Fn(&BTreeMap<String, u64>) -> bool,
+) -> BTreeSet<String> {
+    expected
+        .iter()
+        .filter(|(_, c)| keep(c))
+        .map(|(p, _)| p.clone())
+        .collect()
+}
+
 /// A server holding the CMS122 cases, their expected results, and a
 /// reporting client of the practice.
 async fn loaded() -> (common::TestApp, Expected, reqwest::Client) {
@@ -140,19 +161,9 @@ async fn evaluate_measure_reproduces_the_authors_expected_results_over_http() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| {
-            e["item"]["reference"]
-                .as_str()
-                .unwrap()
-                .trim_start_matches("Patient/")
-                .to_string()
-        })
+        .map(|e| patient_id(&e["item"]["reference"]))
         .collect();
-    let want: BTreeSet<String> = expected
-        .iter()
-        .filter(|(_, c)| c["numerator"] == 1)
-        .map(|(p, _)| p.clone())
-        .collect();
+    let want: BTreeSet<String> = patients_where(&expected, |c| c["numerator"] == 1);
     assert_eq!(got, want);
 
     // Individual reports for every case.
@@ -187,20 +198,12 @@ async fn care_gaps_follow_the_inverse_measure_and_access_is_checked_both_ways() 
         .map(|p| {
             let issue = &p["resource"]["entry"][0]["resource"];
             assert_eq!(issue["code"]["coding"][0]["code"], "CAREGAP");
-            issue["patient"]["reference"]
-                .as_str()
-                .unwrap()
-                .trim_start_matches("Patient/")
-                .to_string()
+            patient_id(&issue["patient"]["reference"])
         })
         .collect();
-    let want: BTreeSet<String> = expected
-        .iter()
-        .filter(|(_, c)| {
-            c["denominator"] == 1 && c["denominator-exclusion"] == 0 && c["numerator"] == 1
-        })
-        .map(|(p, _)| p.clone())
-        .collect();
+    let want: BTreeSet<String> = patients_where(&expected, |c| {
+        c["denominator"] == 1 && c["denominator-exclusion"] == 0 && c["numerator"] == 1
+    });
     assert!(!want.is_empty());
     assert_eq!(got, want);
     // One patient's gaps only.
