@@ -154,14 +154,18 @@ impl Catalog {
         })
     }
 
+    /// Where a definition sits in `defs` (it is one of them: `MeasureDef`s
+    /// only come from the static table).
+    fn index(&self, def: &MeasureDef) -> usize {
+        self.defs
+            .iter()
+            .position(|d| std::ptr::eq(d, def))
+            .expect("a MeasureDef of the catalog")
+    }
+
     /// The value sets of one measure version.
     pub fn value_sets(&self, def: &MeasureDef) -> &ValueSets {
-        let i = self
-            .defs
-            .iter()
-            .position(|d| d.id == def.id)
-            .unwrap_or_default();
-        &self.value_sets[i]
+        &self.value_sets[self.index(def)]
     }
 
     /// The version of `cms` for a period starting on `start`: the one
@@ -186,12 +190,7 @@ impl Catalog {
 
     /// The published Measure resource of a definition.
     pub fn measure(&self, def: &MeasureDef) -> &Value {
-        let i = self
-            .defs
-            .iter()
-            .position(|d| d.id == def.id)
-            .unwrap_or_default();
-        &self.measures[i]
+        &self.measures[self.index(def)]
     }
 
     /// The distinct measures (CMS numbers), in catalog order.

@@ -133,13 +133,24 @@ impl<'a> Ctx<'a> {
         })
     }
 
+    /// Conditions with a code in the set, of either QI-Core condition
+    /// profile in 6.0.0 (any Condition in 4.1.1), *without* `verified()`:
+    /// the retrieves CMS69, CMS155 and CMS159 use.
+    pub fn conditions_unverified<'b>(
+        &'b self,
+        oid: &'b str,
+    ) -> impl Iterator<Item = &'a Value> + 'b {
+        self.of("Condition", move |c| {
+            in_vs(&c["code"], self.vs, oid)
+                && (self.ver == Ver::Qi411 || is_problem(c) || is_encounter_diagnosis(c))
+        })
+    }
+
     /// QICoreCommon `prevalenceInterval()`.
     pub fn prevalence(&self, c: &Value) -> Iv {
         let onset = to_interval(c, "onset", self.rec).and_then(|i| i.start());
         let abatement = to_interval(c, "abatement", self.rec).and_then(|i| i.end());
-        let active = ["active", "recurrence", "relapse"]
-            .iter()
-            .any(|s| is_code(&c["clinicalStatus"], COND_CLINICAL, s));
+        let active = is_active(c);
         // Active: Interval[onset, abatement end] (null end = ongoing).
         // Otherwise a missing abatement leaves the end unknown: Interval[onset, null).
         let closed_end = active || abatement.is_some();
@@ -242,6 +253,23 @@ pub fn is_problem(c: &Value) -> bool {
             "http://hl7.org/fhir/us/core/CodeSystem/condition-category",
             "health-concern",
         )
+}
+
+/// QICoreCommon `isActive()`: clinical status active, recurrence or relapse.
+pub fn is_active(c: &Value) -> bool {
+    ["active", "recurrence", "relapse"]
+        .iter()
+        .any(|s| is_code(&c["clinicalStatus"], COND_CLINICAL, s))
+}
+
+/// The CodeableConcept of a QI-Core extension (`qicore-notDoneReason`,
+/// `qicore-doNotPerformReason`, …) on a resource.
+pub fn qicore_extension<'a>(r: &'a Value, name: &str) -> Option<&'a Value> {
+    r["extension"]
+        .as_array()?
+        .iter()
+        .find(|x| x["url"].as_str().is_some_and(|u| names_profile(u, name)))
+        .map(|x| &x["valueCodeableConcept"])
 }
 
 /// NCQA `verified()`: no verification status, or confirmed, unconfirmed,

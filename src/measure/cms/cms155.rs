@@ -8,9 +8,7 @@
 use serde_json::Value;
 
 use super::vs::{HOME_HEALTHCARE, OFFICE_VISIT, TELEPHONE_VISITS};
-use crate::measure::qicore::{
-    Ctx, Ver, completed, is_encounter_diagnosis, is_problem, is_vital_sign, result_final,
-};
+use crate::measure::qicore::{Ctx, completed, is_vital_sign, result_final};
 use crate::measure::record::{choice, in_vs};
 use crate::measure::time::Prec;
 use crate::measure::{GroupResult, Populations, yes};
@@ -73,11 +71,8 @@ pub fn evaluate(ctx: &Ctx) -> Vec<GroupResult> {
 
 /// `"Pregnancy Diagnosis Which Overlaps Measurement Period"`.
 fn pregnant(ctx: &Ctx) -> bool {
-    ctx.of("Condition", |c| {
-        in_vs(&c["code"], ctx.vs, PREGNANCY)
-            && (ctx.ver == Ver::Qi411 || is_problem(c) || is_encounter_diagnosis(c))
-    })
-    .any(|c| yes(ctx.prevalence(c).overlaps(&ctx.mp, Prec::Milli)))
+    ctx.conditions_unverified(PREGNANCY)
+        .any(|c| yes(ctx.prevalence(c).overlaps(&ctx.mp, Prec::Milli)))
 }
 
 /// A final vital sign of one profile with a value, taken in the period.

@@ -10,10 +10,8 @@
 use serde_json::Value;
 
 use crate::measure::exclusions::{cmp_opt, vs as ex};
-use crate::measure::qicore::{
-    Ctx, LOINC, SNOMED, Ver, do_not_perform, is_encounter_diagnosis, is_problem, is_screening,
-    result_final,
-};
+use crate::measure::qicore::is_active;
+use crate::measure::qicore::{Ctx, LOINC, SNOMED, Ver, do_not_perform, is_screening, result_final};
 use crate::measure::record::{any_in_vs, in_vs, instant, is_code, period};
 use crate::measure::time::{Bound, Dt, Iv, Prec, le};
 use crate::measure::{GroupResult, Populations, yes};
@@ -28,7 +26,6 @@ const MENTAL_HEALTH: &[&str] = &[
     "2.16.840.1.113883.3.464.1003.105.12.1104", // Schizophrenia or Psychotic Disorder
     "2.16.840.1.113883.3.464.1003.105.12.1152", // Pervasive Developmental Disorder
 ];
-const CLINICAL: &str = "http://terminology.hl7.org/CodeSystem/condition-clinical";
 const VERIFICATION: &str = "http://terminology.hl7.org/CodeSystem/condition-ver-status";
 
 /// A higher score is better.
@@ -71,10 +68,7 @@ struct Cms159<'a> {
 
 /// `isConfirmedActiveDiagnosis()`: active (or recurrence/relapse) and confirmed.
 fn confirmed_active(c: &Value) -> bool {
-    ["active", "recurrence", "relapse"]
-        .iter()
-        .any(|s| is_code(&c["clinicalStatus"], CLINICAL, s))
-        && is_code(&c["verificationStatus"], VERIFICATION, "confirmed")
+    is_active(c) && is_code(&c["verificationStatus"], VERIFICATION, "confirmed")
 }
 
 /// A PHQ-9 total as a number (valueInteger, or a Quantity's value).
@@ -101,14 +95,6 @@ impl<'a> Cms159<'a> {
         Cms159 { ctx, dip, fine }
     }
 
-    fn conditions<'b>(&'b self, oid: &'b str) -> impl Iterator<Item = &'a Value> + 'b {
-        let ctx = self.ctx;
-        ctx.of("Condition", move |c| {
-            in_vs(&c["code"], ctx.vs, oid)
-                && (ctx.ver == Ver::Qi411 || is_problem(c) || is_encounter_diagnosis(c))
-        })
-    }
-
     /// PHQ-9 assessments, final, with their start time.
     fn phq9(&self) -> Vec<(&'a Value, Dt)> {
         let ctx = self.ctx;
@@ -126,7 +112,7 @@ impl<'a> Cms159<'a> {
         let ctx = self.ctx;
         let diagnoses: Vec<Iv> = [MAJOR_DEPRESSION, DYSTHYMIA]
             .iter()
-            .flat_map(|oid| self.conditions(oid))
+            .flat_map(|oid| self.ctx.conditions_unverified(oid))
             .filter(|c| confirmed_active(c))
             .map(|c| ctx.prevalence(c))
             .collect();
@@ -196,7 +182,7 @@ impl<'a> Cms159<'a> {
     fn mental_health(&self, end: Dt) -> bool {
         MENTAL_HEALTH
             .iter()
-            .flat_map(|oid| self.conditions(oid))
+            .flat_map(|oid| self.ctx.conditions_unverified(oid))
             .any(|c| {
                 confirmed_active(c)
                     && self.ctx.prevalence(c).start().is_some_and(|s| {
@@ -245,7 +231,8 @@ impl<'a> Cms159<'a> {
                 })
                 .any(|p| overlaps(ctx.performed(p)))
             || self
-                .conditions(ex::HOSPICE_DIAGNOSIS)
+                .ctx
+                .conditions_unverified(ex::HOSPICE_DIAGNOSIS)
                 .any(|c| confirmed_active(c) && yes(ctx.prevalence(c).overlaps(w, Prec::Day)))
     }
 
@@ -255,7 +242,8 @@ impl<'a> Cms159<'a> {
         let p = self.fine;
         self.assessed(LOINC, "71007-9", w, p, |_| true)
             || self
-                .conditions(ex::PALLIATIVE_DIAGNOSIS)
+                .ctx
+                .conditions_unverified(ex::PALLIATIVE_DIAGNOSIS)
                 .any(|c| confirmed_active(c) && yes(ctx.prevalence(c).overlaps(w, p)))
             || ctx
                 .of("Encounter", |e| {

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::vs::TELEPHONE_VISITS;
 use crate::measure::medication::request_period_in_time;
+use crate::measure::qicore::qicore_extension;
 use crate::measure::qicore::{Ctx, LOINC, SNOMED, Ver, completed, is_problem, is_screening};
 use crate::measure::record::{choice, in_vs, instant, is_code, period};
 use crate::measure::time::{Bound, Dt, Iv, Prec, le};
@@ -41,8 +42,6 @@ const ADULT: Branch = Branch {
 const POSITIVE: &str = "428181000124104";
 const NEGATIVE: &str = "428171000124102";
 const DECLINED: &str = "720834000";
-const NOT_DONE_REASON: &str =
-    "http://hl7.org/fhir/us/qicore/StructureDefinition/qicore-notDoneReason";
 
 /// A higher score is better.
 pub const INVERSE: bool = false;
@@ -235,7 +234,7 @@ impl Cms2<'_> {
                 is_code(&o["code"], LOINC, b.screening) && o["status"] == "cancelled"
             })
             .filter(|o| {
-                let r = not_done_reason(o);
+                let r = qicore_extension(o, "qicore-notDoneReason");
                 r.is_some_and(|r| is_code(r, SNOMED, DECLINED) || in_vs(r, ctx.vs, MEDICAL_REASON))
             })
             .any(|o| {
@@ -252,12 +251,4 @@ impl Cms2<'_> {
             });
         reason && self.screenings(b).is_empty()
     }
-}
-
-fn not_done_reason(o: &Value) -> Option<&Value> {
-    o["extension"]
-        .as_array()?
-        .iter()
-        .find(|x| x["url"] == NOT_DONE_REASON)
-        .map(|x| &x["valueCodeableConcept"])
 }

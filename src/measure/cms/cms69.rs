@@ -5,9 +5,8 @@
 
 use serde_json::Value;
 
-use crate::measure::qicore::{
-    Ctx, LOINC, Ver, do_not_perform, is_encounter_diagnosis, is_problem, is_vital_sign,
-};
+use crate::measure::qicore::{Ctx, LOINC, Ver, do_not_perform, is_problem, is_vital_sign};
+use crate::measure::qicore::{is_active, qicore_extension};
 use crate::measure::record::{any_in_vs, in_vs, instant, is_code, period, quantity, to_interval};
 use crate::measure::time::{Bound, Dt, Iv, Prec, le};
 use crate::measure::{GroupResult, Populations, yes};
@@ -23,7 +22,6 @@ const DECLINED: &str = "2.16.840.1.113883.3.526.3.1582";
 const PREGNANCY: &str = "2.16.840.1.113883.3.600.1.1623";
 const REFERRALS: &str = "2.16.840.1.113883.3.600.1.1527";
 const UNDERWEIGHT: &str = "2.16.840.1.113883.3.526.3.1563";
-const QICORE: &str = "http://hl7.org/fhir/us/qicore/StructureDefinition/";
 const CLINICAL: &str = "http://terminology.hl7.org/CodeSystem/condition-clinical";
 
 /// A higher score is better.
@@ -76,12 +74,6 @@ struct Cms69<'a> {
     encounters: Vec<(&'a Value, Iv)>,
 }
 
-fn active(c: &Value) -> bool {
-    ["active", "recurrence", "relapse"]
-        .iter()
-        .any(|s| is_code(&c["clinicalStatus"], CLINICAL, s))
-}
-
 fn is_health_concern(c: &Value) -> bool {
     c["category"]
         .as_array()
@@ -108,14 +100,9 @@ impl Cms69<'_> {
     fn pregnant(&self) -> bool {
         let ctx = self.ctx;
         !self.encounters.is_empty()
-            && ctx
-                .of("Condition", |c| {
-                    in_vs(&c["code"], ctx.vs, PREGNANCY)
-                        && (ctx.ver == Ver::Qi411 || is_problem(c) || is_encounter_diagnosis(c))
-                })
-                .any(|c| {
-                    is_code(&c["clinicalStatus"], CLINICAL, "active") && yes(ctx.prevalent_in_mp(c))
-                })
+            && ctx.conditions_unverified(PREGNANCY).any(|c| {
+                is_code(&c["clinicalStatus"], CLINICAL, "active") && yes(ctx.prevalent_in_mp(c))
+            })
     }
 
     /// `"BMI During Measurement Period"` with each value (kg/m2).
@@ -178,7 +165,7 @@ impl Cms69<'_> {
                     || instant(&r["authoredOn"]).is_some_and(|at| {
                         self.conditions_pl(OVERWEIGHT).any(|c| {
                             (is_problem(c) || is_health_concern(c))
-                                && active(c)
+                                && is_active(c)
                                 && self.began_by(c, at)
                         })
                     })
@@ -205,9 +192,9 @@ impl Cms69<'_> {
                 any_in_vs(&r["reasonCode"], ctx.vs, UNDERWEIGHT)
                     || instant(&r["authoredOn"]).is_some_and(|at| {
                         in_mp(at)
-                            && self
-                                .conditions_pl(UNDERWEIGHT)
-                                .any(|c| is_health_concern(c) && active(c) && self.began_by(c, at))
+                            && self.conditions_pl(UNDERWEIGHT).any(|c| {
+                                is_health_concern(c) && is_active(c) && self.began_by(c, at)
+                            })
                     })
             });
         let performed = ctx
@@ -219,7 +206,7 @@ impl Cms69<'_> {
                             .is_some_and(|iv| yes(iv.during(&ctx.mp, Prec::Day)))
                             && self.conditions_pl(UNDERWEIGHT).any(|c| {
                                 is_health_concern(c)
-                                    && active(c)
+                                    && is_active(c)
                                     && self.began_by(c, at)
                                     && !self.ended_before(c, at)
                             })
@@ -267,7 +254,9 @@ impl Cms69<'_> {
                     && s["status"] == "completed"
                     && ["qicore-doNotPerformReason", "qicore-reasonRefused"]
                         .iter()
-                        .any(|x| extension(s, x).is_some_and(|r| in_vs(r, ctx.vs, MEDICAL_REASON)))
+                        .any(|x| {
+                            qicore_extension(s, x).is_some_and(|r| in_vs(r, ctx.vs, MEDICAL_REASON))
+                        })
             })
             .any(|s| self.same_day_as_encounter(s));
         services
@@ -288,7 +277,7 @@ impl Cms69<'_> {
         ctx.of("Observation", |o| {
             is_code(&o["code"], LOINC, "39156-5")
                 && o["status"] == "cancelled"
-                && extension(o, "qicore-notDoneReason")
+                && qicore_extension(o, "qicore-notDoneReason")
                     .is_some_and(|r| in_vs(r, ctx.vs, DECLINED) || in_vs(r, ctx.vs, MEDICAL_REASON))
         })
         .any(|o| {
@@ -306,17 +295,4 @@ impl Cms69<'_> {
 /// A BMI observation (US Core / QI-Core BMI profile).
 fn is_bmi(o: &Value) -> bool {
     is_vital_sign(o, &["us-core-bmi", "observation-bmi"], "39156-5")
-}
-
-/// The CodeableConcept of a QI-Core extension on a resource.
-fn extension<'a>(r: &'a Value, name: &str) -> Option<&'a Value> {
-    r["extension"]
-        .as_array()?
-        .iter()
-        .find(|x| {
-            x["url"]
-                .as_str()
-                .is_some_and(|u| u.strip_prefix(QICORE) == Some(name))
-        })
-        .map(|x| &x["valueCodeableConcept"])
 }
