@@ -136,15 +136,9 @@ pub fn evaluate_all(
     })
 }
 
-/// Peak resident memory of this process (VmHWM), in MiB.
+/// Peak resident memory of this process, in MiB.
 fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
+    tandem::measure_cli::peak_memory_mib().unwrap_or(0.0)
 }
 
 fn main() {

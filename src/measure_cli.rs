@@ -99,19 +99,21 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// This process's peak resident memory (Linux `VmHWM`), for the summary line.
+/// This process's peak resident memory in MiB (Linux `VmHWM`), when known.
+pub fn peak_memory_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
 fn peak_memory() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let kb: f64 = s
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()?;
-            Some(format!("{:.0} MiB", kb / 1024.0))
-        })
+    peak_memory_mib()
+        .map(|m| format!("{m:.0} MiB"))
         .unwrap_or_else(|| "unknown".into())
 }

@@ -297,6 +297,16 @@ async fn bad_measure_requests_get_an_operation_outcome() {
     app.stop().await;
 }
 
+/// Runs `tandem --database db measure --out out <args>`.
+fn measure_cli(db: &std::path::Path, out: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["--database", db.to_str().unwrap(), "measure", "--out"])
+        .arg(out)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn tandem_measure_writes_one_summary_per_measure_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -306,26 +316,20 @@ async fn tandem_measure_writes_one_summary_per_measure_from_the_command_line() {
     let expected = load_cms122(&app).await;
     app.stop().await;
     let out = dir.path().join("reports");
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .args([
-            "--database",
-            db.to_str().unwrap(),
-            "measure",
+    let run = measure_cli(
+        &db,
+        &out,
+        &[
             "--period",
             "2026",
             "--tenant",
             "default",
-        ])
-        .args([
             "--measure",
             "CMS122",
             "--measure",
             "CMS165",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert!(
         run.status.success(),
         "{}",
@@ -353,19 +357,7 @@ async fn tandem_measure_writes_one_summary_per_measure_from_the_command_line() {
     );
     // A SIM cohort picks its measure set (pediatric: CMS2 and CMS155).
     let kids = dir.path().join("kids");
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .args([
-            "--database",
-            db.to_str().unwrap(),
-            "measure",
-            "--period",
-            "2026Q4",
-            "--cohort",
-            "pediatric",
-        ])
-        .args(["--out", kids.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let run = measure_cli(&db, &kids, &["--period", "2026Q4", "--cohort", "pediatric"]);
     assert!(
         run.status.success(),
         "{}",
@@ -384,18 +376,7 @@ async fn tandem_measure_writes_one_summary_per_measure_from_the_command_line() {
         ]
     );
     // A bad period is refused before anything runs.
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .args([
-            "--database",
-            db.to_str().unwrap(),
-            "measure",
-            "--period",
-            "2026Q7",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let bad = measure_cli(&db, &out, &["--period", "2026Q7"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--period"));
 }

@@ -88,7 +88,7 @@ impl FhirService {
         let mut evaluated: Vec<Value> = Vec::new();
         let tallies = vec![MeasureTally::new(def, kind == "subject-list")];
         let tallies = run(
-            self.measure_store(),
+            self.store.as_ref(),
             ctx,
             period,
             &sel,
@@ -154,7 +154,7 @@ impl FhirService {
             .map(|d| MeasureTally::new(d, subject_list))
             .collect();
         let tallies = run(
-            self.measure_store(),
+            self.store.as_ref(),
             ctx,
             period,
             &Selection::default(),
@@ -201,7 +201,7 @@ impl FhirService {
         let now = self.now_text();
         let mut bundles = Vec::new();
         run(
-            self.measure_store(),
+            self.store.as_ref(),
             ctx,
             period,
             &sel,

@@ -166,11 +166,6 @@ impl FhirService {
         Ok(())
     }
 
-    /// The store, for measure runs.
-    pub(crate) fn measure_store(&self) -> &dyn Store {
-        self.store.as_ref()
-    }
-
     pub(crate) fn checked_period(
         &self,
         ctx: &AccessContext,
