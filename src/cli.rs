@@ -46,27 +46,7 @@ pub enum Command {
     },
     /// Evaluate quality measures for a whole practice in one pass over its
     /// data and write one DEQM summary MeasureReport per measure to --out.
-    Measure {
-        /// Measurement period: a year (2026), the twelve months ending with a
-        /// quarter (2026Q3), or START..END dates (2026-01-01..2026-06-30).
-        #[arg(long)]
-        period: String,
-        /// Tenant (practice Organization id) to evaluate (default: config default_tenant).
-        #[arg(long)]
-        tenant: Option<String>,
-        /// Directory for the MeasureReports (created if missing).
-        #[arg(long)]
-        out: PathBuf,
-        /// Measures to evaluate (CMS122, CMS122-2026, …; repeatable). Default: all.
-        #[arg(long = "measure")]
-        measures: Vec<String>,
-        /// A SIM measure set to evaluate: adult, pediatric or cpc (SIM + CPC+ adult sites).
-        #[arg(long)]
-        cohort: Option<String>,
-        /// Write subject-list reports (patients per population) instead of summaries.
-        #[arg(long)]
-        subject_list: bool,
-    },
+    Measure(MeasureArgs),
     /// Register, list and remove API clients (SMART Backend Services).
     Client {
         #[command(subcommand)]
@@ -138,4 +118,28 @@ pub enum ClientCommand {
 pub enum KeysCommand {
     /// Start signing with a new key; the old one verifies for 10 more minutes.
     Rotate,
+}
+
+/// Arguments of `tandem measure`.
+#[derive(Debug, clap::Args)]
+pub struct MeasureArgs {
+    /// Measurement period: a year (2026), the twelve months ending with a
+    /// quarter (2026Q3), or START..END dates (2026-01-01..2026-06-30).
+    #[arg(long)]
+    pub period: String,
+    /// Tenant (practice Organization id) to evaluate (default: config default_tenant).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Directory for the MeasureReports (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Measures to evaluate (CMS122, CMS122-2026, …; repeatable). Default: all.
+    #[arg(long = "measure")]
+    pub measures: Vec<String>,
+    /// A SIM measure set to evaluate: adult, pediatric or cpc (SIM + CPC+ adult sites).
+    #[arg(long)]
+    pub cohort: Option<String>,
+    /// Write subject-list reports (patients per population) instead of summaries.
+    #[arg(long)]
+    pub subject_list: bool,
 }

@@ -46,24 +46,7 @@ fn main() -> anyhow::Result<()> {
                 tenant,
                 batch_size,
             } => tandem::import::run(&cfg, &paths, tenant, batch_size).await,
-            Command::Measure {
-                period,
-                tenant,
-                out,
-                measures,
-                cohort,
-                subject_list,
-            } => {
-                let args = tandem::measure_cli::Args {
-                    period,
-                    tenant,
-                    out,
-                    measures,
-                    cohort,
-                    subject_list,
-                };
-                tandem::measure_cli::run(&cfg, args).await
-            }
+            Command::Measure(args) => tandem::measure_cli::run(&cfg, args).await,
             Command::Client { action } => run_client(&cfg, action).await,
             Command::Token {
                 client_id,

@@ -1,8 +1,6 @@
 //! `tandem measure`: whole-practice measure evaluation from the command line,
 //! writing one MeasureReport file per measure (the quarterly CQM feed).
 
-use std::path::PathBuf;
-
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::Config;
@@ -11,16 +9,7 @@ use crate::measure::run::Period;
 use crate::service::measures::measure_def;
 use crate::store::AccessContext;
 
-/// The command's arguments (see `cli::Command::Measure`).
-pub struct Args {
-    pub period: String,
-    pub tenant: Option<String>,
-    pub out: PathBuf,
-    pub measures: Vec<String>,
-    /// A SIM measure set (`adult`, `pediatric`, `cpc`), added to `measures`.
-    pub cohort: Option<String>,
-    pub subject_list: bool,
-}
+pub use crate::cli::MeasureArgs as Args;
 
 /// `2026`, `2026Q3` or `2026-01-01..2026-06-30`.
 pub fn parse_period(text: &str) -> anyhow::Result<Period> {
