@@ -126,7 +126,11 @@ fn every_madie_test_case_matches_its_expected_populations() {
         "measure", "cases", "passed", "failed"
     );
     for (set, year) in SETS {
-        for def in catalog.defs.iter().filter(|d| d.year == *year) {
+        for def in catalog
+            .defs
+            .iter()
+            .filter(|d| d.published_cql && d.year == *year)
+        {
             let dir = shared().join(set).join(def.cms).join("tests");
             let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
                 .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))

@@ -355,7 +355,8 @@ async fn tandem_measure_writes_one_summary_per_measure_from_the_command_line() {
         bp["measure"].as_str().unwrap().split('|').next(),
         Some("https://madie.cms.gov/Measure/CMS165FHIRControllingHighBloodPressure")
     );
-    // A SIM cohort picks its measure set (pediatric: CMS2 and CMS155).
+    // A SIM cohort picks its measure set (pediatric: CMS2, NQF 1448, CMS82,
+    // CMS155 and NQF 1799, each in the version for the period).
     let kids = dir.path().join("kids");
     let run = measure_cli(&db, &kids, &["--period", "2026Q4", "--cohort", "pediatric"]);
     assert!(
@@ -372,7 +373,10 @@ async fn tandem_measure_writes_one_summary_per_measure_from_the_command_line() {
         files,
         [
             "MeasureReport-CMS155-2026-2026-01-01-2026-12-31.json",
-            "MeasureReport-CMS2-2026-2026-01-01-2026-12-31.json"
+            "MeasureReport-CMS2-2026-2026-01-01-2026-12-31.json",
+            "MeasureReport-CMS82-2019-2026-01-01-2026-12-31.json",
+            "MeasureReport-NQF1448-2025-2026-01-01-2026-12-31.json",
+            "MeasureReport-NQF1799-2019-2026-01-01-2026-12-31.json"
         ]
     );
     // A bad period is refused before anything runs.

@@ -9,6 +9,7 @@ use serde_json::Value;
 use std::sync::OnceLock;
 
 use super::Evaluate;
+use super::attribution::Attribution;
 use super::cms;
 use super::qicore::Ver;
 use super::valueset::ValueSets;
@@ -29,17 +30,28 @@ pub struct MeasureDef {
     pub inverse: bool,
     /// The value sets (OIDs) the transcription reads.
     pub value_sets: &'static [&'static str],
+    /// Transcribed from a published FHIR eCQM (CQL and the authors' MADiE
+    /// test cases in `../shared/data/ecqm`), rather than written from a
+    /// specification document.
+    pub published_cql: bool,
+    /// Whose patient a result is when a report is sliced by practitioner.
+    pub attribution: Attribution,
     bundle: &'static str,
 }
 
 macro_rules! def {
     ($cms:literal, $year:literal, $ver:expr, $module:ident) => {
+        def!($cms, $year, $ver, $module, true)
+    };
+    ($cms:literal, $year:literal, $ver:expr, $module:ident, $cql:literal) => {
         MeasureDef {
+            published_cql: $cql,
             id: concat!($cms, "-", $year),
             cms: $cms,
             year: $year,
             ver: $ver,
             inverse: cms::$module::INVERSE,
+            attribution: cms::$module::ATTRIBUTION,
             evaluate: cms::$module::evaluate,
             value_sets: cms::$module::VALUE_SETS,
             bundle: include_str!(concat!(
@@ -69,26 +81,36 @@ static DEFS: &[MeasureDef] = &[
     def!("CMS2", 2026, Ver::Qi600, cms2),
     def!("CMS69", 2025, Ver::Qi411, cms69),
     def!("CMS69", 2026, Ver::Qi600, cms69),
+    // Written from their specifications (no FHIR bundle is published); their
+    // bundles hold Tandem's Measure and value sets (scripts/hand-measures.py)
+    // and they read the QI-Core 6.0.0 status rules.
+    def!("CMS82", 2019, Ver::Qi600, cms82, false),
+    def!("NQF1448", 2025, Ver::Qi600, nqf1448, false),
+    def!("NQF2152", 2019, Ver::Qi600, nqf2152, false),
+    def!("NQF1799", 2019, Ver::Qi600, nqf1799, false),
 ];
 
 /// The SIM measure sets (Colorado SIM guide, Appendix C, "SIM Clinical
-/// Quality Measure Set"), limited to the measures evaluated here: primary and
-/// secondary CQMs of adult SIM-only sites, pediatric sites, and adult sites
-/// also in CPC+ (where CMS159 may stand in for CMS2 and CMS69 is not required).
-/// Not yet evaluated: CMS82 maternal depression, NQF 1448 developmental
-/// screening, NQF 2152 unhealthy alcohol use, NQF 1799 asthma medication.
+/// Quality Measure Set"), primary and secondary CQMs: adult SIM-only sites,
+/// pediatric sites, and adult sites also in CPC+ (where CMS159 may stand in
+/// for CMS2 and no obesity measure is required).
 pub const COHORTS: &[(&str, &[&str])] = &[
     (
         "adult",
         &[
-            "CMS2", "CMS122", "CMS165", "CMS69", "CMS137", "CMS138", "CMS139",
+            "CMS2", "CMS122", "CMS165", "CMS69", "CMS137", "CMS138", "NQF1799", "CMS139", "CMS82",
+            "NQF2152",
         ],
     ),
-    ("pediatric", &["CMS2", "CMS155"]),
+    (
+        "pediatric",
+        &["CMS2", "NQF1448", "CMS82", "CMS155", "NQF1799"],
+    ),
     (
         "cpc",
         &[
-            "CMS2", "CMS159", "CMS122", "CMS165", "CMS137", "CMS138", "CMS139",
+            "CMS2", "CMS159", "CMS122", "CMS165", "CMS137", "CMS138", "NQF1799", "CMS139", "CMS82",
+            "NQF2152",
         ],
     ),
 ];

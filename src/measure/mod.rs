@@ -8,6 +8,7 @@
 //! `conformance/measures/`. Everything here is pure: a patient `Record`, the
 //! value sets and a period go in, population membership comes out.
 
+pub mod attribution;
 pub mod catalog;
 pub mod cms;
 pub mod exclusions;

@@ -205,10 +205,14 @@ pub fn report_groups(
 ) -> (Vec<Value>, Vec<Value>) {
     let ids = group_ids(measure);
     let mut contained = Vec::new();
-    let groups = tally
-        .groups
-        .iter()
-        .enumerate()
+    // Every group the Measure defines is reported, with zero counts when no
+    // patient reached it (a practitioner with no attributed patients).
+    let empty = GroupTally {
+        subjects: subject_list.then(Default::default),
+        ..Default::default()
+    };
+    let groups = (0..tally.groups.len().max(ids.len()))
+        .map(|gi| (gi, tally.groups.get(gi).unwrap_or(&empty)))
         .map(|(gi, g)| {
             let population: Vec<Value> = POPULATIONS
                 .iter()
@@ -228,11 +232,16 @@ pub fn report_groups(
             let mut group = json!({"population": population});
             if let Some((id, strat)) = ids.get(gi) {
                 group["id"] = json!(id);
-                let stratifier: Vec<Value> = g
-                    .strata
-                    .iter()
-                    .map(|(code, counts)| stratifier_json(strat, code, counts))
-                    .collect();
+                let stratifier: Vec<Value> = if g.strata.is_empty() {
+                    (1..=strat.len())
+                        .map(|i| stratifier_json(strat, &format!("Stratification {i}"), &[0; 6]))
+                        .collect()
+                } else {
+                    g.strata
+                        .iter()
+                        .map(|(code, counts)| stratifier_json(strat, code, counts))
+                        .collect()
+                };
                 if !stratifier.is_empty() {
                     group["stratifier"] = json!(stratifier);
                 }

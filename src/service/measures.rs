@@ -14,6 +14,7 @@ use crate::auth::policy::Interaction;
 use crate::auth::scopes::Allowance;
 use crate::fhir::outcome::Issue;
 use crate::measure::GroupResult;
+use crate::measure::attribution::attributed;
 use crate::measure::catalog::{Catalog, MeasureDef};
 use crate::measure::record::Record;
 use crate::measure::run::{MeasureTally, Period};
@@ -41,21 +42,16 @@ const PAGE: usize = 250;
 pub struct Selection {
     /// Only this patient (`subject=Patient/x`).
     pub patient: Option<String>,
-    /// Only patients whose `generalPractitioner` is this reference
-    /// (`practitioner=Practitioner/x`).
+    /// Only patients attributed to this practitioner (`practitioner=Practitioner/x`),
+    /// each measure by its own attribution rule (panel or encounter performer).
     pub practitioner: Option<String>,
 }
 
 impl Selection {
-    fn admits(&self, record: &Record) -> bool {
-        match &self.practitioner {
-            None => true,
-            Some(p) => record.patient["generalPractitioner"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|r| r["reference"].as_str() == Some(p)),
-        }
+    fn admits(&self, record: &Record, def: &MeasureDef, period: Period) -> bool {
+        self.practitioner
+            .as_deref()
+            .is_none_or(|p| attributed(record, def.attribution, p, period.first, period.last))
     }
 }
 
@@ -94,14 +90,26 @@ pub async fn run(
         let (t, evaluated) = tokio::task::spawn_blocking(move || {
             let catalog = Catalog::get();
             let mut evaluated = Vec::new();
-            for record in rows
-                .into_iter()
-                .filter_map(record_of)
-                .filter(|r| sel.admits(r))
-            {
+            for record in rows.into_iter().filter_map(record_of) {
+                let admitted: Vec<bool> = tallies
+                    .iter()
+                    .map(|t| sel.admits(&record, t.def, period))
+                    .collect();
+                if !admitted.contains(&true) {
+                    continue;
+                }
+                // A measure the patient is not attributed to for this
+                // practitioner has no result (no groups) for them.
                 let results: Vec<Vec<GroupResult>> = tallies
                     .iter_mut()
-                    .map(|t| t.feed(catalog, &record, period))
+                    .zip(admitted)
+                    .map(|(t, yes)| {
+                        if yes {
+                            t.feed(catalog, &record, period)
+                        } else {
+                            Vec::new()
+                        }
+                    })
                     .collect();
                 evaluated.push((record, results));
             }

@@ -2,6 +2,7 @@
 //! CQL: `DiabetesGlycemicStatusAssessmentGreaterThan9PercentFHIR` 0.1.002 (2025)
 //! and `CMS122FHIRDiabetesAssessGreaterThan9Percent` 0.5.000 (2026).
 
+use crate::measure::attribution::Attribution;
 use serde_json::Value;
 
 use super::vs::*;
@@ -18,6 +19,9 @@ const HBA1C: &str = "2.16.840.1.113883.3.464.1003.198.12.1013";
 const NUTRITION: &str = "2.16.840.1.113883.3.464.1003.1006";
 
 /// Inverse measure: a lower score is better (poor control is the numerator).
+/// Attributed to the clinician who performed the qualifying encounter.
+pub const ATTRIBUTION: Attribution = Attribution::Encounter { lookback_months: 0 };
+
 pub const INVERSE: bool = true;
 
 pub const VALUE_SETS: &[&str] = &[

@@ -9,6 +9,7 @@
 //! `A N days or less after B` = `A in (B, B + N days]`;
 //! `A during Interval[d, d + 14 days)` = `d ≤ A < d + 14 days`.
 
+use crate::measure::attribution::Attribution;
 use serde_json::Value;
 
 use super::vs::{OFFICE_VISIT, TELEPHONE_VISITS, VIRTUAL_ENCOUNTER};
@@ -40,6 +41,9 @@ const QUALIFYING: &[&str] = &[
     TELEPHONE_VISITS,
     VIRTUAL_ENCOUNTER,
 ];
+
+/// Attributed to the clinician who performed the qualifying encounter.
+pub const ATTRIBUTION: Attribution = Attribution::Encounter { lookback_months: 0 };
 
 /// A higher score is better.
 pub const INVERSE: bool = false;

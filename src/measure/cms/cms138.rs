@@ -4,6 +4,7 @@
 //! CQL: `PreventiveCareAndTobaccoUseScreeningAndCessationInterventionFHIR`
 //! 0.0.001 (2025; no 2026 FHIR version in the bundled content).
 
+use crate::measure::attribution::Attribution;
 use serde_json::Value;
 
 use super::vs::*;
@@ -48,6 +49,9 @@ const QUALIFYING: &[&str] = &[
     TELEPHONE_VISITS,
     VIRTUAL_ENCOUNTER,
 ];
+
+/// Attributed to the clinician who performed the qualifying encounter.
+pub const ATTRIBUTION: Attribution = Attribution::Encounter { lookback_months: 0 };
 
 /// A higher score is better.
 pub const INVERSE: bool = false;

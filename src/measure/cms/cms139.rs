@@ -3,6 +3,7 @@
 //! version is published in the bundled content).
 
 use super::vs::*;
+use crate::measure::attribution::Attribution;
 use crate::measure::qicore::Ctx;
 use crate::measure::record::in_vs;
 use crate::measure::time::Prec;
@@ -28,6 +29,9 @@ const ENCOUNTERS: &[&str] = &[
     "2.16.840.1.113883.3.526.3.1022", // Physical Therapy Evaluation
     "2.16.840.1.113883.3.526.3.1011", // Occupational Therapy Evaluation
 ];
+
+/// Attributed to the clinician who performed the qualifying encounter.
+pub const ATTRIBUTION: Attribution = Attribution::Encounter { lookback_months: 0 };
 
 /// A higher score is better.
 pub const INVERSE: bool = false;

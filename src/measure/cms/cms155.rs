@@ -5,6 +5,7 @@
 //! CQL: `WeightAssessmentandCounselingforNutritionandPhysicalActivityforChildrenandAdolescentsFHIR`
 //! (2025) and `CMS155FHIRWeightAssessandCounselforKids` 0.3.000 (2026).
 
+use crate::measure::attribution::Attribution;
 use serde_json::Value;
 
 use super::vs::{HOME_HEALTHCARE, OFFICE_VISIT, TELEPHONE_VISITS};
@@ -27,6 +28,9 @@ const ENCOUNTERS: &[&str] = &[
     HOME_HEALTHCARE,
     TELEPHONE_VISITS,
 ];
+
+/// Attributed to the clinician who performed the qualifying encounter.
+pub const ATTRIBUTION: Attribution = Attribution::Encounter { lookback_months: 0 };
 
 /// A higher score is better.
 pub const INVERSE: bool = false;

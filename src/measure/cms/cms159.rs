@@ -7,6 +7,7 @@
 //! text compares several windows without `day of` (millisecond precision);
 //! `fine` carries that difference.
 
+use crate::measure::attribution::Attribution;
 use serde_json::Value;
 
 use crate::measure::exclusions::{cmp_opt, vs as ex};
@@ -27,6 +28,12 @@ const MENTAL_HEALTH: &[&str] = &[
     "2.16.840.1.113883.3.464.1003.105.12.1152", // Pervasive Developmental Disorder
 ];
 const VERIFICATION: &str = "http://terminology.hl7.org/CodeSystem/condition-ver-status";
+
+/// Attributed to the clinician of an encounter from the start of the
+/// denominator identification period (14 months before the period).
+pub const ATTRIBUTION: Attribution = Attribution::Encounter {
+    lookback_months: 14,
+};
 
 /// A higher score is better.
 pub const INVERSE: bool = false;

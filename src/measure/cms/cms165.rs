@@ -2,6 +2,7 @@
 //! CQL: `ControllingHighBloodPressureFHIR` 0.1.000 (2025) and
 //! `CMS165FHIRControllingHighBloodPressure` 0.5.000 (2026).
 
+use crate::measure::attribution::Attribution;
 use serde_json::Value;
 
 use super::vs::*;
@@ -20,6 +21,9 @@ const KIDNEY_TRANSPLANT: &str = "2.16.840.1.113883.3.464.1003.109.12.1012";
 const DIALYSIS: &str = "2.16.840.1.113883.3.464.1003.109.12.1013";
 const ESRD_MONTHLY: &str = "2.16.840.1.113883.3.464.1003.109.12.1014";
 const ED_VISIT: &str = "2.16.840.1.113883.3.464.1003.101.12.1010";
+
+/// Attributed to the clinician who performed the qualifying encounter.
+pub const ATTRIBUTION: Attribution = Attribution::Encounter { lookback_months: 0 };
 
 /// A higher score is better.
 pub const INVERSE: bool = false;

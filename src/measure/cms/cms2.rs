@@ -2,6 +2,7 @@
 //! CQL: `PCSDepressionScreenAndFollowUpFHIR` 0.2.000 (2025) and
 //! `CMS2FHIRPCSDepressionScreenAndFollowUp` 0.4.001 (2026).
 
+use crate::measure::attribution::Attribution;
 use serde_json::Value;
 
 use super::vs::TELEPHONE_VISITS;
@@ -42,6 +43,9 @@ const ADULT: Branch = Branch {
 const POSITIVE: &str = "428181000124104";
 const NEGATIVE: &str = "428171000124102";
 const DECLINED: &str = "720834000";
+
+/// Attributed to the clinician who performed the qualifying encounter.
+pub const ATTRIBUTION: Attribution = Attribution::Encounter { lookback_months: 0 };
 
 /// A higher score is better.
 pub const INVERSE: bool = false;

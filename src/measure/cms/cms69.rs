@@ -3,6 +3,7 @@
 //! `CMS69FHIRPCSBMIScreenAndFollowUp` 0.3.000 (2026); the two differ only in
 //! retrieve profiles (handled by `conditions_pl`).
 
+use crate::measure::attribution::Attribution;
 use serde_json::Value;
 
 use crate::measure::qicore::{Ctx, LOINC, Ver, do_not_perform, is_problem, is_vital_sign};
@@ -23,6 +24,9 @@ const PREGNANCY: &str = "2.16.840.1.113883.3.600.1.1623";
 const REFERRALS: &str = "2.16.840.1.113883.3.600.1.1527";
 const UNDERWEIGHT: &str = "2.16.840.1.113883.3.526.3.1563";
 const CLINICAL: &str = "http://terminology.hl7.org/CodeSystem/condition-clinical";
+
+/// Attributed to the clinician who performed the qualifying encounter.
+pub const ATTRIBUTION: Attribution = Attribution::Encounter { lookback_months: 0 };
 
 /// A higher score is better.
 pub const INVERSE: bool = false;
