@@ -47,6 +47,10 @@ pub enum Command {
     /// Evaluate quality measures for a whole practice in one pass over its
     /// data and write one DEQM summary MeasureReport per measure to --out.
     Measure(MeasureArgs),
+    /// Write a deterministic synthetic population (FHIR transaction Bundles
+    /// per patient, NDJSON per type, HIE notifications, payer attribution
+    /// Groups) with an answers file of the results Tandem must reach.
+    Generate(GenerateArgs),
     /// Register, list and remove API clients (SMART Backend Services).
     Client {
         #[command(subcommand)]
@@ -142,4 +146,36 @@ pub struct MeasureArgs {
     /// Write subject-list reports (patients per population) instead of summaries.
     #[arg(long)]
     pub subject_list: bool,
+}
+
+/// Arguments of `tandem generate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GenerateArgs {
+    /// Number of patients.
+    #[arg(long)]
+    pub patients: usize,
+    /// Number of practices (tenants) the patients are spread over.
+    #[arg(long, default_value_t = 1)]
+    pub practices: usize,
+    /// Seed: the same seed gives byte-identical output.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output directory (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The last of the three years of data, and the measurement year answered.
+    #[arg(long, default_value_t = 2026)]
+    pub year: i32,
+    /// Share of patients without a PCP (0.0–1.0).
+    #[arg(long, default_value_t = 0.15, value_parser = fraction)]
+    pub unassigned: f64,
+}
+
+fn fraction(s: &str) -> Result<f64, String> {
+    let f: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=1.0).contains(&f) {
+        Ok(f)
+    } else {
+        Err(format!("{f} is not between 0 and 1"))
+    }
 }

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod exchange;
 pub mod fhir;
+pub mod generate;
 pub mod http;
 pub mod import;
 pub mod measure;

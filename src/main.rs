@@ -18,6 +18,10 @@ fn init_tracing(cfg: &Config) {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Generation reads no configuration and touches no store.
+    if let Command::Generate(args) = &cli.command {
+        return tandem::generate::cli(args);
+    }
     let listen = match &cli.command {
         Command::Serve { listen } | Command::Demo { listen } => *listen,
         _ => None,
@@ -47,6 +51,7 @@ fn main() -> anyhow::Result<()> {
                 batch_size,
             } => tandem::import::run(&cfg, &paths, tenant, batch_size).await,
             Command::Measure(args) => tandem::measure_cli::run(&cfg, args).await,
+            Command::Generate(args) => tandem::generate::cli(&args),
             Command::Client { action } => run_client(&cfg, action).await,
             Command::Token {
                 client_id,

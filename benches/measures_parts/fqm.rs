@@ -16,7 +16,15 @@ use tandem::measure::record::Record;
 /// installed under `target/fqm` on first use.
 fn node_modules() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("FQM_NODE_MODULES") {
-        return Some(PathBuf::from(p));
+        let p = PathBuf::from(p);
+        if p.join("fqm-execution").exists() {
+            return Some(p);
+        }
+        // A stale setting is reported, not silently used.
+        println!(
+            "FQM_NODE_MODULES={} holds no fqm-execution: installing it",
+            p.display()
+        );
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fqm");
     let modules = dir.join("node_modules");

@@ -18,10 +18,10 @@ const DIABETES: &str = "2.16.840.1.113883.3.464.1003.103.12.1001";
 const HBA1C: &str = "2.16.840.1.113883.3.464.1003.198.12.1013";
 const NUTRITION: &str = "2.16.840.1.113883.3.464.1003.1006";
 
-/// Inverse measure: a lower score is better (poor control is the numerator).
 /// Attributed to the clinician who performed the qualifying encounter.
 pub const ATTRIBUTION: Attribution = Attribution::Encounter { lookback_months: 0 };
 
+/// Inverse measure: a lower score is better (poor control is the numerator).
 pub const INVERSE: bool = true;
 
 pub const VALUE_SETS: &[&str] = &[

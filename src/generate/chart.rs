@@ -1,0 +1,336 @@
+//! One patient's three years of care, drawn into the model: visits,
+//! diagnoses, HbA1c results and blood pressures, screenings (the PHQ-2 →
+//! PHQ-9 cascade, GAD-7, AUDIT-C, EPDS after a delivery) in every input
+//! shape with some unanswered items and some item-9 positives, the EHR's
+//! depression-screen results with same-day follow-up, hospice, and ED
+//! visits and inpatient stays (with readmissions).
+
+use chrono::{Datelike, Days, Months, NaiveDate, NaiveTime};
+
+use super::dice::Dice;
+use super::instruments::def;
+use super::model::*;
+use super::people::age_on;
+
+/// The three calendar years ending with `year`.
+pub struct Span {
+    pub first: NaiveDate,
+    pub last: NaiveDate,
+}
+
+impl Span {
+    pub fn ending(year: i32) -> Span {
+        Span {
+            first: NaiveDate::from_ymd_opt(year - 2, 1, 1).expect("a year"),
+            last: NaiveDate::from_ymd_opt(year, 12, 31).expect("a year"),
+        }
+    }
+}
+
+/// Ids are the patient's id plus a kind letter and a counter.
+struct Ids<'a>(&'a str, usize);
+
+impl Ids<'_> {
+    fn next(&mut self, kind: &str) -> String {
+        self.1 += 1;
+        format!("{}-{kind}{}", self.0, self.1)
+    }
+}
+
+pub fn chart(d: &mut Dice, person: Person, practice: &Practice, span: &Span) -> Chart {
+    let pid = person.id.clone();
+    let mut ids = Ids(&pid, 0);
+    let mut c = Chart {
+        visits: visits(d, &person, practice, span, &mut ids),
+        diagnoses: Vec::new(),
+        labs: Vec::new(),
+        bps: Vec::new(),
+        administrations: Vec::new(),
+        depression_screens: Vec::new(),
+        follow_ups: Vec::new(),
+        hospice: None,
+        stays: Vec::new(),
+        person,
+    };
+    diagnoses(d, &mut c, span, &mut ids);
+    vitals_and_labs(d, &mut c, &mut ids);
+    screenings(d, &mut c, &mut ids);
+    events(d, &mut c, span, &mut ids);
+    c
+}
+
+fn visits(d: &mut Dice, p: &Person, practice: &Practice, span: &Span, ids: &mut Ids) -> Vec<Visit> {
+    let mut out: Vec<Visit> = Vec::new();
+    for year in span.first.year()..=span.last.year() {
+        let from = NaiveDate::from_ymd_opt(year, 1, 1).unwrap().max(p.birth);
+        let to = NaiveDate::from_ymd_opt(year, 12, 31).unwrap();
+        if from > to {
+            continue;
+        }
+        let n = d.weighted(&[0.15, 0.3, 0.25, 0.15, 0.1, 0.05]);
+        let mut preventive = false;
+        for _ in 0..n {
+            let kind = match d.weighted(&[0.6, 0.15, 0.15, 0.1]) {
+                1 if !preventive => {
+                    preventive = true;
+                    VisitKind::Preventive
+                }
+                2 => VisitKind::Telephone,
+                3 => VisitKind::Virtual,
+                _ => VisitKind::Office,
+            };
+            let provider = match p.pcp {
+                Some(j) if d.chance(0.8) => j,
+                _ => d.index(practice.providers.len()),
+            };
+            out.push(Visit {
+                id: String::new(),
+                day: d.day(from, to),
+                kind,
+                provider,
+            });
+        }
+    }
+    out.sort_by_key(|v| v.day);
+    out.dedup_by_key(|v| v.day); // one visit a day keeps "that day" unambiguous
+    for v in &mut out {
+        v.id = ids.next("v");
+    }
+    out
+}
+
+fn diagnoses(d: &mut Dice, c: &mut Chart, span: &Span, ids: &mut Ids) {
+    let age = age_on(c.person.birth, span.last);
+    let chances: &[(Dx, f64, i32)] = &[
+        (Dx::Diabetes, if age >= 45 { 0.2 } else { 0.06 }, 18),
+        (Dx::Hypertension, if age >= 45 { 0.45 } else { 0.12 }, 18),
+        (Dx::Depression, 0.16, 12),
+        (Dx::Anxiety, 0.14, 12),
+        (Dx::Bipolar, 0.02, 15),
+        (Dx::AlcoholUse, 0.05, 16),
+        (Dx::Asthma, 0.08, 2),
+    ];
+    for (dx, p, min_age) in chances {
+        if age >= *min_age && d.chance(*p) {
+            let earliest = (c.person.birth + Months::new(12 * *min_age as u32))
+                .max(span.first - Months::new(120));
+            // Mostly long-standing; one in five first diagnosed during the span.
+            let onset = if d.chance(0.8) {
+                d.day(earliest, span.first)
+            } else {
+                d.day(span.first.max(earliest), span.last)
+            };
+            c.diagnoses.push(Diagnosis {
+                id: ids.next("c"),
+                dx: *dx,
+                onset,
+            });
+        }
+    }
+}
+
+fn vitals_and_labs(d: &mut Dice, c: &mut Chart, ids: &mut Ids) {
+    let hypertensive = c.has(Dx::Hypertension).is_some();
+    let diabetic = c.has(Dx::Diabetes).is_some();
+    let control = d.normal(0.0, 1.0); // how well this patient is controlled
+    for v in c.visits.clone() {
+        let in_person = matches!(v.kind, VisitKind::Office | VisitKind::Preventive);
+        if !in_person || age_on(c.person.birth, v.day) < 18 {
+            continue;
+        }
+        let (s, di) = if hypertensive {
+            (136.0 + 8.0 * control, 84.0 + 5.0 * control)
+        } else {
+            (121.0, 76.0)
+        };
+        c.bps.push(Bp {
+            id: ids.next("bp"),
+            day: v.day,
+            systolic: d.normal(s, 10.0).clamp(90.0, 200.0) as u32,
+            diastolic: d.normal(di, 7.0).clamp(50.0, 120.0) as u32,
+        });
+        if diabetic && d.chance(0.6) {
+            let a1c = d.normal(7.9 + 0.9 * control, 1.1).clamp(5.0, 14.0);
+            c.labs.push(Lab {
+                id: ids.next("a1c"),
+                day: v.day,
+                percent: (a1c * 10.0).round() / 10.0,
+            });
+        }
+    }
+}
+
+/// Answers for `inst` aiming at about `level` (0..1 of the maximum).
+fn answers(d: &mut Dice, inst: Instrument, level: f64) -> Vec<Option<usize>> {
+    def(inst)
+        .items
+        .iter()
+        .map(|item| {
+            let top = item.options.iter().map(|o| o.1).fold(0.0, f64::max);
+            let want = (d.normal(level, 0.2).clamp(0.0, 1.0) * top).round();
+            item.options.iter().position(|o| o.1 == want).or(Some(0))
+        })
+        .collect()
+}
+
+fn administer(
+    d: &mut Dice,
+    c: &mut Chart,
+    ids: &mut Ids,
+    inst: Instrument,
+    day: NaiveDate,
+    level: f64,
+) -> usize {
+    let mut a = answers(d, inst, level);
+    let shape = match d.weighted(&[0.6, 0.2, 0.2]) {
+        1 if def(inst).panel.is_some() => Shape::Panel,
+        2 => Shape::Total,
+        _ => Shape::Response,
+    };
+    // The self-harm item (PHQ-9 item 9, EPDS item 10) is zero unless drawn
+    // positive, about one administration in twenty.
+    if let Some(k) = match inst {
+        Instrument::Phq9 => Some(8),
+        Instrument::Epds => Some(9),
+        _ => None,
+    } {
+        let options = &def(inst).items[k].options;
+        let want = if d.chance(0.05) {
+            1.0 + d.int(0, 2) as f64
+        } else {
+            0.0
+        };
+        a[k] = options.iter().position(|o| o.1 == want).or(Some(0));
+    }
+    if shape == Shape::Response && inst == Instrument::Phq9 && d.chance(0.08) {
+        for _ in 0..d.int(1, 3) {
+            let k = d.index(a.len() - 1); // item 9 is always answered
+            a[k] = None;
+        }
+    }
+    c.administrations.push(Administration {
+        id: ids.next("s"),
+        instrument: inst,
+        day,
+        answers: a,
+        shape,
+    });
+    c.administrations.len() - 1
+}
+
+fn total(a: &Administration) -> f64 {
+    super::instruments::weights(a.instrument, &a.answers)
+        .iter()
+        .flatten()
+        .sum()
+}
+
+fn screenings(d: &mut Dice, c: &mut Chart, ids: &mut Ids) {
+    let depressed = c.has(Dx::Depression).map(|x| x.onset);
+    let anxious = c.has(Dx::Anxiety).is_some();
+    let drinker = c.has(Dx::AlcoholUse).is_some();
+    // Depression improves for some patients over the year after diagnosis.
+    let remits = d.chance(0.4);
+    for v in c.visits.clone() {
+        let age = age_on(c.person.birth, v.day);
+        let screenable = matches!(
+            v.kind,
+            VisitKind::Office | VisitKind::Preventive | VisitKind::Telephone
+        );
+        if age >= 12 && screenable && d.chance(0.7) {
+            let level = if depressed.is_some_and(|o| o <= v.day) {
+                0.6
+            } else {
+                0.12
+            };
+            let k = administer(d, c, ids, Instrument::Phq2, v.day, level);
+            let positive = total(&c.administrations[k]) >= 3.0;
+            c.depression_screens.push(DepressionScreen {
+                id: ids.next("ds"),
+                day: v.day,
+                adolescent: age < 18,
+                positive,
+            });
+            if positive && d.chance(0.7) {
+                c.follow_ups.push(FollowUp {
+                    id: ids.next("f"),
+                    day: v.day,
+                });
+            }
+            if positive {
+                administer(d, c, ids, Instrument::Phq9, v.day, 0.5);
+                continue;
+            }
+        }
+        if let Some(onset) = depressed
+            && age >= 12
+            && v.kind != VisitKind::Virtual
+            && onset <= v.day
+            && d.chance(0.6)
+        {
+            let months = (v.day - onset).num_days() as f64 / 30.0;
+            let level = if remits && months > 9.0 { 0.08 } else { 0.45 };
+            administer(d, c, ids, Instrument::Phq9, v.day, level);
+        }
+        if anxious && age >= 12 && d.chance(0.4) {
+            administer(d, c, ids, Instrument::Gad7, v.day, 0.4);
+        }
+        if age >= 18 && (v.kind == VisitKind::Preventive || drinker) && d.chance(0.6) {
+            administer(
+                d,
+                c,
+                ids,
+                Instrument::AuditC,
+                v.day,
+                if drinker { 0.6 } else { 0.05 },
+            );
+        }
+        if let Some(born) = c.person.delivered
+            && v.day >= born
+            && v.day <= born + Months::new(12)
+            && d.chance(0.8)
+        {
+            administer(d, c, ids, Instrument::Epds, v.day, 0.3);
+        }
+    }
+}
+
+fn events(d: &mut Dice, c: &mut Chart, span: &Span, ids: &mut Ids) {
+    let age = age_on(c.person.birth, span.last);
+    if age >= 65 && d.chance(0.03) {
+        c.hospice = Some((ids.next("h"), d.day(span.last - Months::new(11), span.last)));
+    }
+    let at = |day: NaiveDate, h: u32| day.and_time(NaiveTime::from_hms_opt(h, 0, 0).unwrap());
+    let n = if age >= 18 {
+        d.weighted(&[0.88, 0.08, 0.04])
+    } else {
+        d.weighted(&[0.94, 0.06])
+    };
+    for _ in 0..n {
+        let day = d.day(span.first.max(c.person.birth), span.last - Days::new(10));
+        let emergency = d.chance(0.65);
+        let stay_days = if emergency { 0 } else { d.int(1, 6) as u64 };
+        let admitted = at(day, d.int(1, 20));
+        let discharged = at(day + Days::new(stay_days), 22.min(d.int(9, 23)));
+        c.stays.push(Stay {
+            id: ids.next("adt"),
+            admitted,
+            discharged: discharged.max(admitted),
+            emergency,
+        });
+        if !emergency && d.chance(0.2) {
+            // A readmission within 30 days of discharge.
+            let back = discharged.date() + Days::new(d.int(3, 29) as u64);
+            if back <= span.last {
+                let admitted = at(back, 8);
+                c.stays.push(Stay {
+                    id: ids.next("adt"),
+                    admitted,
+                    discharged: at(back + Days::new(2), 15),
+                    emergency: false,
+                });
+            }
+        }
+    }
+    c.stays.sort_by_key(|s| s.admitted);
+}
