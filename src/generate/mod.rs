@@ -19,8 +19,6 @@ mod writer;
 
 use std::path::PathBuf;
 
-use chrono::NaiveDate;
-
 use dice::Dice;
 use writer::Writer;
 
@@ -56,19 +54,18 @@ pub fn run(opts: &Options, mut progress: impl FnMut(usize)) -> std::io::Result<S
     }
     let practices = people::practices(opts.practices, opts.seed);
     let span = chart::Span::ending(opts.year);
-    let today: NaiveDate = span.last;
     let mut w = Writer::create(&opts.out, &practices)?;
     let mut summary = Summary::default();
     for i in 0..opts.patients {
-        let mut d = Dice::new(opts.seed, i as u64);
-        let person = people::person(&mut d, i, &practices, opts.unassigned, today);
-        let practice = &practices[person.practice];
-        let c = chart::chart(&mut d, person, practice, &span);
-        let resources = fhir_out::resources(&c, practice);
+        let Drawn {
+            chart: c,
+            resources,
+            messages,
+            payer_lists,
+        } = draw(opts, &practices, &span, i);
+        let practice = &practices[c.person.practice];
         summary.resources += resources.len() as u64;
-        let messages = notifications::messages(&mut d, &c);
         summary.notifications += messages.len() as u64;
-        let payer_lists = payer_attribution(&mut d, c.person.practice, practices.len());
         w.patient(&c, practice, resources, &messages, &payer_lists)?;
         w.answers(&answers::answers(&c, practice, opts.year))?;
         summary.patients += 1;
@@ -76,6 +73,32 @@ pub fn run(opts: &Options, mut progress: impl FnMut(usize)) -> std::io::Result<S
     }
     w.finish(opts, &summary)?;
     Ok(summary)
+}
+
+/// Patient `i` of a run, fully drawn.
+pub struct Drawn {
+    pub chart: model::Chart,
+    pub resources: Vec<serde_json::Value>,
+    pub messages: Vec<serde_json::Value>,
+    pub payer_lists: Vec<usize>,
+}
+
+/// Draws patient `i` alone (the benchmarks make populations in memory this
+/// way): the same patient `run` writes for the same options.
+pub fn draw(opts: &Options, practices: &[model::Practice], span: &chart::Span, i: usize) -> Drawn {
+    let mut d = Dice::new(opts.seed, i as u64);
+    let person = people::person(&mut d, i, practices, opts.unassigned, span.last);
+    let practice = &practices[person.practice];
+    let c = chart::chart(&mut d, person, practice, span);
+    let resources = fhir_out::resources(&c, practice);
+    let messages = notifications::messages(&mut d, &c);
+    let payer_lists = payer_attribution(&mut d, c.person.practice, practices.len());
+    Drawn {
+        chart: c,
+        resources,
+        messages,
+        payer_lists,
+    }
 }
 
 /// The payers' attribution lists (practice indexes) a patient is on: mostly
