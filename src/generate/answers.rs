@@ -95,6 +95,34 @@ fn screening(c: &Chart, a: &Administration) -> Value {
            "total": total, "band": band, "positive": total.map(|t| t >= cut), "safety": safety(a)})
 }
 
+/// A value screen: smoking status (US Core: current use is positive), adult
+/// BMI (WHO categories; outside the normal range is positive), a
+/// developmental screen (its interpretation).
+fn reading(r: &ValueScreen) -> Value {
+    let (instrument, total, band, positive) = match r.reading {
+        Reading::Smoking(Smoking::Current) => ("tobacco", None, "current-user", true),
+        Reading::Smoking(Smoking::Former) => ("tobacco", None, "former-user", false),
+        Reading::Smoking(Smoking::Never) => ("tobacco", None, "never-user", false),
+        Reading::Bmi(v) => {
+            let band = match v {
+                v if v < 18.5 => "underweight",
+                v if v < 25.0 => "normal",
+                v if v < 30.0 => "overweight",
+                _ => "obese",
+            };
+            ("bmi", Some(v), band, band != "normal")
+        }
+        Reading::Development { concern } => (
+            "developmental",
+            None,
+            if concern { "concern" } else { "no-concern" },
+            concern,
+        ),
+    };
+    json!({"source": format!("Observation/{}", r.id), "instrument": instrument, "day": r.day.to_string(),
+           "total": total, "band": band, "positive": positive, "safety": null})
+}
+
 /// Population membership with the DEQM rules applied.
 fn populations(initial: bool, exclusion: bool, numerator: bool, exception: bool) -> Value {
     let excluded = initial && exclusion;
@@ -283,7 +311,9 @@ pub fn answers(c: &Chart, practice: &Practice, year: i32) -> Value {
     json!({
         "patient": c.person.id,
         "practice": practice.id,
-        "screenings": c.administrations.iter().map(|a| screening(c, a)).collect::<Vec<_>>(),
+        "screenings": c.administrations.iter().map(|a| screening(c, a))
+            .chain(c.value_screens.iter().map(reading))
+            .collect::<Vec<_>>(),
         "measures": {
             format!("CMS2-{year}"): cms2(c, year),
             format!("CMS122-{year}"): cms122(c, year),

@@ -2,8 +2,10 @@
 //! diagnoses, HbA1c results and blood pressures, screenings (the PHQ-2 →
 //! PHQ-9 cascade, GAD-7, AUDIT-C, EPDS after a delivery) in every input
 //! shape with some unanswered items and some item-9 positives, the EHR's
-//! depression-screen results with same-day follow-up, hospice, and ED
-//! visits and inpatient stays (with readmissions).
+//! depression-screen results with same-day follow-up, smoking status, BMI
+//! and developmental screens, hospice, and ED visits and inpatient stays
+//! (with readmissions) followed by a practice contact within 7 days, late,
+//! or never.
 
 use chrono::{Datelike, Days, Months, NaiveDate, NaiveTime};
 
@@ -40,26 +42,38 @@ impl Ids<'_> {
 pub fn chart(d: &mut Dice, person: Person, practice: &Practice, span: &Span) -> Chart {
     let pid = person.id.clone();
     let mut ids = Ids(&pid, 0);
+    let stays = stays(d, &person, span, &mut ids);
     let mut c = Chart {
-        visits: visits(d, &person, practice, span, &mut ids),
+        visits: visits(d, &person, practice, span, &stays, &mut ids),
         diagnoses: Vec::new(),
         labs: Vec::new(),
         bps: Vec::new(),
         administrations: Vec::new(),
         depression_screens: Vec::new(),
         follow_ups: Vec::new(),
+        value_screens: Vec::new(),
         hospice: None,
-        stays: Vec::new(),
+        stays,
         person,
     };
     diagnoses(d, &mut c, span, &mut ids);
     vitals_and_labs(d, &mut c, &mut ids);
     screenings(d, &mut c, &mut ids);
-    events(d, &mut c, span, &mut ids);
+    readings(d, &mut c, &mut ids);
+    if age_on(c.person.birth, span.last) >= 65 && d.chance(0.03) {
+        c.hospice = Some((ids.next("h"), d.day(span.last - Months::new(11), span.last)));
+    }
     c
 }
 
-fn visits(d: &mut Dice, p: &Person, practice: &Practice, span: &Span, ids: &mut Ids) -> Vec<Visit> {
+fn visits(
+    d: &mut Dice,
+    p: &Person,
+    practice: &Practice,
+    span: &Span,
+    stays: &[Stay],
+    ids: &mut Ids,
+) -> Vec<Visit> {
     let mut out: Vec<Visit> = Vec::new();
     for year in span.first.year()..=span.last.year() {
         let from = NaiveDate::from_ymd_opt(year, 1, 1).unwrap().max(p.birth);
@@ -86,6 +100,33 @@ fn visits(d: &mut Dice, p: &Person, practice: &Practice, span: &Span, ids: &mut 
             out.push(Visit {
                 id: String::new(),
                 day: d.day(from, to),
+                kind,
+                provider,
+            });
+        }
+    }
+    // After a discharge the practice reaches most patients within 7 days,
+    // some late, some never.
+    for stay in stays {
+        let back = stay.discharged.date();
+        let after = match d.weighted(&[0.55, 0.2, 0.25]) {
+            0 => Some(d.int(1, 7)),
+            1 => Some(d.int(8, 14)),
+            _ => None,
+        };
+        if let Some(days) = after
+            .map(|n| back + Days::new(n as u64))
+            .filter(|day| *day <= span.last)
+        {
+            let kind = if d.chance(0.5) {
+                VisitKind::Telephone
+            } else {
+                VisitKind::Office
+            };
+            let provider = p.pcp.unwrap_or_else(|| d.index(practice.providers.len()));
+            out.push(Visit {
+                id: String::new(),
+                day: days,
                 kind,
                 provider,
             });
@@ -295,24 +336,23 @@ fn screenings(d: &mut Dice, c: &mut Chart, ids: &mut Ids) {
     }
 }
 
-fn events(d: &mut Dice, c: &mut Chart, span: &Span, ids: &mut Ids) {
-    let age = age_on(c.person.birth, span.last);
-    if age >= 65 && d.chance(0.03) {
-        c.hospice = Some((ids.next("h"), d.day(span.last - Months::new(11), span.last)));
-    }
+/// ED visits and inpatient stays over the span, with readmissions.
+fn stays(d: &mut Dice, p: &Person, span: &Span, ids: &mut Ids) -> Vec<Stay> {
+    let age = age_on(p.birth, span.last);
     let at = |day: NaiveDate, h: u32| day.and_time(NaiveTime::from_hms_opt(h, 0, 0).unwrap());
     let n = if age >= 18 {
         d.weighted(&[0.88, 0.08, 0.04])
     } else {
         d.weighted(&[0.94, 0.06])
     };
+    let mut out = Vec::new();
     for _ in 0..n {
-        let day = d.day(span.first.max(c.person.birth), span.last - Days::new(10));
+        let day = d.day(span.first.max(p.birth), span.last - Days::new(10));
         let emergency = d.chance(0.65);
         let stay_days = if emergency { 0 } else { d.int(1, 6) as u64 };
         let admitted = at(day, d.int(1, 20));
         let discharged = at(day + Days::new(stay_days), 22.min(d.int(9, 23)));
-        c.stays.push(Stay {
+        out.push(Stay {
             id: ids.next("adt"),
             admitted,
             discharged: discharged.max(admitted),
@@ -323,7 +363,7 @@ fn events(d: &mut Dice, c: &mut Chart, span: &Span, ids: &mut Ids) {
             let back = discharged.date() + Days::new(d.int(3, 29) as u64);
             if back <= span.last {
                 let admitted = at(back, 8);
-                c.stays.push(Stay {
+                out.push(Stay {
                     id: ids.next("adt"),
                     admitted,
                     discharged: at(back + Days::new(2), 15),
@@ -332,5 +372,41 @@ fn events(d: &mut Dice, c: &mut Chart, span: &Span, ids: &mut Ids) {
             }
         }
     }
-    c.stays.sort_by_key(|s| s.admitted);
+    out.sort_by_key(|s| s.admitted);
+    out
+}
+
+/// Smoking status and BMI for adults, developmental screens at the well
+/// visits of children under three.
+fn readings(d: &mut Dice, c: &mut Chart, ids: &mut Ids) {
+    let smoking = match d.weighted(&[0.22, 0.2, 0.58]) {
+        0 => Smoking::Current,
+        1 => Smoking::Former,
+        _ => Smoking::Never,
+    };
+    let bmi = d.normal(29.0, 6.0).clamp(16.0, 55.0);
+    for v in c.visits.clone() {
+        let age = age_on(c.person.birth, v.day);
+        let in_person = matches!(v.kind, VisitKind::Office | VisitKind::Preventive);
+        let mut add = |reading| {
+            c.value_screens.push(ValueScreen {
+                id: ids.next("r"),
+                day: v.day,
+                reading,
+            })
+        };
+        if age >= 18 && in_person {
+            if v.kind == VisitKind::Preventive || d.chance(0.3) {
+                add(Reading::Smoking(smoking));
+            }
+            if d.chance(0.5) {
+                add(Reading::Bmi((d.normal(bmi, 0.5) * 10.0).round() / 10.0));
+            }
+        }
+        if age < 3 && v.kind == VisitKind::Preventive {
+            add(Reading::Development {
+                concern: d.chance(0.12),
+            });
+        }
+    }
 }

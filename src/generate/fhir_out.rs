@@ -204,6 +204,35 @@ fn administration(c: &Chart, a: &Administration) -> Vec<Value> {
     }
 }
 
+fn value_screen(c: &Chart, r: &ValueScreen) -> Value {
+    match r.reading {
+        Reading::Smoking(s) => {
+            let mut o = observation(c, &r.id, "social-history", "72166-2", r.day);
+            let code = match s {
+                Smoking::Current => "449868002",
+                Smoking::Former => "8517006",
+                Smoking::Never => "266919005",
+            };
+            o["valueCodeableConcept"] = cc(SNOMED, code);
+            o
+        }
+        Reading::Bmi(v) => {
+            let mut o = observation(c, &r.id, "vital-signs", "39156-5", r.day);
+            o["valueQuantity"] = quantity(v, "kg/m2");
+            o
+        }
+        Reading::Development { concern } => {
+            let mut o = observation(c, &r.id, "survey", "96110", r.day);
+            o["code"] = cc(CPT, "96110");
+            o["interpretation"] = json!([cc(
+                "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+                if concern { "A" } else { "N" }
+            )]);
+            o
+        }
+    }
+}
+
 fn hospice(c: &Chart, id: &str, day: NaiveDate) -> Value {
     json!({"resourceType": "Encounter", "id": id, "status": "finished",
            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "HH"},
@@ -221,6 +250,7 @@ pub fn resources(c: &Chart, practice: &Practice) -> Vec<Value> {
     out.extend(c.depression_screens.iter().map(|s| depression_screen(c, s)));
     out.extend(c.follow_ups.iter().map(|f| follow_up(c, f)));
     out.extend(c.administrations.iter().flat_map(|a| administration(c, a)));
+    out.extend(c.value_screens.iter().map(|r| value_screen(c, r)));
     if let Some((id, day)) = &c.hospice {
         out.push(hospice(c, id, *day));
     }

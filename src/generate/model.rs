@@ -148,6 +148,36 @@ pub struct FollowUp {
     pub day: NaiveDate,
 }
 
+/// Smoking status (US Core value set, SNOMED CT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Smoking {
+    /// 449868002 Smokes tobacco daily.
+    Current,
+    /// 8517006 Ex-smoker.
+    Former,
+    /// 266919005 Never smoked tobacco.
+    Never,
+}
+
+/// A screen read from one value rather than summed answers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reading {
+    Smoking(Smoking),
+    /// Adult BMI, kg/m2.
+    Bmi(f64),
+    /// A standardized developmental screen (CPT 96110) with its reading.
+    Development {
+        concern: bool,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct ValueScreen {
+    pub id: String,
+    pub day: NaiveDate,
+    pub reading: Reading,
+}
+
 /// An ED visit or inpatient stay, notified by the HIE.
 #[derive(Debug, Clone)]
 pub struct Stay {
@@ -168,6 +198,7 @@ pub struct Chart {
     pub administrations: Vec<Administration>,
     pub depression_screens: Vec<DepressionScreen>,
     pub follow_ups: Vec<FollowUp>,
+    pub value_screens: Vec<ValueScreen>,
     /// A hospice admission (SNOMED 183919006 encounter) on this day.
     pub hospice: Option<(String, NaiveDate)>,
     pub stays: Vec<Stay>,
