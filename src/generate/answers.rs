@@ -52,6 +52,19 @@ fn scoring(i: Instrument, sex: Sex) -> (&'static [(f64, &'static str)], f64) {
             ],
             10.0,
         ),
+        // NIDA bands; 3 or more may indicate a drug use problem.
+        Instrument::Dast10 => (
+            &[
+                (0.0, "none"),
+                (1.0, "low"),
+                (3.0, "moderate"),
+                (6.0, "substantial"),
+                (9.0, "severe"),
+            ],
+            3.0,
+        ),
+        // CDC STEADI: a "yes" to any key question is at risk.
+        Instrument::Steadi => (&[(0.0, "not-at-risk"), (1.0, "at-risk")], 1.0),
     }
 }
 
@@ -111,6 +124,16 @@ fn reading(r: &ValueScreen) -> Value {
                 _ => "obese",
             };
             ("bmi", Some(v), band, band != "normal")
+        }
+        // CDC BMI-for-age percentiles: < 5, < 85, < 95, 95 and above.
+        Reading::BmiPercentile(v) => {
+            let band = match v {
+                v if v < 5.0 => "underweight",
+                v if v < 85.0 => "healthy-weight",
+                v if v < 95.0 => "overweight",
+                _ => "obese",
+            };
+            ("bmi-percentile", Some(v), band, band != "healthy-weight")
         }
         Reading::Development { concern } => (
             "developmental",

@@ -225,7 +225,7 @@ fn administer(
     let mut a = answers(d, inst, level);
     let shape = match d.weighted(&[0.6, 0.2, 0.2]) {
         1 if def(inst).panel.is_some() => Shape::Panel,
-        2 => Shape::Total,
+        2 if !def(inst).total.is_empty() => Shape::Total,
         _ => Shape::Response,
     };
     // The self-harm item (PHQ-9 item 9, EPDS item 10) is zero unless drawn
@@ -326,6 +326,12 @@ fn screenings(d: &mut Dice, c: &mut Chart, ids: &mut Ids) {
                 if drinker { 0.6 } else { 0.05 },
             );
         }
+        if age >= 18 && drinker && d.chance(0.4) {
+            administer(d, c, ids, Instrument::Dast10, v.day, 0.3);
+        }
+        if age >= 65 && v.kind == VisitKind::Preventive {
+            administer(d, c, ids, Instrument::Steadi, v.day, 0.3);
+        }
         if let Some(born) = c.person.delivered
             && v.day >= born
             && v.day <= born + Months::new(12)
@@ -402,6 +408,9 @@ fn readings(d: &mut Dice, c: &mut Chart, ids: &mut Ids) {
             if d.chance(0.5) {
                 add(Reading::Bmi((d.normal(bmi, 0.5) * 10.0).round() / 10.0));
             }
+        }
+        if (2..18).contains(&age) && v.kind == VisitKind::Preventive {
+            add(Reading::BmiPercentile(d.int(1, 99) as f64));
         }
         if age < 3 && v.kind == VisitKind::Preventive {
             add(Reading::Development {

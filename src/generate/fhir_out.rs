@@ -221,6 +221,11 @@ fn value_screen(c: &Chart, r: &ValueScreen) -> Value {
             o["valueQuantity"] = quantity(v, "kg/m2");
             o
         }
+        Reading::BmiPercentile(v) => {
+            let mut o = observation(c, &r.id, "vital-signs", "59576-9", r.day);
+            o["valueQuantity"] = quantity(v, "%");
+            o
+        }
         Reading::Development { concern } => {
             let mut o = observation(c, &r.id, "survey", "96110", r.day);
             o["code"] = cc(CPT, "96110");

@@ -83,6 +83,14 @@ pub fn def(i: Instrument) -> &'static Def {
                 Some("72109-2"),
             ),
             load("epds", questionnaire!("epds"), "99046-5", None),
+            load("dast-10", questionnaire!("dast-10"), "82667-7", None),
+            // No verified LOINC total (specs.md): sent only as responses.
+            load(
+                "steadi-key-questions",
+                questionnaire!("steadi-key-questions"),
+                "",
+                None,
+            ),
         ]
     });
     &defs[match i {
@@ -91,6 +99,8 @@ pub fn def(i: Instrument) -> &'static Def {
         Instrument::Gad7 => 2,
         Instrument::AuditC => 3,
         Instrument::Epds => 4,
+        Instrument::Dast10 => 5,
+        Instrument::Steadi => 6,
     }]
 }
 

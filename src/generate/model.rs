@@ -107,6 +107,9 @@ pub enum Instrument {
     Gad7,
     AuditC,
     Epds,
+    Dast10,
+    /// CDC STEADI's three key questions.
+    Steadi,
 }
 
 /// How an administration is sent.
@@ -165,6 +168,8 @@ pub enum Reading {
     Smoking(Smoking),
     /// Adult BMI, kg/m2.
     Bmi(f64),
+    /// BMI-for-age percentile (2–17).
+    BmiPercentile(f64),
     /// A standardized developmental screen (CPT 96110) with its reading.
     Development {
         concern: bool,
