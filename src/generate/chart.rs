@@ -52,6 +52,7 @@ pub fn chart(d: &mut Dice, person: Person, practice: &Practice, span: &Span) -> 
         depression_screens: Vec::new(),
         follow_ups: Vec::new(),
         value_screens: Vec::new(),
+        prescriptions: Vec::new(),
         hospice: None,
         stays,
         person,
@@ -60,6 +61,7 @@ pub fn chart(d: &mut Dice, person: Person, practice: &Practice, span: &Span) -> 
     vitals_and_labs(d, &mut c, &mut ids);
     screenings(d, &mut c, &mut ids);
     readings(d, &mut c, &mut ids);
+    prescriptions(d, &mut c, &mut ids);
     if age_on(c.person.birth, span.last) >= 65 && d.chance(0.03) {
         c.hospice = Some((ids.next("h"), d.day(span.last - Months::new(11), span.last)));
     }
@@ -390,7 +392,7 @@ fn readings(d: &mut Dice, c: &mut Chart, ids: &mut Ids) {
         1 => Smoking::Former,
         _ => Smoking::Never,
     };
-    let bmi = d.normal(29.0, 6.0).clamp(16.0, 55.0);
+    let bmi = d.normal(27.5, 6.0).clamp(16.0, 55.0);
     for v in c.visits.clone() {
         let age = age_on(c.person.birth, v.day);
         let in_person = matches!(v.kind, VisitKind::Office | VisitKind::Preventive);
@@ -416,6 +418,42 @@ fn readings(d: &mut Dice, c: &mut Chart, ids: &mut Ids) {
             add(Reading::Development {
                 concern: d.chance(0.12),
             });
+        }
+    }
+}
+
+/// Metformin for diabetes and an inhaled corticosteroid for asthma, renewed
+/// at most in-person visits. (No antidepressants: they would enter CMS2's
+/// follow-up logic, which the answers do not model.)
+fn prescriptions(d: &mut Dice, c: &mut Chart, ids: &mut Ids) {
+    const DRUGS: [(Dx, &str, &str); 2] = [
+        (
+            Dx::Diabetes,
+            "860975",
+            "24 HR metformin hydrochloride 500 MG Extended Release Oral Tablet",
+        ),
+        (
+            Dx::Asthma,
+            "895994",
+            "120 ACTUAT fluticasone propionate 0.044 MG/ACTUAT Metered Dose Inhaler",
+        ),
+    ];
+    for v in c.visits.clone() {
+        if !matches!(v.kind, VisitKind::Office | VisitKind::Preventive) {
+            continue;
+        }
+        for (dx, rxnorm, name) in DRUGS {
+            let treated = c.has(dx).is_some_and(|x| x.onset <= v.day);
+            if treated && d.chance(0.7) {
+                let days = if d.chance(0.5) { 30 } else { 90 };
+                c.prescriptions.push(Prescription {
+                    id: ids.next("rx"),
+                    day: v.day,
+                    rxnorm,
+                    name,
+                    days,
+                });
+            }
         }
     }
 }

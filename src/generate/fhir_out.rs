@@ -238,6 +238,13 @@ fn value_screen(c: &Chart, r: &ValueScreen) -> Value {
     }
 }
 
+fn prescription(c: &Chart, p: &Prescription) -> Value {
+    json!({"resourceType": "MedicationRequest", "id": p.id, "status": "completed", "intent": "order",
+           "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": p.rxnorm, "display": p.name}], "text": p.name},
+           "subject": patient_ref(c), "authoredOn": at(p.day, "09:25"),
+           "dispenseRequest": {"expectedSupplyDuration": {"value": p.days, "unit": "days", "system": UCUM, "code": "d"}}})
+}
+
 fn hospice(c: &Chart, id: &str, day: NaiveDate) -> Value {
     json!({"resourceType": "Encounter", "id": id, "status": "finished",
            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "HH"},
@@ -256,6 +263,7 @@ pub fn resources(c: &Chart, practice: &Practice) -> Vec<Value> {
     out.extend(c.follow_ups.iter().map(|f| follow_up(c, f)));
     out.extend(c.administrations.iter().flat_map(|a| administration(c, a)));
     out.extend(c.value_screens.iter().map(|r| value_screen(c, r)));
+    out.extend(c.prescriptions.iter().map(|p| prescription(c, p)));
     if let Some((id, day)) = &c.hospice {
         out.push(hospice(c, id, *day));
     }

@@ -183,6 +183,16 @@ pub struct ValueScreen {
     pub reading: Reading,
 }
 
+/// A prescription written at a visit (RxNorm), for `days` days.
+#[derive(Debug, Clone)]
+pub struct Prescription {
+    pub id: String,
+    pub day: NaiveDate,
+    pub rxnorm: &'static str,
+    pub name: &'static str,
+    pub days: u32,
+}
+
 /// An ED visit or inpatient stay, notified by the HIE.
 #[derive(Debug, Clone)]
 pub struct Stay {
@@ -204,6 +214,7 @@ pub struct Chart {
     pub depression_screens: Vec<DepressionScreen>,
     pub follow_ups: Vec<FollowUp>,
     pub value_screens: Vec<ValueScreen>,
+    pub prescriptions: Vec<Prescription>,
     /// A hospice admission (SNOMED 183919006 encounter) on this day.
     pub hospice: Option<(String, NaiveDate)>,
     pub stays: Vec<Stay>,
