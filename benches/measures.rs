@@ -87,12 +87,7 @@ impl Template {
 
 /// The 2026 version of every measure (or the latest before it).
 fn defs() -> Vec<&'static MeasureDef> {
-    let c = Catalog::get();
-    let jan = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
-    c.measure_names()
-        .into_iter()
-        .filter_map(|n| c.for_period(n, jan))
-        .collect()
+    Catalog::get().all_for_period(chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap())
 }
 
 /// Evaluates `defs` for patients `0..n` on `threads` threads; returns the

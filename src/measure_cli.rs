@@ -23,11 +23,7 @@ pub fn parse_period(text: &str) -> anyhow::Result<Period> {
 fn chosen(names: &[String], period: Period) -> anyhow::Result<Vec<&'static MeasureDef>> {
     let catalog = Catalog::get();
     if names.is_empty() {
-        return Ok(catalog
-            .measure_names()
-            .into_iter()
-            .filter_map(|n| catalog.for_period(n, period.first))
-            .collect());
+        return Ok(catalog.all_for_period(period.first));
     }
     names
         .iter()

@@ -8,6 +8,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use common::reports::subjects;
 use common::spawn_app;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -149,40 +150,6 @@ fn check_screenings(pid: &str, expected: &[Value], results: &[Value], failures: 
     }
 }
 
-fn subjects(report: &Value, code: &str) -> BTreeSet<String> {
-    let group = &report["group"][0];
-    let pop = group["population"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["code"]["coding"][0]["code"] == code)
-        .unwrap();
-    let list = pop["subjectResults"]["reference"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches('#');
-    let contained = report["contained"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == list)
-        .unwrap();
-    contained["entry"]
-        .as_array()
-        .map(|e| {
-            e.iter()
-                .map(|x| {
-                    x["item"]["reference"]
-                        .as_str()
-                        .unwrap()
-                        .trim_start_matches("Patient/")
-                        .to_string()
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[tokio::test]
 async fn a_generated_practice_yields_its_answers() {
     let dir = tempfile::tempdir().unwrap();
@@ -260,7 +227,7 @@ async fn a_generated_practice_yields_its_answers() {
                 .filter(|a| a["measures"][measure][code] == true)
                 .map(|a| a["patient"].as_str().unwrap().to_string())
                 .collect();
-            let got = subjects(&report, code);
+            let got = subjects(&report, 0, code);
             println!("{measure} {code}: {} patients", got.len());
             assert_eq!(
                 got.symmetric_difference(&want).collect::<Vec<_>>(),

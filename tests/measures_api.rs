@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{shared_data, spawn_app};
+use common::{reports, shared_data, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tandem::auth::Role;
@@ -59,14 +59,9 @@ async fn load_cms122(app: &common::TestApp) -> Expected {
     expected
 }
 
+/// A population's count in a report's first group.
 fn count(report: &Value, code: &str) -> u64 {
-    report["group"][0]["population"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["code"]["coding"][0]["code"] == code)
-        .and_then(|p| p["count"].as_u64())
-        .unwrap_or_else(|| panic!("no {code} in {report}"))
+    reports::count(&report["group"][0], code)
 }
 
 const PERIOD: &str = "periodStart=2026-01-01&periodEnd=2026-12-31";
@@ -141,28 +136,7 @@ async fn evaluate_measure_reproduces_the_authors_expected_results_over_http() {
     let path = format!("Measure/CMS122/$evaluate-measure?{PERIOD}&reportType=subject-list");
     let list = app.json_as(&reporting, &path).await;
     assert_eq!(list["type"], "subject-list");
-    let numer = list["group"][0]["population"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["code"]["coding"][0]["code"] == "numerator")
-        .unwrap()["subjectResults"]["reference"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches('#')
-        .to_string();
-    let contained = list["contained"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == numer.as_str())
-        .unwrap();
-    let got: BTreeSet<String> = contained["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| patient_id(&e["item"]["reference"]))
-        .collect();
+    let got = reports::subjects(&list, 0, "numerator");
     let want: BTreeSet<String> = patients_where(&expected, |c| c["numerator"] == 1);
     assert_eq!(got, want);
 

@@ -6,6 +6,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
+use common::reports::{count, subjects};
 use common::spawn_app;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -73,16 +74,6 @@ fn practice() -> Vec<Value> {
     r
 }
 
-fn count(group: &Value, code: &str) -> u64 {
-    group["population"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["code"]["coding"][0]["code"] == code)
-        .and_then(|p| p["count"].as_u64())
-        .unwrap_or_else(|| panic!("no {code} in {group}"))
-}
-
 #[tokio::test]
 async fn specified_measures_report_the_hand_worked_counts() {
     let app = spawn_app().await;
@@ -121,29 +112,8 @@ async fn specified_measures_report_the_hand_worked_counts() {
         .collect();
     // f (the infant) turns 1 in the period too, unscreened.
     assert_eq!(counts, [(2, 1), (1, 0), (1, 1), (4, 2)]);
-    let numer = groups[3]["population"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["code"]["coding"][0]["code"] == "numerator")
-        .unwrap()["subjectResults"]["reference"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches('#')
-        .to_string();
-    let list = dev["contained"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == numer.as_str())
-        .unwrap();
-    let got: BTreeSet<&str> = list["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["item"]["reference"].as_str().unwrap())
-        .collect();
-    assert_eq!(got, BTreeSet::from(["Patient/a", "Patient/c"]));
+    let got = subjects(&dev, 3, "numerator");
+    assert_eq!(got, BTreeSet::from(["a".to_string(), "c".to_string()]));
 
     // NQF 1799: d reaches 50% of the treatment period, not 75%; stratum 19-50.
     let asthma = app

@@ -37,12 +37,7 @@ pub fn store_run(db: &Path, patients: usize) -> Value {
 }
 
 fn defs() -> Vec<&'static MeasureDef> {
-    let c = Catalog::get();
-    let jan = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
-    c.measure_names()
-        .into_iter()
-        .filter_map(|n| c.for_period(n, jan))
-        .collect()
+    Catalog::get().all_for_period(chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap())
 }
 
 /// Every measure for `n` generated patients on all cores. Each thread draws

@@ -205,6 +205,14 @@ impl Catalog {
             })
     }
 
+    /// Every measure, each in its version for a period starting on `start`.
+    pub fn all_for_period(&self, start: NaiveDate) -> Vec<&'static MeasureDef> {
+        self.measure_names()
+            .into_iter()
+            .filter_map(|n| self.for_period(n, start))
+            .collect()
+    }
+
     /// A definition by Tandem id (`CMS122-2026`).
     pub fn by_id(&self, id: &str) -> Option<&'static MeasureDef> {
         self.defs.iter().find(|d| d.id == id)

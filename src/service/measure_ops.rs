@@ -244,12 +244,7 @@ fn gap_measures(
         .map(|(_, v)| v.as_str())
         .collect();
     if asked.is_empty() {
-        let catalog = Catalog::get();
-        return Ok(catalog
-            .measure_names()
-            .into_iter()
-            .filter_map(|n| catalog.for_period(n, period.first))
-            .collect());
+        return Ok(Catalog::get().all_for_period(period.first));
     }
     asked
         .into_iter()

@@ -8,6 +8,7 @@ pub mod hook;
 pub mod jwt;
 pub mod process;
 pub mod referral;
+pub mod reports;
 pub mod screening;
 
 use std::path::{Path, PathBuf};

@@ -48,7 +48,8 @@ const CONTROLLER: &str = "tandem-asthma-controller";
 const RELIEVER: &str = "tandem-asthma-reliever";
 const ED_VISIT: &str = "2.16.840.1.113883.3.117.1.7.1.292";
 
-/// HEDIS Asthma Controller Medications, by ingredient.
+/// HEDIS Asthma Controller Medications, by ingredient: these, and the
+/// ones in `NEEDS_DIAGNOSIS`.
 const CONTROLLERS: &[&str] = &[
     "beclomethasone",
     "budesonide",
@@ -59,15 +60,9 @@ const CONTROLLERS: &[&str] = &[
     "cromolyn",
     "dyphylline",
     "theophylline",
-    "montelukast",
-    "zafirlukast",
-    "zileuton",
-    "omalizumab",
-    "benralizumab",
-    "mepolizumab",
-    "reslizumab",
 ];
-/// Leukotriene modifiers and antibody inhibitors (need a diagnosis as well).
+/// Leukotriene modifiers and antibody inhibitors: controllers that need an
+/// asthma diagnosis as well when they are all a patient is dispensed.
 const NEEDS_DIAGNOSIS: &[&str] = &[
     "montelukast",
     "zafirlukast",
@@ -158,7 +153,7 @@ fn classify(ctx: &Ctx, cc: &Value) -> Option<(bool, bool)> {
     let text = names(cc);
     let named = |list: &[&str]| !text.contains("nasal") && list.iter().any(|i| text.contains(i));
     let needs = named(NEEDS_DIAGNOSIS);
-    if in_vs(cc, ctx.vs, CONTROLLER) || named(CONTROLLERS) {
+    if in_vs(cc, ctx.vs, CONTROLLER) || named(CONTROLLERS) || needs {
         Some((true, needs))
     } else if in_vs(cc, ctx.vs, RELIEVER) || named(RELIEVERS) {
         Some((false, false))
