@@ -3,7 +3,7 @@
 //! each published definition — never by calling Tandem's `rules/` or
 //! `measure/`. The generator only draws data whose meaning these simple
 //! rules settle (one visit a day, visits 09:00–09:30 with everything timed
-//! inside them, no frailty, palliative or pregnancy data), so agreement is a
+//! inside them, no frailty or pregnancy data), so agreement is a
 //! real check of Tandem and not of a shared misreading.
 
 use chrono::{Datelike, Days, Months, NaiveDate};
@@ -172,6 +172,18 @@ fn hospice_between(c: &Chart, from: NaiveDate, to: NaiveDate) -> bool {
         .is_some_and(|(_, d)| from <= *d && *d <= to)
 }
 
+fn palliative_between(c: &Chart, from: NaiveDate, to: NaiveDate) -> bool {
+    c.palliative
+        .as_ref()
+        .is_some_and(|(_, d)| from <= *d && *d <= to)
+}
+
+/// Hospice or palliative care during the year.
+fn hospice_or_palliative(c: &Chart, year: i32) -> bool {
+    let (from, to) = (ymd(year, 1, 1), ymd(year, 12, 31));
+    hospice_between(c, from, to) || palliative_between(c, from, to)
+}
+
 /// CMS2 (2026): 12 and older at the start of the year with a visit to
 /// screen at; bipolar disorder diagnosed before such a visit excludes; the
 /// latest screen within 14 days before a visit is negative, or positive with
@@ -216,8 +228,8 @@ fn cms2(c: &Chart, year: i32) -> Value {
     populations(age >= 12 && !visits.is_empty(), bipolar, numerator, false)
 }
 
-/// CMS122 (2026, inverse): diabetic adults 18–75 with a visit; hospice
-/// excludes; numerator when the latest HbA1c of the year is above 9% or none
+/// CMS122 (2026, inverse): diabetic adults 18–75 with a visit; hospice or
+/// palliative care excludes; numerator when the latest HbA1c of the year is above 9% or none
 /// was done.
 fn cms122(c: &Chart, year: i32) -> Value {
     let age = age_on(c.person.birth, ymd(year, 12, 31));
@@ -240,14 +252,14 @@ fn cms122(c: &Chart, year: i32) -> Value {
     let poor = latest.is_none_or(|l| l.percent > 9.0);
     populations(
         (18..=75).contains(&age) && visit && diabetic,
-        hospice_between(c, ymd(year, 1, 1), ymd(year, 12, 31)),
+        hospice_or_palliative(c, year),
         poor,
         false,
     )
 }
 
 /// CMS165 (2026): adults 18–85 with hypertension diagnosed before July and
-/// an outpatient visit; hospice excludes; the most recent day with a blood
+/// an outpatient visit; hospice or palliative care excludes; the most recent day with a blood
 /// pressure (none are taken in ED or inpatient care here; the 2026 CQL does
 /// not limit that day to the period) is below 140/90.
 fn cms165(c: &Chart, year: i32) -> Value {
@@ -266,7 +278,7 @@ fn cms165(c: &Chart, year: i32) -> Value {
     let controlled = latest.is_some_and(|b| b.systolic < 140 && b.diastolic < 90);
     populations(
         (18..=85).contains(&age) && visit && hypertensive,
-        hospice_between(c, ymd(year, 1, 1), ymd(year, 12, 31)),
+        hospice_or_palliative(c, year),
         controlled,
         false,
     )
@@ -284,7 +296,7 @@ fn phq9_scores(c: &Chart) -> Vec<(NaiveDate, f64)> {
 /// CMS159 (2026): the first PHQ-9 above 9 taken in the week before (or at)
 /// an in-person visit for depression in the identification period (14 to 2
 /// months before the year) indexes the patient (12 or older); remission is
-/// the last PHQ-9 12 months (± 60 days) later below 5. Hospice from the
+/// the last PHQ-9 12 months (± 60 days) later below 5. Hospice or palliative care from the
 /// identification period to the end of that window, or bipolar disorder
 /// diagnosed by then, excludes.
 fn cms159(c: &Chart, year: i32) -> Value {
@@ -320,8 +332,9 @@ fn cms159(c: &Chart, year: i32) -> Value {
     };
     let anniversary = index + Months::new(12);
     let (from, to) = (anniversary - Days::new(60), anniversary + Days::new(60));
-    let excluded =
-        hospice_between(c, dip_from, to) || c.has(Dx::Bipolar).is_some_and(|d| d.onset <= to);
+    let excluded = hospice_between(c, dip_from, to)
+        || palliative_between(c, dip_from, to)
+        || c.has(Dx::Bipolar).is_some_and(|d| d.onset <= to);
     let last = scores
         .iter()
         .filter(|(day, _)| from <= *day && *day <= to)

@@ -3,7 +3,7 @@
 //! PHQ-9 cascade, GAD-7, AUDIT-C, EPDS after a delivery) in every input
 //! shape with some unanswered items and some item-9 positives, the EHR's
 //! depression-screen results with same-day follow-up, smoking status, BMI
-//! and developmental screens, hospice, and ED visits and inpatient stays
+//! and developmental screens, hospice, palliative care, and ED visits and inpatient stays
 //! (with readmissions) followed by a practice contact within 7 days, late,
 //! or never.
 
@@ -54,6 +54,7 @@ pub fn chart(d: &mut Dice, person: Person, practice: &Practice, span: &Span) -> 
         value_screens: Vec::new(),
         prescriptions: Vec::new(),
         hospice: None,
+        palliative: None,
         stays,
         person,
     };
@@ -64,6 +65,9 @@ pub fn chart(d: &mut Dice, person: Person, practice: &Practice, span: &Span) -> 
     prescriptions(d, &mut c, &mut ids);
     if age_on(c.person.birth, span.last) >= 65 && d.chance(0.03) {
         c.hospice = Some((ids.next("h"), d.day(span.last - Months::new(11), span.last)));
+    }
+    if age_on(c.person.birth, span.last) >= 50 && d.chance(0.04) {
+        c.palliative = Some((ids.next("pc"), d.day(span.first, span.last)));
     }
     c
 }

@@ -267,6 +267,13 @@ pub fn resources(c: &Chart, practice: &Practice) -> Vec<Value> {
     if let Some((id, day)) = &c.hospice {
         out.push(hospice(c, id, *day));
     }
+    if let Some((id, day)) = &c.palliative {
+        out.push(
+            json!({"resourceType": "Procedure", "id": id, "status": "completed",
+            "code": cc(SNOMED, "103735009"), "subject": patient_ref(c),
+            "performedPeriod": {"start": at(*day, "10:00"), "end": at(*day, "11:00")}}),
+        );
+    }
     out
 }
 

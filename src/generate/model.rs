@@ -217,6 +217,8 @@ pub struct Chart {
     pub prescriptions: Vec<Prescription>,
     /// A hospice admission (SNOMED 183919006 encounter) on this day.
     pub hospice: Option<(String, NaiveDate)>,
+    /// Palliative care (SNOMED 103735009 procedure) on this day.
+    pub palliative: Option<(String, NaiveDate)>,
     pub stays: Vec<Stay>,
 }
 
