@@ -265,13 +265,6 @@ fn administer(
     c.administrations.len() - 1
 }
 
-fn total(a: &Administration) -> f64 {
-    super::instruments::weights(a.instrument, &a.answers)
-        .iter()
-        .flatten()
-        .sum()
-}
-
 fn screenings(d: &mut Dice, c: &mut Chart, ids: &mut Ids) {
     let depressed = c.has(Dx::Depression).map(|x| x.onset);
     let anxious = c.has(Dx::Anxiety).is_some();
@@ -291,7 +284,7 @@ fn screenings(d: &mut Dice, c: &mut Chart, ids: &mut Ids) {
                 0.12
             };
             let k = administer(d, c, ids, Instrument::Phq2, v.day, level);
-            let positive = total(&c.administrations[k]) >= 3.0;
+            let positive = super::instruments::answered_sum(&c.administrations[k]) >= 3.0;
             c.depression_screens.push(DepressionScreen {
                 id: ids.next("ds"),
                 day: v.day,

@@ -193,10 +193,7 @@ fn administration(c: &Chart, a: &Administration) -> Vec<Value> {
             out
         }
         Shape::Total => {
-            let total: f64 = super::instruments::weights(a.instrument, &a.answers)
-                .iter()
-                .flatten()
-                .sum();
+            let total = super::instruments::answered_sum(a);
             let mut o = observation(c, &a.id, "survey", d.total, a.day);
             o["valueQuantity"] = json!({"value": total as i64, "system": UCUM, "code": "{score}", "unit": "{score}"});
             vec![o]

@@ -114,6 +114,11 @@ pub fn weights(i: Instrument, answers: &[Option<usize>]) -> Vec<Option<f64>> {
         .collect()
 }
 
+/// The sum of the answered items' weights.
+pub fn answered_sum(a: &super::model::Administration) -> f64 {
+    weights(a.instrument, &a.answers).iter().flatten().sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
