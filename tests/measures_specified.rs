@@ -11,6 +11,7 @@ use common::spawn_app;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tandem::auth::Role;
+use tandem::fhir::bundle::put_transaction;
 
 const PERIOD: &str = "periodStart=2026-01-01&periodEnd=2026-12-31";
 const CPT: &str = "http://www.ama-assn.org/go/cpt";
@@ -77,18 +78,7 @@ fn practice() -> Vec<Value> {
 #[tokio::test]
 async fn specified_measures_report_the_hand_worked_counts() {
     let app = spawn_app().await;
-    let entries: Vec<Value> = practice()
-        .into_iter()
-        .map(|r| {
-            let url = format!(
-                "{}/{}",
-                r["resourceType"].as_str().unwrap(),
-                r["id"].as_str().unwrap()
-            );
-            json!({"resource": r, "request": {"method": "PUT", "url": url}})
-        })
-        .collect();
-    let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
+    let tx = put_transaction(practice());
     let resp = app.post("", &tx).await;
     assert_eq!(
         resp.status(),

@@ -9,27 +9,13 @@ mod common;
 use common::{TestApp, part, shared_data, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tandem::fhir::bundle::put_transaction;
 
 fn us_core(name: &str) -> Value {
     serde_json::from_str(
         &std::fs::read_to_string(shared_data().join("us-core-examples").join(name)).unwrap(),
     )
     .unwrap()
-}
-
-fn transaction(resources: Vec<Value>) -> Value {
-    let entry: Vec<Value> = resources
-        .into_iter()
-        .map(|r| {
-            let url = format!(
-                "{}/{}",
-                r["resourceType"].as_str().unwrap(),
-                r["id"].as_str().unwrap()
-            );
-            json!({"resource": r, "request": {"method": "PUT", "url": url}})
-        })
-        .collect();
-    json!({"resourceType": "Bundle", "type": "transaction", "entry": entry})
 }
 
 async fn post_bundle(app: &TestApp, b: &Value) -> Value {
@@ -56,7 +42,7 @@ async fn us_core_phq9_response_with_panel_and_items_gives_one_result() {
             .iter()
             .map(|c| us_core(&format!("Observation-PHQ9-item-example-{c}.json"))),
     );
-    post_bundle(&app, &transaction(all)).await;
+    post_bundle(&app, &put_transaction(all)).await;
     let res = app.screening_results("example").await;
     assert_eq!(
         res.len(),
@@ -90,7 +76,7 @@ async fn panel_with_members_in_one_transaction_derives_from_the_panel() {
             .iter()
             .map(|c| strip(us_core(&format!("Observation-PHQ9-item-example-{c}.json")))),
     );
-    post_bundle(&app, &transaction(all)).await;
+    post_bundle(&app, &put_transaction(all)).await;
     let res = app.screening_results("example").await;
     assert_eq!(
         res.len(),

@@ -15,6 +15,23 @@ pub struct Entry {
     pub response: Option<Value>,
 }
 
+/// A transaction Bundle that PUTs each resource at its own type and id (so
+/// sending it again is idempotent): how the generator and the tests load data.
+pub fn put_transaction(resources: Vec<Value>) -> Value {
+    let entry: Vec<Value> = resources
+        .into_iter()
+        .map(|r| {
+            let url = format!(
+                "{}/{}",
+                r["resourceType"].as_str().unwrap_or_default(),
+                r["id"].as_str().unwrap_or_default()
+            );
+            json!({"resource": r, "request": {"method": "PUT", "url": url}})
+        })
+        .collect();
+    json!({"resourceType": "Bundle", "type": "transaction", "entry": entry})
+}
+
 /// Serializes a Bundle. Entries' resources are spliced in as they are stored.
 pub fn render(
     bundle_type: &str,

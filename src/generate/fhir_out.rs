@@ -274,22 +274,6 @@ pub fn resources(c: &Chart, practice: &Practice) -> Vec<Value> {
     out
 }
 
-/// A transaction Bundle of PUTs.
-pub fn transaction(resources: Vec<Value>) -> Value {
-    let entry: Vec<Value> = resources
-        .into_iter()
-        .map(|r| {
-            let url = format!(
-                "{}/{}",
-                r["resourceType"].as_str().unwrap_or_default(),
-                r["id"].as_str().unwrap_or_default()
-            );
-            json!({"resource": r, "request": {"method": "PUT", "url": url}})
-        })
-        .collect();
-    json!({"resourceType": "Bundle", "type": "transaction", "entry": entry})
-}
-
 /// The practice: its Organization and Practitioners.
 pub fn practice_resources(p: &Practice) -> Vec<Value> {
     let mut out =

@@ -60,7 +60,7 @@ impl Writer {
             }
             write_json(
                 &root.join("practices").join(format!("{}.json", p.id)),
-                &fhir_out::transaction(resources),
+                &crate::fhir::bundle::put_transaction(resources),
             )?;
             let mut g = create(&root.join("groups").join(format!("{}.json", p.id)))?;
             let head = json!({
@@ -110,7 +110,7 @@ impl Writer {
             .join(format!("{:03}", n / 1000));
         write_json(
             &dir.join(format!("{}.json", c.person.id)),
-            &fhir_out::transaction(resources),
+            &crate::fhir::bundle::put_transaction(resources),
         )?;
         for (k, m) in messages.iter().enumerate() {
             write_json(
