@@ -11,6 +11,7 @@ use common::{reports, shared_data, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tandem::auth::Role;
+use tandem::fhir::bundle::put_transaction;
 
 /// Patient id → expected count per population code, for the 2026 CMS122 cases.
 type Expected = BTreeMap<String, BTreeMap<String, u64>>;
@@ -22,7 +23,7 @@ async fn load_cms122(app: &common::TestApp) -> Expected {
     for f in std::fs::read_dir(dir).unwrap() {
         let bundle: Value =
             serde_json::from_slice(&std::fs::read(f.unwrap().path()).unwrap()).unwrap();
-        let mut entries = Vec::new();
+        let mut resources = Vec::new();
         let mut patient = String::new();
         let mut counts = BTreeMap::new();
         for e in bundle["entry"].as_array().unwrap() {
@@ -41,12 +42,11 @@ async fn load_cms122(app: &common::TestApp) -> Expected {
                     if rt == "Patient" {
                         patient = r["id"].as_str().unwrap().to_string();
                     }
-                    let url = format!("{rt}/{}", r["id"].as_str().unwrap());
-                    entries.push(json!({"resource": r, "request": {"method": "PUT", "url": url}}));
+                    resources.push(r.clone());
                 }
             }
         }
-        let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
+        let tx = put_transaction(resources);
         let resp = app.post("", &tx).await;
         assert_eq!(
             resp.status(),
