@@ -74,6 +74,39 @@ async fn admit_then_discharge_by_mrn_gives_one_encounter_tasks_and_notifications
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(hook.accepted().len(), 2);
     assert!(got.iter().all(|r| r.topic == "adt-notification"));
+    // Each message is in the patient's audit trail, though a message Bundle
+    // names no patient itself.
+    let admin = app
+        .client_for(
+            "ops",
+            tandem::auth::Role::Admin,
+            "tandem-ops",
+            "system/*.cruds",
+        )
+        .await;
+    let trail = common::process::fetch_json(
+        &admin,
+        &app.url(&format!("AuditEvent?patient=Patient/{pid}&_count=100")),
+    )
+    .await;
+    let messages = trail["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["resource"]["entity"].as_array().is_some_and(|es| {
+                es.iter().any(|x| {
+                    x["what"]["reference"]
+                        .as_str()
+                        .is_some_and(|r| r.starts_with("Bundle/"))
+                })
+            })
+        })
+        .count();
+    assert_eq!(
+        messages, 2,
+        "admit and discharge audited for the patient: {trail}"
+    );
     app.stop().await;
 }
 

@@ -64,7 +64,7 @@ fn ms(text: &str) -> Option<i64> {
 
 /// The Encounter to store for an event at `event_time`, or `None` when the
 /// stored one already reflects a later event (it stays as it is).
-pub fn merge(stored: Option<&Value>, incoming: &Value, event_time: &str) -> Option<Value> {
+pub fn merge(stored: Option<&Value>, mut incoming: Value, event_time: &str) -> Option<Value> {
     let at = ms(event_time)?;
     let seen = stored.and_then(|s| {
         s["extension"]
@@ -77,12 +77,14 @@ pub fn merge(stored: Option<&Value>, incoming: &Value, event_time: &str) -> Opti
     if seen.is_some_and(|s| s > at) {
         return None;
     }
-    let mut e = incoming.clone();
-    let mut ext: Vec<Value> = e["extension"].as_array().cloned().unwrap_or_default();
+    let mut ext = match incoming["extension"].take() {
+        Value::Array(a) => a,
+        _ => Vec::new(),
+    };
     ext.retain(|x| x["url"] != LAST_EVENT);
     ext.push(json!({ "url": LAST_EVENT, "valueInstant": event_time }));
-    e["extension"] = Value::Array(ext);
-    Some(e)
+    incoming["extension"] = Value::Array(ext);
+    Some(incoming)
 }
 
 /// Follow-up due points of a discharge: `(kind, due ms)`.
@@ -166,17 +168,13 @@ mod tests {
 
     #[test]
     fn latest_event_wins_whatever_the_arrival_order() {
-        let discharge = merge(None, &enc("finished"), "2026-03-04T10:00:00Z").unwrap();
+        let discharge = merge(None, enc("finished"), "2026-03-04T10:00:00Z").unwrap();
         assert_eq!(
-            merge(
-                Some(&discharge),
-                &enc("in-progress"),
-                "2026-03-01T10:00:00Z"
-            ),
+            merge(Some(&discharge), enc("in-progress"), "2026-03-01T10:00:00Z"),
             None,
             "an older admit does not reopen it"
         );
-        let corrected = merge(Some(&discharge), &enc("finished"), "2026-03-04T10:00:00Z").unwrap();
+        let corrected = merge(Some(&discharge), enc("finished"), "2026-03-04T10:00:00Z").unwrap();
         assert_eq!(
             corrected["status"], "finished",
             "the same time replaces (corrected content)"

@@ -131,6 +131,21 @@ impl AuditUnit {
         tx.audit(row(&rec, &self.tenant))
     }
 
+    /// Appends an AuditEvent naming one resource by `Type/id` and the
+    /// patient it concerns, for writes whose body says nothing about the
+    /// patient (a received message Bundle) and is too large to re-read.
+    pub fn commit_named(
+        &self,
+        tx: &mut dyn WriteTx,
+        entity: String,
+        patient: Option<String>,
+    ) -> Result<(), StoreError> {
+        let mut rec = self.record.clone();
+        rec.entities.push((entity, Vec::new()));
+        rec.patients.extend(patient);
+        tx.audit(row(&rec, &self.tenant))
+    }
+
     /// Appends an AuditEvent naming the `Type/id` each Bundle entry wrote.
     pub fn commit_entries<'a>(
         &self,

@@ -59,15 +59,15 @@ impl FhirService {
                 tenant: &tenant,
                 rules: &rules,
             };
-            let (r, kept, entries) = unit.receive(&notification, stamped, prematched)?;
-            if let Some(s) = kept {
-                audit.commit(tx, std::iter::once(&s))?;
+            let outcome = unit.receive(&notification, stamped, prematched)?;
+            if let Some(id) = &outcome.kept {
+                audit.commit_named(tx, format!("Bundle/{id}"), outcome.patient.clone())?;
             }
-            Ok::<_, ServiceError>((r, entries))
+            Ok::<_, ServiceError>(outcome)
         })
         .await?;
-        let (received, _dropped_here_not_on_the_writer) = received;
-        let text = match received {
+        // The entries are dropped here, not on the writer.
+        let text = match received.received {
             Received::Processed => {
                 "The message was received and the message has been fully processed"
             }

@@ -60,7 +60,21 @@ impl Stamper {
         mut value: Value,
         method: &'static str,
     ) -> NewVersion {
-        if let Value::Object(obj) = &mut value {
+        self.stamp(rt, id, version, &mut value, method)
+    }
+
+    /// [`Stamper::version`] that leaves the stamped resource with the caller,
+    /// for callers that still need it (a notification payload, the entries of
+    /// a stored message) and would otherwise clone it first.
+    pub fn stamp(
+        &self,
+        rt: &str,
+        id: &str,
+        version: i64,
+        value: &mut Value,
+        method: &'static str,
+    ) -> NewVersion {
+        if let Value::Object(obj) = value {
             let mut meta = match obj.remove("meta") {
                 Some(Value::Object(m)) => m,
                 _ => Map::new(),
@@ -80,7 +94,7 @@ impl Stamper {
                 }
             }
         }
-        let index = extract(&self.registry, &self.base, rt, &value);
+        let index = extract(&self.registry, &self.base, rt, value);
         NewVersion {
             resource_type: rt.to_string(),
             id: id.to_string(),

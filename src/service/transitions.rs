@@ -10,13 +10,13 @@ use super::ServiceError;
 use super::managed::{self, create_once, live, put};
 pub use super::patient_match::TransitionRules;
 use super::patient_match::the_one;
-use super::resource::{Stamper, stored};
+use super::resource::Stamper;
 use crate::fhir::datetime::{format_instant, parse_range};
 use crate::fhir::id::derived;
 use crate::fhir::message::{Notification, check, focus_encounter, resolve};
 use crate::rules::transitions::{Event, follow_ups, is_readmission, merge};
 use crate::store::outbox::OutboxMessage;
-use crate::store::{NewVersion, StoreError, StoredResource, WriteTx};
+use crate::store::{NewVersion, StoreError, WriteTx};
 
 /// Tags on stored message Bundles: processed, or held for a patient not yet known.
 pub const MESSAGE_TAG: &str = "http://tandem.health/fhir/CodeSystem/message-status";
@@ -34,12 +34,14 @@ pub struct Stamped {
 impl Stamped {
     pub fn new(st: &Stamper, n: &Notification, mut bundle: Value) -> Stamped {
         let id = derived("msg", &n.message_id);
-        let entries = bundle["entry"].as_array().cloned().unwrap_or_default();
         bundle["meta"]["tag"] = json!([{ "system": MESSAGE_TAG, "code": "processed" }]);
-        Stamped {
-            processed: st.version("Bundle", &id, 1, bundle, "POST"),
-            entries,
-        }
+        let processed = st.stamp("Bundle", &id, 1, &mut bundle, "POST");
+        // The body is serialized: the entries move out instead of being copied.
+        let entries = match bundle["entry"].take() {
+            Value::Array(a) => a,
+            _ => Vec::new(),
+        };
+        Stamped { processed, entries }
     }
 
     /// The same message tagged as held (re-stamped: the rarer case).
@@ -58,6 +60,17 @@ pub enum Received {
     Replay,
 }
 
+/// A received message after its unit: what happened, the stored Bundle's id
+/// (`None` on a replay) and the practice's patient it was filed under. The
+/// message's entries come back too, to be dropped by the caller off the
+/// writer thread.
+pub struct Outcome {
+    pub received: Received,
+    pub kept: Option<String>,
+    pub patient: Option<String>,
+    pub entries: Vec<Value>,
+}
+
 pub struct Unit<'a> {
     pub tx: &'a mut dyn WriteTx,
     pub st: &'a Stamper,
@@ -69,18 +82,22 @@ impl Unit<'_> {
     /// Stores and processes one validated message.
     /// `stamped` holds the message Bundle ready to store (see [`Stamped`]).
     /// `prematched` is the patient matched before the transaction (confirmed
-    /// here). The message's entries are handed back to be dropped by the
-    /// caller, off the writer thread.
+    /// here).
     pub fn receive(
         &mut self,
         n: &Notification,
         stamped: Stamped,
         prematched: Option<String>,
-    ) -> Result<(Received, Option<StoredResource>, Vec<Value>), ServiceError> {
+    ) -> Result<Outcome, ServiceError> {
         let id = derived("msg", &n.message_id);
         let Stamped { entries, processed } = stamped;
         if self.tx.current("Bundle", &id)?.is_some_and(|c| !c.deleted) {
-            return Ok((Received::Replay, None, entries));
+            return Ok(Outcome {
+                received: Received::Replay,
+                kept: None,
+                patient: None,
+                entries,
+            });
         }
         let event = Event::from_code(&n.event);
         let matched = match prematched {
@@ -96,18 +113,21 @@ impl Unit<'_> {
         } else {
             processed
         };
-        let kept = stored(&version);
         self.tx.write(version)?;
-        let status = if held { "held" } else { "processed" };
-        let r = match matched {
+        let received = match &matched {
             Some(pid) => {
-                self.process(n, &entries, &pid)?;
+                self.process(n, &entries, pid)?;
                 Received::Processed
             }
-            None if status == "held" => Received::Held,
+            None if held => Received::Held,
             None => Received::Processed,
         };
-        Ok((r, Some(kept), entries))
+        Ok(Outcome {
+            received,
+            kept: Some(id),
+            patient: matched.map(|p| format!("Patient/{p}")),
+            entries,
+        })
     }
 
     /// Files a matched message: Encounter, Provenance, follow-up, readmission, notification.
@@ -125,7 +145,7 @@ impl Unit<'_> {
             return Ok(());
         };
         let id = derived("msg", &n.message_id);
-        let enc_id = self.upsert_encounter(&enc, pid, &n.timestamp)?;
+        let (enc_id, stored) = self.upsert_encounter(&enc, pid, &n.timestamp)?;
         self.provenance(entries, &id, &n.message_id)?;
         if event == Event::Discharge {
             self.follow_up(&enc, &enc_id, pid)?;
@@ -134,7 +154,6 @@ impl Unit<'_> {
             self.readmission(&enc, &enc_id, pid)?;
         }
         if matches!(event, Event::Admit | Event::Discharge) {
-            let stored = live(self.tx, "Encounter", &enc_id)?.unwrap_or_default();
             let payload = json!({ "resourceType": "Bundle", "type": "collection", "entry": [{ "fullUrl": format!("Encounter/{enc_id}"), "resource": stored }] });
             self.tx.enqueue(OutboxMessage {
                 topic: ADT_TOPIC.into(),
@@ -197,13 +216,15 @@ impl Unit<'_> {
         Ok(None)
     }
 
-    /// One stored Encounter per hospital encounter identifier; the latest event wins.
+    /// One stored Encounter per hospital encounter identifier; the latest
+    /// event wins. Returns its id and the Encounter as stored now. The
+    /// stored version is read and parsed once (this runs on the writer).
     fn upsert_encounter(
         &mut self,
         enc: &Value,
         pid: &str,
         event_time: &str,
-    ) -> Result<String, ServiceError> {
+    ) -> Result<(String, Value), ServiceError> {
         let key = enc.pointer("/identifier/0").map(|i| {
             format!(
                 "{}|{}",
@@ -214,14 +235,24 @@ impl Unit<'_> {
         let key =
             key.unwrap_or_else(|| format!("local|{}", enc["id"].as_str().unwrap_or_default()));
         let id = derived("enc", &key);
-        let stored = live(self.tx, "Encounter", &id)?;
+        let current = self.tx.current("Encounter", &id)?;
+        let stored = current
+            .as_ref()
+            .filter(|c| !c.deleted)
+            .and_then(|c| serde_json::from_str::<Value>(&c.body).ok());
         let mut incoming = enc.clone();
         strip_bundle_refs(&mut incoming);
         incoming["subject"] = json!({ "reference": format!("Patient/{pid}") });
-        if let Some(merged) = merge(stored.as_ref(), &incoming, event_time) {
-            put(self.tx, self.st, "Encounter", &id, merged)?;
+        let Some(mut merged) = merge(stored.as_ref(), incoming, event_time) else {
+            return Ok((id, stored.unwrap_or_default()));
+        };
+        if let Some(old) = stored.filter(|old| managed::same_content(old, &merged)) {
+            return Ok((id, old));
         }
-        Ok(id)
+        let version = current.map_or(1, |c| c.version + 1);
+        let v = self.st.stamp("Encounter", &id, version, &mut merged, "PUT");
+        self.tx.write(v)?;
+        Ok((id, merged))
     }
 
     /// The HIE's forwarding Provenance, kept and pointed at the stored message.
