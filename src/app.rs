@@ -18,12 +18,22 @@ use crate::config::Config;
 use crate::fhir::params::Registry;
 use crate::fhir::profile::Profiles;
 use crate::http::{AppState, HttpLimits, router};
-use crate::service::{FhirService, Settings, SystemClock, capability_statement};
+use crate::service::{Clock, FhirService, Settings, SystemClock, capability_statement};
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
 
 /// Opens the configured store and builds the service on it.
 pub fn build_service(cfg: &Config, base_url: &str) -> anyhow::Result<Arc<FhirService>> {
+    build_service_at(cfg, base_url, Arc::new(SystemClock))
+}
+
+/// [`build_service`] on a given clock: every time the service stamps
+/// (`meta.lastUpdated`, `authoredOn`, due points) comes from it.
+pub fn build_service_at(
+    cfg: &Config,
+    base_url: &str,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Arc<FhirService>> {
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&cfg.database).map_err(|e| {
             anyhow::anyhow!("cannot open database {}: {e}", cfg.database.display())
@@ -54,7 +64,7 @@ pub fn build_service(cfg: &Config, base_url: &str) -> anyhow::Result<Arc<FhirSer
         registry,
         Profiles::builtin(),
         settings,
-        Arc::new(SystemClock),
+        clock,
     )))
 }
 
@@ -65,11 +75,24 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    serve_at(cfg, listener, shutdown, Arc::new(SystemClock)).await
+}
+
+/// [`serve`] on a given clock. Tests that replay weeks of a workflow (a
+/// partner answering a referral days later) move this clock instead of
+/// waiting; tokens, HTTP timeouts and the outbox's retry schedule keep
+/// real time.
+pub async fn serve_at(
+    cfg: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
     let base_url = match &cfg.base_url {
         Some(_) => cfg.base_url(),
         None => format!("http://{}", listener.local_addr()?),
     };
-    let svc = build_service(&cfg, &base_url)?;
+    let svc = build_service_at(&cfg, &base_url, clock)?;
     let capability = capability_statement(svc.registry(), svc.profiles(), &base_url).to_string();
     let tokens = Arc::new(
         Tokens::open(

@@ -5,46 +5,15 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
+use std::path::Path;
 
+use common::population::{files, load_practice, ndjson, options};
 use common::reports::subjects;
 use common::spawn_app;
-use reqwest::StatusCode;
 use serde_json::Value;
 use tandem::auth::Role;
-use tandem::generate::{Options, run};
-
-fn options(out: &Path, patients: usize, practices: usize, seed: u64) -> Options {
-    Options {
-        patients,
-        practices,
-        seed,
-        out: out.to_path_buf(),
-        year: 2026,
-        unassigned: 0.15,
-    }
-}
-
-/// Every file under `root`, relative path → bytes.
-fn files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(
-                    p.strip_prefix(root).unwrap().to_path_buf(),
-                    std::fs::read(&p).unwrap(),
-                );
-            }
-        }
-    }
-    out
-}
+use tandem::generate::run;
 
 #[test]
 fn the_same_seed_gives_byte_identical_output() {
@@ -76,23 +45,6 @@ fn the_same_seed_gives_byte_identical_output() {
     let members = group["member"].as_array().unwrap().len();
     assert_eq!(group["quantity"], members);
     assert!(members > 40 && members < 80, "{members} of about 75");
-}
-
-fn load_answers(root: &Path) -> Vec<Value> {
-    std::fs::read_to_string(root.join("answers.ndjson"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn bundle_paths(root: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = files(&root.join("bundles"))
-        .into_keys()
-        .map(|p| root.join("bundles").join(p))
-        .collect();
-    out.sort();
-    out
 }
 
 fn tag<'a>(r: &'a Value, system: &str) -> Option<&'a str> {
@@ -156,18 +108,8 @@ async fn a_generated_practice_yields_its_answers() {
     let root = dir.path().join("pop");
     run(&options(&root, 400, 1, 2026), |_| {}).unwrap();
     let app = spawn_app().await;
-    for path in std::iter::once(root.join("practices/practice-0.json")).chain(bundle_paths(&root)) {
-        let tx: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        let r = app.post("", &tx).await;
-        assert_eq!(
-            r.status(),
-            StatusCode::OK,
-            "{}: {}",
-            path.display(),
-            r.text().await.unwrap()
-        );
-    }
-    let answers = load_answers(&root);
+    load_practice(&app, &root).await;
+    let answers = ndjson(&root, "answers.ndjson");
 
     // Screening results: one per administration, with the expected total,
     // band and positivity; safety Flags where item 9 / item 10 was positive.

@@ -96,16 +96,23 @@ fn safety(a: &Administration) -> Option<bool> {
     weights(a.instrument, &a.answers)[item].map(|w| w > 0.0)
 }
 
+/// Whether an administration is positive at its instrument's cut-off;
+/// `None` when it has no total.
+pub fn positive(c: &Chart, a: &Administration) -> Option<bool> {
+    let cut = scoring(a.instrument, c.person.sex).1;
+    expected_total(a).map(|t| t >= cut)
+}
+
 fn screening(c: &Chart, a: &Administration) -> Value {
     let total = expected_total(a);
-    let (bands, cut) = scoring(a.instrument, c.person.sex);
+    let (bands, _) = scoring(a.instrument, c.person.sex);
     let band = total.and_then(|t| bands.iter().rev().find(|(from, _)| t >= *from).map(|b| b.1));
     let source = match a.shape {
         Shape::Response => format!("QuestionnaireResponse/{}", a.id),
         _ => format!("Observation/{}", a.id),
     };
     json!({"source": source, "instrument": def(a.instrument).key, "day": a.day.to_string(),
-           "total": total, "band": band, "positive": total.map(|t| t >= cut), "safety": safety(a)})
+           "total": total, "band": band, "positive": positive(c, a), "safety": safety(a)})
 }
 
 /// A value screen: smoking status (US Core: current use is positive), adult

@@ -15,6 +15,7 @@ pub mod instruments;
 pub mod model;
 pub mod notifications;
 pub mod people;
+pub mod referrals;
 mod writer;
 
 use std::path::PathBuf;
@@ -67,7 +68,13 @@ pub fn run(opts: &Options, mut progress: impl FnMut(usize)) -> std::io::Result<S
         summary.resources += resources.len() as u64;
         summary.notifications += messages.len() as u64;
         w.patient(&c, practice, resources, &messages, &payer_lists)?;
-        w.answers(&answers::answers(&c, practice, opts.year))?;
+        let script = referrals::script(opts.seed, i, &c);
+        let mut line = answers::answers(&c, practice, opts.year);
+        line["referral"] = referrals::expected(&c, opts.year, script.as_ref());
+        w.answers(&line)?;
+        if let Some(s) = &script {
+            w.response(&referrals::response_line(&c.person.id, s))?;
+        }
         summary.patients += 1;
         progress(i + 1);
     }

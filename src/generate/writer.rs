@@ -8,6 +8,8 @@
 //! notifications/<patient>-<n>.json          HIE messages, in delivery order
 //! groups/<practice>.json        the payer's Da Vinci ATR attribution Group
 //! answers.ndjson                expected results, one line per patient
+//! partner/compact.json          the behavioral-health partner's compact
+//! partner/responses.ndjson      what the partner does with each referral
 //! ```
 //!
 //! Files are written as patients are generated; attribution Groups are
@@ -21,13 +23,15 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use super::model::{Chart, Practice};
-use super::{Options, Summary, fhir_out};
+use super::{Options, Summary, fhir_out, referrals};
 
 pub struct Writer {
     root: PathBuf,
     ndjson: BTreeMap<String, BufWriter<File>>,
     groups: Vec<(BufWriter<File>, usize)>,
     answers: BufWriter<File>,
+    responses: BufWriter<File>,
+    practice_ids: Vec<String>,
 }
 
 fn create(path: &Path) -> std::io::Result<BufWriter<File>> {
@@ -52,6 +56,8 @@ impl Writer {
             ndjson: BTreeMap::new(),
             groups: Vec::new(),
             answers: create(&root.join("answers.ndjson"))?,
+            responses: create(&root.join("partner/responses.ndjson"))?,
+            practice_ids: practices.iter().map(|p| p.id.clone()).collect(),
         };
         for p in practices {
             let resources = fhir_out::practice_resources(p);
@@ -138,6 +144,11 @@ impl Writer {
         self.answers.write_all(b"\n")
     }
 
+    pub fn response(&mut self, line: &Value) -> std::io::Result<()> {
+        serde_json::to_writer(&mut self.responses, line)?;
+        self.responses.write_all(b"\n")
+    }
+
     pub fn finish(mut self, opts: &Options, summary: &Summary) -> std::io::Result<()> {
         for (g, count) in &mut self.groups {
             writeln!(g, "],\"quantity\":{count}}}")?;
@@ -147,6 +158,16 @@ impl Writer {
             f.flush()?;
         }
         self.answers.flush()?;
+        self.responses.flush()?;
+        let stamp = |t: chrono::NaiveDateTime| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        write_json(
+            &self.root.join("partner/compact.json"),
+            &json!({
+                "partner": referrals::compact(self.practice_ids.clone()),
+                "referredAt": stamp(referrals::referred_at(opts.year)),
+                "reportAt": stamp(referrals::report_at(opts.year)),
+            }),
+        )?;
         write_json(
             &self.root.join("manifest.json"),
             &json!({

@@ -6,6 +6,7 @@ pub mod adt;
 pub mod fake_partner;
 pub mod hook;
 pub mod jwt;
+pub mod population;
 pub mod process;
 pub mod referral;
 pub mod reports;
@@ -35,6 +36,32 @@ pub struct TestApp {
 
 /// Starts a server with default config plus `tweak`.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_at(std::sync::Arc::new(tandem::service::SystemClock), tweak).await
+}
+
+/// A clock a test sets and moves: the server's time stands still between moves.
+pub struct ManualClock(std::sync::atomic::AtomicI64);
+
+impl ManualClock {
+    pub fn at(ms: i64) -> std::sync::Arc<ManualClock> {
+        std::sync::Arc::new(ManualClock(std::sync::atomic::AtomicI64::new(ms)))
+    }
+    pub fn set(&self, ms: i64) {
+        self.0.store(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl tandem::service::Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// [`spawn_app_with`] on a given clock (see `tandem::app::serve_at`).
+pub async fn spawn_app_at(
+    clock: std::sync::Arc<dyn tandem::service::Clock>,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("tandem.db");
     let mut cfg = Config {
@@ -50,9 +77,14 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let (stop, stopped) = oneshot::channel::<()>();
     let auth = cfg.auth.enabled;
     let tenant = cfg.default_tenant.clone();
-    let task = tokio::spawn(tandem::app::serve(cfg, listener, async {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(tandem::app::serve_at(
+        cfg,
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+        clock,
+    ));
     let mut app = TestApp {
         base,
         client: Client::new(),

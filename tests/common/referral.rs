@@ -70,23 +70,24 @@ pub async fn pair(partner: impl FnOnce(String, PathBuf) -> Partner) -> Pair {
         c.notifications.retry_max_ms = 100;
     })
     .await;
-    let token = practice
-        .token_for(
-            "cmhc-at-practice",
-            Role::BhPartner,
-            "cmhc",
-            "system/*.cruds",
-        )
-        .await;
-    let mut h = reqwest::header::HeaderMap::new();
-    h.insert("authorization", format!("Bearer {token}").parse().unwrap());
-    h.insert("x-tandem-tenant", "default".parse().unwrap());
-    let partner = Client::builder().default_headers(h).build().unwrap();
+    let partner = partner_client(&practice, "cmhc-at-practice", "cmhc").await;
     Pair {
         practice,
         cmhc,
         partner,
     }
+}
+
+/// A client of partner organization `org` at `practice`, working as a guest
+/// in the practice's tenant (`default`).
+pub async fn partner_client(practice: &TestApp, client_id: &str, org: &str) -> Client {
+    let token = practice
+        .token_for(client_id, Role::BhPartner, org, "system/*.cruds")
+        .await;
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert("authorization", format!("Bearer {token}").parse().unwrap());
+    h.insert("x-tandem-tenant", "default".parse().unwrap());
+    Client::builder().default_headers(h).build().unwrap()
 }
 
 impl Pair {
