@@ -198,6 +198,12 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), String> {
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return Err(format!(
+                "invalid configuration: key 'log.level': '{}' is not a log filter ({e}); use e.g. 'info' or 'tandem=debug,warn'",
+                self.log.level
+            ));
+        }
         if !crate::fhir::id::is_valid_id(&self.default_tenant) {
             return Err(format!(
                 "invalid configuration: key 'default_tenant': '{}' is not a valid FHIR id",

@@ -5,8 +5,8 @@ use tandem::cli::{Cli, ClientCommand, Command, KeysCommand};
 use tandem::config::{Config, LogFormat, Overrides};
 
 fn init_tracing(cfg: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log.level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // `Config::load` refused a level that does not parse.
+    let filter = tracing_subscriber::EnvFilter::new(&cfg.log.level);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

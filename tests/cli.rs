@@ -37,6 +37,17 @@ fn invalid_config_stops_startup_naming_the_key() {
     let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
     assert!(err.contains("max_body_bytes"), "{err}");
 
+    // A log level that does not parse stops startup instead of becoming "info".
+    let out = tandem()
+        .current_dir(dir.path())
+        .env("TANDEM_LOG__LEVEL", "loud=[")
+        .args(["serve"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("log.level"), "{err}");
+
     std::fs::write(
         dir.path().join("tandem.toml"),
         "validation = \"sometimes\"\n",
