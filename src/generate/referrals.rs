@@ -17,9 +17,10 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use serde_json::{Value, json};
 
-use super::answers::expected_total;
+use super::answers::{expected_total, positive};
 use super::dice::Dice;
-use super::model::{Chart, Instrument, Sex};
+use super::instruments::def;
+use super::model::{Chart, Instrument};
 use crate::rules::referral::compact::{Accepts, Mode, Partner};
 
 /// The partner's Organization id.
@@ -30,8 +31,9 @@ pub const AGREED_DAYS: u32 = 14;
 const STREAM: u64 = 0x5245_4645_5252_414c;
 
 /// When the population is loaded (and every referral made): 15 December
-/// 09:00 UTC of the answered year, after every screen but one within 30 days
-/// of the last, so "referred no earlier than 30 days before the screen" holds.
+/// 09:00 UTC of the answered year. No screen of the year is more than 30
+/// days later (31 December is 16 days later), so every referral counts as
+/// made "no earlier than 30 days before the screen".
 pub fn referred_at(year: i32) -> NaiveDateTime {
     NaiveDate::from_ymd_opt(year, 12, 15)
         .and_then(|d| d.and_hms_opt(9, 0, 0))
@@ -84,19 +86,18 @@ pub struct Script {
     pub completed: Option<u32>,
 }
 
-/// Whether the compact takes one of the patient's screens: a PHQ-9 total of
-/// 10 or more, or an AUDIT-C at the sex's cut-off (4 men, 3 women).
+/// Whether the compact takes one of the patient's screens: its instrument,
+/// and a total at the compact's minimum or, without one, positive.
 pub fn referred(c: &Chart) -> bool {
+    let takes = compact(Vec::new()).accepts;
     c.administrations.iter().any(|a| {
-        let total = expected_total(a);
-        match a.instrument {
-            Instrument::Phq9 => total.is_some_and(|t| t >= 10.0),
-            Instrument::AuditC => {
-                let cut = if c.person.sex == Sex::Male { 4.0 } else { 3.0 };
-                total.is_some_and(|t| t >= cut)
-            }
-            _ => false,
-        }
+        takes.iter().any(|t| {
+            t.instrument == def(a.instrument).key
+                && match t.min_score {
+                    Some(min) => expected_total(a).is_some_and(|x| x >= min),
+                    None => positive(c, a) == Some(true),
+                }
+        })
     })
 }
 
@@ -137,9 +138,7 @@ pub fn script(seed: u64, i: usize, c: &Chart) -> Option<Script> {
 fn positive_in(c: &Chart, year: i32) -> bool {
     use chrono::Datelike;
     c.administrations.iter().any(|a| {
-        a.instrument != Instrument::Steadi
-            && a.day.year() == year
-            && super::answers::positive(c, a) == Some(true)
+        a.instrument != Instrument::Steadi && a.day.year() == year && positive(c, a) == Some(true)
     })
 }
 
