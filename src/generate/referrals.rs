@@ -47,32 +47,14 @@ pub fn report_at(year: i32) -> NaiveDateTime {
 
 /// The compact, in Tandem's `[[partners]]` configuration shape.
 pub fn compact(tenants: Vec<String>) -> Partner {
+    let accepts = vec![
+        Accepts::at_least("phq-9", 10.0),
+        Accepts::positive("audit-c"),
+    ];
     Partner {
-        id: PARTNER_ID.into(),
         name: Some("Generated Community Mental Health Center".into()),
-        tenants,
-        endpoint: None,
-        client_id: None,
-        key_file: None,
-        token_url: None,
-        scope: None,
-        remote_tenant: None,
-        accepts: vec![
-            Accepts {
-                instrument: "phq-9".into(),
-                min_score: Some(10.0),
-            },
-            Accepts {
-                instrument: "audit-c".into(),
-                min_score: None,
-            },
-        ],
-        min_age: None,
-        max_age: None,
-        payers: Vec::new(),
-        regions: Vec::new(),
         days_to_first_visit: AGREED_DAYS,
-        mode: Mode::Auto,
+        ..Partner::new(PARTNER_ID, tenants, accepts, Mode::Auto)
     }
 }
 

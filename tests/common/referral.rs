@@ -21,32 +21,17 @@ pub struct Pair {
 
 /// The CMHC as a partner of the practice: PHQ-9 ≥ 10 and positive AUDIT-C.
 pub fn cmhc_partner(endpoint: Option<String>, key_file: Option<PathBuf>, mode: Mode) -> Partner {
+    let accepts = vec![
+        Accepts::at_least("phq-9", 10.0),
+        Accepts::positive("audit-c"),
+    ];
     Partner {
-        id: "cmhc".into(),
         name: Some("North CMHC".into()),
-        tenants: vec!["default".into()],
         client_id: endpoint.as_ref().map(|_| "practice-at-cmhc".into()),
-        token_url: None,
         endpoint,
         key_file,
-        scope: None,
         remote_tenant: Some("cmhc".into()),
-        accepts: vec![
-            Accepts {
-                instrument: "phq-9".into(),
-                min_score: Some(10.0),
-            },
-            Accepts {
-                instrument: "audit-c".into(),
-                min_score: None,
-            },
-        ],
-        min_age: None,
-        max_age: None,
-        payers: Vec::new(),
-        regions: Vec::new(),
-        days_to_first_visit: 14,
-        mode,
+        ..Partner::new("cmhc", vec!["default".into()], accepts, mode)
     }
 }
 

@@ -118,7 +118,49 @@ impl Partner {
     }
 }
 
+impl Partner {
+    /// A pull-only partner of `tenants` taking `accepts` in `mode`, with no
+    /// age, payer or region limits and the default agreed days; set any
+    /// other field with struct update syntax.
+    pub fn new(id: &str, tenants: Vec<String>, accepts: Vec<Accepts>, mode: Mode) -> Partner {
+        Partner {
+            id: id.into(),
+            name: None,
+            tenants,
+            endpoint: None,
+            client_id: None,
+            key_file: None,
+            token_url: None,
+            scope: None,
+            remote_tenant: None,
+            accepts,
+            min_age: None,
+            max_age: None,
+            payers: Vec::new(),
+            regions: Vec::new(),
+            days_to_first_visit: default_days(),
+            mode,
+        }
+    }
+}
+
 impl Accepts {
+    /// `instrument` with a total of at least `min`.
+    pub fn at_least(instrument: &str, min: f64) -> Accepts {
+        Accepts {
+            instrument: instrument.into(),
+            min_score: Some(min),
+        }
+    }
+
+    /// `instrument` when positive at its own cut-off.
+    pub fn positive(instrument: &str) -> Accepts {
+        Accepts {
+            instrument: instrument.into(),
+            min_score: None,
+        }
+    }
+
     fn takes(&self, s: &Screen) -> bool {
         self.instrument.eq_ignore_ascii_case(s.instrument)
             && match self.min_score {
@@ -133,32 +175,16 @@ mod tests {
     use super::*;
 
     fn partner() -> Partner {
+        let accepts = vec![
+            Accepts::at_least("phq-9", 10.0),
+            Accepts::positive("audit-c"),
+        ];
         Partner {
-            id: "cmhc".into(),
-            name: None,
-            tenants: vec!["practice".into()],
-            endpoint: None,
-            client_id: None,
-            key_file: None,
-            token_url: None,
-            scope: None,
-            remote_tenant: None,
-            accepts: vec![
-                Accepts {
-                    instrument: "phq-9".into(),
-                    min_score: Some(10.0),
-                },
-                Accepts {
-                    instrument: "audit-c".into(),
-                    min_score: None,
-                },
-            ],
             min_age: Some(18),
             max_age: Some(64),
             payers: vec!["medicaid".into()],
             regions: vec!["ME".into(), "040".into()],
-            days_to_first_visit: 14,
-            mode: Mode::Auto,
+            ..Partner::new("cmhc", vec!["practice".into()], accepts, Mode::Auto)
         }
     }
 
