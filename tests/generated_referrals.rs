@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::DateTime;
 use common::population::{load_practice, ndjson, options};
+use common::process::fetch_json;
 use common::referral::partner_client;
 use common::{ManualClock, part, spawn_app_at};
 use reqwest::{Client, StatusCode};
@@ -79,14 +80,7 @@ async fn act(app: &common::TestApp, partner: &Client, task: &str, pid: &str, ste
         assert_eq!(r.status(), StatusCode::CREATED);
         return;
     }
-    let mut t: Value = partner
-        .get(&url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mut t = fetch_json(partner, &url).await;
     let (status, business) = match step {
         Step::Accept => ("accepted", "3.0"),
         Step::Schedule => ("in-progress", "5.1.1"),

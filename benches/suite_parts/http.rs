@@ -94,14 +94,9 @@ pub async fn post_observations(
 
 /// The generated patients' ids (`pt-*`).
 pub async fn patient_ids(client: &reqwest::Client, base: &str) -> Arc<Vec<String>> {
-    let page: Value = client
-        .get(format!("{base}/Patient?_count=1000&_elements=id"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page =
+        crate::process::fetch_json(client, &format!("{base}/Patient?_count=1000&_elements=id"))
+            .await;
     let ids: Vec<String> = page["entry"]
         .as_array()
         .unwrap()
