@@ -7,6 +7,7 @@
 mod audit;
 mod auth;
 mod compartment;
+mod index_rows;
 mod outbox;
 mod rows;
 mod schema;

@@ -94,15 +94,6 @@ CREATE INDEX outbox_tenant ON outbox (tenant, seq);
 "#,
 ];
 
-/// The index tables, in the order rows are deleted on update.
-pub const INDEX_TABLES: &[&str] = &[
-    "idx_token",
-    "idx_string",
-    "idx_date",
-    "idx_ref",
-    "idx_quantity",
-];
-
 /// Applies every migration newer than the database's `user_version`.
 /// Each step takes the write lock before reading the version, so two
 /// processes opening a new database at once (a CLI command beside a starting

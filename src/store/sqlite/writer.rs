@@ -13,10 +13,9 @@ use std::sync::Arc;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use super::index_rows;
 use super::rows;
-use super::schema::INDEX_TABLES;
 use super::search;
-use crate::fhir::index::IndexValue;
 use crate::fhir::query::SearchQuery;
 use crate::store::{AccessContext, NewVersion, StoreError, StoredResource, WriteTx, WriteWork};
 
@@ -209,54 +208,20 @@ fn write_version(conn: &Connection, tenant: &str, v: NewVersion) -> Result<(), S
         other => other?,
     };
     let hseq = conn.last_insert_rowid();
-    let rid = match existing {
+    match existing {
         Some((rid, _)) => {
             conn.prepare_cached("UPDATE resources SET version = ?, last_updated = ?, deleted = ?, hseq = ? WHERE rid = ?")?
                 .execute(params![v.version, v.last_updated_ms, v.deleted as i64, hseq, rid])?;
-            for table in INDEX_TABLES {
-                conn.prepare_cached(&format!("DELETE FROM {table} WHERE rid = ?"))?
-                    .execute([rid])?;
-            }
-            rid
+            index_rows::replace(conn, tenant, &v, rid)
         }
         None => {
             conn.prepare_cached("INSERT INTO resources (tenant, type, id, version, last_updated, deleted, hseq) VALUES (?, ?, ?, ?, ?, ?, ?)")?
                 .execute(params![tenant, v.resource_type, v.id, v.version, v.last_updated_ms, v.deleted as i64, hseq])?;
-            conn.last_insert_rowid()
+            let rid = conn.last_insert_rowid();
+            if v.deleted {
+                return Ok(());
+            }
+            index_rows::insert_all(conn, tenant, &v, rid)
         }
-    };
-    if !v.deleted {
-        insert_index(conn, tenant, &v, rid)?;
     }
-    Ok(())
-}
-
-fn insert_index(
-    conn: &Connection,
-    tenant: &str,
-    v: &NewVersion,
-    rid: i64,
-) -> Result<(), StoreError> {
-    let rt = &v.resource_type;
-    for e in &v.index {
-        let p = &e.param;
-        match &e.value {
-            IndexValue::Token { system, code, text } => conn
-                .prepare_cached("INSERT INTO idx_token (tenant, rtype, param, system, code, text, rid) VALUES (?, ?, ?, ?, ?, ?, ?)")?
-                .execute(params![tenant, rt, p, system, code, text, rid])?,
-            IndexValue::String { norm, exact } => conn
-                .prepare_cached("INSERT INTO idx_string (tenant, rtype, param, norm, exact, rid) VALUES (?, ?, ?, ?, ?, ?)")?
-                .execute(params![tenant, rt, p, norm, exact, rid])?,
-            IndexValue::Date(r) => conn
-                .prepare_cached("INSERT INTO idx_date (tenant, rtype, param, start, \"end\", rid) VALUES (?, ?, ?, ?, ?, ?)")?
-                .execute(params![tenant, rt, p, r.start, r.end, rid])?,
-            IndexValue::Reference { target_type, target_id, url } => conn
-                .prepare_cached("INSERT INTO idx_ref (tenant, rtype, param, target_type, target_id, url, rid) VALUES (?, ?, ?, ?, ?, ?, ?)")?
-                .execute(params![tenant, rt, p, target_type, target_id, url, rid])?,
-            IndexValue::Quantity { value, system, code } => conn
-                .prepare_cached("INSERT INTO idx_quantity (tenant, rtype, param, value, system, code, rid) VALUES (?, ?, ?, ?, ?, ?, ?)")?
-                .execute(params![tenant, rt, p, value, system, code, rid])?,
-        };
-    }
-    Ok(())
 }
