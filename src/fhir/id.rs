@@ -8,9 +8,15 @@ pub fn is_valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
-/// A new server-assigned id (a random UUID, which satisfies the id rule).
+/// A new server-assigned id: a version 7 UUID (RFC 9562), which satisfies
+/// the id rule. Its leading 48 bits are the creation time in milliseconds and
+/// the remaining 74 bits random, so ids created one after another sort one
+/// after another: every index keyed by id (resources, history, audit) takes a
+/// new id at its right-hand edge instead of dirtying a random leaf page, which
+/// is what a write-ahead log pays for per page. The time in the id says no more
+/// than `meta.lastUpdated` of the first version already does.
 pub fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// A stable id for something Tandem derives from `key` (`prefix-` + 32 hex
@@ -38,5 +44,19 @@ mod tests {
         assert!(!is_valid_id("a_b"));
         assert!(!is_valid_id("a/b"));
         assert!(is_valid_id(&new_id()));
+    }
+
+    #[test]
+    fn new_ids_are_unique_and_sort_in_creation_order() {
+        let ids: Vec<String> = (0..1000).map(|_| new_id()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(
+            sorted, ids,
+            "later ids sort after earlier ones, none repeats"
+        );
+        let v = uuid::Uuid::parse_str(&ids[0]).unwrap();
+        assert_eq!(v.get_version_num(), 7);
     }
 }
