@@ -104,7 +104,15 @@ pub fn follow_ups(class_code: &str, discharged_ms: i64) -> Vec<(FollowUp, i64)> 
 
 /// An admission within 30 days after a discharge.
 pub fn is_readmission(prior_discharge_ms: i64, admit_ms: i64) -> bool {
-    admit_ms > prior_discharge_ms && admit_ms - prior_discharge_ms <= 30 * DAY_MS
+    admit_ms > prior_discharge_ms && admit_ms - prior_discharge_ms <= READMISSION_DAYS * DAY_MS
+}
+
+const READMISSION_DAYS: i64 = 30;
+
+/// The earliest discharge that can make an admission at `admit_ms` a
+/// readmission: a search for prior stays need not look at any ending before it.
+pub fn readmission_window_start(admit_ms: i64) -> i64 {
+    admit_ms - READMISSION_DAYS * DAY_MS
 }
 
 /// Open states of a follow-up Task.
@@ -205,5 +213,9 @@ mod tests {
         assert!(is_readmission(d, d + 30 * DAY_MS));
         assert!(!is_readmission(d, d + 30 * DAY_MS + 1));
         assert!(!is_readmission(d, d - 1));
+        // The search window starts at the earliest qualifying discharge.
+        let admit = d + 30 * DAY_MS;
+        assert!(is_readmission(readmission_window_start(admit), admit));
+        assert!(!is_readmission(readmission_window_start(admit) - 1, admit));
     }
 }

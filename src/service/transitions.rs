@@ -14,7 +14,9 @@ use super::resource::Stamper;
 use crate::fhir::datetime::{format_instant, parse_range};
 use crate::fhir::id::derived;
 use crate::fhir::message::{Notification, check, focus_encounter, resolve};
-use crate::rules::transitions::{Event, follow_ups, is_readmission, merge};
+use crate::rules::transitions::{
+    Event, follow_ups, is_readmission, merge, readmission_window_start,
+};
 use crate::store::outbox::OutboxMessage;
 use crate::store::{NewVersion, StoreError, WriteTx};
 
@@ -312,11 +314,16 @@ impl Unit<'_> {
         let Some(start) = enc["period"]["start"].as_str().and_then(parse_range) else {
             return Ok(());
         };
+        // Only stays that ended inside the window: a patient's whole history
+        // would be read and parsed on the writer thread for every admission.
+        let since = chrono::DateTime::from_timestamp_millis(readmission_window_start(start.start))
+            .unwrap_or_default();
         let prior = self.find(
             "Encounter",
             vec![
                 ("subject".into(), format!("Patient/{pid}")),
                 ("status".into(), "finished".into()),
+                ("date".into(), format!("ge{}", format_instant(since))),
             ],
             200,
         )?;
