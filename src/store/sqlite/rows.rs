@@ -43,11 +43,12 @@ pub fn version(
     v: i64,
 ) -> Result<Option<StoredResource>, StoreError> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM history h WHERE h.tenant = ? AND h.type = ? AND h.id = ? AND h.version = ?"
+        "SELECT {COLUMNS} FROM resources r JOIN history h ON h.rid = r.rid AND h.version = ? \
+         WHERE r.tenant = ? AND r.type = ? AND r.id = ?"
     );
     Ok(conn
         .prepare_cached(&sql)?
-        .query_row(params![tenant, rt, id, v], row_to_resource)
+        .query_row(params![v, tenant, rt, id], row_to_resource)
         .optional()?)
 }
 
@@ -82,9 +83,12 @@ pub fn history(
         }
         HistoryScope::Instance(t, id) => {
             args.push(t.clone().into());
-            cond.push_str(&format!(" AND h.type = ?{}", args.len()));
             args.push(id.clone().into());
-            cond.push_str(&format!(" AND h.id = ?{}", args.len()));
+            cond.push_str(&format!(
+                " AND h.rid = (SELECT rid FROM resources WHERE tenant = ?1 AND type = ?{} AND id = ?{})",
+                args.len() - 1,
+                args.len()
+            ));
         }
     }
     if let Some(since) = q.since_ms {

@@ -92,6 +92,33 @@ DROP INDEX outbox_due;
 CREATE INDEX outbox_due ON outbox (next_attempt, seq) WHERE delivered IS NULL AND dead IS NULL;
 CREATE INDEX outbox_tenant ON outbox (tenant, seq);
 "#,
+    // History keyed by the resource's row id instead of its id: derived ids
+    // are hashes, so UNIQUE (tenant, type, id, version) put every new version
+    // on a random leaf page (three WAL frames per HIE message), while row ids
+    // only grow. Every history row has its resources row (deletions keep it).
+    r#"
+CREATE TABLE history_v2 (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    rid          INTEGER NOT NULL,
+    tenant       TEXT NOT NULL,
+    type         TEXT NOT NULL,
+    id           TEXT NOT NULL,
+    version      INTEGER NOT NULL,
+    last_updated INTEGER NOT NULL,
+    deleted      INTEGER NOT NULL,
+    method       TEXT NOT NULL,
+    body         TEXT NOT NULL
+);
+INSERT INTO history_v2 (seq, rid, tenant, type, id, version, last_updated, deleted, method, body)
+    SELECT h.seq, r.rid, h.tenant, h.type, h.id, h.version, h.last_updated, h.deleted, h.method, h.body
+    FROM history h JOIN resources r ON r.tenant = h.tenant AND r.type = h.type AND r.id = h.id
+    ORDER BY h.seq;
+DROP TABLE history;
+ALTER TABLE history_v2 RENAME TO history;
+CREATE UNIQUE INDEX history_rid_version ON history (rid, version);
+CREATE INDEX history_tenant_seq ON history (tenant, seq);
+CREATE INDEX history_type_seq ON history (tenant, type, seq);
+"#,
 ];
 
 /// Applies every migration newer than the database's `user_version`.
@@ -141,4 +168,68 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "wal_autocheckpoint", 8000)?;
     conn.pragma_update(None, "journal_size_limit", 67_108_864)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database written before history was keyed by row id keeps every
+    /// version, readable by id and version, and new versions continue its
+    /// sequence.
+    #[test]
+    fn history_moves_to_row_ids_without_losing_versions() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (i, sql) in MIGRATIONS[..5].iter().enumerate() {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", i + 1).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO history (tenant, type, id, version, last_updated, deleted, method, body) VALUES
+                ('t', 'Patient', 'a', 1, 10, 0, 'POST', '{\"v\":1}'),
+                ('t', 'Patient', 'b', 1, 11, 0, 'POST', '{\"b\":1}'),
+                ('t', 'Patient', 'a', 2, 12, 1, 'DELETE', '{\"v\":2}');
+             INSERT INTO resources (tenant, type, id, version, last_updated, deleted, hseq) VALUES
+                ('t', 'Patient', 'b', 1, 11, 0, 2),
+                ('t', 'Patient', 'a', 2, 12, 1, 3);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+
+        let rows: Vec<(i64, String, i64, i64, String)> = conn
+            .prepare(
+                "SELECT h.seq, h.id, h.version, r.hseq, h.body FROM history h \
+                 JOIN resources r ON r.rid = h.rid ORDER BY h.seq",
+            )
+            .unwrap()
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            [
+                (1, "a".into(), 1, 3, "{\"v\":1}".into()),
+                (2, "b".into(), 1, 2, "{\"b\":1}".into()),
+                (3, "a".into(), 2, 3, "{\"v\":2}".into()),
+            ]
+        );
+        let v1 = super::super::rows::version(&conn, "t", "Patient", "a", 1).unwrap();
+        assert_eq!(v1.unwrap().body, "{\"v\":1}");
+        conn.execute(
+            "INSERT INTO history (rid, tenant, type, id, version, last_updated, deleted, method, body) \
+             VALUES ((SELECT rid FROM resources WHERE id = 'b'), 't', 'Patient', 'b', 2, 13, 0, 'PUT', '{}')",
+            [],
+        )
+        .unwrap();
+        assert_eq!(conn.last_insert_rowid(), 4);
+        let twice = conn.execute(
+            "INSERT INTO history (rid, tenant, type, id, version, last_updated, deleted, method, body) \
+             VALUES ((SELECT rid FROM resources WHERE id = 'b'), 't', 'Patient', 'b', 2, 14, 0, 'PUT', '{}')",
+            [],
+        );
+        assert!(twice.is_err(), "one row per resource and version");
+    }
 }

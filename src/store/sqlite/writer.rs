@@ -173,19 +173,6 @@ impl WriteTx for SqliteTx<'_> {
 }
 
 fn write_version(conn: &Connection, tenant: &str, v: NewVersion) -> Result<(), StoreError> {
-    // A first version needs no lookup: if the resource exists after all, the
-    // history table's UNIQUE (tenant, type, id, version) refuses the insert.
-    let existing: Option<(i64, i64)> = if v.version == 1 {
-        None
-    } else {
-        conn.prepare_cached(
-            "SELECT rid, version FROM resources WHERE tenant = ? AND type = ? AND id = ?",
-        )?
-        .query_row(params![tenant, v.resource_type, v.id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?
-    };
     let stale = || {
         StoreError::Conflict(format!(
             "{}/{} is not at version {}",
@@ -194,34 +181,55 @@ fn write_version(conn: &Connection, tenant: &str, v: NewVersion) -> Result<(), S
             v.version - 1
         ))
     };
-    if v.version != 1 && existing.map(|(_, ver)| ver + 1) != Some(v.version) {
-        return Err(stale());
-    }
-    let inserted = conn.prepare_cached("INSERT INTO history (tenant, type, id, version, last_updated, deleted, method, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")?
-        .execute(params![tenant, v.resource_type, v.id, v.version, v.last_updated_ms, v.deleted as i64, v.method, v.body]);
-    match inserted {
+    let refused = |r: rusqlite::Result<usize>| match r {
         Err(rusqlite::Error::SqliteFailure(e, _))
             if e.code == rusqlite::ErrorCode::ConstraintViolation =>
         {
-            return Err(stale());
+            Err(stale())
         }
-        other => other?,
+        other => other.map_err(StoreError::from),
     };
+    // A first version needs no lookup: if the resource exists after all,
+    // resources' UNIQUE (tenant, type, id) refuses the insert. Its history
+    // row is pointed at below, on the page just written.
+    let rid = if v.version == 1 {
+        refused(
+            conn.prepare_cached("INSERT INTO resources (tenant, type, id, version, last_updated, deleted, hseq) VALUES (?, ?, ?, ?, ?, ?, 0)")?
+                .execute(params![tenant, v.resource_type, v.id, v.version, v.last_updated_ms, v.deleted as i64]),
+        )?;
+        conn.last_insert_rowid()
+    } else {
+        let current: Option<(i64, i64)> = conn
+            .prepare_cached(
+                "SELECT rid, version FROM resources WHERE tenant = ? AND type = ? AND id = ?",
+            )?
+            .query_row(params![tenant, v.resource_type, v.id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        match current {
+            Some((rid, version)) if version + 1 == v.version => rid,
+            _ => return Err(stale()),
+        }
+    };
+    refused(
+        conn.prepare_cached("INSERT INTO history (rid, tenant, type, id, version, last_updated, deleted, method, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")?
+            .execute(params![rid, tenant, v.resource_type, v.id, v.version, v.last_updated_ms, v.deleted as i64, v.method, v.body]),
+    )?;
     let hseq = conn.last_insert_rowid();
-    match existing {
-        Some((rid, _)) => {
-            conn.prepare_cached("UPDATE resources SET version = ?, last_updated = ?, deleted = ?, hseq = ? WHERE rid = ?")?
-                .execute(params![v.version, v.last_updated_ms, v.deleted as i64, hseq, rid])?;
-            index_rows::replace(conn, tenant, &v, rid)
-        }
-        None => {
-            conn.prepare_cached("INSERT INTO resources (tenant, type, id, version, last_updated, deleted, hseq) VALUES (?, ?, ?, ?, ?, ?, ?)")?
-                .execute(params![tenant, v.resource_type, v.id, v.version, v.last_updated_ms, v.deleted as i64, hseq])?;
-            let rid = conn.last_insert_rowid();
-            if v.deleted {
-                return Ok(());
-            }
-            index_rows::insert_all(conn, tenant, &v, rid)
-        }
+    conn.prepare_cached(
+        "UPDATE resources SET version = ?, last_updated = ?, deleted = ?, hseq = ? WHERE rid = ?",
+    )?
+    .execute(params![
+        v.version,
+        v.last_updated_ms,
+        v.deleted as i64,
+        hseq,
+        rid
+    ])?;
+    match v.version {
+        1 if v.deleted => Ok(()),
+        1 => index_rows::insert_all(conn, tenant, &v, rid),
+        _ => index_rows::replace(conn, tenant, &v, rid),
     }
 }
