@@ -69,6 +69,15 @@ async fn admit_then_discharge_by_mrn_gives_one_encounter_tasks_and_notifications
             |t| t["owner"]["reference"] == "Organization/default" && t["status"] == "requested"
         )
     );
+    // The Tasks (built before the discharge's transaction) point at the stored Encounter.
+    let stay = format!("Encounter/{}", encs[0]["id"].as_str().unwrap());
+    assert_eq!(tasks.len(), 2);
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t["focus"]["reference"] == stay.as_str()
+                && t["for"]["reference"] == format!("Patient/{pid}").as_str())
+    );
     // Admit and discharge each reach the practice once (the first attempt is refused).
     let got = hook.wait_accepted(2).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
