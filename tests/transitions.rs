@@ -69,7 +69,7 @@ async fn admit_then_discharge_by_mrn_gives_one_encounter_tasks_and_notifications
             |t| t["owner"]["reference"] == "Organization/default" && t["status"] == "requested"
         )
     );
-    // The Tasks (built before the discharge's transaction) point at the stored Encounter.
+    // The Tasks point at the stored Encounter and the practice's patient.
     let stay = format!("Encounter/{}", encs[0]["id"].as_str().unwrap());
     assert_eq!(tasks.len(), 2);
     assert!(

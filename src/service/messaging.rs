@@ -44,15 +44,9 @@ impl FhirService {
             self.audit_unit(ctx, Interaction::Operation, "MessageHeader"),
         );
         let (tenant, rules) = (ctx.tenant.clone(), self.settings.transitions.clone());
-        let (stamper, owner, matched) = (st.clone(), tenant.clone(), prematched.clone());
+        let stamper = st.clone();
         let stamped = tokio::task::spawn_blocking(move || {
-            let s = Stamped::new(
-                &stamper,
-                &notification,
-                prepared.value,
-                &owner,
-                matched.as_deref(),
-            );
+            let s = Stamped::new(&stamper, &notification, prepared.value);
             (s, notification)
         })
         .await

@@ -11,7 +11,6 @@ mod bundle_fast;
 mod capability;
 mod crud;
 pub mod derive;
-mod follow_up;
 mod history;
 pub(crate) mod managed;
 mod measure_ops;

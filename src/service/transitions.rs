@@ -7,7 +7,6 @@
 use serde_json::{Value, json};
 
 use super::ServiceError;
-use super::follow_up::{encounter_id, follow_up_tasks};
 use super::managed::{self, create_once, live, put};
 pub use super::patient_match::TransitionRules;
 use super::patient_match::the_one;
@@ -15,7 +14,9 @@ use super::resource::Stamper;
 use crate::fhir::datetime::{format_instant, parse_range};
 use crate::fhir::id::derived;
 use crate::fhir::message::{Notification, check, focus_encounter, resolve};
-use crate::rules::transitions::{Event, is_readmission, merge, readmission_window_start};
+use crate::rules::transitions::{
+    Event, follow_ups, is_readmission, merge, readmission_window_start,
+};
 use crate::store::outbox::OutboxMessage;
 use crate::store::{NewVersion, StoreError, WriteTx};
 
@@ -30,20 +31,10 @@ pub const ADT_TOPIC: &str = "adt-notification";
 pub struct Stamped {
     pub entries: Vec<Value>,
     pub processed: NewVersion,
-    /// A discharge's follow-up Tasks, built and stamped for the patient
-    /// matched before the transaction (used only if the unit files the
-    /// message under that same patient).
-    pub tasks: Option<(String, Vec<NewVersion>)>,
 }
 
 impl Stamped {
-    pub fn new(
-        st: &Stamper,
-        n: &Notification,
-        mut bundle: Value,
-        tenant: &str,
-        prematched: Option<&str>,
-    ) -> Stamped {
+    pub fn new(st: &Stamper, n: &Notification, mut bundle: Value) -> Stamped {
         let id = derived("msg", &n.message_id);
         bundle["meta"]["tag"] = json!([{ "system": MESSAGE_TAG, "code": "processed" }]);
         let processed = st.stamp("Bundle", &id, 1, &mut bundle, "POST");
@@ -52,18 +43,7 @@ impl Stamped {
             Value::Array(a) => a,
             _ => Vec::new(),
         };
-        let tasks = prematched
-            .filter(|_| Event::from_code(&n.event) == Some(Event::Discharge))
-            .and_then(|pid| {
-                let enc = focus_encounter(&entries.first()?["resource"], &entries)?;
-                let tasks = follow_up_tasks(st, tenant, enc, &encounter_id(enc), pid);
-                Some((pid.to_string(), tasks))
-            });
-        Stamped {
-            processed,
-            entries,
-            tasks,
-        }
+        Stamped { processed, entries }
     }
 
     /// The same message tagged as held (re-stamped: the rarer case).
@@ -112,11 +92,7 @@ impl Unit<'_> {
         prematched: Option<String>,
     ) -> Result<Outcome, ServiceError> {
         let id = derived("msg", &n.message_id);
-        let Stamped {
-            entries,
-            processed,
-            tasks,
-        } = stamped;
+        let Stamped { entries, processed } = stamped;
         if self.tx.current("Bundle", &id)?.is_some_and(|c| !c.deleted) {
             return Ok(Outcome {
                 received: Received::Replay,
@@ -142,8 +118,7 @@ impl Unit<'_> {
         self.tx.write(version)?;
         let received = match &matched {
             Some(pid) => {
-                let tasks = tasks.filter(|(p, _)| p == pid).map(|(_, t)| t);
-                self.process(n, &entries, pid, tasks)?;
+                self.process(n, &entries, pid)?;
                 Received::Processed
             }
             None if held => Received::Held,
@@ -158,14 +133,11 @@ impl Unit<'_> {
     }
 
     /// Files a matched message: Encounter, Provenance, follow-up, readmission, notification.
-    /// `tasks`: the follow-up Tasks prepared for `pid` before the
-    /// transaction, if any.
     fn process(
         &mut self,
         n: &Notification,
         entries: &[Value],
         pid: &str,
-        tasks: Option<Vec<NewVersion>>,
     ) -> Result<(), ServiceError> {
         let header = &entries[0]["resource"];
         let (Some(event), Some(enc)) = (
@@ -178,9 +150,7 @@ impl Unit<'_> {
         let (enc_id, stored) = self.upsert_encounter(&enc, pid, &n.timestamp)?;
         self.provenance(entries, &id, &n.message_id)?;
         if event == Event::Discharge {
-            let tasks =
-                tasks.unwrap_or_else(|| follow_up_tasks(self.st, self.tenant, &enc, &enc_id, pid));
-            self.create_tasks(tasks)?;
+            self.follow_up(&enc, &enc_id, pid)?;
         }
         if event == Event::Admit {
             self.readmission(&enc, &enc_id, pid)?;
@@ -222,7 +192,7 @@ impl Unit<'_> {
             };
             b["meta"]["tag"] = json!([{ "system": MESSAGE_TAG, "code": "processed" }]);
             put(self.tx, self.st, "Bundle", &id, b)?;
-            self.process(&n, &entries, &pid, None)?;
+            self.process(&n, &entries, &pid)?;
             released += 1;
         }
         Ok(released)
@@ -257,7 +227,16 @@ impl Unit<'_> {
         pid: &str,
         event_time: &str,
     ) -> Result<(String, Value), ServiceError> {
-        let id = encounter_id(enc);
+        let key = enc.pointer("/identifier/0").map(|i| {
+            format!(
+                "{}|{}",
+                i["system"].as_str().unwrap_or_default(),
+                i["value"].as_str().unwrap_or_default()
+            )
+        });
+        let key =
+            key.unwrap_or_else(|| format!("local|{}", enc["id"].as_str().unwrap_or_default()));
+        let id = derived("enc", &key);
         let current = self.tx.current("Encounter", &id)?;
         let stored = current
             .as_ref()
@@ -299,21 +278,33 @@ impl Unit<'_> {
         Ok(())
     }
 
-    /// Writes follow-up Tasks that do not exist yet (a replayed or
-    /// re-sent discharge finds them there).
-    fn create_tasks(&mut self, tasks: Vec<NewVersion>) -> Result<(), StoreError> {
-        for task in tasks {
-            match self.tx.current("Task", &task.id)? {
-                Some(c) if !c.deleted => {}
-                Some(c) => {
-                    let value: Value = serde_json::from_str(&task.body).unwrap_or_default();
-                    let v = self
-                        .st
-                        .version("Task", &task.id, c.version + 1, value, "PUT");
-                    self.tx.write(v)?;
-                }
-                None => self.tx.write(task)?,
-            }
+    /// Contact (7 days) and, after an inpatient stay, medication reconciliation (72 h) Tasks.
+    fn follow_up(&mut self, enc: &Value, enc_id: &str, pid: &str) -> Result<(), StoreError> {
+        let (Some(class), Some(end)) = (
+            enc["class"]["code"].as_str(),
+            enc["period"]["end"].as_str().and_then(parse_range),
+        ) else {
+            return Ok(());
+        };
+        let now = chrono::DateTime::from_timestamp_millis(self.st.now_ms).unwrap_or_default();
+        for (kind, due) in follow_ups(class, end.start) {
+            let due = chrono::DateTime::from_timestamp_millis(due).unwrap_or_default();
+            let id = derived("toc", &format!("{enc_id}|{}", kind.code()));
+            let task = json!({
+                "resourceType": "Task", "id": id,
+                "meta": { "tag": [{ "system": TOC_CS, "code": kind.code() }] },
+                "status": "requested", "intent": "order", "priority": "routine",
+                "code": { "coding": [{ "system": TOC_CS, "code": kind.code() }], "text": match kind {
+                    crate::rules::transitions::FollowUp::Contact => "Contact the patient within 7 days of discharge, including medication reconciliation",
+                    crate::rules::transitions::FollowUp::MedicationReconciliation => "Reconcile medications within 72 hours of discharge",
+                } },
+                "for": { "reference": format!("Patient/{pid}") },
+                "focus": { "reference": format!("Encounter/{enc_id}") },
+                "owner": { "reference": format!("Organization/{}", self.tenant) },
+                "authoredOn": format_instant(now),
+                "restriction": { "period": { "start": enc["period"]["end"], "end": format_instant(due) } },
+            });
+            create_once(self.tx, self.st, "Task", &id, task)?;
         }
         Ok(())
     }
