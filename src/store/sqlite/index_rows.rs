@@ -11,19 +11,46 @@
 
 use std::collections::HashMap;
 
-use rusqlite::types::Value as Sql;
-use rusqlite::{Connection, params};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, params_from_iter};
 
 use crate::fhir::index::{IndexEntry, IndexValue};
 use crate::store::{NewVersion, StoreError};
 
-/// Index tables with their value columns (after `tenant, rtype, param`).
-const TABLES: [(&str, &str); 5] = [
-    ("idx_token", "system, code, text"),
-    ("idx_string", "norm, exact"),
-    ("idx_date", "start, \"end\""),
-    ("idx_ref", "target_type, target_id, url"),
-    ("idx_quantity", "value, system, code"),
+/// An index table: its name, value columns (after `tenant, rtype, param`)
+/// and the statement inserting one row.
+struct Table {
+    name: &'static str,
+    columns: &'static str,
+    insert: &'static str,
+}
+
+const TABLES: [Table; 5] = [
+    Table {
+        name: "idx_token",
+        columns: "system, code, text",
+        insert: "INSERT INTO idx_token (tenant, rtype, param, system, code, text, rid) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    },
+    Table {
+        name: "idx_string",
+        columns: "norm, exact",
+        insert: "INSERT INTO idx_string (tenant, rtype, param, norm, exact, rid) VALUES (?, ?, ?, ?, ?, ?)",
+    },
+    Table {
+        name: "idx_date",
+        columns: "start, \"end\"",
+        insert: "INSERT INTO idx_date (tenant, rtype, param, start, \"end\", rid) VALUES (?, ?, ?, ?, ?, ?)",
+    },
+    Table {
+        name: "idx_ref",
+        columns: "target_type, target_id, url",
+        insert: "INSERT INTO idx_ref (tenant, rtype, param, target_type, target_id, url, rid) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    },
+    Table {
+        name: "idx_quantity",
+        columns: "value, system, code",
+        insert: "INSERT INTO idx_quantity (tenant, rtype, param, value, system, code, rid) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    },
 ];
 
 /// Inserts every index row of `v` for resource row `rid`.
@@ -50,24 +77,25 @@ pub fn replace(
     let mut wanted: HashMap<(usize, String), Vec<&IndexEntry>> = HashMap::new();
     if !v.deleted {
         for e in &v.index {
-            let (table, cols) = columns(&e.value);
+            let (table, values) = columns(&e.value);
             wanted
-                .entry((table, key(&e.param, &cols)))
+                .entry((table, key(&e.param, &values)))
                 .or_default()
                 .push(e);
         }
     }
-    for (t, (table, cols)) in TABLES.iter().enumerate() {
-        let width = cols.split(',').count();
+    for (t, table) in TABLES.iter().enumerate() {
+        let width = table.columns.split(',').count();
         let mut stale = Vec::new();
         let mut select = conn.prepare_cached(&format!(
-            "SELECT rowid, param, {cols} FROM {table} WHERE rid = ?"
+            "SELECT rowid, param, {} FROM {} WHERE rid = ?",
+            table.columns, table.name
         ))?;
         let mut rows = select.query([rid])?;
         while let Some(row) = rows.next()? {
             let param: String = row.get(1)?;
             let values = (0..width)
-                .map(|i| row.get::<_, Sql>(i + 2))
+                .map(|i| row.get_ref(i + 2))
                 .collect::<Result<Vec<_>, _>>()?;
             let kept = wanted
                 .get_mut(&(t, key(&param, &values)))
@@ -77,7 +105,8 @@ pub fn replace(
                 stale.push(row.get::<_, i64>(0)?);
             }
         }
-        let mut delete = conn.prepare_cached(&format!("DELETE FROM {table} WHERE rowid = ?"))?;
+        let mut delete =
+            conn.prepare_cached(&format!("DELETE FROM {} WHERE rowid = ?", table.name))?;
         for rowid in stale {
             delete.execute([rowid])?;
         }
@@ -89,30 +118,45 @@ pub fn replace(
 }
 
 /// The table (index into [`TABLES`]) and value columns of one index value,
-/// as SQLite stores and returns them.
-fn columns(v: &IndexValue) -> (usize, Vec<Sql>) {
-    let opt = |s: &Option<String>| s.clone().map_or(Sql::Null, Sql::Text);
+/// in the form SQLite returns them, borrowed.
+fn columns(v: &IndexValue) -> (usize, Vec<ValueRef<'_>>) {
     match v {
-        IndexValue::Token { system, code, text } => (0, vec![opt(system), opt(code), opt(text)]),
-        IndexValue::String { norm, exact } => {
-            (1, vec![Sql::Text(norm.clone()), Sql::Text(exact.clone())])
-        }
-        IndexValue::Date(r) => (2, vec![Sql::Integer(r.start), Sql::Integer(r.end)]),
+        IndexValue::Token {
+            system,
+            code,
+            text: t,
+        } => (0, vec![text(system), text(code), text(t)]),
+        IndexValue::String { norm, exact } => (
+            1,
+            vec![
+                ValueRef::from(norm.as_str()),
+                ValueRef::from(exact.as_str()),
+            ],
+        ),
+        IndexValue::Date(r) => (
+            2,
+            vec![ValueRef::Integer(r.start), ValueRef::Integer(r.end)],
+        ),
         IndexValue::Reference {
             target_type,
             target_id,
             url,
-        } => (3, vec![opt(target_type), opt(target_id), opt(url)]),
+        } => (3, vec![text(target_type), text(target_id), text(url)]),
         IndexValue::Quantity {
             value,
             system,
             code,
-        } => (4, vec![Sql::Real(*value), opt(system), opt(code)]),
+        } => (4, vec![ValueRef::Real(*value), text(system), text(code)]),
     }
 }
 
+/// An optional text column.
+fn text(s: &Option<String>) -> ValueRef<'_> {
+    s.as_deref().map_or(ValueRef::Null, ValueRef::from)
+}
+
 /// A row's identity within its table and resource: parameter and values.
-fn key(param: &str, values: &[Sql]) -> String {
+fn key(param: &str, values: &[ValueRef<'_>]) -> String {
     format!("{param}\u{1f}{values:?}")
 }
 
@@ -123,24 +167,15 @@ fn insert(
     e: &IndexEntry,
     rid: i64,
 ) -> Result<(), StoreError> {
-    let p = &e.param;
-    match &e.value {
-        IndexValue::Token { system, code, text } => conn
-            .prepare_cached("INSERT INTO idx_token (tenant, rtype, param, system, code, text, rid) VALUES (?, ?, ?, ?, ?, ?, ?)")?
-            .execute(params![tenant, rt, p, system, code, text, rid])?,
-        IndexValue::String { norm, exact } => conn
-            .prepare_cached("INSERT INTO idx_string (tenant, rtype, param, norm, exact, rid) VALUES (?, ?, ?, ?, ?, ?)")?
-            .execute(params![tenant, rt, p, norm, exact, rid])?,
-        IndexValue::Date(r) => conn
-            .prepare_cached("INSERT INTO idx_date (tenant, rtype, param, start, \"end\", rid) VALUES (?, ?, ?, ?, ?, ?)")?
-            .execute(params![tenant, rt, p, r.start, r.end, rid])?,
-        IndexValue::Reference { target_type, target_id, url } => conn
-            .prepare_cached("INSERT INTO idx_ref (tenant, rtype, param, target_type, target_id, url, rid) VALUES (?, ?, ?, ?, ?, ?, ?)")?
-            .execute(params![tenant, rt, p, target_type, target_id, url, rid])?,
-        IndexValue::Quantity { value, system, code } => conn
-            .prepare_cached("INSERT INTO idx_quantity (tenant, rtype, param, value, system, code, rid) VALUES (?, ?, ?, ?, ?, ?, ?)")?
-            .execute(params![tenant, rt, p, value, system, code, rid])?,
-    };
+    let (t, values) = columns(&e.value);
+    let args = [tenant, rt, e.param.as_str()]
+        .map(ValueRef::from)
+        .into_iter()
+        .chain(values)
+        .chain([ValueRef::Integer(rid)])
+        .map(ToSqlOutput::Borrowed);
+    conn.prepare_cached(TABLES[t].insert)?
+        .execute(params_from_iter(args))?;
     Ok(())
 }
 
