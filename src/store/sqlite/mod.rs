@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod compartment;
 mod index_rows;
+mod memory;
 mod outbox;
 mod rows;
 mod schema;
@@ -90,6 +91,7 @@ struct ReadPool {
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and migrates it.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        memory::configure_process();
         let mut conn = Connection::open(path)?;
         schema::configure(&conn)?;
         schema::migrate(&mut conn)?;
