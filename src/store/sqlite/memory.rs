@@ -12,19 +12,18 @@
 //! allocation to count it, and nothing reads the counts.
 
 use std::os::raw::{c_int, c_void};
-use std::sync::OnceLock;
+use std::sync::Once;
 
 use rusqlite::ffi;
 
-/// Applies the settings if SQLite has not initialized yet; later calls do
-/// nothing. Returns whether they are in effect.
-pub fn configure_process() -> bool {
-    static APPLIED: OnceLock<bool> = OnceLock::new();
-    *APPLIED.get_or_init(|| {
+/// Applies the settings once, if SQLite has not initialized yet.
+pub fn configure_process() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
         // SAFETY: runs once, before any connection of this process opened
-        // (SqliteStore::open calls it first; if one did open, SQLite refuses
-        // with SQLITE_MISUSE and nothing changes). `METHODS` is 'static, as
-        // SQLite requires.
+        // (SqliteStore::open calls it first; had one opened, SQLite would
+        // refuse with SQLITE_MISUSE and change nothing). SQLite copies
+        // `METHODS` and keeps only the function pointers.
         let ok = unsafe {
             ffi::sqlite3_config(ffi::SQLITE_CONFIG_MEMSTATUS, 0 as c_int) == ffi::SQLITE_OK
                 && ffi::sqlite3_config(ffi::SQLITE_CONFIG_MALLOC, &raw const METHODS.0)
@@ -33,8 +32,7 @@ pub fn configure_process() -> bool {
         if !ok {
             tracing::debug!("SQLite was initialized before its memory settings could apply");
         }
-        ok
-    })
+    });
 }
 
 /// The allocator routines handed to SQLite (it copies them).
