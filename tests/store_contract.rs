@@ -187,3 +187,85 @@ async fn sqlite_store_meets_the_contract() {
     })
     .await;
 }
+
+/// Large bodies are kept zstd-compressed in SQLite (see `store/sqlite/body.rs`)
+/// and every read path returns them byte for byte; small ones stay text.
+#[tokio::test]
+async fn sqlite_compresses_large_bodies_and_returns_them_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("z.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let c = ctx("t");
+    let mut big = version("big", 1, "Bigname");
+    let names: Vec<String> = (0..80)
+        .map(|i| format!(r#"{{"family":"Name{i}","_family":{{"extension":[{{"url":"http://example.org/x","valueString":"é{i}"}}]}}}}"#))
+        .collect();
+    big.body = format!(
+        r#"{{"resourceType":"Patient","id":"big","meta":{{"versionId":"1"}},"name":[{}]}}"#,
+        names.join(",")
+    );
+    assert!(big.body.len() > 4096, "spans pages when uncompressed");
+    let (big_body, small_body) = (big.body.clone(), version("small", 1, "S").body);
+    put(&store, &c, big).await.unwrap();
+    put(&store, &c, version("small", 1, "S")).await.unwrap();
+
+    assert_eq!(
+        store
+            .read(&c, "Patient", "big")
+            .await
+            .unwrap()
+            .unwrap()
+            .body,
+        big_body
+    );
+    assert_eq!(
+        store
+            .vread(&c, "Patient", "big", 1)
+            .await
+            .unwrap()
+            .unwrap()
+            .body,
+        big_body
+    );
+    let q = parse(
+        &Registry::builtin(),
+        "",
+        "Patient",
+        &[("family".into(), "bign".into())],
+    )
+    .unwrap();
+    let found = store.search(&c, q).await.unwrap();
+    assert_eq!(found.matches.len(), 1);
+    assert_eq!(found.matches[0].body, big_body);
+    let h = store
+        .history(
+            &c,
+            HistoryQuery {
+                scope: HistoryScope::System,
+                since_ms: None,
+                count: 10,
+                before_seq: None,
+            },
+        )
+        .await
+        .unwrap();
+    let bodies: Vec<&str> = h.entries.iter().map(|e| e.body.as_str()).collect();
+    assert_eq!(bodies, [small_body.as_str(), big_body.as_str()]);
+    store.close().await;
+
+    let db = rusqlite::Connection::open(&path).unwrap();
+    let stored: Vec<(String, String, i64)> = db
+        .prepare("SELECT id, typeof(body), length(body) FROM history ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(stored[0].0, "big");
+    assert_eq!(stored[0].1, "blob");
+    assert!((stored[0].2 as usize) < big_body.len() / 3, "{stored:?}");
+    assert_eq!(
+        stored[1],
+        ("small".into(), "text".into(), small_body.len() as i64)
+    );
+}

@@ -6,6 +6,7 @@
 
 mod audit;
 mod auth;
+mod body;
 mod compartment;
 mod index_rows;
 mod memory;

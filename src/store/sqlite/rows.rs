@@ -15,7 +15,7 @@ pub fn row_to_resource(row: &Row<'_>) -> rusqlite::Result<StoredResource> {
         last_updated_ms: row.get(3)?,
         deleted: row.get::<_, i64>(4)? != 0,
         method: row.get(5)?,
-        body: row.get(6)?,
+        body: super::body::column(row, 6)?,
     })
 }
 

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use super::body;
 use super::index_rows;
 use super::rows;
 use super::search;
@@ -214,7 +215,7 @@ fn write_version(conn: &Connection, tenant: &str, v: NewVersion) -> Result<(), S
     };
     refused(
         conn.prepare_cached("INSERT INTO history (rid, tenant, type, id, version, last_updated, deleted, method, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")?
-            .execute(params![rid, tenant, v.resource_type, v.id, v.version, v.last_updated_ms, v.deleted as i64, v.method, v.body]),
+            .execute(params![rid, tenant, v.resource_type, v.id, v.version, v.last_updated_ms, v.deleted as i64, v.method, body::encode(&v.body).map_err(|e| StoreError::Backend(format!("cannot compress a body: {e}")))?]),
     )?;
     let hseq = conn.last_insert_rowid();
     conn.prepare_cached(
