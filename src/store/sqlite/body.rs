@@ -32,7 +32,8 @@ thread_local! {
 
 /// The value to store for `body`.
 pub fn encode(body: &str) -> std::io::Result<ToSqlOutput<'_>> {
-    if body.len() < COMPRESS_FROM {
+    // Beyond MAX_BODY the text is kept as it is, so every stored body reads back.
+    if body.len() < COMPRESS_FROM || body.len() > MAX_BODY {
         return Ok(ToSqlOutput::Borrowed(ValueRef::Text(body.as_bytes())));
     }
     let packed = COMPRESSOR.with(|c| {
