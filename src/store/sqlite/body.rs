@@ -82,9 +82,10 @@ pub fn decode(value: ValueRef<'_>) -> Result<String, FromSqlError> {
 
 /// `decode` for a row's column, with rusqlite's error.
 pub fn column(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<String> {
-    decode(row.get_ref(i)?).map_err(|e| match e {
+    let value = row.get_ref(i)?;
+    decode(value).map_err(|e| match e {
         FromSqlError::InvalidType => {
-            rusqlite::Error::InvalidColumnType(i, "body".into(), Type::Null)
+            rusqlite::Error::InvalidColumnType(i, "body".into(), value.data_type())
         }
         other => rusqlite::Error::FromSqlConversionFailure(i, Type::Blob, Box::new(other)),
     })
