@@ -16,6 +16,8 @@ use std::cell::RefCell;
 
 use rusqlite::types::{FromSqlError, ToSqlOutput, Type, ValueRef};
 
+use crate::store::StoreError;
+
 /// Bodies at least this long (bytes) are compressed.
 pub const COMPRESS_FROM: usize = 1024;
 /// zstd's fastest regular level: the compression runs on the writer thread.
@@ -31,22 +33,24 @@ thread_local! {
 }
 
 /// The value to store for `body`.
-pub fn encode(body: &str) -> std::io::Result<ToSqlOutput<'_>> {
+pub fn encode(body: &str) -> Result<ToSqlOutput<'_>, StoreError> {
     // Beyond MAX_BODY the text is kept as it is, so every stored body reads back.
     if body.len() < COMPRESS_FROM || body.len() > MAX_BODY {
         return Ok(ToSqlOutput::Borrowed(ValueRef::Text(body.as_bytes())));
     }
-    let packed = COMPRESSOR.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.is_none() {
-            let mut fresh = zstd::bulk::Compressor::new(LEVEL)?;
-            // A checksum of the content: a damaged page reads as an error,
-            // never as a different resource.
-            fresh.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
-            *c = Some(fresh);
-        }
-        c.as_mut().expect("set above").compress(body.as_bytes())
-    })?;
+    let packed = COMPRESSOR
+        .with(|c| {
+            let mut c = c.borrow_mut();
+            if c.is_none() {
+                let mut fresh = zstd::bulk::Compressor::new(LEVEL)?;
+                // A checksum of the content: a damaged page reads as an error,
+                // never as a different resource.
+                fresh.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
+                *c = Some(fresh);
+            }
+            c.as_mut().expect("set above").compress(body.as_bytes())
+        })
+        .map_err(|e| StoreError::Backend(format!("cannot compress a body: {e}")))?;
     Ok(if packed.len() < body.len() {
         ToSqlOutput::from(packed)
     } else {
