@@ -40,6 +40,16 @@ async fn put(store: &dyn Store, c: &AccessContext, v: NewVersion) -> Result<(), 
     transact(store, c, move |tx| tx.write(v)).await
 }
 
+/// The first page (up to 10 entries) of `scope`'s history.
+fn first_page(scope: HistoryScope) -> HistoryQuery {
+    HistoryQuery {
+        scope,
+        since_ms: None,
+        count: 10,
+        before_seq: None,
+    }
+}
+
 /// Each factory call must return an empty store.
 async fn contract(make: impl Fn() -> (Arc<dyn Store>, tempfile::TempDir)) {
     let registry = Arc::new(Registry::builtin());
@@ -77,12 +87,7 @@ async fn contract(make: impl Fn() -> (Arc<dyn Store>, tempfile::TempDir)) {
         HistoryScope::Type("Patient".into()),
         HistoryScope::Instance("Patient".into(), "p1".into()),
     ] {
-        let q = HistoryQuery {
-            scope,
-            since_ms: None,
-            count: 10,
-            before_seq: None,
-        };
+        let q = first_page(scope);
         assert_eq!(store.history(&b, q.clone()).await.unwrap().total, 0);
         assert_eq!(store.history(&a, q).await.unwrap().total, 1);
     }
@@ -158,12 +163,7 @@ async fn contract(make: impl Fn() -> (Arc<dyn Store>, tempfile::TempDir)) {
     let h = store
         .history(
             &a,
-            HistoryQuery {
-                scope: HistoryScope::Instance("Patient".into(), "p1".into()),
-                since_ms: None,
-                count: 10,
-                before_seq: None,
-            },
+            first_page(HistoryScope::Instance("Patient".into(), "p1".into())),
         )
         .await
         .unwrap();
@@ -205,9 +205,10 @@ async fn sqlite_compresses_large_bodies_and_returns_them_exactly() {
         names.join(",")
     );
     assert!(big.body.len() > 4096, "spans pages when uncompressed");
-    let (big_body, small_body) = (big.body.clone(), version("small", 1, "S").body);
+    let small = version("small", 1, "S");
+    let (big_body, small_body) = (big.body.clone(), small.body.clone());
     put(&store, &c, big).await.unwrap();
-    put(&store, &c, version("small", 1, "S")).await.unwrap();
+    put(&store, &c, small).await.unwrap();
 
     assert_eq!(
         store
@@ -238,15 +239,7 @@ async fn sqlite_compresses_large_bodies_and_returns_them_exactly() {
     assert_eq!(found.matches.len(), 1);
     assert_eq!(found.matches[0].body, big_body);
     let h = store
-        .history(
-            &c,
-            HistoryQuery {
-                scope: HistoryScope::System,
-                since_ms: None,
-                count: 10,
-                before_seq: None,
-            },
-        )
+        .history(&c, first_page(HistoryScope::System))
         .await
         .unwrap();
     let bodies: Vec<&str> = h.entries.iter().map(|e| e.body.as_str()).collect();
