@@ -83,6 +83,24 @@ async fn admit_then_discharge_by_mrn_gives_one_encounter_tasks_and_notifications
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(hook.accepted().len(), 2);
     assert!(got.iter().all(|r| r.topic == "adt-notification"));
+    // Each carries the Encounter as stored by its message: the admit's first
+    // version, the discharge's the current one, exactly.
+    let mut versions: Vec<&str> = got
+        .iter()
+        .map(|r| {
+            assert_eq!(r.body["type"], "collection");
+            assert_eq!(r.body["entry"][0]["fullUrl"], stay.as_str());
+            r.body["entry"][0]["resource"]["meta"]["versionId"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    versions.sort();
+    assert_eq!(versions, ["1", "2"]);
+    let discharge = got
+        .iter()
+        .find(|r| r.body["entry"][0]["resource"]["meta"]["versionId"] == "2");
+    assert_eq!(discharge.unwrap().body["entry"][0]["resource"], encs[0]);
     // Each message is in the patient's audit trail, though a message Bundle
     // names no patient itself.
     let admin = app

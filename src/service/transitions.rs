@@ -140,28 +140,32 @@ impl Unit<'_> {
         pid: &str,
     ) -> Result<(), ServiceError> {
         let header = &entries[0]["resource"];
-        let (Some(event), Some(enc)) = (
-            Event::from_code(&n.event),
-            focus_encounter(header, entries).cloned(),
-        ) else {
+        let (Some(event), Some(enc)) =
+            (Event::from_code(&n.event), focus_encounter(header, entries))
+        else {
             return Ok(());
         };
         let id = derived("msg", &n.message_id);
-        let (enc_id, stored) = self.upsert_encounter(&enc, pid, &n.timestamp)?;
+        let (enc_id, stored) = self.upsert_encounter(enc, pid, &n.timestamp)?;
         self.provenance(entries, &id, &n.message_id)?;
         if event == Event::Discharge {
-            self.follow_up(&enc, &enc_id, pid)?;
+            self.follow_up(enc, &enc_id, pid)?;
         }
         if event == Event::Admit {
-            self.readmission(&enc, &enc_id, pid)?;
+            self.readmission(enc, &enc_id, pid)?;
         }
         if matches!(event, Event::Admit | Event::Discharge) {
-            let payload = json!({ "resourceType": "Bundle", "type": "collection", "entry": [{ "fullUrl": format!("Encounter/{enc_id}"), "resource": stored }] });
+            // The stored Encounter's JSON text goes in as it is (ids are
+            // derived hex, nothing to escape): building a Value around it and
+            // serializing that copied the Encounter twice on the writer.
+            let payload = format!(
+                r#"{{"resourceType":"Bundle","type":"collection","entry":[{{"fullUrl":"Encounter/{enc_id}","resource":{stored}}}]}}"#
+            );
             self.tx.enqueue(OutboxMessage {
                 topic: ADT_TOPIC.into(),
                 key: n.message_id.clone(),
                 destination: None,
-                payload: payload.to_string(),
+                payload,
                 created_ms: self.st.now_ms,
             })?;
         }
@@ -219,14 +223,15 @@ impl Unit<'_> {
     }
 
     /// One stored Encounter per hospital encounter identifier; the latest
-    /// event wins. Returns its id and the Encounter as stored now. The
-    /// stored version is read and parsed once (this runs on the writer).
+    /// event wins. Returns its id and the Encounter as stored now, as JSON
+    /// text (`null` when there is none). The stored version is read and
+    /// parsed once (this runs on the writer).
     fn upsert_encounter(
         &mut self,
         enc: &Value,
         pid: &str,
         event_time: &str,
-    ) -> Result<(String, Value), ServiceError> {
+    ) -> Result<(String, String), ServiceError> {
         let key = enc.pointer("/identifier/0").map(|i| {
             format!(
                 "{}|{}",
@@ -238,23 +243,30 @@ impl Unit<'_> {
             key.unwrap_or_else(|| format!("local|{}", enc["id"].as_str().unwrap_or_default()));
         let id = derived("enc", &key);
         let current = self.tx.current("Encounter", &id)?;
-        let stored = current
-            .as_ref()
-            .filter(|c| !c.deleted)
-            .and_then(|c| serde_json::from_str::<Value>(&c.body).ok());
+        let live = current.as_ref().filter(|c| !c.deleted);
+        let stored = live.and_then(|c| serde_json::from_str::<Value>(&c.body).ok());
+        // Unchanged: the stored text, which serde_json wrote from a Value.
+        let unchanged = |stored: &Option<Value>| match (stored, live) {
+            (Some(_), Some(c)) => c.body.clone(),
+            _ => "null".to_string(),
+        };
         let mut incoming = enc.clone();
         strip_bundle_refs(&mut incoming);
         incoming["subject"] = json!({ "reference": format!("Patient/{pid}") });
         let Some(mut merged) = merge(stored.as_ref(), incoming, event_time) else {
-            return Ok((id, stored.unwrap_or_default()));
+            return Ok((id, unchanged(&stored)));
         };
-        if let Some(old) = stored.filter(|old| managed::same_content(old, &merged)) {
-            return Ok((id, old));
+        if stored
+            .as_ref()
+            .is_some_and(|old| managed::same_content(old, &merged))
+        {
+            return Ok((id, unchanged(&stored)));
         }
-        let version = current.map_or(1, |c| c.version + 1);
+        let version = current.as_ref().map_or(1, |c| c.version + 1);
         let v = self.st.stamp("Encounter", &id, version, &mut merged, "PUT");
+        let text = v.body.clone();
         self.tx.write(v)?;
-        Ok((id, merged))
+        Ok((id, text))
     }
 
     /// The HIE's forwarding Provenance, kept and pointed at the stored message.
