@@ -245,22 +245,24 @@ impl Unit<'_> {
         let current = self.tx.current("Encounter", &id)?;
         let live = current.as_ref().filter(|c| !c.deleted);
         let stored = live.and_then(|c| serde_json::from_str::<Value>(&c.body).ok());
-        // Unchanged: the stored text, which serde_json wrote from a Value.
-        let unchanged = |stored: &Option<Value>| match (stored, live) {
-            (Some(_), Some(c)) => c.body.clone(),
-            _ => "null".to_string(),
+        // Unchanged: the stored text (serde_json wrote it from a Value).
+        let unchanged = || {
+            stored
+                .as_ref()
+                .and(live)
+                .map_or_else(|| "null".to_string(), |c| c.body.clone())
         };
         let mut incoming = enc.clone();
         strip_bundle_refs(&mut incoming);
         incoming["subject"] = json!({ "reference": format!("Patient/{pid}") });
         let Some(mut merged) = merge(stored.as_ref(), incoming, event_time) else {
-            return Ok((id, unchanged(&stored)));
+            return Ok((id, unchanged()));
         };
         if stored
             .as_ref()
             .is_some_and(|old| managed::same_content(old, &merged))
         {
-            return Ok((id, unchanged(&stored)));
+            return Ok((id, unchanged()));
         }
         let version = current.as_ref().map_or(1, |c| c.version + 1);
         let v = self.st.stamp("Encounter", &id, version, &mut merged, "PUT");
