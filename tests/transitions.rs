@@ -201,6 +201,18 @@ async fn an_admission_within_30_days_of_a_discharge_is_a_readmission() {
         &example("discharge-notification-message-bundle-01.json"),
     )
     .await;
+    // A stay admitted before that discharge (overlapping it, as after a
+    // transfer) does not follow it: not a readmission.
+    let mut overlapping = message(
+        "admit-notification-message-bundle-01.json",
+        "overlapping-stay-admit",
+    );
+    let enc = &mut overlapping["entry"][1]["resource"];
+    enc["identifier"][0]["value"] = json!("overlapping-stay");
+    enc["period"] = json!({"start": "2018-10-22T08:00:00-07:00"});
+    send(&app, &overlapping).await;
+    let flags = format!("Flag?patient=Patient/{pid}");
+    assert!(app.search_resources(&flags).await.is_empty());
     let mut again = message(
         "admit-notification-message-bundle-01.json",
         "second-stay-admit",

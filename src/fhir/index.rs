@@ -60,13 +60,15 @@ pub fn extract(
     resource_type: &str,
     resource: &Value,
 ) -> Vec<IndexEntry> {
-    let mut out = Vec::new();
+    // Sized for a typical resource up front: growing it reallocated a
+    // kilobyte-sized block several times per write, on the writer thread.
+    let mut out = Vec::with_capacity(32);
+    let mut values = Vec::new();
     for param in registry.for_type(resource_type) {
         if param.code == "_id" || param.code == "_lastUpdated" {
             continue; // stored as columns of the resource row
         }
         for node in param.path.evaluate(resource_type, resource) {
-            let mut values = Vec::new();
             match param.kind {
                 ParamType::Token => token_values(node.value, &mut values),
                 ParamType::String => string_values(node.value, &mut values),
@@ -75,7 +77,7 @@ pub fn extract(
                 ParamType::Quantity | ParamType::Number => quantity_values(node.value, &mut values),
                 ParamType::Uri => uri_values(node.value, &mut values),
             }
-            out.extend(values.into_iter().map(|value| IndexEntry {
+            out.extend(values.drain(..).map(|value| IndexEntry {
                 param: param.code.clone(),
                 value,
             }));

@@ -328,16 +328,21 @@ impl Unit<'_> {
         let Some(start) = enc["period"]["start"].as_str().and_then(parse_range) else {
             return Ok(());
         };
-        // Only stays that ended inside the window: a patient's whole history
-        // would be read and parsed on the writer thread for every admission.
-        let since = chrono::DateTime::from_timestamp_millis(readmission_window_start(start.start))
-            .unwrap_or_default();
+        // Only stays that ended inside the window and before this admission
+        // (`eb`: the whole period before it): a patient's whole history would
+        // be read and parsed on the writer thread for every admission.
+        let instant =
+            |ms| format_instant(chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default());
         let prior = self.find(
             "Encounter",
             vec![
                 ("subject".into(), format!("Patient/{pid}")),
                 ("status".into(), "finished".into()),
-                ("date".into(), format!("ge{}", format_instant(since))),
+                (
+                    "date".into(),
+                    format!("ge{}", instant(readmission_window_start(start.start))),
+                ),
+                ("date".into(), format!("eb{}", instant(start.start))),
             ],
             200,
         )?;
