@@ -222,11 +222,9 @@ async fn an_admission_within_30_days_of_a_discharge_is_a_readmission() {
     enc["identifier"][0]["value"] = json!("second-stay");
     enc["period"] = json!({"start": "2018-11-10T08:00:00Z"});
     send(&app, &again).await;
-    let flags = app
-        .search_resources(&format!("Flag?patient=Patient/{pid}"))
-        .await;
-    assert_eq!(flags.len(), 1);
-    assert_eq!(flags[0]["code"]["coding"][0]["code"], "readmission-30d");
+    let found = app.search_resources(&flags).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["code"]["coding"][0]["code"], "readmission-30d");
     // 40 days later is not a readmission.
     let mut late = message(
         "admit-notification-message-bundle-01.json",
@@ -237,12 +235,7 @@ async fn an_admission_within_30_days_of_a_discharge_is_a_readmission() {
     enc["identifier"][0]["value"] = json!("third-stay");
     enc["period"] = json!({"start": "2018-12-20T08:00:00Z"});
     send(&app, &late).await;
-    assert_eq!(
-        app.search_resources(&format!("Flag?patient=Patient/{pid}"))
-            .await
-            .len(),
-        1
-    );
+    assert_eq!(app.search_resources(&flags).await.len(), 1);
     app.stop().await;
 }
 
