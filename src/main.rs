@@ -9,7 +9,7 @@ use tandem::config::{Config, LogFormat, Overrides};
 /// thread, read on the SQLite writer and dropped on another: glibc's allocator
 /// served those cross-thread frees under its arena locks and consolidated its
 /// fast bins on the writer. With mimalloc the notification benchmark ran
-/// faster in 5 of 5 alternating runs (README, notifications).
+/// faster than with glibc in 5 of 5 alternating rounds (README, notifications).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
