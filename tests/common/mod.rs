@@ -70,6 +70,14 @@ pub async fn spawn_app_at(
     };
     tweak(&mut cfg);
     let db = cfg.database.clone();
+    // Create and migrate the database before the server opens it, as an
+    // operator's first command would: the test then registers its clients
+    // through a second store on the same file, and that must not race the
+    // server's first open of a fresh file.
+    SqliteStore::open(&db)
+        .expect("create the test database")
+        .close()
+        .await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind port 0");
@@ -94,6 +102,7 @@ pub async fn spawn_app_at(
         stop: Some(stop),
         task: Some(task),
     };
+    app.wait_until_serving().await;
     if auth {
         app.client = app
             .client_for("test-ehr", Role::Ehr, &tenant, "system/*.cruds")
@@ -155,6 +164,20 @@ pub async fn spawn_app() -> TestApp {
 }
 
 impl TestApp {
+    /// Waits for the server's first answer. If the server stops instead,
+    /// panics with its error: a bound listener that is dropped later only
+    /// shows up as "connection refused" in whatever request comes next.
+    async fn wait_until_serving(&mut self) {
+        let probe = self.client.get(self.url("metadata")).send();
+        let task = self.task.as_mut().expect("server task");
+        tokio::select! {
+            answered = probe => {
+                answered.expect("the server answers GET /metadata");
+            }
+            ended = task => panic!("the server stopped while starting: {ended:?}"),
+        }
+    }
+
     /// Registers a client, performs the Backend Services token exchange over
     /// HTTP and returns an HTTP client carrying the token.
     pub async fn client_for(&self, id: &str, role: Role, org: &str, scopes: &str) -> Client {
