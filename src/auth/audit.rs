@@ -6,7 +6,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use super::policy::Interaction;
-use crate::fhir::datetime::format_instant;
+use crate::fhir::datetime::format_instant_ms;
 use crate::fhir::id::is_valid_id;
 
 const DCM: &str = "http://dicom.nema.org/resources/ontology/DCM";
@@ -151,7 +151,7 @@ pub fn audit_event(r: &Record) -> Value {
     let mut ev = json!({
         "resourceType": "AuditEvent",
         "type": ty, "subtype": subtype, "action": action,
-        "recorded": format_instant(chrono::DateTime::from_timestamp_millis(r.now_ms).unwrap_or_default()),
+        "recorded": format_instant_ms(r.now_ms),
         "outcome": r.outcome,
         "agent": [client_agent(r, client_role), server_agent(server_role)],
         "source": {"observer": {"display": "Tandem"},

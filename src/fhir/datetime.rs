@@ -177,6 +177,11 @@ pub fn format_instant(ts: chrono::DateTime<Utc>) -> String {
     ts.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
+/// [`format_instant`] of epoch milliseconds (out-of-range values give the epoch).
+pub fn format_instant_ms(ms: i64) -> String {
+    format_instant(chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default())
+}
+
 /// The current year, used by `ap` (approximate) searches relative to now.
 pub fn year_of(ms: i64) -> i32 {
     Utc.timestamp_millis_opt(ms)

@@ -16,7 +16,7 @@ use crate::auth::policy::{
     matches_restrictions, sensitive_labels, shared_refs,
 };
 use crate::auth::scopes::Allowance;
-use crate::fhir::datetime::format_instant;
+use crate::fhir::datetime::format_instant_ms;
 use crate::fhir::outcome::Issue;
 use crate::fhir::query::parse as parse_query;
 use crate::store::{AccessContext, StoredResource};
@@ -94,9 +94,7 @@ impl FhirService {
     /// Builds the screen for this request: for guests, the set open referrals
     /// share with the partner and the consents of those patients.
     pub(crate) async fn viewer(&self, ctx: &AccessContext) -> Result<Viewer, ServiceError> {
-        let now = format_instant(
-            chrono::DateTime::from_timestamp_millis(self.clock.now_ms()).unwrap_or_default(),
-        );
+        let now = format_instant_ms(self.clock.now_ms());
         let admin = ctx.grant.role == crate::auth::grant::Role::Admin;
         if !ctx.guest {
             return Ok(Viewer {

@@ -9,7 +9,7 @@ use super::resource::{Prepared, Stamper, WriteResult};
 use super::search::full_url;
 use super::{FhirService, ServiceError};
 use crate::fhir::bundle::{Entry, etag, parse_etag, render};
-use crate::fhir::datetime::format_instant;
+use crate::fhir::datetime::format_instant_ms;
 use crate::fhir::outcome::{Issue, operation_outcome};
 use crate::fhir::resource_types::is_known;
 use crate::store::{StoredResource, WriteTx};
@@ -122,13 +122,12 @@ impl EntryResult {
             full_url: None,
         };
         if let Some(s) = r.resource.filter(|s| !s.deleted) {
-            let ts = chrono::DateTime::from_timestamp_millis(s.last_updated_ms).unwrap_or_default();
             out.location = Some(format!(
                 "{}/{}/_history/{}",
                 s.resource_type, s.id, s.version
             ));
             out.etag = Some(etag(s.version));
-            out.last_modified = Some(format_instant(ts));
+            out.last_modified = Some(format_instant_ms(s.last_updated_ms));
             out.full_url = Some(format!("{}/{}", s.resource_type, s.id));
             out.resource = include_body.then_some(s.body);
         }

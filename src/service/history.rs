@@ -7,7 +7,7 @@ use super::{FhirService, ServiceError};
 use crate::auth::policy::{Interaction, authorize};
 use crate::auth::scopes::{Allowance, Perms};
 use crate::fhir::bundle::{Entry, etag, render};
-use crate::fhir::datetime::{format_instant, parse_range};
+use crate::fhir::datetime::{format_instant_ms, parse_range};
 use crate::fhir::outcome::Issue;
 use crate::fhir::query::{DEFAULT_COUNT, MAX_COUNT};
 use crate::store::{AccessContext, HistoryQuery, HistoryScope};
@@ -105,7 +105,6 @@ impl FhirService {
             .entries
             .iter()
             .map(|r| {
-                let ts = chrono::DateTime::from_timestamp_millis(r.last_updated_ms).unwrap_or_default();
                 let url = if r.method == "POST" { r.resource_type.clone() } else { format!("{}/{}", r.resource_type, r.id) };
                 let status = match r.method.as_str() {
                     "POST" => "201 Created",
@@ -117,7 +116,7 @@ impl FhirService {
                     full_url: Some(full_url(base, r)),
                     resource: (!r.deleted).then(|| r.body.clone()),
                     request: Some(json!({"method": r.method, "url": url})),
-                    response: Some(json!({"status": status, "etag": etag(r.version), "lastModified": format_instant(ts)})),
+                    response: Some(json!({"status": status, "etag": etag(r.version), "lastModified": format_instant_ms(r.last_updated_ms)})),
                     ..Default::default()
                 }
             })

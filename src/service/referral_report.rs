@@ -12,7 +12,7 @@ use super::derive::{DERIVED_TAG, INSTRUMENT_TAG};
 use super::referrals::REFERRAL_TOPIC;
 use super::report::ratio;
 use super::{FhirService, ServiceError};
-use crate::fhir::datetime::{format_instant, parse_range};
+use crate::fhir::datetime::{format_instant_ms, parse_range};
 use crate::rules::referral::TASK_CODE_CS;
 use crate::rules::referral::numbers::{Referral, Timeline, numbers, timeline};
 use crate::rules::referral::workflow::OPEN;
@@ -157,8 +157,7 @@ fn describe(r: &Referral) -> Value {
         ("summary-received", summary_ms),
     ] {
         if let Some(ms) = at {
-            let t = chrono::DateTime::from_timestamp_millis(*ms).unwrap_or_default();
-            part.push(json!({ "name": name, "valueDateTime": format_instant(t) }));
+            part.push(json!({ "name": name, "valueDateTime": format_instant_ms(*ms) }));
         }
     }
     json!({ "name": "referral", "part": part })

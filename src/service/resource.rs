@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::{FhirService, ServiceError, ValidationMode};
-use crate::fhir::datetime::format_instant;
+use crate::fhir::datetime::format_instant_ms;
 use crate::fhir::index::extract;
 use crate::fhir::outcome::Issue;
 use crate::fhir::params::Registry;
@@ -80,8 +80,10 @@ impl Stamper {
                 _ => Map::new(),
             };
             meta.insert("versionId".into(), Value::String(version.to_string()));
-            let ts = chrono::DateTime::from_timestamp_millis(self.now_ms).unwrap_or_default();
-            meta.insert("lastUpdated".into(), Value::String(format_instant(ts)));
+            meta.insert(
+                "lastUpdated".into(),
+                Value::String(format_instant_ms(self.now_ms)),
+            );
             // resourceType, id and meta lead, as FHIR servers conventionally write them;
             // every other element keeps the order it was sent in.
             let rest = std::mem::take(obj);

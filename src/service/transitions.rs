@@ -11,7 +11,7 @@ use super::managed::{self, create_once, live, put};
 pub use super::patient_match::TransitionRules;
 use super::patient_match::the_one;
 use super::resource::Stamper;
-use crate::fhir::datetime::{format_instant, parse_range};
+use crate::fhir::datetime::{format_instant, format_instant_ms, parse_range};
 use crate::fhir::id::derived;
 use crate::fhir::message::{Notification, check, focus_encounter, resolve};
 use crate::rules::transitions::{
@@ -331,8 +331,6 @@ impl Unit<'_> {
         // Only stays that ended inside the window and before this admission
         // (`eb`: the whole period before it): a patient's whole history would
         // be read and parsed on the writer thread for every admission.
-        let instant =
-            |ms| format_instant(chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default());
         let prior = self.find(
             "Encounter",
             vec![
@@ -340,9 +338,15 @@ impl Unit<'_> {
                 ("status".into(), "finished".into()),
                 (
                     "date".into(),
-                    format!("ge{}", instant(readmission_window_start(start.start))),
+                    format!(
+                        "ge{}",
+                        format_instant_ms(readmission_window_start(start.start))
+                    ),
                 ),
-                ("date".into(), format!("eb{}", instant(start.start))),
+                (
+                    "date".into(),
+                    format!("eb{}", format_instant_ms(start.start)),
+                ),
             ],
             200,
         )?;

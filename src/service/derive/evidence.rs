@@ -123,8 +123,8 @@ pub fn complete(
                 task["businessStatus"] = json!({ "coding": [{ "system": TOC_CS, "code": "completed-late", "display": "Completed after its due point" }] });
             }
             // When the follow-up happened (the evidence's own time), for the on-time numbers.
-            let at = chrono::DateTime::from_timestamp_millis(when).unwrap_or_default();
-            task["executionPeriod"] = json!({ "end": crate::fhir::datetime::format_instant(at) });
+            task["executionPeriod"] =
+                json!({ "end": crate::fhir::datetime::format_instant_ms(when) });
             task["output"] = json!([{ "type": { "text": "evidence" }, "valueReference": { "reference": format!("{}/{}", w.resource_type, w.id) } }]);
             put(tx, st, "Task", &t.id, task)?;
         }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::{
     Pass, REFERRAL_UPDATE_TOPIC, Written, is_referral_request, is_referral_task, org_of, package,
 };
-use crate::fhir::datetime::format_instant;
+use crate::fhir::datetime::{format_instant, format_instant_ms};
 use crate::fhir::id::derived;
 use crate::rules::referral::compact::{Mode, Partner, Screen};
 use crate::rules::referral::workflow::OPEN;
@@ -226,6 +226,6 @@ impl Pass<'_> {
     }
 
     pub(super) fn now(&self) -> String {
-        format_instant(DateTime::from_timestamp_millis(self.st.now_ms).unwrap_or_default())
+        format_instant_ms(self.st.now_ms)
     }
 }
