@@ -15,6 +15,7 @@ mod rows;
 mod schema;
 mod search;
 mod search_sql;
+mod walbuf;
 mod writer;
 
 use std::path::Path;
@@ -101,7 +102,11 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and migrates it.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         memory::configure_process();
-        let mut conn = Connection::open(path)?;
+        walbuf::register()?;
+        // The writer's log writes go through the layer that hands each
+        // commit's frames to the kernel in one write (see `walbuf`).
+        let mut conn =
+            Connection::open_with_flags_and_vfs(path, OpenFlags::default(), walbuf::NAME)?;
         schema::configure(&conn)?;
         schema::migrate(&mut conn)?;
         let mut readers = Vec::with_capacity(READERS);
