@@ -178,34 +178,37 @@ unsafe fn attach(
 
 impl Table {
     fn db(inner: *const ffi::sqlite3_io_methods) -> Table {
+        Table::over(inner, |base| ffi::sqlite3_io_methods {
+            xClose: Some(db_close),
+            xShmLock: Some(db_shm_lock),
+            xShmBarrier: Some(db_shm_barrier),
+            ..base
+        })
+    }
+
+    fn wal(inner: *const ffi::sqlite3_io_methods) -> Table {
+        Table::over(inner, |base| ffi::sqlite3_io_methods {
+            xClose: Some(wal_close),
+            xRead: Some(wal_read),
+            xWrite: Some(wal_write),
+            xTruncate: Some(wal_truncate),
+            xSync: Some(wal_sync),
+            xFileSize: Some(wal_file_size),
+            xFileControl: Some(wal_file_control),
+            ..base
+        })
+    }
+
+    /// A copy of `inner` with `replace`'s entries.
+    fn over(
+        inner: *const ffi::sqlite3_io_methods,
+        replace: impl FnOnce(ffi::sqlite3_io_methods) -> ffi::sqlite3_io_methods,
+    ) -> Table {
         // SAFETY: a method table SQLite's default VFS just installed.
         let base = unsafe { *inner };
         Table {
             inner: inner as usize,
-            ours: ffi::sqlite3_io_methods {
-                xClose: Some(db_close),
-                xShmLock: Some(db_shm_lock),
-                xShmBarrier: Some(db_shm_barrier),
-                ..base
-            },
-        }
-    }
-
-    fn wal(inner: *const ffi::sqlite3_io_methods) -> Table {
-        // SAFETY: as above.
-        let base = unsafe { *inner };
-        Table {
-            inner: inner as usize,
-            ours: ffi::sqlite3_io_methods {
-                xClose: Some(wal_close),
-                xRead: Some(wal_read),
-                xWrite: Some(wal_write),
-                xTruncate: Some(wal_truncate),
-                xSync: Some(wal_sync),
-                xFileSize: Some(wal_file_size),
-                xFileControl: Some(wal_file_control),
-                ..base
-            },
+            ours: replace(base),
         }
     }
 }

@@ -26,8 +26,20 @@ fn plain(path: &std::path::Path) -> Connection {
     c
 }
 
-fn rows(c: &Connection) -> Vec<String> {
-    let mut s = c.prepare("SELECT tag FROM t ORDER BY rowid").unwrap();
+/// A new database file with tables `t` and `u`, and a buffered connection to it.
+fn fresh() -> (tempfile::TempDir, std::path::PathBuf, Connection) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let a = buffered(&path);
+    a.execute_batch("CREATE TABLE t (tag TEXT, body BLOB); CREATE TABLE u (tag TEXT, body BLOB)")
+        .unwrap();
+    (dir, path, a)
+}
+
+fn tags(c: &Connection, table: &str) -> Vec<String> {
+    let mut s = c
+        .prepare(&format!("SELECT tag FROM {table} ORDER BY rowid"))
+        .unwrap();
     s.query_map([], |r| r.get(0))
         .unwrap()
         .collect::<Result<_, _>>()
@@ -48,11 +60,7 @@ fn blob(i: usize) -> Vec<u8> {
 
 #[test]
 fn a_commit_is_one_write_and_other_connections_read_it_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.db");
-    let a = buffered(&path);
-    a.execute_batch("CREATE TABLE t (tag TEXT, body BLOB)")
-        .unwrap();
+    let (_dir, path, a) = fresh();
     let b = plain(&path);
     for i in 0..50 {
         let before = WRITES.get();
@@ -67,7 +75,7 @@ fn a_commit_is_one_write_and_other_connections_read_it_at_once() {
         a.execute_batch("COMMIT").unwrap();
         // Six or more frames, handed over in one write.
         assert_eq!(WRITES.get() - before, 1, "commit {i}");
-        let seen = rows(&b);
+        let seen = tags(&b, "t");
         assert_eq!(seen.len(), (i + 1) * 10);
         assert_eq!(seen.last().unwrap(), &format!("{i}-9"));
     }
@@ -76,11 +84,7 @@ fn a_commit_is_one_write_and_other_connections_read_it_at_once() {
 
 #[test]
 fn a_spilled_transaction_rolled_back_never_overwrites_a_later_commit() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.db");
-    let a = buffered(&path);
-    a.execute_batch("CREATE TABLE t (tag TEXT, body BLOB); CREATE TABLE u (tag TEXT, body BLOB)")
-        .unwrap();
+    let (_dir, path, a) = fresh();
     // A page cache of 10 pages: the transaction below spills frames into the
     // log before it ends, then rolls back.
     a.pragma_update(None, "cache_size", 10).unwrap();
@@ -99,27 +103,15 @@ fn a_spilled_transaction_rolled_back_never_overwrites_a_later_commit() {
     // rolled-back frames back over that commit.
     a.execute("INSERT INTO t VALUES ('a', ?)", [blob(2)])
         .unwrap();
-    let fresh = plain(&path);
-    let tags = |table: &str| -> Vec<String> {
-        let sql = format!("SELECT tag FROM {table}");
-        let mut s = fresh.prepare(&sql).unwrap();
-        s.query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
-    assert_eq!(tags("u"), ["b"]);
-    assert_eq!(tags("t"), ["a"]);
-    assert_eq!(integrity(&fresh), "ok");
+    let c = plain(&path);
+    assert_eq!(tags(&c, "u"), ["b"]);
+    assert_eq!(tags(&c, "t"), ["a"]);
+    assert_eq!(integrity(&c), "ok");
 }
 
 #[test]
 fn a_large_transaction_survives_a_crash_after_commit() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.db");
-    let a = buffered(&path);
-    a.execute_batch("CREATE TABLE t (tag TEXT, body BLOB)")
-        .unwrap();
+    let (dir, path, a) = fresh();
     // ~10 MiB: more than one buffer's worth of frames before the commit.
     a.execute_batch("BEGIN").unwrap();
     for i in 0..5_000 {
@@ -133,7 +125,7 @@ fn a_large_transaction_survives_a_crash_after_commit() {
     std::fs::copy(&path, &copy).unwrap();
     std::fs::copy(dir.path().join("t.db-wal"), dir.path().join("copy.db-wal")).unwrap();
     let c = plain(&copy);
-    let got = rows(&c);
+    let got = tags(&c, "t");
     assert_eq!(got.len(), 5_000);
     assert_eq!(got[4_999], "4999");
     assert_eq!(integrity(&c), "ok");
