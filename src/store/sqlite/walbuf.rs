@@ -53,7 +53,7 @@ struct Extra {
     start: i64,
 }
 
-/// The default VFS, where [`Extra`] sits, and the method tables.
+/// The default VFS, and where [`Extra`] sits in a file object.
 struct Layer {
     inner_vfs: usize,
     extra_at: usize,
@@ -107,11 +107,31 @@ fn layer() -> &'static Layer {
     LAYER.get().expect("registered before any open")
 }
 
+/// Where a file object's [`Extra`] sits (room SQLite allocated; see `x_open`).
+fn extra_ptr(f: *mut ffi::sqlite3_file) -> *mut Extra {
+    f.cast::<u8>()
+        .wrapping_add(layer().extra_at)
+        .cast::<Extra>()
+}
+
 /// The [`Extra`] of a file this layer opened.
 unsafe fn extra<'a>(f: *mut ffi::sqlite3_file) -> &'a mut Extra {
     // SAFETY: callers pass files whose method table is one of ours, which
-    // `x_open` only installs after writing an `Extra` at this offset.
-    unsafe { &mut *f.cast::<u8>().add(layer().extra_at).cast::<Extra>() }
+    // `x_open` only installs after writing an `Extra` there.
+    unsafe { &mut *extra_ptr(f) }
+}
+
+/// Unlinks `f` from its peer and drops its [`Extra`], before SQLite's own close.
+unsafe fn detach(f: *mut ffi::sqlite3_file) {
+    // SAFETY: `f` is a file this layer opened; its `Extra` is dropped once,
+    // here, and its peer (when set) is still open.
+    unsafe {
+        let e = extra(f);
+        if !e.peer.is_null() {
+            extra(e.peer).peer = ptr::null_mut();
+        }
+        ptr::drop_in_place(extra_ptr(f));
+    }
 }
 
 /// The default VFS's methods under table `t`.
@@ -171,7 +191,7 @@ unsafe fn attach(
     };
     // SAFETY: `f` has room for an `Extra` at `extra_at` (see `x_open`).
     unsafe {
-        ptr::write(f.cast::<u8>().add(layer().extra_at).cast::<Extra>(), e);
+        ptr::write(extra_ptr(f), e);
         (*f).pMethods = methods;
     }
 }
@@ -319,28 +339,19 @@ flushing!(wal_file_size, xFileSize, (size: *mut i64));
 flushing!(wal_file_control, xFileControl, (op: c_int, arg: *mut c_void));
 
 unsafe extern "C" fn wal_close(f: *mut ffi::sqlite3_file) -> c_int {
-    // SAFETY: `f` is a log this layer opened; its `Extra` is dropped once,
-    // here, before SQLite's own close.
+    // SAFETY: `f` is a log this layer opened.
     unsafe {
         let rc = flush(f);
-        let e = extra(f);
-        if !e.peer.is_null() {
-            extra(e.peer).peer = ptr::null_mut();
-        }
-        ptr::drop_in_place(e as *mut Extra);
+        detach(f);
         let closed = inner(&WAL).xClose.expect("files close")(f);
         if rc != ffi::SQLITE_OK { rc } else { closed }
     }
 }
 
 unsafe extern "C" fn db_close(f: *mut ffi::sqlite3_file) -> c_int {
-    // SAFETY: `f` is a database file this layer opened (see `wal_close`).
+    // SAFETY: `f` is a database file this layer opened.
     unsafe {
-        let e = extra(f);
-        if !e.peer.is_null() {
-            extra(e.peer).peer = ptr::null_mut();
-        }
-        ptr::drop_in_place(e as *mut Extra);
+        detach(f);
         inner(&DB).xClose.expect("files close")(f)
     }
 }

@@ -8,7 +8,8 @@ use rusqlite::{Connection, OpenFlags};
 use super::*;
 
 thread_local! {
-    /// Writes this thread's buffered connections handed to the default VFS.
+    /// Flushes of buffered frames to the default VFS on this thread (each in
+    /// pieces of at most 64 KiB).
     pub(super) static WRITES: Cell<usize> = const { Cell::new(0) };
 }
 
