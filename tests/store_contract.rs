@@ -26,6 +26,7 @@ fn version(id: &str, v: i64, family: &str) -> NewVersion {
         body: format!(
             r#"{{"resourceType":"Patient","id":"{id}","meta":{{"versionId":"{v}"}},"name":[{{"family":"{family}"}}]}}"#
         ),
+        encoded: None,
         index: vec![IndexEntry {
             param: "family".into(),
             value: IndexValue::String {

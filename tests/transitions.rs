@@ -39,6 +39,22 @@ async fn admit_then_discharge_by_mrn_gives_one_encounter_tasks_and_notifications
         .await
         .contains("fully processed")
     );
+    // The processed messages are kept as sent (compressed before their
+    // transaction, read back whole), tagged processed.
+    let kept = app
+        .search_resources(
+            "Bundle?_tag=http://tandem.health/fhir/CodeSystem/message-status|processed",
+        )
+        .await;
+    assert_eq!(kept.len(), 2);
+    for name in [
+        "admit-notification-message-bundle-01.json",
+        "discharge-notification-message-bundle-01.json",
+    ] {
+        let sent = example(name);
+        let back = kept.iter().find(|b| b["timestamp"] == sent["timestamp"]);
+        assert_eq!(back.map(|b| &b["entry"]), Some(&sent["entry"]), "{name}");
+    }
     let encs = app
         .search_resources(&format!("Encounter?subject=Patient/{pid}"))
         .await;

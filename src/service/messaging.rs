@@ -47,7 +47,10 @@ impl FhirService {
         // Stamping serializes the ~10 KB message once: tens of microseconds,
         // like parsing it, so it stays on this task. Handing it to the blocking
         // pool cost two thread hand-overs per message and measured slower.
-        let stamped = Stamped::new(&st, &notification, prepared.value);
+        let mut stamped = Stamped::new(&st, &notification, prepared.value);
+        // Compressing the ~10 KB message is the store's work, but not the
+        // writer thread's: done here, every sender's task does its own.
+        self.store.encode_ahead(&mut stamped.processed)?;
         let received = transact(self.store.as_ref(), ctx, move |tx| {
             let mut unit = Unit {
                 tx,

@@ -105,6 +105,7 @@ impl Stamper {
             deleted: false,
             method,
             body: value.to_string(),
+            encoded: None,
             index,
         }
     }
@@ -119,6 +120,7 @@ impl Stamper {
             deleted: true,
             method: "DELETE",
             body: String::new(),
+            encoded: None,
             index: Vec::new(),
         }
     }

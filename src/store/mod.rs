@@ -99,7 +99,19 @@ pub struct NewVersion {
     pub deleted: bool,
     pub method: &'static str,
     pub body: String,
+    /// `body` already in the store's own encoding, when it was prepared
+    /// before the transaction ([`Store::encode_ahead`]); else the writer
+    /// encodes it. Must be dropped if `body` changes.
+    pub encoded: Option<EncodedBody>,
     pub index: Vec<IndexEntry>,
+}
+
+/// A body as a store keeps it, prepared ahead of the write; opaque outside
+/// the store.
+#[derive(Debug, Clone)]
+pub struct EncodedBody {
+    /// The compressed body, or `None` when it is kept as text.
+    pub(in crate::store) packed: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,6 +205,13 @@ pub type WriteWork = Box<dyn FnOnce(&mut dyn WriteTx) -> Result<(), StoreError> 
 pub trait Store:
     auth::AuthStore + audit::AuditStore + outbox::OutboxStore + Send + Sync + 'static
 {
+    /// Encodes `v`'s body for storage now, on the calling thread, so the
+    /// transaction does not have to. Stores that keep bodies as they are
+    /// leave `v` alone.
+    fn encode_ahead(&self, _v: &mut NewVersion) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// The current version (possibly a deletion) of `type/id`.
     async fn read(
         &self,

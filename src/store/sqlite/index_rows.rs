@@ -203,6 +203,7 @@ mod tests {
             deleted,
             method: "PUT",
             body: String::new(),
+            encoded: None,
             index,
         }
     }

@@ -185,6 +185,13 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn encode_ahead(&self, v: &mut crate::store::NewVersion) -> Result<(), StoreError> {
+        v.encoded = Some(crate::store::EncodedBody {
+            packed: body::pack(&v.body)?,
+        });
+        Ok(())
+    }
+
     async fn read(
         &self,
         ctx: &AccessContext,

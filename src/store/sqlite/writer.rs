@@ -215,7 +215,7 @@ fn write_version(conn: &Connection, tenant: &str, v: NewVersion) -> Result<(), S
     };
     refused(
         conn.prepare_cached("INSERT INTO history (rid, tenant, type, id, version, last_updated, deleted, method, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")?
-            .execute(params![rid, tenant, v.resource_type, v.id, v.version, v.last_updated_ms, v.deleted as i64, v.method, body::encode(&v.body)?]),
+            .execute(params![rid, tenant, v.resource_type, v.id, v.version, v.last_updated_ms, v.deleted as i64, v.method, body::encode(&v.body, v.encoded.as_ref())?]),
     )?;
     let hseq = conn.last_insert_rowid();
     conn.prepare_cached(
