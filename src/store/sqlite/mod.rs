@@ -28,8 +28,8 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::{
-    AccessContext, HistoryPage, HistoryQuery, PatientPage, PatientRecord, SearchPage, Store,
-    StoreError, StoredResource, WriteWork,
+    AccessContext, EncodedBody, HistoryPage, HistoryQuery, NewVersion, PatientPage, PatientRecord,
+    SearchPage, Store, StoreError, StoredResource, WriteWork,
 };
 use crate::fhir::query::SearchQuery;
 
@@ -185,8 +185,8 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
-    fn encode_ahead(&self, v: &mut crate::store::NewVersion) -> Result<(), StoreError> {
-        v.encoded = Some(crate::store::EncodedBody {
+    fn encode_ahead(&self, v: &mut NewVersion) -> Result<(), StoreError> {
+        v.encoded = Some(EncodedBody {
             packed: body::pack(&v.body)?,
         });
         Ok(())
