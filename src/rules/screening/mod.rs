@@ -3,7 +3,9 @@
 //! single-value screens (tobacco status, BMI, BMI percentile).
 
 pub mod catalog;
+pub mod identify;
 pub mod rules;
+pub mod safety;
 pub mod score;
 pub mod value;
 
@@ -39,7 +41,9 @@ impl Sex {
 pub struct SafetyHit {
     pub item: String,
     pub text: String,
-    pub weight: f64,
+    /// The answer's score; None when the answer could not be read as one
+    /// (it still raises the alert: see [`safety`]).
+    pub weight: Option<f64>,
 }
 
 /// The reading of one administration.

@@ -169,6 +169,6 @@ fn safety(inst: &Instrument, rule: &Rule, weights: &[Option<f64>]) -> Option<Saf
     (w > 0.0).then(|| SafetyHit {
         item: item.link_id.clone(),
         text: item.text.clone(),
-        weight: w,
+        weight: Some(w),
     })
 }

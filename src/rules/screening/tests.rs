@@ -109,7 +109,7 @@ fn phq9_item9_alerts_whatever_the_total() {
         &ScreeningConfig::default(),
     );
     assert_eq!((o.total, o.positive), (Some(1.0), Some(false)));
-    assert_eq!(o.safety.unwrap().weight, 1.0);
+    assert_eq!(o.safety.unwrap().weight, Some(1.0));
 }
 
 #[test]

@@ -39,13 +39,15 @@ impl Pass<'_> {
     pub fn apply(&mut self, input: Input) -> Result<(), ServiceError> {
         match input {
             Input::Retract(r) => self.retract(&r)?,
-            Input::Rejected { reference, reason } => {
-                self.retract(&reference)?;
+            Input::Rejected { source, reason } => {
+                self.retract_result_only(&source.reference)?;
                 self.warn(
-                    &reference,
+                    &source.reference,
                     format!("No screening result was derived: {reason}"),
                 );
+                self.alert(&source, None, None)?;
             }
+            Input::Alert(source) => self.alert(&source, None, None)?,
             Input::Score {
                 source,
                 instrument,
@@ -131,12 +133,12 @@ impl Pass<'_> {
         let out = match outcome {
             Ok(o) => o,
             Err(Rejection(reason)) => {
-                self.retract(&source.reference)?;
+                self.retract_result_only(&source.reference)?;
                 self.warn(
                     &source.reference,
                     format!("No screening result was derived: {reason}"),
                 );
-                return Ok(());
+                return self.alert(source, None, None);
             }
         };
         for n in &out.notes {
@@ -149,14 +151,11 @@ impl Pass<'_> {
         let id = derived_id("scr", &source.reference);
         let result = build::result(&id, spec, source, &out);
         self.put("Observation", &id, result.clone())?;
-        if let Some(hit) = &out.safety {
-            self.safety(
-                source,
-                &id,
-                &result,
-                &format!("{} item '{}'", spec.title, hit.item),
-            )?;
-        }
+        let own = out
+            .safety
+            .as_ref()
+            .map(|hit| format!("{} item '{}'", spec.title, hit.item));
+        self.alert(source, Some((&id, &result)), own)?;
         if spec.domain.is_behavioral() {
             self.patients.insert(source.subject.clone());
         }
@@ -175,17 +174,44 @@ impl Pass<'_> {
         Ok(())
     }
 
+    /// Raises the safety alert of `source` when its scored result (`own`) or
+    /// the scan of its answers (`source.safety`) found a safety item above
+    /// zero. The alert points at the result when there is one, otherwise at
+    /// the source itself (a response that could not be scored).
+    fn alert(
+        &mut self,
+        source: &Source,
+        result: Option<(&str, &Value)>,
+        own: Option<String>,
+    ) -> Result<(), ServiceError> {
+        let mut what: Vec<String> = own.into_iter().collect();
+        for (title, hit) in &source.safety {
+            let w = format!("{title} item '{}'", hit.item);
+            if !what.contains(&w) {
+                what.push(w);
+            }
+        }
+        if what.is_empty() {
+            return Ok(());
+        }
+        let evidence = match result {
+            Some((id, _)) => format!("Observation/{id}"),
+            None => source.reference.clone(),
+        };
+        self.safety(source, &evidence, result.map(|(_, r)| r), &what.join(", "))
+    }
+
     /// Flag + Task (created once) and one notification to the practice.
     fn safety(
         &mut self,
         source: &Source,
-        result_id: &str,
-        result: &Value,
+        evidence: &str,
+        result: Option<&Value>,
         what: &str,
     ) -> Result<(), ServiceError> {
         let flag_id = derived_id("sfl", &source.reference);
         let task_id = derived_id("stk", &source.reference);
-        let flag = build::flag(&flag_id, source, result_id, what);
+        let flag = build::flag(&flag_id, source, evidence, what);
         self.create_once("Flag", &flag_id, flag.clone())?;
         let now = DateTime::from_timestamp_millis(self.st.now_ms).unwrap_or_default();
         let due = now
@@ -196,7 +222,7 @@ impl Pass<'_> {
         let task = build::task(
             &task_id,
             source,
-            result_id,
+            evidence,
             self.tenant,
             &format_instant(now),
             &format_instant(due),
@@ -237,7 +263,7 @@ impl Pass<'_> {
         Ok(())
     }
 
-    fn retract_result_only(&mut self, reference: &str) -> Result<(), ServiceError> {
+    pub fn retract_result_only(&mut self, reference: &str) -> Result<(), ServiceError> {
         let id = derived_id("scr", reference);
         if let Some(old) = self.live("Observation", &id)? {
             if let Some(p) = old.pointer("/subject/reference").and_then(Value::as_str) {

@@ -172,7 +172,10 @@ fn components(spec: &ResultSpec, out: &Outcome) -> Vec<Value> {
             "Safety item answered above zero",
             (
                 "valueString",
-                json!(format!("{}: {} (score {})", h.item, h.text, num(h.weight))),
+                json!(match h.weight {
+                    Some(w) => format!("{}: {} (score {})", h.item, h.text, num(w)),
+                    None => format!("{}: {} (answer not in the answer list)", h.item, h.text),
+                }),
             ),
         ));
     }
@@ -180,7 +183,8 @@ fn components(spec: &ResultSpec, out: &Outcome) -> Vec<Value> {
 }
 
 /// The Flag a positive safety item raises.
-pub fn flag(id: &str, source: &Source, result_id: &str, what: &str) -> Value {
+/// `evidence` is `Type/id` of the result, or of the source when it could not be scored.
+pub fn flag(id: &str, source: &Source, evidence: &str, what: &str) -> Value {
     let mut f = json!({
         "resourceType": "Flag",
         "id": id,
@@ -189,7 +193,7 @@ pub fn flag(id: &str, source: &Source, result_id: &str, what: &str) -> Value {
         "category": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/flag-category", "code": "safety", "display": "Safety" }] }],
         "code": { "text": format!("Positive suicide/self-harm screening item ({what}): same-day safety assessment required") },
         "subject": { "reference": source.subject },
-        "extension": [{ "url": "http://hl7.org/fhir/StructureDefinition/flag-detail", "valueReference": { "reference": format!("Observation/{result_id}") } }],
+        "extension": [{ "url": "http://hl7.org/fhir/StructureDefinition/flag-detail", "valueReference": { "reference": evidence } }],
     });
     if let Some(start) = start_of(source) {
         f["period"] = json!({ "start": start });
@@ -201,7 +205,7 @@ pub fn flag(id: &str, source: &Source, result_id: &str, what: &str) -> Value {
 pub fn task(
     id: &str,
     source: &Source,
-    result_id: &str,
+    evidence: &str,
     tenant: &str,
     now: &str,
     due: &str,
@@ -216,23 +220,25 @@ pub fn task(
         "priority": "urgent",
         "code": { "coding": [{ "system": RESULT_CS, "code": "same-day-safety-assessment", "display": "Same-day safety assessment" }], "text": "Same-day safety assessment" },
         "description": format!("{what} was answered above zero: assess the patient's safety today."),
-        "focus": { "reference": format!("Observation/{result_id}") },
+        "focus": { "reference": evidence },
         "for": { "reference": source.subject },
         "authoredOn": now,
         "owner": { "reference": format!("Organization/{tenant}") },
-        "reasonReference": { "reference": format!("Observation/{result_id}") },
+        "reasonReference": { "reference": evidence },
         "restriction": { "period": { "end": due } },
     })
 }
 
 /// The payload posted to the practice's endpoint: a FHIR collection Bundle
-/// with the Task, the Flag and the result.
-pub fn notification(task: &Value, flag: &Value, result: &Value) -> String {
+/// with the Task, the Flag and the result (when the source could be scored).
+pub fn notification(task: &Value, flag: &Value, result: Option<&Value>) -> String {
     let entry = |r: &Value| json!({ "fullUrl": format!("{}/{}", r["resourceType"].as_str().unwrap_or_default(), r["id"].as_str().unwrap_or_default()), "resource": r });
+    let mut entries = vec![entry(task), entry(flag)];
+    entries.extend(result.map(entry));
     json!({
         "resourceType": "Bundle",
         "type": "collection",
-        "entry": [entry(task), entry(flag), entry(result)],
+        "entry": entries,
     })
     .to_string()
 }

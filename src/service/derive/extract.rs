@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use super::{Deriver, Written};
 use crate::fhir::reference::{Ref, parse as parse_ref};
-use crate::rules::screening::catalog::{self, Instrument};
+use crate::rules::screening::SafetyHit;
+use crate::rules::screening::catalog;
 use crate::rules::screening::score::{Answer, Response};
 use crate::service::resource::Stamper;
 use crate::store::{StoreError, WriteTx};
@@ -29,6 +30,9 @@ pub struct Source {
     pub also: Vec<String>,
     /// 1 totals and values, 2 panels, 3 QuestionnaireResponses.
     pub phase: u8,
+    /// Safety items answered above zero, found by scanning every answer
+    /// whatever the instrument (`rules::screening::safety`): (instrument, hit).
+    pub safety: Vec<(String, SafetyHit)>,
 }
 
 /// What a written resource asks of the derivation.
@@ -49,8 +53,11 @@ pub enum Input {
         screen: usize,
         value: Answer,
     },
-    /// Stored but not derivable; the reason goes back to the sender.
-    Rejected { reference: String, reason: String },
+    /// Only safety items were answered (an item Observation on its own).
+    Alert(Source),
+    /// Stored but not scored; the reason goes back to the sender. Safety
+    /// hits found in its answers still raise their alert.
+    Rejected { source: Source, reason: String },
 }
 
 impl Input {
@@ -59,7 +66,9 @@ impl Input {
     pub fn phase(&self) -> u8 {
         match self {
             Input::Retract(_) | Input::Rejected { .. } => 0,
-            Input::Value { source, .. } | Input::Score { source, .. } => source.phase,
+            Input::Value { source, .. } | Input::Score { source, .. } | Input::Alert(source) => {
+                source.phase
+            }
         }
     }
 }
@@ -89,12 +98,13 @@ pub fn classify(
         return Ok(None);
     };
     let mut source = Source {
-        reference: reference.clone(),
+        reference,
         subject,
         effective: None,
         encounter: v.get("encounter").cloned(),
         also: Vec::new(),
         phase: 1,
+        safety: Vec::new(),
     };
     if w.resource_type == "QuestionnaireResponse" {
         if !QR_FINAL.contains(&status) {
@@ -126,16 +136,16 @@ pub fn classify(
                 screen,
                 value,
             },
-            Err(reason) => Input::Rejected { reference, reason },
+            Err(reason) => Input::Rejected { source, reason },
         }));
     }
     if let Some(i) = d.by_panel(&codes) {
         return super::panel::panel(d, tx, &v, i, source).map(Some);
     }
     let Some(i) = d.by_total(&codes) else {
-        return Ok(None);
+        return lone_safety_item(d, tx, st, w, &v, &codes, source);
     };
-    if super::panel::member_of_panel(d, tx, st, &w.id, i)? {
+    if super::panel::member_of_panel(d, tx, st, &w.id, Some(i))? {
         return Ok(None);
     }
     Ok(Some(match number(&v) {
@@ -146,10 +156,42 @@ pub fn classify(
             sent_total: Some(t),
         },
         Err(reason) => Input::Rejected {
-            reference,
             reason: format!("{} total: {reason}", d.instruments[i].title),
+            source,
         },
     }))
+}
+
+/// An item Observation sent on its own (not derived from a response, not a
+/// panel member) that answers a safety item: no result, but the alert.
+fn lone_safety_item(
+    d: &Deriver,
+    tx: &mut dyn WriteTx,
+    st: &Stamper,
+    w: &Written,
+    v: &Value,
+    codes: &[(Option<String>, String)],
+    mut source: Source,
+) -> Result<Option<Input>, StoreError> {
+    // An unreadable value still counts: `safety::scan` treats it as a hit.
+    let answer = value_answer(v).unwrap_or(Answer::Coded {
+        system: None,
+        code: String::new(),
+        weight: None,
+    });
+    let responses: Vec<Response> = codes
+        .iter()
+        .filter(|(_, c)| d.is_safety_item(c))
+        .map(|(_, c)| Response {
+            key: c.clone(),
+            answer: answer.clone(),
+        })
+        .collect();
+    if responses.is_empty() || super::panel::member_of_panel(d, tx, st, &w.id, None)? {
+        return Ok(None);
+    }
+    source.safety = d.safety_scan(&responses);
+    Ok(Some(Input::Alert(source)))
 }
 
 /// A completed Procedure coded as a developmental screen (CPT 96110); a
@@ -285,19 +327,4 @@ pub fn patient_of(v: &Value, base: &str) -> Option<String> {
         } => Some(format!("Patient/{id}")),
         _ => None,
     }
-}
-
-/// The instrument a set of item keys belongs to: at least half its items named.
-pub fn by_items<'a>(
-    instruments: &'a [Instrument],
-    keys: &[String],
-) -> Option<(usize, &'a Instrument)> {
-    instruments.iter().enumerate().find(|(_, inst)| {
-        let named = inst
-            .items
-            .iter()
-            .filter(|it| keys.iter().any(|k| it.is_named(k)))
-            .count();
-        named * 2 >= inst.items.len() && named > 0
-    })
 }

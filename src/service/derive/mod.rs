@@ -24,8 +24,11 @@ use std::sync::Arc;
 use aho_corasick::AhoCorasick;
 
 use crate::fhir::outcome::Issue;
+use crate::rules::screening::SafetyHit;
 use crate::rules::screening::ScreeningConfig;
 use crate::rules::screening::catalog::{self, Instrument};
+use crate::rules::screening::safety;
+use crate::rules::screening::score::Response;
 use crate::rules::screening::value::{self, ValueScreen};
 use crate::service::bundle_entry::EntryResult;
 use crate::service::referrals::{self, Referrals, Writer};
@@ -33,6 +36,8 @@ use crate::service::resource::Stamper;
 use crate::service::transitions::{TransitionRules, Unit};
 use crate::service::{ServiceError, WriteResult};
 use crate::store::WriteTx;
+
+const LOINC: &str = "http://loinc.org";
 
 pub use build::{DERIVED_TAG, INSTRUMENT_TAG, RESULT_PROFILE};
 pub use record::{Recording, Written};
@@ -57,6 +62,9 @@ impl Deriver {
             codes.extend(i.panel.iter().map(|p| format!("\"{}\"", p.code)));
         }
         codes.extend(values.iter().map(|v| format!("\"{}\"", v.code.code)));
+        for (_, item) in safety::items(&instruments, &config) {
+            codes.extend(item.codes.iter().map(|c| format!("\"{c}\"")));
+        }
         let triggers = AhoCorasick::new(&codes).expect("instrument codes form a valid automaton");
         Deriver {
             instruments,
@@ -66,9 +74,36 @@ impl Deriver {
         }
     }
 
-    /// The instrument whose canonical is `url`.
+    /// The instrument whose canonical is `url` (without `|version`): Tandem's
+    /// own, or a LOINC form canonical of the instrument's panel code
+    /// (`http://loinc.org/q/{panel}` as NLM's LHC-Forms publish them, or
+    /// `http://loinc.org/{panel}`).
     pub fn by_url(&self, url: &str) -> Option<usize> {
-        self.instruments.iter().position(|i| i.url == url)
+        let url = url.split('|').next().unwrap_or(url);
+        if let Some(i) = self.instruments.iter().position(|i| i.url == url) {
+            return Some(i);
+        }
+        let panel = [
+            "http://loinc.org/q/",
+            "https://loinc.org/q/",
+            "http://loinc.org/",
+            "https://loinc.org/",
+        ]
+        .iter()
+        .find_map(|p| url.strip_prefix(p))?
+        .trim_end_matches('/');
+        self.by_panel(&[(Some(LOINC.to_string()), panel.to_string())])
+    }
+
+    /// True when `code` names a safety item of any instrument.
+    pub fn is_safety_item(&self, code: &str) -> bool {
+        safety::names_safety_item(&self.instruments, &self.config, code)
+    }
+
+    /// Every safety item answered above zero among `responses`, whatever
+    /// instrument they were identified as.
+    pub fn safety_scan(&self, responses: &[Response]) -> Vec<(String, SafetyHit)> {
+        safety::scan(&self.instruments, &self.config, responses)
     }
 
     pub fn by_panel(&self, codes: &[(Option<String>, String)]) -> Option<usize> {

@@ -49,6 +49,23 @@ pub fn panel(
             _ => {}
         }
     }
+    // Every coded part with a value is read for safety items first, whatever
+    // the panel's instrument: a self-harm answer is never lost to the rest.
+    let all: Vec<Response> = parts
+        .iter()
+        .flat_map(|part| {
+            let answer = value_answer(part).ok();
+            codings(part.get("code"))
+                .into_iter()
+                .filter_map(move |(_, code)| {
+                    Some(Response {
+                        key: code,
+                        answer: answer.clone()?,
+                    })
+                })
+        })
+        .collect();
+    source.safety = d.safety_scan(&all);
     let (mut responses, mut sent_total) = (Vec::new(), None);
     for part in &parts {
         let codes = codings(part.get("code"));
@@ -60,7 +77,7 @@ pub fn panel(
             Err(_) if !codes.iter().any(|(_, c)| inst.item(c).is_some()) && !is_total => continue,
             Err(reason) => {
                 return Ok(Input::Rejected {
-                    reference: source.reference,
+                    source,
                     reason: format!("{}: {reason}", inst.title),
                 });
             }
@@ -70,8 +87,8 @@ pub fn panel(
                 Answer::Number(n) => sent_total = Some(n),
                 Answer::Coded { .. } => {
                     return Ok(Input::Rejected {
-                        reference: source.reference,
                         reason: format!("The {} total is not numeric.", inst.title),
+                        source,
                     });
                 }
             }
@@ -90,20 +107,23 @@ pub fn panel(
     })
 }
 
-/// True when a live panel of the same instrument lists Observation/`id` as a member.
+/// True when a live panel lists Observation/`id` as a member: a panel of
+/// instrument `i`, or of any instrument when `i` is None.
 pub fn member_of_panel(
     d: &Deriver,
     tx: &mut dyn WriteTx,
     st: &Stamper,
     id: &str,
-    i: usize,
+    i: Option<usize>,
 ) -> Result<bool, StoreError> {
     let pairs = vec![("has-member".to_string(), format!("Observation/{id}"))];
     let Ok(q) = parse_query(&st.registry, &st.base, "Observation", &pairs) else {
         return Ok(false);
     };
     Ok(tx.find(&q, 10)?.iter().any(|p| {
-        serde_json::from_str::<Value>(&p.body)
-            .is_ok_and(|v| d.by_panel(&codings(v.get("code"))) == Some(i))
+        serde_json::from_str::<Value>(&p.body).is_ok_and(|v| {
+            let p = d.by_panel(&codings(v.get("code")));
+            p.is_some() && (i.is_none() || p == i)
+        })
     }))
 }

@@ -6,17 +6,21 @@
 //! codes name the instrument and whose answer weights (`itemWeight` or
 //! `ordinalValue`) are read for answer codes outside the LOINC list. A response
 //! without a `questionnaire` is matched by its linkIds (LOINC codes, as US Core
-//! uses). A response naming a Questionnaire Tandem cannot find is stored with a
-//! warning and not scored.
+//! uses), as the most complete instrument they cover. A response naming a
+//! Questionnaire Tandem cannot find is stored with a warning and not scored.
+//! Whatever the identification, every answer is first read for safety items
+//! (`rules::screening::safety`), so a self-harm answer raises its alert even
+//! when the response cannot be scored.
 
 use std::collections::HashMap;
 
 use serde_json::Value;
 
 use super::Deriver;
-use super::extract::{Input, Source, by_items, codings};
+use super::extract::{Input, Source, codings};
 use crate::fhir::query::parse as parse_query;
 use crate::rules::screening::catalog::{self, weight};
+use crate::rules::screening::identify::by_items;
 use crate::rules::screening::score::{Answer, Response};
 use crate::service::resource::Stamper;
 use crate::store::{StoreError, WriteTx};
@@ -39,41 +43,26 @@ pub fn classify(
     tx: &mut dyn WriteTx,
     st: &Stamper,
     v: &Value,
-    source: Source,
+    mut source: Source,
 ) -> Result<Option<Input>, StoreError> {
     let canonical = v
         .get("questionnaire")
         .and_then(Value::as_str)
         .map(|c| c.split('|').next().unwrap_or(c).to_string());
     let mut map = Mapping::default();
-    let instrument = match &canonical {
+    let known = match &canonical {
         Some(url) => match d.by_url(url).or_else(|| alias(d, url)) {
-            Some(i) => Some(i),
-            None => match stored(d, tx, st, url, &mut map)? {
-                Some(i) => Some(i),
-                None => {
-                    return Ok(Some(Input::Rejected {
-                        reference: source.reference,
-                        reason: format!(
-                            "The QuestionnaireResponse refers to Questionnaire '{url}', which this server does not know; store the Questionnaire first to have the response scored."
-                        ),
-                    }));
-                }
-            },
+            Some(i) => Ok(Some(i)),
+            None => stored(d, tx, st, url, &mut map)?.map(Some).ok_or(url),
         },
-        None => {
-            let keys = link_ids(v);
-            by_items(&d.instruments, &keys).map(|(i, _)| i)
-        }
+        None => Ok(None),
     };
-    let Some(instrument) = instrument else {
-        return Ok(None);
-    };
-    let inst = &d.instruments[instrument];
-    let (mut responses, mut sent_total) = (Vec::new(), None);
     let mut items = Vec::new();
     flatten(v.get("item"), &mut items);
-    for item in items {
+    // Every answered item, keyed by its item code where a stored
+    // Questionnaire maps it; read for safety items before anything else.
+    let mut answered = Vec::with_capacity(items.len());
+    for item in &items {
         let link = item
             .get("linkId")
             .and_then(Value::as_str)
@@ -86,8 +75,46 @@ pub fn classify(
         let answers = item
             .get("answer")
             .and_then(Value::as_array)
-            .cloned()
+            .map(Vec::as_slice)
             .unwrap_or_default();
+        answered.push((link, key, answers));
+    }
+    let all: Vec<Response> = answered
+        .iter()
+        .flat_map(|(link, key, answers)| {
+            answers.iter().map(|a| Response {
+                key: key.clone(),
+                answer: answer_of(a, link, &map).unwrap_or(Answer::Coded {
+                    system: None,
+                    code: String::new(),
+                    weight: None,
+                }),
+            })
+        })
+        .collect();
+    source.safety = d.safety_scan(&all);
+    let instrument = match known {
+        Ok(Some(i)) => i,
+        Ok(None) => {
+            let keys: Vec<String> = answered.iter().map(|(_, k, _)| k.clone()).collect();
+            match by_items(&d.instruments, &keys) {
+                Some(i) => i,
+                None if source.safety.is_empty() => return Ok(None),
+                None => return Ok(Some(Input::Alert(source))),
+            }
+        }
+        Err(url) => {
+            return Ok(Some(Input::Rejected {
+                reason: format!(
+                    "The QuestionnaireResponse refers to Questionnaire '{url}', which this server does not know; store the Questionnaire first to have the response scored."
+                ),
+                source,
+            }));
+        }
+    };
+    let inst = &d.instruments[instrument];
+    let (mut responses, mut sent_total) = (Vec::new(), None);
+    for (link, key, answers) in answered {
         let is_total = key.trim_start_matches('/') == inst.total.code || key == "total";
         let Some(first) = answers.first() else {
             continue;
@@ -105,20 +132,20 @@ pub fn classify(
         }
         if answers.len() > 1 {
             return Ok(Some(Input::Rejected {
-                reference: source.reference,
                 reason: format!(
                     "{} item '{link}' has {} answers; it takes one.",
                     inst.title,
                     answers.len()
                 ),
+                source,
             }));
         }
         let answer = match answer_of(first, link, &map) {
             Ok(a) => a,
             Err(reason) => {
                 return Ok(Some(Input::Rejected {
-                    reference: source.reference,
                     reason: format!("{} item '{link}': {reason}", inst.title),
+                    source,
                 }));
             }
         };
@@ -184,7 +211,7 @@ fn stored(
         return Ok(Some(i));
     }
     let keys: Vec<String> = map.codes.values().cloned().collect();
-    Ok(by_items(&d.instruments, &keys).map(|(i, _)| i))
+    Ok(by_items(&d.instruments, &keys))
 }
 
 fn answer_of(a: &Value, link: &str, map: &Mapping) -> Result<Answer, String> {
@@ -217,15 +244,6 @@ fn answer_of(a: &Value, link: &str, map: &Mapping) -> Result<Answer, String> {
             .map_err(|_| format!("the answer '{s}' is not numeric"));
     }
     Err("the answer is neither a coding nor a number".into())
-}
-
-fn link_ids(v: &Value) -> Vec<String> {
-    let mut items = Vec::new();
-    flatten(v.get("item"), &mut items);
-    items
-        .iter()
-        .filter_map(|i| i.get("linkId").and_then(Value::as_str).map(String::from))
-        .collect()
 }
 
 /// Every item with its nested items (groups), depth first.
