@@ -17,7 +17,7 @@ use crate::store::sqlite::SqliteStore;
 /// The scopes a new client gets when none are given.
 pub fn default_scopes(role: Role) -> &'static str {
     match role {
-        Role::Ehr | Role::Admin => "system/*.cruds",
+        Role::Ehr | Role::Admin | Role::Operator => "system/*.cruds",
         Role::Hie | Role::BhPartner => "system/*.crus",
         Role::Reporting => "system/Measure.rs system/MeasureReport.rs system/Library.rs",
     }

@@ -34,10 +34,10 @@ pub fn build_service_at(
     base_url: &str,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Arc<FhirService>> {
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&cfg.database).map_err(|e| {
-            anyhow::anyhow!("cannot open database {}: {e}", cfg.database.display())
-        })?);
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open_with(&cfg.database, cfg.sqlite.wal_buffer)
+            .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", cfg.database.display()))?,
+    );
     let registry = Arc::new(Registry::builtin());
     if !registry.unsupported.is_empty() {
         tracing::debug!(
@@ -107,8 +107,8 @@ pub async fn serve_at(
     let gate = if cfg.auth.enabled {
         Some(Arc::new(Gate::new(
             tokens.clone(),
-            cfg.auth.rate_per_second,
-            cfg.auth.rate_burst,
+            (cfg.auth.rate_per_second, cfg.auth.rate_burst),
+            (cfg.auth.address_rate_per_second, cfg.auth.address_burst),
         )))
     } else {
         tracing::warn!(

@@ -22,6 +22,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// SQLite database file.
     pub database: PathBuf,
+    /// SQLite settings beyond the file.
+    #[serde(default)]
+    pub sqlite: SqliteConfig,
     /// Public base URL; defaults to `http://{listen}`.
     pub base_url: Option<String>,
     /// Tenant (practice Organization id) used when a request names none.
@@ -42,6 +45,17 @@ pub struct Config {
     pub transitions: crate::service::transitions::TransitionRules,
     /// Behavioral-health partners and their care compacts (`[[partners]]`).
     pub partners: Vec<crate::rules::referral::compact::Partner>,
+}
+
+/// SQLite settings beyond the file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SqliteConfig {
+    /// Hand the writer's WAL frames to the kernel once per commit
+    /// (`store/sqlite/walbuf.rs`). Off by default: it relies on when SQLite
+    /// writes and publishes frames, beyond the VFS contract, and has no
+    /// simulated power-loss proof yet.
+    pub wal_buffer: bool,
 }
 
 /// Screening derivations (results, safety alerts, care plans) on writes.
@@ -85,6 +99,12 @@ pub struct AuthConfig {
     pub rate_per_second: u32,
     /// Requests a client may send at once above its rate.
     pub rate_burst: u32,
+    /// Unauthenticated work per source address and second: token requests
+    /// and failed authentications. Above it (after `address_burst`) the
+    /// address gets 429 with Retry-After, before any token is verified.
+    pub address_rate_per_second: u32,
+    /// Unauthenticated requests an address may send at once above its rate.
+    pub address_burst: u32,
     /// Identity providers whose tokens are accepted besides Tandem's own.
     pub external_issuers: Vec<crate::auth::tokens::ExternalIssuer>,
 }
@@ -125,6 +145,7 @@ impl Default for Config {
         Config {
             listen: "127.0.0.1:8080".parse().expect("constant address"),
             database: PathBuf::from("./tandem.db"),
+            sqlite: SqliteConfig::default(),
             base_url: None,
             default_tenant: "default".into(),
             trust_tenant_header: true,
@@ -142,6 +163,8 @@ impl Default for Config {
                 token_lifetime_secs: 300,
                 rate_per_second: 1000,
                 rate_burst: 2000,
+                address_rate_per_second: 20,
+                address_burst: 200,
                 external_issuers: Vec::new(),
             },
             derivations: DerivationConfig {
@@ -226,6 +249,9 @@ impl Config {
         }
         if self.auth.rate_per_second == 0 || self.limits.max_header_bytes == 0 {
             return Err("invalid configuration: 'auth.rate_per_second' and 'limits.max_header_bytes' must be greater than zero".into());
+        }
+        if self.auth.address_rate_per_second == 0 || self.auth.address_burst == 0 {
+            return Err("invalid configuration: 'auth.address_rate_per_second' and 'auth.address_burst' must be greater than zero".into());
         }
         for e in &self.auth.external_issuers {
             if !crate::auth::jwks::url_allowed(&e.jwks_url) {

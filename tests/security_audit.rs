@@ -49,7 +49,7 @@ async fn every_interaction_is_audited_and_the_trail_is_immutable() {
     app.get("Patient?family=Audited").await;
     app.get(&format!("Patient/{pid}/_history")).await;
     let admin = app
-        .client_for("ops", Role::Admin, "tandem-ops", "system/*.cruds")
+        .client_for("ops", Role::Operator, "tandem-ops", "system/*.cruds")
         .await;
     let events = audit_events(&admin, &app, &format!("patient=Patient/{pid}&_count=100")).await;
     let mut kinds: Vec<&str> = events.iter().map(subtype).collect();
@@ -315,5 +315,345 @@ async fn tokens_from_a_configured_external_issuer() {
             "{name}"
         );
     }
+    app.stop().await;
+}
+
+/// A practice's admin reads its own practice's trail only; the hosting
+/// operator reads every tenant's, and each of its reads is on the trail.
+#[tokio::test]
+async fn the_audit_trail_is_read_per_tenant_and_the_operator_is_audited() {
+    let app = spawn_app().await;
+    let ehr_b = app
+        .client_for("ehr-b", Role::Ehr, "practice-b", "system/*.cruds")
+        .await;
+    let r = ehr_b
+        .post(app.url("Patient"))
+        .header("content-type", "application/fhir+json")
+        .body(json!({"resourceType": "Patient", "name": [{"family": "InB"}]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let pid_b = r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .split('/')
+        .nth_back(2)
+        .unwrap()
+        .to_string();
+    let pid_a = app
+        .create(&json!({"resourceType": "Patient", "name": [{"family": "InA"}]}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let admin_a = app
+        .client_for("admin-a", Role::Admin, "default", "system/*.rs")
+        .await;
+    let admin_b = app
+        .client_for("admin-b", Role::Admin, "practice-b", "system/*.rs")
+        .await;
+    let operator = app
+        .client_for("ops-op", Role::Operator, "tandem-ops", "system/*.rs")
+        .await;
+    // Writes are audited in their own transaction: visible at once.
+    let b_events = audit_events(&admin_b, &app, &format!("patient=Patient/{pid_b}")).await;
+    let b_create = b_events
+        .iter()
+        .find(|e| subtype(e) == "create")
+        .expect("B's create");
+    let b_id = b_create["id"].as_str().unwrap();
+    assert!(
+        !audit_events(&admin_a, &app, &format!("patient=Patient/{pid_a}"))
+            .await
+            .is_empty()
+    );
+    // A's admin finds nothing of B's, by search or by id, and cannot switch tenant.
+    let searched: Value = fetch_json(
+        &admin_a,
+        &app.url(&format!("AuditEvent?patient=Patient/{pid_b}")),
+    )
+    .await;
+    assert!(
+        searched["entry"].as_array().is_none_or(|e| e.is_empty()),
+        "{searched}"
+    );
+    let all_a: Value = fetch_json(&admin_a, &app.url("AuditEvent?agent=ehr-b")).await;
+    assert!(
+        all_a["entry"].as_array().is_none_or(|e| e.is_empty()),
+        "{all_a}"
+    );
+    assert_eq!(
+        get_status(&admin_a, app.url(&format!("AuditEvent/{b_id}"))).await,
+        404
+    );
+    assert_eq!(
+        get_status(&admin_b, app.url(&format!("AuditEvent/{b_id}"))).await,
+        200
+    );
+    let switched = admin_a
+        .get(app.url("AuditEvent"))
+        .header("x-tandem-tenant", "practice-b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(switched.status(), 403);
+    // The operator reads both tenants' records, and its reads are audited.
+    assert_eq!(
+        get_status(&operator, app.url(&format!("AuditEvent/{b_id}"))).await,
+        200
+    );
+    assert!(
+        !audit_events(&operator, &app, &format!("patient=Patient/{pid_b}"))
+            .await
+            .is_empty()
+    );
+    assert!(
+        !audit_events(&operator, &app, &format!("patient=Patient/{pid_a}"))
+            .await
+            .is_empty()
+    );
+    let own = audit_events(&operator, &app, "agent=ops-op&subtype=read").await;
+    assert!(
+        own.iter()
+            .any(|e| e["entity"].to_string().contains("AuditEvent")
+                || e.to_string().contains("AuditEvent")),
+        "the operator's read of the trail is on the trail: {own:?}"
+    );
+    app.stop().await;
+}
+
+/// Resident memory of this process (server and test client), in bytes.
+fn rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .parse()
+        .unwrap();
+    kb * 1024
+}
+
+/// POSTs a chunked body of `total` bytes over a raw connection and returns
+/// the status the server answered with (it may answer before the body ends,
+/// and then stop reading: the writer just stops).
+async fn post_huge(base: &str, path: &str, headers: &str, total: usize) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://").to_string();
+    let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (mut rd, mut wr) = stream.into_split();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\n{headers}\r\n"
+    );
+    let writer = tokio::spawn(async move {
+        wr.write_all(head.as_bytes()).await?;
+        let chunk = vec![b'a'; 64 * 1024];
+        let framed = [
+            format!("{:x}\r\n", chunk.len()).into_bytes(),
+            chunk,
+            b"\r\n".to_vec(),
+        ]
+        .concat();
+        let mut sent = 0;
+        while sent < total {
+            wr.write_all(&framed).await?;
+            sent += 64 * 1024;
+        }
+        wr.write_all(b"0\r\n\r\n").await
+    });
+    let mut buf = vec![0u8; 4096];
+    let mut got = Vec::new();
+    while !got.windows(2).any(|w| w == b"\r\n") {
+        let n = rd.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the server closed without an answer");
+        got.extend_from_slice(&buf[..n]);
+    }
+    writer.abort();
+    let line = String::from_utf8_lossy(&got);
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Bodies are limited while they are read: 20 concurrent 200 MB bodies to
+/// the token endpoint and 20 to `_search` get 413 without the server
+/// holding them, and an ordinary client keeps working meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn huge_bodies_are_refused_while_read_and_cost_no_memory() {
+    let app = spawn_app().await;
+    let token = app
+        .token_for("searcher", Role::Ehr, "default", "system/*.rs")
+        .await;
+    let before = rss();
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(before));
+    let sampling = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(rss(), std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let mut posts = Vec::new();
+    for i in 0..40 {
+        let base = app.base.clone();
+        let auth = format!(
+            "Authorization: Bearer {token}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        );
+        posts.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                post_huge(
+                    &base,
+                    "/auth/token",
+                    "Content-Type: application/x-www-form-urlencoded\r\n",
+                    200 << 20,
+                )
+                .await
+            } else {
+                post_huge(&base, "/Patient/_search", &auth, 200 << 20).await
+            }
+        }));
+    }
+    // An ordinary client is served while the flood is on.
+    let ok = app.get("Patient?_count=1").await;
+    assert_eq!(ok.status(), 200);
+    for p in posts {
+        assert_eq!(p.await.unwrap(), 413);
+    }
+    sampling.abort();
+    let grown = peak
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .saturating_sub(before);
+    println!(
+        "resident memory grew by {} KiB under 40 x 200 MB bodies",
+        grown / 1024
+    );
+    assert!(grown < 100 << 20, "grew by {grown} bytes");
+    app.stop().await;
+}
+
+/// A flood of bad tokens from one address is throttled (429 with
+/// Retry-After) before verification; a client at another address is not.
+#[tokio::test]
+async fn a_bad_token_flood_from_one_address_is_throttled() {
+    let app = spawn_app_with(|c| {
+        c.auth.address_rate_per_second = 1;
+        c.auth.address_burst = 5;
+    })
+    .await;
+    let flooder = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..12 {
+        let r = flooder
+            .get(app.url("Patient"))
+            .bearer_auth("not.a.token")
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 429 {
+            retry_after = r.headers().get("retry-after").cloned();
+        }
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(&statuses[..5], &[401; 5], "{statuses:?}");
+    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+    assert!(retry_after.is_some());
+    // The blocked address cannot ask for tokens either.
+    let t = flooder
+        .post(app.url("auth/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(t.status(), 429);
+    // A client at another address (127.0.0.1) works on.
+    assert_eq!(app.get("Patient?_count=1").await.status(), 200);
+    app.stop().await;
+}
+
+/// Operations that read patient data are on the trail, with the operation
+/// and the patient they concern; another practice's admin does not see them.
+#[tokio::test]
+async fn operations_reading_patient_data_are_audited() {
+    let app = spawn_app().await;
+    let pid = app
+        .create(&json!({"resourceType": "Patient", "name": [{"family": "Ops"}]}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let admin = app.admin().await;
+    for path in [
+        format!("Patient/{pid}/$screening-status"),
+        "Organization/default/$referrals".to_string(),
+        "Organization/default/$transitions".to_string(),
+        format!(
+            "Measure/CMS2/$evaluate-measure?periodStart=2026-01-01&periodEnd=2026-12-31&subject=Patient/{pid}"
+        ),
+        "Measure/$care-gaps?periodStart=2026-01-01&periodEnd=2026-12-31&status=open-gap"
+            .to_string(),
+    ] {
+        app.get(&path).await;
+    }
+    let r = admin.get(app.url("$outbox")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    for (agent, op) in [
+        ("test-ehr", "$screening-status"),
+        ("test-ehr", "$referrals"),
+        ("test-ehr", "$transitions"),
+        ("test-ehr", "$evaluate-measure"),
+        ("test-ehr", "$care-gaps"),
+        ("ops", "$outbox"),
+    ] {
+        // Read audits are committed in batches: poll until this one shows.
+        let mut found = false;
+        let mut events = Vec::new();
+        for _ in 0..50 {
+            events = audit_events(
+                &admin,
+                &app,
+                &format!("agent={agent}&subtype=operation&_count=100"),
+            )
+            .await;
+            found = events.iter().any(|e| {
+                e["entity"].as_array().into_iter().flatten().any(|en| {
+                    en["query"].as_str().is_some_and(|q| {
+                        use base64::Engine;
+                        let raw = base64::engine::general_purpose::STANDARD.decode(q).unwrap();
+                        String::from_utf8(raw).unwrap().starts_with(op)
+                    })
+                })
+            });
+            if found {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(found, "{op} audited: {events:?}");
+    }
+    let by_patient = audit_events(
+        &admin,
+        &app,
+        &format!("patient=Patient/{pid}&subtype=operation"),
+    )
+    .await;
+    assert!(
+        by_patient.len() >= 2,
+        "$screening-status and $evaluate-measure name the patient"
+    );
+    let other = app
+        .client_for("admin-x", Role::Admin, "practice-x", "system/*.rs")
+        .await;
+    let seen: Value = fetch_json(&other, &app.url("AuditEvent?subtype=operation")).await;
+    assert!(
+        seen["entry"].as_array().is_none_or(|e| e.is_empty()),
+        "{seen}"
+    );
     app.stop().await;
 }

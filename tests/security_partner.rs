@@ -230,7 +230,7 @@ async fn part2_data_follows_consent() {
     );
     // Each consent decision is audited: permits and denials, naming the consent.
     let admin = app
-        .client_for("ops", Role::Admin, "ops", "system/*.rs")
+        .client_for("ops", Role::Operator, "ops", "system/*.rs")
         .await;
     let mut outcomes = Vec::new();
     for _ in 0..50 {

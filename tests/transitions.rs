@@ -122,7 +122,7 @@ async fn admit_then_discharge_by_mrn_gives_one_encounter_tasks_and_notifications
     let admin = app
         .client_for(
             "ops",
-            tandem::auth::Role::Admin,
+            tandem::auth::Role::Operator,
             "tandem-ops",
             "system/*.cruds",
         )

@@ -1,15 +1,17 @@
 //! Turning a request into an [`AccessContext`]: bearer token → grant →
 //! tenant, with the per-client rate limit. Handlers only ever see the context.
 //!
-//! Tenant rules: `ehr`, `hie` and `reporting` clients work in their own
-//! Organization's tenant (naming another in `X-Tandem-Tenant` is refused);
-//! `admin` chooses one with the header; a `bh-partner` names the referring
+//! Tenant rules: `ehr`, `hie`, `reporting` and `admin` clients work in their
+//! own Organization's tenant (naming another in `X-Tandem-Tenant` is
+//! refused); the hosting `operator` chooses one with the header; a `bh-partner` names the referring
 //! practice with the header and works there as a guest, seeing only what open
 //! referrals share with it.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -27,23 +29,81 @@ use crate::store::AccessContext;
 pub const TENANT_HEADER: &str = "x-tandem-tenant";
 pub const CLIENT_HEADER: &str = "x-tandem-client";
 
+/// Addresses remembered as blocked at most; beyond it the limiter alone
+/// refuses (after a verification), so memory stays bounded under a flood
+/// from many addresses.
+const MAX_BLOCKED: usize = 65_536;
+
 /// Token verification and abuse limits, shared by every request.
+///
+/// Two limits: per client (after its token verified) and per source address
+/// for unauthenticated work (token requests and failed authentications). An
+/// address over its limit is blocked for a short while and refused with 429
+/// before any token is parsed, verified or audited, so a flood of bad tokens
+/// is cheap to refuse and cannot fill the audit trail.
 pub struct Gate {
     pub tokens: Arc<Tokens>,
     limiter: DefaultKeyedRateLimiter<String>,
     per_second: u32,
+    addresses: DefaultKeyedRateLimiter<IpAddr>,
+    blocked: parking_lot::Mutex<HashMap<IpAddr, Instant>>,
+    address_wait: Duration,
+}
+
+fn quota(per_second: u32, burst: u32) -> Quota {
+    Quota::per_second(NonZeroU32::new(per_second.max(1)).expect("at least 1"))
+        .allow_burst(NonZeroU32::new(burst.max(1)).expect("at least 1"))
 }
 
 impl Gate {
-    pub fn new(tokens: Arc<Tokens>, per_second: u32, burst: u32) -> Gate {
-        let per_second = per_second.max(1);
-        let quota = Quota::per_second(NonZeroU32::new(per_second).expect("at least 1"))
-            .allow_burst(NonZeroU32::new(burst.max(1)).expect("at least 1"));
+    /// `client` and `address` are (per second, burst) pairs.
+    pub fn new(tokens: Arc<Tokens>, client: (u32, u32), address: (u32, u32)) -> Gate {
+        let per_second = client.0.max(1);
+        let address_wait = Duration::from_secs((1.0 / address.0.max(1) as f64).ceil() as u64)
+            .max(Duration::from_secs(1));
         Gate {
             tokens,
-            limiter: RateLimiter::keyed(quota),
+            limiter: RateLimiter::keyed(quota(client.0, client.1)),
             per_second,
+            addresses: RateLimiter::keyed(quota(address.0, address.1)),
+            blocked: parking_lot::Mutex::new(HashMap::new()),
+            address_wait,
         }
+    }
+
+    /// Seconds to wait when `ip` is blocked for unauthenticated work.
+    pub fn address_blocked(&self, ip: IpAddr) -> Option<u64> {
+        let mut blocked = self.blocked.lock();
+        let until = *blocked.get(&ip)?;
+        let now = Instant::now();
+        if until <= now {
+            blocked.remove(&ip);
+            return None;
+        }
+        Some((until - now).as_secs().max(1))
+    }
+
+    /// Charges one unit of unauthenticated work to `ip`: Some(seconds to
+    /// wait) when it is over its limit, and the address is then blocked.
+    pub fn charge_address(&self, ip: IpAddr) -> Option<u64> {
+        if let Some(wait) = self.address_blocked(ip) {
+            return Some(wait);
+        }
+        if self.addresses.len() > MAX_BLOCKED {
+            self.addresses.retain_recent();
+        }
+        if self.addresses.check_key(&ip).is_ok() {
+            return None;
+        }
+        let mut blocked = self.blocked.lock();
+        if blocked.len() >= MAX_BLOCKED {
+            let now = Instant::now();
+            blocked.retain(|_, until| *until > now);
+        }
+        if blocked.len() < MAX_BLOCKED {
+            blocked.insert(ip, Instant::now() + self.address_wait);
+        }
+        Some(self.address_wait.as_secs().max(1))
     }
 
     /// Seconds until `client` may send again, if it is over its rate.
@@ -57,6 +117,17 @@ impl Gate {
 
 /// Extracts the [`AccessContext`] of a request.
 pub struct Access(pub AccessContext);
+
+/// 429 with Retry-After.
+pub fn throttled(wait: u64, what: &str) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        Issue::error("throttled", format!("{what}; retry after {wait} s.")),
+    );
+    e.headers
+        .push((header::RETRY_AFTER, HeaderValue::from(wait)));
+    e
+}
 
 pub fn unauthorized(reason: &str) -> ApiError {
     let mut e = ApiError::new(
@@ -97,10 +168,11 @@ impl FromRequestParts<AppState> for Access {
                 .map(str::to_string)
         };
         let request_id = header("x-request-id").unwrap_or_else(|| "-".into());
-        let address = parts
+        let ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
+            .map(|c| c.0.ip());
+        let address = ip.map(|ip| ip.to_string());
         let tenant_header = header(TENANT_HEADER);
         if let Some(t) = &tenant_header
             && !is_valid_id(t)
@@ -110,6 +182,7 @@ impl FromRequestParts<AppState> for Access {
                 "X-Tandem-Tenant must be a FHIR id (1-64 of A-Z a-z 0-9 - .).",
             )));
         }
+        state.svc.audit_room().await;
         let Some(gate) = &state.gate else {
             return Ok(Access(insecure_context(
                 state,
@@ -119,6 +192,17 @@ impl FromRequestParts<AppState> for Access {
                 address,
             )));
         };
+        if let Some(wait) = ip.and_then(|ip| gate.address_blocked(ip)) {
+            return Err(throttled(
+                wait,
+                "Too many failed authentications from this address",
+            ));
+        }
+        // Every failed authentication is charged to the source address.
+        let failed = |reason: &str| match ip.and_then(|ip| gate.charge_address(ip)) {
+            Some(wait) => throttled(wait, "Too many failed authentications from this address"),
+            None => unauthorized(reason),
+        };
         let token = header("authorization")
             .and_then(|h| {
                 let (scheme, rest) = h.split_once(' ')?;
@@ -126,24 +210,15 @@ impl FromRequestParts<AppState> for Access {
                     .eq_ignore_ascii_case("bearer")
                     .then(|| rest.trim().to_string())
             })
-            .ok_or_else(|| unauthorized("No access token"))?;
+            .ok_or_else(|| failed("No access token"))?;
         let now = chrono::Utc::now().timestamp();
         let grant = gate
             .tokens
             .verify(&token, now)
             .await
-            .map_err(|e| unauthorized(e.0))?;
+            .map_err(|e| failed(e.0))?;
         if let Some(wait) = gate.throttle(&grant.client_id) {
-            let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                Issue::error(
-                    "throttled",
-                    format!("Rate limit exceeded; retry after {wait} s."),
-                ),
-            );
-            e.headers
-                .push((header::RETRY_AFTER, HeaderValue::from(wait)));
-            return Err(e);
+            return Err(throttled(wait, "Rate limit exceeded"));
         }
         let (tenant, guest) = choose_tenant(&grant, tenant_header, &state.default_tenant)?;
         Ok(Access(AccessContext {
@@ -163,7 +238,7 @@ fn choose_tenant(
     default_tenant: &str,
 ) -> Result<(String, bool), ApiError> {
     match (grant.role, named) {
-        (Role::Admin, named) => Ok((named.unwrap_or_else(|| default_tenant.to_string()), false)),
+        (Role::Operator, named) => Ok((named.unwrap_or_else(|| default_tenant.to_string()), false)),
         (Role::BhPartner, Some(t)) if t != grant.org => Ok((t, true)),
         (_, Some(t)) if t != grant.org => Err(forbidden(format!(
             "This client acts for Organization/{} and cannot work in tenant '{t}'.",

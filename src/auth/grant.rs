@@ -19,8 +19,13 @@ pub enum Role {
     BhPartner,
     /// Program staff: measure and milestone outputs only.
     Reporting,
-    /// Operators: everything, including the audit trail.
+    /// A practice's administrators: everything in their own practice,
+    /// including its audit trail and outbox.
     Admin,
+    /// The hosting operator: works in any tenant (named with
+    /// `X-Tandem-Tenant`) and reads the audit trail across tenants; every
+    /// such read is itself audited.
+    Operator,
 }
 
 impl Role {
@@ -31,7 +36,14 @@ impl Role {
             Role::BhPartner => "bh-partner",
             Role::Reporting => "reporting",
             Role::Admin => "admin",
+            Role::Operator => "operator",
         }
+    }
+
+    /// Administrative rights (audit trail, outbox, held messages): a
+    /// practice admin in its practice, the operator in any tenant.
+    pub fn is_admin(self) -> bool {
+        matches!(self, Role::Admin | Role::Operator)
     }
 
     pub fn parse(s: &str) -> Option<Role> {
@@ -41,6 +53,7 @@ impl Role {
             Role::BhPartner,
             Role::Reporting,
             Role::Admin,
+            Role::Operator,
         ]
         .into_iter()
         .find(|r| r.as_str() == s)

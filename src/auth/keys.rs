@@ -101,10 +101,17 @@ fn load(row: &KeyRow) -> anyhow::Result<SigningKey> {
 }
 
 /// The keys a running server signs and verifies with, reloaded from the store
-/// when a token names a `kid` it does not know (a rotation by the CLI).
+/// when a token names a `kid` it does not know (a rotation by the CLI) — at
+/// most once per [`UNKNOWN_KID_RELOAD_MS`], so tokens with made-up `kid`s
+/// cannot turn into a database read each.
 pub struct KeyRing {
     keys: RwLock<Vec<Arc<SigningKey>>>,
+    /// When an unknown `kid` last caused a reload (epoch ms).
+    last_unknown_reload_ms: std::sync::atomic::AtomicI64,
 }
+
+/// Least time between two reloads caused by unknown `kid`s.
+pub const UNKNOWN_KID_RELOAD_MS: i64 = 10_000;
 
 impl KeyRing {
     /// Loads the keys, generating the first one when there is none.
@@ -120,6 +127,7 @@ impl KeyRing {
         }
         let ring = KeyRing {
             keys: RwLock::new(Vec::new()),
+            last_unknown_reload_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
         };
         ring.reload(store, now_ms).await?;
         Ok(ring)
@@ -136,6 +144,27 @@ impl KeyRing {
             .collect::<anyhow::Result<Vec<_>>>()?;
         *self.keys.write() = keys;
         Ok(())
+    }
+
+    /// Reloads because a token named an unknown `kid`, unless such a reload
+    /// happened in the last [`UNKNOWN_KID_RELOAD_MS`]; true when it reloaded.
+    pub async fn reload_for_unknown_kid(
+        &self,
+        store: &dyn AuthStore,
+        now_ms: i64,
+    ) -> anyhow::Result<bool> {
+        use std::sync::atomic::Ordering;
+        let last = self.last_unknown_reload_ms.load(Ordering::Acquire);
+        if now_ms.saturating_sub(last) < UNKNOWN_KID_RELOAD_MS
+            || self
+                .last_unknown_reload_ms
+                .compare_exchange(last, now_ms, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return Ok(false);
+        }
+        self.reload(store, now_ms).await?;
+        Ok(true)
     }
 
     /// The key that signs new tokens.
@@ -167,4 +196,31 @@ pub async fn rotate(store: &dyn AuthStore, now_ms: i64) -> anyhow::Result<String
         .prune_signing_keys(now_ms - RETIRED_KEY_GRACE_MS)
         .await?;
     Ok(kid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{KeyRing, UNKNOWN_KID_RELOAD_MS};
+    use crate::store::sqlite::SqliteStore;
+
+    /// Tokens naming made-up `kid`s cost at most one reload per interval.
+    #[tokio::test]
+    async fn unknown_kids_reload_at_most_once_per_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).unwrap();
+        let t0 = 1_800_000_000_000;
+        let ring = KeyRing::open(&store, t0).await.unwrap();
+        assert!(ring.reload_for_unknown_kid(&store, t0).await.unwrap());
+        for dt in [1, 1_000, UNKNOWN_KID_RELOAD_MS - 1] {
+            assert!(
+                !ring.reload_for_unknown_kid(&store, t0 + dt).await.unwrap(),
+                "{dt} ms after a reload"
+            );
+        }
+        assert!(
+            ring.reload_for_unknown_kid(&store, t0 + UNKNOWN_KID_RELOAD_MS)
+                .await
+                .unwrap()
+        );
+    }
 }

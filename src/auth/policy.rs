@@ -98,9 +98,9 @@ pub fn authorize(grant: &Grant, rt: &str, i: Interaction) -> Result<Allowance, D
                 "AuditEvent records are written by Tandem only and cannot be created, changed or deleted through the API.".into(),
             ));
         }
-        if grant.role != Role::Admin {
+        if !grant.role.is_admin() {
             return Err(Denial::Forbidden(
-                "Only admin clients may read the audit trail.".into(),
+                "Only admin and operator clients may read the audit trail.".into(),
             ));
         }
     }

@@ -227,9 +227,12 @@ impl Tokens {
         let key = match self.keys.by_kid(&kid) {
             Some(k) => k,
             None => {
-                // A rotation by the CLI: look again once.
+                // A rotation by the CLI: look again, at most once per interval.
                 let now = chrono::Utc::now().timestamp_millis();
-                let _ = self.keys.reload(self.store.as_ref(), now).await;
+                let _ = self
+                    .keys
+                    .reload_for_unknown_kid(self.store.as_ref(), now)
+                    .await;
                 self.keys
                     .by_kid(&kid)
                     .ok_or(Unauthenticated("unknown signing key"))?

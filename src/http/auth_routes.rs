@@ -5,12 +5,14 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
+use super::body::{TOKEN_FORM_LIMIT, read_limited};
 use crate::auth::tokens::OAuthError;
 
 pub async fn smart_configuration(State(s): State<AppState>) -> Response {
@@ -67,8 +69,25 @@ pub async fn token(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: String,
+    body: Body,
 ) -> Response {
+    // Unauthenticated work is charged to the source address before anything
+    // is read; a refused address is neither audited nor read.
+    if let Some(wait) = s.gate.as_ref().and_then(|g| g.charge_address(peer.ip())) {
+        let mut resp = oauth_error(&OAuthError::new(
+            429,
+            "invalid_request",
+            "too many token requests from this address; retry later",
+        ));
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(wait));
+        return resp;
+    }
+    let body = match read_limited(&headers, body, TOKEN_FORM_LIMIT).await {
+        Ok(b) => b,
+        Err(e) => return oauth_error(&OAuthError::new(413, "invalid_request", e.message())),
+    };
+    s.svc.audit_room().await;
     let address = Some(peer.ip().to_string());
     let request_id = headers
         .get("x-request-id")
@@ -86,9 +105,7 @@ pub async fn token(
             "send the token request as application/x-www-form-urlencoded",
         ));
     }
-    let form: HashMap<String, String> = form_urlencoded::parse(body.as_bytes())
-        .into_owned()
-        .collect();
+    let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
     let claimed = form
         .get("client_assertion")
         .and_then(|a| crate::auth::assertion::peek_claim(a, "iss"))

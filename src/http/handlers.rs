@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use super::body::SearchForm;
 use super::error::ApiError;
 use super::negotiate::{FhirJson, Format, Preferences, WriteHeaders, json_response};
 use super::respond::{read_response, write_response};
@@ -84,10 +85,10 @@ pub async fn search_post(
     prefs: Preferences,
     Path(rt): Path<String>,
     RawQuery(q): RawQuery,
-    body: String,
+    SearchForm(form): SearchForm,
 ) -> Result<Response> {
     let mut all = pairs(q);
-    all.extend(form_urlencoded::parse(body.as_bytes()).into_owned());
+    all.extend(form);
     run_search(&s, &ctx, &rt, all, prefs, fmt).await
 }
 

@@ -2,6 +2,7 @@
 //! patient data, limits) and rendering. Depends on `service`, never on `store`.
 
 mod auth_routes;
+mod body;
 pub mod error;
 mod handlers;
 pub mod negotiate;

@@ -169,27 +169,8 @@ impl FromRequest<AppState> for FhirJson {
 
     async fn from_request(req: Request<Body>, state: &AppState) -> Result<Self, Self::Rejection> {
         check_content_type(req.headers())?;
-        let limit = state.max_body_bytes;
-        let too_large = || {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                Issue::error(
-                    "too-costly",
-                    format!("The body is larger than the {limit}-byte limit; split it."),
-                ),
-            )
-        };
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > limit) {
-            return Err(too_large());
-        }
-        let bytes = axum::body::to_bytes(req.into_body(), limit)
-            .await
-            .map_err(|_| too_large())?;
+        let (parts, body) = req.into_parts();
+        let bytes = super::body::read_limited(&parts.headers, body, state.max_body_bytes).await?;
         let value = parse_json(&bytes).map_err(ApiError::bad)?;
         Ok(FhirJson(value))
     }

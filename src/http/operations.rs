@@ -37,7 +37,15 @@ pub async fn outbox(
     fmt: Format,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    let body = s.svc.outbox_messages(&ctx, &query_pairs(q)).await?;
+    let pairs = query_pairs(q);
+    let body = audited(
+        &s,
+        &ctx,
+        ("Outbox", None),
+        "$outbox",
+        &pairs,
+        s.svc.outbox_messages(&ctx, &pairs).await,
+    )?;
     Ok(json_response(StatusCode::OK, body.to_string(), fmt))
 }
 
@@ -60,7 +68,35 @@ pub async fn instance_operation(
     Path((rt, id, op)): Path<(String, String, String)>,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    dispatch(&s, ctx, fmt, &rt, &id, &op, q).await
+    let pairs = query_pairs(q.clone());
+    let result = dispatch(&s, ctx.clone(), fmt, &rt, &id, &op, q).await;
+    let known = !matches!(&result, Err(e) if e.status == StatusCode::NOT_FOUND && e.issues.iter().any(|i| i.code == "not-supported"));
+    if known {
+        let refused = result.as_ref().err().map(|e| e.status.as_str().to_string());
+        s.svc
+            .audit_operation(&ctx, (&rt, Some(&id)), &op, &pairs, refused.as_deref());
+    }
+    result
+}
+
+/// Passes an operation's result through after auditing it (see
+/// `FhirService::audit_operation`).
+fn audited<T, E: Into<ApiError>>(
+    s: &AppState,
+    ctx: &crate::store::AccessContext,
+    target: (&str, Option<&str>),
+    op: &str,
+    pairs: &[(String, String)],
+    result: std::result::Result<T, E>,
+) -> Result<T> {
+    let result = result.map_err(Into::into);
+    let refused = result
+        .as_ref()
+        .err()
+        .map(|e: &ApiError| e.status.as_str().to_string());
+    s.svc
+        .audit_operation(ctx, target, op, pairs, refused.as_deref());
+    result
 }
 
 async fn dispatch(
@@ -107,6 +143,14 @@ pub async fn care_gaps(
     fmt: Format,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    let body = s.svc.care_gaps(&ctx, &query_pairs(q)).await?;
+    let pairs = query_pairs(q);
+    let body = audited(
+        &s,
+        &ctx,
+        ("Measure", None),
+        "$care-gaps",
+        &pairs,
+        s.svc.care_gaps(&ctx, &pairs).await,
+    )?;
     Ok(json_response(StatusCode::OK, body.to_string(), fmt))
 }

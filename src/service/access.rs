@@ -95,7 +95,7 @@ impl FhirService {
     /// share with the partner and the consents of those patients.
     pub(crate) async fn viewer(&self, ctx: &AccessContext) -> Result<Viewer, ServiceError> {
         let now = format_instant_ms(self.clock.now_ms());
-        let admin = ctx.grant.role == crate::auth::grant::Role::Admin;
+        let admin = ctx.grant.role.is_admin();
         if !ctx.guest {
             return Ok(Viewer {
                 guest: None,

@@ -3,6 +3,13 @@
 //! together. Records of reads, refusals and token decisions go through a
 //! bounded queue to a task that commits them in batches, so auditing a read
 //! costs the reader no fsync; the queue is drained before the store closes.
+//!
+//! The queue is bounded and nothing is dropped. Recording stays synchronous
+//! for its many callers: when the queue is full a record waits in an
+//! overflow task, and every request first awaits [`AuditLog::room`], which
+//! holds new requests back while more than [`OVERFLOW`] records wait. So the
+//! records in memory are bounded by the queue, the overflow limit and what
+//! the requests already admitted (themselves bounded) can produce.
 
 use std::sync::Arc;
 
@@ -19,17 +26,34 @@ use crate::store::audit::AuditRow;
 use crate::store::{AUDIT_TENANT, AccessContext, Store, StoreError, StoredResource, WriteTx};
 
 const QUEUE: usize = 65_536;
+/// Records waiting beyond a full queue before new requests are held back.
+const OVERFLOW: usize = 4_096;
 const BATCH: usize = 2_000;
 const LINGER: std::time::Duration = std::time::Duration::from_millis(25);
 
 pub(crate) struct AuditLog {
     sender: Mutex<Option<mpsc::Sender<AuditRow>>>,
     task: Mutex<Option<JoinHandle<()>>>,
+    overflow: Arc<Overflow>,
+    overflow_limit: usize,
+}
+
+/// Records waiting for room in the queue, and a wake-up when one got in.
+#[derive(Default)]
+struct Overflow {
+    waiting: std::sync::atomic::AtomicUsize,
+    drained: tokio::sync::Notify,
 }
 
 impl AuditLog {
     pub fn start(store: Arc<dyn Store>) -> AuditLog {
-        let (tx, mut rx) = mpsc::channel::<AuditRow>(QUEUE);
+        AuditLog::with_bounds(store, QUEUE, OVERFLOW)
+    }
+
+    /// A log whose queue holds `queue` records, with `overflow` more waiting
+    /// before [`AuditLog::room`] holds requests back.
+    pub fn with_bounds(store: Arc<dyn Store>, queue: usize, overflow: usize) -> AuditLog {
+        let (tx, mut rx) = mpsc::channel::<AuditRow>(queue);
         let task = tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
                 // Linger briefly so a busy server commits (and fsyncs) audit
@@ -51,19 +75,46 @@ impl AuditLog {
         AuditLog {
             sender: Mutex::new(Some(tx)),
             task: Mutex::new(Some(task)),
+            overflow: Arc::new(Overflow::default()),
+            overflow_limit: overflow,
         }
     }
 
-    /// Queues a record; waits for room rather than dropping it.
+    /// Queues a record; when the queue is full it waits for room in an
+    /// overflow task rather than being dropped (see [`AuditLog::room`]).
     pub fn send(&self, row: AuditRow) {
+        use std::sync::atomic::Ordering;
         let Some(sender) = self.sender.lock().clone() else {
             tracing::error!("audit record after shutdown");
             return;
         };
         if let Err(mpsc::error::TrySendError::Full(row)) = sender.try_send(row) {
+            let overflow = self.overflow.clone();
+            overflow.waiting.fetch_add(1, Ordering::AcqRel);
             tokio::spawn(async move {
                 let _ = sender.send(row).await;
+                overflow.waiting.fetch_sub(1, Ordering::AcqRel);
+                overflow.drained.notify_waiters();
             });
+        }
+    }
+
+    /// Records waiting beyond the full queue.
+    pub fn overflowing(&self) -> usize {
+        self.overflow
+            .waiting
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Waits while more records wait beyond the queue than the overflow
+    /// limit: the back-pressure every request passes before it is handled.
+    pub async fn room(&self) {
+        loop {
+            let drained = self.overflow.drained.notified();
+            if self.overflowing() < self.overflow_limit {
+                return;
+            }
+            drained.await;
         }
     }
 
@@ -165,6 +216,12 @@ impl AuditUnit {
 }
 
 impl FhirService {
+    /// Back-pressure from the audit trail: returns once its queue has room
+    /// (see [`AuditLog::room`]). Every request awaits it before its work.
+    pub async fn audit_room(&self) {
+        self.audit.room().await
+    }
+
     pub(crate) fn audit_unit(&self, ctx: &AccessContext, i: Interaction, rt: &str) -> AuditUnit {
         let mut record = record(ctx, Event::Rest(i), self.clock.now_ms());
         record.resource_type = Some(rt.to_string());
@@ -188,6 +245,50 @@ impl FhirService {
         rec.query = query;
         for r in returned {
             add_entity(&mut rec, r);
+        }
+        self.audit.send(row(&rec, &ctx.tenant));
+    }
+
+    /// Audits an operation that reads patient data (`$screening-status`,
+    /// `$evaluate-measure`, `$care-gaps`, `$referrals`, `$transitions`,
+    /// `$outbox`): its target, the operation and its parameters as the query,
+    /// the patient when one is named, and whether it was refused.
+    pub fn audit_operation(
+        &self,
+        ctx: &AccessContext,
+        target: (&str, Option<&str>),
+        op: &str,
+        params: &[(String, String)],
+        refused: Option<&str>,
+    ) {
+        let (rt, id) = target;
+        let mut rec = record(
+            ctx,
+            Event::Rest(Interaction::Operation),
+            self.clock.now_ms(),
+        );
+        rec.resource_type = Some(rt.to_string());
+        let encoded = super::search::encode(params.iter());
+        rec.query = Some(if encoded.is_empty() {
+            op.to_string()
+        } else {
+            format!("{op}?{encoded}")
+        });
+        if let Some(id) = id {
+            rec.entities.push((format!("{rt}/{id}"), Vec::new()));
+            if rt == "Patient" {
+                rec.patients.push(format!("Patient/{id}"));
+            }
+        }
+        for (k, v) in params {
+            if matches!(k.as_str(), "subject" | "patient") {
+                let pid = v.rsplit('/').next().unwrap_or(v);
+                rec.patients.push(format!("Patient/{pid}"));
+            }
+        }
+        if let Some(reason) = refused {
+            rec.outcome = "4".into();
+            rec.outcome_desc = Some(format!("refused: {reason}"));
         }
         self.audit.send(row(&rec, &ctx.tenant));
     }
@@ -358,4 +459,52 @@ pub(crate) fn add_entity(rec: &mut Record, r: &StoredResource) {
     let labels = peek.meta.map(|m| m.security).unwrap_or_default();
     rec.entities
         .push((format!("{}/{}", r.resource_type, r.id), labels));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::{AuditLog, row};
+    use crate::auth::audit::Event;
+    use crate::auth::policy::Interaction;
+    use crate::store::audit::AuditQuery;
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::{AccessContext, Store};
+
+    /// A flood beyond the queue holds requests back (room() waits) instead
+    /// of growing without bound, and every record still reaches the store.
+    // One thread: nothing drains while the flood is sent, so it must overflow.
+    #[tokio::test]
+    async fn a_full_queue_holds_requests_back_and_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("t.db")).unwrap());
+        let log = AuditLog::with_bounds(store.clone(), 4, 8);
+        let ctx = AccessContext::internal("a", "r");
+        let n = 500;
+        for i in 0..n {
+            let rec = super::record(&ctx, Event::Rest(Interaction::Read), i);
+            log.send(row(&rec, "a"));
+        }
+        assert!(
+            log.overflowing() > 8,
+            "the flood went past queue and overflow"
+        );
+        // room() waits until the overflow is back under its limit.
+        tokio::time::timeout(Duration::from_secs(30), log.room())
+            .await
+            .expect("the writer drains the overflow");
+        assert!(log.overflowing() < 8);
+        log.close().await;
+        let page = store
+            .audit_search(AuditQuery {
+                tenant: Some("a".into()),
+                count: 10_000,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.rows.len(), n as usize, "every record was written");
+    }
 }

@@ -1,4 +1,5 @@
-//! Reading the audit trail (admins only): `GET AuditEvent/{id}` and
+//! Reading the audit trail (a practice's admins its own tenant's records, the
+//! hosting operator every tenant's): `GET AuditEvent/{id}` and
 //! `GET AuditEvent?patient=&agent=&date=&outcome=&type=&subtype=&_count=`,
 //! newest first, paged. Other search parameters are refused with 400, since
 //! the trail is kept in its own table (see `store::audit`).
@@ -6,6 +7,7 @@
 use super::audit_log::render_row;
 use super::search::SearchResult;
 use super::{FhirService, ServiceError};
+use crate::auth::grant::Role;
 use crate::auth::policy::Interaction;
 use crate::fhir::bundle::{Entry, render};
 use crate::fhir::datetime::parse_range;
@@ -83,13 +85,20 @@ pub(crate) fn parse(pairs: &[(String, String)]) -> Result<AuditQuery, ServiceErr
     Ok(q)
 }
 
+/// The tenant whose trail the caller reads: its own, except the hosting
+/// operator's, who reads every tenant's (and is audited doing so, like
+/// every audit read).
+fn audit_tenant(ctx: &AccessContext) -> Option<&str> {
+    (ctx.grant.role != Role::Operator).then_some(ctx.tenant.as_str())
+}
+
 impl FhirService {
     pub(crate) async fn read_audit(
         &self,
         ctx: &AccessContext,
         id: &str,
     ) -> Result<StoredResource, ServiceError> {
-        let facts = self.store.audit_read(id).await?;
+        let facts = self.store.audit_read(id, audit_tenant(ctx)).await?;
         self.audit_read(ctx, Interaction::Read, "AuditEvent", &[], None);
         let body = facts
             .and_then(|f| render_row(id, &f))
@@ -110,7 +119,8 @@ impl FhirService {
         ctx: &AccessContext,
         pairs: Vec<(String, String)>,
     ) -> Result<SearchResult, ServiceError> {
-        let q = parse(&pairs)?;
+        let mut q = parse(&pairs)?;
+        q.tenant = audit_tenant(ctx).map(str::to_string);
         let page = self.store.audit_search(q).await?;
         let query = super::search::encode(pairs.iter().filter(|(k, _)| k != "_before_seq"));
         self.audit_read(

@@ -164,7 +164,10 @@ impl FhirService {
     /// slices of a practice's data and are refused, whatever their scopes.
     pub(crate) fn measure_scope(&self, ctx: &AccessContext) -> Result<(), ServiceError> {
         let allowance = self.allow(ctx, "MeasureReport", Interaction::Read)?;
-        let practice_wide = matches!(ctx.grant.role, Role::Ehr | Role::Reporting | Role::Admin);
+        let practice_wide = matches!(
+            ctx.grant.role,
+            Role::Ehr | Role::Reporting | Role::Admin | Role::Operator
+        );
         if ctx.guest || !practice_wide || allowance != Allowance::All {
             return Err(ServiceError::Forbidden(Issue::error(
                 "forbidden",

@@ -6,7 +6,6 @@
 use serde_json::{Value, json};
 
 use super::{FhirService, ServiceError};
-use crate::auth::grant::Role;
 use crate::auth::policy::Interaction;
 use crate::fhir::outcome::{Issue, operation_outcome};
 use crate::store::AccessContext;
@@ -14,7 +13,7 @@ use crate::store::outbox::{OutboxRow, OutboxState};
 
 impl FhirService {
     fn require_admin(&self, ctx: &AccessContext, what: &str) -> Result<(), ServiceError> {
-        if ctx.grant.role == Role::Admin {
+        if ctx.grant.role.is_admin() {
             return Ok(());
         }
         self.audit_refusal(ctx, Interaction::Operation, "Outbox");

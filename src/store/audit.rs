@@ -32,6 +32,8 @@ pub struct AuditRow {
 /// What an audit search filters on; all given filters must hold.
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
+    /// The tenant whose records are read; None (the operator) reads all.
+    pub tenant: Option<String>,
     pub patient: Option<String>,
     pub client: Option<String>,
     /// Inclusive lower and exclusive upper bound of `recorded`.
@@ -57,6 +59,10 @@ pub trait AuditStore: Send + Sync + 'static {
     /// Appends records in one transaction (reads, refusals, token decisions).
     async fn append_audit(&self, rows: Vec<AuditRow>) -> Result<(), StoreError>;
     async fn audit_search(&self, q: AuditQuery) -> Result<AuditPage, StoreError>;
-    /// The facts of one record.
-    async fn audit_read(&self, id: &str) -> Result<Option<String>, StoreError>;
+    /// The facts of one record, when it belongs to `tenant` (None: any tenant).
+    async fn audit_read(
+        &self,
+        id: &str,
+        tenant: Option<&str>,
+    ) -> Result<Option<String>, StoreError>;
 }

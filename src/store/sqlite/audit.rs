@@ -36,6 +36,7 @@ fn search(conn: &Connection, q: &AuditQuery) -> Result<AuditPage, StoreError> {
             args.push(v.clone().into());
         }
     };
+    filter("tenant", &q.tenant);
     filter("client", &q.client);
     filter("outcome", &q.outcome);
     filter("type_code", &q.type_code);
@@ -82,13 +83,20 @@ impl AuditStore for SqliteStore {
         self.with_reader(move |c| search(c, &q)).await
     }
 
-    async fn audit_read(&self, id: &str) -> Result<Option<String>, StoreError> {
+    async fn audit_read(
+        &self,
+        id: &str,
+        tenant: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
         let id = id.to_string();
+        let tenant = tenant.map(str::to_string);
         self.with_reader(move |c| {
-            Ok(
-                c.query_row("SELECT facts FROM audit WHERE id = ?", [&id], |r| r.get(0))
-                    .optional()?,
+            Ok(c.query_row(
+                "SELECT facts FROM audit WHERE id = ?1 AND (?2 IS NULL OR tenant = ?2)",
+                params![id, tenant],
+                |r| r.get(0),
             )
+            .optional()?)
         })
         .await
     }

@@ -99,14 +99,23 @@ struct ReadPool {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file at `path` and migrates it.
+    /// Opens (creating if needed) the database file at `path` and migrates
+    /// it, with the default settings.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with(path, false)
+    }
+
+    /// [`SqliteStore::open`]; with `wal_buffer` the writer's log writes go
+    /// through the layer that hands each commit's frames to the kernel in
+    /// one write (see `walbuf`, opt-in: `[sqlite] wal_buffer`).
+    pub fn open_with(path: &Path, wal_buffer: bool) -> Result<SqliteStore, StoreError> {
         memory::configure_process();
-        walbuf::register()?;
-        // The writer's log writes go through the layer that hands each
-        // commit's frames to the kernel in one write (see `walbuf`).
-        let mut conn =
-            Connection::open_with_flags_and_vfs(path, OpenFlags::default(), walbuf::NAME)?;
+        let mut conn = if wal_buffer {
+            walbuf::register()?;
+            Connection::open_with_flags_and_vfs(path, OpenFlags::default(), walbuf::NAME)?
+        } else {
+            Connection::open(path)?
+        };
         schema::configure(&conn)?;
         schema::migrate(&mut conn)?;
         let mut readers = Vec::with_capacity(READERS);

@@ -119,6 +119,10 @@ CREATE UNIQUE INDEX history_rid_version ON history (rid, version);
 CREATE INDEX history_tenant_seq ON history (tenant, seq);
 CREATE INDEX history_type_seq ON history (tenant, type, seq);
 "#,
+    // Audit reads are filtered by tenant: a practice's trail, newest first.
+    r#"
+CREATE INDEX audit_tenant_seq ON audit (tenant, seq);
+"#,
 ];
 
 /// Applies every migration newer than the database's `user_version`.
