@@ -58,6 +58,8 @@ pub fn build_service_at(
             .derivations
             .enabled
             .then(|| cfg.derivations.screening.clone()),
+        transitions_enabled: cfg.transitions.enabled,
+        referrals_enabled: cfg.referrals.enabled,
     };
     Ok(Arc::new(FhirService::new(
         store,
@@ -134,7 +136,14 @@ pub async fn serve_at(
     tracing::info!(address = %listener.local_addr()?, database = %cfg.database.display(), "tandem listening");
     let app = router(state, limits).into_make_service_with_connect_info::<SocketAddr>();
     let outbox = outbox_worker(&cfg, svc.store())?.spawn();
-    let (stop_sweeps, sweeps) = overdue_sweeper(svc.clone(), cfg.transitions.overdue_sweep_secs);
+    let (stop_sweeps, sweeps) = overdue_sweeper(
+        svc.clone(),
+        if cfg.transitions.enabled {
+            cfg.transitions.overdue_sweep_secs
+        } else {
+            0
+        },
+    );
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;

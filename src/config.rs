@@ -45,6 +45,24 @@ pub struct Config {
     pub transitions: crate::service::transitions::TransitionRules,
     /// Behavioral-health partners and their care compacts (`[[partners]]`).
     pub partners: Vec<crate::rules::referral::compact::Partner>,
+    /// The referrals capability's switch.
+    #[serde(default)]
+    pub referrals: ReferralConfig,
+}
+
+/// `[referrals]`: the referral Task workflow (409/422 on bad transitions),
+/// automatic referrals of positive screens to configured partners, and
+/// partner feedback, on every write.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReferralConfig {
+    pub enabled: bool,
+}
+
+impl Default for ReferralConfig {
+    fn default() -> Self {
+        ReferralConfig { enabled: true }
+    }
 }
 
 /// SQLite settings beyond the file.
@@ -173,6 +191,7 @@ impl Default for Config {
             },
             transitions: Default::default(),
             partners: Vec::new(),
+            referrals: ReferralConfig::default(),
             notifications: NotificationConfig {
                 retry_base_ms: 1000,
                 retry_max_ms: 900_000,

@@ -62,7 +62,7 @@ impl FhirService {
             if super::bundle_fast::applies(&ops) {
                 super::bundle_fast::run(self, ctx, st, ops, audit).await?
             } else {
-                let du = self.derive_unit(ctx);
+                let du = self.write_hooks(ctx);
                 transact(self.store.as_ref(), ctx, move |tx| {
                     let (mut r, notes) = du.run(tx, |tx| run_transaction(tx, &st, ops))?;
                     notes.attach_entries(&mut r);
@@ -76,7 +76,7 @@ impl FhirService {
                 .into_iter()
                 .map(|op| op.and_then(|op| self.allow_entry(ctx, &op).map(|_| op)))
                 .collect();
-            let du = self.derive_unit(ctx);
+            let du = self.write_hooks(ctx);
             transact(self.store.as_ref(), ctx, move |tx| {
                 let (mut r, notes) = du.run(tx, |tx| Ok(run_batch(tx, &st, parsed)))?;
                 notes.attach_entries(&mut r);

@@ -65,7 +65,7 @@ pub async fn run(
     let (versions, bodies) = tokio::task::spawn_blocking(stamp)
         .await
         .map_err(|e| ServiceError::Internal(e.to_string()))??;
-    let du = svc.derive_unit(ctx);
+    let du = svc.write_hooks(ctx);
     transact(svc.store.as_ref(), ctx, move |tx| {
         let (mut out, notes) = du.run(tx, |tx| write_all(tx, &targets, versions, bodies))?;
         notes.attach_entries(&mut out);

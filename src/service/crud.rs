@@ -57,7 +57,7 @@ impl FhirService {
             self.stamper(),
             self.audit_unit(ctx, Interaction::Create, rt),
         );
-        let du = self.derive_unit(ctx);
+        let du = self.write_hooks(ctx);
         let r = transact(self.store.as_ref(), ctx, move |tx| {
             let (mut r, notes) = du.run(tx, |tx| tx_create(tx, &st, prepared, cond))?;
             notes.attach(&mut r);
@@ -85,7 +85,7 @@ impl FhirService {
             self.audit_unit(ctx, Interaction::Update, rt),
         );
         let id = id.to_string();
-        let du = self.derive_unit(ctx);
+        let du = self.write_hooks(ctx);
         let r = transact(self.store.as_ref(), ctx, move |tx| {
             let (mut r, notes) =
                 du.run(tx, |tx| tx_update(tx, &st, prepared, &id, req.if_match))?;
@@ -114,7 +114,7 @@ impl FhirService {
             self.stamper(),
             self.audit_unit(ctx, Interaction::Update, rt),
         );
-        let du = self.derive_unit(ctx);
+        let du = self.write_hooks(ctx);
         transact(self.store.as_ref(), ctx, move |tx| {
             let (mut r, notes) = du.run(tx, |tx| {
                 tx_conditional_update(tx, &st, prepared, cond, req.if_match)
@@ -137,7 +137,7 @@ impl FhirService {
         self.guest_may_touch(ctx, &allowance, rt, id).await?;
         let (st, rt, id) = (self.stamper(), rt.to_string(), id.to_string());
         let audit = self.audit_unit(ctx, Interaction::Delete, &rt);
-        let du = self.derive_unit(ctx);
+        let du = self.write_hooks(ctx);
         transact(self.store.as_ref(), ctx, move |tx| {
             let (r, _) = du.run(tx, |tx| tx_delete(tx, &st, &rt, &id))?;
             audit.commit(tx, r.resource.iter())?;
@@ -160,7 +160,7 @@ impl FhirService {
             self.stamper(),
             self.audit_unit(ctx, Interaction::Delete, rt),
         );
-        let du = self.derive_unit(ctx);
+        let du = self.write_hooks(ctx);
         transact(self.store.as_ref(), ctx, move |tx| {
             let (r, _) = du.run(tx, |tx| tx_conditional_delete(tx, &st, cond))?;
             audit.commit(tx, r.resource.iter())?;

@@ -11,7 +11,9 @@ mod bundle_fast;
 mod capability;
 mod crud;
 pub mod derive;
+mod followup_evidence;
 mod history;
+pub(crate) mod hooks;
 pub(crate) mod managed;
 mod measure_ops;
 pub mod measures;
@@ -69,6 +71,11 @@ pub struct Settings {
     pub referrals: Arc<referrals::Referrals>,
     /// Screening derivations, or `None` to store inputs without deriving.
     pub derivations: Option<crate::rules::screening::ScreeningConfig>,
+    /// The transitions-of-care hook (held notifications filed, follow-up
+    /// Tasks completed by their evidence).
+    pub transitions_enabled: bool,
+    /// The referrals hook (Task workflow, automatic referrals, feedback).
+    pub referrals_enabled: bool,
 }
 
 /// The clock, passed in so tests and derivations can control time.
@@ -92,7 +99,8 @@ pub struct FhirService {
     settings: Settings,
     clock: Arc<dyn Clock>,
     audit: audit_log::AuditLog,
-    deriver: Option<Arc<derive::Deriver>>,
+    /// Each enabled capability's post-write hook, in the order they run.
+    hooks: Arc<Vec<Box<dyn hooks::PostWriteHook>>>,
 }
 
 /// Errors of the service layer; `http::error` renders them as OperationOutcome.
@@ -181,12 +189,24 @@ impl FhirService {
         clock: Arc<dyn Clock>,
     ) -> FhirService {
         let audit = audit_log::AuditLog::start(store.clone());
-        let deriver = settings
-            .derivations
-            .clone()
-            .map(|c| Arc::new(derive::Deriver::new(c)));
+        let mut registered: Vec<Box<dyn hooks::PostWriteHook>> = Vec::new();
+        if let Some(c) = settings.derivations.clone() {
+            registered.push(Box::new(derive::ScreeningHook(Arc::new(
+                derive::Deriver::new(c),
+            ))));
+        }
+        if settings.transitions_enabled {
+            registered.push(Box::new(hooks::TransitionsHook(
+                settings.transitions.clone(),
+            )));
+        }
+        if settings.referrals_enabled {
+            registered.push(Box::new(hooks::ReferralsHook(settings.referrals.clone())));
+        }
+        let names: Vec<&str> = registered.iter().map(|h| h.name()).collect();
+        tracing::info!(hooks = ?names, "post-write hooks registered");
         FhirService {
-            deriver,
+            hooks: Arc::new(registered),
             store,
             registry,
             profiles,
@@ -208,15 +228,13 @@ impl FhirService {
         &self.profiles
     }
 
-    /// Derivations for a unit of work of `ctx` (a no-op when they are off).
-    pub(crate) fn derive_unit(&self, ctx: &AccessContext) -> derive::DeriveUnit {
-        derive::DeriveUnit {
-            deriver: self.deriver.clone(),
+    /// The post-write hooks for a unit of work of `ctx` (none when every
+    /// capability is off).
+    pub(crate) fn write_hooks(&self, ctx: &AccessContext) -> hooks::Unit {
+        hooks::Unit {
+            hooks: self.hooks.clone(),
             stamper: self.stamper(),
             tenant: ctx.tenant.clone(),
-            transitions: self.settings.transitions.clone(),
-            referrals: (!self.settings.referrals.partners.is_empty())
-                .then(|| self.settings.referrals.clone()),
             writer: referrals::Writer {
                 org: ctx.grant.org.clone(),
                 guest: ctx.guest,

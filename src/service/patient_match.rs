@@ -15,6 +15,10 @@ use crate::store::AccessContext;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TransitionRules {
+    /// The transitions-of-care hook and sweep: held notifications filed when
+    /// their Patient arrives, follow-up Tasks completed by their evidence and
+    /// marked overdue. `$process-message` itself always runs.
+    pub enabled: bool,
     /// Identifier systems trusted to identify a patient (practice MRNs, Medicaid ID).
     pub trusted_identifier_systems: Vec<String>,
     /// Also match on family name + given name + birth date + gender, all exact
@@ -28,6 +32,7 @@ pub struct TransitionRules {
 impl Default for TransitionRules {
     fn default() -> Self {
         TransitionRules {
+            enabled: true,
             trusted_identifier_systems: Vec::new(),
             demographic_match: false,
             overdue_sweep_secs: 60,

@@ -1,7 +1,8 @@
-//! Derivations inside the write transaction: screening results, safety alerts
-//! (Flag, Task, practice notification through the outbox) and the
-//! behavioral-health care plan, computed from the Observations and
-//! QuestionnaireResponses a unit of work wrote, before it commits.
+//! The screening capability: results, safety alerts (Flag, Task, practice
+//! notification through the outbox) and the behavioral-health care plan,
+//! computed inside the write transaction from the Observations and
+//! QuestionnaireResponses a unit of work wrote, before it commits
+//! ([`ScreeningHook`], registered in `service::hooks`).
 //!
 //! The clinical reading itself is pure (`crate::rules`); this module reads what
 //! it needs through the same transaction (panel members, the patient's sex and
@@ -10,7 +11,6 @@
 
 mod apply;
 mod build;
-mod evidence;
 mod extract;
 mod panel;
 mod plan;
@@ -30,12 +30,10 @@ use crate::rules::screening::catalog::{self, Instrument};
 use crate::rules::screening::safety;
 use crate::rules::screening::score::Response;
 use crate::rules::screening::value::{self, ValueScreen};
+use crate::service::ServiceError;
+use crate::service::WriteResult;
 use crate::service::bundle_entry::EntryResult;
-use crate::service::referrals::{self, Referrals, Writer};
-use crate::service::resource::Stamper;
-use crate::service::transitions::{TransitionRules, Unit};
-use crate::service::{ServiceError, WriteResult};
-use crate::store::WriteTx;
+use crate::service::hooks::{HookCx, PostWriteHook};
 
 const LOINC: &str = "http://loinc.org";
 
@@ -175,58 +173,18 @@ impl Notes {
     }
 }
 
-/// Derivations of one unit of work; cloned into the write closure.
-#[derive(Clone)]
-pub struct DeriveUnit {
-    pub deriver: Option<Arc<Deriver>>,
-    pub stamper: Stamper,
-    pub tenant: String,
-    /// How held HIE notifications are matched when a Patient arrives.
-    pub transitions: TransitionRules,
-    /// Partners and care compacts; None when no partner is configured.
-    pub referrals: Option<Arc<Referrals>>,
-    pub writer: Writer,
-}
+/// The screening capability's post-write hook: results, safety alerts and
+/// the behavioral-health care plan from what a unit of work wrote. Its
+/// positive, complete screens are handed to later hooks (referrals).
+pub struct ScreeningHook(pub Arc<Deriver>);
 
-impl DeriveUnit {
-    /// Runs `work` with its writes noted, then derives from them in the same transaction.
-    pub fn run<T>(
-        &self,
-        tx: &mut dyn WriteTx,
-        work: impl FnOnce(&mut dyn WriteTx) -> Result<T, ServiceError>,
-    ) -> Result<(T, Notes), ServiceError> {
-        if self.deriver.is_none() && self.referrals.is_none() {
-            return Ok((work(tx)?, Notes::default()));
-        }
-        let mut rec = Recording {
-            inner: tx,
-            written: Vec::new(),
-        };
-        let out = work(&mut rec)?;
-        let written = std::mem::take(&mut rec.written);
-        let (notes, positives) = match &self.deriver {
-            Some(d) => self.derive(d, tx, &written)?,
-            None => Default::default(),
-        };
-        if let Some(referrals) = &self.referrals {
-            let mut pass = referrals::Pass {
-                tx,
-                st: &self.stamper,
-                tenant: &self.tenant,
-                referrals,
-                writer: &self.writer,
-            };
-            pass.run(&written, &positives)?;
-        }
-        Ok((out, notes))
+impl PostWriteHook for ScreeningHook {
+    fn name(&self) -> &'static str {
+        "screening"
     }
 
-    fn derive(
-        &self,
-        d: &Deriver,
-        tx: &mut dyn WriteTx,
-        written: &[Written],
-    ) -> Result<(Notes, Vec<referrals::PositiveScreen>), ServiceError> {
+    fn after_write(&self, cx: &mut HookCx<'_>, written: &[Written]) -> Result<(), ServiceError> {
+        let d = &self.0;
         let mut inputs = Vec::new();
         let screening_input = |w: &&Written| {
             matches!(
@@ -235,16 +193,19 @@ impl DeriveUnit {
             ) && d.may_concern(w)
         };
         for w in written.iter().filter(screening_input) {
-            if let Some(input) = extract::classify(d, tx, &self.stamper, w)? {
+            if let Some(input) = extract::classify(d, cx.tx, cx.st, w)? {
                 inputs.push(input);
             }
+        }
+        if inputs.is_empty() {
+            return Ok(());
         }
         inputs.sort_by_key(extract::Input::phase);
         let mut pass = apply::Pass {
             d,
-            tx,
-            st: &self.stamper,
-            tenant: &self.tenant,
+            tx: cx.tx,
+            st: cx.st,
+            tenant: cx.tenant,
             notes: Notes::default(),
             patients: BTreeSet::new(),
             positives: Vec::new(),
@@ -256,21 +217,8 @@ impl DeriveUnit {
         for p in patients {
             plan::refresh(&mut pass, &p)?;
         }
-        let notes = std::mem::take(&mut pass.notes);
-        let positives = std::mem::take(&mut pass.positives);
-        evidence::complete(tx, &self.stamper, written)?;
-        if written
-            .iter()
-            .any(|w| w.resource_type == "Patient" && !w.deleted)
-        {
-            let mut unit = Unit {
-                tx,
-                st: &self.stamper,
-                tenant: &self.tenant,
-                rules: &self.transitions,
-            };
-            unit.release_held()?;
-        }
-        Ok((notes, positives))
+        cx.notes.0.append(&mut pass.notes.0);
+        cx.positives.append(&mut pass.positives);
+        Ok(())
     }
 }

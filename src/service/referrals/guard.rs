@@ -12,7 +12,9 @@ use crate::rules::referral::workflow::{Actor, Refusal, check};
 use crate::service::ServiceError;
 
 pub fn check_all(p: &Pass, written: &[Written]) -> Result<(), ServiceError> {
-    for w in written.iter().filter(|w| !w.deleted) {
+    let concerned =
+        |w: &&Written| !w.deleted && matches!(w.resource_type.as_str(), "Task" | "ServiceRequest");
+    for w in written.iter().filter(concerned) {
         let Ok(new) = serde_json::from_str::<Value>(&w.body) else {
             continue;
         };

@@ -87,7 +87,11 @@ impl Pass<'_> {
         {
             self.task_changed(w)?;
         }
-        if self.writer.guest {
+        // A partner's feedback is linked to (and confined to) its referrals
+        // where this practice has partners. A Tandem that only receives
+        // referrals has none: the referring practice pushes its package
+        // there as a guest, Patient first and the Task last, one PUT each.
+        if self.writer.guest && !self.referrals.partners.is_empty() {
             feedback::link_outputs(self, written)?;
         }
         Ok(())

@@ -7,11 +7,11 @@
 
 use serde_json::{Value, json};
 
-use super::Written;
 use crate::fhir::datetime::parse_range;
 use crate::fhir::query::parse as parse_query;
 use crate::rules::transitions::FollowUp;
 use crate::service::ServiceError;
+use crate::service::derive::Written;
 use crate::service::managed::put;
 use crate::service::resource::Stamper;
 use crate::service::transitions::TOC_CS;
