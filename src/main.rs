@@ -26,6 +26,11 @@ fn init_tracing(cfg: &Config) {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Process-wide SQLite settings first, before any thread or connection.
+    if let Err(e) = tandem::store::sqlite::configure_process() {
+        eprintln!("tandem: {e}");
+        std::process::exit(70);
+    }
     let cli = Cli::parse();
     // Generation reads no configuration and touches no store.
     if let Command::Generate(args) = &cli.command {

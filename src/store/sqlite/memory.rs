@@ -1,5 +1,5 @@
-//! SQLite's process-wide memory settings, applied once before the first
-//! connection opens (SQLite accepts them only before it initializes).
+//! SQLite's process-wide memory settings, applied once in `main` before the
+//! first connection opens (SQLite accepts them only before it initializes).
 //!
 //! Why: the writer runs every unit of a group commit in its own SAVEPOINT, and
 //! SQLite copies each page a unit changes into an in-memory statement journal
@@ -12,27 +12,37 @@
 //! allocation to count it, and nothing reads the counts.
 
 use std::os::raw::{c_int, c_void};
-use std::sync::Once;
+use std::sync::OnceLock;
 
 use rusqlite::ffi;
 
-/// Applies the settings once, if SQLite has not initialized yet.
-pub fn configure_process() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: runs once, before any connection of this process opened
-        // (SqliteStore::open calls it first; had one opened, SQLite would
-        // refuse with SQLITE_MISUSE and change nothing). SQLite copies
-        // `METHODS` and keeps only the function pointers.
-        let ok = unsafe {
-            ffi::sqlite3_config(ffi::SQLITE_CONFIG_MEMSTATUS, 0 as c_int) == ffi::SQLITE_OK
-                && ffi::sqlite3_config(ffi::SQLITE_CONFIG_MALLOC, &raw const METHODS.0)
-                    == ffi::SQLITE_OK
-        };
-        if !ok {
-            tracing::debug!("SQLite was initialized before its memory settings could apply");
-        }
-    });
+/// Applies the settings; called first in `main`, before any thread or
+/// connection exists. Fails when SQLite already initialized (it then refuses
+/// process settings with SQLITE_MISUSE), so a change that opens a connection
+/// earlier is noticed instead of silently running without them. Later calls
+/// return the first call's outcome.
+pub fn configure_process() -> Result<(), String> {
+    static OUTCOME: OnceLock<Result<(), String>> = OnceLock::new();
+    OUTCOME.get_or_init(apply).clone()
+}
+
+fn apply() -> Result<(), String> {
+    // SAFETY: sqlite3_config is only valid before SQLite initializes; after
+    // that it returns SQLITE_MISUSE and changes nothing, which is reported.
+    // SQLite copies `METHODS` and keeps only the function pointers.
+    let (memstatus, malloc) = unsafe {
+        (
+            ffi::sqlite3_config(ffi::SQLITE_CONFIG_MEMSTATUS, 0 as c_int),
+            ffi::sqlite3_config(ffi::SQLITE_CONFIG_MALLOC, &raw const METHODS.0),
+        )
+    };
+    if memstatus == ffi::SQLITE_OK && malloc == ffi::SQLITE_OK {
+        Ok(())
+    } else {
+        Err(format!(
+            "SQLite's process settings could not be applied (codes {memstatus}, {malloc}): SQLite was initialized before them"
+        ))
+    }
 }
 
 /// The allocator routines handed to SQLite (it copies them).
@@ -81,3 +91,14 @@ unsafe extern "C" fn x_init(_: *mut c_void) -> c_int {
 }
 
 unsafe extern "C" fn x_shutdown(_: *mut c_void) {}
+
+#[cfg(test)]
+mod tests {
+    /// Settings after SQLite initialized are refused loudly, not ignored.
+    #[test]
+    fn settings_after_initialization_fail_loudly() {
+        let _c = rusqlite::Connection::open_in_memory().unwrap();
+        let err = super::apply().unwrap_err();
+        assert!(err.contains("initialized before"), "{err}");
+    }
+}

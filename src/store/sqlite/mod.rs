@@ -10,7 +10,9 @@ mod body;
 mod compartment;
 mod index_rows;
 mod memory;
+pub use memory::configure_process;
 mod outbox;
+mod readers;
 mod rows;
 mod schema;
 mod search;
@@ -25,7 +27,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
+
+use readers::ReadPool;
 
 use super::{
     AccessContext, EncodedBody, HistoryPage, HistoryQuery, NewVersion, PatientPage, PatientRecord,
@@ -93,11 +97,6 @@ fn spawn_checkpointer(
 /// WAL length (frames) above which a fully copied WAL is truncated.
 const TRUNCATE_AFTER_FRAMES: i64 = 1000;
 
-struct ReadPool {
-    conns: Mutex<Vec<Connection>>,
-    permits: Semaphore,
-}
-
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and migrates
     /// it, with the default settings.
@@ -109,7 +108,6 @@ impl SqliteStore {
     /// through the layer that hands each commit's frames to the kernel in
     /// one write (see `walbuf`, opt-in: `[sqlite] wal_buffer`).
     pub fn open_with(path: &Path, wal_buffer: bool) -> Result<SqliteStore, StoreError> {
-        memory::configure_process();
         let mut conn = if wal_buffer {
             walbuf::register()?;
             Connection::open_with_flags_and_vfs(path, OpenFlags::default(), walbuf::NAME)?
@@ -143,10 +141,7 @@ impl SqliteStore {
             sender: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
             checkpointer: Mutex::new(Some(checkpointer)),
-            readers: Arc::new(ReadPool {
-                conns: Mutex::new(readers),
-                permits: Semaphore::new(READERS),
-            }),
+            readers: Arc::new(ReadPool::new(readers)),
             aux,
             outbox_signal,
         })
@@ -168,27 +163,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let pool = self.readers.clone();
-        let permit = pool
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        let pool2 = pool.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let conn = pool2
-                .conns
-                .lock()
-                .pop()
-                .expect("a permit guarantees a connection");
-            let result = f(&conn);
-            pool2.conns.lock().push(conn);
-            result
-        })
-        .await
-        .map_err(|e| StoreError::Backend(format!("reader task failed: {e}")))?;
-        drop(permit);
-        result
+        self.readers.run(f).await
     }
 }
 
@@ -294,6 +269,6 @@ impl Store for SqliteStore {
         if let Some(h) = handle {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;
         }
-        self.readers.permits.close();
+        self.readers.close();
     }
 }
