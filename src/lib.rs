@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod deadline;
 pub mod exchange;
 pub mod fhir;
 pub mod generate;

@@ -49,3 +49,41 @@ async fn one_winner_per_version() {
     assert_eq!(current["meta"]["versionId"], "6");
     app.stop().await;
 }
+
+/// A write whose commit is slow gets its real outcome, not 408: the request
+/// timeout (1 s here) stops applying once the write reached the store, so a
+/// client never retries a POST that succeeded. The commit is made slow by
+/// another connection holding SQLite's write lock for 2.5 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_commit_answers_its_outcome_not_a_timeout() {
+    let app = common::spawn_app_with(|c| c.limits.request_timeout_secs = 1).await;
+    let blocker = rusqlite::Connection::open(&app.db).unwrap();
+    blocker
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let post = {
+        let (client, url) = (app.client.clone(), app.url("Patient"));
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .header("content-type", "application/fhir+json")
+                .body(json!({"resourceType": "Patient", "identifier": [{"system": "urn:slow", "value": "1"}]}).to_string())
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    // The deliberately slow commit: the lock is held past the 1 s timeout.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    blocker.execute_batch("COMMIT").unwrap();
+    assert_eq!(
+        post.await.unwrap(),
+        201,
+        "the client learns its write committed"
+    );
+    let found = app.search_resources("Patient?identifier=urn:slow|1").await;
+    assert_eq!(found.len(), 1);
+    app.stop().await;
+}

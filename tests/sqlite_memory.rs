@@ -1,12 +1,13 @@
-//! SQLite's process-wide memory settings (`store::sqlite::memory`): once a
-//! store is open, SQLite allocates through mimalloc and keeps no memory
-//! statistics. Its own test binary, so no other test opens SQLite first.
+//! SQLite's process-wide memory settings (`store::sqlite::memory`): applied
+//! first, as `main` does, SQLite then allocates through mimalloc and keeps no
+//! memory statistics. Its own test binary, so no other test opens SQLite first.
 
 use rusqlite::ffi;
 use tandem::store::sqlite::SqliteStore;
 
 #[test]
 fn sqlite_allocates_through_mimalloc_without_statistics() {
+    tandem::store::sqlite::configure_process().expect("applied before SQLite initialized");
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("m.db")).unwrap();
     // SAFETY: plain SQLite allocator calls; the block is freed before returning.

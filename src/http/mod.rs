@@ -97,7 +97,8 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
 /// Logs each request by route template (never the concrete URL or query, which
 /// can carry identifiers and names), with status and duration; makes the
 /// request id available to error rendering; answers 408 (as an
-/// OperationOutcome) when the request takes longer than the configured timeout.
+/// OperationOutcome) when the request takes longer than the configured timeout
+/// before any write of it reached the store (see `crate::deadline`).
 async fn trace_request(State(timeout): State<Duration>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
@@ -112,9 +113,14 @@ async fn trace_request(State(timeout): State<Duration>, req: Request, next: Next
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
         .to_string();
-    let run = error::REQUEST_ID.scope(id.clone(), tokio::time::timeout(timeout, next.run(req)));
-    let resp = match run.await {
+    let (committing, run) =
+        crate::deadline::scope(error::REQUEST_ID.scope(id.clone(), next.run(req)));
+    tokio::pin!(run);
+    let resp = match tokio::time::timeout(timeout, &mut run).await {
         Ok(resp) => resp,
+        // A write already handed to the store: its client gets the real
+        // outcome, never a 408 for a write that then commits.
+        Err(_) if crate::deadline::is_committing(&committing) => run.await,
         Err(_) => error::ApiError::new(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             crate::fhir::outcome::Issue::error(

@@ -279,6 +279,9 @@ where
             Ok(())
         }
     });
+    // From here the request's timeout no longer applies: its client gets
+    // the real outcome (see `crate::deadline`).
+    crate::deadline::mark_committing();
     let committed = store.write(ctx, work).await;
     let result = slot.lock().take();
     match (committed, result) {
