@@ -87,3 +87,262 @@ async fn a_slow_commit_answers_its_outcome_not_a_timeout() {
     assert_eq!(found.len(), 1);
     app.stop().await;
 }
+
+/// Conditional references racing changes to their targets, on both
+/// transaction paths. A transaction must resolve `Organization?identifier=…`
+/// against the data at its commit: once a second Organization with the
+/// identifier has committed, no later transaction may commit a reference
+/// through it (FHIR: 412, multiple matches). Checked over the system history,
+/// which is in commit order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conditional_references_resolve_at_commit_on_both_paths() {
+    const KEYS: usize = 24;
+    const PER_KEY: usize = 6;
+    let app = common::spawn_app().await;
+    let org = |k: usize, n: usize| json!({"resourceType": "Organization", "name": format!("org {k}.{n}"), "identifier": [{"system": "urn:race", "value": k.to_string()}]});
+    for k in 0..KEYS {
+        app.create(&org(k, 0)).await;
+    }
+    // Posters: half create-only Bundles (the fast path), half with a PUT
+    // beside (the general path).
+    let bundle = |k: usize, i: usize| {
+        let mut entries = vec![json!({
+            "fullUrl": "urn:uuid:00000000-0000-0000-0000-000000000001",
+            "resource": {"resourceType": "Patient", "managingOrganization": {"reference": format!("Organization?identifier=urn:race|{k}")}},
+            "request": {"method": "POST", "url": "Patient"},
+        })];
+        if i % 2 == 1 {
+            entries.push(json!({
+                "resource": {"resourceType": "Basic", "id": format!("b{k}-{i}"), "code": {"text": "general path"}},
+                "request": {"method": "PUT", "url": format!("Basic/b{k}-{i}")},
+            }));
+        }
+        json!({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+    };
+    let mut tasks = Vec::new();
+    for i in 0..PER_KEY {
+        for k in 0..KEYS {
+            let (client, url, b) = (app.client.clone(), app.url(""), bundle(k, i));
+            tasks.push(tokio::spawn(async move {
+                let r = client
+                    .post(url)
+                    .header("content-type", "application/fhir+json")
+                    .body(b.to_string())
+                    .send()
+                    .await
+                    .unwrap();
+                r.status().as_u16()
+            }));
+        }
+        if i == PER_KEY / 2 {
+            // Midway, every key gets a second Organization.
+            for k in 0..KEYS {
+                let (client, url, o) = (app.client.clone(), app.url("Organization"), org(k, 1));
+                tasks.push(tokio::spawn(async move {
+                    let r = client
+                        .post(url)
+                        .header("content-type", "application/fhir+json")
+                        .body(o.to_string())
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 201);
+                    201
+                }));
+            }
+        }
+    }
+    let statuses: Vec<u16> = join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 201 || *s == 412),
+        "{statuses:?}"
+    );
+    // The system history, oldest first: commit order.
+    let mut history: Vec<Value> = Vec::new();
+    let mut url = app.url("_history?_count=1000");
+    loop {
+        let page: Value = app
+            .client
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        history.extend(page["entry"].as_array().cloned().unwrap_or_default());
+        match page["link"]
+            .as_array()
+            .and_then(|l| l.iter().find(|l| l["relation"] == "next"))
+        {
+            Some(next) => url = next["url"].as_str().unwrap().to_string(),
+            None => break,
+        }
+    }
+    history.reverse();
+    let mut orgs_of_key: std::collections::HashMap<String, usize> = Default::default();
+    let mut key_of_org: std::collections::HashMap<String, String> = Default::default();
+    let (mut before, mut violations) = (0, 0);
+    for e in &history {
+        let r = &e["resource"];
+        match r["resourceType"].as_str() {
+            Some("Organization") => {
+                let k = r["identifier"][0]["value"].as_str().unwrap().to_string();
+                key_of_org.insert(
+                    format!("Organization/{}", r["id"].as_str().unwrap()),
+                    k.clone(),
+                );
+                *orgs_of_key.entry(k).or_default() += 1;
+            }
+            Some("Patient") => {
+                let target = r["managingOrganization"]["reference"].as_str().unwrap();
+                let k = &key_of_org[target];
+                if orgs_of_key[k] > 1 {
+                    violations += 1;
+                } else {
+                    before += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    let refused = statuses.iter().filter(|s| **s == 412).count();
+    println!(
+        "{before} committed before their key's second match, {refused} refused (412), {violations} committed after it"
+    );
+    assert_eq!(
+        violations, 0,
+        "a reference committed through an ambiguous conditional"
+    );
+    assert!(
+        refused > 0,
+        "the race was exercised: some transactions met two matches"
+    );
+    app.stop().await;
+}
+
+/// Conditional creates racing each other (in transactions, which always
+/// take the general path, and as plain POSTs with If-None-Exist): exactly
+/// one resource per identifier.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_conditional_creates_create_one() {
+    let app = common::spawn_app().await;
+    let mut tasks = Vec::new();
+    for k in 0..8 {
+        for i in 0..8 {
+            let patient = json!({"resourceType": "Patient", "identifier": [{"system": "urn:cc", "value": k.to_string()}]});
+            let (client, base) = (app.client.clone(), app.url(""));
+            tasks.push(tokio::spawn(async move {
+                let req = if i % 2 == 0 {
+                    let b = json!({"resourceType": "Bundle", "type": "transaction", "entry": [{
+                        "resource": patient,
+                        "request": {"method": "POST", "url": "Patient", "ifNoneExist": format!("identifier=urn:cc|{k}")},
+                    }]});
+                    client.post(base).body(b.to_string())
+                } else {
+                    client
+                        .post(format!("{base}Patient"))
+                        .header("if-none-exist", format!("identifier=urn:cc|{k}"))
+                        .body(patient.to_string())
+                };
+                let r = req.header("content-type", "application/fhir+json").send().await.unwrap();
+                assert!(r.status().is_success(), "{}", r.status());
+            }));
+        }
+    }
+    for t in join_all(tasks).await {
+        t.unwrap();
+    }
+    for k in 0..8 {
+        let found = app
+            .search_resources(&format!("Patient?identifier=urn:cc|{k}"))
+            .await;
+        assert_eq!(found.len(), 1, "key {k}");
+    }
+    app.stop().await;
+}
+
+/// A conditional reference's single match swapped for another in one
+/// transaction while fast-path Bundles resolve it: each commits against the
+/// match of its commit time (the fast path falls back to the general one
+/// when its early resolution went stale), never the replaced Organization.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_swapped_conditional_target_is_followed() {
+    let app = common::spawn_app().await;
+    let ident = |v: &str| json!([{"system": "urn:swap", "value": v}]);
+    app.put(
+        "Organization/old",
+        &json!({"resourceType": "Organization", "id": "old", "identifier": ident("k")}),
+    )
+    .await;
+    let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [{
+        "resource": {"resourceType": "Patient", "managingOrganization": {"reference": "Organization?identifier=urn:swap|k"}},
+        "request": {"method": "POST", "url": "Patient"},
+    }]});
+    let swap = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {"resourceType": "Organization", "id": "old", "identifier": ident("retired")}, "request": {"method": "PUT", "url": "Organization/old"}},
+        {"resource": {"resourceType": "Organization", "id": "new", "identifier": ident("k")}, "request": {"method": "PUT", "url": "Organization/new"}},
+    ]});
+    for _ in 0..10 {
+        assert_eq!(app.post("", &bundle).await.status(), 200);
+    }
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let b = if i == 12 {
+            swap.clone()
+        } else {
+            bundle.clone()
+        };
+        let (client, url) = (app.client.clone(), app.url(""));
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .header("content-type", "application/fhir+json")
+                .body(b.to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }));
+    }
+    for t in join_all(tasks).await {
+        t.unwrap();
+    }
+    let page: Value = app
+        .client
+        .get(app.url("_history?_count=1000"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut swapped = false;
+    let (mut to_old, mut to_new) = (0, 0);
+    for e in page["entry"].as_array().unwrap().iter().rev() {
+        let r = &e["resource"];
+        if r["resourceType"] == "Organization" && r["id"] == "new" {
+            swapped = true;
+        }
+        if r["resourceType"] == "Patient" {
+            match r["managingOrganization"]["reference"].as_str() {
+                Some("Organization/old") => {
+                    assert!(
+                        !swapped,
+                        "a Patient committed after the swap points at the retired Organization"
+                    );
+                    to_old += 1;
+                }
+                Some("Organization/new") => to_new += 1,
+                other => panic!("unexpected target {other:?}"),
+            }
+        }
+    }
+    println!("{to_old} before the swap, {to_new} after");
+    assert_eq!(to_old + to_new, 59, "every Bundle committed");
+    app.stop().await;
+}

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
+use super::audit_log::AuditUnit;
 use super::bundle_entry::{EntryResult, Method, Op, error_result, parse_entries};
 use super::crud::{
     parse_conditional, tx_conditional_delete, tx_conditional_update, tx_delete, tx_update,
@@ -21,7 +22,7 @@ use crate::fhir::bundle::{Entry, render};
 use crate::fhir::id::new_id;
 use crate::fhir::outcome::Issue;
 use crate::fhir::reference::{Ref, parse as parse_ref};
-use crate::store::{AccessContext, StoreError, WriteTx, transact};
+use crate::store::{AccessContext, StoreError, StoredResource, WriteTx, transact};
 
 impl FhirService {
     /// Processes a transaction or batch Bundle and renders the response Bundle.
@@ -62,14 +63,7 @@ impl FhirService {
             if super::bundle_fast::applies(&ops) {
                 super::bundle_fast::run(self, ctx, st, ops, audit).await?
             } else {
-                let du = self.write_hooks(ctx);
-                transact(self.store.as_ref(), ctx, move |tx| {
-                    let (mut r, notes) = du.run(tx, |tx| run_transaction(tx, &st, ops))?;
-                    notes.attach_entries(&mut r);
-                    audit.commit_entries(tx, &r)?;
-                    Ok::<_, ServiceError>(r)
-                })
-                .await?
+                self.run_general(ctx, st, ops, audit).await?
             }
         } else {
             let parsed: Vec<_> = super::bundle_entry::parse_each(self, entries, body)
@@ -88,6 +82,27 @@ impl FhirService {
         let base = &self.settings.base_url;
         let out: Vec<Entry> = results.into_iter().map(|r| r.into_entry(base)).collect();
         Ok(render(&format!("{kind}-response"), None, &[], &out))
+    }
+}
+
+impl FhirService {
+    /// The general transaction path: everything, conditional references
+    /// included, resolved inside the unit of work.
+    pub(super) async fn run_general(
+        &self,
+        ctx: &AccessContext,
+        st: Stamper,
+        ops: Vec<Op>,
+        audit: AuditUnit,
+    ) -> Result<Vec<EntryResult>, ServiceError> {
+        let du = self.write_hooks(ctx);
+        transact(self.store.as_ref(), ctx, move |tx| {
+            let (mut r, notes) = du.run(tx, |tx| run_transaction(tx, &st, ops))?;
+            notes.attach_entries(&mut r);
+            audit.commit_entries(tx, &r)?;
+            Ok::<_, ServiceError>(r)
+        })
+        .await
     }
 }
 
@@ -345,27 +360,33 @@ fn resolve_ref(
             query,
         } => {
             let c = parse_conditional(&st.registry, &st.base, resource_type, query)?;
-            let found = tx.find(&c.0, 2)?;
-            match found.as_slice() {
-                [one] => {
-                    let local = format!("{}/{}", one.resource_type, one.id);
-                    cache.insert(r.to_string(), local.clone());
-                    Ok(Some(local))
-                }
-                [] => Err(ServiceError::PreconditionFailed(Issue::error(
-                    "not-found",
-                    format!(
-                        "The conditional reference '{r}' matches no resource; create the target first."
-                    ),
-                ))),
-                _ => Err(ServiceError::PreconditionFailed(Issue::error(
-                    "multiple-matches",
-                    format!("The conditional reference '{r}' matches more than one resource."),
-                ))),
-            }
+            let local = conditional_target(r, &tx.find(&c.0, 2)?)?;
+            cache.insert(r.to_string(), local.clone());
+            Ok(Some(local))
         }
         Ref::Urn(u) => unknown_urn(u),
         _ => Ok(None),
+    }
+}
+
+/// What a conditional reference `r` resolves to, given (up to two of) its
+/// matches: exactly one, or 412. The one rule of both transaction paths.
+pub(super) fn conditional_target(
+    r: &str,
+    found: &[StoredResource],
+) -> Result<String, ServiceError> {
+    match found {
+        [one] => Ok(format!("{}/{}", one.resource_type, one.id)),
+        [] => Err(ServiceError::PreconditionFailed(Issue::error(
+            "not-found",
+            format!(
+                "The conditional reference '{r}' matches no resource; create the target first."
+            ),
+        ))),
+        _ => Err(ServiceError::PreconditionFailed(Issue::error(
+            "multiple-matches",
+            format!("The conditional reference '{r}' matches more than one resource."),
+        ))),
     }
 }
 

@@ -2,22 +2,27 @@
 //!
 //! When every entry is a plain POST (no `ifNoneExist`), no id depends on the
 //! database, so ids, reference rewriting, meta stamping and index extraction can
-//! all happen before the unit of work reaches the single writer thread; the
-//! writer only re-checks that conditional-reference targets still exist and
-//! inserts. The result is the same as the general path's.
+//! all happen before the unit of work reaches the single writer thread.
+//! Conditional references are resolved ahead against committed data, and the
+//! writer runs each one's search again inside the transaction: the same single
+//! match, and it inserts; no match or several, and the transaction fails as
+//! the general path's would (412); a different single match (the data changed
+//! in between), and the whole Bundle runs again on the general path. So the
+//! result is always the general path's, at the cost of a clone of the entries
+//! for Bundles that have conditional references.
 
 use std::collections::{HashMap, HashSet};
 
 use super::audit_log::AuditUnit;
-use super::bundle::{at_entry, rewrite_refs, unknown_urn};
+use super::bundle::{at_entry, conditional_target, rewrite_refs, unknown_urn};
 use super::bundle_entry::{EntryResult, Method, Op};
 use super::crud::{Conditional, parse_conditional};
 use super::resource::{Stamper, WriteResult, stored};
 use super::{FhirService, ServiceError};
 use crate::fhir::id::new_id;
-use crate::fhir::outcome::Issue;
+use crate::fhir::query::SearchQuery;
 use crate::fhir::reference::{Ref, parse as parse_ref};
-use crate::store::{AccessContext, NewVersion, WriteTx, transact};
+use crate::store::{AccessContext, NewVersion, StoreError, WriteTx, transact};
 
 /// True when the transaction can take the fast path.
 pub fn applies(ops: &[Op]) -> bool {
@@ -34,13 +39,19 @@ pub async fn run(
     mut ops: Vec<Op>,
     audit: AuditUnit,
 ) -> Result<Vec<EntryResult>, ServiceError> {
+    let wanted = conditionals(&st, &mut ops)?;
+    // Kept only when the data can change under the resolution.
+    let fallback = (!wanted.is_empty()).then(|| (ops.clone(), audit.clone()));
     let mut ids = HashMap::new();
     for op in ops.iter_mut() {
         op.id = Some(new_id());
         op.record_full_url(&mut ids);
     }
-    let resolved = resolve_conditionals(svc, ctx, &st, &mut ops).await?;
-    let targets: HashSet<String> = resolved.values().cloned().collect();
+    let checks = resolve(svc, ctx, &st, wanted).await?;
+    let resolved: HashMap<String, String> = checks
+        .iter()
+        .map(|c| (c.reference.clone(), c.target.clone()))
+        .collect();
     let stamper = st.clone();
     let stamp = move || -> Result<(Vec<NewVersion>, Vec<bool>), ServiceError> {
         let mut versions = Vec::with_capacity(ops.len());
@@ -66,34 +77,70 @@ pub async fn run(
         .await
         .map_err(|e| ServiceError::Internal(e.to_string()))??;
     let du = svc.write_hooks(ctx);
-    transact(svc.store.as_ref(), ctx, move |tx| {
-        let (mut out, notes) = du.run(tx, |tx| write_all(tx, &targets, versions, bodies))?;
+    let outcome = transact(svc.store.as_ref(), ctx, move |tx| {
+        recheck(tx, &checks)?;
+        let (mut out, notes) = du.run(tx, |tx| write_all(tx, versions, bodies))?;
         notes.attach_entries(&mut out);
         audit.commit_entries(tx, &out)?;
         Ok(out)
     })
-    .await
+    .await;
+    match (outcome, fallback) {
+        (Err(Fast::Stale), Some((ops, audit))) => svc.run_general(ctx, st, ops, audit).await,
+        (Err(Fast::Stale), None) => Err(ServiceError::Internal(
+            "a fast-path transaction without conditional references went stale".into(),
+        )),
+        (Err(Fast::Failed(e)), _) => Err(e),
+        (Ok(out), _) => Ok(out),
+    }
 }
 
-/// The writer-side part: re-check conditional targets, then insert every version.
+/// Why a fast-path unit of work did not commit.
+enum Fast {
+    Failed(ServiceError),
+    /// A conditional reference now matches a different single resource.
+    Stale,
+}
+
+impl From<ServiceError> for Fast {
+    fn from(e: ServiceError) -> Fast {
+        Fast::Failed(e)
+    }
+}
+
+impl From<StoreError> for Fast {
+    fn from(e: StoreError) -> Fast {
+        Fast::Failed(e.into())
+    }
+}
+
+/// A conditional reference resolved ahead: checked again in the transaction.
+struct Check {
+    entry: usize,
+    reference: String,
+    query: SearchQuery,
+    target: String,
+}
+
+/// Runs each conditional search again inside the transaction.
+fn recheck(tx: &mut dyn WriteTx, checks: &[Check]) -> Result<(), Fast> {
+    for c in checks {
+        let found = tx.find(&c.query, 2)?;
+        match conditional_target(&c.reference, &found) {
+            Ok(t) if t == c.target => {}
+            Ok(_) => return Err(Fast::Stale),
+            Err(e) => return Err(Fast::Failed(at_entry(c.entry, e))),
+        }
+    }
+    Ok(())
+}
+
+/// The writer-side part: insert every version.
 fn write_all(
     tx: &mut dyn WriteTx,
-    targets: &HashSet<String>,
     versions: Vec<NewVersion>,
     bodies: Vec<bool>,
 ) -> Result<Vec<EntryResult>, ServiceError> {
-    // The targets were resolved outside the transaction: make sure they still exist.
-    for t in targets {
-        let (ty, id) = t.split_once('/').expect("resolved references are Type/id");
-        if tx.current(ty, id)?.is_none_or(|c| c.deleted) {
-            return Err(ServiceError::PreconditionFailed(Issue::error(
-                "conflict",
-                format!(
-                    "{t}, the target of a conditional reference, was deleted meanwhile; retry."
-                ),
-            )));
-        }
-    }
     let mut out = Vec::with_capacity(versions.len());
     for (v, body) in versions.into_iter().zip(bodies) {
         let resource = Some(stored(&v));
@@ -110,13 +157,8 @@ fn write_all(
     Ok(out)
 }
 
-/// Resolves every distinct conditional reference against committed data.
-async fn resolve_conditionals(
-    svc: &FhirService,
-    ctx: &AccessContext,
-    st: &Stamper,
-    ops: &mut [Op],
-) -> Result<HashMap<String, String>, ServiceError> {
+/// Every distinct conditional reference, with the first entry naming it.
+fn conditionals(st: &Stamper, ops: &mut [Op]) -> Result<Vec<(usize, String)>, ServiceError> {
     let mut wanted: Vec<(usize, String)> = Vec::new();
     let mut seen = HashSet::new();
     for (i, op) in ops.iter_mut().enumerate() {
@@ -132,7 +174,17 @@ async fn resolve_conditionals(
             })?;
         }
     }
-    let mut resolved = HashMap::new();
+    Ok(wanted)
+}
+
+/// Resolves each conditional reference against committed data.
+async fn resolve(
+    svc: &FhirService,
+    ctx: &AccessContext,
+    st: &Stamper,
+    wanted: Vec<(usize, String)>,
+) -> Result<Vec<Check>, ServiceError> {
+    let mut checks = Vec::with_capacity(wanted.len());
     for (i, r) in wanted {
         let Ref::Conditional {
             resource_type,
@@ -143,32 +195,14 @@ async fn resolve_conditionals(
         };
         let Conditional(q) = parse_conditional(&st.registry, &st.base, resource_type, query)
             .map_err(|e| at_entry(i, e))?;
-        let found = svc.store.find(ctx, q, 2).await?;
-        match found.as_slice() {
-            [one] => {
-                resolved.insert(r, format!("{}/{}", one.resource_type, one.id));
-            }
-            [] => {
-                return Err(at_entry(
-                    i,
-                    ServiceError::PreconditionFailed(Issue::error(
-                        "not-found",
-                        format!(
-                            "The conditional reference '{r}' matches no resource; create the target first."
-                        ),
-                    )),
-                ));
-            }
-            _ => {
-                return Err(at_entry(
-                    i,
-                    ServiceError::PreconditionFailed(Issue::error(
-                        "multiple-matches",
-                        format!("The conditional reference '{r}' matches more than one resource."),
-                    )),
-                ));
-            }
-        }
+        let found = svc.store.find(ctx, q.clone(), 2).await?;
+        let target = conditional_target(&r, &found).map_err(|e| at_entry(i, e))?;
+        checks.push(Check {
+            entry: i,
+            reference: r,
+            query: q,
+            target,
+        });
     }
-    Ok(resolved)
+    Ok(checks)
 }
