@@ -55,7 +55,10 @@ async fn kill_9_during_load_loses_no_acknowledged_write() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Kill in the middle of the load, once it has acknowledged writes.
+    while acked.lock().len() < 50 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     server.kill().expect("SIGKILL"); // std's kill sends SIGKILL on Unix
     server.wait().unwrap();
     stop.store(true, Ordering::Relaxed);

@@ -70,12 +70,12 @@ async fn a_failing_endpoint_dead_letters_after_max_attempts_and_retry_delivers_o
         !dead[0].to_string().contains(PATIENT_ID),
         "no payload in the listing"
     );
-    assert_eq!(hook.log.lock().len(), 3, "three attempts, then no more");
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Settled: nothing pending, so no worker pass will pick the dead letter up.
+    app.outbox_settled().await;
     assert_eq!(
         hook.log.lock().len(),
         3,
-        "a dead letter is not retried by itself"
+        "three attempts, then no more: a dead letter is not retried by itself"
     );
 
     // The practice's EHR client may neither list nor retry.
@@ -104,7 +104,7 @@ async fn a_failing_endpoint_dead_letters_after_max_attempts_and_retry_delivers_o
         .await
         .unwrap();
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    app.outbox_settled().await;
     assert_eq!(hook.accepted().len(), 1, "delivered once");
     app.stop().await;
 }

@@ -63,7 +63,21 @@ async fn queued_notification_is_delivered_after_kill_9_and_restart() {
     let mut server = start_server_env(&db, port, Stdio::null(), false, &env);
     wait_ready(&client, &base).await;
     let accepted = hook.wait_accepted(1).await;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // Delivered and recorded (nothing pending): the worker sends it no more.
+    for _ in 0..400 {
+        let pending: serde_json::Value = client
+            .get(format!("{base}/$outbox?state=pending"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if pending["parameter"].as_array().is_none_or(|p| p.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
     assert_eq!(hook.accepted().len(), 1, "delivered once after the restart");
     assert_eq!(
         accepted[0].key, before[0].key,

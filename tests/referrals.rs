@@ -363,7 +363,14 @@ async fn a_proposed_referral_waits_for_the_practice_to_confirm_it() {
         .remove(0);
     assert_eq!(task["status"], "draft");
     let id = task["id"].as_str().unwrap().to_string();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Nothing was queued for the partner: a draft is not sent.
+    let queued = practice.outbox_settled().await;
+    assert!(
+        !queued
+            .iter()
+            .any(|m| m.to_string().contains("\"referral\"")),
+        "{queued:?}"
+    );
     assert_eq!(
         cmhc.get(&format!("Task/{id}")).await.status(),
         StatusCode::NOT_FOUND,

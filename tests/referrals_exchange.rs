@@ -63,9 +63,15 @@ async fn a_partner_down_at_first_gets_the_referral_once() {
     );
     assert!(fake.stored.lock().contains_key("Patient/p1"));
     // Delivered once: no further sends after success.
-    let sent = fake.log.lock().len();
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-    assert_eq!(fake.log.lock().len(), sent);
+    // Settled (delivered, nothing pending): the Task was accepted once.
+    practice.outbox_settled().await;
+    let accepted_tasks = fake
+        .log
+        .lock()
+        .iter()
+        .filter(|(path, status, _)| *path == task_ref && *status == 200)
+        .count();
+    assert_eq!(accepted_tasks, 1);
     let delivered = outbox(practice, "delivered").await;
     assert_eq!(delivered.len(), 1);
     pair.stop().await;

@@ -117,7 +117,10 @@ async fn phq9_response_derives_result_care_plan_and_goals() {
             .await
             .is_empty()
     );
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        app.outbox_settled().await.is_empty(),
+        "nothing was queued, so nothing will be sent"
+    );
     assert!(hook.log.lock().is_empty());
 
     // A follow-up PHQ-9 of 4 (below half of 14, below 5): response achieved, remission not yet (not 12 months).
@@ -208,7 +211,8 @@ async fn item_nine_raises_flag_task_and_one_notification_despite_endpoint_outage
     );
 
     let accepted = hook.wait_accepted(1).await;
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    // Delivered and recorded: the worker sends it no more.
+    app.outbox_settled().await;
     let log = hook.log.lock().clone();
     assert_eq!(
         log.iter().filter(|r| !r.accepted).count(),

@@ -96,7 +96,7 @@ async fn admit_then_discharge_by_mrn_gives_one_encounter_tasks_and_notifications
     );
     // Admit and discharge each reach the practice once (the first attempt is refused).
     let got = hook.wait_accepted(2).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    app.outbox_settled().await;
     assert_eq!(hook.accepted().len(), 2);
     assert!(got.iter().all(|r| r.topic == "adt-notification"));
     // Each carries the Encounter as stored by its message: the admit's first

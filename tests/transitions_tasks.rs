@@ -4,21 +4,8 @@
 
 mod common;
 
-use common::TestApp;
 use common::adt::{MRN, PATIENT_ID, example, our_patient, send, start, start_with};
 use serde_json::{Value, json};
-
-/// Searches until `n` resources match or 6 s pass.
-async fn eventually(app: &TestApp, query: &str, n: usize) -> Vec<Value> {
-    for _ in 0..60 {
-        let found = app.search_resources(query).await;
-        if found.len() >= n {
-            return found;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    app.search_resources(query).await
-}
 
 #[tokio::test]
 async fn follow_up_tasks_complete_when_the_evidence_arrives() {
@@ -73,20 +60,29 @@ async fn follow_up_tasks_complete_when_the_evidence_arrives() {
 
 #[tokio::test]
 async fn past_due_tasks_are_marked_overdue_and_on_time_ones_are_not() {
-    let (app, _hook) = start_with(false, |c| c.transitions.overdue_sweep_secs = 1).await;
+    // No periodic sweep: the test runs it with $sweep-overdue and awaits it.
+    let (app, _hook) = start_with(false, |c| c.transitions.overdue_sweep_secs = 0).await;
     let pid = our_patient(&app, json!({"system": MRN, "value": PATIENT_ID})).await;
+    let admin = app.admin().await;
+    let sweep = || async {
+        let r = admin.post(app.url("$sweep-overdue")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let p: Value = r.json().await.unwrap();
+        p["parameter"][0]["valueInteger"].as_u64().unwrap()
+    };
     // The IG example was discharged in 2018: both follow-ups are long past due.
     send(
         &app,
         &example("discharge-notification-message-bundle-01.json"),
     )
     .await;
-    let overdue = eventually(&app, "Task?business-status=overdue", 2).await;
     assert_eq!(
-        overdue.len(),
+        sweep().await,
         2,
         "both follow-ups of the 2018 stay are overdue"
     );
+    let overdue = app.search_resources("Task?business-status=overdue").await;
+    assert_eq!(overdue.len(), 2);
     assert!(overdue.iter().all(|t| t["status"] == "requested"));
 
     // A stay discharged an hour ago: due in 72 h / 7 days, not overdue after several sweeps.
@@ -100,7 +96,9 @@ async fn past_due_tasks_are_marked_overdue_and_on_time_ones_are_not() {
         }
     }
     send(&app, &recent).await;
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    for _ in 0..3 {
+        assert_eq!(sweep().await, 0, "nothing newly overdue");
+    }
     let all = app
         .search_resources(&format!("Task?patient=Patient/{pid}"))
         .await;
@@ -110,6 +108,11 @@ async fn past_due_tasks_are_marked_overdue_and_on_time_ones_are_not() {
         .filter(|t| t["businessStatus"]["coding"][0]["code"] == "overdue")
         .collect();
     assert_eq!(marked.len(), 2, "only the 2018 stay's Tasks are overdue");
+    // The practice's EHR client may not run the sweep.
+    assert_eq!(
+        app.post("$sweep-overdue", &json!({})).await.status(),
+        reqwest::StatusCode::FORBIDDEN
+    );
 
     // Late evidence completes an overdue Task and says it was late.
     app.create(&json!({"resourceType": "Encounter", "status": "finished",

@@ -62,6 +62,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/$process-message", post(operations::process_message))
         .route("/$outbox", get(operations::outbox))
         .route("/$outbox-retry", post(operations::outbox_retry))
+        .route("/$sweep-overdue", post(operations::sweep_overdue))
         .route("/_history", get(h::system_history))
         .route("/Measure/$care-gaps", get(operations::care_gaps))
         .route(

@@ -50,6 +50,23 @@ pub async fn outbox(
 }
 
 /// `POST /$outbox-retry?seq=N`: re-queue a dead-lettered message (admins).
+/// `POST /$sweep-overdue`: the overdue sweep, now.
+pub async fn sweep_overdue(
+    State(s): State<AppState>,
+    Access(ctx): Access,
+    fmt: Format,
+) -> Result<Response> {
+    let body = audited(
+        &s,
+        &ctx,
+        ("Task", None),
+        "$sweep-overdue",
+        &[],
+        s.svc.sweep_overdue_now(&ctx).await,
+    )?;
+    Ok(json_response(StatusCode::OK, body.to_string(), fmt))
+}
+
 pub async fn outbox_retry(
     State(s): State<AppState>,
     Access(ctx): Access,

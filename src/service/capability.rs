@@ -48,7 +48,9 @@ pub fn capability_statement(registry: &Registry, profiles: &Profiles, base_url: 
                 {"name": "outbox", "definition": "http://tandem.health/fhir/OperationDefinition/outbox",
                 "documentation": "Admins: the tenant's outbound messages by state (pending, delivered, dead)."},
                 {"name": "outbox-retry", "definition": "http://tandem.health/fhir/OperationDefinition/outbox-retry",
-                "documentation": "Admins: re-queue a dead-lettered message."}],
+                "documentation": "Admins: re-queue a dead-lettered message."},
+                {"name": "sweep-overdue", "definition": "http://tandem.health/fhir/OperationDefinition/sweep-overdue",
+                "documentation": "Admins: mark follow-up Tasks past due as overdue now."}],
         }],
     })
 }

@@ -12,7 +12,11 @@ use crate::store::AccessContext;
 use crate::store::outbox::{OutboxRow, OutboxState};
 
 impl FhirService {
-    fn require_admin(&self, ctx: &AccessContext, what: &str) -> Result<(), ServiceError> {
+    pub(crate) fn require_admin(
+        &self,
+        ctx: &AccessContext,
+        what: &str,
+    ) -> Result<(), ServiceError> {
         if ctx.grant.role.is_admin() {
             return Ok(());
         }

@@ -50,6 +50,25 @@ impl FhirService {
         .await
     }
 
+    /// `POST /$sweep-overdue`: one sweep now, without waiting for the
+    /// periodic one (after downtime, or to see the effect of a change). A
+    /// practice admin sweeps its own tenant, the operator every tenant.
+    /// Answers a Parameters resource with the count marked.
+    pub async fn sweep_overdue_now(
+        &self,
+        ctx: &AccessContext,
+    ) -> Result<serde_json::Value, ServiceError> {
+        self.require_admin(ctx, "run the overdue sweep")?;
+        let marked = if ctx.grant.role == crate::auth::grant::Role::Operator {
+            self.sweep_overdue().await?
+        } else {
+            self.mark_overdue(&ctx.tenant).await?
+        };
+        Ok(
+            json!({"resourceType": "Parameters", "parameter": [{"name": "marked", "valueInteger": marked}]}),
+        )
+    }
+
     /// One sweep over every tenant.
     pub async fn sweep_overdue(&self) -> Result<usize, ServiceError> {
         let mut total = 0;

@@ -198,6 +198,23 @@ impl TestApp {
             .await
     }
 
+    /// Waits until the default tenant's outbox has no pending message: every
+    /// message delivered or dead-lettered, so the worker sends nothing more
+    /// on its own. The positive signal a "nothing more was sent" assertion
+    /// waits for. Returns every message listed (no payloads).
+    pub async fn outbox_settled(&self) -> Vec<Value> {
+        let admin = self.admin().await;
+        for _ in 0..400 {
+            let pending = self.json_as(&admin, "$outbox?state=pending").await;
+            if pending["parameter"].as_array().is_none_or(|p| p.is_empty()) {
+                let all = self.json_as(&admin, "$outbox?state=all&_count=1000").await;
+                return all["parameter"].as_array().cloned().unwrap_or_default();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("the outbox never settled");
+    }
+
     /// GET `path` with client `c`, parsed.
     pub async fn json_as(&self, c: &Client, path: &str) -> Value {
         c.get(self.url(path))
