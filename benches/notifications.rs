@@ -5,6 +5,8 @@
 //! outbox message, in the request's transaction.
 //!
 //! Run: `cargo bench --bench notifications` (add `-- --quick` for a short run).
+//! `-- --wal-buffer-pairs N` runs N alternating pairs of full runs, the
+//! writer's WAL layer off then on (`[sqlite] wal_buffer`), side by side.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -58,7 +60,51 @@ fn message(admit: &Value, discharge: &Value, i: usize, patients: usize) -> Strin
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let pairs: Option<usize> = args
+        .iter()
+        .position(|a| a == "--wal-buffer-pairs")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok());
+    let Some(pairs) = pairs else {
+        let results = run(quick, false).await;
+        let path =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-notifications.json");
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&json!({"quick": quick, "results": results})).unwrap(),
+        )
+        .unwrap();
+        println!("results written to {}", path.display());
+        return;
+    };
+    let mut rows = Vec::new();
+    for pair in 0..pairs {
+        for wal_buffer in [false, true] {
+            println!("pair {pair}, wal_buffer = {wal_buffer}");
+            let r = run(quick, wal_buffer).await;
+            rows.push(json!({"pair": pair, "wal_buffer": wal_buffer, "rate": r[0]["rate"], "p99_ms": r[0]["p99_ms"]}));
+        }
+    }
+    println!("\n| pair | wal_buffer off msg/s (p99 ms) | on msg/s (p99 ms) |\n|---|---|---|");
+    for pair in rows.chunks(2) {
+        println!(
+            "| {} | {:.0} ({:.1}) | {:.0} ({:.1}) |",
+            pair[0]["pair"],
+            pair[0]["rate"].as_f64().unwrap_or_default(),
+            pair[0]["p99_ms"].as_f64().unwrap_or_default(),
+            pair[1]["rate"].as_f64().unwrap_or_default(),
+            pair[1]["p99_ms"].as_f64().unwrap_or_default()
+        );
+    }
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-wal-buffer.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&rows).unwrap()).unwrap();
+    println!("results written to {}", path.display());
+}
+
+/// One full run on a fresh database; the report rows.
+async fn run(quick: bool, wal_buffer: bool) -> Vec<Value> {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
@@ -73,6 +119,10 @@ async fn main() {
             "[\"http://example.org/fhir/mrn\"]",
         ),
         ("TANDEM_NOTIFICATIONS__ENDPOINTS", endpoints.as_str()),
+        (
+            "TANDEM_SQLITE__WAL_BUFFER",
+            if wal_buffer { "true" } else { "false" },
+        ),
     ];
     let mut server = start_server_env(&dir.path().join("adt.db"), port, Stdio::null(), false, &env);
     wait_ready(&client, &base).await;
@@ -149,11 +199,5 @@ async fn main() {
     );
     server.kill().unwrap();
     server.wait().unwrap();
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-notifications.json");
-    std::fs::write(
-        &path,
-        serde_json::to_string_pretty(&json!({"quick": quick, "results": results})).unwrap(),
-    )
-    .unwrap();
-    println!("results written to {}", path.display());
+    results
 }
