@@ -91,7 +91,8 @@ pub enum ClientCommand {
     /// Register (or update) a client.
     Add {
         client_id: String,
-        /// ehr, hie, bh-partner, reporting or admin.
+        /// ehr, hie, bh-partner, reporting, admin (its own practice) or operator
+        /// (the hosting operator: any tenant, every tenant's audit trail).
         #[arg(long, value_enum)]
         role: crate::auth::Role,
         /// The Organization id the client acts for (its practice, for ehr).

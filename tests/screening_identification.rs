@@ -431,59 +431,69 @@ async fn every_instrument_by_every_path_scores_by_the_published_tables() {
     }
     let mut cases = 0;
     for p in &catalog {
+        // With a self-harm item, every path runs twice: answered above zero, and "never".
+        let variants: &[bool] = if p.safety.is_some() {
+            &[true, false]
+        } else {
+            &[false]
+        };
         for (seed, path) in PATHS.iter().enumerate() {
             let loinc_only = matches!(path, Path::LoincQ | Path::LoincVersioned | Path::Stored);
             if loinc_only && p.panel.is_none() {
                 continue; // STEADI has no LOINC panel and no item codes to store a form by
             }
-            let mut picks = choose(p, seed);
-            if let Some(s) = p.safety {
-                // Every other path answers the self-harm item above zero.
-                picks[s] = if seed % 2 == 0 { 2 } else { 0 };
-                if p.key == "epds" {
-                    picks[s] = if seed % 2 == 0 { 1 } else { 3 }; // reverse-scored: index 3 is "Never"
+            for &self_harm in variants {
+                let mut picks = choose(p, seed);
+                if let Some(s) = p.safety {
+                    // EPDS item 10 is reverse-scored: option 3 is "Never", 1 "Sometimes" (2).
+                    picks[s] = match (p.key, self_harm) {
+                        ("epds", true) => 1,
+                        ("epds", false) => 3,
+                        (_, true) => 2,
+                        (_, false) => 0,
+                    };
                 }
+                let pid = patient(&app).await;
+                let qr = response(p, *path, &picks, &pid);
+                let r = app.post("QuestionnaireResponse", &qr).await;
+                assert_eq!(r.status(), StatusCode::CREATED, "{} {path:?}", p.key);
+                let total: f64 = p.items.iter().zip(&picks).map(|((_, o), &k)| o[k].1).sum();
+                let results = app.screening_results(&pid).await;
+                assert_eq!(results.len(), 1, "{} {path:?}: one result", p.key);
+                let res = &results[0];
+                let what = format!("{} {path:?} total {total}", p.key);
+                assert_eq!(res["code"]["coding"][0]["code"], p.total, "{what}");
+                assert_eq!(
+                    res["valueQuantity"]["value"].as_f64(),
+                    Some(total),
+                    "{what}"
+                );
+                let band = component(res, "severity-band").expect("a band");
+                assert_eq!(
+                    band["valueCodeableConcept"]["coding"][0]["code"],
+                    band_of(p, total),
+                    "{what}"
+                );
+                let interp = if total >= p.cutoff { "POS" } else { "NEG" };
+                assert_eq!(
+                    res["interpretation"][0]["coding"][0]["code"], interp,
+                    "{what}"
+                );
+                let safety_expected = p.safety.is_some_and(|s| p.items[s].1[picks[s]].1 > 0.0);
+                let f = flags(&app, &pid).await;
+                assert_eq!(f.len(), usize::from(safety_expected), "{what}: safety Flag");
+                if safety_expected {
+                    let tasks = app
+                        .search_resources(&format!("Task?subject=Patient/{pid}&status=requested"))
+                        .await;
+                    assert_eq!(tasks.len(), 1, "{what}: same-day Task");
+                    assert_eq!(tasks[0]["priority"], "urgent");
+                }
+                cases += 1;
             }
-            let pid = patient(&app).await;
-            let qr = response(p, *path, &picks, &pid);
-            let r = app.post("QuestionnaireResponse", &qr).await;
-            assert_eq!(r.status(), StatusCode::CREATED, "{} {path:?}", p.key);
-            let total: f64 = p.items.iter().zip(&picks).map(|((_, o), &k)| o[k].1).sum();
-            let results = app.screening_results(&pid).await;
-            assert_eq!(results.len(), 1, "{} {path:?}: one result", p.key);
-            let res = &results[0];
-            let what = format!("{} {path:?} total {total}", p.key);
-            assert_eq!(res["code"]["coding"][0]["code"], p.total, "{what}");
-            assert_eq!(
-                res["valueQuantity"]["value"].as_f64(),
-                Some(total),
-                "{what}"
-            );
-            let band = component(res, "severity-band").expect("a band");
-            assert_eq!(
-                band["valueCodeableConcept"]["coding"][0]["code"],
-                band_of(p, total),
-                "{what}"
-            );
-            let interp = if total >= p.cutoff { "POS" } else { "NEG" };
-            assert_eq!(
-                res["interpretation"][0]["coding"][0]["code"], interp,
-                "{what}"
-            );
-            let safety_expected = p.safety.is_some_and(|s| p.items[s].1[picks[s]].1 > 0.0);
-            let f = flags(&app, &pid).await;
-            assert_eq!(f.len(), usize::from(safety_expected), "{what}: safety Flag");
-            if safety_expected {
-                let tasks = app
-                    .search_resources(&format!("Task?subject=Patient/{pid}&status=requested"))
-                    .await;
-                assert_eq!(tasks.len(), 1, "{what}: same-day Task");
-                assert_eq!(tasks[0]["priority"], "urgent");
-            }
-            cases += 1;
         }
     }
-    assert_eq!(cases, 9 * 8 - 3, "every instrument and path ran");
+    assert_eq!(cases, 9 * 8 - 3 + 2 * 8, "every instrument and path ran");
     app.stop().await;
 }
 
