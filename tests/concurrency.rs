@@ -123,32 +123,13 @@ async fn conditional_references_resolve_at_commit_on_both_paths() {
     for i in 0..PER_KEY {
         for k in 0..KEYS {
             let (client, url, b) = (app.client.clone(), app.url(""), bundle(k, i));
-            tasks.push(tokio::spawn(async move {
-                let r = client
-                    .post(url)
-                    .header("content-type", "application/fhir+json")
-                    .body(b.to_string())
-                    .send()
-                    .await
-                    .unwrap();
-                r.status().as_u16()
-            }));
+            tasks.push(tokio::spawn(post_status(client, url, b)));
         }
         if i == PER_KEY / 2 {
             // Midway, every key gets a second Organization.
             for k in 0..KEYS {
                 let (client, url, o) = (app.client.clone(), app.url("Organization"), org(k, 1));
-                tasks.push(tokio::spawn(async move {
-                    let r = client
-                        .post(url)
-                        .header("content-type", "application/fhir+json")
-                        .body(o.to_string())
-                        .send()
-                        .await
-                        .unwrap();
-                    assert_eq!(r.status(), 201);
-                    201
-                }));
+                tasks.push(tokio::spawn(post_status(client, url, o)));
             }
         }
     }
@@ -161,29 +142,7 @@ async fn conditional_references_resolve_at_commit_on_both_paths() {
         statuses.iter().all(|s| *s == 200 || *s == 201 || *s == 412),
         "{statuses:?}"
     );
-    // The system history, oldest first: commit order.
-    let mut history: Vec<Value> = Vec::new();
-    let mut url = app.url("_history?_count=1000");
-    loop {
-        let page: Value = app
-            .client
-            .get(&url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        history.extend(page["entry"].as_array().cloned().unwrap_or_default());
-        match page["link"]
-            .as_array()
-            .and_then(|l| l.iter().find(|l| l["relation"] == "next"))
-        {
-            Some(next) => url = next["url"].as_str().unwrap().to_string(),
-            None => break,
-        }
-    }
-    history.reverse();
+    let history = history_oldest_first(&app).await;
     let mut orgs_of_key: std::collections::HashMap<String, usize> = Default::default();
     let mut key_of_org: std::collections::HashMap<String, String> = Default::default();
     let (mut before, mut violations) = (0, 0);
@@ -298,32 +257,14 @@ async fn a_swapped_conditional_target_is_followed() {
             bundle.clone()
         };
         let (client, url) = (app.client.clone(), app.url(""));
-        tasks.push(tokio::spawn(async move {
-            let r = client
-                .post(url)
-                .header("content-type", "application/fhir+json")
-                .body(b.to_string())
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200);
-        }));
+        tasks.push(tokio::spawn(post_status(client, url, b)));
     }
     for t in join_all(tasks).await {
-        t.unwrap();
+        assert_eq!(t.unwrap(), 200);
     }
-    let page: Value = app
-        .client
-        .get(app.url("_history?_count=1000"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     let mut swapped = false;
     let (mut to_old, mut to_new) = (0, 0);
-    for e in page["entry"].as_array().unwrap().iter().rev() {
+    for e in &history_oldest_first(&app).await {
         let r = &e["resource"];
         if r["resourceType"] == "Organization" && r["id"] == "new" {
             swapped = true;
@@ -345,4 +286,44 @@ async fn a_swapped_conditional_target_is_followed() {
     println!("{to_old} before the swap, {to_new} after");
     assert_eq!(to_old + to_new, 59, "every Bundle committed");
     app.stop().await;
+}
+
+/// POSTs `body` as FHIR JSON with `client`; the status answered.
+async fn post_status(client: reqwest::Client, url: String, body: Value) -> u16 {
+    client
+        .post(url)
+        .header("content-type", "application/fhir+json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// The system history, every page, oldest first: commit order.
+async fn history_oldest_first(app: &common::TestApp) -> Vec<Value> {
+    let mut history: Vec<Value> = Vec::new();
+    let mut url = app.url("_history?_count=1000");
+    loop {
+        let page: Value = app
+            .client
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        history.extend(page["entry"].as_array().cloned().unwrap_or_default());
+        match page["link"]
+            .as_array()
+            .and_then(|l| l.iter().find(|l| l["relation"] == "next"))
+        {
+            Some(next) => url = next["url"].as_str().unwrap().to_string(),
+            None => break,
+        }
+    }
+    history.reverse();
+    history
 }
