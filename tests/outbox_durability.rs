@@ -7,7 +7,7 @@ mod common;
 use std::process::Stdio;
 
 use common::hook::Hook;
-use common::process::{free_port, start_server_env, wait_ready};
+use common::process::{fetch_json, free_port, start_server_env, wait_ready};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,14 +65,7 @@ async fn queued_notification_is_delivered_after_kill_9_and_restart() {
     let accepted = hook.wait_accepted(1).await;
     // Delivered and recorded (nothing pending): the worker sends it no more.
     for _ in 0..400 {
-        let pending: serde_json::Value = client
-            .get(format!("{base}/$outbox?state=pending"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let pending = fetch_json(&client, &format!("{base}/$outbox?state=pending")).await;
         if pending["parameter"].as_array().is_none_or(|p| p.is_empty()) {
             break;
         }
