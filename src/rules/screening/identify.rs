@@ -38,7 +38,7 @@ mod tests {
     use super::by_items;
     use crate::rules::screening::catalog::builtin;
     use crate::rules::screening::rules::{Missing, ScreeningConfig, rule};
-    use crate::rules::screening::safety::scan;
+    use crate::rules::screening::safety::SafetyItems;
     use crate::rules::screening::score::{Answer, Response};
 
     /// The keys a sender may use for each item: its linkId or any item code.
@@ -112,7 +112,7 @@ mod tests {
                 .collect();
             responses.sort_by_key(|(o, _)| *o);
             let responses: Vec<Response> = responses.into_iter().map(|(_, r)| r).collect();
-            let hits = scan(&instruments, &ScreeningConfig::default(), &responses);
+            let hits = SafetyItems::of(&instruments, &ScreeningConfig::default()).scan(&responses);
             prop_assert_eq!(hits.len(), 1);
             prop_assert_eq!(hits[0].1.weight, Some(f64::from(score)));
         }

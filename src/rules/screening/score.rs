@@ -25,6 +25,18 @@ pub enum Answer {
     Number(f64),
 }
 
+impl Answer {
+    /// An answer that could not be read (no code, no number): it scores
+    /// nothing, and on a safety item it raises the alert (see `safety`).
+    pub fn unreadable() -> Answer {
+        Answer::Coded {
+            system: None,
+            code: String::new(),
+            weight: None,
+        }
+    }
+}
+
 /// One answered question: `key` is a linkId or an item code.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Response {

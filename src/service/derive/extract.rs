@@ -173,15 +173,11 @@ fn lone_safety_item(
     codes: &[(Option<String>, String)],
     mut source: Source,
 ) -> Result<Option<Input>, StoreError> {
-    // An unreadable value still counts: `safety::scan` treats it as a hit.
-    let answer = value_answer(v).unwrap_or(Answer::Coded {
-        system: None,
-        code: String::new(),
-        weight: None,
-    });
+    // An unreadable value still counts: the safety scan treats it as a hit.
+    let answer = value_answer(v).unwrap_or_else(|_| Answer::unreadable());
     let responses: Vec<Response> = codes
         .iter()
-        .filter(|(_, c)| d.is_safety_item(c))
+        .filter(|(_, c)| d.safety.names(c))
         .map(|(_, c)| Response {
             key: c.clone(),
             answer: answer.clone(),
@@ -190,7 +186,7 @@ fn lone_safety_item(
     if responses.is_empty() || super::panel::member_of_panel(d, tx, st, &w.id, None)? {
         return Ok(None);
     }
-    source.safety = d.safety_scan(&responses);
+    source.safety = d.safety.scan(&responses);
     Ok(Some(Input::Alert(source)))
 }
 

@@ -24,11 +24,9 @@ use std::sync::Arc;
 use aho_corasick::AhoCorasick;
 
 use crate::fhir::outcome::Issue;
-use crate::rules::screening::SafetyHit;
 use crate::rules::screening::ScreeningConfig;
 use crate::rules::screening::catalog::{self, Instrument};
-use crate::rules::screening::safety;
-use crate::rules::screening::score::Response;
+use crate::rules::screening::safety::SafetyItems;
 use crate::rules::screening::value::{self, ValueScreen};
 use crate::service::ServiceError;
 use crate::service::WriteResult;
@@ -45,6 +43,8 @@ pub struct Deriver {
     pub instruments: Vec<Instrument>,
     pub values: Vec<ValueScreen>,
     pub config: ScreeningConfig,
+    /// PHQ-9 item 9 and EPDS item 10, read for on every response and panel.
+    pub safety: SafetyItems,
     /// Finds Observations that mention an instrument code before parsing them:
     /// most ingested Observations (labs, vitals) never need a second look.
     triggers: AhoCorasick,
@@ -60,14 +60,14 @@ impl Deriver {
             codes.extend(i.panel.iter().map(|p| format!("\"{}\"", p.code)));
         }
         codes.extend(values.iter().map(|v| format!("\"{}\"", v.code.code)));
-        for (_, item) in safety::items(&instruments, &config) {
-            codes.extend(item.codes.iter().map(|c| format!("\"{c}\"")));
-        }
+        let safety = SafetyItems::of(&instruments, &config);
+        codes.extend(safety.codes().map(|c| format!("\"{c}\"")));
         let triggers = AhoCorasick::new(&codes).expect("instrument codes form a valid automaton");
         Deriver {
             instruments,
             values,
             config,
+            safety,
             triggers,
         }
     }
@@ -91,17 +91,6 @@ impl Deriver {
         .find_map(|p| url.strip_prefix(p))?
         .trim_end_matches('/');
         self.by_panel(&[(Some(LOINC.to_string()), panel.to_string())])
-    }
-
-    /// True when `code` names a safety item of any instrument.
-    pub fn is_safety_item(&self, code: &str) -> bool {
-        safety::names_safety_item(&self.instruments, &self.config, code)
-    }
-
-    /// Every safety item answered above zero among `responses`, whatever
-    /// instrument they were identified as.
-    pub fn safety_scan(&self, responses: &[Response]) -> Vec<(String, SafetyHit)> {
-        safety::scan(&self.instruments, &self.config, responses)
     }
 
     pub fn by_panel(&self, codes: &[(Option<String>, String)]) -> Option<usize> {

@@ -65,7 +65,7 @@ pub fn panel(
                 })
         })
         .collect();
-    source.safety = d.safety_scan(&all);
+    source.safety = d.safety.scan(&all);
     let (mut responses, mut sent_total) = (Vec::new(), None);
     for part in &parts {
         let codes = codings(part.get("code"));

@@ -84,15 +84,11 @@ pub fn classify(
         .flat_map(|(link, key, answers)| {
             answers.iter().map(|a| Response {
                 key: key.clone(),
-                answer: answer_of(a, link, &map).unwrap_or(Answer::Coded {
-                    system: None,
-                    code: String::new(),
-                    weight: None,
-                }),
+                answer: answer_of(a, link, &map).unwrap_or_else(|_| Answer::unreadable()),
             })
         })
         .collect();
-    source.safety = d.safety_scan(&all);
+    source.safety = d.safety.scan(&all);
     let instrument = match known {
         Ok(Some(i)) => i,
         Ok(None) => {
