@@ -669,6 +669,22 @@ async fn a_self_harm_answer_is_never_lost_to_identification_or_parsing() {
     );
     assert_eq!(flags(&app, &pid).await.len(), 1, "PHQ-2 panel with item 9");
 
+    // 6b. The same panel with item 9's value unreadable: a clinician reads it.
+    let pid = patient(&app).await;
+    let mut unreadable = panel.clone();
+    unreadable["subject"]["reference"] = json!(format!("Patient/{pid}"));
+    unreadable["component"][2] =
+        json!({"code": {"coding": [{"system": LOINC, "code": "44260-8"}]}, "valueString": "often"});
+    assert_eq!(
+        app.post("Observation", &unreadable).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        flags(&app, &pid).await.len(),
+        1,
+        "PHQ-2 panel with an unreadable item 9"
+    );
+
     // 7. EPDS item 10 in a response to a Questionnaire nobody stored.
     let pid = patient(&app).await;
     let body = qr(

@@ -54,14 +54,13 @@ pub fn panel(
     let all: Vec<Response> = parts
         .iter()
         .flat_map(|part| {
-            let answer = value_answer(part).ok();
+            // Unreadable counts too: on a safety item it raises the alert.
+            let answer = value_answer(part).unwrap_or_else(|_| Answer::unreadable());
             codings(part.get("code"))
                 .into_iter()
-                .filter_map(move |(_, code)| {
-                    Some(Response {
-                        key: code,
-                        answer: answer.clone()?,
-                    })
+                .map(move |(_, code)| Response {
+                    key: code,
+                    answer: answer.clone(),
                 })
         })
         .collect();
