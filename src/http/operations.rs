@@ -49,8 +49,7 @@ pub async fn outbox(
     Ok(json_response(StatusCode::OK, body.to_string(), fmt))
 }
 
-/// `POST /$outbox-retry?seq=N`: re-queue a dead-lettered message (admins).
-/// `POST /$sweep-overdue`: the overdue sweep, now.
+/// `POST /$sweep-overdue`: the overdue sweep, now (admins).
 pub async fn sweep_overdue(
     State(s): State<AppState>,
     Access(ctx): Access,
@@ -67,13 +66,22 @@ pub async fn sweep_overdue(
     Ok(json_response(StatusCode::OK, body.to_string(), fmt))
 }
 
+/// `POST /$outbox-retry?seq=N`: re-queue a dead-lettered message (admins).
 pub async fn outbox_retry(
     State(s): State<AppState>,
     Access(ctx): Access,
     fmt: Format,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    let oo = s.svc.outbox_retry(&ctx, &query_pairs(q)).await?;
+    let pairs = query_pairs(q);
+    let oo = audited(
+        &s,
+        &ctx,
+        ("Outbox", None),
+        "$outbox-retry",
+        &pairs,
+        s.svc.outbox_retry(&ctx, &pairs).await,
+    )?;
     Ok(json_response(StatusCode::OK, oo.to_string(), fmt))
 }
 
@@ -85,15 +93,17 @@ pub async fn instance_operation(
     Path((rt, id, op)): Path<(String, String, String)>,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    let pairs = query_pairs(q.clone());
-    let result = dispatch(&s, ctx.clone(), fmt, &rt, &id, &op, q).await;
-    let known = !matches!(&result, Err(e) if e.status == StatusCode::NOT_FOUND && e.issues.iter().any(|i| i.code == "not-supported"));
-    if known {
-        let refused = result.as_ref().err().map(|e| e.status.as_str().to_string());
-        s.svc
-            .audit_operation(&ctx, (&rt, Some(&id)), &op, &pairs, refused.as_deref());
-    }
-    result
+    let pairs = query_pairs(q);
+    let Some(result) = dispatch(&s, &ctx, fmt, &rt, &id, &op, &pairs).await else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            Issue::error(
+                "not-supported",
+                format!("{rt}/[id]/{op} is not an operation of this server; see /metadata."),
+            ),
+        ));
+    };
+    audited(&s, &ctx, (&rt, Some(&id)), &op, &pairs, result)
 }
 
 /// Passes an operation's result through after auditing it (see
@@ -116,41 +126,28 @@ fn audited<T, E: Into<ApiError>>(
     result
 }
 
+/// Runs the instance operation `op` on `rt/id`; None when this server has no
+/// such operation.
 async fn dispatch(
     s: &AppState,
-    ctx: crate::store::AccessContext,
+    ctx: &crate::store::AccessContext,
     fmt: Format,
     rt: &str,
     id: &str,
     op: &str,
-    q: Option<String>,
-) -> Result<Response> {
-    let id = id.to_string();
-    match (rt, op) {
-        ("Patient", "$screening-status") => {
-            let body = s.svc.screening_status(&ctx, &id).await?;
-            Ok(json_response(StatusCode::OK, body.to_string(), fmt))
-        }
-        ("Organization", "$referrals") => {
-            let body = s.svc.referrals_report(&ctx, &id, &query_pairs(q)).await?;
-            Ok(json_response(StatusCode::OK, body.to_string(), fmt))
-        }
-        ("Measure", "$evaluate-measure") => {
-            let body = s.svc.evaluate_measure(&ctx, &id, &query_pairs(q)).await?;
-            Ok(json_response(StatusCode::OK, body.to_string(), fmt))
-        }
-        ("Organization", "$transitions") => {
-            let body = s.svc.transitions_report(&ctx, &id, &query_pairs(q)).await?;
-            Ok(json_response(StatusCode::OK, body.to_string(), fmt))
-        }
-        _ => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            Issue::error(
-                "not-supported",
-                format!("{rt}/[id]/{op} is not an operation of this server; see /metadata."),
-            ),
-        )),
-    }
+    pairs: &[(String, String)],
+) -> Option<Result<Response>> {
+    let body = match (rt, op) {
+        ("Patient", "$screening-status") => s.svc.screening_status(ctx, id).await,
+        ("Organization", "$referrals") => s.svc.referrals_report(ctx, id, pairs).await,
+        ("Measure", "$evaluate-measure") => s.svc.evaluate_measure(ctx, id, pairs).await,
+        ("Organization", "$transitions") => s.svc.transitions_report(ctx, id, pairs).await,
+        _ => return None,
+    };
+    Some(
+        body.map(|b| json_response(StatusCode::OK, b.to_string(), fmt))
+            .map_err(ApiError::from),
+    )
 }
 
 /// `GET /Measure/$care-gaps`: open (or closed) care gaps per patient.

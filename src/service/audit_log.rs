@@ -249,10 +249,11 @@ impl FhirService {
         self.audit.send(row(&rec, &ctx.tenant));
     }
 
-    /// Audits an operation that reads patient data (`$screening-status`,
-    /// `$evaluate-measure`, `$care-gaps`, `$referrals`, `$transitions`,
-    /// `$outbox`): its target, the operation and its parameters as the query,
-    /// the patient when one is named, and whether it was refused.
+    /// Audits an operation (`$screening-status`, `$evaluate-measure`,
+    /// `$care-gaps`, `$referrals`, `$transitions`, `$outbox`,
+    /// `$outbox-retry`, `$sweep-overdue`): its target, the operation and its
+    /// parameters as the query, the patient when one is named, and whether
+    /// it was refused. The one audit record of each call, refusals included.
     pub fn audit_operation(
         &self,
         ctx: &AccessContext,

@@ -6,7 +6,6 @@
 use serde_json::{Value, json};
 
 use super::{FhirService, ServiceError};
-use crate::auth::policy::Interaction;
 use crate::fhir::outcome::{Issue, operation_outcome};
 use crate::store::AccessContext;
 use crate::store::outbox::{OutboxRow, OutboxState};
@@ -17,10 +16,10 @@ impl FhirService {
         ctx: &AccessContext,
         what: &str,
     ) -> Result<(), ServiceError> {
+        // The refusal is audited with the operation (`audit_operation`).
         if ctx.grant.role.is_admin() {
             return Ok(());
         }
-        self.audit_refusal(ctx, Interaction::Operation, "Outbox");
         Err(ServiceError::Forbidden(Issue::error(
             "forbidden",
             format!("Only admin clients may {what}."),
