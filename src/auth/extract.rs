@@ -3,9 +3,9 @@
 //!
 //! Tenant rules: `ehr`, `hie`, `reporting` and `admin` clients work in their
 //! own Organization's tenant (naming another in `X-Tandem-Tenant` is
-//! refused); the hosting `operator` chooses one with the header; a `bh-partner` names the referring
-//! practice with the header and works there as a guest, seeing only what open
-//! referrals share with it.
+//! refused); the hosting `operator` chooses one with the header; a
+//! `bh-partner` names the referring practice with the header and works there
+//! as a guest, seeing only what open referrals share with it.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -33,6 +33,9 @@ pub const CLIENT_HEADER: &str = "x-tandem-client";
 /// refuses (after a verification), so memory stays bounded under a flood
 /// from many addresses.
 const MAX_BLOCKED: usize = 65_536;
+/// How long an address over its limit is refused before it is charged again
+/// (the limit is at least one per second, so one second is its next slot).
+const ADDRESS_BLOCK: Duration = Duration::from_secs(1);
 
 /// Token verification and abuse limits, shared by every request.
 ///
@@ -47,7 +50,6 @@ pub struct Gate {
     per_second: u32,
     addresses: DefaultKeyedRateLimiter<IpAddr>,
     blocked: parking_lot::Mutex<HashMap<IpAddr, Instant>>,
-    address_wait: Duration,
 }
 
 fn quota(per_second: u32, burst: u32) -> Quota {
@@ -59,15 +61,12 @@ impl Gate {
     /// `client` and `address` are (per second, burst) pairs.
     pub fn new(tokens: Arc<Tokens>, client: (u32, u32), address: (u32, u32)) -> Gate {
         let per_second = client.0.max(1);
-        let address_wait = Duration::from_secs((1.0 / address.0.max(1) as f64).ceil() as u64)
-            .max(Duration::from_secs(1));
         Gate {
             tokens,
             limiter: RateLimiter::keyed(quota(client.0, client.1)),
             per_second,
             addresses: RateLimiter::keyed(quota(address.0, address.1)),
             blocked: parking_lot::Mutex::new(HashMap::new()),
-            address_wait,
         }
     }
 
@@ -101,9 +100,9 @@ impl Gate {
             blocked.retain(|_, until| *until > now);
         }
         if blocked.len() < MAX_BLOCKED {
-            blocked.insert(ip, Instant::now() + self.address_wait);
+            blocked.insert(ip, Instant::now() + ADDRESS_BLOCK);
         }
-        Some(self.address_wait.as_secs().max(1))
+        Some(ADDRESS_BLOCK.as_secs())
     }
 
     /// Seconds until `client` may send again, if it is over its rate.
