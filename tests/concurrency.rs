@@ -306,15 +306,7 @@ async fn history_oldest_first(app: &common::TestApp) -> Vec<Value> {
     let mut history: Vec<Value> = Vec::new();
     let mut url = app.url("_history?_count=1000");
     loop {
-        let page: Value = app
-            .client
-            .get(&url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = common::process::fetch_json(&app.client, &url).await;
         history.extend(page["entry"].as_array().cloned().unwrap_or_default());
         match page["link"]
             .as_array()
