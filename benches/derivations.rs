@@ -15,11 +15,11 @@ use std::process::Stdio;
 
 use serde_json::{Value, json};
 
-#[path = "../tests/common/process.rs"]
+#[path = "../tests/api/common/process.rs"]
 mod process;
 #[path = "support.rs"]
 mod support;
-use process::{fetch_json, free_port, start_server_env, wait_ready};
+use process::{fetch_json, start_server_env, wait_ready};
 use support::{ingest_http, load, report, synthea_bodies};
 
 fn env(on: bool) -> [(&'static str, &'static str); 1] {
@@ -48,8 +48,6 @@ fn phq9(i: usize) -> Value {
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
     let client = support::client();
     let (_, bodies) = synthea_bodies(quick);
     let mut results = Vec::new();
@@ -58,15 +56,15 @@ async fn main() {
     for round in 0..4 {
         let on = round % 2 == 1;
         let db = dir.path().join(format!("ingest-{round}.db"));
-        let mut s = start_server_env(&db, port, Stdio::null(), false, &env(on));
+        let mut s = start_server_env(&db, Stdio::null(), false, &env(on));
+        let base = s.base.clone();
         wait_ready(&client, &base).await;
         rates[on as usize].push(ingest_http(&client, &base, &bodies).await);
         if on {
             let b = fetch_json(&client, &format!("{base}/Observation?_tag=http://tandem.health/fhir/CodeSystem/derived|screening-result&_summary=count")).await;
             println!("  derived results in round {round}: {}", b["total"]);
         }
-        s.kill().unwrap();
-        s.wait().unwrap();
+        s.kill();
     }
     let mean = |v: &Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
     let (off, on) = (mean(&rates[0]), mean(&rates[1]));
@@ -91,7 +89,8 @@ async fn main() {
     let mut p99 = Vec::new();
     for on in [false, true] {
         let db = dir.path().join(format!("phq-{on}.db"));
-        let mut s = start_server_env(&db, port, Stdio::null(), false, &env(on));
+        let mut s = start_server_env(&db, Stdio::null(), false, &env(on));
+        let base = s.base.clone();
         wait_ready(&client, &base).await;
         let (c, b) = (client.clone(), base.clone());
         let (rate, h) = load(32, n, move |i| {
@@ -117,8 +116,7 @@ async fn main() {
                 "one result per response"
             );
         }
-        s.kill().unwrap();
-        s.wait().unwrap();
+        s.kill();
     }
     println!(
         "p99 write latency: off {:.2} ms, on {:.2} ms",

@@ -14,21 +14,17 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-#[path = "../tests/common/process.rs"]
+#[path = "../tests/api/common/process.rs"]
 mod process;
 #[path = "support.rs"]
 mod support;
-use process::{
-    cli, fetch_json, free_port, run_import, start_secure_server, start_server, wait_ready,
-};
+use process::{cli, fetch_json, run_import, start_secure_server, start_server, wait_ready};
 use support::{count_entries, ingest_http, load, report, synthea_bodies};
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
     let client = support::client();
     let mut results = Vec::new();
 
@@ -42,7 +38,8 @@ async fn main() {
 
     // 1. Ingest through HTTP transactions (4 concurrent senders).
     let db = dir.path().join("http.db");
-    let mut server = start_server(&db, port, Stdio::null(), false);
+    let mut server = start_server(&db, Stdio::null(), false);
+    let base = server.base.clone();
     wait_ready(&client, &base).await;
     let rate = ingest_http(&client, &base, &bodies).await;
     results.push(report(
@@ -93,8 +90,7 @@ async fn main() {
         "req/s",
         Some(&h),
     ));
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
 
     // 3b. Read by id with auth off and on, alternating restarts on the same data.
     let n = if quick { 20_000 } else { 100_000 };
@@ -117,10 +113,11 @@ async fn main() {
     for round in 0..4 {
         let secure = round % 2 == 1;
         let mut s = if secure {
-            start_secure_server(&db, port)
+            start_secure_server(&db)
         } else {
-            start_server(&db, port, Stdio::null(), false)
+            start_server(&db, Stdio::null(), false)
         };
+        let base = s.base.clone();
         wait_ready(&client, &base).await;
         let c = if secure {
             let token = cli(
@@ -154,8 +151,7 @@ async fn main() {
         })
         .await;
         rates[secure as usize].push(rate);
-        s.kill().unwrap();
-        s.wait().unwrap();
+        s.kill();
     }
     let mean = |v: &Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
     let (off, on) = (mean(&rates[0]), mean(&rates[1]));

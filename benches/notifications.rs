@@ -13,14 +13,14 @@ use std::process::Stdio;
 
 use serde_json::{Value, json};
 
-#[path = "../tests/common/hook.rs"]
+#[path = "../tests/api/common/hook.rs"]
 #[allow(dead_code)]
 mod hook;
-#[path = "../tests/common/process.rs"]
+#[path = "../tests/api/common/process.rs"]
 mod process;
 #[path = "support.rs"]
 mod support;
-use process::{fetch_json, free_port, start_server_env, wait_ready};
+use process::{fetch_json, start_server_env, wait_ready};
 use support::{load, report};
 
 const MRN: &str = "http://example.org/fhir/mrn";
@@ -106,8 +106,6 @@ async fn main() {
 /// One full run on a fresh database; the report rows.
 async fn run(quick: bool, wal_buffer: bool) -> Vec<Value> {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
     let client = support::client();
     // The practice's notification endpoint: every admit and discharge is
     // delivered to it through the outbox while the senders run.
@@ -124,7 +122,8 @@ async fn run(quick: bool, wal_buffer: bool) -> Vec<Value> {
             if wal_buffer { "true" } else { "false" },
         ),
     ];
-    let mut server = start_server_env(&dir.path().join("adt.db"), port, Stdio::null(), false, &env);
+    let mut server = start_server_env(&dir.path().join("adt.db"), Stdio::null(), false, &env);
+    let base = server.base.clone();
     wait_ready(&client, &base).await;
     let patients = 2_000;
     let entries: Vec<Value> = (0..patients)
@@ -197,7 +196,6 @@ async fn run(quick: bool, wal_buffer: bool) -> Vec<Value> {
     results.push(
         json!({"stays": n / 2, "tasks": tasks["total"], "delivered": practice.accepted().len()}),
     );
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
     results
 }

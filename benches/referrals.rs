@@ -20,11 +20,11 @@ use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
-#[path = "../tests/common/process.rs"]
+#[path = "../tests/api/common/process.rs"]
 mod process;
 #[path = "support.rs"]
 mod support;
-use process::{fetch_json, free_port, start_server_env, wait_ready};
+use process::{fetch_json, start_server_env, wait_ready};
 use support::report;
 
 /// The partner: a token endpoint and `PUT /{type}/{id}`, each answering after 50 ms.
@@ -81,13 +81,12 @@ async fn main() {
         "[{{id=\"cmhc\",tenants=[\"default\"],endpoint=\"{partner_url}\",client_id=\"tandem\",key_file=\"{}\",mode=\"auto\",accepts=[{{instrument=\"phq-9\",min_score=10}}]}}]",
         key.display()
     );
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
     let env = [
         ("TANDEM_PARTNERS", partners.as_str()),
         ("TANDEM_NOTIFICATIONS__CONCURRENCY", "64"),
     ];
-    let mut server = start_server_env(&dir.path().join("ref.db"), port, Stdio::null(), false, &env);
+    let mut server = start_server_env(&dir.path().join("ref.db"), Stdio::null(), false, &env);
+    let base = server.base.clone();
     let client = support::client();
     wait_ready(&client, &base).await;
     let patients: Vec<Value> = (0..n)
@@ -161,8 +160,7 @@ async fn main() {
     ];
     println!("  referrals delivered: {} of {n}", arrivals.len());
     assert_eq!(arrivals.len(), n, "every referral reached the partner");
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-referrals.json");
     std::fs::write(
         &path,

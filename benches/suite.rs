@@ -17,14 +17,14 @@ use serde_json::Value;
 mod http;
 #[path = "suite_parts/measures.rs"]
 mod measures;
-#[path = "../tests/common/process.rs"]
+#[path = "../tests/api/common/process.rs"]
 mod process;
 #[path = "support.rs"]
 mod support;
 #[path = "suite_parts/system.rs"]
 mod system;
 
-use process::{free_port, run_import, start_server_env, wait_ready};
+use process::{run_import, start_server_env, wait_ready};
 use support::{count_entries, ingest_http, report, synthea_bodies};
 
 const MEDICAID: &str = "urn:tandem:generated:medicaid";
@@ -58,15 +58,14 @@ async fn main() {
     ));
 
     // The server, on a fresh store, matching HIE patients by Medicaid id.
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
     let db = dir.path().join("suite.db");
     let trusted = format!("[\"{MEDICAID}\"]");
     let env = [(
         "TANDEM_TRANSITIONS__TRUSTED_IDENTIFIER_SYSTEMS",
         trusted.as_str(),
     )];
-    let mut server = start_server_env(&db, port, Stdio::null(), false, &env);
+    let mut server = start_server_env(&db, Stdio::null(), false, &env);
+    let base = server.base.clone();
     wait_ready(&client, &base).await;
 
     // Ingest: Synthea and the generated practice over HTTP transactions.
@@ -147,9 +146,8 @@ async fn main() {
     ));
 
     // Memory of the server after all of it.
-    let rss = system::peak_rss_mib(server.id());
-    server.kill().unwrap();
-    server.wait().unwrap();
+    let rss = system::peak_rss_mib(server.child.id());
+    server.kill();
     results.push(report("server peak RSS", rss, "MiB", None));
     results.push(report(
         "database size per 1,000 resources ingested",

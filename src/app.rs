@@ -11,8 +11,8 @@ use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 
-use crate::auth::extract::Gate;
 use crate::auth::tokens::Tokens;
+use crate::http::access::Gate;
 
 use crate::config::Config;
 use crate::fhir::params::Registry;
@@ -68,6 +68,16 @@ pub fn build_service_at(
         settings,
         clock,
     )))
+}
+
+/// Prints `tandem listening on http://ADDR` on stdout: with `--listen
+/// 127.0.0.1:0` the kernel picks the port, and whoever started the process
+/// (a supervisor, the test harness) learns it from this line.
+pub fn announce(listener: &tokio::net::TcpListener) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "tandem listening on http://{}", listener.local_addr()?)?;
+    out.flush()
 }
 
 /// Serves the FHIR API on `listener` until `shutdown` completes, then finishes

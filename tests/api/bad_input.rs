@@ -1,7 +1,7 @@
 //! Bad input: each case answers an OperationOutcome with the right status and
 //! changes nothing (checked through the system history total).
 
-mod common;
+use crate::common;
 
 use common::spawn_app_with;
 use reqwest::StatusCode;

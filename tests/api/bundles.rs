@@ -1,6 +1,6 @@
 //! Transaction and batch Bundles over HTTP.
 
-mod common;
+use crate::common;
 
 use common::spawn_app;
 use reqwest::StatusCode;

@@ -1,11 +1,11 @@
 //! The binary: help, configuration errors that name their key, and graceful
 //! shutdown on SIGTERM.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 
-use common::process::{free_port, start_server, wait_ready};
+use common::process::{start_server, wait_ready};
 
 fn tandem() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tandem"))
@@ -22,6 +22,86 @@ fn help_documents_every_command() {
         String::from_utf8_lossy(&tandem().args(["serve", "--help"]).output().unwrap().stdout)
             .to_string();
     assert!(serve.contains("--listen"));
+}
+
+#[test]
+fn a_failing_command_prints_one_line_without_a_backtrace() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-file.ndjson");
+    let out = tandem()
+        .current_dir(dir.path())
+        .env_remove("RUST_BACKTRACE")
+        .env("TANDEM_LOG__LEVEL", "error")
+        .args(["--database", "t.db", "import", missing.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line: {err}");
+    assert!(lines[0].starts_with("tandem: "), "{err}");
+    assert!(
+        lines[0].contains("no-such-file.ndjson"),
+        "names what failed: {err}"
+    );
+    assert!(
+        !err.contains("Caused by") && !err.contains("backtrace"),
+        "{err}"
+    );
+
+    // A wrong --organization form says which form is expected.
+    let out = tandem()
+        .current_dir(dir.path())
+        .args([
+            "--database",
+            "t.db",
+            "client",
+            "add",
+            "ehr1",
+            "--role",
+            "ehr",
+        ])
+        .args([
+            "--organization",
+            "Practitioner/clinic-1",
+            "--generate-key",
+            "k.pem",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("e.g. `clinic-1` or `Organization/clinic-1`"),
+        "{err}"
+    );
+    assert!(!dir.path().join("k.pem").exists(), "nothing was registered");
+    // The reference form is accepted and stored as the id.
+    let out = tandem()
+        .current_dir(dir.path())
+        .args([
+            "--database",
+            "t.db",
+            "client",
+            "add",
+            "ehr1",
+            "--role",
+            "ehr",
+        ])
+        .args([
+            "--organization",
+            "Organization/clinic-1",
+            "--generate-key",
+            "k.pem",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Organization/clinic-1,"));
 }
 
 #[test]
@@ -123,10 +203,9 @@ fn config_file_env_and_flags_layer() {
 #[tokio::test]
 async fn sigterm_finishes_closes_the_store_and_logs_no_patient_data() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
     let db = dir.path().join("t.db");
-    let child = start_server(&db, port, std::process::Stdio::piped(), true);
+    let child = start_server(&db, std::process::Stdio::piped(), true);
+    let base = child.base.clone();
     let client = reqwest::Client::new();
     wait_ready(&client, &base).await;
     let body = r#"{"resourceType":"Patient","name":[{"family":"Zyxwvutson"}],"identifier":[{"value":"MRN-998877"}]}"#;
@@ -160,10 +239,10 @@ async fn sigterm_finishes_closes_the_store_and_logs_no_patient_data() {
         200
     );
     Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.child.id().to_string()])
         .status()
         .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = child.child.wait_with_output().unwrap();
     assert!(out.status.success(), "clean exit on SIGTERM");
     // A clean close checkpoints the WAL into the database file.
     let wal = dir.path().join("t.db-wal");

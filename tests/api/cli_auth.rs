@@ -2,7 +2,7 @@
 //! --generate-key`, `client list|remove`, `token`, `keys rotate` and `demo`,
 //! against a real server process with auth on (the default).
 
-mod common;
+use crate::common;
 
 use common::get_status;
 
@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use common::bearer_client;
-use common::process::{free_port, start_secure_server, wait_ready};
+use common::process::{start_secure_server, wait_ready};
 
 fn tandem(db: &std::path::Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_tandem"))
@@ -105,10 +105,8 @@ async fn operator_registers_a_client_gets_tokens_rotates_keys_and_removes_it() {
         "{}",
         text(&list)
     );
-
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut server = start_secure_server(&db, port);
+    let mut server = start_secure_server(&db);
+    let base = server.base.clone();
     wait_ready(&reqwest::Client::new(), &base).await;
     let token = |db: &std::path::Path| {
         let o = tandem(db, &["token", "ehr1", "--key", key_s, "--server", &base]);
@@ -162,16 +160,14 @@ async fn operator_registers_a_client_gets_tokens_rotates_keys_and_removes_it() {
         "{}",
         text(&refused)
     );
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
 }
 
 #[tokio::test]
 async fn demo_prints_a_working_token_and_curl_line() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let mut demo = Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .args(["demo", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["demo", "--listen", "127.0.0.1:0"])
         .current_dir(dir.path())
         .env("TANDEM_LOG__LEVEL", "warn")
         .stdout(Stdio::piped())
@@ -204,8 +200,12 @@ async fn demo_prints_a_working_token_and_curl_line() {
         .split('"')
         .next()
         .unwrap();
+    let base = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("tandem listening on "))
+        .expect("the address line");
     let r = bearer_client(token)
-        .get(format!("http://127.0.0.1:{port}/Patient"))
+        .get(format!("{base}/Patient"))
         .send()
         .await
         .unwrap();
@@ -218,14 +218,13 @@ async fn demo_prints_a_working_token_and_curl_line() {
 #[test]
 fn switching_auth_off_warns_on_start() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let mut server = Command::new(env!("CARGO_BIN_EXE_tandem"))
         .args([
             "--database",
             dir.path().join("t.db").to_str().unwrap(),
             "serve",
             "--listen",
-            &format!("127.0.0.1:{port}"),
+            "127.0.0.1:0",
         ])
         .env("TANDEM_AUTH__ENABLED", "false")
         .env("TANDEM_LOG__LEVEL", "warn")

@@ -1,6 +1,6 @@
 //! N concurrent writers on one resource with If-Match: exactly one wins per version.
 
-mod common;
+use crate::common;
 
 use common::spawn_app;
 use futures::future::join_all;

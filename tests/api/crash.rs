@@ -2,14 +2,14 @@
 //! same database, and check every 2xx-acknowledged write is there and no
 //! transaction is half-applied.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::process::{fetch_json, free_port, next_link, start_server, wait_ready};
+use common::process::{fetch_json, next_link, start_server, wait_ready};
 
 use parking_lot::Mutex;
 use serde_json::{Value, json};
@@ -29,10 +29,9 @@ fn tx(tag: &str) -> Value {
 async fn kill_9_during_load_loses_no_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("crash.db");
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let mut server = start_server(&db, port, Stdio::null(), false);
+    let mut server = start_server(&db, Stdio::null(), false);
+    let base = server.base.clone();
     wait_ready(&client, &base).await;
 
     let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::new(Mutex::new(Vec::new()));
@@ -59,8 +58,7 @@ async fn kill_9_during_load_loses_no_acknowledged_write() {
     while acked.lock().len() < 50 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    server.kill().expect("SIGKILL"); // std's kill sends SIGKILL on Unix
-    server.wait().unwrap();
+    server.kill(); // std's kill sends SIGKILL on Unix
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         w.await.unwrap();
@@ -72,7 +70,9 @@ async fn kill_9_during_load_loses_no_acknowledged_write() {
         acked.len()
     );
 
-    let mut server = start_server(&db, port, Stdio::null(), false);
+    let mut server = start_server(&db, Stdio::null(), false);
+
+    let base = server.base.clone();
     wait_ready(&client, &base).await;
     for (kind, tag) in &acked {
         let pats: Value = fetch_json(
@@ -103,6 +103,5 @@ async fn kill_9_during_load_loses_no_acknowledged_write() {
         }
         url = next_link(&page);
     }
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
 }

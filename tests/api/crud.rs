@@ -1,7 +1,7 @@
 //! REST interactions over real HTTP: create, read, vread, update, delete,
 //! history, conditional operations, headers, Prefer and content negotiation.
 
-mod common;
+use crate::common;
 
 use common::process::{fetch_json, next_link};
 use common::{spawn_app, without_meta};

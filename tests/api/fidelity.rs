@@ -3,7 +3,7 @@
 //! (whose sent elements must survive too). Rejections are listed with reasons.
 //! AuditEvent examples are the exception by design: the API refuses them (405).
 
-mod common;
+use crate::common;
 
 use common::{TestApp, shared_data, spawn_app, without_meta};
 use serde_json::Value;

@@ -3,7 +3,7 @@
 //! server over HTTP yields exactly the screening results and measure
 //! populations the generator worked out independently.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::Path;

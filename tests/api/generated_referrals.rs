@@ -6,7 +6,7 @@
 //! the compact's `referredAt`, each partner step happens at its scripted
 //! hour, and the numbers are asked for at `reportAt`.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 

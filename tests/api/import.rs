@@ -1,7 +1,7 @@
 //! `tandem import` of NDJSON and collection Bundles: counts, kept ids and
 //! references, and rejections reported with a reason.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

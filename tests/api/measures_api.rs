@@ -3,7 +3,7 @@
 //! `$care-gaps` must reproduce the authors' expected populations — per
 //! patient, as subject lists, and as summary counts.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -2,7 +2,7 @@
 //! NQF 2152) end to end: a small hand-built practice is written over HTTP
 //! and the reports must carry the counts worked out by hand below.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

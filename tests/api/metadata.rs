@@ -1,7 +1,7 @@
 //! `GET /metadata` and the checked-in CapabilityStatement must agree.
 //! Regenerate the copy with: `cargo run -- capability > conformance/CapabilityStatement.json`.
 
-mod common;
+use crate::common;
 
 use common::spawn_app;
 use serde_json::Value;

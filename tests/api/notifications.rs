@@ -2,7 +2,7 @@
 //! received, replays change nothing, broken messages are refused whole, and
 //! only clients allowed to send messages may.
 
-mod common;
+use crate::common;
 
 use common::{shared_data, spawn_app};
 use reqwest::StatusCode;

@@ -3,7 +3,7 @@
 //! is given up at once; an admin's `$outbox-retry` delivers it, once. Other
 //! clients may neither list nor retry.
 
-mod common;
+use crate::common;
 
 use common::adt::{MRN, PATIENT_ID, example, our_patient, send};
 use common::hook::Hook;

@@ -2,12 +2,12 @@
 //! transaction as its write is delivered after `kill -9` and a restart, once,
 //! under the same key as the attempts before the crash.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 
 use common::hook::Hook;
-use common::process::{fetch_json, free_port, start_server_env, wait_ready};
+use common::process::{fetch_json, start_server_env, wait_ready};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -15,8 +15,6 @@ async fn queued_notification_is_delivered_after_kill_9_and_restart() {
     let hook = Hook::start(usize::MAX).await; // down until told otherwise
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("outbox.db");
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
     let endpoints = format!("[{{tenant=\"default\",url=\"{}\"}}]", hook.url);
     let env = [
         ("TANDEM_NOTIFICATIONS__ENDPOINTS", endpoints.as_str()),
@@ -24,7 +22,8 @@ async fn queued_notification_is_delivered_after_kill_9_and_restart() {
         ("TANDEM_NOTIFICATIONS__RETRY_MAX_MS", "200"),
     ];
     let client = reqwest::Client::new();
-    let mut server = start_server_env(&db, port, Stdio::null(), false, &env);
+    let mut server = start_server_env(&db, Stdio::null(), false, &env);
+    let base = server.base.clone();
     wait_ready(&client, &base).await;
 
     let la = ["LA6568-5", "LA6569-3"];
@@ -56,11 +55,11 @@ async fn queued_notification_is_delivered_after_kill_9_and_restart() {
         !before.is_empty(),
         "delivery was attempted while the endpoint was down"
     );
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
 
     hook.set_failures(0);
-    let mut server = start_server_env(&db, port, Stdio::null(), false, &env);
+    let mut server = start_server_env(&db, Stdio::null(), false, &env);
+    let base = server.base.clone();
     wait_ready(&client, &base).await;
     let accepted = hook.wait_accepted(1).await;
     // Delivered and recorded (nothing pending): the worker sends it no more.
@@ -77,6 +76,5 @@ async fn queued_notification_is_delivered_after_kill_9_and_restart() {
         "same message key as before the crash"
     );
     assert_eq!(accepted[0].topic, "safety-alert");
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
 }

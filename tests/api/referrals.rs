@@ -4,7 +4,7 @@
 //! (accept, schedule, visit summary, its own PHQ-9, complete) and every step
 //! is checked against the workflow.
 
-mod common;
+use crate::common;
 
 use common::referral::{
     cmhc_partner, eventually_ok, pair, partner_update, patient, referral_tasks, total,

@@ -4,7 +4,7 @@
 //! them; Part 2 data travels only under the patient's consent, and every
 //! decision is audited; a CMHC refers to primary care with the same machinery.
 
-mod common;
+use crate::common;
 
 use common::fake_partner::FakePartner;
 use common::referral::{cmhc_partner, eventually_ok, pair, patient, referral_tasks, total};

@@ -1,7 +1,7 @@
 //! Screening derivations end to end over HTTP: results, safety alerts with
 //! their notification, care plans, updates, deletes, replays and bad input.
 
-mod common;
+use crate::common;
 
 use common::hook::Hook;
 use common::screening::phq9;

@@ -9,7 +9,7 @@
 //! `rules::screening`), and a self-harm answer must raise its alert on every
 //! path, including those where nothing can be scored.
 
-mod common;
+use crate::common;
 
 use common::{TestApp, spawn_app};
 use reqwest::StatusCode;

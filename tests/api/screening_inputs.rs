@@ -4,7 +4,7 @@
 //! items, a panel with components, a stored custom Questionnaire, and the
 //! Part 2 label on positive substance-use results; then `$screening-status`.
 
-mod common;
+use crate::common;
 
 use common::{TestApp, part, shared_data, spawn_app};
 use reqwest::StatusCode;

@@ -1,7 +1,7 @@
 //! Search over real HTTP: parameter types, modifiers, prefixes, chains,
 //! includes, sorting, paging while writes happen, and result shaping.
 
-mod common;
+use crate::common;
 
 use common::process::{fetch_json, next_link};
 use common::{TestApp, spawn_app_with};

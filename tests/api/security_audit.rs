@@ -3,7 +3,7 @@
 //! limit and header limit; tokens from an external issuer and client keys
 //! published at a JWKS URL.
 
-mod common;
+use crate::common;
 
 use common::process::fetch_json;
 use std::time::Duration;

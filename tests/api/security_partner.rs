@@ -2,7 +2,7 @@
 //! exactly what open referrals share with it; labelled SUD data only while an
 //! active, current consent names the partner.
 
-mod common;
+use crate::common;
 
 use common::process::fetch_json;
 use common::{TestApp, get_status, spawn_app};

@@ -1,7 +1,7 @@
 //! Tenant isolation with real tokens: an EHR client of practice A can reach
 //! practice B's data by no path, and can reach its own by every path.
 
-mod common;
+use crate::common;
 
 use common::{TestApp, spawn_app};
 use reqwest::Client;

@@ -2,7 +2,7 @@
 //! ES384 and RS384 assertions, every listed token attack refused, bearer
 //! checks (401/403), scopes per interaction, JWKS by URL with caching rules.
 
-mod common;
+use crate::common;
 
 use common::jwt::{self, Signer, claims, raw, request_token, sign};
 use common::process::fetch_json;

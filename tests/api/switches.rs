@@ -4,7 +4,7 @@
 //! (`[referrals] enabled`), each off in turn while the others keep working;
 //! and the referral workflow is enforced with no partner configured.
 
-mod common;
+use crate::common;
 
 use common::TestApp;
 use common::adt::{MRN, PATIENT_ID, example, held_messages, our_patient, send, start_with};

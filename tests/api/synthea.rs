@@ -2,7 +2,7 @@
 //! and by `tandem import`: resource counts match the source and conditional
 //! references resolved to stored resources.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::Read;

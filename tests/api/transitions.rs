@@ -3,7 +3,7 @@
 //! arrival order, transitions-of-care Tasks, readmissions, and the practice
 //! notification through the outbox.
 
-mod common;
+use crate::common;
 
 use common::adt::{MRN, PATIENT_ID, example, held_messages, message, our_patient, send, start};
 use reqwest::StatusCode;

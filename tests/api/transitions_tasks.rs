@@ -2,7 +2,7 @@
 //! of evidence, marked overdue by the sweep only once past due, and the HIE's
 //! forwarding Provenance kept with the stored message.
 
-mod common;
+use crate::common;
 
 use common::adt::{MRN, PATIENT_ID, example, our_patient, send, start, start_with};
 use serde_json::{Value, json};

@@ -74,7 +74,7 @@ pub async fn held_messages(app: &TestApp) -> Vec<Value> {
     let admin = app
         .client_for(
             "ops",
-            tandem::auth::grant::Role::Admin,
+            tandem::caller::grant::Role::Admin,
             "default",
             "system/*.rs",
         )

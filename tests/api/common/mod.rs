@@ -1,6 +1,5 @@
 //! The one test harness: a real server on port 0 with its own temporary
 //! SQLite database, spoken to over real HTTP.
-#![allow(dead_code)]
 
 pub mod adt;
 pub mod fake_partner;

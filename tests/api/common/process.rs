@@ -6,66 +6,90 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// A port that was free a moment ago.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A `tandem serve` child process. It binds port 0 itself and reports the
+/// address it got on its first stdout line, so no port is chosen here and
+/// bound later by someone else (the race a "free port" helper has).
+pub struct Server {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// Held open: the child's later stdout writes must not hit a closed pipe.
+    _stdout: std::process::ChildStdout,
 }
 
-/// Starts `tandem serve` on `port` with database `db`; stderr goes to `stderr`.
+impl Server {
+    /// Kills the process (`kill -9`) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Spawns `cmd` (a `tandem serve` or `tandem demo` on `127.0.0.1:0`) and
+/// reads stdout until the `tandem listening on URL` line. Blocks only until
+/// the child has bound its listener; later stdout lines stay unread.
+// The child is handed to the caller inside `Server` (which reaps it), or
+// reaped here when it exits before listening.
+#[allow(clippy::zombie_processes)]
+pub fn spawn_listening(mut cmd: Command) -> Server {
+    use std::io::BufRead;
+    let mut child = cmd.stdout(Stdio::piped()).spawn().expect("start tandem");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = stdout.read_line(&mut line).expect("read tandem's stdout");
+        assert!(n > 0, "tandem exited before listening: {:?}", child.wait());
+        if let Some(base) = line.trim().strip_prefix("tandem listening on ") {
+            let base = base.to_string();
+            return Server {
+                child,
+                base,
+                _stdout: stdout.into_inner(),
+            };
+        }
+    }
+}
+
+fn serve_command(db: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tandem"));
+    cmd.args([
+        "--database",
+        db.to_str().unwrap(),
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    cmd
+}
+
+/// Starts `tandem serve` with database `db`; stderr goes to `stderr`.
 /// Request logs are on only when `logs` is set (nobody reads the others).
-pub fn start_server(db: &Path, port: u16, stderr: Stdio, logs: bool) -> Child {
-    start_server_env(db, port, stderr, logs, &[])
+pub fn start_server(db: &Path, stderr: Stdio, logs: bool) -> Server {
+    start_server_env(db, stderr, logs, &[])
 }
 
 /// [`start_server`] with extra `TANDEM_*` settings, e.g. derivations off.
-pub fn start_server_env(
-    db: &Path,
-    port: u16,
-    stderr: Stdio,
-    logs: bool,
-    env: &[(&str, &str)],
-) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .args([
-            "--database",
-            db.to_str().unwrap(),
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env("TANDEM_LOG__LEVEL", if logs { "info" } else { "warn" })
+pub fn start_server_env(db: &Path, stderr: Stdio, logs: bool, env: &[(&str, &str)]) -> Server {
+    let mut cmd = serve_command(db);
+    cmd.env("TANDEM_LOG__LEVEL", if logs { "info" } else { "warn" })
         // These tests are about durability and throughput of the store; auth
-        // has its own tests (tests/security*.rs) and the in-process harness.
+        // has its own tests (tests/api/security*.rs) and the in-process harness.
         .env("TANDEM_AUTH__ENABLED", "false")
         .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .expect("start tandem")
+        .stderr(stderr);
+    spawn_listening(cmd)
 }
 
 /// Starts `tandem serve` with auth on (the default), quiet.
-pub fn start_secure_server(db: &Path, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .args([
-            "--database",
-            db.to_str().unwrap(),
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env("TANDEM_LOG__LEVEL", "warn")
+pub fn start_secure_server(db: &Path) -> Server {
+    let mut cmd = serve_command(db);
+    cmd.env("TANDEM_LOG__LEVEL", "warn")
         // Benchmarks hammer from one client: lift the per-client rate limit.
         .env("TANDEM_AUTH__RATE_PER_SECOND", "10000000")
         .env("TANDEM_AUTH__RATE_BURST", "10000000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start tandem")
+        .stderr(Stdio::null());
+    spawn_listening(cmd)
 }
 
 /// Runs a `tandem` CLI command against `db`; panics if it fails; returns stdout.
