@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::config::Config;
 use crate::measure::catalog::{Catalog, MeasureDef};
 use crate::measure::run::Period;
-use crate::service::measures::measure_def;
+use crate::service::measures::evaluate::measure_def;
 use crate::store::AccessContext;
 
 pub use crate::cli::MeasureArgs as Args;

@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::grant::Role;
-use super::scopes::Scopes;
+use crate::caller::grant::Role;
+use crate::caller::scopes::Scopes;
 use crate::fhir::id::is_valid_id;
 use crate::store::auth::AuthStore;
 

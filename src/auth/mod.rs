@@ -1,8 +1,8 @@
 //! Security: SMART Backend Services tokens, scopes, tenancy and roles,
 //! sensitive-data policy (42 CFR Part 2 consent) and the audit trail.
 //!
-//! The HTTP layer turns a bearer token into an [`crate::store::AccessContext`]
-//! (see [`extract`]); the service layer asks [`policy`] before every
+//! The HTTP layer turns a bearer token into a [`crate::caller::AccessContext`]
+//! (see `http::access`); the service layer asks [`policy`] before every
 //! interaction and records each one through [`audit`]. Everything here except
 //! the token endpoint and JWKS fetching is pure code.
 
@@ -10,13 +10,9 @@ pub mod assertion;
 pub mod audit;
 pub mod backend;
 pub mod clients;
-pub mod extract;
-pub mod grant;
 pub mod jwks;
 pub mod keys;
 pub mod policy;
-pub mod scopes;
 pub mod tokens;
 
-pub use extract::Access;
-pub use grant::{Grant, Role};
+pub use crate::caller::{Grant, Role};

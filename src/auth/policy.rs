@@ -7,8 +7,8 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use super::grant::{Grant, Role};
-use super::scopes::{Allowance, Perms};
+use crate::caller::grant::{Grant, Role};
+use crate::caller::scopes::{Allowance, Perms};
 use crate::fhir::index::{IndexValue, extract, normalize};
 use crate::fhir::params::Registry;
 

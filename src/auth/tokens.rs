@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use super::assertion::{authenticate, peek_claim};
 use super::clients;
-use super::grant::{Grant, Role};
 use super::jwks::{JwksCache, select};
 use super::keys::KeyRing;
-use super::scopes::Scopes;
+use crate::caller::grant::{Grant, Role};
+use crate::caller::scopes::Scopes;
 use crate::store::Store;
 
 /// Upper bound of cached verified tokens; the cache is swept when full.

@@ -5,7 +5,7 @@ use std::sync::{Arc, LazyLock};
 
 use serde::{Deserialize, Serialize};
 
-use super::scopes::{Scope, Scopes};
+use crate::caller::scopes::{Scope, Scopes};
 
 /// The kind of client, fixed at registration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

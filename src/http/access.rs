@@ -18,13 +18,13 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use super::grant::{Grant, Role};
-use super::tokens::Tokens;
+use crate::auth::tokens::Tokens;
+use crate::caller::AccessContext;
+use crate::caller::grant::{Grant, Role};
 use crate::fhir::id::is_valid_id;
 use crate::fhir::outcome::Issue;
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::store::AccessContext;
 
 pub const TENANT_HEADER: &str = "x-tandem-tenant";
 pub const CLIENT_HEADER: &str = "x-tandem-client";

@@ -9,11 +9,11 @@ use super::body::SearchForm;
 use super::error::ApiError;
 use super::negotiate::{FhirJson, Format, Preferences, WriteHeaders, json_response};
 use super::respond::{read_response, write_response};
-use crate::auth::Access;
 use crate::fhir::outcome::Issue;
 use crate::fhir::resource_types::is_known;
+use crate::http::access::Access;
+use crate::service::HistoryScope;
 use crate::service::Prefer;
-use crate::store::HistoryScope;
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -95,7 +95,7 @@ pub async fn search_post(
 /// `GET [type]?…` and `POST [type]/_search` run the same search.
 async fn run_search(
     s: &AppState,
-    ctx: &crate::store::AccessContext,
+    ctx: &crate::caller::AccessContext,
     rt: &str,
     pairs: Vec<(String, String)>,
     prefs: Preferences,
@@ -170,7 +170,7 @@ pub async fn read(
 
 /// Conditional read: `If-None-Match: W/"n"` naming the current version, or
 /// `If-Modified-Since` at or after its last update (HTTP dates have seconds).
-fn not_modified(headers: &axum::http::HeaderMap, r: &crate::store::StoredResource) -> bool {
+fn not_modified(headers: &axum::http::HeaderMap, r: &crate::service::StoredResource) -> bool {
     let text = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
     if let Some(tags) = text("if-none-match") {
         return tags

@@ -1,6 +1,7 @@
 //! The HTTP surface: axum routes, middleware (request ids, tracing without
 //! patient data, limits) and rendering. Depends on `service`, never on `store`.
 
+pub(crate) mod access;
 mod auth_routes;
 mod body;
 pub mod error;
@@ -33,7 +34,7 @@ pub struct AppState {
     /// Token issuing and verification (always available).
     pub tokens: Arc<crate::auth::tokens::Tokens>,
     /// Enforcement; `None` only when auth is switched off.
-    pub gate: Option<Arc<crate::auth::extract::Gate>>,
+    pub gate: Option<Arc<crate::http::access::Gate>>,
     pub max_body_bytes: usize,
     /// The CapabilityStatement, rendered once at start-up.
     pub capability: Arc<String>,

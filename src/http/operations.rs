@@ -8,8 +8,8 @@ use axum::response::Response;
 use super::AppState;
 use super::error::ApiError;
 use super::negotiate::{FhirJson, Format, json_response};
-use crate::auth::extract::Access;
 use crate::fhir::outcome::Issue;
+use crate::http::access::Access;
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -110,7 +110,7 @@ pub async fn instance_operation(
 /// `FhirService::audit_operation`).
 fn audited<T, E: Into<ApiError>>(
     s: &AppState,
-    ctx: &crate::store::AccessContext,
+    ctx: &crate::caller::AccessContext,
     target: (&str, Option<&str>),
     op: &str,
     pairs: &[(String, String)],
@@ -130,7 +130,7 @@ fn audited<T, E: Into<ApiError>>(
 /// such operation.
 async fn dispatch(
     s: &AppState,
-    ctx: &crate::store::AccessContext,
+    ctx: &crate::caller::AccessContext,
     fmt: Format,
     rt: &str,
     id: &str,

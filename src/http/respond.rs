@@ -6,8 +6,8 @@ use axum::response::Response;
 use super::negotiate::{Format, json_response};
 use crate::fhir::bundle::etag;
 use crate::fhir::outcome::{Issue, operation_outcome};
+use crate::service::StoredResource;
 use crate::service::{Prefer, WriteResult};
-use crate::store::StoredResource;
 
 fn http_date(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)

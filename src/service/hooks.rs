@@ -14,11 +14,12 @@
 
 use std::sync::Arc;
 
-use super::derive::{Notes, Recording, Written};
-use super::referrals::{self, PositiveScreen, Referrals, Writer};
-use super::resource::Stamper;
-use super::transitions::{TransitionRules, Unit as TransitionUnit};
-use super::{ServiceError, followup_evidence};
+use crate::service::ServiceError;
+use crate::service::fhir_api::resource::Stamper;
+use crate::service::referrals::{self, PositiveScreen, Referrals, Writer};
+use crate::service::screening::{Notes, Recording, Written};
+use crate::service::transitions::followup_evidence;
+use crate::service::transitions::receive::{TransitionRules, Unit as TransitionUnit};
 use crate::store::WriteTx;
 
 /// What a hook works with: the open transaction and what earlier hooks left.

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::resource::Stamper;
+use crate::service::fhir_api::resource::Stamper;
 use crate::store::{StoreError, WriteTx};
 
 /// The live resource `rt/id`, parsed.

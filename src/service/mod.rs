@@ -2,33 +2,16 @@
 //! validation results, storage, index rows (and, in later issues, derivations
 //! and outbox messages). Handlers call this layer; it alone talks to the store.
 
-mod access;
-mod audit_log;
-mod audit_query;
-mod bundle;
-mod bundle_entry;
-mod bundle_fast;
-mod capability;
-mod crud;
-pub mod derive;
-mod followup_evidence;
-mod history;
+pub(crate) mod fhir_api;
 pub(crate) mod hooks;
 pub(crate) mod managed;
-mod measure_ops;
-pub mod measures;
-mod messaging;
+pub(crate) mod measures;
 mod outbox_admin;
-pub(crate) mod overdue;
-mod patient_match;
-mod read;
-mod referral_report;
-pub mod referrals;
+pub(crate) mod referrals;
 mod report;
-mod resource;
-mod search;
-mod toc_report;
-pub mod transitions;
+pub(crate) mod screening;
+pub(crate) mod security;
+pub(crate) mod transitions;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,11 +21,13 @@ use crate::fhir::params::Registry;
 use crate::fhir::profile::Profiles;
 use crate::store::{AccessContext, Store, StoreError};
 
-pub use capability::{CANONICAL_BASE, capability_statement};
-pub use crud::{Conditional, WriteRequest};
-pub use measure_ops::measure_resource;
-pub use resource::{Prefer, WriteResult};
-pub use search::SearchResult;
+/// Store types the HTTP layer renders; it names them through the service.
+pub use crate::store::{HistoryScope, StoredResource};
+pub use fhir_api::capability::{CANONICAL_BASE, capability_statement};
+pub use fhir_api::crud::{Conditional, WriteRequest};
+pub use fhir_api::resource::{Prefer, WriteResult};
+pub use fhir_api::search::SearchResult;
+pub use measures::operations::measure_resource;
 
 /// How profile violations are treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -98,7 +83,7 @@ pub struct FhirService {
     profiles: Profiles,
     settings: Settings,
     clock: Arc<dyn Clock>,
-    audit: audit_log::AuditLog,
+    audit: security::audit_log::AuditLog,
     /// Each enabled capability's post-write hook, in the order they run.
     hooks: Arc<Vec<Box<dyn hooks::PostWriteHook>>>,
 }
@@ -188,11 +173,11 @@ impl FhirService {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> FhirService {
-        let audit = audit_log::AuditLog::start(store.clone());
+        let audit = security::audit_log::AuditLog::start(store.clone());
         let mut registered: Vec<Box<dyn hooks::PostWriteHook>> = Vec::new();
         if let Some(c) = settings.derivations.clone() {
-            registered.push(Box::new(derive::ScreeningHook(Arc::new(
-                derive::Deriver::new(c),
+            registered.push(Box::new(screening::ScreeningHook(Arc::new(
+                screening::Deriver::new(c),
             ))));
         }
         if settings.transitions_enabled {

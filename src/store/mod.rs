@@ -10,51 +10,15 @@ pub mod auth;
 pub mod outbox;
 pub mod sqlite;
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 
-use crate::auth::Grant;
-
+pub use crate::caller::AccessContext;
 use crate::fhir::index::IndexEntry;
 use crate::fhir::query::SearchQuery;
 
 /// The tenant of Tandem's own bookkeeping (audit batches); not a valid FHIR
 /// id, so no client can ever name it as its tenant.
 pub const AUDIT_TENANT: &str = "$audit";
-
-/// Who is asking, on whose behalf: passed to every store call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccessContext {
-    /// The practice Organization the data belongs to.
-    pub tenant: String,
-    /// The calling client.
-    pub client_id: String,
-    /// Correlates logs and errors of one request.
-    pub request_id: String,
-    /// True when the caller works in a tenant that is not its own (a BH partner
-    /// inside a referring practice): the store records what it writes, so the
-    /// partner can read its own writes back and nothing else of its own.
-    pub guest: bool,
-    /// The caller's network address (audited).
-    pub address: Option<String>,
-    /// What the caller's token grants (role, organization, scopes).
-    pub grant: Arc<Grant>,
-}
-
-impl AccessContext {
-    /// Tandem acting for itself (CLI import, background jobs): full access to `tenant`.
-    pub fn internal(tenant: &str, request_id: &str) -> AccessContext {
-        AccessContext {
-            tenant: tenant.to_string(),
-            client_id: "tandem".into(),
-            request_id: request_id.to_string(),
-            guest: false,
-            address: None,
-            grant: Grant::internal(),
-        }
-    }
-}
 
 /// One stored version of a resource.
 #[derive(Debug, Clone, PartialEq)]

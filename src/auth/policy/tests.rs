@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::auth::scopes::Scopes;
+use crate::caller::scopes::Scopes;
 
 fn grant(role: Role, scopes: &str) -> Grant {
     Grant {

@@ -10,12 +10,13 @@ mod create;
 mod feedback;
 mod guard;
 mod package;
+mod report;
 
 use serde_json::Value;
 
 use super::ServiceError;
-use super::derive::Written;
-use super::resource::Stamper;
+use super::fhir_api::resource::Stamper;
+use super::screening::Written;
 use crate::rules::referral::compact::Partner;
 use crate::rules::referral::{REFERRAL_CATEGORY, TASK_CODE_CS};
 use crate::store::WriteTx;

@@ -18,8 +18,8 @@ use super::{Pass, REFERRAL_TOPIC, org_of};
 use crate::auth::audit::Event;
 use crate::auth::policy::{consent_permits, sensitive_labels};
 use crate::service::ServiceError;
-use crate::service::audit_log::{row, system_record};
 use crate::service::managed::{find, live};
+use crate::service::security::audit_record::{row, system_record};
 use crate::store::outbox::OutboxMessage;
 
 /// Queues the package of referral Task `task_id` for a partner Tandem pushes to.

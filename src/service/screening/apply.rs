@@ -15,7 +15,7 @@ use crate::fhir::outcome::Issue;
 use crate::rules::screening::score::{Answer, score};
 use crate::rules::screening::value;
 use crate::rules::screening::{Outcome, Rejection, Sex, rules};
-use crate::service::resource::Stamper;
+use crate::service::fhir_api::resource::Stamper;
 use crate::service::{ServiceError, managed};
 use crate::store::outbox::OutboxMessage;
 use crate::store::{StoreError, WriteTx};

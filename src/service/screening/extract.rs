@@ -14,7 +14,7 @@ use crate::fhir::reference::{Ref, parse as parse_ref};
 use crate::rules::screening::SafetyHit;
 use crate::rules::screening::catalog;
 use crate::rules::screening::score::{Answer, Response};
-use crate::service::resource::Stamper;
+use crate::service::fhir_api::resource::Stamper;
 use crate::store::{StoreError, WriteTx};
 
 /// Where an administration came from.

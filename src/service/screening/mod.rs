@@ -30,12 +30,12 @@ use crate::rules::screening::safety::SafetyItems;
 use crate::rules::screening::value::{self, ValueScreen};
 use crate::service::ServiceError;
 use crate::service::WriteResult;
-use crate::service::bundle_entry::EntryResult;
+use crate::service::fhir_api::bundle_entry::EntryResult;
 use crate::service::hooks::{HookCx, PostWriteHook};
 
 const LOINC: &str = "http://loinc.org";
 
-pub use build::{DERIVED_TAG, INSTRUMENT_TAG, RESULT_PROFILE};
+pub use build::{DERIVED_TAG, INSTRUMENT_TAG};
 pub use record::{Recording, Written};
 
 /// The derivation engine: the instrument catalog and the program's choices.

@@ -8,7 +8,7 @@ use super::Deriver;
 use super::extract::{Input, Source, codings, value_answer};
 use crate::fhir::query::parse as parse_query;
 use crate::rules::screening::score::{Answer, Response};
-use crate::service::resource::Stamper;
+use crate::service::fhir_api::resource::Stamper;
 use crate::store::{StoreError, WriteTx};
 
 /// A panel: its components and its members are the answers; a total among them is the sent total.

@@ -22,7 +22,7 @@ use crate::fhir::query::parse as parse_query;
 use crate::rules::screening::catalog::{self, weight};
 use crate::rules::screening::identify::by_items;
 use crate::rules::screening::score::{Answer, Response};
-use crate::service::resource::Stamper;
+use crate::service::fhir_api::resource::Stamper;
 use crate::store::{StoreError, WriteTx};
 
 /// Questionnaires published elsewhere whose items are an instrument's LOINC items.

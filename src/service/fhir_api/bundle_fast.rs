@@ -13,15 +13,16 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::audit_log::AuditUnit;
-use super::bundle::{at_entry, conditional_target, rewrite_refs, unknown_urn};
-use super::bundle_entry::{EntryResult, Method, Op};
-use super::crud::{Conditional, parse_conditional};
-use super::resource::{Stamper, WriteResult, stored};
-use super::{FhirService, ServiceError};
 use crate::fhir::id::new_id;
 use crate::fhir::query::SearchQuery;
 use crate::fhir::reference::{Ref, parse as parse_ref};
+use crate::service::fhir_api::bundle::at_entry;
+use crate::service::fhir_api::bundle_entry::{EntryResult, Method, Op};
+use crate::service::fhir_api::bundle_refs::{conditional_target, rewrite_refs, unknown_urn};
+use crate::service::fhir_api::crud::{Conditional, parse_conditional};
+use crate::service::fhir_api::resource::{Stamper, WriteResult, stored};
+use crate::service::security::audit_record::AuditUnit;
+use crate::service::{FhirService, ServiceError};
 use crate::store::{AccessContext, NewVersion, StoreError, WriteTx, transact};
 
 /// True when the transaction can take the fast path.

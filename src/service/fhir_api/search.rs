@@ -2,13 +2,13 @@
 
 use serde_json::{Value, json};
 
-use super::{FhirService, ServiceError};
 use crate::auth::policy::{Interaction, authorize};
-use crate::auth::scopes::Allowance;
+use crate::caller::scopes::Allowance;
 use crate::fhir::bundle::{Entry, render};
 use crate::fhir::outcome::{Issue, operation_outcome};
 use crate::fhir::query::{SearchQuery, Summary, parse as parse_query};
 use crate::fhir::summary::is_summary_key;
+use crate::service::{FhirService, ServiceError};
 use crate::store::{AccessContext, SearchPage, StoredResource};
 
 /// A rendered searchset Bundle.

@@ -8,14 +8,14 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use super::derive::{DERIVED_TAG, INSTRUMENT_TAG};
-use super::referrals::REFERRAL_TOPIC;
-use super::report::ratio;
-use super::{FhirService, ServiceError};
 use crate::fhir::datetime::{format_instant_ms, parse_range};
 use crate::rules::referral::TASK_CODE_CS;
 use crate::rules::referral::numbers::{Referral, Timeline, numbers, timeline};
 use crate::rules::referral::workflow::OPEN;
+use crate::service::referrals::REFERRAL_TOPIC;
+use crate::service::report::ratio;
+use crate::service::screening::{DERIVED_TAG, INSTRUMENT_TAG};
+use crate::service::{FhirService, ServiceError};
 use crate::store::outbox::OutboxState;
 use crate::store::{AccessContext, HistoryQuery, HistoryScope};
 

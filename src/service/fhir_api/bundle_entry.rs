@@ -4,14 +4,14 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::crud::{Conditional, parse_conditional};
-use super::resource::{Prepared, Stamper, WriteResult};
-use super::search::full_url;
-use super::{FhirService, ServiceError};
 use crate::fhir::bundle::{Entry, etag, parse_etag, render};
 use crate::fhir::datetime::format_instant_ms;
 use crate::fhir::outcome::{Issue, operation_outcome};
 use crate::fhir::resource_types::is_known;
+use crate::service::fhir_api::crud::{Conditional, parse_conditional};
+use crate::service::fhir_api::resource::{Prepared, Stamper, WriteResult};
+use crate::service::fhir_api::search::full_url;
+use crate::service::{FhirService, ServiceError};
 use crate::store::{StoredResource, WriteTx};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,11 +289,14 @@ pub fn get(tx: &mut dyn WriteTx, st: &Stamper, op: &Op) -> Result<EntryResult, S
         let current = tx
             .current(rt, id)?
             .filter(|c| !c.deleted)
-            .ok_or_else(|| super::crud::not_found(rt, id))?;
+            .ok_or_else(|| crate::service::fhir_api::crud::not_found(rt, id))?;
         if let Some(v) = &op.version
             && v != &current.version.to_string()
         {
-            return Err(super::crud::not_found(rt, &format!("{id}/_history/{v}")));
+            return Err(crate::service::fhir_api::crud::not_found(
+                rt,
+                &format!("{id}/_history/{v}"),
+            ));
         }
         return Ok(EntryResult::read(current));
     }

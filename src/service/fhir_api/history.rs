@@ -2,14 +2,14 @@
 
 use serde_json::json;
 
-use super::search::full_url;
-use super::{FhirService, ServiceError};
 use crate::auth::policy::{Interaction, authorize};
-use crate::auth::scopes::{Allowance, Perms};
+use crate::caller::scopes::{Allowance, Perms};
 use crate::fhir::bundle::{Entry, etag, render};
 use crate::fhir::datetime::{format_instant_ms, parse_range};
 use crate::fhir::outcome::Issue;
 use crate::fhir::query::{DEFAULT_COUNT, MAX_COUNT};
+use crate::service::fhir_api::search::full_url;
+use crate::service::{FhirService, ServiceError};
 use crate::store::{AccessContext, HistoryQuery, HistoryScope};
 
 impl FhirService {
@@ -91,7 +91,7 @@ impl FhirService {
             && page.entries.is_empty()
             && q_was_first_page
         {
-            return Err(super::crud::not_found(t, id));
+            return Err(crate::service::fhir_api::crud::not_found(t, id));
         }
         let shown: Vec<&crate::store::StoredResource> = page.entries.iter().collect();
         self.audit_read(ctx, i, &rt, &shown, None);

@@ -1,5 +1,5 @@
 //! Writing the audit trail. Records of writes are stamped inside the write's
-//! own unit of work (see [`AuditUnit`]), so a change and its AuditEvent commit
+//! own unit of work (see [`AuditUnit`](super::audit_record::AuditUnit)), so a change and its AuditEvent commit
 //! together. Records of reads, refusals and token decisions go through a
 //! bounded queue to a task that commits them in batches, so auditing a read
 //! costs the reader no fsync; the queue is drained before the store closes.
@@ -14,16 +14,15 @@
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{FhirService, ServiceError, access};
-use crate::auth::audit::{Event, Record, audit_event};
+use super::audit_record::{AuditUnit, add_entity, record, row};
+use crate::auth::audit::Event;
 use crate::auth::policy::Interaction;
-use crate::fhir::id::new_id;
+use crate::service::{FhirService, ServiceError, security::access};
 use crate::store::audit::AuditRow;
-use crate::store::{AUDIT_TENANT, AccessContext, Store, StoreError, StoredResource, WriteTx};
+use crate::store::{AUDIT_TENANT, AccessContext, Store, StoredResource};
 
 const QUEUE: usize = 65_536;
 /// Records waiting beyond a full queue before new requests are held back.
@@ -128,93 +127,6 @@ impl AuditLog {
     }
 }
 
-/// The stored form of a record: its facts (compact JSON, rendered as a BALP
-/// AuditEvent only when read) and the columns audit searches filter on.
-/// Building the full AuditEvent on every read request would cost more than the
-/// read itself.
-pub(crate) fn row(rec: &Record, tenant: &str) -> AuditRow {
-    let (type_code, subtype) = match &rec.event {
-        Event::Rest(i) => ("rest", i.code()),
-        Event::Token => ("110114", "110122"),
-        Event::Consent { .. } => ("110113", "AuthZ-Consent"),
-        Event::Disclosure { .. } => ("110106", "disclose"),
-    };
-    AuditRow {
-        id: new_id(),
-        recorded_ms: rec.now_ms,
-        tenant: tenant.to_string(),
-        client: rec.client_id.clone(),
-        outcome: rec.outcome.clone(),
-        type_code: type_code.into(),
-        subtype: subtype.into(),
-        patients: rec.patients.clone(),
-        facts: serde_json::to_string(rec).expect("records serialise"),
-    }
-}
-
-/// The AuditEvent resource of a stored row.
-pub(crate) fn render_row(id: &str, facts: &str) -> Option<String> {
-    let rec: Record = serde_json::from_str(facts).ok()?;
-    let mut body = audit_event(&rec);
-    body["id"] = json!(id);
-    body["meta"] = json!({"versionId": "1", "lastUpdated": body["recorded"].clone()});
-    Some(body.to_string())
-}
-
-/// The audit record of a write, completed inside its unit of work.
-#[derive(Clone)]
-pub(crate) struct AuditUnit {
-    record: Record,
-    tenant: String,
-}
-
-impl AuditUnit {
-    /// Appends the AuditEvent naming `written` to the transaction.
-    pub fn commit<'a>(
-        &self,
-        tx: &mut dyn WriteTx,
-        written: impl IntoIterator<Item = &'a StoredResource>,
-    ) -> Result<(), StoreError> {
-        let mut rec = self.record.clone();
-        for r in written {
-            add_entity(&mut rec, r);
-        }
-        tx.audit(row(&rec, &self.tenant))
-    }
-
-    /// Appends an AuditEvent naming one resource by `Type/id` and the
-    /// patient it concerns, for writes whose body says nothing about the
-    /// patient (a received message Bundle) and is too large to re-read.
-    pub fn commit_named(
-        &self,
-        tx: &mut dyn WriteTx,
-        entity: String,
-        patient: Option<String>,
-    ) -> Result<(), StoreError> {
-        let mut rec = self.record.clone();
-        rec.entities.push((entity, Vec::new()));
-        rec.patients.extend(patient);
-        tx.audit(row(&rec, &self.tenant))
-    }
-
-    /// Appends an AuditEvent naming the `Type/id` each Bundle entry wrote.
-    pub fn commit_entries<'a>(
-        &self,
-        tx: &mut dyn WriteTx,
-        entries: impl IntoIterator<Item = &'a super::bundle_entry::EntryResult>,
-    ) -> Result<(), StoreError> {
-        let mut rec = self.record.clone();
-        for e in entries {
-            if let Some(what) = &e.full_url
-                && e.status.starts_with('2')
-            {
-                rec.entities.push((what.clone(), Vec::new()));
-            }
-        }
-        tx.audit(row(&rec, &self.tenant))
-    }
-}
-
 impl FhirService {
     /// Back-pressure from the audit trail: returns once its queue has room
     /// (see [`AuditLog::room`]). Every request awaits it before its work.
@@ -269,7 +181,7 @@ impl FhirService {
             self.clock.now_ms(),
         );
         rec.resource_type = Some(rt.to_string());
-        let encoded = super::search::encode(params.iter());
+        let encoded = crate::service::fhir_api::search::encode(params.iter());
         rec.query = Some(if encoded.is_empty() {
             op.to_string()
         } else {
@@ -386,80 +298,6 @@ impl FhirService {
         }
         self.audit.send(row(&rec, &ctx.tenant));
     }
-}
-
-/// The audit facts common to every record of a request.
-/// A record of something Tandem itself did (a disclosure in a referral
-/// package, a consent decision while building it), inside a unit of work.
-pub(crate) fn system_record(event: Event, now_ms: i64) -> Record {
-    record(&AccessContext::internal("", "tandem"), event, now_ms)
-}
-
-pub(crate) fn record(ctx: &AccessContext, event: Event, now_ms: i64) -> Record {
-    Record {
-        event,
-        outcome: "0".into(),
-        outcome_desc: None,
-        client_id: ctx.client_id.clone(),
-        client_address: ctx.address.clone(),
-        resource_type: None,
-        entities: Vec::new(),
-        patients: Vec::new(),
-        query: None,
-        request_id: ctx.request_id.clone(),
-        token_id: ctx.grant.token_id.clone(),
-        now_ms,
-    }
-}
-
-/// The few elements of a resource an audit entity needs; deserialising into
-/// this skips everything else, much cheaper than a full `Value`.
-#[derive(serde::Deserialize, Default)]
-struct Peek {
-    #[serde(default)]
-    meta: Option<PeekMeta>,
-    subject: Option<PeekRef>,
-    patient: Option<PeekRef>,
-    #[serde(rename = "for")]
-    for_: Option<PeekRef>,
-}
-
-#[derive(serde::Deserialize, Default)]
-struct PeekMeta {
-    #[serde(default)]
-    security: Vec<Value>,
-}
-
-#[derive(serde::Deserialize)]
-struct PeekRef {
-    reference: Option<String>,
-}
-
-/// Adds a returned or written resource to an audit record: its reference, its
-/// security labels and the patient it is about.
-pub(crate) fn add_entity(rec: &mut Record, r: &StoredResource) {
-    let peek: Peek = if r.deleted {
-        Peek::default()
-    } else {
-        serde_json::from_str(&r.body).unwrap_or_default()
-    };
-    let mut patients: Vec<String> = [&peek.subject, &peek.patient, &peek.for_]
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p.reference.clone())
-        .filter(|p| p.starts_with("Patient/"))
-        .collect();
-    if r.resource_type == "Patient" {
-        patients.push(format!("Patient/{}", r.id));
-    }
-    for p in patients {
-        if !rec.patients.contains(&p) {
-            rec.patients.push(p);
-        }
-    }
-    let labels = peek.meta.map(|m| m.security).unwrap_or_default();
-    rec.entities
-        .push((format!("{}/{}", r.resource_type, r.id), labels));
 }
 
 #[cfg(test)]

@@ -7,18 +7,18 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use super::bundle_entry::{Method, Op};
-use super::crud::not_found;
-use super::{FhirService, ServiceError};
 use crate::auth::audit::patients_of;
 use crate::auth::policy::{
     ACTIVE_REFERRAL_STATUSES, Denial, Interaction, authorize, consent_permits,
     matches_restrictions, sensitive_labels, shared_refs,
 };
-use crate::auth::scopes::Allowance;
+use crate::caller::scopes::Allowance;
 use crate::fhir::datetime::format_instant_ms;
 use crate::fhir::outcome::Issue;
 use crate::fhir::query::parse as parse_query;
+use crate::service::fhir_api::bundle_entry::{Method, Op};
+use crate::service::fhir_api::crud::not_found;
+use crate::service::{FhirService, ServiceError};
 use crate::store::{AccessContext, StoredResource};
 
 impl From<Denial> for ServiceError {
@@ -368,7 +368,7 @@ impl FhirService {
 /// Whether a stored Bundle is a held message (tag check without parsing
 /// unless the tag's code system appears at all).
 fn is_held(body: &str) -> bool {
-    use crate::service::transitions::MESSAGE_TAG;
+    use crate::service::transitions::receive::MESSAGE_TAG;
     body.contains(MESSAGE_TAG)
         && serde_json::from_str::<Value>(body).is_ok_and(|v| {
             v["meta"]["tag"].as_array().is_some_and(|tags| {

@@ -6,13 +6,13 @@
 
 use serde_json::Value;
 
-use super::resource::{Prepared, Stamper, WriteResult, stored};
-use super::{FhirService, ServiceError};
 use crate::auth::policy::Interaction;
 use crate::fhir::id::new_id;
 use crate::fhir::outcome::Issue;
 use crate::fhir::params::Registry;
 use crate::fhir::query::{SearchQuery, parse as parse_query};
+use crate::service::fhir_api::resource::{Prepared, Stamper, WriteResult, stored};
+use crate::service::{FhirService, ServiceError};
 use crate::store::{AccessContext, WriteTx, transact};
 
 /// Conditions of a write taken from headers or the URL.

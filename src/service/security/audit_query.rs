@@ -4,15 +4,15 @@
 //! newest first, paged. Other search parameters are refused with 400, since
 //! the trail is kept in its own table (see `store::audit`).
 
-use super::audit_log::render_row;
-use super::search::SearchResult;
-use super::{FhirService, ServiceError};
-use crate::auth::grant::Role;
 use crate::auth::policy::Interaction;
+use crate::caller::grant::Role;
 use crate::fhir::bundle::{Entry, render};
 use crate::fhir::datetime::parse_range;
 use crate::fhir::outcome::Issue;
 use crate::fhir::query::{DEFAULT_COUNT, MAX_COUNT};
+use crate::service::fhir_api::search::SearchResult;
+use crate::service::security::audit_record::render_row;
+use crate::service::{FhirService, ServiceError};
 use crate::store::audit::AuditQuery;
 use crate::store::{AccessContext, StoredResource};
 
@@ -102,7 +102,7 @@ impl FhirService {
         self.audit_read(ctx, Interaction::Read, "AuditEvent", &[], None);
         let body = facts
             .and_then(|f| render_row(id, &f))
-            .ok_or_else(|| super::crud::not_found("AuditEvent", id))?;
+            .ok_or_else(|| crate::service::fhir_api::crud::not_found("AuditEvent", id))?;
         Ok(StoredResource {
             resource_type: "AuditEvent".into(),
             id: id.to_string(),
@@ -122,7 +122,9 @@ impl FhirService {
         let mut q = parse(&pairs)?;
         q.tenant = audit_tenant(ctx).map(str::to_string);
         let page = self.store.audit_search(q).await?;
-        let query = super::search::encode(pairs.iter().filter(|(k, _)| k != "_before_seq"));
+        let query = crate::service::fhir_api::search::encode(
+            pairs.iter().filter(|(k, _)| k != "_before_seq"),
+        );
         self.audit_read(
             ctx,
             Interaction::Search,

@@ -1,10 +1,10 @@
 //! Read and vread: authorised, screened (scope restrictions, partner shared
 //! set, consent) and audited; withheld resources answer 404, not 403.
 
-use super::crud::not_found;
-use super::{FhirService, ServiceError};
 use crate::auth::policy::Interaction;
 use crate::fhir::outcome::Issue;
+use crate::service::fhir_api::crud::not_found;
+use crate::service::{FhirService, ServiceError};
 use crate::store::{AccessContext, StoredResource};
 
 impl FhirService {
@@ -22,7 +22,7 @@ impl FhirService {
         }
         let mut found = self.store.read(ctx, rt, id).await?;
         if found.is_none() && rt == "Measure" {
-            found = super::measure_ops::catalog_measure(id);
+            found = crate::service::measures::operations::catalog_measure(id);
         }
         let r = self
             .screen_one(ctx, &allowance, found, Interaction::Read, rt, id)

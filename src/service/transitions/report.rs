@@ -5,13 +5,13 @@
 
 use serde_json::{Value, json};
 
-use super::report::ratio;
-use super::transitions::{MESSAGE_TAG, TOC_CS};
-use super::{FhirService, ServiceError};
 use crate::fhir::datetime::parse_range;
 use crate::fhir::message::{check, focus_encounter};
 use crate::rules::toc_numbers::{Receipt, TaskFact, numbers};
 use crate::rules::transitions::FollowUp;
+use crate::service::report::ratio;
+use crate::service::transitions::receive::{MESSAGE_TAG, TOC_CS};
+use crate::service::{FhirService, ServiceError};
 use crate::store::AccessContext;
 
 impl FhirService {

@@ -8,16 +8,16 @@
 
 use serde_json::{Value, json};
 
-use super::{FhirService, ServiceError};
 use crate::auth::Role;
 use crate::auth::policy::Interaction;
-use crate::auth::scopes::Allowance;
+use crate::caller::scopes::Allowance;
 use crate::fhir::outcome::Issue;
 use crate::measure::GroupResult;
 use crate::measure::attribution::attributed;
 use crate::measure::catalog::{Catalog, MeasureDef};
 use crate::measure::record::Record;
 use crate::measure::run::{MeasureTally, Period};
+use crate::service::{FhirService, ServiceError};
 use crate::store::{AccessContext, PatientPage, PatientRecord, Store, StoreError};
 
 /// Resource types a measure can read, gathered by their `patient` parameter.

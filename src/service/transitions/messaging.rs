@@ -8,11 +8,11 @@
 
 use serde_json::Value;
 
-use super::transitions::{Received, Stamped, Unit, message_patient};
-use super::{FhirService, ServiceError};
 use crate::auth::policy::Interaction;
 use crate::fhir::message;
 use crate::fhir::outcome::{Issue, operation_outcome};
+use crate::service::transitions::receive::{Received, Stamped, Unit, message_patient};
+use crate::service::{FhirService, ServiceError};
 use crate::store::{AccessContext, transact};
 
 impl FhirService {

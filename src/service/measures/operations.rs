@@ -5,11 +5,11 @@
 
 use serde_json::{Value, json};
 
-use super::measures::{Selection, measure_def, report_base, run, subject_id};
-use super::{FhirService, ServiceError};
 use crate::fhir::outcome::Issue;
 use crate::measure::catalog::{Catalog, MeasureDef};
 use crate::measure::run::{MeasureTally, Period, report_groups};
+use crate::service::measures::evaluate::{Selection, measure_def, report_base, run, subject_id};
+use crate::service::{FhirService, ServiceError};
 
 fn get<'a>(pairs: &'a [(String, String)], k: &str) -> Option<&'a str> {
     pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
@@ -36,7 +36,7 @@ pub fn measure_resource(def: &MeasureDef) -> Value {
 /// A Measure Tandem evaluates, as a stored resource, for reads of
 /// `Measure/{id}` that the store does not hold (the catalog is read-only
 /// conformance content; clients may still store Measures of their own).
-pub(super) fn catalog_measure(id: &str) -> Option<crate::store::StoredResource> {
+pub(crate) fn catalog_measure(id: &str) -> Option<crate::store::StoredResource> {
     let def = Catalog::get().by_id(id)?;
     Some(crate::store::StoredResource {
         resource_type: "Measure".into(),
@@ -254,7 +254,7 @@ fn gap_measures(
 
 fn evaluated_refs(record: &crate::measure::record::Record) -> Vec<Value> {
     let mut refs = vec![json!({"reference": format!("Patient/{}", record.id())})];
-    for ty in super::measures::COMPARTMENT_TYPES {
+    for ty in crate::service::measures::evaluate::COMPARTMENT_TYPES {
         for r in record.all(ty) {
             refs.push(
                 json!({"reference": format!("{ty}/{}", r["id"].as_str().unwrap_or_default())}),

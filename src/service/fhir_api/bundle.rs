@@ -10,19 +10,21 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use super::audit_log::AuditUnit;
-use super::bundle_entry::{EntryResult, Method, Op, error_result, parse_entries};
-use super::crud::{
-    parse_conditional, tx_conditional_delete, tx_conditional_update, tx_delete, tx_update,
-};
-use super::resource::{Prefer, Stamper, WriteResult, stored};
-use super::{FhirService, ServiceError};
 use crate::auth::policy::Interaction;
 use crate::fhir::bundle::{Entry, render};
 use crate::fhir::id::new_id;
 use crate::fhir::outcome::Issue;
-use crate::fhir::reference::{Ref, parse as parse_ref};
-use crate::store::{AccessContext, StoreError, StoredResource, WriteTx, transact};
+use crate::service::fhir_api::bundle_entry::{
+    EntryResult, Method, Op, error_result, parse_entries,
+};
+use crate::service::fhir_api::bundle_refs::{resolve_ref, rewrite_refs};
+use crate::service::fhir_api::crud::{
+    tx_conditional_delete, tx_conditional_update, tx_delete, tx_update,
+};
+use crate::service::fhir_api::resource::{Prefer, Stamper, WriteResult, stored};
+use crate::service::security::audit_record::AuditUnit;
+use crate::service::{FhirService, ServiceError};
+use crate::store::{AccessContext, StoreError, WriteTx, transact};
 
 impl FhirService {
     /// Processes a transaction or batch Bundle and renders the response Bundle.
@@ -60,16 +62,17 @@ impl FhirService {
             for (i, op) in ops.iter().enumerate() {
                 self.allow_entry(ctx, op).map_err(|e| at_entry(i, e))?;
             }
-            if super::bundle_fast::applies(&ops) {
-                super::bundle_fast::run(self, ctx, st, ops, audit).await?
+            if crate::service::fhir_api::bundle_fast::applies(&ops) {
+                crate::service::fhir_api::bundle_fast::run(self, ctx, st, ops, audit).await?
             } else {
                 self.run_general(ctx, st, ops, audit).await?
             }
         } else {
-            let parsed: Vec<_> = super::bundle_entry::parse_each(self, entries, body)
-                .into_iter()
-                .map(|op| op.and_then(|op| self.allow_entry(ctx, &op).map(|_| op)))
-                .collect();
+            let parsed: Vec<_> =
+                crate::service::fhir_api::bundle_entry::parse_each(self, entries, body)
+                    .into_iter()
+                    .map(|op| op.and_then(|op| self.allow_entry(ctx, &op).map(|_| op)))
+                    .collect();
             let du = self.write_hooks(ctx);
             transact(self.store.as_ref(), ctx, move |tx| {
                 let (mut r, notes) = du.run(tx, |tx| Ok(run_batch(tx, &st, parsed)))?;
@@ -88,7 +91,7 @@ impl FhirService {
 impl FhirService {
     /// The general transaction path: everything, conditional references
     /// included, resolved inside the unit of work.
-    pub(super) async fn run_general(
+    pub(crate) async fn run_general(
         &self,
         ctx: &AccessContext,
         st: Stamper,
@@ -107,7 +110,7 @@ impl FhirService {
 }
 
 /// Prefixes an entry's issue with its position, so the sender can find it.
-pub(super) fn at_entry(i: usize, e: ServiceError) -> ServiceError {
+pub(crate) fn at_entry(i: usize, e: ServiceError) -> ServiceError {
     let tag = |mut issue: Issue| {
         issue.diagnostics = format!("Bundle.entry[{i}]: {}", issue.diagnostics);
         issue.expression = Some(match issue.expression {
@@ -306,100 +309,9 @@ fn execute(tx: &mut dyn WriteTx, st: &Stamper, op: &mut Op) -> Result<EntryResul
             };
             Ok(EntryResult::from_write(r, op.prefer_body))
         }
-        Method::Get => super::bundle_entry::get(tx, st, op),
+        Method::Get => crate::service::fhir_api::bundle_entry::get(tx, st, op),
         Method::Delete => delete(tx, st, op),
     }
-}
-
-/// Rewrites every `reference` in `value` with what `resolve` maps it to
-/// (Bundle-local fullUrls to their assigned `Type/id`, conditional references
-/// to the one resource they match); `None` leaves a reference as it is.
-pub(super) fn rewrite_refs(
-    value: &mut Value,
-    resolve: &mut dyn FnMut(&str) -> Result<Option<String>, ServiceError>,
-) -> Result<(), ServiceError> {
-    match value {
-        Value::Object(obj) => {
-            if let Some(Value::String(r)) = obj.get_mut("reference")
-                && let Some(new) = resolve(r)?
-            {
-                *r = new;
-            }
-            for (k, v) in obj.iter_mut() {
-                if k != "reference" && (v.is_object() || v.is_array()) {
-                    rewrite_refs(v, resolve)?;
-                }
-            }
-        }
-        Value::Array(items) => {
-            for v in items {
-                rewrite_refs(v, resolve)?;
-            }
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-fn resolve_ref(
-    tx: &mut dyn WriteTx,
-    st: &Stamper,
-    r: &str,
-    ids: &HashMap<String, String>,
-    cache: &mut HashMap<String, String>,
-) -> Result<Option<String>, ServiceError> {
-    if let Some(local) = ids.get(r) {
-        return Ok(Some(local.clone()));
-    }
-    if let Some(hit) = cache.get(r) {
-        return Ok(Some(hit.clone()));
-    }
-    match parse_ref(r, &st.base) {
-        Ref::Conditional {
-            resource_type,
-            query,
-        } => {
-            let c = parse_conditional(&st.registry, &st.base, resource_type, query)?;
-            let local = conditional_target(r, &tx.find(&c.0, 2)?)?;
-            cache.insert(r.to_string(), local.clone());
-            Ok(Some(local))
-        }
-        Ref::Urn(u) => unknown_urn(u),
-        _ => Ok(None),
-    }
-}
-
-/// What a conditional reference `r` resolves to, given (up to two of) its
-/// matches: exactly one, or 412. The one rule of both transaction paths.
-pub(super) fn conditional_target(
-    r: &str,
-    found: &[StoredResource],
-) -> Result<String, ServiceError> {
-    match found {
-        [one] => Ok(format!("{}/{}", one.resource_type, one.id)),
-        [] => Err(ServiceError::PreconditionFailed(Issue::error(
-            "not-found",
-            format!(
-                "The conditional reference '{r}' matches no resource; create the target first."
-            ),
-        ))),
-        _ => Err(ServiceError::PreconditionFailed(Issue::error(
-            "multiple-matches",
-            format!("The conditional reference '{r}' matches more than one resource."),
-        ))),
-    }
-}
-
-/// A `urn:uuid:` reference that names no entry is an error; `urn:oid:` values
-/// are identifiers in their own right and stay as they are.
-pub(super) fn unknown_urn(u: &str) -> Result<Option<String>, ServiceError> {
-    if u.starts_with("urn:oid:") {
-        return Ok(None);
-    }
-    Err(ServiceError::bad(Issue::error(
-        "not-found",
-        format!("The reference '{u}' names no entry of this Bundle."),
-    )))
 }
 
 impl EntryResult {

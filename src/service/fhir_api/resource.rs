@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::{FhirService, ServiceError, ValidationMode};
 use crate::fhir::datetime::format_instant_ms;
 use crate::fhir::index::extract;
 use crate::fhir::outcome::Issue;
 use crate::fhir::params::Registry;
 use crate::fhir::validate::check_resource;
+use crate::service::{FhirService, ServiceError, ValidationMode};
 use crate::store::{NewVersion, StoredResource};
 
 /// What the client asked to get back (`Prefer: return=`).

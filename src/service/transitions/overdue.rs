@@ -5,10 +5,10 @@
 
 use serde_json::json;
 
-use super::managed::{live, put};
-use super::transitions::TOC_CS;
-use super::{FhirService, ServiceError};
 use crate::rules::transitions::{FollowUp, newly_overdue};
+use crate::service::managed::{live, put};
+use crate::service::transitions::receive::TOC_CS;
+use crate::service::{FhirService, ServiceError};
 use crate::store::{AccessContext, transact};
 
 pub const OVERDUE: &str = "overdue";
@@ -59,7 +59,7 @@ impl FhirService {
         ctx: &AccessContext,
     ) -> Result<serde_json::Value, ServiceError> {
         self.require_admin(ctx, "run the overdue sweep")?;
-        let marked = if ctx.grant.role == crate::auth::grant::Role::Operator {
+        let marked = if ctx.grant.role == crate::caller::grant::Role::Operator {
             self.sweep_overdue().await?
         } else {
             self.mark_overdue(&ctx.tenant).await?

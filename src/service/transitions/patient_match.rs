@@ -6,8 +6,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{FhirService, ServiceError};
 use crate::fhir::query::parse as parse_query;
+use crate::service::{FhirService, ServiceError};
 use crate::store::AccessContext;
 
 /// `[transitions]`: how a message's Patient is matched to the practice's

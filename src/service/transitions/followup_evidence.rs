@@ -11,10 +11,10 @@ use crate::fhir::datetime::parse_range;
 use crate::fhir::query::parse as parse_query;
 use crate::rules::transitions::FollowUp;
 use crate::service::ServiceError;
-use crate::service::derive::Written;
+use crate::service::fhir_api::resource::Stamper;
 use crate::service::managed::put;
-use crate::service::resource::Stamper;
-use crate::service::transitions::TOC_CS;
+use crate::service::screening::Written;
+use crate::service::transitions::receive::TOC_CS;
 use crate::store::WriteTx;
 
 const MED_REC: &[&str] = &["430193006", "1111F"];
@@ -118,7 +118,7 @@ pub fn complete(
             }
             task["status"] = json!("completed");
             if task.pointer("/businessStatus/coding/0/code")
-                == Some(&json!(crate::service::overdue::OVERDUE))
+                == Some(&json!(crate::service::transitions::overdue::OVERDUE))
             {
                 task["businessStatus"] = json!({ "coding": [{ "system": TOC_CS, "code": "completed-late", "display": "Completed after its due point" }] });
             }

@@ -6,17 +6,17 @@
 
 use serde_json::{Value, json};
 
-use super::ServiceError;
-use super::managed::{self, create_once, live, put};
-pub use super::patient_match::TransitionRules;
-use super::patient_match::the_one;
-use super::resource::Stamper;
 use crate::fhir::datetime::{format_instant, format_instant_ms, parse_range};
 use crate::fhir::id::derived;
 use crate::fhir::message::{Notification, check, focus_encounter, resolve};
 use crate::rules::transitions::{
     Event, follow_ups, is_readmission, merge, readmission_window_start,
 };
+use crate::service::ServiceError;
+use crate::service::fhir_api::resource::Stamper;
+use crate::service::managed::{self, create_once, live, put};
+pub use crate::service::transitions::patient_match::TransitionRules;
+use crate::service::transitions::patient_match::the_one;
 use crate::store::outbox::OutboxMessage;
 use crate::store::{NewVersion, StoreError, WriteTx};
 
@@ -70,6 +70,8 @@ pub struct Outcome {
     pub received: Received,
     pub kept: Option<String>,
     pub patient: Option<String>,
+    /// Never read: carried out only so the caller drops it, not the writer.
+    #[allow(dead_code)]
     pub entries: Vec<Value>,
 }
 
