@@ -95,8 +95,9 @@ pub enum ClientCommand {
         /// (the hosting operator: any tenant, every tenant's audit trail).
         #[arg(long, value_enum)]
         role: crate::auth::Role,
-        /// The Organization id the client acts for (its practice, for ehr).
-        #[arg(long)]
+        /// The Organization id the client acts for (its practice, for ehr),
+        /// e.g. `clinic-1`; `Organization/clinic-1` is accepted too.
+        #[arg(long, value_parser = organization_id)]
         organization: String,
         #[arg(long)]
         name: Option<String>,
@@ -178,5 +179,43 @@ fn fraction(s: &str) -> Result<f64, String> {
         Ok(f)
     } else {
         Err(format!("{f} is not between 0 and 1"))
+    }
+}
+
+/// `--organization`: an Organization's FHIR id, given bare or as a relative
+/// reference. Anything else is refused with the form it should take.
+fn organization_id(s: &str) -> Result<String, String> {
+    let id = s.strip_prefix("Organization/").unwrap_or(s);
+    if crate::fhir::id::is_valid_id(id) {
+        Ok(id.to_string())
+    } else {
+        Err(format!(
+            "expected the practice Organization's FHIR id, e.g. `clinic-1` or \
+             `Organization/clinic-1` (1-64 of A-Z a-z 0-9 - .), not `{s}`"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::organization_id;
+
+    #[test]
+    fn organization_is_an_id_or_a_relative_reference() {
+        assert_eq!(organization_id("clinic-1").unwrap(), "clinic-1");
+        assert_eq!(
+            organization_id("Organization/clinic-1").unwrap(),
+            "clinic-1"
+        );
+        for bad in [
+            "",
+            "Practitioner/x",
+            "https://x.org/Organization/1",
+            "a b",
+            "Organization/",
+        ] {
+            let e = organization_id(bad).unwrap_err();
+            assert!(e.contains("e.g. `clinic-1`"), "{bad}: {e}");
+        }
     }
 }

@@ -25,7 +25,24 @@ fn init_tracing(cfg: &Config) {
     }
 }
 
-fn main() -> anyhow::Result<()> {
+/// Runs the command; a failure prints one line (what failed, and the cause
+/// chain joined by `: `), with the full report and backtrace only when
+/// `RUST_BACKTRACE` is set.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            if std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0") {
+                eprintln!("tandem: {e:?}");
+            } else {
+                eprintln!("tandem: {e:#}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     // Process-wide SQLite settings first, before any thread or connection.
     if let Err(e) = tandem::store::sqlite::configure_process() {
         eprintln!("tandem: {e}");
@@ -57,6 +74,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve { .. } => {
                 let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
+                tandem::app::announce(&listener)?;
                 tandem::app::serve(cfg, listener, tandem::app::shutdown_signal()).await
             }
             Command::Import {
