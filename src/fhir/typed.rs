@@ -1,111 +1,22 @@
-//! Element-type checks through the typed fhir-sdk (R4B) models.
-//!
-//! fhir-sdk models R4B, which is wire-compatible with R4 for the resources
-//! listed here (the ones Tandem reads and derives from). Other types are only
-//! checked structurally: R4B changed some of them (e.g. the Evidence and
-//! MedicinalProduct families), so a typed parse could wrongly reject valid R4.
+//! Element-type checks through the typed fhir-sdk (R4B) models, done by the
+//! `fhir-typed` crate (its own crate for build time, see there); this module
+//! turns its finding into an OperationOutcome issue a sender can act on.
 
-use fhir_sdk::r4b::resources as r;
 use serde_json::Value;
 
 use super::outcome::Issue;
 
-macro_rules! typed_check {
-    ($rt:expr, $value:expr, [$($ty:ident),* $(,)?]) => {
-        match $rt {
-            $(stringify!($ty) => check::<r::$ty>($rt, $value),)*
-            _ => Ok(()),
-        }
-    };
-}
-
 /// Deserializes `resource` into its typed model when there is one, reporting
 /// the first element whose JSON type is wrong.
 pub fn check_types(resource_type: &str, resource: &Value) -> Result<(), Issue> {
-    typed_check!(
-        resource_type,
-        resource,
-        [
-            Patient,
-            Observation,
-            Encounter,
-            Condition,
-            QuestionnaireResponse,
-            Questionnaire,
-            Practitioner,
-            PractitionerRole,
-            Organization,
-            Location,
-            Procedure,
-            MedicationRequest,
-            Medication,
-            MedicationStatement,
-            Immunization,
-            AllergyIntolerance,
-            DiagnosticReport,
-            DocumentReference,
-            CarePlan,
-            CareTeam,
-            Goal,
-            ServiceRequest,
-            Task,
-            Flag,
-            Communication,
-            Consent,
-            Provenance,
-            Coverage,
-            Group,
-            Device,
-            MessageHeader,
-            Endpoint,
-            EpisodeOfCare,
-            RelatedPerson,
-        ]
-    )
-}
-
-/// Converts to a value tree with plain numbers. Tandem's serde_json keeps numbers
-/// as written (arbitrary precision, so `2.50` round-trips), but that
-/// representation confuses the buffered (untagged) deserializers the typed
-/// models use for choice elements; the typed check only needs their values.
-fn plain(v: &Value) -> serde_value::Value {
-    use serde_value::Value as P;
-    match v {
-        Value::Null => P::Unit,
-        Value::Bool(b) => P::Bool(*b),
-        Value::Number(n) => n
-            .as_u64()
-            .map(P::U64)
-            .or_else(|| n.as_i64().map(P::I64))
-            .unwrap_or_else(|| P::F64(n.as_f64().unwrap_or(f64::NAN))),
-        Value::String(s) => P::String(s.clone()),
-        Value::Array(a) => P::Seq(a.iter().map(plain).collect()),
-        Value::Object(o) => P::Map(
-            o.iter()
-                .map(|(k, v)| (P::String(k.clone()), plain(v)))
-                .collect(),
-        ),
-    }
-}
-
-fn check<T: serde::de::DeserializeOwned>(rt: &str, resource: &Value) -> Result<(), Issue> {
-    let tree =
-        serde_value::ValueDeserializer::<serde_value::DeserializerError>::new(plain(resource));
-    match serde_path_to_error::deserialize::<_, T>(tree) {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let path = e.path().to_string();
-            let expr = if path == "." || path.is_empty() {
-                rt.to_string()
-            } else {
-                format!("{rt}.{path}")
-            };
-            let msg = e.into_inner().to_string();
-            Err(Issue::error(
-                "structure",
-                format!("{expr}: {msg}. Fix this element (see the R4 definition of {rt})."),
-            )
-            .at(expr))
-        }
-    }
+    fhir_typed::check_types(resource_type, resource).map_err(|e| {
+        Issue::error(
+            "structure",
+            format!(
+                "{}: {}. Fix this element (see the R4 definition of {resource_type}).",
+                e.expression, e.message
+            ),
+        )
+        .at(e.expression)
+    })
 }
