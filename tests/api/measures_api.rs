@@ -112,6 +112,18 @@ async fn evaluate_measure_reproduces_the_authors_expected_results_over_http() {
     let path = format!("Measure/CMS122-2026/$evaluate-measure?{PERIOD}");
     let summary = app.json_as(&reporting, &path).await;
     assert_eq!(summary["type"], "summary", "{summary}");
+    // FHIR JSON has no nulls, also where a Measure lacks an element
+    // (CMS2-2026 has no improvementNotation).
+    for m in ["CMS122-2026", "CMS2-2026"] {
+        let r = app
+            .json_as(
+                &reporting,
+                &format!("Measure/{m}/$evaluate-measure?{PERIOD}"),
+            )
+            .await;
+        assert_eq!(r["resourceType"], "MeasureReport", "{r}");
+        assert!(!has_null(&r), "{m}: a null in {r}");
+    }
     for code in CODES {
         let want: u64 = expected
             .values()
@@ -357,4 +369,13 @@ async fn tandem_measure_writes_one_summary_per_measure_from_the_command_line() {
     let bad = measure_cli(&db, &out, &["--period", "2026Q7"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--period"));
+}
+
+fn has_null(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(a) => a.iter().any(has_null),
+        Value::Object(o) => o.values().any(has_null),
+        _ => false,
+    }
 }

@@ -202,7 +202,8 @@ pub fn subject_id(value: &str, rt: &str) -> Result<String, ServiceError> {
 /// The MeasureReport skeleton every report type shares.
 pub fn report_base(def: &MeasureDef, kind: &str, period: Period, now: &str) -> Value {
     let measure = Catalog::get().measure(def);
-    json!({
+    // FHIR JSON has no nulls: elements the Measure lacks are left out.
+    let mut report = json!({
         "resourceType": "MeasureReport",
         "meta": {"profile": [format!("http://hl7.org/fhir/us/davinci-deqm/StructureDefinition/{}", match kind {
             "individual" => "indv-measurereport-deqm",
@@ -218,5 +219,9 @@ pub fn report_base(def: &MeasureDef, kind: &str, period: Period, now: &str) -> V
         "date": now,
         "period": {"start": period.first.to_string(), "end": period.last.to_string()},
         "improvementNotation": measure["improvementNotation"],
-    })
+    });
+    if let Some(o) = report.as_object_mut() {
+        o.retain(|_, v| !v.is_null());
+    }
+    report
 }
