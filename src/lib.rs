@@ -1,8 +1,11 @@
 //! Tandem: an HL7 FHIR R4 gateway for integrated primary and behavioral health care.
 //!
-//! Layers, outermost first: `http` (axum) → `service` (use-cases, one write =
-//! one transaction) → `store` (the only SQL). `fhir` holds pure FHIR helpers used
-//! by all of them; `auth` builds the access context of each request.
+//! Layers, outermost first: `http` (axum) → `service` (use-cases grouped by
+//! capability, one write = one transaction) → `store` (the only SQL). `fhir`,
+//! `rules` and `measure` are pure; `caller` is who is asking, carried on every
+//! call; `auth` turns tokens into it and decides access. The README's
+//! architecture section is the map. Modules stay `pub` where the integration
+//! tests and benchmarks (separate crates) need them.
 
 pub mod admin;
 pub mod app;
@@ -10,11 +13,11 @@ pub mod auth;
 pub mod caller;
 pub mod cli;
 pub mod config;
-pub mod deadline;
+pub(crate) mod deadline;
 pub mod exchange;
 pub mod fhir;
 pub mod generate;
-pub mod http;
+pub(crate) mod http;
 pub mod import;
 pub mod measure;
 pub mod measure_cli;

@@ -122,6 +122,18 @@ mod tests {
         let wrong_type = json!({"resourceType": "Patient", "active": "yes"});
         let issue = check_resource(&wrong_type, None, None).unwrap_err();
         assert_eq!(issue.expression.as_deref(), Some("Patient.active"));
+        // Nested and inside arrays, whatever comes before or after it (a
+        // missing required element elsewhere does not hide it).
+        let nested = json!({"resourceType": "Observation", "code": {"text": "x"},
+            "component": [{"code": {"text": "a"}, "valueInteger": 1},
+                          {"code": {"coding": [{"system": "s", "code": 5}]}}],
+            "subject": {"reference": "Patient/1"}});
+        let issue = check_resource(&nested, None, None).unwrap_err();
+        assert_eq!(
+            issue.expression.as_deref(),
+            Some("Observation.component[1].code.coding[0].code"),
+            "{issue:?}"
+        );
         let unknown_ok = json!({"resourceType": "Patient", "madeUp": {"x": 1}});
         assert!(check_resource(&unknown_ok, None, None).is_ok());
     }

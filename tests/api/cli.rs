@@ -50,25 +50,16 @@ fn a_failing_command_prints_one_line_without_a_backtrace() {
     );
 
     // A wrong --organization form says which form is expected.
-    let out = tandem()
-        .current_dir(dir.path())
-        .args([
-            "--database",
-            "t.db",
-            "client",
-            "add",
-            "ehr1",
-            "--role",
-            "ehr",
-        ])
-        .args([
-            "--organization",
-            "Practitioner/clinic-1",
-            "--generate-key",
-            "k.pem",
-        ])
-        .output()
-        .unwrap();
+    let add = |organization: &str| {
+        tandem()
+            .current_dir(dir.path())
+            .args(["--database", "t.db", "client", "add", "ehr1"])
+            .args(["--role", "ehr", "--organization", organization])
+            .args(["--generate-key", "k.pem"])
+            .output()
+            .unwrap()
+    };
+    let out = add("Practitioner/clinic-1");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -77,25 +68,7 @@ fn a_failing_command_prints_one_line_without_a_backtrace() {
     );
     assert!(!dir.path().join("k.pem").exists(), "nothing was registered");
     // The reference form is accepted and stored as the id.
-    let out = tandem()
-        .current_dir(dir.path())
-        .args([
-            "--database",
-            "t.db",
-            "client",
-            "add",
-            "ehr1",
-            "--role",
-            "ehr",
-        ])
-        .args([
-            "--organization",
-            "Organization/clinic-1",
-            "--generate-key",
-            "k.pem",
-        ])
-        .output()
-        .unwrap();
+    let out = add("Organization/clinic-1");
     assert!(
         out.status.success(),
         "{}",
