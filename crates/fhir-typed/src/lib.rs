@@ -57,10 +57,7 @@ pub fn check_types(resource_type: &str, resource: &Value) -> Result<(), TypeErro
 pub fn locate(resource_type: &str, resource: &Value, message: &str) -> String {
     let mut pointer = String::new();
     let mut path = String::new();
-    loop {
-        let Some(node) = resource.pointer(&pointer) else {
-            break;
-        };
+    while let Some(node) = resource.pointer(&pointer) {
         let children: Vec<(String, String)> = match node {
             Value::Object(o) => o
                 .keys()
