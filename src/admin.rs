@@ -188,7 +188,7 @@ pub async fn demo(cfg: Config) -> anyhow::Result<()> {
         };
         client_add(&cfg, c).await?;
     }
-    let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
+    let listener = crate::app::bind(cfg.listen).await?;
     crate::app::announce(&listener)?;
     let base = match &cfg.base_url {
         Some(_) => cfg.base_url(),

@@ -70,6 +70,16 @@ pub fn build_service_at(
     )))
 }
 
+/// Binds the listener, saying what to do when the address is taken.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot listen on {addr}: {e} (is another server using it? choose another \
+             address with --listen or `listen` in the configuration)"
+        )
+    })
+}
+
 /// Prints `tandem listening on http://ADDR` on stdout: with `--listen
 /// 127.0.0.1:0` the kernel picks the port, and whoever started the process
 /// (a supervisor, the test harness) learns it from this line.
@@ -104,6 +114,10 @@ pub async fn serve_at(
         Some(_) => cfg.base_url(),
         None => format!("http://{}", listener.local_addr()?),
     };
+    // The measures and the library versions they include are checked before
+    // serving: a version Tandem does not implement stops start-up.
+    crate::measure::catalog::Catalog::check()
+        .map_err(|e| anyhow::anyhow!("measure catalog: {e}"))?;
     let svc = build_service_at(&cfg, &base_url, clock)?;
     let capability = capability_statement(svc.registry(), svc.profiles(), &base_url).to_string();
     let tokens = Arc::new(

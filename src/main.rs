@@ -27,12 +27,13 @@ fn init_tracing(cfg: &Config) {
 
 /// Runs the command; a failure prints one line (what failed, and the cause
 /// chain joined by `: `), with the full report and backtrace only when
-/// `RUST_BACKTRACE` is set.
+/// `TANDEM_BACKTRACE=1` asks for it (not `RUST_BACKTRACE`, which machines
+/// often set for every program).
 fn main() -> std::process::ExitCode {
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            if std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0") {
+            if std::env::var_os("TANDEM_BACKTRACE").is_some_and(|v| v == "1") {
                 eprintln!("tandem: {e:?}");
             } else {
                 eprintln!("tandem: {e:#}");
@@ -73,7 +74,7 @@ fn run() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Serve { .. } => {
-                let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
+                let listener = tandem::app::bind(cfg.listen).await?;
                 tandem::app::announce(&listener)?;
                 tandem::app::serve(cfg, listener, tandem::app::shutdown_signal()).await
             }
