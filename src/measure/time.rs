@@ -45,7 +45,8 @@ pub fn or3(a: Tri, b: Tri) -> Tri {
     }
 }
 
-/// Precision of a date/time value, coarsest first.
+/// Precision of a date/time value, coarsest first; as the precision of a
+/// comparison, also [`Prec::Unstated`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Prec {
     Year,
@@ -55,6 +56,11 @@ pub enum Prec {
     Minute,
     Second,
     Milli,
+    /// The CQL names no precision (`during`, `before`, `overlaps`, `<`, `=`
+    /// on DateTimes): compare to the finest precision *both* values carry;
+    /// unknown only when they are equal up to the coarser one and their
+    /// precisions differ. Never a value's own precision.
+    Unstated,
 }
 
 /// A CQL DateTime: the first UTC millisecond it denotes, and its precision.
@@ -127,8 +133,15 @@ impl Dt {
         k
     }
 
-    /// CQL comparison at precision `p` (`None` when unknown).
+    /// CQL comparison at precision `p` (`None` when unknown): component by
+    /// component from the year down to `p`; a component only one value
+    /// carries makes the answer unknown, and with [`Prec::Unstated`] the
+    /// comparison stops, equal, where neither value carries one.
     pub fn cmp_at(&self, other: &Dt, p: Prec) -> Option<Ordering> {
+        let p = match p {
+            Prec::Unstated => self.prec.max(other.prec),
+            p => p,
+        };
         let q = p.min(self.prec).min(other.prec);
         match self.key(q).cmp(&other.key(q)) {
             Ordering::Equal if q < p => None,
@@ -194,7 +207,8 @@ impl Dt {
             Prec::Hour => 3_600_000,
             Prec::Minute => 60_000,
             Prec::Second => 1000,
-            Prec::Milli => 1,
+            // A value's precision is never Unstated (see `Prec`).
+            Prec::Milli | Prec::Unstated => 1,
         };
         Dt {
             ms: self.ms + ms * n as i64,
@@ -378,78 +392,4 @@ impl Iv {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn dt(s: &str) -> Dt {
-        Dt::parse(s).unwrap()
-    }
-
-    #[test]
-    fn precision_is_kept_and_comparisons_can_be_unknown() {
-        assert_eq!(dt("2026").prec, Prec::Year);
-        assert_eq!(dt("2026-02").prec, Prec::Month);
-        assert_eq!(dt("2026-02-03").prec, Prec::Day);
-        assert_eq!(dt("2026-02-03T10:00:00Z").prec, Prec::Second);
-        assert_eq!(dt("2026-02-03T10:00:00.000Z").prec, Prec::Milli);
-        // 2026-01-01 vs 2026-01-01T00:00:00.000 at millisecond precision: unknown.
-        let mp = Iv::period(
-            NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
-            NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
-        );
-        let jan1 = Bound::at(dt("2026-01-01"));
-        assert_eq!(mp.contains(jan1, Prec::Milli), None);
-        assert_eq!(mp.contains(jan1, Prec::Day), Some(true));
-        // A year-only value is unknown against "day of", a different year is not.
-        assert_eq!(mp.contains(Bound::at(dt("2026")), Prec::Day), None);
-        assert_eq!(mp.contains(Bound::at(dt("2025")), Prec::Day), Some(false));
-    }
-
-    #[test]
-    fn offsets_are_normalised_to_utc() {
-        let late = dt("2025-12-31T22:00:00-05:00"); // 2026-01-01T03:00Z
-        let mp = Iv::period(
-            NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
-            NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
-        );
-        assert_eq!(mp.contains(Bound::at(late), Prec::Day), Some(true));
-    }
-
-    #[test]
-    fn open_and_null_bounds_follow_cql() {
-        let mp = Iv::closed(dt("2026-01-01"), dt("2026-12-31"));
-        // Interval[2025-03-01, null] is ongoing: it overlaps.
-        let ongoing = Iv::new(Some(dt("2025-03-01")), true, None, true);
-        assert_eq!(ongoing.overlaps(&mp, Prec::Day), Some(true));
-        // Interval[2025-03-01, null): the end is unknown, so overlap is unknown.
-        let unknown = Iv::new(Some(dt("2025-03-01")), true, None, false);
-        assert_eq!(unknown.overlaps(&mp, Prec::Day), None);
-        // ...but it certainly overlaps a period that contains its start.
-        let wide = Iv::closed(dt("2025-01-01"), dt("2026-12-31"));
-        assert_eq!(unknown.overlaps(&wide, Prec::Day), Some(true));
-        // Interval[a, 2026-01-01) ends on 2025-12-31 at day precision.
-        let open = Iv::new(Some(dt("2025-06-01")), true, Some(dt("2026-01-01")), false);
-        assert_eq!(open.overlaps(&mp, Prec::Day), Some(false));
-    }
-
-    #[test]
-    fn calendar_arithmetic_clamps_to_month_end() {
-        assert_eq!(
-            dt("2024-02-29").add_years(1).naive_date(),
-            NaiveDate::from_ymd_opt(2025, 2, 28).unwrap()
-        );
-        let born = NaiveDate::from_ymd_opt(2008, 2, 29).unwrap();
-        assert_eq!(
-            years_between(born, NaiveDate::from_ymd_opt(2026, 2, 28).unwrap()),
-            17
-        );
-        assert_eq!(
-            years_between(born, NaiveDate::from_ymd_opt(2026, 3, 1).unwrap()),
-            18
-        );
-        assert_eq!(
-            months_between(born, NaiveDate::from_ymd_opt(2008, 3, 28).unwrap()),
-            0
-        );
-    }
-}
+mod tests;

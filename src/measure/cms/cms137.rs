@@ -151,8 +151,8 @@ impl<'a> Cms137<'a> {
             .qualifying()
             .filter_map(|e| {
                 let p = period(&e["period"])?;
-                let ok = yes(p.during(&ctx.mp, Prec::Milli))
-                    && onsets.iter().any(|lo| yes(p.contains(*lo, Prec::Milli)));
+                let ok = yes(p.during(&ctx.mp, Prec::Unstated))
+                    && onsets.iter().any(|lo| yes(p.contains(*lo, Prec::Unstated)));
                 ok.then_some((e, p.start()?.date_part()))
             })
             .collect();

@@ -76,7 +76,7 @@ pub fn evaluate(ctx: &Ctx) -> Vec<GroupResult> {
 /// `"Pregnancy Diagnosis Which Overlaps Measurement Period"`.
 fn pregnant(ctx: &Ctx) -> bool {
     ctx.conditions_unverified(PREGNANCY)
-        .any(|c| yes(ctx.prevalence(c).overlaps(&ctx.mp, Prec::Milli)))
+        .any(|c| yes(ctx.prevalence(c).overlaps(&ctx.mp, Prec::Unstated)))
 }
 
 /// A final vital sign of one profile with a value, taken in the period.

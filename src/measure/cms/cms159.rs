@@ -97,7 +97,7 @@ impl<'a> Cms159<'a> {
         let fine = if ctx.ver == Ver::Qi600 {
             Prec::Day
         } else {
-            Prec::Milli
+            Prec::Unstated
         };
         Cms159 { ctx, dip, fine }
     }
@@ -128,7 +128,7 @@ impl<'a> Cms159<'a> {
         })
         .filter_map(|e| period(&e["period"]))
         .filter(|p| yes(p.ends_during(&self.dip, self.fine)))
-        .filter(|p| diagnoses.iter().any(|d| yes(p.overlaps(d, Prec::Milli))))
+        .filter(|p| diagnoses.iter().any(|d| yes(p.overlaps(d, Prec::Unstated))))
         .collect()
     }
 

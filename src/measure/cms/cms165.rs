@@ -62,7 +62,7 @@ fn has_hypertension(ctx: &Ctx) -> bool {
     let start = ctx.mp_start();
     let window = Iv::new(Some(start), true, Some(start.add_months(6)), false);
     ctx.conditions(ESSENTIAL_HYPERTENSION)
-        .any(|c| yes(ctx.prevalence(c).overlaps(&window, Prec::Milli)))
+        .any(|c| yes(ctx.prevalence(c).overlaps(&window, Prec::Unstated)))
 }
 
 /// `"Denominator Exclusions"`.
@@ -73,7 +73,7 @@ fn exclusion(ctx: &Ctx) -> bool {
             .iter()
             .any(|oid| {
                 ctx.conditions(oid)
-                    .any(|c| yes(ctx.prevalence(c).overlaps(&ctx.mp, Prec::Milli)))
+                    .any(|c| yes(ctx.prevalence(c).overlaps(&ctx.mp, Prec::Unstated)))
             })
         || ctx
             .of("Procedure", |p| {
@@ -83,11 +83,11 @@ fn exclusion(ctx: &Ctx) -> bool {
             })
             .any(|p| {
                 ctx.performed(p)
-                    .is_some_and(|iv| yes(le(iv.hi, end, Prec::Milli)))
+                    .is_some_and(|iv| yes(le(iv.hi, end, Prec::Unstated)))
             })
         || ctx
             .encounters(ESRD_MONTHLY)
-            .any(|e| period(&e["period"]).is_some_and(|iv| yes(le(iv.lo, end, Prec::Milli))))
+            .any(|e| period(&e["period"]).is_some_and(|iv| yes(le(iv.lo, end, Prec::Unstated))))
         || ctx.is_66_80_frail_ill_or_81_frail()
         || ctx.is_66_in_nursing_home()
         || ctx.has_palliative_care()

@@ -125,7 +125,7 @@ impl Cms2<'_> {
                 let p = if ctx.ver == Ver::Qi600 {
                     Prec::Day
                 } else {
-                    Prec::Milli
+                    Prec::Unstated
                 };
                 yes(le(onset, Bound::at(start), p)) && !yes(le(Bound::at(start), onset, p))
             })
@@ -184,7 +184,7 @@ impl Cms2<'_> {
     fn follow_ups(&self, b: &Branch, screen: &Iv, enc: &Iv) -> bool {
         let ctx = self.ctx;
         let timely = |performed: Option<Dt>, authored: Option<Dt>| {
-            let during = performed.is_some_and(|s| yes(enc.contains(Bound::at(s), Prec::Milli)));
+            let during = performed.is_some_and(|s| yes(enc.contains(Bound::at(s), Prec::Unstated)));
             let after = match (authored, enc.end()) {
                 (Some(a), Some(end)) => {
                     yes(Iv::closed(end, end.add_days(2)).contains(Bound::at(a), Prec::Day))
@@ -245,7 +245,7 @@ impl Cms2<'_> {
                 let p = if ctx.ver == Ver::Qi600 {
                     Prec::Day
                 } else {
-                    Prec::Milli
+                    Prec::Unstated
                 };
                 instant(&o["issued"]).is_some_and(|at| {
                     self.encounters
