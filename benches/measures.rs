@@ -20,7 +20,6 @@ use std::time::Instant;
 
 use serde_json::Value;
 use tandem::measure::catalog::{Catalog, MeasureDef};
-use tandem::measure::qicore::Ctx;
 use tandem::measure::record::Record;
 
 #[path = "measures_parts/fqm.rs"]
@@ -111,7 +110,7 @@ pub fn evaluate_all(
                     for i in (w..n).step_by(threads) {
                         let record = Record::new(t[i % t.len()].resources(i)).unwrap();
                         for (k, d) in defs.iter().enumerate() {
-                            let ctx = Ctx::new(&record, catalog.value_sets(d), first, last, d.ver);
+                            let ctx = catalog.context(d, &record, first, last);
                             initial[k] += (d.evaluate)(&ctx)
                                 .iter()
                                 .filter(|g| g.populations.initial)

@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 use tandem::measure::catalog::{Catalog, MeasureDef};
-use tandem::measure::qicore::Ctx;
 use tandem::measure::record::Record;
 
 /// `node_modules` holding fqm-execution 1.8.6: `FQM_NODE_MODULES`, or
@@ -109,7 +108,7 @@ fn tandem_run(run: &Run, def: &MeasureDef) -> (Results, f64) {
     let started = Instant::now();
     let mut results = Results::new();
     for record in &records {
-        let ctx = Ctx::new(record, catalog.value_sets(def), first, last, def.ver);
+        let ctx = catalog.context(def, record, first, last);
         for (g, r) in (def.evaluate)(&ctx).iter().enumerate() {
             let pops = tandem::measure::run::POPULATIONS
                 .iter()

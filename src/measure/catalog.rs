@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use super::Evaluate;
 use super::attribution::Attribution;
 use super::cms;
-use super::qicore::Ver;
+use super::qicore::{Libs, StatusLib, Ver};
 use super::valueset::ValueSets;
 
 /// One version of one measure.
@@ -127,19 +127,93 @@ pub struct Catalog {
     /// Per definition, the expansions shipped with *that* version: the same
     /// OID expands differently from year to year, so versions never share.
     value_sets: Vec<ValueSets>,
+    /// Per definition, the shared-library versions it includes.
+    libs: Vec<Libs>,
+}
+
+/// The shared libraries and versions Tandem's transcriptions implement. A
+/// measure including anything else is refused at start-up: its numbers
+/// would silently follow another version's rules.
+const IMPLEMENTED: &[(&str, &[&str])] = &[
+    ("Status", &["1.8.000", "1.13.000", "1.15.000"]),
+    ("Hospice", &["6.12.000", "6.15.000", "6.18.000"]),
+    ("PalliativeCare", &["1.11.000", "1.15.000", "1.18.000"]),
+    ("AdvancedIllnessandFrailty", &["1.16.000", "1.27.000"]),
+    ("AdultOutpatientEncounters", &["4.11.000", "4.19.000"]),
+    ("CumulativeMedicationDuration", &["4.1.000", "6.0.000"]),
+    ("QICoreCommon", &["2.1.000", "4.0.000"]),
+    ("CQMCommon", &["2.2.000"]),
+    ("FHIRHelpers", &["4.4.000"]),
+    ("SupplementalDataElements", &["3.5.000", "5.1.000"]),
+];
+
+/// The libraries a Measure depends on (`name`, `version`), from the
+/// effective data requirements it contains (MADiE's export); empty when it
+/// publishes none.
+fn dependencies(measure: &Value) -> Vec<(String, String)> {
+    measure["contained"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["relatedArtifact"].as_array().into_iter().flatten())
+        .filter(|ra| ra["type"] == "depends-on")
+        .filter_map(|ra| ra["resource"].as_str()?.split_once("/Library/"))
+        .filter_map(|(_, lib)| lib.split_once('|'))
+        .map(|(name, version)| (name.to_string(), version.to_string()))
+        .collect()
+}
+
+/// The library versions a measure reads: from its dependencies when it
+/// publishes them, else its generation's (see [`Libs::of`]). Errs naming a
+/// library or version Tandem does not implement.
+pub fn libs_of(id: &str, ver: Ver, measure: &Value) -> Result<Libs, String> {
+    let mut libs = Libs::of(ver);
+    for (name, version) in dependencies(measure) {
+        let known = IMPLEMENTED
+            .iter()
+            .any(|(n, vs)| *n == name && vs.contains(&version.as_str()));
+        if !known {
+            return Err(format!(
+                "{id} includes library {name} version {version}, which Tandem does not implement"
+            ));
+        }
+        match (name.as_str(), version.as_str()) {
+            ("Status", "1.15.000") => libs.status = StatusLib::FinishedOnly,
+            ("Status", _) => libs.status = StatusLib::Broad,
+            ("Hospice", v) => libs.hospice_verified = v == "6.18.000",
+            ("PalliativeCare", v) => libs.palliative_verified = v == "1.18.000",
+            _ => {}
+        }
+    }
+    Ok(libs)
 }
 
 impl Catalog {
-    /// Every measure version.
+    /// Every measure version. [`Catalog::check`] runs at start-up, so a
+    /// catalog that cannot load stops the server before anything asks here.
     pub fn get() -> &'static Catalog {
-        static CATALOG: OnceLock<Catalog> = OnceLock::new();
-        CATALOG.get_or_init(|| Catalog::load().expect("shipped measure bundles are complete"))
+        Catalog::loaded()
+            .as_ref()
+            .expect("the measure catalog was checked at start-up")
+    }
+
+    /// Loads the catalog, or says why it cannot be (a shipped bundle that
+    /// does not parse, value sets without expansion, a library version
+    /// Tandem does not implement).
+    pub fn check() -> Result<&'static Catalog, String> {
+        Catalog::loaded().as_ref().map_err(Clone::clone)
+    }
+
+    fn loaded() -> &'static Result<Catalog, String> {
+        static CATALOG: OnceLock<Result<Catalog, String>> = OnceLock::new();
+        CATALOG.get_or_init(Catalog::load)
     }
 
     fn load() -> Result<Catalog, String> {
         let mut all = ValueSets::default();
         let mut own = Vec::new();
         let mut measures = Vec::new();
+        let mut libs = Vec::new();
         for def in DEFS {
             let bundle: Value =
                 serde_json::from_str(def.bundle).map_err(|e| format!("{}: {e}", def.id))?;
@@ -155,6 +229,7 @@ impl Catalog {
                 .find(|r| r["resourceType"] == "Measure")
                 .cloned()
                 .ok_or_else(|| format!("{}: no Measure", def.id))?;
+            libs.push(libs_of(def.id, def.ver, &measure)?);
             measures.push(measure);
         }
         for (def, sets) in DEFS.iter().zip(own.iter_mut()) {
@@ -173,6 +248,7 @@ impl Catalog {
             defs: DEFS,
             measures,
             value_sets: own,
+            libs,
         })
     }
 
@@ -183,6 +259,24 @@ impl Catalog {
             .iter()
             .position(|d| std::ptr::eq(d, def))
             .expect("a MeasureDef of the catalog")
+    }
+
+    /// The evaluation context of one patient for one measure version: its
+    /// value sets and its library versions.
+    pub fn context<'a>(
+        &'a self,
+        def: &MeasureDef,
+        record: &'a super::record::Record,
+        first: NaiveDate,
+        last: NaiveDate,
+    ) -> super::qicore::Ctx<'a> {
+        super::qicore::Ctx::new(record, self.value_sets(def), first, last, def.ver)
+            .with_libs(self.libs(def))
+    }
+
+    /// The shared-library versions one measure version includes.
+    pub fn libs(&self, def: &MeasureDef) -> Libs {
+        self.libs[self.index(def)]
     }
 
     /// The value sets of one measure version.

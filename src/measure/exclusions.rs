@@ -101,9 +101,7 @@ impl Ctx<'_> {
                     in_vs(&p["code"], self.vs, vs::HOSPICE_CARE_AMBULATORY) && completed(p)
                 })
                 .any(|p| self.iv_overlaps_mp(self.performed(p)))
-            || self
-                .conditions(vs::HOSPICE_DIAGNOSIS)
-                .any(|c| yes(self.prevalent_in_mp(c)))
+            || self.diagnosis_prevalent_in_mp(vs::HOSPICE_DIAGNOSIS, self.libs.hospice_verified)
     }
 
     /// PalliativeCare `"Has Palliative Care in the Measurement Period"`.
@@ -111,8 +109,7 @@ impl Ctx<'_> {
         self.assessments(LOINC, "71007-9")
             .any(|o| self.iv_overlaps_mp(self.effective(o)))
             || self
-                .conditions(vs::PALLIATIVE_DIAGNOSIS)
-                .any(|c| yes(self.prevalent_in_mp(c)))
+                .diagnosis_prevalent_in_mp(vs::PALLIATIVE_DIAGNOSIS, self.libs.palliative_verified)
             || self
                 .encounters(vs::PALLIATIVE_ENCOUNTER)
                 .any(|e| self.period_overlaps_mp(&e["period"]))
@@ -121,6 +118,18 @@ impl Ctx<'_> {
                     in_vs(&p["code"], self.vs, vs::PALLIATIVE_INTERVENTION) && completed(p)
                 })
                 .any(|p| self.iv_overlaps_mp(self.performed(p)))
+    }
+
+    /// A problem-list or encounter diagnosis in `oid` prevalent in the
+    /// measurement period; `verified()` ones only when the library version
+    /// says so (Hospice 6.18 / PalliativeCare 1.18, not 6.15 / 1.15).
+    fn diagnosis_prevalent_in_mp(&self, oid: &str, verified: bool) -> bool {
+        if verified {
+            self.conditions(oid).any(|c| yes(self.prevalent_in_mp(c)))
+        } else {
+            self.conditions_unverified(oid)
+                .any(|c| yes(self.prevalent_in_mp(c)))
+        }
     }
 
     /// AIFrailLTCF `"Has Criteria Indicating Frailty"`.

@@ -35,6 +35,52 @@ pub enum Ver {
     Qi600,
 }
 
+/// The version of NCQA's `Status` library a measure includes: which
+/// encounter statuses count as performed and which intents as an order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusLib {
+    /// 1.8.000 (QI-Core 4.1.1) and 1.13.000 (6.0.0): an encounter is
+    /// performed when `finished`, `arrived`, `triaged`, `in-progress` or
+    /// `onleave`; an order has intent `order`.
+    Broad,
+    /// 1.15.000: `finished` only; an order has intent `order` or one of its
+    /// sub-intents (`original-`, `reflex-`, `filler-`, `instance-order`).
+    FinishedOnly,
+}
+
+/// The shared-library versions a measure includes, where a version changes
+/// what is counted (read from the Measure's Library dependencies by
+/// `catalog`; a version Tandem does not implement fails start-up there).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Libs {
+    pub status: StatusLib,
+    /// Hospice 6.18.000 keeps only `verified()` hospice diagnoses; 6.15.000
+    /// (and the QI-Core 4.1.1 versions) every one.
+    pub hospice_verified: bool,
+    /// PalliativeCare 1.18.000 keeps only `verified()` palliative-care
+    /// diagnoses; 1.15.000 (and the 4.1.1 versions) every one.
+    pub palliative_verified: bool,
+}
+
+impl Libs {
+    /// The versions a measure without a published dependency list reads:
+    /// the QI-Core 4.1.1 generation's, or the latest 6.0.0 ones.
+    pub fn of(ver: Ver) -> Libs {
+        match ver {
+            Ver::Qi411 => Libs {
+                status: StatusLib::Broad,
+                hospice_verified: false,
+                palliative_verified: false,
+            },
+            Ver::Qi600 => Libs {
+                status: StatusLib::FinishedOnly,
+                hospice_verified: true,
+                palliative_verified: true,
+            },
+        }
+    }
+}
+
 /// Everything a measure needs to evaluate one patient.
 pub struct Ctx<'a> {
     pub rec: &'a Record,
@@ -43,6 +89,7 @@ pub struct Ctx<'a> {
     pub first: NaiveDate,
     pub last: NaiveDate,
     pub ver: Ver,
+    pub libs: Libs,
 }
 
 impl<'a> Ctx<'a> {
@@ -60,7 +107,14 @@ impl<'a> Ctx<'a> {
             first,
             last,
             ver,
+            libs: Libs::of(ver),
         }
+    }
+
+    /// The included library versions when they differ from [`Libs::of`].
+    pub fn with_libs(mut self, libs: Libs) -> Self {
+        self.libs = libs;
+        self
     }
 
     /// `AgeInYearsAt(date from end of "Measurement Period")`.
@@ -108,13 +162,12 @@ impl<'a> Ctx<'a> {
         })
     }
 
-    /// NCQA `isEncounterPerformed`: `finished` (6.0.0); 4.1.1 also counted
-    /// arrived, triaged, in-progress and onleave.
+    /// NCQA `isEncounterPerformed`, by the `Status` version included.
     pub fn encounter_performed(&self, e: &Value) -> bool {
         let s = e["status"].as_str().unwrap_or_default();
-        match self.ver {
-            Ver::Qi600 => s == "finished",
-            Ver::Qi411 => matches!(
+        match self.libs.status {
+            StatusLib::FinishedOnly => s == "finished",
+            StatusLib::Broad => matches!(
                 s,
                 "finished" | "arrived" | "triaged" | "in-progress" | "onleave"
             ),
@@ -187,7 +240,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// NCQA `isInterventionOrder` / `isLaboratoryTestOrder` / `isDeviceOrder`:
-    /// active or completed, intent `order` (6.0.0 also the order sub-intents).
+    /// active or completed, with an order intent (see [`StatusLib`]).
     pub fn ordered(&self, r: &Value) -> bool {
         matches!(r["status"].as_str(), Some("active" | "completed")) && self.order_intent(r)
     }
@@ -199,9 +252,9 @@ impl<'a> Ctx<'a> {
 
     fn order_intent(&self, r: &Value) -> bool {
         let i = r["intent"].as_str().unwrap_or_default();
-        match self.ver {
-            Ver::Qi411 => i == "order",
-            Ver::Qi600 => matches!(
+        match self.libs.status {
+            StatusLib::Broad => i == "order",
+            StatusLib::FinishedOnly => matches!(
                 i,
                 "order" | "original-order" | "reflex-order" | "filler-order" | "instance-order"
             ),

@@ -7,7 +7,6 @@ use chrono::{Datelike, Months, NaiveDate};
 use serde_json::{Value, json};
 
 use super::catalog::{Catalog, MeasureDef};
-use super::qicore::Ctx;
 use super::record::Record;
 use super::{GroupResult, Populations};
 
@@ -150,13 +149,7 @@ impl MeasureTally {
 
     /// Evaluates one patient and adds the result.
     pub fn feed(&mut self, catalog: &Catalog, record: &Record, period: Period) -> Vec<GroupResult> {
-        let ctx = Ctx::new(
-            record,
-            catalog.value_sets(self.def),
-            period.first,
-            period.last,
-            self.def.ver,
-        );
+        let ctx = catalog.context(self.def, record, period.first, period.last);
         let results = (self.def.evaluate)(&ctx);
         self.add(record.id(), &results);
         results

@@ -8,7 +8,6 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 use tandem::measure::catalog::Catalog;
-use tandem::measure::qicore::Ctx;
 use tandem::measure::record::Record;
 
 fn shared() -> PathBuf {
@@ -140,13 +139,7 @@ fn every_madie_test_case_matches_its_expected_populations() {
             let (mut passed, mut failed) = (0, 0);
             for f in &files {
                 let case = load(f);
-                let ctx = Ctx::new(
-                    &case.record,
-                    catalog.value_sets(def),
-                    case.first,
-                    case.last,
-                    def.ver,
-                );
+                let ctx = catalog.context(def, &case.record, case.first, case.last);
                 let got = (def.evaluate)(&ctx);
                 let diffs: Vec<String> = case
                     .expected

@@ -13,6 +13,8 @@ pub mod cms165;
 pub mod cms2;
 pub mod cms69;
 pub mod cms82;
+#[cfg(test)]
+mod library_versions_tests;
 pub mod nqf1448;
 pub mod nqf1799;
 pub mod nqf2152;

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::measure::GroupResult;
 use crate::measure::catalog::Catalog;
-use crate::measure::qicore::Ctx;
+use crate::measure::qicore::Libs;
 use crate::measure::record::Record;
 
 pub use crate::measure::qicore::{CPT, HCPCS, LOINC, SNOMED};
@@ -40,6 +40,19 @@ pub fn eval(
 pub fn eval_as(
     id: &str,
     patient: Value,
+    resources: Vec<Value>,
+    first: &str,
+    last: &str,
+) -> Vec<GroupResult> {
+    eval_with(id, None, patient, resources, first, last)
+}
+
+/// As `eval_as`, with other library versions than the measure includes
+/// (`None`: its own).
+pub fn eval_with(
+    id: &str,
+    libs: Option<Libs>,
+    patient: Value,
     mut resources: Vec<Value>,
     first: &str,
     last: &str,
@@ -53,13 +66,10 @@ pub fn eval_as(
         }
     }
     let rec = Record::new(resources).expect("a record with a Patient");
-    let ctx = Ctx::new(
-        &rec,
-        catalog.value_sets(def),
-        date(first),
-        date(last),
-        def.ver,
-    );
+    let mut ctx = catalog.context(def, &rec, date(first), date(last));
+    if let Some(libs) = libs {
+        ctx = ctx.with_libs(libs);
+    }
     (def.evaluate)(&ctx)
 }
 
