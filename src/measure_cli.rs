@@ -21,7 +21,7 @@ pub fn parse_period(text: &str) -> anyhow::Result<Period> {
 }
 
 fn chosen(names: &[String], period: Period) -> anyhow::Result<Vec<&'static MeasureDef>> {
-    let catalog = Catalog::get();
+    let catalog = Catalog::check().map_err(|e| anyhow::anyhow!("measure catalog: {e}"))?;
     if names.is_empty() {
         return Ok(catalog.all_for_period(period.first));
     }
