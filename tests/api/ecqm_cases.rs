@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-use tandem::measure::catalog::Catalog;
+use tandem::measure::catalog::{Catalog, libs_of};
 use tandem::measure::record::Record;
 
 fn shared() -> PathBuf {
@@ -195,4 +195,66 @@ fn every_madie_test_case_matches_its_expected_populations() {
         DISAGREEMENTS.len(),
         "an argued disagreement now passes: update DISAGREEMENTS"
     );
+}
+
+/// The library versions the catalog uses for each published measure are the
+/// ones its published bundle's main Library depends on. Tandem's shipped
+/// 2025 bundles carry no dependency list (they fall back to the QI-Core
+/// 4.1.1 generation's versions), so this reads the authors' bundles.
+#[test]
+fn each_measure_reads_the_library_versions_its_published_bundle_includes() {
+    let catalog = Catalog::get();
+    let mut checked = 0;
+    for (set, year) in SETS {
+        for def in catalog
+            .defs
+            .iter()
+            .filter(|d| d.published_cql && d.year == *year)
+        {
+            let path = shared().join(set).join(def.cms).join("measure-bundle.json");
+            let bundle: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            let resources: Vec<&Value> = bundle["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| &e["resource"])
+                .collect();
+            let measure = resources
+                .iter()
+                .find(|r| r["resourceType"] == "Measure")
+                .unwrap();
+            // The main Library's includes, and theirs (CMS69 includes Status
+            // only through Hospice), as `url|version`.
+            let library = |canonical: &str| {
+                let (url, version) = canonical.split_once('|').unwrap_or((canonical, ""));
+                resources.iter().copied().find(|r| {
+                    r["resourceType"] == "Library"
+                        && r["url"] == url
+                        && (version.is_empty() || r["version"] == version)
+                })
+            };
+            let mut todo = vec![measure["library"][0].as_str().unwrap().to_string()];
+            let mut deps: Vec<Value> = Vec::new();
+            while let Some(canonical) = todo.pop() {
+                let lib = library(&canonical)
+                    .unwrap_or_else(|| panic!("{}: Library {canonical}", def.id));
+                for ra in lib["relatedArtifact"].as_array().into_iter().flatten() {
+                    let Some(r) = ra["resource"].as_str() else {
+                        continue;
+                    };
+                    if ra["type"] == "depends-on" && r.contains("/Library/") && !deps.contains(ra) {
+                        deps.push(ra.clone());
+                        todo.push(r.to_string());
+                    }
+                }
+            }
+            // The same shape as a MADiE export's contained data requirements.
+            let as_measure = serde_json::json!({"contained": [{"relatedArtifact": deps}]});
+            let published =
+                libs_of(def.id, def.ver, &as_measure).unwrap_or_else(|e| panic!("{}: {e}", def.id));
+            assert_eq!(catalog.libs(def), published, "{}", def.id);
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 15, "every published measure version was checked");
 }
