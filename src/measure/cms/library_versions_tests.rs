@@ -8,6 +8,7 @@
 use serde_json::{Value, json};
 
 use super::testkit::{SNOMED, eval_with};
+use crate::measure::Populations;
 use crate::measure::catalog::{Catalog, libs_of};
 use crate::measure::qicore::{Libs, StatusLib, Ver};
 
@@ -22,7 +23,9 @@ fn visit(status: &str) -> Value {
         "period": {"start": "2026-03-02T09:00:00Z", "end": "2026-03-02T09:30:00Z"}})
 }
 
-fn initial(libs: Option<Libs>, resources: Vec<Value>) -> bool {
+/// CMS155-2026's first group for the child with `resources`, evaluated
+/// with `libs` (`None`: the measure's own versions).
+fn populations(libs: Option<Libs>, resources: Vec<Value>) -> Populations {
     eval_with(
         "CMS155-2026",
         libs,
@@ -32,20 +35,14 @@ fn initial(libs: Option<Libs>, resources: Vec<Value>) -> bool {
         "2026-12-31",
     )[0]
     .populations
-    .initial
+}
+
+fn initial(libs: Option<Libs>, resources: Vec<Value>) -> bool {
+    populations(libs, resources).initial
 }
 
 fn excluded(libs: Option<Libs>, resources: Vec<Value>) -> bool {
-    eval_with(
-        "CMS155-2026",
-        libs,
-        child(),
-        resources,
-        "2026-01-01",
-        "2026-12-31",
-    )[0]
-    .populations
-    .denominator_exclusion
+    populations(libs, resources).denominator_exclusion
 }
 
 #[test]
