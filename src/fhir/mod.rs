@@ -1,8 +1,10 @@
 //! Pure FHIR model helpers: ids, references, dates, OperationOutcome, search
-//! parameters and their parsing, index extraction, validation and profiles.
+//! parameters and their parsing, index extraction, validation and profiles,
+//! patient compartments.
 //! Nothing in here does I/O.
 
 pub mod bundle;
+pub mod compartment;
 pub mod datetime;
 pub mod fhirpath;
 pub mod id;

@@ -167,3 +167,68 @@ async fn batch_entries_are_independent() {
     assert_eq!(not_bundle.status(), StatusCode::BAD_REQUEST);
     app.stop().await;
 }
+
+/// A resource naming a patient on another server is stored as sent, and the
+/// sender is told it is in no patient's compartment here — on a single
+/// write, in both transaction paths, and in a batch (whose entries do not
+/// resolve each other's fullUrls). References a transaction resolves are
+/// not warned about.
+#[tokio::test]
+async fn a_patient_on_another_server_is_stored_with_a_warning_on_every_write_path() {
+    let app = spawn_app().await;
+    let foreign = "http://GoodHealthcare.com/fhir/Patient/46464646";
+    let order = |subject: &str| {
+        json!({"resourceType": "ServiceRequest", "status": "active", "intent": "order",
+            "code": {"text": "hospice"}, "subject": {"reference": subject}})
+    };
+    let warns = |outcome: &Value| outcome.to_string().contains("another server");
+
+    // A single create: the warning is the response (no Prefer given).
+    let r = app.post("ServiceRequest", &order(foreign)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let outcome: Value = r.json().await.unwrap();
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
+    assert_eq!(outcome["issue"][0]["severity"], "warning", "{outcome}");
+    assert!(outcome.to_string().contains(foreign), "{outcome}");
+    let path = location.split("/_history").next().unwrap();
+    let path = &path[path.find("ServiceRequest/").unwrap()..];
+    let (_, stored) = app.get_json(path).await;
+    assert_eq!(stored["subject"]["reference"], foreign, "stored as sent");
+    // Ours: no warning.
+    let ours = app.create(&json!({"resourceType": "Patient"})).await;
+    let r = app
+        .post(
+            "ServiceRequest",
+            &order(&format!("Patient/{}", ours["id"].as_str().unwrap())),
+        )
+        .await;
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["resourceType"], "ServiceRequest", "{body}");
+
+    // Transactions: POST-only (the fast path) and with a PUT (the general
+    // path). An absolute fullUrl in the Bundle is resolved, not foreign.
+    let local = "https://ehr.example/fhir/Patient/p-1";
+    for (method, url) in [("POST", "Patient"), ("PUT", "Patient/p-1")] {
+        let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            entry(local, json!({"resourceType": "Patient", "id": "p-1"}), method, url),
+            entry("urn:uuid:a", order(local), "POST", "ServiceRequest"),
+            entry("urn:uuid:b", order(foreign), "POST", "ServiceRequest"),
+        ]});
+        let resp: Value = app.post("", &bundle).await.json().await.unwrap();
+        let e = resp["entry"].as_array().unwrap();
+        assert_eq!(e.len(), 3, "{resp}");
+        assert!(!warns(&e[0]) && !warns(&e[1]), "{method}: {resp}");
+        assert!(warns(&e[2]["response"]["outcome"]), "{method}: {resp}");
+        assert_eq!(e[2]["response"]["status"], "201 Created");
+    }
+    // A batch does not resolve fullUrls between entries: both are foreign.
+    let bundle = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        entry(local, json!({"resourceType": "Patient", "id": "p-2"}), "PUT", "Patient/p-2"),
+        entry("urn:uuid:c", order(local), "POST", "ServiceRequest"),
+    ]});
+    let resp: Value = app.post("", &bundle).await.json().await.unwrap();
+    assert!(warns(&resp["entry"][1]["response"]["outcome"]), "{resp}");
+    assert!(!warns(&resp["entry"][0]), "{resp}");
+    app.stop().await;
+}

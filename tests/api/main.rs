@@ -17,6 +17,7 @@ mod concurrency;
 mod crash;
 mod crud;
 mod ecqm_cases;
+mod ecqm_http;
 mod fidelity;
 mod generated;
 mod generated_referrals;

@@ -1,6 +1,6 @@
 //! Parsing Bundle entries into operations, and the per-entry response.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -168,14 +168,22 @@ pub fn parse_entries(
     entries: Vec<Value>,
     prefer_body: bool,
 ) -> Result<Vec<Op>, (usize, ServiceError)> {
+    // References to these are resolved by the transaction itself.
+    let full_urls: HashSet<String> = entries
+        .iter()
+        .filter_map(|e| e.get("fullUrl").and_then(Value::as_str))
+        .map(String::from)
+        .collect();
+    let local = |r: &str| full_urls.contains(r);
     entries
         .into_iter()
         .enumerate()
-        .map(|(i, e)| parse_entry(svc, e, prefer_body).map_err(|err| (i, err)))
+        .map(|(i, e)| parse_entry(svc, e, prefer_body, &local).map_err(|err| (i, err)))
         .collect()
 }
 
-/// Parses every entry independently (batch).
+/// Parses every entry independently (batch: entries do not resolve each
+/// other's fullUrls).
 pub fn parse_each(
     svc: &FhirService,
     entries: Vec<Value>,
@@ -183,7 +191,7 @@ pub fn parse_each(
 ) -> Vec<Result<Op, ServiceError>> {
     entries
         .into_iter()
-        .map(|e| parse_entry(svc, e, prefer_body))
+        .map(|e| parse_entry(svc, e, prefer_body, &|_| false))
         .collect()
 }
 
@@ -192,7 +200,12 @@ fn invalid(msg: impl Into<String>) -> ServiceError {
 }
 
 /// Takes the entry by value: its resource moves into the operation, uncopied.
-fn parse_entry(svc: &FhirService, mut entry: Value, prefer_body: bool) -> Result<Op, ServiceError> {
+fn parse_entry(
+    svc: &FhirService,
+    mut entry: Value,
+    prefer_body: bool,
+    local: &dyn Fn(&str) -> bool,
+) -> Result<Op, ServiceError> {
     let resource = entry.get_mut("resource").map(Value::take);
     let request = entry
         .get("request")
@@ -257,7 +270,7 @@ fn parse_entry(svc: &FhirService, mut entry: Value, prefer_body: bool) -> Result
         Method::Post | Method::Put => {
             let resource =
                 resource.ok_or_else(|| invalid(format!("A {method:?} entry needs a resource.")))?;
-            op.prepared = Some(svc.prepare(
+            op.prepared = Some(svc.prepare_in(
                 resource,
                 Some(rt),
                 if method == Method::Put {
@@ -265,6 +278,7 @@ fn parse_entry(svc: &FhirService, mut entry: Value, prefer_body: bool) -> Result
                 } else {
                     None
                 },
+                local,
             )?);
             if let Some(q) = request.get("ifNoneExist").and_then(Value::as_str) {
                 op.if_none_exist = Some(svc.conditional(rt, q.trim_start_matches('?'))?);

@@ -14,6 +14,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::fhir::id::new_id;
+use crate::fhir::outcome::Issue;
 use crate::fhir::query::SearchQuery;
 use crate::fhir::reference::{Ref, parse as parse_ref};
 use crate::service::fhir_api::bundle::at_entry;
@@ -54,8 +55,9 @@ pub async fn run(
         .map(|c| (c.reference.clone(), c.target.clone()))
         .collect();
     let stamper = st.clone();
-    let stamp = move || -> Result<(Vec<NewVersion>, Vec<bool>), ServiceError> {
+    let stamp = move || -> Result<(Vec<NewVersion>, Vec<Shape>), ServiceError> {
         let mut versions = Vec::with_capacity(ops.len());
+        let mut shapes = Vec::with_capacity(ops.len());
         for (i, op) in ops.iter_mut().enumerate() {
             let mut p = op.prepared.take().expect("POST entries carry a resource");
             rewrite_refs(
@@ -71,16 +73,20 @@ pub async fn run(
             .map_err(|e| at_entry(i, e))?;
             let id = op.id.clone().expect("assigned above");
             versions.push(stamper.version(&p.resource_type, &id, 1, p.value, "POST"));
+            shapes.push(Shape {
+                body: op.prefer_body,
+                issues: p.issues,
+            });
         }
-        Ok((versions, ops.iter().map(|o| o.prefer_body).collect()))
+        Ok((versions, shapes))
     };
-    let (versions, bodies) = tokio::task::spawn_blocking(stamp)
+    let (versions, shapes) = tokio::task::spawn_blocking(stamp)
         .await
         .map_err(|e| ServiceError::Internal(e.to_string()))??;
     let du = svc.write_hooks(ctx);
     let outcome = transact(svc.store.as_ref(), ctx, move |tx| {
         recheck(tx, &checks)?;
-        let (mut out, notes) = du.run(tx, |tx| write_all(tx, versions, bodies))?;
+        let (mut out, notes) = du.run(tx, |tx| write_all(tx, versions, shapes))?;
         notes.attach_entries(&mut out);
         audit.commit_entries(tx, &out)?;
         Ok(out)
@@ -136,23 +142,30 @@ fn recheck(tx: &mut dyn WriteTx, checks: &[Check]) -> Result<(), Fast> {
     Ok(())
 }
 
+/// How one entry's response is shaped: with the resource or not, and the
+/// warnings its preparation found (profile issues, a foreign patient).
+struct Shape {
+    body: bool,
+    issues: Vec<Issue>,
+}
+
 /// The writer-side part: insert every version.
 fn write_all(
     tx: &mut dyn WriteTx,
     versions: Vec<NewVersion>,
-    bodies: Vec<bool>,
+    shapes: Vec<Shape>,
 ) -> Result<Vec<EntryResult>, ServiceError> {
     let mut out = Vec::with_capacity(versions.len());
-    for (v, body) in versions.into_iter().zip(bodies) {
+    for (v, shape) in versions.into_iter().zip(shapes) {
         let resource = Some(stored(&v));
         tx.write(v)?;
         out.push(EntryResult::from_write(
             WriteResult {
                 status: 201,
                 resource,
-                issues: vec![],
+                issues: shape.issues,
             },
-            body,
+            shape.body,
         ));
     }
     Ok(out)

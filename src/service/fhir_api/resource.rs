@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::fhir::compartment::foreign_patient_warnings;
 use crate::fhir::datetime::format_instant_ms;
 use crate::fhir::index::extract;
 use crate::fhir::outcome::Issue;
@@ -155,8 +156,22 @@ impl FhirService {
         url_type: Option<&str>,
         url_id: Option<&str>,
     ) -> Result<Prepared, ServiceError> {
+        self.prepare_in(value, url_type, url_id, &|_| false)
+    }
+
+    /// [`Self::prepare`] for a write whose references to the absolute URLs
+    /// `local` accepts are resolved by the write itself (a transaction's
+    /// fullUrls). A patient named on another server is warned about.
+    pub(crate) fn prepare_in(
+        &self,
+        value: Value,
+        url_type: Option<&str>,
+        url_id: Option<&str>,
+        local: &dyn Fn(&str) -> bool,
+    ) -> Result<Prepared, ServiceError> {
         let rt = check_resource(&value, url_type, url_id).map_err(ServiceError::bad)?;
-        let mut issues = Vec::new();
+        let mut issues =
+            foreign_patient_warnings(self.registry(), &self.settings.base_url, &rt, &value, local);
         if self.settings.validation != ValidationMode::Off {
             let defaults = self
                 .settings
@@ -164,13 +179,14 @@ impl FhirService {
                 .get(&rt)
                 .map(Vec::as_slice)
                 .unwrap_or_default();
-            issues = self.profiles.check(&rt, &value, defaults);
-            if self.settings.validation == ValidationMode::Strict && !issues.is_empty() {
-                return Err(ServiceError::Unprocessable(issues));
+            let mut profile = self.profiles.check(&rt, &value, defaults);
+            if self.settings.validation == ValidationMode::Strict && !profile.is_empty() {
+                return Err(ServiceError::Unprocessable(profile));
             }
-            for i in &mut issues {
+            for i in &mut profile {
                 i.severity = crate::fhir::outcome::Severity::Warning;
             }
+            issues.append(&mut profile);
         }
         Ok(Prepared {
             resource_type: rt,
