@@ -13,6 +13,9 @@
 //! Run: `cargo bench --bench measures` (100,000 patients, then fqm-execution on
 //! 1,000), `-- --quick` (10,000; fqm on 100). `-- --no-fqm` skips the engine.
 //! `-- --synthea` instead runs both engines on the Synthea sample (period 2020).
+//! `-- --mutants [--per-case N] [--measure ID] [--out FILE]` instead runs both engines on
+//! mutants of the authors' cases (`measures_parts/mutants.rs`) and lists
+//! every disagreement.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +27,8 @@ use tandem::measure::record::Record;
 
 #[path = "measures_parts/fqm.rs"]
 mod fqm;
+#[path = "measures_parts/mutants.rs"]
+mod mutants;
 #[path = "measures_parts/store.rs"]
 mod store;
 
@@ -140,6 +145,18 @@ fn main() {
     let quick = args.iter().any(|a| a == "--quick");
     if args.iter().any(|a| a == "--synthea") {
         return synthea();
+    }
+    if args.iter().any(|a| a == "--mutants") {
+        let value = |flag: &str| {
+            let i = args.iter().position(|a| a == flag)?;
+            args.get(i + 1).cloned()
+        };
+        let per_case = value("--per-case").map_or(24, |n| n.parse().expect("--per-case N"));
+        let out = value("--out").map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/mutants/disagreements.txt"),
+            PathBuf::from,
+        );
+        return mutants::run(&shared(), per_case, value("--measure").as_deref(), &out);
     }
     let n = if quick { 10_000 } else { 100_000 };
     let threads = std::thread::available_parallelism()

@@ -13,7 +13,7 @@ use tandem::measure::record::Record;
 
 /// `node_modules` holding fqm-execution 1.8.6: `FQM_NODE_MODULES`, or
 /// installed under `target/fqm` on first use.
-fn node_modules() -> Option<PathBuf> {
+pub fn node_modules() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("FQM_NODE_MODULES") {
         let p = PathBuf::from(p);
         if p.join("fqm-execution").exists() {
@@ -120,8 +120,8 @@ fn tandem_run(run: &Run, def: &MeasureDef) -> (Results, f64) {
     (results, started.elapsed().as_secs_f64())
 }
 
-/// Counts (population, disagreements) over the populations fqm reports.
-fn disagreements(tandem: &Results, fqm: &Results) -> (usize, Vec<String>) {
+/// Counts (populations, disagreements) over the populations fqm reports.
+fn disagreements(tandem: &Results, fqm: &Results) -> (usize, Vec<(String, String)>) {
     let mut compared = 0;
     let mut diffs = Vec::new();
     for (key, theirs) in fqm {
@@ -130,9 +130,9 @@ fn disagreements(tandem: &Results, fqm: &Results) -> (usize, Vec<String>) {
             compared += 1;
             let mine = ours.and_then(|o| o.get(code)).copied().unwrap_or(0);
             if mine != *v {
-                diffs.push(format!(
-                    "{} group {} {code}: tandem {mine} fqm {v}",
-                    key.0, key.1
+                diffs.push((
+                    key.0.clone(),
+                    format!("group {} {code}: tandem {mine} fqm {v}", key.1),
                 ));
             }
         }
@@ -141,14 +141,20 @@ fn disagreements(tandem: &Results, fqm: &Results) -> (usize, Vec<String>) {
     (compared, diffs)
 }
 
-pub fn compare(run: &Run, defs: &[&'static MeasureDef], shared: PathBuf) {
-    let Some(modules) = node_modules() else {
-        println!("fqm-execution unavailable (node/npm missing): comparison skipped");
-        return;
-    };
-    let m = run.count;
+/// Both engines on one measure version: (populations compared, every
+/// disagreement as `(patient, "group g code: tandem x fqm y")`), or `None`
+/// when fqm-execution could not run.
+pub struct Agreement {
+    pub compared: usize,
+    pub disagreements: Vec<(String, String)>,
+    pub tandem_secs: f64,
+    pub fqm_secs: f64,
+}
+
+/// Writes the run's patients as collection Bundles into a new directory.
+pub fn write_patients(run: &Run) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for i in 0..m {
+    for i in 0..run.count {
         let entry: Vec<Value> = (run.patient)(i)
             .into_iter()
             .map(|r| json!({"resource": r}))
@@ -156,6 +162,45 @@ pub fn compare(run: &Run, defs: &[&'static MeasureDef], shared: PathBuf) {
         let b = json!({"resourceType": "Bundle", "type": "collection", "entry": entry});
         std::fs::write(dir.path().join(format!("p{i:06}.json")), b.to_string()).unwrap();
     }
+    dir
+}
+
+/// The authors' measure bundle of a measure version.
+pub fn measure_bundle(shared: &Path, def: &MeasureDef) -> PathBuf {
+    let set = if def.year == 2026 {
+        "qicore-2025"
+    } else {
+        "qicore-2024"
+    };
+    shared.join(set).join(def.cms).join("measure-bundle.json")
+}
+
+/// Runs both engines on `patients` (written by [`write_patients`]).
+pub fn agree(
+    modules: &Path,
+    patients: &Path,
+    run: &Run,
+    def: &MeasureDef,
+    shared: &Path,
+) -> Option<Agreement> {
+    let (theirs, fqm_secs) = fqm_run(modules, &measure_bundle(shared, def), patients, run)?;
+    let (ours, tandem_secs) = tandem_run(run, def);
+    let (compared, disagreements) = disagreements(&ours, &theirs);
+    Some(Agreement {
+        compared,
+        disagreements,
+        tandem_secs,
+        fqm_secs,
+    })
+}
+
+pub fn compare(run: &Run, defs: &[&'static MeasureDef], shared: PathBuf) {
+    let Some(modules) = node_modules() else {
+        println!("fqm-execution unavailable (node/npm missing): comparison skipped");
+        return;
+    };
+    let m = run.count;
+    let dir = write_patients(run);
     println!(
         "fqm-execution 1.8.6 vs Tandem on the same {m} patients (one thread each, period {} .. {}):",
         run.first, run.last
@@ -167,30 +212,22 @@ pub fn compare(run: &Run, defs: &[&'static MeasureDef], shared: PathBuf) {
     let (mut t_total, mut f_total) = (0.0, 0.0);
     // Measures written from a specification have no CQL for fqm to run.
     for def in defs.iter().filter(|d| d.published_cql) {
-        let set = if def.year == 2026 {
-            "qicore-2025"
-        } else {
-            "qicore-2024"
-        };
-        let bundle = shared.join(set).join(def.cms).join("measure-bundle.json");
-        let Some((theirs, fqm_secs)) = fqm_run(&modules, &bundle, dir.path(), run) else {
+        let Some(a) = agree(&modules, dir.path(), run, def, &shared) else {
             continue;
         };
-        let (ours, tandem_secs) = tandem_run(run, def);
-        let (compared, diffs) = disagreements(&ours, &theirs);
-        t_total += tandem_secs;
-        f_total += fqm_secs;
+        t_total += a.tandem_secs;
+        f_total += a.fqm_secs;
         println!(
             "{:<12} {:>10.1} {:>10.0} {:>8.0}x {:>12} {:>10}",
             def.id,
-            tandem_secs * 1e3,
-            fqm_secs * 1e3,
-            fqm_secs / tandem_secs.max(1e-9),
-            compared,
-            diffs.len()
+            a.tandem_secs * 1e3,
+            a.fqm_secs * 1e3,
+            a.fqm_secs / a.tandem_secs.max(1e-9),
+            a.compared,
+            a.disagreements.len()
         );
-        for d in diffs.iter().take(5) {
-            println!("    {d}");
+        for (p, d) in a.disagreements.iter().take(5) {
+            println!("    {p} {d}");
         }
     }
     println!(

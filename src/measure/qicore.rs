@@ -203,11 +203,22 @@ impl<'a> Ctx<'a> {
     pub fn prevalence(&self, c: &Value) -> Iv {
         let onset = to_interval(c, "onset", self.rec).and_then(|i| i.start());
         let abatement = to_interval(c, "abatement", self.rec).and_then(|i| i.end());
-        let active = is_active(c);
-        // Active: Interval[onset, abatement end] (null end = ongoing).
-        // Otherwise a missing abatement leaves the end unknown: Interval[onset, null).
-        let closed_end = active || abatement.is_some();
-        Iv::new(onset, true, abatement, closed_end)
+        if is_active(c) {
+            // Interval[onset, end of abatement] (a null closed end: ongoing).
+            return Iv::new(onset, true, abatement, true);
+        }
+        // Otherwise the CQL is a query over a single value:
+        //   (end of condition.abatementInterval()) abatementDate
+        //     return if abatementDate is null then Interval[onset, abatementDate)
+        //     else Interval[onset, abatementDate]
+        // A query whose source is null is null, so without an abatement end
+        // the interval is null (the `is null` branch is never reached) — and
+        // an inactive, resolved or remitted condition with no abatement date
+        // is prevalent in no period. fqm-execution agrees.
+        match abatement {
+            Some(end) => Iv::new(onset, true, Some(end), true),
+            None => Iv::null(),
+        }
     }
 
     /// `X.prevalenceInterval() overlaps day of "Measurement Period"`.

@@ -136,15 +136,30 @@ impl Dt {
     /// CQL comparison at precision `p` (`None` when unknown): component by
     /// component from the year down to `p`; a component only one value
     /// carries makes the answer unknown, and with [`Prec::Unstated`] the
-    /// comparison stops, equal, where neither value carries one.
+    /// comparison stops, equal, where neither value carries one. Seconds and
+    /// milliseconds are one precision, a decimal (CQL 1.5 Equal, Less: "for
+    /// the purposes of comparison, seconds and milliseconds are combined as
+    /// a single precision using a decimal"): `08:00:00` equals
+    /// `08:00:00.000` and is before `23:59:59.999`'s last second only by the
+    /// decimal — so a second-precision value on the measurement period's
+    /// last second is inside it. Named `second` precision ignores the
+    /// milliseconds.
     pub fn cmp_at(&self, other: &Dt, p: Prec) -> Option<Ordering> {
-        let p = match p {
+        let want = match p {
             Prec::Unstated => self.prec.max(other.prec),
             p => p,
         };
-        let q = p.min(self.prec).min(other.prec);
-        match self.key(q).cmp(&other.key(q)) {
-            Ordering::Equal if q < p => None,
+        let fold = |x: Prec| x.min(Prec::Second);
+        let q = fold(want).min(fold(self.prec)).min(fold(other.prec));
+        // Reaching the seconds with milliseconds wanted: compare the decimal
+        // (a value without milliseconds has .000).
+        let key = if q == Prec::Second && want == Prec::Milli {
+            Prec::Milli
+        } else {
+            q
+        };
+        match self.key(key).cmp(&other.key(key)) {
+            Ordering::Equal if q < fold(want) => None,
             o => Some(o),
         }
     }
@@ -329,6 +344,20 @@ impl Iv {
             },
         };
         Iv { lo, hi }
+    }
+
+    /// CQL's null interval. Its bounds may be anywhere, so every comparison
+    /// with them — and so every operator here — answers unknown, as CQL's
+    /// operators on a null interval answer null.
+    pub fn null() -> Iv {
+        let anywhere = Bound {
+            min: End::NegInf,
+            max: End::PosInf,
+        };
+        Iv {
+            lo: anywhere,
+            hi: anywhere,
+        }
     }
 
     /// `Interval[d, d]`.

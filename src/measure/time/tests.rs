@@ -85,12 +85,22 @@ fn unstated_precision_compares_to_the_finest_both_values_carry() {
     let a = dt("2025-10-11T08:00:00Z");
     let b = dt("2025-10-11T08:00:00Z");
     assert_eq!(a.cmp_at(&b, Prec::Unstated), Some(Ordering::Equal));
-    // The millisecond precision the old code used made them unknown.
-    assert_eq!(a.cmp_at(&b, Prec::Milli), None);
-    // Different precisions, equal up to the coarser: unknown.
+    // Seconds and milliseconds are one decimal precision: .000 is equal.
     let c = dt("2025-10-11T08:00:00.000Z");
-    assert_eq!(a.cmp_at(&c, Prec::Unstated), None);
+    assert_eq!(a.cmp_at(&c, Prec::Unstated), Some(Ordering::Equal));
+    assert_eq!(a.cmp_at(&c, Prec::Milli), Some(Ordering::Equal));
+    assert_eq!(
+        a.cmp_at(&dt("2025-10-11T08:00:00.001Z"), Prec::Unstated),
+        Some(Ordering::Less)
+    );
+    // Named second precision ignores the milliseconds.
+    assert_eq!(
+        a.cmp_at(&dt("2025-10-11T08:00:00.999Z"), Prec::Second),
+        Some(Ordering::Equal)
+    );
+    // Different precisions above the seconds, equal up to the coarser: unknown.
     assert_eq!(dt("2025-10-11").cmp_at(&a, Prec::Unstated), None);
+    assert_eq!(dt("2025-10-11T08:00").cmp_at(&a, Prec::Unstated), None);
     // Different at a precision both carry: known.
     let d = dt("2025-10-11T08:00:01.500Z");
     assert_eq!(a.cmp_at(&d, Prec::Unstated), Some(Ordering::Less));
@@ -117,16 +127,21 @@ fn unstated_precision_compares_to_the_finest_both_values_carry() {
     assert_eq!(inner.ends_during(&enc, Prec::Unstated), Some(true));
 
     // The measurement period ends at 23:59:59.999: a second-precision value
-    // on its last second is unknown against it, as in CQL.
+    // on its last second is 59.000 seconds, inside; so is the first second.
     let mp = Iv::period(
         NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
         NaiveDate::from_ymd_opt(2025, 12, 31).unwrap(),
     );
     let last = Bound::at(dt("2025-12-31T23:59:59Z"));
-    assert_eq!(mp.contains(last, Prec::Unstated), None);
+    assert_eq!(mp.contains(last, Prec::Unstated), Some(true));
     assert_eq!(mp.contains(last, Prec::Day), Some(true));
     let first = Bound::at(dt("2025-01-01T00:00:00Z"));
-    assert_eq!(mp.contains(first, Prec::Unstated), None);
+    assert_eq!(mp.contains(first, Prec::Unstated), Some(true));
+    let after = Bound::at(dt("2026-01-01T00:00:00Z"));
+    assert_eq!(mp.contains(after, Prec::Unstated), Some(false));
+    // A minute-precision value on the last minute is still unknown.
+    let minute = Bound::at(dt("2025-12-31T23:59"));
+    assert_eq!(mp.contains(minute, Prec::Unstated), None);
     assert_eq!(
         mp.contains(Bound::at(dt("2025-06-01T00:00:00Z")), Prec::Unstated),
         Some(true)
@@ -153,8 +168,25 @@ fn components(ms: i64, prec: Prec) -> Vec<i64> {
 /// only one value has gives null; a precision neither has ends the
 /// comparison — equal when no precision was named, null when the named
 /// precision has not been reached; reaching the named (or last) precision
-/// ends it equal.
+/// ends it equal. Seconds and milliseconds are one precision, compared as a
+/// decimal (a missing millisecond is .000) — except that a named `second`
+/// precision compares whole seconds.
 fn reference(a: &[i64], b: &[i64], named: Option<usize>) -> Option<Ordering> {
+    let whole_seconds = named == Some(5);
+    let fold = |c: &[i64]| -> Vec<i64> {
+        let mut v = c[..c.len().min(5)].to_vec();
+        if let Some(s) = c.get(5) {
+            let ms = if whole_seconds {
+                0
+            } else {
+                c.get(6).copied().unwrap_or(0)
+            };
+            v.push(s * 1000 + ms);
+        }
+        v
+    };
+    let (a, b) = (fold(a), fold(b));
+    let named = named.map(|n| n.min(5));
     let last = named.unwrap_or(a.len().max(b.len()) - 1);
     for i in 0..=last {
         match (a.get(i), b.get(i)) {
