@@ -183,6 +183,18 @@ pub(crate) const DISAGREEMENTS: &[(&str, &str, &str)] = &[
         "tests-bba6dd6e-c6da-4684-bb74-b650dee77b64-bundle.json",
         DANGLING_DIAGNOSIS,
     ),
+    (
+        "CMS137-2025",
+        "tests-f1308c5a-8dcc-41ae-8e32-5cf33b54c8e6-bundle.json",
+        "Engagement (group 1 numerator) needs two treatments within 34 days after initiation \
+         (2025-11-15). The G2067 procedure of 2025-11-27 is both a psychosocial visit and a \
+         short-acting administration, but `\"Psychosocial Visit\" union [Procedure: …]` holds \
+         it once; the 2025-11-20 telehealth visit would be the second, but its \
+         `diagnosis.condition` is `Condition/Condition-11`, which no Condition has as id, so \
+         it has no SUD diagnosis and is no psychosocial visit (fqm-execution agrees). Over \
+         HTTP the transaction resolves that reference against its fullUrl, \
+         `https://madie.cms.gov/Condition/Condition-11`, and the case matches: `ecqm_http`.",
+    ),
 ];
 
 #[test]

@@ -276,7 +276,7 @@ async fn every_madie_case_over_http_matches_the_in_memory_path_where_a_server_mu
             "{id} {name} differs over HTTP without an argument"
         );
     }
-    assert_eq!(resolved.len(), 5, "CMS165 one, CMS137 four");
+    assert_eq!(resolved.len(), 6, "CMS165 one, CMS137 five");
     assert_eq!(http, mem + resolved.len() - foreign.len());
     assert_eq!(warned_cases, 6, "six cases name a foreign subject");
     app.stop().await;

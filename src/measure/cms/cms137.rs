@@ -268,19 +268,26 @@ impl<'a> Cms137<'a> {
         if long_acting {
             return true;
         }
-        let visits = self
+        // `"Psychosocial Visit" union [Procedure: SA administration]`: a CQL
+        // union holds each resource once, so a procedure in both value sets
+        // (methadone's G2067 is) is one treatment, not two.
+        let mut treatments: Vec<*const Value> = self
             .psychosocial()
             .into_iter()
             .filter(|(_, d)| after(Some(*d)))
-            .count();
-        let administered = self
-            .procedures(&[SA_ADMIN])
-            .filter(|p| after(self.performed_date(p)))
-            .count();
+            .map(|(r, _)| r as *const Value)
+            .collect();
+        treatments.extend(
+            self.procedures(&[SA_ADMIN])
+                .filter(|p| after(self.performed_date(p)))
+                .map(|p| p as *const Value),
+        );
+        treatments.sort();
+        treatments.dedup();
         let orders = self
             .med_orders(&[SA_MED])
             .filter(|m| after(Self::authored_date(m)))
             .count();
-        visits + administered + orders >= 2
+        treatments.len() + orders >= 2
     }
 }
