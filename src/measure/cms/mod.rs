@@ -14,6 +14,8 @@ pub mod cms2;
 pub mod cms69;
 pub mod cms82;
 #[cfg(test)]
+mod edge_tests;
+#[cfg(test)]
 mod library_versions_tests;
 pub mod nqf1448;
 pub mod nqf1799;
