@@ -24,6 +24,9 @@ struct Claims {
     iss: String,
     sub: String,
     exp: i64,
+    /// Optional in RFC 7523; when present, checked with the same skew as `exp`.
+    nbf: Option<i64>,
+    iat: Option<i64>,
     jti: Option<String>,
 }
 
@@ -93,6 +96,16 @@ pub async fn authenticate(
     }
     if c.exp > now_s + MAX_LIFETIME_S + SKEW_S {
         return Err(invalid("exp may be at most 5 minutes in the future"));
+    }
+    // An assertion not valid yet, or claiming to be issued in the future,
+    // is refused (it could otherwise be minted ahead and used later).
+    if c.nbf.is_some_and(|nbf| nbf > now_s + SKEW_S) {
+        return Err(invalid(
+            "client_assertion is not valid yet (nbf is in the future)",
+        ));
+    }
+    if c.iat.is_some_and(|iat| iat > now_s + SKEW_S) {
+        return Err(invalid("iat is in the future"));
     }
     let jti = c
         .jti

@@ -175,6 +175,14 @@ async fn token_attacks_are_refused() {
         ),
         ("garbage", "not-a-jwt".into()),
         ("oversized", "a".repeat(20_000)),
+        (
+            "nbf in the future",
+            sign(&good, &with("nbf", json!(jwt::now() + 120))),
+        ),
+        (
+            "iat in the future",
+            sign(&good, &with("iat", json!(jwt::now() + 120))),
+        ),
         ("no jti", {
             let mut c = base.clone();
             c.as_object_mut().unwrap().remove("jti");
@@ -185,6 +193,12 @@ async fn token_attacks_are_refused() {
         let (status, body) = request_token(&app.base, &assertion, None).await;
         assert_eq!(status, 401, "{name}: {body}");
         assert_eq!(body["error"], "invalid_client", "{name}");
+    }
+    // nbf and iat in the past, or within the clock skew, are accepted.
+    for (k, at) in [("nbf", -60), ("iat", -60), ("nbf", 10), ("iat", 10)] {
+        let a = sign(&good, &with(k, json!(jwt::now() + at)));
+        let (status, body) = request_token(&app.base, &a, None).await;
+        assert_eq!(status, 200, "{k} {at:+} s: {body}");
     }
     // Replay: the same assertion works once.
     assert_eq!(request_token(&app.base, &valid, None).await.0, 200);
