@@ -29,7 +29,70 @@ pub fn parse_json(body: &[u8]) -> Result<Value, Issue> {
             "The body must be a JSON object (a FHIR resource), not an array or a scalar.",
         ));
     }
+    if let Err(e) = serde_json::from_slice::<NoDuplicateKeys>(body) {
+        return Err(Issue::error(
+            "structure",
+            format!("The body is not valid FHIR JSON: {e}. Send each element once."),
+        ));
+    }
     Ok(value)
+}
+
+/// A pass over JSON that fails on an object naming a key twice. serde_json
+/// keeps the last of duplicates silently, so the checks and the index would
+/// read one value while the stored text holds two; FHIR JSON forbids them.
+struct NoDuplicateKeys;
+
+impl<'de> serde::Deserialize<'de> for NoDuplicateKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NoDuplicateKeys)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys {
+    type Value = NoDuplicateKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        let mut seen: Vec<std::borrow::Cow<'de, str>> = Vec::new();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if seen.contains(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "the key \"{key}\" appears twice in one object"
+                )));
+            }
+            map.next_value::<NoDuplicateKeys>()?;
+            seen.push(key);
+        }
+        Ok(NoDuplicateKeys)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<NoDuplicateKeys>()?.is_some() {}
+        Ok(NoDuplicateKeys)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(NoDuplicateKeys)
+    }
 }
 
 /// Checks `resource` against the URL it was sent to.
@@ -106,6 +169,19 @@ mod tests {
     fn structural_rules() {
         assert!(parse_json(b"[1]").is_err());
         assert!(parse_json(b"{").is_err());
+        // A key twice in one object, at any depth, is refused; the same key
+        // in sibling objects is not a duplicate.
+        let twice = br#"{"resourceType":"Patient","gender":"male","gender":"female"}"#;
+        let e = parse_json(twice).unwrap_err();
+        assert!(
+            e.diagnostics.contains("\"gender\" appears twice"),
+            "{}",
+            e.diagnostics
+        );
+        let nested = br#"{"resourceType":"Patient","name":[{"family":"A","family":"B"}]}"#;
+        assert!(parse_json(nested).is_err());
+        let siblings = br#"{"resourceType":"Patient","name":[{"family":"A"},{"family":"B"}],"x":{"v":1.50,"w":[1,2]}}"#;
+        assert!(parse_json(siblings).is_ok());
         let deep = "[".repeat(10_000) + &"]".repeat(10_000);
         assert!(parse_json(deep.as_bytes()).is_err());
         let p = json!({"resourceType": "Patient", "id": "a"});

@@ -44,6 +44,28 @@ async fn every_bad_write_is_refused_and_changes_nothing() {
         "not valid JSON",
     )
     .await;
+    // A key twice: serde_json would keep the last, the stored text both.
+    for (path, body) in [
+        (
+            "Patient",
+            r#"{"resourceType":"Patient","gender":"male","gender":"female"}"#,
+        ),
+        (
+            "",
+            r#"{"resourceType":"Bundle","type":"transaction","entry":[{"resource":
+              {"resourceType":"Patient","active":true,"active":false},
+              "request":{"method":"POST","url":"Patient"}}]}"#,
+        ),
+    ] {
+        expect_outcome(
+            raw(reqwest::Method::POST, path, fhir, body.into())
+                .await
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+            "appears twice",
+        )
+        .await;
+    }
     expect_outcome(
         raw(reqwest::Method::POST, "Patient", fhir, "[1,2]".into())
             .await
