@@ -113,6 +113,15 @@ fn err<T>(msg: impl Into<String>) -> Result<T, QueryError> {
 /// Parameters that control the result rather than filter it.
 const RESULT_PARAMS: &[&str] = &["_format", "_pretty", "_cursor"];
 
+/// Bounds on one client search, so its cost (and SQLite's expression depth)
+/// stays bounded whatever a client sends; each is answered with 400 naming it
+/// ([`check_bounds`]).
+pub const MAX_CLAUSES: usize = 32;
+pub const MAX_OR_VALUES: usize = 100;
+/// `_has` and chained parameters together (each one a join).
+pub const MAX_JOINS: usize = 8;
+pub const MAX_INCLUDES: usize = 16;
+
 /// Parses the query pairs of a search on `resource_type`.
 pub fn parse(
     registry: &Registry,
@@ -155,6 +164,50 @@ pub fn parse(
         }
     }
     Ok(q)
+}
+
+/// Checks a client's search against the bounds above (Tandem's own searches,
+/// e.g. a partner's shared set by `_id`, are not bounded by them).
+pub fn check_bounds(q: &SearchQuery) -> Result<(), QueryError> {
+    if q.clauses.len() > MAX_CLAUSES {
+        return err(format!(
+            "This search has {} parameters; the limit is {MAX_CLAUSES}. Split it into several searches.",
+            q.clauses.len()
+        ));
+    }
+    fn or_values(c: &Clause) -> usize {
+        match &c.target {
+            Target::Chain { links, .. } => {
+                links.iter().map(|(_, l)| or_values(l)).max().unwrap_or(0)
+            }
+            Target::Has { inner, .. } => or_values(inner),
+            _ => c.terms.len(),
+        }
+    }
+    if let Some(n) = q.clauses.iter().map(or_values).max()
+        && n > MAX_OR_VALUES
+    {
+        return err(format!(
+            "A parameter lists {n} values; the limit is {MAX_OR_VALUES} comma-separated values per parameter."
+        ));
+    }
+    let joins = q
+        .clauses
+        .iter()
+        .filter(|c| matches!(c.target, Target::Chain { .. } | Target::Has { .. }))
+        .count();
+    if joins > MAX_JOINS {
+        return err(format!(
+            "This search has {joins} _has and chained parameters; the limit is {MAX_JOINS}."
+        ));
+    }
+    let includes = q.include.len() + q.revinclude.len();
+    if includes > MAX_INCLUDES {
+        return err(format!(
+            "This search has {includes} _include and _revinclude parameters; the limit is {MAX_INCLUDES}."
+        ));
+    }
+    Ok(())
 }
 
 fn parse_count(v: &str) -> Result<usize, QueryError> {

@@ -189,6 +189,7 @@ pub(crate) fn parse_conditional(
         )));
     }
     let q = parse_query(registry, base, rt, &pairs)
+        .and_then(|q| crate::fhir::query::check_bounds(&q).map(|_| q))
         .map_err(|e| ServiceError::bad(Issue::error("invalid", e.0)))?;
     if !q.ignored.is_empty() {
         return Err(ServiceError::bad(Issue::error(
