@@ -141,6 +141,22 @@ async fn partner_sees_exactly_the_shared_set() {
         b.get("total").is_none(),
         "no total that would leak the hidden count"
     );
+    // The notice is the same whether something was withheld or nothing
+    // matched at all: no count, nothing to learn from it.
+    let notice = |b: &Value| -> Vec<Value> {
+        b["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["search"]["mode"] == "outcome")
+            .map(|e| e["resource"].clone())
+            .collect()
+    };
+    let (_, none) = partner_get(&partner, &app, "Observation?code=http://loinc.org|0000-0").await;
+    let (_, hidden) = partner_get(&partner, &app, "Patient?_id=p2").await;
+    assert_eq!(notice(&b), notice(&none), "{none}");
+    assert_eq!(notice(&b), notice(&hidden), "{hidden}");
+    assert!(!b.to_string().contains("withheld by access policy"), "{b}");
     // Chained search and tenant-wide history are refused to partners.
     assert_eq!(
         partner_get(&partner, &app, "Observation?subject.family=NotReferred")

@@ -69,12 +69,19 @@ impl FhirService {
                 });
             }
         }
-        if withheld > 0 {
+        // A guest (a partner) always gets the same notice and never a count:
+        // "N withheld" would tell it whether a person is a patient here, or
+        // has a code. Practice clients are told how many.
+        let notice = if ctx.guest {
+            Some(GUEST_NOTICE.to_string())
+        } else {
+            (withheld > 0)
+                .then(|| format!("{withheld} resource(s) were withheld by access policy."))
+        };
+        if let Some(notice) = notice {
             let oo = operation_outcome(&[Issue {
                 code: "suppressed",
-                ..Issue::info(format!(
-                    "{withheld} resource(s) were withheld by access policy."
-                ))
+                ..Issue::info(notice)
             }]);
             entries.push(Entry {
                 resource: Some(oo.to_string()),
@@ -157,6 +164,10 @@ impl FhirService {
         Ok(q)
     }
 }
+
+/// The one notice every guest search carries, whatever was withheld.
+const GUEST_NOTICE: &str =
+    "Results are limited to what this practice shares with you (its referrals and consents).";
 
 pub(crate) fn full_url(base: &str, r: &StoredResource) -> String {
     format!("{base}/{}/{}", r.resource_type, r.id)
