@@ -221,6 +221,42 @@ async fn part2_data_follows_consent() {
         404,
         "no consent yet"
     );
+    // A consent the recipient writes itself is refused, by any write path,
+    // and unlocks nothing; so is a Questionnaire (it would score the
+    // practice's responses).
+    let own = consent("active", "2099-01-01");
+    let questionnaire = json!({"resourceType": "Questionnaire", "id": "q-own", "status": "active"});
+    for (m, path, body) in [
+        (reqwest::Method::PUT, "Consent/c1", own.clone()),
+        (reqwest::Method::POST, "Consent", own.clone()),
+        (
+            reqwest::Method::PUT,
+            "Questionnaire/q-own",
+            questionnaire.clone(),
+        ),
+        (
+            reqwest::Method::POST,
+            "",
+            json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+                {"resource": own.clone(), "request": {"method": "POST", "url": "Consent"}}]}),
+        ),
+    ] {
+        let r = partner_write(&partner, &app, m.clone(), path, &body).await;
+        let status = r.status();
+        let b: Value = r.json().await.unwrap();
+        assert_eq!(status, 403, "{m} {path}: {b}");
+        assert_eq!(b["resourceType"], "OperationOutcome");
+    }
+    assert_eq!(
+        partner_get(&partner, &app, "Observation/audit-c").await.0,
+        404,
+        "a partner's own consent unlocks nothing"
+    );
+    assert_eq!(
+        get_status(&ehr, app.url("Consent/c1")).await,
+        404,
+        "not stored"
+    );
     // The owning practice always sees it.
     assert_eq!(get_status(&ehr, app.url("Observation/audit-c")).await, 200);
     assert_eq!(put(&ehr, &app, consent("active", "2099-01-01")).await, 201);

@@ -73,6 +73,31 @@ impl FhirService {
                 "Partner clients read history per resource, not per type or system.".into(),
             ));
         }
+        let write = matches!(
+            i,
+            Interaction::Create | Interaction::Update | Interaction::Delete
+        );
+        if ctx.guest && a.is_ok() && write {
+            // What a partner writes must never widen what it sees or change
+            // how the practice's data is read: a Consent is the practice's
+            // record of the patient's permission (a recipient naming itself
+            // would unlock 42 CFR Part 2 data), and a Questionnaire would be
+            // used to score the practice's responses.
+            let why = match rt {
+                "Consent" => Some(
+                    "Partner clients cannot write Consent: only the practice records a \
+                     patient's consent to share (42 CFR Part 2).",
+                ),
+                "Questionnaire" => Some(
+                    "Partner clients cannot write Questionnaire: the practice's responses are \
+                     scored only by Tandem's instruments or the practice's own Questionnaires.",
+                ),
+                _ => None,
+            };
+            if let Some(why) = why {
+                a = Err(Denial::Forbidden(why.into()));
+            }
+        }
         a.map_err(|d| {
             self.audit_refusal(ctx, i, rt);
             d.into()
