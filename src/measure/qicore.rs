@@ -265,10 +265,7 @@ impl<'a> Ctx<'a> {
         let i = r["intent"].as_str().unwrap_or_default();
         match self.libs.status {
             StatusLib::Broad => i == "order",
-            StatusLib::FinishedOnly => matches!(
-                i,
-                "order" | "original-order" | "reflex-order" | "filler-order" | "instance-order"
-            ),
+            StatusLib::FinishedOnly => ORDER_INTENTS.contains(&i),
         }
     }
 }
@@ -320,6 +317,15 @@ pub fn is_problem(c: &Value) -> bool {
 }
 
 /// QICoreCommon `isActive()`: clinical status active, recurrence or relapse.
+/// `order` and its sub-intents, as the CQL lists them where it names them.
+pub const ORDER_INTENTS: &[&str] = &[
+    "order",
+    "original-order",
+    "reflex-order",
+    "filler-order",
+    "instance-order",
+];
+
 pub fn is_active(c: &Value) -> bool {
     ["active", "recurrence", "relapse"]
         .iter()

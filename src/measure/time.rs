@@ -246,6 +246,33 @@ pub fn years_between(from: NaiveDate, to: NaiveDate) -> i32 {
     years
 }
 
+/// CQL `AgeInYearsAt(asOf)` for a DateTime `asOf`: `years between` the
+/// day-precision birth date and `at`, as the lowest and highest possible
+/// ages. On a birthday, when `at` carries a time of day, the unknown time of
+/// birth leaves it uncertain (`(n - 1, n)`): CQL's duration between values of
+/// different precision is an uncertainty.
+pub fn age_at_datetime(birth: NaiveDate, at: &Dt) -> (i32, i32) {
+    let on = at.naive_date();
+    let years = years_between(birth, on);
+    let birthday = (on.month(), on.day()) == (birth.month(), birth.day());
+    if birthday && at.prec > Prec::Day && on != birth {
+        (years - 1, years)
+    } else {
+        (years, years)
+    }
+}
+
+/// `age >= n` for an uncertain age (see [`age_at_datetime`]).
+pub fn at_least(age: (i32, i32), n: i32) -> Tri {
+    if age.0 >= n {
+        Some(true)
+    } else if age.1 < n {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 /// Whole months between two dates, as CQL `months between`.
 pub fn months_between(from: NaiveDate, to: NaiveDate) -> i32 {
     let mut months = (to.year() - from.year()) * 12 + to.month() as i32 - from.month() as i32;

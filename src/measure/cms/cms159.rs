@@ -12,9 +12,11 @@ use serde_json::Value;
 
 use crate::measure::exclusions::{cmp_opt, vs as ex};
 use crate::measure::qicore::is_active;
-use crate::measure::qicore::{Ctx, LOINC, SNOMED, Ver, do_not_perform, is_screening, result_final};
+use crate::measure::qicore::{
+    Ctx, LOINC, ORDER_INTENTS, SNOMED, Ver, do_not_perform, is_screening, result_final,
+};
 use crate::measure::record::{any_in_vs, in_vs, instant, is_code, period};
-use crate::measure::time::{Bound, Dt, Iv, Prec, le};
+use crate::measure::time::{Bound, Dt, Iv, Prec, age_at_datetime, at_least, le};
 use crate::measure::{GroupResult, Populations, yes};
 
 const CONTACT_OR_OFFICE: &str = "2.16.840.1.113762.1.4.1080.5";
@@ -49,9 +51,11 @@ pub const VALUE_SETS: &[&str] = &[
 pub fn evaluate(ctx: &Ctx) -> Vec<GroupResult> {
     let m = Cms159::new(ctx);
     let index = m.index_assessment();
+    // `AgeInYearsAt(start of …effective…) >= 12`: a DateTime as-of, so on
+    // the 12th birthday itself the age is uncertain (11 or 12) and not >= 12.
     let initial = index
-        .and_then(|(_, at)| ctx.rec.age_at(at.naive_date()))
-        .is_some_and(|a| a >= 12);
+        .and_then(|(_, at)| Some(age_at_datetime(ctx.rec.birth_date()?, &at)))
+        .is_some_and(|age| yes(at_least(age, 12)));
     let (Some((_, at)), true) = (index, initial) else {
         return vec![GroupResult::plain(Populations::default())];
     };
@@ -223,8 +227,11 @@ impl<'a> Cms159<'a> {
             })
             || ctx
                 .of("ServiceRequest", |s| {
+                    // The measure states its own statuses and intents (it
+                    // includes no Status library): order and its sub-intents.
                     in_vs(&s["code"], ctx.vs, ex::HOSPICE_CARE_AMBULATORY)
-                        && ctx.ordered(s)
+                        && matches!(s["status"].as_str(), Some("active" | "completed"))
+                        && ORDER_INTENTS.contains(&s["intent"].as_str().unwrap_or_default())
                         && !do_not_perform(s)
                 })
                 .any(|s| {

@@ -3,7 +3,9 @@
 //! the measurement period (`23:59:59.999`). CQL compares seconds and
 //! milliseconds as one decimal, so `08:00:00` equals `08:00:00.000`; each
 //! edge is tested on both sides, one second apart. Also the prevalence of a
-//! condition that is neither active nor abated (CQL: a null interval).
+//! condition that is neither active nor abated (CQL: a null interval), an
+//! age taken at a DateTime on the birthday (uncertain), and CMS159's own
+//! list of order intents — each found by the fqm-execution mutant run.
 
 use serde_json::{Value, json};
 
@@ -155,5 +157,58 @@ fn cms122_a_condition_neither_active_nor_abated_is_prevalent_in_no_period() {
             !cms122(status, Some("2024-12-31T23:59:59Z")).initial,
             "{status}, abated before the period"
         );
+    }
+}
+
+/// CMS159-2025's first group for a patient born on `born` with a PHQ-9 of
+/// 10 at `assessed` (during a psychiatric evaluation, with major depression)
+/// and a hospice order of `intent`, when given.
+fn cms159(born: &str, assessed: &str, order_intent: Option<&str>) -> Populations {
+    let day = &assessed[..10];
+    let mut rs = vec![
+        visit(
+            CPT,
+            "90791",
+            &format!("{day}T14:30:00Z"),
+            &format!("{day}T14:50:00Z"),
+        ),
+        with(
+            super::testkit::observation(LOINC, "44261-6", assessed, None),
+            "valueInteger",
+            10,
+        ),
+        super::testkit::condition(ICD10, "F32.9", &format!("{day}T14:35:00Z")),
+    ];
+    if let Some(intent) = order_intent {
+        rs.push(
+            json!({"resourceType": "ServiceRequest", "status": "active", "intent": intent,
+            "code": cc(SNOMED, "385763009"), "subject": {"reference": "Patient/p"},
+            "authoredOn": "2025-01-04T08:00:00Z"}),
+        );
+    }
+    eval("CMS159-2025", born, rs, "2025-01-01", "2025-12-31")[0].populations
+}
+
+#[test]
+fn cms159_the_index_assessment_on_the_12th_birthday_and_hospice_order_intents() {
+    // AgeInYearsAt(start of the assessment): a DateTime as-of, so on the
+    // birthday itself the age is 11 or 12 — not >= 12.
+    assert!(cms159("2012-06-24", "2024-06-25T14:35:00Z", None).initial);
+    assert!(!cms159("2012-06-25", "2024-06-25T14:35:00Z", None).initial);
+    assert!(!cms159("2012-06-26", "2024-06-25T14:35:00Z", None).initial);
+    // The hospice order: the measure lists order and its sub-intents itself.
+    for intent in [
+        "order",
+        "original-order",
+        "reflex-order",
+        "filler-order",
+        "instance-order",
+    ] {
+        let p = cms159("2010-01-01", "2024-02-25T14:35:00Z", Some(intent));
+        assert!(p.denominator_exclusion, "{intent}");
+    }
+    for intent in ["plan", "proposal"] {
+        let p = cms159("2010-01-01", "2024-02-25T14:35:00Z", Some(intent));
+        assert!(p.initial && !p.denominator_exclusion, "{intent}");
     }
 }

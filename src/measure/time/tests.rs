@@ -251,3 +251,20 @@ proptest::proptest! {
         proptest::prop_assert_eq!(a.cmp_at(&b, p), reference(&ca, &cb, named), "{:?} {:?} at {:?}", a, b, p);
     }
 }
+
+/// `AgeInYearsAt` a DateTime: on the birthday itself the unknown time of
+/// birth makes the age uncertain; a day earlier or later it is known.
+#[test]
+fn age_at_a_datetime_is_uncertain_on_the_birthday() {
+    let born = NaiveDate::from_ymd_opt(2012, 6, 25).unwrap();
+    let on = dt("2024-06-25T14:35:00Z");
+    assert_eq!(age_at_datetime(born, &on), (11, 12));
+    assert_eq!(at_least(age_at_datetime(born, &on), 12), None);
+    assert_eq!(at_least(age_at_datetime(born, &on), 11), Some(true));
+    let after = dt("2024-06-26T00:00:00Z");
+    assert_eq!(at_least(age_at_datetime(born, &after), 12), Some(true));
+    let before = dt("2024-06-24T23:59:59Z");
+    assert_eq!(at_least(age_at_datetime(born, &before), 12), Some(false));
+    // A day-precision as-of is a date: no uncertainty.
+    assert_eq!(age_at_datetime(born, &dt("2024-06-25")), (12, 12));
+}
