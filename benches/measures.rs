@@ -13,6 +13,7 @@
 //! Run: `cargo bench --bench measures` (100,000 patients, then fqm-execution on
 //! 1,000), `-- --quick` (10,000; fqm on 100). `-- --no-fqm` skips the engine.
 //! `-- --synthea` instead runs both engines on the Synthea sample (period 2020).
+//! `-- --generated N` runs both engines on N patients from `tandem generate`.
 //! `-- --mutants [--per-case N] [--measure ID] [--out FILE]` instead runs both engines on
 //! mutants of the authors' cases (`measures_parts/mutants.rs`) and lists
 //! every disagreement.
@@ -146,6 +147,10 @@ fn main() {
     if args.iter().any(|a| a == "--synthea") {
         return synthea();
     }
+    if let Some(i) = args.iter().position(|a| a == "--generated") {
+        let n = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(200);
+        return generated(n);
+    }
     if args.iter().any(|a| a == "--mutants") {
         let value = |flag: &str| {
             let i = args.iter().position(|a| a == flag)?;
@@ -196,6 +201,56 @@ fn main() {
         };
         fqm::compare(&run, &defs, shared());
     }
+}
+
+/// `-- --generated N`: a population from `tandem generate` (one practice, N
+/// patients, seed 7, year 2026; no QI-Core profile claims) through both
+/// engines for every 2026 measure.
+fn generated(n: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = tandem::generate::Options {
+        patients: n,
+        practices: 1,
+        seed: 7,
+        out: dir.path().to_path_buf(),
+        year: 2026,
+        unassigned: 0.15,
+    };
+    tandem::generate::run(&opts, |_| {}).unwrap();
+    let mut files = Vec::new();
+    let mut stack = vec![dir.path().join("bundles")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let patients: Vec<Vec<Value>> = files
+        .iter()
+        .map(|f| {
+            let b: Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
+            b["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["resource"].clone())
+                .collect()
+        })
+        .collect();
+    let patient = |i: usize| patients[i].clone();
+    let run = fqm::Run {
+        patient: &patient,
+        count: patients.len(),
+        first: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+        last: chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+        trust_meta: false,
+    };
+    fqm::compare(&run, &defs(), shared());
 }
 
 /// `-- --synthea`: the Synthea sample (120 patients, no QI-Core profile

@@ -333,7 +333,13 @@ fn cms159(c: &Chart, year: i32) -> Value {
         })
         .min_by_key(|(day, _)| *day)
         .map(|(day, _)| *day)
-        .filter(|day| age_on(c.person.birth, *day) >= 12);
+        // The CQL takes the age at the assessment's time of day: on the 12th
+        // birthday itself the unknown time of birth leaves it 11 or 12.
+        .filter(|day| {
+            let birthday =
+                (day.month(), day.day()) == (c.person.birth.month(), c.person.birth.day());
+            age_on(c.person.birth, *day) - i32::from(birthday) >= 12
+        });
     let Some(index) = index else {
         return populations(false, false, false, false);
     };
