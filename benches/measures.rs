@@ -230,10 +230,19 @@ fn generated(n: usize) {
         }
     }
     files.sort();
-    let patients: Vec<Vec<Value>> = files
+    let bundles: Vec<Value> = files
         .iter()
-        .map(|f| {
-            let b: Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
+        .map(|f| serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap())
+        .collect();
+    compare_bundles(&bundles, 2026, &defs());
+}
+
+/// Both engines on one patient per Bundle, over calendar year `year`,
+/// without trusting profile claims (neither source makes QI-Core ones).
+fn compare_bundles(bundles: &[Value], year: i32, defs: &[&'static MeasureDef]) {
+    let patients: Vec<Vec<Value>> = bundles
+        .iter()
+        .map(|b| {
             b["entry"]
                 .as_array()
                 .unwrap()
@@ -246,11 +255,11 @@ fn generated(n: usize) {
     let run = fqm::Run {
         patient: &patient,
         count: patients.len(),
-        first: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
-        last: chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+        first: chrono::NaiveDate::from_ymd_opt(year, 1, 1).unwrap(),
+        last: chrono::NaiveDate::from_ymd_opt(year, 12, 31).unwrap(),
         trust_meta: false,
     };
-    fqm::compare(&run, &defs(), shared());
+    fqm::compare(&run, defs, shared());
 }
 
 /// `-- --synthea`: the Synthea sample (120 patients, no QI-Core profile
@@ -265,29 +274,15 @@ fn synthea() {
         .filter(|p| !p.to_string_lossy().contains("Information"))
         .collect();
     files.sort();
-    let patients: Vec<Vec<Value>> = files
+    let bundles: Vec<Value> = files
         .iter()
         .map(|f| {
             let mut text = String::new();
             let mut bz = bzip2::read::BzDecoder::new(std::fs::File::open(f).unwrap());
             std::io::Read::read_to_string(&mut bz, &mut text).unwrap();
-            let b: Value = serde_json::from_str(&text).unwrap();
-            b["entry"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| e["resource"].clone())
-                .collect()
+            serde_json::from_str(&text).unwrap()
         })
         .collect();
-    let patient = |i: usize| patients[i].clone();
-    let run = fqm::Run {
-        patient: &patient,
-        count: patients.len(),
-        first: chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap(),
-        last: chrono::NaiveDate::from_ymd_opt(2020, 12, 31).unwrap(),
-        trust_meta: false,
-    };
     let defs: Vec<&'static MeasureDef> = Catalog::get().defs.iter().collect();
-    fqm::compare(&run, &defs, shared());
+    compare_bundles(&bundles, 2020, &defs);
 }
