@@ -242,10 +242,9 @@ fn reference_values(v: &Value, base: &str, out: &mut Vec<IndexValue>) {
 }
 
 fn quantity_values(v: &Value, out: &mut Vec<IndexValue>) {
-    let number = |n: &Value| {
-        n.as_f64()
-            .or_else(|| n.as_str().and_then(|s| s.parse().ok()))
-    };
+    // Only finite JSON numbers: validation refuses anything else, and the
+    // index must never hold NaN or an infinity whatever reaches it.
+    let number = |n: &Value| n.as_f64().filter(|f| f.is_finite());
     match v {
         Value::Number(_) => out.extend(number(v).map(|value| IndexValue::Quantity {
             value,

@@ -156,8 +156,45 @@ pub fn check_resource(
     {
         return Err(Issue::error("structure", "meta must be an object.").at(format!("{rt}.meta")));
     }
+    quantity_values(resource, &rt)?;
     super::typed::check_types(&rt, resource)?;
     Ok(rt)
+}
+
+/// Every `…Quantity` element's `value` is a finite JSON number. The typed
+/// checks do not reach choice elements (`valueQuantity`), and a string such
+/// as "nan" or "12" there would be stored and then read by search and the
+/// measures as a number.
+fn quantity_values(v: &Value, at: &str) -> Result<(), Issue> {
+    match v {
+        Value::Object(o) => {
+            for (k, c) in o {
+                let path = format!("{at}.{k}");
+                if k.ends_with("Quantity")
+                    && let Some(value) = c.get("value")
+                {
+                    let finite = value.as_f64().is_some_and(f64::is_finite);
+                    if !value.is_number() || !finite {
+                        return Err(Issue::error(
+                            "value",
+                            format!(
+                                "{path}.value must be a decimal JSON number (got {value}); \
+                                 send e.g. 12.5, not a string."
+                            ),
+                        )
+                        .at(format!("{path}.value")));
+                    }
+                }
+                quantity_values(c, &path)?;
+            }
+            Ok(())
+        }
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, c)| quantity_values(c, &format!("{at}[{i}]"))),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -44,6 +44,27 @@ async fn every_bad_write_is_refused_and_changes_nothing() {
         "not valid JSON",
     )
     .await;
+    // A Quantity's value must be a finite number, also in choice elements
+    // and components (a string "nan" answered 500 from the indexer).
+    let obs = |q: &str| {
+        format!(r#"{{"resourceType":"Observation","status":"final","code":{{"text":"x"}},{q}}}"#)
+    };
+    for q in [
+        r#""valueQuantity":{"value":"nan"}"#,
+        r#""valueQuantity":{"value":"NaN","unit":"mg"}"#,
+        r#""valueQuantity":{"value":"12"}"#,
+        r#""valueQuantity":{"value":1e400}"#,
+        r#""component":[{"code":{"text":"y"},"valueQuantity":{"value":"inf"}}]"#,
+    ] {
+        expect_outcome(
+            raw(reqwest::Method::POST, "Observation", fhir, obs(q))
+                .await
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+            "must be a decimal JSON number",
+        )
+        .await;
+    }
     // A key twice: serde_json would keep the last, the stored text both.
     for (path, body) in [
         (
