@@ -85,7 +85,13 @@ pub async fn token(
     }
     let body = match read_limited(&headers, body, TOKEN_FORM_LIMIT).await {
         Ok(b) => b,
-        Err(e) => return oauth_error(&OAuthError::new(413, "invalid_request", e.message())),
+        Err(e) => {
+            return oauth_error(&OAuthError::new(
+                e.status().as_u16(),
+                "invalid_request",
+                e.message(),
+            ));
+        }
     };
     s.svc.audit_room().await;
     let address = Some(peer.ip().to_string());

@@ -15,27 +15,52 @@ pub const SEARCH_FORM_LIMIT: usize = 64 * 1024;
 /// Largest token request (a form with one client assertion).
 pub const TOKEN_FORM_LIMIT: usize = 64 * 1024;
 
-/// The body was larger than `limit` bytes.
+/// Why a body could not be read.
 #[derive(Debug)]
-pub struct TooLarge {
-    pub limit: usize,
+pub enum BodyError {
+    /// Larger than `limit` bytes (413).
+    TooLarge { limit: usize },
+    /// Cut short or malformed on the wire (a broken chunked encoding, fewer
+    /// bytes than `Content-Length`): 400, not "too large".
+    Unreadable,
+    /// Sent with a `Content-Encoding` Tandem does not decode (415).
+    Encoded(String),
 }
 
-impl TooLarge {
+impl BodyError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::Unreadable => StatusCode::BAD_REQUEST,
+            BodyError::Encoded(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        }
+    }
+
     pub fn message(&self) -> String {
-        format!(
-            "The body is larger than the {}-byte limit; split it.",
-            self.limit
-        )
+        match self {
+            BodyError::TooLarge { limit } => {
+                format!("The body is larger than the {limit}-byte limit; split it.")
+            }
+            BodyError::Unreadable => {
+                "The body ended before it was complete (broken chunked encoding or fewer bytes \
+                 than Content-Length); send it again."
+                    .into()
+            }
+            BodyError::Encoded(e) => {
+                format!("Content-Encoding '{e}' is not supported; send the body uncompressed.")
+            }
+        }
     }
 }
 
-impl From<TooLarge> for ApiError {
-    fn from(e: TooLarge) -> ApiError {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            Issue::error("too-costly", e.message()),
-        )
+impl From<BodyError> for ApiError {
+    fn from(e: BodyError) -> ApiError {
+        let code = match e {
+            BodyError::TooLarge { .. } => "too-costly",
+            BodyError::Unreadable => "structure",
+            BodyError::Encoded(_) => "not-supported",
+        };
+        ApiError::new(e.status(), Issue::error(code, e.message()))
     }
 }
 
@@ -44,17 +69,33 @@ pub async fn read_limited(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
-) -> Result<Bytes, TooLarge> {
+) -> Result<Bytes, BodyError> {
+    if let Some(enc) = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .filter(|v| !v.is_empty() && v != "identity")
+    {
+        return Err(BodyError::Encoded(enc));
+    }
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return Err(TooLarge { limit });
+        return Err(BodyError::TooLarge { limit });
     }
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| TooLarge { limit })
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        // The limit is one cause among others; look for it in the chain.
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(err) = source {
+            if err.is::<http_body_util::LengthLimitError>() {
+                return BodyError::TooLarge { limit };
+            }
+            source = err.source();
+        }
+        BodyError::Unreadable
+    })
 }
 
 /// A `POST [type]/_search` form body, at most [`SEARCH_FORM_LIMIT`] bytes.

@@ -281,3 +281,86 @@ async fn profile_checks_strict_and_warn() {
     assert_eq!(warn.history_total().await, 1);
     warn.stop().await;
 }
+
+/// Sends raw HTTP/1.1 `head` + `body` to the server and reads the answer;
+/// with `give_up` the client half-closes after writing, as one that gave up
+/// mid-body would.
+async fn raw_http(base: &str, head: &str, body: &[u8], give_up: bool) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    if give_up {
+        s.shutdown().await.unwrap();
+    }
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Protocol errors (issue 32 item 19): a compressed body is refused with 415
+/// (Tandem does not decode it), a body cut short or with a broken chunked
+/// encoding gets 400 — not 413 "too large" — and nothing is stored.
+#[tokio::test]
+async fn compressed_and_broken_bodies_get_the_right_status() {
+    let app = spawn_app_with(|_| {}).await;
+    let before = app.history_total().await;
+    let patient = json!({"resourceType": "Patient"}).to_string();
+    let r = app
+        .client
+        .post(app.url("Patient"))
+        .header("content-type", "application/fhir+json")
+        .header("content-encoding", "gzip")
+        .body(patient.clone())
+        .send()
+        .await
+        .unwrap();
+    expect_outcome(
+        r,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "Content-Encoding 'gzip'",
+    )
+    .await;
+    let token = app
+        .token_for("raw", tandem::auth::Role::Ehr, "default", "system/*.cruds")
+        .await;
+    let head = |extra: &str| {
+        format!(
+            "POST /Patient HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/fhir+json\r\nConnection: close\r\n{extra}\r\n"
+        )
+    };
+    let short = raw_http(
+        &app.base,
+        &head("Content-Length: 500\r\n"),
+        patient.as_bytes(),
+        true,
+    )
+    .await;
+    assert!(short.starts_with("HTTP/1.1 400"), "{short}");
+    assert!(short.contains("ended before it was complete"), "{short}");
+    let chunked = raw_http(
+        &app.base,
+        &head("Transfer-Encoding: chunked\r\n"),
+        b"5\r\n{\"res\r\nZZ\r\n",
+        true,
+    )
+    .await;
+    assert!(chunked.starts_with("HTTP/1.1 400"), "{chunked}");
+    // A whole body within the limit still works over the same raw path.
+    let whole = raw_http(
+        &app.base,
+        &head(&format!("Content-Length: {}\r\n", patient.len())),
+        patient.as_bytes(),
+        false,
+    )
+    .await;
+    assert!(whole.starts_with("HTTP/1.1 201"), "{whole}");
+    assert_eq!(
+        app.history_total().await,
+        before + 1,
+        "only the whole body stored"
+    );
+    app.stop().await;
+}
