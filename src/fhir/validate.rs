@@ -165,35 +165,48 @@ pub fn check_resource(
 /// checks do not reach choice elements (`valueQuantity`), and a string such
 /// as "nan" or "12" there would be stored and then read by search and the
 /// measures as a number.
-fn quantity_values(v: &Value, at: &str) -> Result<(), Issue> {
+fn quantity_values(v: &Value, rt: &str) -> Result<(), Issue> {
+    let Some((segments, value)) = bad_quantity(v) else {
+        return Ok(());
+    };
+    // The path is built only for the error (this runs on every write).
+    let path: String = std::iter::once(rt.to_string())
+        .chain(segments.into_iter().rev())
+        .collect();
+    Err(Issue::error(
+        "value",
+        format!(
+            "{path} must be a decimal JSON number (got {value}); send e.g. 12.5, not a string."
+        ),
+    )
+    .at(path))
+}
+
+/// The first `…Quantity.value` in `v` that is not a finite number, with its
+/// path as segments, innermost first (`.value`, `.valueQuantity`, `[0]`, …).
+fn bad_quantity(v: &Value) -> Option<(Vec<String>, &Value)> {
+    // The segment is formatted only when something below it is bad.
+    fn nested(segment: impl FnOnce() -> String, c: &Value) -> Option<(Vec<String>, &Value)> {
+        bad_quantity(c).map(|(mut path, value)| {
+            path.push(segment());
+            (path, value)
+        })
+    }
     match v {
-        Value::Object(o) => {
-            for (k, c) in o {
-                let path = format!("{at}.{k}");
-                if k.ends_with("Quantity")
-                    && let Some(value) = c.get("value")
-                {
-                    let finite = value.as_f64().is_some_and(f64::is_finite);
-                    if !value.is_number() || !finite {
-                        return Err(Issue::error(
-                            "value",
-                            format!(
-                                "{path}.value must be a decimal JSON number (got {value}); \
-                                 send e.g. 12.5, not a string."
-                            ),
-                        )
-                        .at(format!("{path}.value")));
-                    }
-                }
-                quantity_values(c, &path)?;
+        Value::Object(o) => o.iter().find_map(|(k, c)| {
+            if k.ends_with("Quantity")
+                && let Some(value) = c.get("value")
+                && !value.as_f64().is_some_and(f64::is_finite)
+            {
+                return Some((vec![".value".to_string(), format!(".{k}")], value));
             }
-            Ok(())
-        }
+            nested(|| format!(".{k}"), c)
+        }),
         Value::Array(a) => a
             .iter()
             .enumerate()
-            .try_for_each(|(i, c)| quantity_values(c, &format!("{at}[{i}]"))),
-        _ => Ok(()),
+            .find_map(|(i, c)| nested(|| format!("[{i}]"), c)),
+        _ => None,
     }
 }
 
@@ -245,6 +258,16 @@ mod tests {
         assert_eq!(
             issue.expression.as_deref(),
             Some("Observation.component[1].code.coding[0].code"),
+            "{issue:?}"
+        );
+        // A Quantity value that is not a finite number, named by its path.
+        let nan = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+            "component": [{"code": {"text": "a"}, "valueQuantity": {"value": 1}},
+                          {"code": {"text": "b"}, "valueQuantity": {"value": "nan"}}]});
+        let issue = check_resource(&nan, None, None).unwrap_err();
+        assert_eq!(
+            issue.expression.as_deref(),
+            Some("Observation.component[1].valueQuantity.value"),
             "{issue:?}"
         );
         let unknown_ok = json!({"resourceType": "Patient", "madeUp": {"x": 1}});
