@@ -166,9 +166,21 @@ pub fn parse(
     Ok(q)
 }
 
-/// Checks a client's search against the bounds above (Tandem's own searches,
-/// e.g. a partner's shared set by `_id`, are not bounded by them).
-pub fn check_bounds(q: &SearchQuery) -> Result<(), QueryError> {
+/// [`parse`] for a search a client sent: also within the bounds above
+/// (Tandem's own searches, e.g. a partner's shared set by `_id`, use
+/// [`parse`] and are not bounded by them).
+pub fn parse_client(
+    registry: &Registry,
+    base: &str,
+    resource_type: &str,
+    pairs: &[(String, String)],
+) -> Result<SearchQuery, QueryError> {
+    let q = parse(registry, base, resource_type, pairs)?;
+    check_bounds(&q)?;
+    Ok(q)
+}
+
+fn check_bounds(q: &SearchQuery) -> Result<(), QueryError> {
     if q.clauses.len() > MAX_CLAUSES {
         return err(format!(
             "This search has {} parameters; the limit is {MAX_CLAUSES}. Split it into several searches.",

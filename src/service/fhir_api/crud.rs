@@ -10,7 +10,7 @@ use crate::auth::policy::Interaction;
 use crate::fhir::id::new_id;
 use crate::fhir::outcome::Issue;
 use crate::fhir::params::Registry;
-use crate::fhir::query::{SearchQuery, parse as parse_query};
+use crate::fhir::query::{SearchQuery, parse_client};
 use crate::service::fhir_api::resource::{Prepared, Stamper, WriteResult, stored};
 use crate::service::{FhirService, ServiceError};
 use crate::store::{AccessContext, WriteTx, transact};
@@ -188,8 +188,7 @@ pub(crate) fn parse_conditional(
             ),
         )));
     }
-    let q = parse_query(registry, base, rt, &pairs)
-        .and_then(|q| crate::fhir::query::check_bounds(&q).map(|_| q))
+    let q = parse_client(registry, base, rt, &pairs)
         .map_err(|e| ServiceError::bad(Issue::error("invalid", e.0)))?;
     if !q.ignored.is_empty() {
         return Err(ServiceError::bad(Issue::error(

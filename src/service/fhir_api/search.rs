@@ -6,7 +6,7 @@ use crate::auth::policy::{Interaction, authorize};
 use crate::caller::scopes::Allowance;
 use crate::fhir::bundle::{Entry, render};
 use crate::fhir::outcome::{Issue, operation_outcome};
-use crate::fhir::query::{SearchQuery, Summary, check_bounds, parse as parse_query};
+use crate::fhir::query::{SearchQuery, Summary, parse_client};
 use crate::fhir::summary::is_summary_key;
 use crate::service::{FhirService, ServiceError};
 use crate::store::{AccessContext, SearchPage, StoredResource};
@@ -146,8 +146,7 @@ impl FhirService {
         pairs: &[(String, String)],
         strict: bool,
     ) -> Result<SearchQuery, ServiceError> {
-        let mut q = parse_query(&self.registry, &self.settings.base_url, rt, pairs)
-            .and_then(|q| check_bounds(&q).map(|_| q))
+        let mut q = parse_client(&self.registry, &self.settings.base_url, rt, pairs)
             .map_err(|e| ServiceError::bad(Issue::error("invalid", e.0)))?;
         if strict && !q.ignored.is_empty() {
             return Err(ServiceError::bad(Issue::error(
