@@ -115,7 +115,7 @@ const RESULT_PARAMS: &[&str] = &["_format", "_pretty", "_cursor"];
 
 /// Bounds on one client search, so its cost (and SQLite's expression depth)
 /// stays bounded whatever a client sends; each is answered with 400 naming it
-/// ([`check_bounds`]).
+/// ([`parse_client`]).
 pub const MAX_CLAUSES: usize = 32;
 pub const MAX_OR_VALUES: usize = 100;
 /// `_has` and chained parameters together (each one a join).
