@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod cms;
 pub mod exclusions;
 pub mod medication;
+pub mod milestone;
 pub mod qicore;
 pub mod record;
 pub mod run;

@@ -1,0 +1,239 @@
+//! The patient-level milestones, from each patient's record: who is active,
+//! empaneled, seen at screening age, and screened for behavioral health in a
+//! period. Pure: a record, the period and the practice's clinicians go in,
+//! facts come out; [`Tally`] turns a practice's facts into numerators and
+//! denominators with the patients behind them. Definitions: docs/milestones.md.
+
+use std::collections::{BTreeSet, HashSet};
+
+use chrono::{Months, NaiveDate};
+use serde_json::Value;
+
+use crate::measure::record::{Record, as_list, codings};
+use crate::measure::time::years_between;
+
+/// Encounter classes (v3 ActCode) that are visits: office, telephone and
+/// video (virtual), home.
+pub const VISIT_CLASSES: [&str; 3] = ["AMB", "VR", "HH"];
+/// SNOMED CT 446050000 "Primary care physician" and v3 RoleCode `PCP`: the
+/// CareTeam participant roles that make a patient empaneled.
+const PCP_ROLES: [(&str, &str); 2] = [
+    ("http://snomed.info/sct", "446050000"),
+    ("http://terminology.hl7.org/CodeSystem/v3-RoleCode", "PCP"),
+];
+/// Tandem's screening-result component codes (domain, completion).
+const RESULT_CS: &str = "http://tandem.health/fhir/CodeSystem/screening-result";
+const INSTRUMENT_TAG: &str = "http://tandem.health/fhir/CodeSystem/instrument";
+
+/// The behavioral-health screening domains, each with who is of age for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AgeBand {
+    /// Depression, anxiety, alcohol, drug use: 12 years and older.
+    TwelvePlus,
+    /// Maternal depression, screened at the infant's visits: under 6 months.
+    Infant,
+    /// Developmental screening: under 3 years.
+    UnderThree,
+}
+
+/// The band a screening domain is for; `None` for non-BH domains.
+pub fn band_of(domain: &str) -> Option<AgeBand> {
+    match domain {
+        "depression" | "anxiety" | "alcohol" | "drug" => Some(AgeBand::TwelvePlus),
+        "maternal-depression" => Some(AgeBand::Infant),
+        "development" => Some(AgeBand::UnderThree),
+        _ => None,
+    }
+}
+
+/// A reporting period, both ends inclusive (dates as the data writes them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub first: NaiveDate,
+    pub last: NaiveDate,
+    /// Active patients have a visit from this day to `last`.
+    pub active_from: NaiveDate,
+}
+
+impl Window {
+    pub fn new(first: NaiveDate, last: NaiveDate, lookback_months: u32) -> Window {
+        let after = last.succ_opt().unwrap_or(last);
+        let active_from = after
+            .checked_sub_months(Months::new(lookback_months))
+            .unwrap_or(NaiveDate::MIN);
+        Window {
+            first,
+            last,
+            active_from,
+        }
+    }
+
+    fn has(&self, d: NaiveDate) -> bool {
+        self.first <= d && d <= self.last
+    }
+}
+
+/// What one patient contributes to the practice's milestones.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    pub patient: String,
+    pub active: bool,
+    pub empaneled: bool,
+    /// Age bands the patient was in at a visit in the period.
+    pub seen: BTreeSet<AgeBand>,
+    /// BH instruments (Tandem's instrument keys) with a completed result in
+    /// the period, and their domains.
+    pub screened: BTreeSet<(String, String)>,
+}
+
+/// The calendar date an element's time is written on.
+fn day_of(text: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(text.get(..10)?, "%Y-%m-%d").ok()
+}
+
+fn visit_day(e: &Value) -> Option<NaiveDate> {
+    let class = e["class"]["code"].as_str()?;
+    if e["status"] != "finished" || !VISIT_CLASSES.contains(&class) {
+        return None;
+    }
+    day_of(
+        e["period"]["start"]
+            .as_str()
+            .or(e["period"]["end"].as_str())?,
+    )
+}
+
+fn local_ref<'a>(r: &'a Value, staff: &HashSet<String>) -> Option<&'a str> {
+    let s = r["reference"].as_str()?;
+    staff.contains(s).then_some(s)
+}
+
+/// Whether the patient has a PCP or care team in the practice: a
+/// `generalPractitioner` naming one of its clinicians, or an active CareTeam
+/// with such a clinician in a PCP role. `staff` holds `Practitioner/…` and
+/// `PractitionerRole/…` references of the practice.
+pub fn empaneled(record: &Record, staff: &HashSet<String>) -> bool {
+    as_list(&record.patient["generalPractitioner"]).any(|r| local_ref(r, staff).is_some())
+        || record.all("CareTeam").iter().any(|t| {
+            t["status"] == "active"
+                && as_list(&t["participant"]).any(|p| {
+                    local_ref(&p["member"], staff).is_some()
+                        && as_list(&p["role"])
+                            .any(|r| codings(r).any(|(s, c)| PCP_ROLES.contains(&(s, c))))
+                })
+        })
+}
+
+/// A completed behavioral-health screening result: `(instrument, domain, day)`.
+fn completed_screen(o: &Value) -> Option<(String, String, NaiveDate)> {
+    let instrument = o["meta"]["tag"]
+        .as_array()?
+        .iter()
+        .find(|t| t["system"] == INSTRUMENT_TAG)?["code"]
+        .as_str()?;
+    let component = |code: &str| {
+        as_list(&o["component"])
+            .find(|c| {
+                let k = &c["code"]["coding"][0];
+                k["system"] == RESULT_CS && k["code"] == code
+            })
+            .and_then(|c| c["valueCodeableConcept"]["coding"][0]["code"].as_str())
+    };
+    if component("completion") != Some("complete") || o["status"] == "entered-in-error" {
+        return None;
+    }
+    let domain = component("domain").filter(|d| band_of(d).is_some())?;
+    let at = o["effectiveDateTime"]
+        .as_str()
+        .or(o["effectivePeriod"]["start"].as_str())?;
+    Some((instrument.to_string(), domain.to_string(), day_of(at)?))
+}
+
+/// One patient's facts for a period.
+pub fn facts(record: &Record, w: &Window, staff: &HashSet<String>) -> Facts {
+    let birth = record.birth_date();
+    let visits: Vec<NaiveDate> = record
+        .all("Encounter")
+        .iter()
+        .filter_map(visit_day)
+        .collect();
+    let mut seen = BTreeSet::new();
+    for d in visits.iter().filter(|d| w.has(**d)) {
+        let Some(b) = birth.filter(|b| b <= d) else {
+            continue;
+        };
+        if years_between(b, *d) >= 12 {
+            seen.insert(AgeBand::TwelvePlus);
+        }
+        if years_between(b, *d) < 3 {
+            seen.insert(AgeBand::UnderThree);
+        }
+        if b.checked_add_months(Months::new(6)).is_some_and(|m| *d < m) {
+            seen.insert(AgeBand::Infant);
+        }
+    }
+    Facts {
+        patient: format!("Patient/{}", record.id()),
+        active: visits.iter().any(|d| w.active_from <= *d && *d <= w.last),
+        empaneled: empaneled(record, staff),
+        seen,
+        screened: record
+            .all("Observation")
+            .iter()
+            .filter_map(completed_screen)
+            .filter(|(_, _, d)| w.has(*d))
+            .map(|(i, d, _)| (i, d))
+            .collect(),
+    }
+}
+
+/// A practice's facts added up.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    pub active: Vec<String>,
+    pub empaneled: Vec<String>,
+    /// Patients seen in the period, with their age bands and whether screened.
+    seen: Vec<(String, BTreeSet<AgeBand>, bool)>,
+    /// Instruments and domains with a completed result in the period.
+    pub instruments: BTreeSet<String>,
+    domains: BTreeSet<String>,
+}
+
+impl Tally {
+    pub fn add(&mut self, f: Facts) {
+        if f.active {
+            self.active.push(f.patient.clone());
+            if f.empaneled {
+                self.empaneled.push(f.patient.clone());
+            }
+        }
+        for (i, d) in &f.screened {
+            self.instruments.insert(i.clone());
+            self.domains.insert(d.clone());
+        }
+        if !f.seen.is_empty() {
+            self.seen.push((f.patient, f.seen, !f.screened.is_empty()));
+        }
+    }
+
+    /// The screening rate: patients seen in the period at an age some
+    /// instrument in use screens for (denominator), and of them those with a
+    /// completed BH screening result in the period (numerator).
+    pub fn screening(&self) -> (Vec<String>, Vec<String>) {
+        let bands: BTreeSet<AgeBand> = self.domains.iter().filter_map(|d| band_of(d)).collect();
+        let eligible: Vec<&(String, BTreeSet<AgeBand>, bool)> = self
+            .seen
+            .iter()
+            .filter(|(_, s, _)| !s.is_disjoint(&bands))
+            .collect();
+        let numerator = eligible
+            .iter()
+            .filter(|(_, _, screened)| *screened)
+            .map(|(p, _, _)| p.clone())
+            .collect();
+        (
+            eligible.into_iter().map(|(p, _, _)| p.clone()).collect(),
+            numerator,
+        )
+    }
+}
