@@ -116,6 +116,8 @@ def measure(program, version, blocks, row):
         ext.append({"url": "computation", "valueCode": computation})
     if threshold is not None:
         ext.append({"url": "threshold", "valueDecimal": threshold})
+    if mid == "BB7.Y1.2":  # "at least two behavioral health screening measures"
+        ext.append({"url": "minimumInstruments", "valueInteger": 2})
     rid = f"{program}-{mid}"
     m = {
         "resourceType": "Measure", "id": rid,

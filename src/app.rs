@@ -60,6 +60,10 @@ pub fn build_service_at(
             .then(|| cfg.derivations.screening.clone()),
         transitions_enabled: cfg.transitions.enabled,
         referrals_enabled: cfg.referrals.enabled,
+        programs: Arc::new(
+            crate::service::milestones::Programs::load(&cfg.programs, &cfg.enrolments)
+                .map_err(|e| anyhow::anyhow!(e))?,
+        ),
     };
     Ok(Arc::new(FhirService::new(
         store,
@@ -119,6 +123,16 @@ pub async fn serve_at(
     crate::measure::catalog::Catalog::check()
         .map_err(|e| anyhow::anyhow!("measure catalog: {e}"))?;
     let svc = build_service_at(&cfg, &base_url, clock)?;
+    let published = svc
+        .publish_milestones()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot publish the milestone Measures: {e}"))?;
+    if published > 0 {
+        tracing::info!(
+            published,
+            "milestone Measures published to enrolled practices"
+        );
+    }
     let capability = capability_statement(svc.registry(), svc.profiles(), &base_url).to_string();
     let tokens = Arc::new(
         Tokens::open(

@@ -48,6 +48,13 @@ pub struct Config {
     /// The referrals capability's switch.
     #[serde(default)]
     pub referrals: ReferralConfig,
+    /// Reporting programs (`[[programs]]`): calendar, tracks, good standing,
+    /// the submission endpoint.
+    #[serde(default)]
+    pub programs: Vec<crate::measure::milestone::program::Program>,
+    /// Which practice is in which program (`[[enrolments]]`).
+    #[serde(default)]
+    pub enrolments: Vec<crate::measure::milestone::program::Enrolment>,
 }
 
 /// `[referrals]`: the referral Task workflow (409/422 on bad transitions),
@@ -192,6 +199,8 @@ impl Default for Config {
             transitions: Default::default(),
             partners: Vec::new(),
             referrals: ReferralConfig::default(),
+            programs: Vec::new(),
+            enrolments: Vec::new(),
             notifications: NotificationConfig {
                 retry_base_ms: 1000,
                 retry_max_ms: 900_000,
@@ -315,6 +324,7 @@ impl Config {
         {
             return Err("invalid configuration: 'notifications.retry_base_ms', 'timeout_secs', 'max_attempts' and 'concurrency' must be greater than zero".into());
         }
+        crate::service::milestones::Programs::load(&self.programs, &self.enrolments)?;
         if let Some(b) = &self.base_url
             && !(b.starts_with("http://") || b.starts_with("https://"))
         {

@@ -12,6 +12,7 @@ pub mod chart;
 pub mod dice;
 pub mod fhir_out;
 pub mod instruments;
+pub mod milestones;
 pub mod model;
 pub mod notifications;
 pub mod people;
@@ -71,6 +72,7 @@ pub fn run(opts: &Options, mut progress: impl FnMut(usize)) -> std::io::Result<S
         let script = referrals::script(opts.seed, i, &c);
         let mut line = answers::answers(&c, practice, opts.year);
         line["referral"] = referrals::expected(&c, opts.year, script.as_ref());
+        line["milestones"] = milestones::patient(&c, opts.year);
         w.answers(&line)?;
         if let Some(s) = &script {
             w.response(&referrals::response_line(&c.person.id, s))?;

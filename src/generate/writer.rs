@@ -8,6 +8,8 @@
 //! notifications/<patient>-<n>.json          HIE messages, in delivery order
 //! groups/<practice>.json        the payer's Da Vinci ATR attribution Group
 //! answers.ndjson                expected results, one line per patient
+//! milestones.json               expected milestone counts per practice and period
+//! program.toml                  the practices' program and enrolment (`--config`)
 //! partner/compact.json          the behavioral-health partner's compact
 //! partner/responses.ndjson      what the partner does with each referral
 //! ```
@@ -23,7 +25,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use super::model::{Chart, Practice};
-use super::{Options, Summary, fhir_out, referrals};
+use super::{Options, Summary, fhir_out, milestones, referrals};
 
 pub struct Writer {
     root: PathBuf,
@@ -32,6 +34,8 @@ pub struct Writer {
     answers: BufWriter<File>,
     responses: BufWriter<File>,
     practice_ids: Vec<String>,
+    practices: Vec<Practice>,
+    totals: milestones::Totals,
 }
 
 fn create(path: &Path) -> std::io::Result<BufWriter<File>> {
@@ -58,6 +62,8 @@ impl Writer {
             answers: create(&root.join("answers.ndjson"))?,
             responses: create(&root.join("partner/responses.ndjson"))?,
             practice_ids: practices.iter().map(|p| p.id.clone()).collect(),
+            practices: practices.to_vec(),
+            totals: milestones::Totals::default(),
         };
         for p in practices {
             let resources = fhir_out::practice_resources(p);
@@ -140,6 +146,9 @@ impl Writer {
     }
 
     pub fn answers(&mut self, line: &Value) -> std::io::Result<()> {
+        if let Some(p) = line["practice"].as_str() {
+            self.totals.add(p, &line["milestones"]);
+        }
         serde_json::to_writer(&mut self.answers, line)?;
         self.answers.write_all(b"\n")
     }
@@ -167,6 +176,11 @@ impl Writer {
                 "referredAt": stamp(referrals::referred_at(opts.year)),
                 "reportAt": stamp(referrals::report_at(opts.year)),
             }),
+        )?;
+        write_json(&self.root.join("milestones.json"), &self.totals.render())?;
+        fs::write(
+            self.root.join("program.toml"),
+            milestones::program_toml(&self.practices, opts.year),
         )?;
         write_json(
             &self.root.join("manifest.json"),

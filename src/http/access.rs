@@ -5,7 +5,9 @@
 //! own Organization's tenant (naming another in `X-Tandem-Tenant` is
 //! refused); the hosting `operator` chooses one with the header; a
 //! `bh-partner` names the referring practice with the header and works there
-//! as a guest, seeing only what open referrals share with it.
+//! as a guest, seeing only what open referrals share with it; a `reporting`
+//! client of a program (or a facilitator) names a practice enrolled in it
+//! (assigned to them) and reads its reports, numbers only.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -219,7 +221,10 @@ impl FromRequestParts<AppState> for Access {
         if let Some(wait) = gate.throttle(&grant.client_id) {
             return Err(throttled(wait, "Rate limit exceeded"));
         }
-        let (tenant, guest) = choose_tenant(&grant, tenant_header, &state.default_tenant)?;
+        let programs = &state.svc.settings().programs;
+        let oversees = |org: &str, t: &str| programs.oversees(org, t);
+        let (tenant, guest) =
+            choose_tenant(&grant, tenant_header, &state.default_tenant, oversees)?;
         Ok(Access(AccessContext {
             tenant,
             client_id: grant.client_id.clone(),
@@ -235,9 +240,12 @@ fn choose_tenant(
     grant: &Grant,
     named: Option<String>,
     default_tenant: &str,
+    oversees: impl Fn(&str, &str) -> bool,
 ) -> Result<(String, bool), ApiError> {
     match (grant.role, named) {
         (Role::Operator, named) => Ok((named.unwrap_or_else(|| default_tenant.to_string()), false)),
+        // Program staff and facilitators: the practices they oversee.
+        (Role::Reporting, Some(t)) if t != grant.org && oversees(&grant.org, &t) => Ok((t, false)),
         (Role::BhPartner, Some(t)) if t != grant.org => Ok((t, true)),
         (_, Some(t)) if t != grant.org => Err(forbidden(format!(
             "This client acts for Organization/{} and cannot work in tenant '{t}'.",

@@ -142,6 +142,8 @@ async fn dispatch(
         ("Organization", "$referrals") => s.svc.referrals_report(ctx, id, pairs).await,
         ("Measure", "$evaluate-measure") => s.svc.evaluate_measure(ctx, id, pairs).await,
         ("Organization", "$transitions") => s.svc.transitions_report(ctx, id, pairs).await,
+        ("Organization", "$milestones") => s.svc.milestones_report(ctx, id, pairs).await,
+        ("Organization", "$good-standing") => s.svc.good_standing_report(ctx, id, pairs).await,
         _ => return None,
     };
     Some(

@@ -6,6 +6,7 @@ pub(crate) mod fhir_api;
 pub(crate) mod hooks;
 pub(crate) mod managed;
 pub(crate) mod measures;
+pub(crate) mod milestones;
 mod outbox_admin;
 pub(crate) mod referrals;
 mod report;
@@ -61,6 +62,8 @@ pub struct Settings {
     pub transitions_enabled: bool,
     /// The referrals hook (Task workflow, automatic referrals, feedback).
     pub referrals_enabled: bool,
+    /// Reporting programs and who is enrolled in them.
+    pub programs: Arc<milestones::Programs>,
 }
 
 /// The clock, passed in so tests and derivations can control time.

@@ -25,6 +25,7 @@ mod import;
 mod measures_api;
 mod measures_specified;
 mod metadata;
+mod milestones;
 mod notifications;
 mod outbox_dead_letters;
 mod outbox_durability;

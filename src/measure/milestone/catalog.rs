@@ -70,6 +70,8 @@ pub struct Milestone {
     pub computation: Option<String>,
     /// The share (0–1) or count it is held against; none: any evidence meets it.
     pub threshold: Option<f64>,
+    /// Distinct instruments that must be in use (BB7.Y1.2: two).
+    pub min_instruments: Option<u8>,
     pub title: String,
     /// The Measure resource as published.
     pub measure: Value,
@@ -164,6 +166,7 @@ fn parse(m: &Value) -> Result<Milestone, String> {
         evidence,
         computation,
         threshold: part("threshold").and_then(|e| e["valueDecimal"].as_f64()),
+        min_instruments: int("minimumInstruments"),
         title: m["description"].as_str().unwrap_or_default().to_string(),
         measure: m.clone(),
         measure_id,
@@ -186,6 +189,8 @@ mod tests {
         );
         assert_eq!(bb7.threshold, Some(0.25));
         assert_eq!(bb7.computation.as_deref(), Some("bh-screening"));
+        assert_eq!(bb7.min_instruments, Some(2));
+        assert_eq!(co.by_id("BB7.Y2.1").unwrap().min_instruments, None);
         assert_eq!(
             co.by_id("colorado-sim-BB3.Y2.1").unwrap().threshold,
             Some(0.75)

@@ -272,7 +272,7 @@ fn the_calendar_phases_in_cqms_and_dates_the_submissions() {
         cohort: "geriatric".into(),
         ..e
     };
-    let err = wrong.check(&[p.clone()]).unwrap_err();
+    let err = wrong.check(std::slice::from_ref(&p)).unwrap_err();
     assert!(err.contains("enrolments.p1.cohort"), "{err}");
     let mut bad = p;
     bad.tracks[0].standing[0].blocks.push(11);

@@ -50,7 +50,7 @@ pub(crate) fn catalog_measure(id: &str) -> Option<crate::store::StoredResource> 
 }
 
 impl FhirService {
-    fn now_text(&self) -> String {
+    pub(crate) fn now_text(&self) -> String {
         chrono::DateTime::from_timestamp_millis(self.clock.now_ms())
             .unwrap_or_default()
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -63,6 +63,10 @@ impl FhirService {
         id: &str,
         pairs: &[(String, String)],
     ) -> Result<Value, ServiceError> {
+        if self.milestone_measure(ctx, id).is_some() {
+            self.measure_scope(ctx)?;
+            return self.evaluate_milestone(ctx, id, pairs).await;
+        }
         let period = self.checked_period(ctx, pairs)?;
         let def = measure_def(id, period)?;
         let sel = selection(pairs)?;
@@ -85,6 +89,12 @@ impl FhirService {
                 )));
             }
         };
+        if kind != "summary" && crate::service::milestones::overseer(ctx) {
+            return Err(ServiceError::Forbidden(Issue::error(
+                "forbidden",
+                "Program staff and facilitators see summary reports, not patient-level ones.",
+            )));
+        }
         let mut evaluated: Vec<Value> = Vec::new();
         let tallies = vec![MeasureTally::new(def, kind == "subject-list")];
         let tallies = run(
@@ -185,6 +195,12 @@ impl FhirService {
         pairs: &[(String, String)],
     ) -> Result<Value, ServiceError> {
         let period = self.checked_period(ctx, pairs)?;
+        if crate::service::milestones::overseer(ctx) {
+            return Err(ServiceError::Forbidden(Issue::error(
+                "forbidden",
+                "Care gaps are patient-level: program staff and facilitators see summary reports only.",
+            )));
+        }
         let closed = match get(pairs, "status").unwrap_or("open-gap") {
             "open-gap" => false,
             "closed-gap" => true,

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::fhir::datetime::{format_instant_ms, parse_range};
 use crate::rules::referral::TASK_CODE_CS;
-use crate::rules::referral::numbers::{Referral, Timeline, numbers, timeline};
+use crate::rules::referral::numbers::{Numbers, Referral, Timeline, numbers, timeline};
 use crate::rules::referral::workflow::OPEN;
 use crate::service::referrals::REFERRAL_TOPIC;
 use crate::service::report::ratio;
@@ -32,9 +32,7 @@ impl FhirService {
         pairs: &[(String, String)],
     ) -> Result<Value, ServiceError> {
         let (start, end) = self.report_scope(ctx, org, pairs)?;
-        let screens = self.positive_screens(ctx).await?;
-        let referrals = self.referral_timelines(ctx).await?;
-        let n = numbers(&screens, &referrals, start, end, self.clock.now_ms());
+        let (n, referrals) = self.referral_numbers(ctx, start, end).await?;
         let mut params = vec![
             ratio("positive-screens-connected", &n.connected),
             ratio("two-way-exchange-within-7-days", &n.two_way_7d),
@@ -51,6 +49,19 @@ impl FhirService {
         let made_in = |r: &&Referral| r.t.made_ms.is_some_and(|m| m >= start && m < end);
         params.extend(referrals.iter().filter(made_in).map(describe));
         Ok(json!({ "resourceType": "Parameters", "parameter": params }))
+    }
+
+    /// Building blocks 7 and 8 for `[start, end)`, with every referral's timeline.
+    pub(crate) async fn referral_numbers(
+        &self,
+        ctx: &AccessContext,
+        start: i64,
+        end: i64,
+    ) -> Result<(Numbers, Vec<Referral>), ServiceError> {
+        let screens = self.positive_screens(ctx).await?;
+        let referrals = self.referral_timelines(ctx).await?;
+        let n = numbers(&screens, &referrals, start, end, self.clock.now_ms());
+        Ok((n, referrals))
     }
 
     async fn positive_screens(

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::fhir::datetime::parse_range;
 use crate::fhir::message::{check, focus_encounter};
-use crate::rules::toc_numbers::{Receipt, TaskFact, numbers};
+use crate::rules::toc_numbers::{Numbers, Receipt, TaskFact, numbers};
 use crate::rules::transitions::FollowUp;
 use crate::service::report::ratio;
 use crate::service::transitions::receive::{MESSAGE_TAG, TOC_CS};
@@ -22,6 +22,31 @@ impl FhirService {
         pairs: &[(String, String)],
     ) -> Result<Value, ServiceError> {
         let (start, end) = self.report_scope(ctx, org, pairs)?;
+        let n = self.transition_numbers(ctx, start, end).await?;
+        let mut params = vec![
+            ratio("contact-within-7-days", &n.contact_7d),
+            ratio("medication-reconciliation-within-72-hours", &n.med_rec_72h),
+        ];
+        if let Some((median, p90)) = n.notification_hours {
+            params.push(json!({ "name": "discharge-to-notification-hours", "part": [{ "name": "median", "valueDecimal": median }, { "name": "p90", "valueDecimal": p90 }] }));
+        }
+        let mut overdue = vec![json!({ "name": "count", "valueInteger": n.overdue.len() })];
+        overdue.extend(
+            n.overdue
+                .iter()
+                .map(|p| json!({ "name": "patient", "valueReference": { "reference": p } })),
+        );
+        params.push(json!({ "name": "overdue-follow-ups", "part": overdue }));
+        Ok(json!({ "resourceType": "Parameters", "parameter": params }))
+    }
+
+    /// Building block 9 for discharges in `[start, end)`.
+    pub(crate) async fn transition_numbers(
+        &self,
+        ctx: &AccessContext,
+        start: i64,
+        end: i64,
+    ) -> Result<Numbers, ServiceError> {
         let mut tasks = Vec::new();
         for kind in [FollowUp::Contact, FollowUp::MedicationReconciliation] {
             for t in self
@@ -83,21 +108,6 @@ impl FhirService {
                 });
             }
         }
-        let n = numbers(&tasks, &receipts, start, end, self.clock.now_ms());
-        let mut params = vec![
-            ratio("contact-within-7-days", &n.contact_7d),
-            ratio("medication-reconciliation-within-72-hours", &n.med_rec_72h),
-        ];
-        if let Some((median, p90)) = n.notification_hours {
-            params.push(json!({ "name": "discharge-to-notification-hours", "part": [{ "name": "median", "valueDecimal": median }, { "name": "p90", "valueDecimal": p90 }] }));
-        }
-        let mut overdue = vec![json!({ "name": "count", "valueInteger": n.overdue.len() })];
-        overdue.extend(
-            n.overdue
-                .iter()
-                .map(|p| json!({ "name": "patient", "valueReference": { "reference": p } })),
-        );
-        params.push(json!({ "name": "overdue-follow-ups", "part": overdue }));
-        Ok(json!({ "resourceType": "Parameters", "parameter": params }))
+        Ok(numbers(&tasks, &receipts, start, end, self.clock.now_ms()))
     }
 }

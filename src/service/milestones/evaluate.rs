@@ -1,0 +1,153 @@
+//! `Measure/{id}/$evaluate-measure` for a milestone Measure: the same
+//! evidence `$milestones` judges, as a DEQM summary MeasureReport (counts,
+//! score, the threshold and status) or a subject-list one whose populations
+//! point at contained Lists of the patients behind each count.
+
+use serde_json::{Value, json};
+
+use super::{Enrolled, get, overseer};
+use crate::fhir::outcome::Issue;
+use crate::measure::milestone::catalog::Milestone;
+use crate::measure::milestone::standing::{Finding, share};
+use crate::service::{FhirService, ServiceError};
+use crate::store::AccessContext;
+
+const POP: &str = "http://terminology.hl7.org/CodeSystem/measure-population";
+/// Extensions on a milestone MeasureReport: the status and the threshold.
+pub const STATUS_EXT: &str = "http://tandem.health/fhir/StructureDefinition/milestone-status";
+pub const THRESHOLD_EXT: &str = "http://tandem.health/fhir/StructureDefinition/milestone-threshold";
+
+fn population(code: &str, patients: &[String], list: bool) -> (Value, Option<Value>) {
+    let mut p =
+        json!({ "code": { "coding": [{ "system": POP, "code": code }] }, "count": patients.len() });
+    if !list {
+        return (p, None);
+    }
+    p["subjectResults"] = json!({ "reference": format!("#{code}") });
+    let entries: Vec<Value> = patients
+        .iter()
+        .map(|r| json!({ "item": { "reference": r } }))
+        .collect();
+    let l = json!({ "resourceType": "List", "id": code, "status": "current", "mode": "snapshot",
+                    "title": format!("Patients in the {code}"), "entry": entries });
+    (p, Some(l))
+}
+
+impl FhirService {
+    /// The milestone `id` names in the caller's tenant's program, if any.
+    pub(crate) fn milestone_measure<'a>(
+        &'a self,
+        ctx: &AccessContext,
+        id: &str,
+    ) -> Option<(Enrolled<'a>, &'a Milestone)> {
+        let e = self.settings.programs.enrolled(&ctx.tenant)?;
+        let m = e.catalog.milestones.iter().find(|m| m.measure_id == id)?;
+        Some((e, m))
+    }
+
+    /// Evaluates a milestone Measure for the caller's practice.
+    pub(crate) async fn evaluate_milestone(
+        &self,
+        ctx: &AccessContext,
+        id: &str,
+        pairs: &[(String, String)],
+    ) -> Result<Value, ServiceError> {
+        let e = self.milestone_access(ctx, &ctx.tenant)?;
+        let m = e
+            .catalog
+            .milestones
+            .iter()
+            .find(|m| m.measure_id == id)
+            .ok_or_else(|| ServiceError::Internal("milestone vanished".into()))?;
+        let list = match get(pairs, "reportType") {
+            None | Some("summary") | Some("population") => false,
+            Some("subject-list") if overseer(ctx) => {
+                return Err(ServiceError::Forbidden(Issue::error(
+                    "forbidden",
+                    "Program staff and facilitators see milestone numbers, not patient lists; ask the practice.",
+                )));
+            }
+            Some("subject-list") => true,
+            Some(other) => {
+                return Err(ServiceError::bad(Issue::error(
+                    "invalid",
+                    format!(
+                        "reportType '{other}' is not one of summary, subject-list for a milestone."
+                    ),
+                )));
+            }
+        };
+        let mut one = pairs.to_vec();
+        one.retain(|(k, _)| k != "projectYear");
+        let (scope, _, _) = self.milestone_scope(&e, &one)?;
+        let a = self
+            .assess_milestones(ctx, &[m], &scope)
+            .await?
+            .pop()
+            .ok_or_else(|| ServiceError::Internal("no assessment".into()))?;
+        let mut groups = Vec::new();
+        let mut contained = Vec::new();
+        let mut score = None;
+        match &a.finding {
+            Finding::Ratio {
+                numerator,
+                denominator,
+                ..
+            } => {
+                for (code, patients) in [
+                    ("initial-population", denominator),
+                    ("denominator", denominator),
+                    ("numerator", numerator),
+                ] {
+                    let (p, l) = population(code, patients, list);
+                    groups.push(p);
+                    contained.extend(l);
+                }
+                score = share(numerator.len(), denominator.len());
+            }
+            Finding::Count { count, .. } => groups.push(json!({
+                "code": { "coding": [{ "system": POP, "code": "initial-population" }] }, "count": count })),
+            Finding::Missing(why) => {
+                return Err(ServiceError::Unprocessable(vec![Issue::error(
+                    "not-supported",
+                    format!("{} is not yet computable: {why}.", m.id),
+                )]));
+            }
+            Finding::Unattested(_) | Finding::Attested => {
+                return Err(ServiceError::Unprocessable(vec![Issue::error(
+                    "not-supported",
+                    format!("{} is evidenced by attestation, not evaluated; see $milestones.", m.id),
+                )]));
+            }
+        }
+        let profile = if list {
+            "subjectlist-measurereport-deqm"
+        } else {
+            "summary-measurereport-deqm"
+        };
+        let mut group = json!({ "population": groups });
+        if let Some(s) = score {
+            group["measureScore"] = json!({ "value": (s * 10000.0).round() / 10000.0 });
+        }
+        let mut ext = vec![json!({ "url": STATUS_EXT, "valueCode": a.status.code() })];
+        if let Some(t) = m.threshold {
+            ext.push(json!({ "url": THRESHOLD_EXT, "valueDecimal": t }));
+        }
+        let mut report = json!({
+            "resourceType": "MeasureReport",
+            "meta": { "profile": [format!("http://hl7.org/fhir/us/davinci-deqm/StructureDefinition/{profile}")] },
+            "extension": ext,
+            "status": "complete",
+            "type": if list { "subject-list" } else { "summary" },
+            "measure": format!("{}|{}", m.measure["url"].as_str().unwrap_or_default(), m.measure["version"].as_str().unwrap_or_default()),
+            "date": self.now_text(),
+            "reporter": { "reference": format!("Organization/{}", ctx.tenant) },
+            "period": { "start": scope.window.first.to_string(), "end": scope.window.last.to_string() },
+            "group": [group],
+        });
+        if !contained.is_empty() {
+            report["contained"] = Value::Array(contained);
+        }
+        Ok(report)
+    }
+}

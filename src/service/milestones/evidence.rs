@@ -1,0 +1,261 @@
+//! Each milestone's evidence, by the computation its Measure names: patient
+//! facts (active, empaneled, screened), the referral and transitions numbers
+//! `$referrals` and `$transitions` report, and Tandem's own configuration
+//! and activity. A computation whose inputs arrive with later work answers
+//! `Finding::Missing` with the reason — never met, never zero.
+
+use crate::measure::milestone::catalog::{Evidence, Milestone};
+use crate::measure::milestone::population::{Tally, Window};
+use crate::measure::milestone::standing::{Assessment, Finding, assess};
+use crate::rules::referral::numbers::{Numbers as ReferralNumbers, Referral};
+use crate::rules::toc_numbers::{Numbers as TocNumbers, Ratio};
+use crate::service::referrals::REFERRAL_TOPIC;
+use crate::service::{FhirService, ServiceError};
+use crate::store::AccessContext;
+use crate::store::outbox::OutboxState;
+
+/// The period milestones are judged over.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope {
+    /// `[start, end)` in ms.
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub window: Window,
+    /// The period has not ended: a shortfall is "in progress".
+    pub open: bool,
+}
+
+const ATTRIBUTION: &str = "needs payer attribution lists and the panel's history, which arrive with the panels-and-attribution work";
+const RISK: &str = "needs risk stratification, which arrives with the risk-stratification work";
+const CLAIMS: &str =
+    "needs claims (ExplanationOfBenefit) for the practice's patients; none are received";
+
+/// What the computations read, gathered once per request and only when a
+/// milestone asks for it.
+#[derive(Default)]
+pub(crate) struct Inputs {
+    pub patients: Option<Tally>,
+    pub referrals: Option<(ReferralNumbers, Vec<Referral>)>,
+    pub transitions: Option<TocNumbers>,
+}
+
+fn ratio(r: &Ratio) -> Finding {
+    Finding::Ratio {
+        numerator: r.numerator.clone(),
+        denominator: r.denominator.clone(),
+        also: None,
+    }
+}
+
+fn count(n: usize, what: &str) -> Finding {
+    Finding::Count {
+        count: n as u64,
+        what: what.to_string(),
+    }
+}
+
+impl FhirService {
+    /// Gathers the inputs `milestones` need.
+    pub(crate) async fn milestone_inputs(
+        &self,
+        ctx: &AccessContext,
+        milestones: &[&Milestone],
+        scope: &Scope,
+    ) -> Result<Inputs, ServiceError> {
+        let needs = |names: &[&str]| {
+            milestones
+                .iter()
+                .any(|m| m.computation.as_deref().is_some_and(|c| names.contains(&c)))
+        };
+        let mut inputs = Inputs::default();
+        if needs(&["empanelment", "bh-screening"]) {
+            inputs.patients = Some(self.patient_tally(ctx, scope.window).await?);
+        }
+        if needs(&["bh-connected", "two-way-exchange", "referrals-made"]) {
+            inputs.referrals = Some(
+                self.referral_numbers(ctx, scope.start_ms, scope.end_ms)
+                    .await?,
+            );
+        }
+        if needs(&["discharge-contact", "transition-measures"]) {
+            inputs.transitions = Some(
+                self.transition_numbers(ctx, scope.start_ms, scope.end_ms)
+                    .await?,
+            );
+        }
+        Ok(inputs)
+    }
+
+    /// Every milestone assessed from the inputs.
+    pub(crate) async fn assess_milestones<'a>(
+        &self,
+        ctx: &AccessContext,
+        milestones: &[&'a Milestone],
+        scope: &Scope,
+    ) -> Result<Vec<Assessment<'a>>, ServiceError> {
+        let inputs = self.milestone_inputs(ctx, milestones, scope).await?;
+        let mut out = Vec::with_capacity(milestones.len());
+        for m in milestones {
+            let finding = match m.evidence {
+                Evidence::Attested => Finding::Unattested(
+                    "no completed attestation recorded for this checklist period".into(),
+                ),
+                _ => {
+                    let f = self.finding(ctx, m, &inputs, scope).await?;
+                    match (m.evidence, f) {
+                        (Evidence::SystemAttested, f) if assess(m, f.clone(), false).status.code() == "met" => {
+                            Finding::Unattested("the configuration is in place; the rest of the milestone is attested and no attestation is recorded".into())
+                        }
+                        (_, f) => f,
+                    }
+                }
+            };
+            out.push(assess(m, finding, scope.open));
+        }
+        Ok(out)
+    }
+
+    /// The evidence of one computed or system milestone.
+    async fn finding(
+        &self,
+        ctx: &AccessContext,
+        m: &Milestone,
+        inputs: &Inputs,
+        scope: &Scope,
+    ) -> Result<Finding, ServiceError> {
+        let partners: Vec<_> = self
+            .settings
+            .referrals
+            .partners
+            .iter()
+            .filter(|p| p.tenants.contains(&ctx.tenant))
+            .collect();
+        let computation = m.computation.as_deref().unwrap_or_default();
+        Ok(match computation {
+            "empanelment" => {
+                let t = inputs.patients.as_ref().expect("gathered");
+                Finding::Ratio {
+                    numerator: t.empaneled.clone(),
+                    denominator: t.active.clone(),
+                    also: None,
+                }
+            }
+            "bh-screening" => {
+                let t = inputs.patients.as_ref().expect("gathered");
+                let (denominator, numerator) = t.screening();
+                let also = m.min_instruments.map(|n| {
+                    let used = t.instruments.len();
+                    (
+                        format!("{used} BH instrument(s) in use; {n} needed"),
+                        used >= usize::from(n),
+                    )
+                });
+                Finding::Ratio {
+                    numerator,
+                    denominator,
+                    also,
+                }
+            }
+            "bh-connected" => ratio(&inputs.referrals.as_ref().expect("gathered").0.connected),
+            "two-way-exchange" => ratio(&inputs.referrals.as_ref().expect("gathered").0.two_way_7d),
+            "referrals-made" => {
+                let (_, referrals) = inputs.referrals.as_ref().expect("gathered");
+                let made = referrals
+                    .iter()
+                    .filter(|r| {
+                        r.t.made_ms
+                            .is_some_and(|t| t >= scope.start_ms && t < scope.end_ms)
+                    })
+                    .count();
+                count(made, "referrals made through the pathway")
+            }
+            "discharge-contact" => {
+                ratio(&inputs.transitions.as_ref().expect("gathered").contact_7d)
+            }
+            "transition-measures" => {
+                let n = inputs.transitions.as_ref().expect("gathered");
+                let reported = [
+                    !n.contact_7d.denominator.is_empty(),
+                    !n.med_rec_72h.denominator.is_empty(),
+                    n.notification_hours.is_some(),
+                ]
+                .iter()
+                .filter(|b| **b)
+                .count();
+                count(reported, "transition measures with data")
+            }
+            "bh-resources" => count(partners.len(), "behavioral-health partners configured"),
+            "screen-to-referral" => {
+                let rules: usize = partners.iter().map(|p| p.accepts.len()).sum();
+                let on = self.settings.derivations.is_some() && self.settings.referrals_enabled;
+                count(
+                    if on { rules } else { 0 },
+                    "screen-to-referral rules in force",
+                )
+            }
+            "referral-pathways" | "care-compact" => {
+                count(partners.len(), "care compacts configured")
+            }
+            "partner-exchange" => count(
+                partners
+                    .iter()
+                    .filter(|p| p.endpoint.is_some() || p.remote_tenant.is_some())
+                    .count(),
+                "partners with an exchange configured",
+            ),
+            "exchange-in-use" => {
+                let delivered = self
+                    .store
+                    .outbox_list(&ctx.tenant, OutboxState::Delivered, 1_000_000)
+                    .await?
+                    .into_iter()
+                    .filter(|o| o.topic == REFERRAL_TOPIC)
+                    .filter(|o| {
+                        o.delivered_ms
+                            .is_some_and(|t| t >= scope.start_ms && t < scope.end_ms)
+                    })
+                    .count();
+                count(delivered, "referral packages delivered to partners")
+            }
+            "transitions-policy" => count(
+                usize::from(self.settings.transitions_enabled),
+                "transitions-of-care follow-up rules in force",
+            ),
+            "outcome-measures" => count(
+                crate::measure::catalog::Catalog::get()
+                    .measure_names()
+                    .iter()
+                    .filter(|n| n.starts_with("CMS159"))
+                    .count(),
+                "behavioral-health outcome measures configured (CMS159)",
+            ),
+            "provider-cqm-reports" => count(
+                self.staff(ctx).await?.len(),
+                "clinicians with per-provider CQM reports (practitioner=)",
+            ),
+            "care-gap-strategy" => count(
+                crate::measure::catalog::Catalog::get()
+                    .measure_names()
+                    .len(),
+                "measures with care-gap reports ($care-gaps)",
+            ),
+            "attributed-lives"
+            | "attribution-reconciled"
+            | "continuity"
+            | "pcp-assignment-validation" => Finding::Missing(ATTRIBUTION.into()),
+            "risk-method"
+            | "risk-stratified"
+            | "high-risk-care-plans"
+            | "care-gaps-managed"
+            | "bh-high-risk-registry" => Finding::Missing(RISK.into()),
+            "total-cost" => Finding::Missing(CLAIMS.into()),
+            "cqm-submissions" => Finding::Missing(
+                "counted from the submission ledger, which arrives with the quarterly feed".into(),
+            ),
+            other => Finding::Missing(format!(
+                "Tandem has no computation '{other}' yet (milestone {})",
+                m.id
+            )),
+        })
+    }
+}
