@@ -125,6 +125,14 @@ fn resource_entry(registry: &Registry, profiles: &Profiles, rt: &str) -> Value {
             "name": "referrals",
             "definition": "http://tandem.health/fhir/OperationDefinition/Organization-referrals",
             "documentation": "Building blocks 7 and 8: positive screens connected to a partner, two-way exchange within 7 days, days to first visit, referrals past agreed days, each referral's timeline.",
+        }, {
+            "name": "milestones",
+            "definition": "http://tandem.health/fhir/OperationDefinition/Organization-milestones",
+            "documentation": "Every milestone of the practice's program with status, value against threshold and its evidence, for a project year or period.",
+        }, {
+            "name": "good-standing",
+            "definition": "http://tandem.health/fhir/OperationDefinition/Organization-good-standing",
+            "documentation": "Good standing for a project year, per building block and overall, with the reasons.",
         }]);
     }
     if rt == "Measure" {
