@@ -174,48 +174,85 @@ pub async fn serve_at(
     tracing::info!(address = %listener.local_addr()?, database = %cfg.database.display(), "tandem listening");
     let app = router(state, limits).into_make_service_with_connect_info::<SocketAddr>();
     let outbox = outbox_worker(&cfg, svc.store())?.spawn();
-    let (stop_sweeps, sweeps) = overdue_sweeper(
-        svc.clone(),
+    let sweeper = svc.clone();
+    let (stop_sweeps, sweeps) = periodic(
         if cfg.transitions.enabled {
             cfg.transitions.overdue_sweep_secs
         } else {
             0
         },
+        false,
+        move || {
+            let svc = sweeper.clone();
+            async move {
+                match svc.sweep_overdue().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(tasks = n, "follow-up tasks marked overdue"),
+                    Err(e) => tracing::error!(error = %e, "overdue sweep failed"),
+                }
+            }
+        },
     );
+    // The feed's first pass runs at start-up (catching up after downtime),
+    // then every tick; each builds only quarters missing from the ledger.
+    let feeder = svc.clone();
+    let (stop_feed, feed) = periodic(
+        if cfg.feed.enabled {
+            cfg.feed.tick_secs
+        } else {
+            0
+        },
+        true,
+        move || {
+            let svc = feeder.clone();
+            async move {
+                svc.run_feed().await;
+            }
+        },
+    );
+
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
     let _ = stop_sweeps.send(true);
     let _ = sweeps.await;
+    let _ = stop_feed.send(true);
+    let _ = feed.await;
     outbox.stop().await;
     svc.shutdown().await;
     tracing::info!("tandem stopped; store closed");
     Ok(())
 }
 
-/// Marks overdue follow-up Tasks every `secs` seconds (never when 0) until stopped.
-fn overdue_sweeper(
-    svc: Arc<FhirService>,
+/// Runs `job` every `secs` seconds (never when 0; first at once with
+/// `at_start`) until stopped: the overdue sweep and the program feed.
+fn periodic<F, Fut>(
     secs: u64,
+    at_start: bool,
+    job: F,
 ) -> (
     tokio::sync::watch::Sender<bool>,
     tokio::task::JoinHandle<()>,
-) {
+)
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let handle = tokio::spawn(async move {
         if secs == 0 {
             return;
         }
+        let mut wait = !at_start;
         loop {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(secs)) => {}
-                _ = stopped.changed() => return,
+            if wait {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(secs)) => {}
+                    _ = stopped.changed() => return,
+                }
             }
-            match svc.sweep_overdue().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(tasks = n, "follow-up tasks marked overdue"),
-                Err(e) => tracing::error!(error = %e, "overdue sweep failed"),
-            }
+            wait = true;
+            job().await;
         }
     });
     (stop, handle)
@@ -236,6 +273,10 @@ fn outbox_worker(
         )),
         partner: Some(Arc::new(crate::exchange::partner::PartnerPush::new(
             &cfg.partners,
+            client.clone(),
+        )?)),
+        program: Some(Arc::new(crate::exchange::program::ProgramFeed::new(
+            &cfg.programs,
             client,
         )?)),
     };

@@ -55,6 +55,27 @@ pub struct Config {
     /// Which practice is in which program (`[[enrolments]]`).
     #[serde(default)]
     pub enrolments: Vec<crate::measure::milestone::program::Enrolment>,
+    /// The quarterly program feed's scheduler.
+    #[serde(default)]
+    pub feed: FeedConfig,
+}
+
+/// `[feed]`: how often the scheduler looks for quarters to submit.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedConfig {
+    pub enabled: bool,
+    /// Seconds between looks (each builds only what is due and missing).
+    pub tick_secs: u64,
+}
+
+impl Default for FeedConfig {
+    fn default() -> Self {
+        FeedConfig {
+            enabled: true,
+            tick_secs: 300,
+        }
+    }
 }
 
 /// `[referrals]`: the referral Task workflow (409/422 on bad transitions),
@@ -201,6 +222,7 @@ impl Default for Config {
             referrals: ReferralConfig::default(),
             programs: Vec::new(),
             enrolments: Vec::new(),
+            feed: FeedConfig::default(),
             notifications: NotificationConfig {
                 retry_base_ms: 1000,
                 retry_max_ms: 900_000,
@@ -325,6 +347,11 @@ impl Config {
             return Err("invalid configuration: 'notifications.retry_base_ms', 'timeout_secs', 'max_attempts' and 'concurrency' must be greater than zero".into());
         }
         crate::service::milestones::Programs::load(&self.programs, &self.enrolments)?;
+        if self.feed.tick_secs == 0 {
+            return Err(
+                "invalid configuration: key 'feed.tick_secs' must be greater than zero".into(),
+            );
+        }
         if let Some(b) = &self.base_url
             && !(b.starts_with("http://") || b.starts_with("https://"))
         {

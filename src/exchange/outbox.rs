@@ -42,10 +42,10 @@ impl Failure {
     }
 }
 
-/// Somewhere messages go.
+/// Somewhere messages go. A delivery may hand back a receipt to keep.
 #[async_trait]
 pub trait Channel: Send + Sync {
-    async fn deliver(&self, row: &OutboxRow) -> Result<(), Failure>;
+    async fn deliver(&self, row: &OutboxRow) -> Result<Option<String>, Failure>;
 }
 
 /// Timing of retries.
@@ -88,10 +88,18 @@ impl Backoff {
 pub struct Channels {
     pub practice: Arc<dyn Channel>,
     pub partner: Option<Arc<dyn Channel>>,
+    /// Quarterly submissions to programs.
+    pub program: Option<Arc<dyn Channel>>,
 }
 
 impl Channels {
-    async fn deliver(&self, row: &OutboxRow) -> Result<(), Failure> {
+    async fn deliver(&self, row: &OutboxRow) -> Result<Option<String>, Failure> {
+        if row.topic == crate::store::ledger::SUBMISSION_TOPIC {
+            return match &self.program {
+                Some(p) => p.deliver(row).await,
+                None => Err(Failure::permanent("no program channel is configured")),
+            };
+        }
         match (&row.destination, &self.partner) {
             (None, _) => self.practice.deliver(row).await,
             (Some(_), Some(p)) => p.deliver(row).await,
@@ -189,7 +197,10 @@ impl Worker {
         let outcome = self.channels.deliver(row).await;
         let now = chrono::Utc::now().timestamp_millis();
         match outcome {
-            Ok(()) => Attempt::Delivered { at_ms: now },
+            Ok(receipt) => Attempt::Delivered {
+                at_ms: now,
+                receipt,
+            },
             Err(f) => {
                 let a = self.backoff.after_failure(row, f, now);
                 let dead = matches!(a, Attempt::Dead { .. });

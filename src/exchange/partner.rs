@@ -3,8 +3,7 @@
 //! per resource, authenticated with SMART Backend Services as Tandem's own
 //! client at the partner. (Per-resource PUTs because a partner-scoped client
 //! — how Tandem itself admits a partner — may not update inside a Bundle.)
-//! Tokens are cached until a minute before they expire, and dropped when the
-//! partner answers 401.
+//! Tokens are cached (`token`).
 //!
 //! The body is the JSON Tandem stored, sent as is: nothing a typed model does
 //! not know is lost on the way (fhir-sdk's typed client would re-serialise).
@@ -12,31 +11,26 @@
 //! refusal retrying cannot fix (dead letter, for an operator to look at).
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use parking_lot::Mutex;
 use serde_json::Value;
 
 use super::outbox::{Channel, Failure};
-use crate::auth::backend::request_token;
+use super::token::{Credentials, TokenCache};
 use crate::auth::keys;
 use crate::rules::referral::compact::Partner;
 use crate::store::outbox::OutboxRow;
 
 struct Target {
     endpoint: String,
-    token_url: String,
-    client_id: String,
-    pkcs8: Vec<u8>,
-    scope: Option<String>,
+    credentials: Credentials,
     tenant_header: Option<String>,
 }
 
 pub struct PartnerPush {
     targets: HashMap<String, Target>,
     client: reqwest::Client,
-    tokens: Mutex<HashMap<String, (String, Instant)>>,
+    tokens: TokenCache,
 }
 
 impl PartnerPush {
@@ -64,14 +58,16 @@ impl PartnerPush {
             targets.insert(
                 p.id.clone(),
                 Target {
-                    token_url: p
-                        .token_url
-                        .clone()
-                        .unwrap_or_else(|| format!("{base}/auth/token")),
+                    credentials: Credentials {
+                        token_url: p
+                            .token_url
+                            .clone()
+                            .unwrap_or_else(|| format!("{base}/auth/token")),
+                        client_id: client_id.clone(),
+                        pkcs8: keys::from_pem(&pem)?,
+                        scope: p.scope.clone(),
+                    },
                     endpoint: base,
-                    client_id: client_id.clone(),
-                    pkcs8: keys::from_pem(&pem)?,
-                    scope: p.scope.clone(),
                     tenant_header: p.remote_tenant.clone(),
                 },
             );
@@ -79,31 +75,8 @@ impl PartnerPush {
         Ok(PartnerPush {
             targets,
             client,
-            tokens: Mutex::new(HashMap::new()),
+            tokens: TokenCache::default(),
         })
-    }
-
-    async fn token(&self, id: &str, t: &Target) -> Result<String, Failure> {
-        if let Some((tok, until)) = self.tokens.lock().get(id)
-            && Instant::now() < *until
-        {
-            return Ok(tok.clone());
-        }
-        let granted = request_token(
-            &self.client,
-            &t.token_url,
-            &t.client_id,
-            &t.pkcs8,
-            t.scope.as_deref(),
-        )
-        .await
-        .map_err(|e| Failure::retry(format!("token: {e}")))?;
-        let life = Duration::from_secs(granted.expires_in.saturating_sub(60).max(10) as u64);
-        self.tokens.lock().insert(
-            id.to_string(),
-            (granted.access_token.clone(), Instant::now() + life),
-        );
-        Ok(granted.access_token)
     }
 }
 
@@ -112,7 +85,7 @@ impl Channel for PartnerPush {
     /// Sends the package's entries as individual PUTs, the Task last (so the
     /// partner never sees a referral whose parts are missing).
     /// Each PUT is idempotent, so a retry after a partial delivery is safe.
-    async fn deliver(&self, row: &OutboxRow) -> Result<(), Failure> {
+    async fn deliver(&self, row: &OutboxRow) -> Result<Option<String>, Failure> {
         let id = row.destination.as_deref().unwrap_or_default();
         let t = self.targets.get(id).ok_or_else(|| {
             Failure::permanent(format!("partner {id} has no push endpoint configured"))
@@ -121,7 +94,7 @@ impl Channel for PartnerPush {
             .map_err(|e| Failure::permanent(format!("unreadable package: {e}")))?;
         let entries: Vec<&Value> = package["entry"].as_array().into_iter().flatten().collect();
         let Some((task, parts)) = entries.split_last() else {
-            return Ok(());
+            return Ok(None);
         };
         let url = |e: &Value| e["request"]["url"].as_str().unwrap_or_default().to_string();
         // The parts at once, then the Task: one round trip more than the
@@ -131,7 +104,8 @@ impl Channel for PartnerPush {
             async move { self.put(id, t, row, &u, &e["resource"]).await }
         });
         futures::future::try_join_all(sends).await?;
-        self.put(id, t, row, &url(task), &task["resource"]).await
+        self.put(id, t, row, &url(task), &task["resource"]).await?;
+        Ok(None)
     }
 }
 
@@ -144,7 +118,7 @@ impl PartnerPush {
         url: &str,
         resource: &Value,
     ) -> Result<(), Failure> {
-        let token = self.token(id, t).await?;
+        let token = self.tokens.get(&self.client, id, &t.credentials).await?;
         let mut req = self
             .client
             .put(format!("{}/{url}", t.endpoint))
@@ -166,7 +140,7 @@ impl PartnerPush {
             return Ok(());
         }
         if status == 401 {
-            self.tokens.lock().remove(id);
+            self.tokens.forget(id);
         }
         let retry = status == 401 || status == 408 || status == 429 || status.is_server_error();
         // Issue codes only: a partner's diagnostics may quote patient data.

@@ -39,7 +39,7 @@ impl PracticeHooks {
 
 #[async_trait]
 impl Channel for PracticeHooks {
-    async fn deliver(&self, row: &OutboxRow) -> Result<(), Failure> {
+    async fn deliver(&self, row: &OutboxRow) -> Result<Option<String>, Failure> {
         // Without an endpoint retrying cannot help: the message goes straight
         // to the dead letters, where an operator retries it once one is configured.
         let ep = self.endpoints.get(&row.tenant).ok_or_else(|| {
@@ -66,7 +66,7 @@ impl Channel for PracticeHooks {
             .await
             .map_err(|e| Failure::retry(format!("request failed: {}", e.without_url())))?;
         match resp.status() {
-            s if s.is_success() => Ok(()),
+            s if s.is_success() => Ok(None),
             s => Err(Failure::retry(format!("endpoint answered {s}"))),
         }
     }

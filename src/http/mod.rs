@@ -64,6 +64,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/$outbox", get(operations::outbox))
         .route("/$outbox-retry", post(operations::outbox_retry))
         .route("/$sweep-overdue", post(operations::sweep_overdue))
+        .route("/$run-feed", post(operations::run_feed))
         .route("/_history", get(h::system_history))
         .route("/Measure/$care-gaps", get(operations::care_gaps))
         .route(
@@ -77,7 +78,10 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/{rt}/_history", get(h::type_history))
         .route("/{rt}/{id}", get(h::read).put(h::update).delete(h::delete))
         .route("/{rt}/{id}/_history", get(h::instance_history))
-        .route("/{rt}/{id}/{op}", get(operations::instance_operation))
+        .route(
+            "/{rt}/{id}/{op}",
+            get(operations::instance_operation).post(operations::instance_operation_post),
+        )
         .route("/{rt}/{id}/_history/{vid}", get(h::vread))
         .fallback(h::fallback)
         .method_not_allowed_fallback(h::method_not_allowed)

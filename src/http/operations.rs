@@ -144,12 +144,59 @@ async fn dispatch(
         ("Organization", "$transitions") => s.svc.transitions_report(ctx, id, pairs).await,
         ("Organization", "$milestones") => s.svc.milestones_report(ctx, id, pairs).await,
         ("Organization", "$good-standing") => s.svc.good_standing_report(ctx, id, pairs).await,
+        ("Organization", "$submissions") => s.svc.submissions_report(ctx, id, pairs).await,
         _ => return None,
     };
     Some(
         body.map(|b| json_response(StatusCode::OK, b.to_string(), fmt))
             .map_err(ApiError::from),
     )
+}
+
+/// `POST /{type}/{id}/${operation}`: operations that change state, with
+/// their parameters in the query string.
+pub async fn instance_operation_post(
+    State(s): State<AppState>,
+    Access(ctx): Access,
+    fmt: Format,
+    Path((rt, id, op)): Path<(String, String, String)>,
+    RawQuery(q): RawQuery,
+) -> Result<Response> {
+    let pairs = query_pairs(q);
+    let result = match (rt.as_str(), op.as_str()) {
+        ("Organization", "$sign-off") => s.svc.sign_off(&ctx, &id, &pairs).await,
+        ("Organization", "$amend-submission") => s.svc.amend_submission(&ctx, &id, &pairs).await,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                Issue::error(
+                    "not-supported",
+                    format!(
+                        "POST {rt}/[id]/{op} is not an operation of this server; see /metadata."
+                    ),
+                ),
+            ));
+        }
+    };
+    let body = audited(&s, &ctx, (&rt, Some(&id)), &op, &pairs, result)?;
+    Ok(json_response(StatusCode::OK, body.to_string(), fmt))
+}
+
+/// `POST /$run-feed`: the program feed's pass, now (admins).
+pub async fn run_feed(
+    State(s): State<AppState>,
+    Access(ctx): Access,
+    fmt: Format,
+) -> Result<Response> {
+    let body = audited(
+        &s,
+        &ctx,
+        ("Organization", None),
+        "$run-feed",
+        &[],
+        s.svc.run_feed_now(&ctx).await,
+    )?;
+    Ok(json_response(StatusCode::OK, body.to_string(), fmt))
 }
 
 /// `GET /Measure/$care-gaps`: open (or closed) care gaps per patient.

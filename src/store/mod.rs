@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod ledger;
 pub mod outbox;
 pub mod sqlite;
 
@@ -153,6 +154,12 @@ pub trait WriteTx {
     /// Queues a message for delivery once this unit commits; false when a
     /// message with the same topic and key is already queued (never sent twice).
     fn enqueue(&mut self, message: outbox::OutboxMessage) -> Result<bool, StoreError>;
+    /// Records a submission in the ledger; `None` when its (program, period,
+    /// version) is already there (a racing builder won).
+    fn record_submission(&mut self, s: ledger::NewSubmission) -> Result<Option<i64>, StoreError>;
+    /// Marks a held submission released by `by`; false when it is not held
+    /// (or already released).
+    fn release_submission(&mut self, seq: i64, by: &str, at_ms: i64) -> Result<bool, StoreError>;
     /// Runs `work` in a nested savepoint: its writes roll back alone if it fails
     /// (how batch entries stay independent inside one commit).
     fn nested(
@@ -167,7 +174,13 @@ pub type WriteWork = Box<dyn FnOnce(&mut dyn WriteTx) -> Result<(), StoreError> 
 /// The persistence contract; SQLite now, PostgreSQL later, same contract tests.
 #[async_trait]
 pub trait Store:
-    auth::AuthStore + audit::AuditStore + outbox::OutboxStore + Send + Sync + 'static
+    auth::AuthStore
+    + audit::AuditStore
+    + outbox::OutboxStore
+    + ledger::LedgerStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Encodes `v`'s body for storage now, on the calling thread, so the
     /// transaction does not have to. Stores that keep bodies as they are

@@ -45,6 +45,9 @@ pub struct OutboxRow {
 pub enum Attempt {
     Delivered {
         at_ms: i64,
+        /// What the receiver answered, when it is worth keeping (a
+        /// program's receipt).
+        receipt: Option<String>,
     },
     Retry {
         next_ms: i64,

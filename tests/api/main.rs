@@ -18,6 +18,7 @@ mod crash;
 mod crud;
 mod ecqm_cases;
 mod ecqm_http;
+mod feed;
 mod fidelity;
 mod generated;
 mod generated_referrals;

@@ -228,6 +228,7 @@ async fn milestones_are_shown_to_the_practice_its_program_and_facilitator_only()
         format!("Organization/{PRACTICE}/$milestones?{q}"),
         format!("Organization/{PRACTICE}/$good-standing?projectYear=1"),
         format!("Measure/colorado-sim-BB3.Y1.1/$evaluate-measure?{q}"),
+        format!("Organization/{PRACTICE}/$submissions"),
     ];
     let subject_list =
         format!("Measure/colorado-sim-BB3.Y1.1/$evaluate-measure?{q}&reportType=subject-list");
@@ -312,6 +313,36 @@ async fn milestones_are_shown_to_the_practice_its_program_and_facilitator_only()
     let hie = app
         .client_for("hie", Role::Hie, PRACTICE, "system/*.rs")
         .await;
+    // Releasing, amending and running the feed are a practice admin's:
+    // program staff, facilitators and the practice's EHR are refused.
+    let staff = app
+        .client_for(
+            "program-admin-try",
+            Role::Reporting,
+            "colorado-sim",
+            "system/*.rs",
+        )
+        .await;
+    for path in [
+        format!("Organization/{PRACTICE}/$sign-off?submission=1"),
+        format!("Organization/{PRACTICE}/$amend-submission?period=2026Q3&reason=x"),
+        "$run-feed".to_string(),
+    ] {
+        for (who, c, tenant) in [
+            ("staff", &staff, Some(PRACTICE)),
+            ("ehr", &app.client, None),
+        ] {
+            let mut r = c.post(app.url(&path));
+            if let Some(t) = tenant {
+                r = r.header("x-tandem-tenant", t);
+            }
+            assert_eq!(
+                r.send().await.unwrap().status(),
+                StatusCode::FORBIDDEN,
+                "{who} {path}"
+            );
+        }
+    }
     for path in &ops {
         assert_eq!(
             send(partner.clone(), path.clone(), Some(PRACTICE)).await,

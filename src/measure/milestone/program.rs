@@ -47,6 +47,26 @@ pub struct Reporting {
     /// A patient is active with a finished visit this many months before
     /// the period end (at least 18).
     pub active_lookback_months: u32,
+    /// The quarterly feed builds a quarter's submission this many days after
+    /// it ends (late data settles), before its due date.
+    pub build_after_days: u32,
+    /// What a failed pre-send check does: `hold` for the practice's
+    /// sign-off, or `send` with the failures listed as warnings.
+    pub on_failed_checks: OnFailedChecks,
+    /// A denominator that moved more than this share since the previous
+    /// quarter fails the pre-send checks.
+    pub max_denominator_shift: f64,
+    /// No HIE notification or screening result received in this many days
+    /// fails the pre-send checks.
+    pub stale_days: u32,
+}
+
+/// What a failed pre-send check does.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailedChecks {
+    Hold,
+    Send,
 }
 
 impl Default for Reporting {
@@ -57,6 +77,10 @@ impl Default for Reporting {
             due_dates: Vec::new(),
             attestation_months: 6,
             active_lookback_months: 24,
+            build_after_days: 7,
+            on_failed_checks: OnFailedChecks::Hold,
+            max_denominator_shift: 0.25,
+            stale_days: 30,
         }
     }
 }
@@ -118,7 +142,57 @@ pub struct Enrolment {
     pub facilitator: Option<String>,
 }
 
+/// A calendar quarter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarter {
+    /// `2026Q3`.
+    pub name: String,
+    pub first: NaiveDate,
+    pub last: NaiveDate,
+}
+
+impl Quarter {
+    /// The quarter a day falls in.
+    pub fn of(day: NaiveDate) -> Quarter {
+        let q = (day.month() - 1) / 3;
+        let first = NaiveDate::from_ymd_opt(day.year(), 3 * q + 1, 1).expect("a quarter start");
+        let last = first + Months::new(3) - chrono::Days::new(1);
+        Quarter {
+            name: format!("{}Q{}", day.year(), q + 1),
+            first,
+            last,
+        }
+    }
+
+    /// The day after it ends.
+    pub fn end(&self) -> NaiveDate {
+        self.last.succ_opt().expect("a day after")
+    }
+
+    pub fn previous(&self) -> Quarter {
+        Quarter::of(self.first.pred_opt().expect("a day before"))
+    }
+}
+
 impl Program {
+    /// The quarters an enrolment owes a submission for by `today`: from the
+    /// one it started in, each once `build_after_days` have passed since it
+    /// ended (all of them after downtime), while the program runs.
+    pub fn quarters_due(&self, e: &Enrolment, today: NaiveDate) -> Vec<Quarter> {
+        let program_end = self
+            .year_bounds(self.years.len() as u8)
+            .map_or(NaiveDate::MAX, |(_, end)| end);
+        let lag = chrono::Days::new(u64::from(self.reporting.build_after_days));
+        let mut out = Vec::new();
+        let mut q = Quarter::of(e.start);
+        while q.end() + lag <= today && q.first < program_end {
+            let next = Quarter::of(q.end());
+            out.push(q);
+            q = next;
+        }
+        out
+    }
+
     /// Project year `n` (1-based) as `[first day, next year's first day)`.
     pub fn year_bounds(&self, n: u8) -> Option<(NaiveDate, NaiveDate)> {
         let i = usize::from(n).checked_sub(1)?;
@@ -174,6 +248,14 @@ impl Program {
         if self.reporting.active_lookback_months < 18 || self.reporting.cqm_months == 0 {
             return Err(format!(
                 "{}: active_lookback_months must be at least 18 and cqm_months at least 1",
+                key("reporting")
+            ));
+        }
+        if self.reporting.max_denominator_shift.is_nan()
+            || self.reporting.max_denominator_shift <= 0.0
+        {
+            return Err(format!(
+                "{}: max_denominator_shift must be a share above 0 (0.25 = 25%)",
                 key("reporting")
             ));
         }

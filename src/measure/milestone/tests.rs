@@ -437,3 +437,41 @@ fn the_screening_denominator_follows_the_instruments_in_use() {
     assert_eq!(num, ["Patient/p", "Patient/u"]);
     assert_eq!(t.instruments.len(), 2);
 }
+
+#[test]
+fn quarters_fall_due_after_the_lag_and_catch_up_after_downtime() {
+    let p = colorado();
+    let e = Enrolment {
+        practice: "p1".into(),
+        program: p.id.clone(),
+        track: "sim-only".into(),
+        cohort: "adult".into(),
+        start: d("2017-08-15"),
+        facilitator: None,
+    };
+    let names = |today: &str| -> Vec<String> {
+        p.quarters_due(&e, d(today))
+            .into_iter()
+            .map(|q| q.name)
+            .collect()
+    };
+    // 2017Q3 ended 2017-09-30; due for building 7 days later.
+    assert!(names("2017-10-07").is_empty());
+    assert_eq!(names("2017-10-08"), ["2017Q3"]);
+    // After months down, every missed quarter, in order.
+    assert_eq!(
+        names("2018-07-09"),
+        ["2017Q3", "2017Q4", "2018Q1", "2018Q2"]
+    );
+    // Nothing after the program's last project year (ends 2019-06-30).
+    assert_eq!(
+        names("2030-01-01").last().map(String::as_str),
+        Some("2019Q2")
+    );
+    let q = super::program::Quarter::of(d("2018-02-28"));
+    assert_eq!(
+        (q.name.as_str(), q.first, q.last),
+        ("2018Q1", d("2018-01-01"), d("2018-03-31"))
+    );
+    assert_eq!(q.previous().name, "2017Q4");
+}

@@ -5,17 +5,19 @@
 
 use serde_json::{Value, json};
 
+use super::evidence::Scope;
 use super::{Enrolled, get, overseer};
 use crate::fhir::outcome::Issue;
 use crate::measure::milestone::catalog::Milestone;
-use crate::measure::milestone::standing::{Finding, share};
+use crate::measure::milestone::standing::{Assessment, Finding, share};
 use crate::service::{FhirService, ServiceError};
 use crate::store::AccessContext;
 
 const POP: &str = "http://terminology.hl7.org/CodeSystem/measure-population";
-/// Extensions on a milestone MeasureReport: the status and the threshold.
+/// Extensions on a milestone MeasureReport: status, threshold, reason.
 pub const STATUS_EXT: &str = "http://tandem.health/fhir/StructureDefinition/milestone-status";
 pub const THRESHOLD_EXT: &str = "http://tandem.health/fhir/StructureDefinition/milestone-threshold";
+pub const REASON_EXT: &str = "http://tandem.health/fhir/StructureDefinition/milestone-reason";
 
 fn population(code: &str, patients: &[String], list: bool) -> (Value, Option<Value>) {
     let mut p =
@@ -85,6 +87,38 @@ impl FhirService {
             .await?
             .pop()
             .ok_or_else(|| ServiceError::Internal("no assessment".into()))?;
+        match &a.finding {
+            Finding::Missing(why) => {
+                return Err(ServiceError::Unprocessable(vec![Issue::error(
+                    "not-supported",
+                    format!("{} is not yet computable: {why}.", m.id),
+                )]));
+            }
+            Finding::Unattested(_) | Finding::Attested => {
+                return Err(ServiceError::Unprocessable(vec![Issue::error(
+                    "not-supported",
+                    format!(
+                        "{} is evidenced by attestation, not evaluated; see $milestones.",
+                        m.id
+                    ),
+                )]));
+            }
+            _ => {}
+        }
+        Ok(self.milestone_report(&a, &scope, &ctx.tenant, list))
+    }
+
+    /// A milestone's MeasureReport: counts and score where it has them,
+    /// always its status (and threshold) as extensions; subject Lists with
+    /// `list`.
+    pub(crate) fn milestone_report(
+        &self,
+        a: &Assessment,
+        scope: &Scope,
+        tenant: &str,
+        list: bool,
+    ) -> Value {
+        let m = a.milestone;
         let mut groups = Vec::new();
         let mut contained = Vec::new();
         let mut score = None;
@@ -107,18 +141,7 @@ impl FhirService {
             }
             Finding::Count { count, .. } => groups.push(json!({
                 "code": { "coding": [{ "system": POP, "code": "initial-population" }] }, "count": count })),
-            Finding::Missing(why) => {
-                return Err(ServiceError::Unprocessable(vec![Issue::error(
-                    "not-supported",
-                    format!("{} is not yet computable: {why}.", m.id),
-                )]));
-            }
-            Finding::Unattested(_) | Finding::Attested => {
-                return Err(ServiceError::Unprocessable(vec![Issue::error(
-                    "not-supported",
-                    format!("{} is evidenced by attestation, not evaluated; see $milestones.", m.id),
-                )]));
-            }
+            _ => {}
         }
         let profile = if list {
             "subjectlist-measurereport-deqm"
@@ -133,6 +156,9 @@ impl FhirService {
         if let Some(t) = m.threshold {
             ext.push(json!({ "url": THRESHOLD_EXT, "valueDecimal": t }));
         }
+        if let Some(r) = &a.reason {
+            ext.push(json!({ "url": REASON_EXT, "valueString": r }));
+        }
         let mut report = json!({
             "resourceType": "MeasureReport",
             "meta": { "profile": [format!("http://hl7.org/fhir/us/davinci-deqm/StructureDefinition/{profile}")] },
@@ -141,13 +167,13 @@ impl FhirService {
             "type": if list { "subject-list" } else { "summary" },
             "measure": format!("{}|{}", m.measure["url"].as_str().unwrap_or_default(), m.measure["version"].as_str().unwrap_or_default()),
             "date": self.now_text(),
-            "reporter": { "reference": format!("Organization/{}", ctx.tenant) },
+            "reporter": { "reference": format!("Organization/{tenant}") },
             "period": { "start": scope.window.first.to_string(), "end": scope.window.last.to_string() },
             "group": [group],
         });
         if !contained.is_empty() {
             report["contained"] = Value::Array(contained);
         }
-        Ok(report)
+        report
     }
 }

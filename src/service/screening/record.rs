@@ -81,6 +81,17 @@ impl WriteTx for Recording<'_> {
         self.inner.enqueue(m)
     }
 
+    fn record_submission(
+        &mut self,
+        s: crate::store::ledger::NewSubmission,
+    ) -> Result<Option<i64>, StoreError> {
+        self.inner.record_submission(s)
+    }
+
+    fn release_submission(&mut self, seq: i64, by: &str, at_ms: i64) -> Result<bool, StoreError> {
+        self.inner.release_submission(seq, by, at_ms)
+    }
+
     /// Writes inside a savepoint are noted only when the savepoint is kept.
     fn nested(
         &mut self,

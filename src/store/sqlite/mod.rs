@@ -9,6 +9,7 @@ mod auth;
 mod body;
 mod compartment;
 mod index_rows;
+mod ledger;
 mod memory;
 pub use memory::configure_process;
 mod outbox;

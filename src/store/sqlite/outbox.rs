@@ -55,9 +55,9 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
 
 fn record(c: &Connection, seq: i64, attempt: &Attempt) -> rusqlite::Result<usize> {
     match attempt {
-        Attempt::Delivered { at_ms } => c
-            .prepare_cached("UPDATE outbox SET delivered = ?, attempts = attempts + 1, last_error = NULL WHERE seq = ?")?
-            .execute(params![at_ms, seq]),
+        Attempt::Delivered { at_ms, receipt } => c
+            .prepare_cached("UPDATE outbox SET delivered = ?, receipt = ?, attempts = attempts + 1, last_error = NULL WHERE seq = ?")?
+            .execute(params![at_ms, receipt, seq]),
         Attempt::Retry { next_ms, error } => c
             .prepare_cached("UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE seq = ?")?
             .execute(params![next_ms, error, seq]),

@@ -123,6 +123,32 @@ CREATE INDEX history_type_seq ON history (tenant, type, seq);
     r#"
 CREATE INDEX audit_tenant_seq ON audit (tenant, seq);
 "#,
+    // The submission ledger (store/ledger.rs): rows are inserted, never
+    // rewritten, apart from the one-time release of a held entry. The
+    // program's receipt is kept with the delivery.
+    r#"
+CREATE TABLE submissions (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant          TEXT NOT NULL,
+    program         TEXT NOT NULL,
+    period          TEXT NOT NULL,
+    version         INTEGER NOT NULL,
+    supersedes      INTEGER,
+    reason          TEXT,
+    content_hash    TEXT NOT NULL,
+    body            TEXT NOT NULL,
+    destination     TEXT,
+    checks          TEXT NOT NULL,
+    held            INTEGER NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    created         INTEGER NOT NULL,
+    created_by      TEXT NOT NULL,
+    released_by     TEXT,
+    released        INTEGER
+);
+CREATE UNIQUE INDEX submissions_key ON submissions (tenant, program, period, version);
+ALTER TABLE outbox ADD COLUMN receipt TEXT;
+"#,
 ];
 
 /// Applies every migration newer than the database's `user_version`.

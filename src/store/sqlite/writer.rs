@@ -159,6 +159,17 @@ impl WriteTx for SqliteTx<'_> {
         Ok(inserted)
     }
 
+    fn record_submission(
+        &mut self,
+        s: crate::store::ledger::NewSubmission,
+    ) -> Result<Option<i64>, StoreError> {
+        super::ledger::insert(self.conn, &self.ctx.tenant, &s)
+    }
+
+    fn release_submission(&mut self, seq: i64, by: &str, at_ms: i64) -> Result<bool, StoreError> {
+        super::ledger::release(self.conn, &self.ctx.tenant, seq, by, at_ms)
+    }
+
     fn nested(
         &mut self,
         work: &mut dyn FnMut(&mut dyn WriteTx) -> Result<(), StoreError>,

@@ -37,6 +37,8 @@ impl Hook {
         };
         let app = Router::new()
             .route("/notify", post(receive))
+            // A program's FHIR base at `url`: submissions are POSTed to `Bundle`.
+            .route("/notify/Bundle", post(receive))
             .with_state(hook.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         hook
