@@ -47,6 +47,9 @@ pub enum Command {
     /// Evaluate quality measures for a whole practice in one pass over its
     /// data and write one DEQM summary MeasureReport per measure to --out.
     Measure(MeasureArgs),
+    /// A program's quarterly numbers (CQMs and milestones) for one practice
+    /// or all, as CSV or JSON: the same numbers the quarterly feed sends.
+    Report(ReportArgs),
     /// Write a deterministic synthetic population (FHIR transaction Bundles
     /// per patient, NDJSON per type, HIE notifications, payer attribution
     /// Groups) with an answers file of the results Tandem must reach.
@@ -148,6 +151,25 @@ pub struct MeasureArgs {
     /// Write subject-list reports (patients per population) instead of summaries.
     #[arg(long)]
     pub subject_list: bool,
+}
+
+/// Arguments of `tandem report`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// The program (`[[programs]]` id).
+    #[arg(long)]
+    pub program: String,
+    /// The quarter, e.g. 2026Q3.
+    #[arg(long)]
+    pub period: String,
+    /// Only this practice (default: every practice enrolled in the program).
+    #[arg(long)]
+    pub practice: Option<String>,
+    #[arg(long, value_enum, default_value_t = crate::report_cli::Format::Csv)]
+    pub format: crate::report_cli::Format,
+    /// Output directory (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// Arguments of `tandem generate`.

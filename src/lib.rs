@@ -21,6 +21,7 @@ pub(crate) mod http;
 pub mod import;
 pub mod measure;
 pub mod measure_cli;
+pub mod report_cli;
 pub mod rules;
 pub mod service;
 pub mod store;

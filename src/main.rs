@@ -84,6 +84,7 @@ fn run() -> anyhow::Result<()> {
                 batch_size,
             } => tandem::import::run(&cfg, &paths, tenant, batch_size).await,
             Command::Measure(args) => tandem::measure_cli::run(&cfg, args).await,
+            Command::Report(args) => tandem::report_cli::run(&cfg, args).await,
             Command::Generate(args) => tandem::generate::cli(&args),
             Command::Client { action } => run_client(&cfg, action).await,
             Command::Token {

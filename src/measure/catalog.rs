@@ -312,6 +312,15 @@ impl Catalog {
         self.defs.iter().find(|d| d.id == id)
     }
 
+    /// The definition a `url|version` canonical names (MeasureReport.measure).
+    pub fn by_canonical(&self, canonical: &str) -> Option<&'static MeasureDef> {
+        let (url, version) = canonical.split_once('|').unwrap_or((canonical, ""));
+        self.defs.iter().find(|d| {
+            let m = self.measure(d);
+            m["url"] == url && (version.is_empty() || m["version"] == version)
+        })
+    }
+
     /// The published Measure resource of a definition.
     pub fn measure(&self, def: &MeasureDef) -> &Value {
         &self.measures[self.index(def)]

@@ -2,7 +2,7 @@
 //! validation results, storage, index rows (and, in later issues, derivations
 //! and outbox messages). Handlers call this layer; it alone talks to the store.
 
-pub(crate) mod feed;
+pub mod feed;
 pub(crate) mod fhir_api;
 pub(crate) mod hooks;
 pub(crate) mod managed;

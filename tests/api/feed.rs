@@ -288,3 +288,99 @@ async fn a_held_submission_waits_for_sign_off() {
     assert_eq!(post(&app, &admin, &path).await.0, StatusCode::CONFLICT);
     app.stop().await;
 }
+
+#[test]
+fn the_report_command_writes_the_feeds_numbers_as_csv_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("pop");
+    run(&options(&root, 80, 1, 13), |_| {}).unwrap();
+    let db = dir.path().join("report.db");
+    let config = root.join("program.toml");
+    let c = config.to_str().unwrap();
+    let (practices, bundles) = (root.join("practices"), root.join("bundles"));
+    common::process::cli(
+        &db,
+        &[
+            "--config",
+            c,
+            "import",
+            "--tenant",
+            PRACTICE,
+            practices.to_str().unwrap(),
+            bundles.to_str().unwrap(),
+        ],
+    );
+    let out = dir.path().join("out");
+    for format in ["csv", "json"] {
+        let said = common::process::cli(
+            &db,
+            &[
+                "--config",
+                c,
+                "report",
+                "--program",
+                "colorado-sim",
+                "--period",
+                "2026Q3",
+                "--format",
+                format,
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        );
+        assert!(said.contains("1 practice(s)"), "{said}");
+    }
+    let totals: Value =
+        serde_json::from_slice(&std::fs::read(root.join("milestones.json")).unwrap()).unwrap();
+    let want = &totals[PRACTICE]["2026Q3"];
+    let mut reader = csv::Reader::from_path(out.join("colorado-sim-2026Q3.csv")).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let header = reader.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let row = |measure: &str| {
+        rows.iter()
+            .find(|r| r[col("measure_id")] == *measure)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no row for {measure} in {:?}",
+                    rows.iter()
+                        .map(|r| r[col("measure")].to_string())
+                        .collect::<Vec<_>>()
+                )
+            })
+            .clone()
+    };
+    let bb3 = row("colorado-sim-BB3.Y1.1");
+    assert_eq!(bb3[col("denominator")], want["activePatients"].to_string());
+    assert_eq!(bb3[col("numerator")], want["empaneledPatients"].to_string());
+    let bb7 = row("colorado-sim-BB7.Y1.2");
+    assert_eq!(
+        bb7[col("denominator")],
+        want["screeningDenominator"].to_string()
+    );
+    assert_eq!(
+        bb7[col("numerator")],
+        want["screeningNumerator"].to_string()
+    );
+    let rate: f64 = bb7[col("rate")].parse().unwrap();
+    let share = want["screeningNumerator"].as_f64().unwrap()
+        / want["screeningDenominator"].as_f64().unwrap();
+    assert!((rate - share).abs() < 1e-4);
+    // The CQMs over the trailing twelve months, one row each.
+    let cqm = row("CMS2-2025");
+    assert_eq!(
+        (&cqm[col("period_start")], &cqm[col("period_end")]),
+        ("2025-10-01", "2026-09-30")
+    );
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r[col("measure")].starts_with("https://madie.cms.gov/"))
+            .count(),
+        7
+    );
+    // The JSON has the same rows.
+    let json: Value =
+        serde_json::from_slice(&std::fs::read(out.join("colorado-sim-2026Q3.json")).unwrap())
+            .unwrap();
+    assert_eq!(json.as_array().unwrap().len(), rows.len());
+}

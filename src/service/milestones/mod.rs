@@ -10,6 +10,7 @@ pub(crate) mod evidence;
 mod patients;
 mod programs;
 
+pub use evaluate::STATUS_EXT;
 pub use programs::{Enrolled, Programs};
 
 use chrono::{Duration, NaiveDate};
