@@ -21,7 +21,7 @@ COLORADO = [
     ("BB1.Y1.5", 1, 1, "attested", None, None, "Practice has vision for behavioral health integration, and has identified a pathway for behavioral health transformation that is signed by leadership."),
     ("BB1.Y2.1", 1, 2, "attested", None, None, "Leadership allocates appropriate resources to complete QI work."),
     ("BB1.Y2.2", 1, 2, "attested", None, None, "Practice designs plan to evaluate impact of value-based payment agreements."),
-    ("BB2.Y1.1", 2, 1, "computed", "cqm-submissions", None, "Practice successfully submits CQMs quarterly."),
+    ("BB2.Y1.1", 2, 1, "computed", "cqm-submissions", 1.0, "Practice successfully submits CQMs quarterly."),
     ("BB2.Y1.2", 2, 1, "attested", None, None, "Practice reviews data with PF/CHITA quarterly."),
     ("BB2.Y1.3", 2, 1, "attested", None, None, "Practice begins using model for improvement and has identified opportunities for improvement using CQM data."),
     ("BB2.Y1.4", 2, 1, "attested", None, None, "Practice begins using a data aggregation tool provided by SIM to review cost and utilization data."),
@@ -106,7 +106,7 @@ def measure(program, version, blocks, row):
     mid, bb, year, evidence, computation, threshold, title = row
     scoring = {"computed": "proportion", "system": "cohort", "system+attested": "cohort",
                "attested": "attestation"}[evidence]
-    if computation in ("attributed-lives", "referrals-made", "cqm-submissions"):
+    if computation in ("attributed-lives", "referrals-made"):
         scoring = "cohort"
     ext = [{"url": "buildingBlock", "valueInteger": bb},
            {"url": "buildingBlockTitle", "valueString": blocks[bb]},

@@ -173,7 +173,7 @@ pub async fn serve_at(
     };
     tracing::info!(address = %listener.local_addr()?, database = %cfg.database.display(), "tandem listening");
     let app = router(state, limits).into_make_service_with_connect_info::<SocketAddr>();
-    let outbox = outbox_worker(&cfg, svc.store())?.spawn();
+    let outbox = outbox_worker(&cfg, svc.store(), svc.clock())?.spawn();
     let sweeper = svc.clone();
     let (stop_sweeps, sweeps) = periodic(
         if cfg.transitions.enabled {
@@ -262,6 +262,7 @@ where
 fn outbox_worker(
     cfg: &Config,
     store: Arc<dyn crate::store::Store>,
+    clock: Arc<dyn Clock>,
 ) -> anyhow::Result<crate::exchange::outbox::Worker> {
     use crate::exchange::outbox::{Backoff, Channels, Worker, http_client};
     let n = &cfg.notifications;
@@ -286,7 +287,7 @@ fn outbox_worker(
         max_attempts: n.max_attempts,
         concurrency: n.concurrency,
     };
-    Ok(Worker::new(store, channels, backoff))
+    Ok(Worker::new(store, channels, backoff, clock))
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -112,6 +112,10 @@ pub struct Worker {
     store: Arc<dyn Store>,
     channels: Channels,
     backoff: Backoff,
+    /// The service clock: when a message was delivered or given up is
+    /// recorded in the service's time (the ledger judges deadlines by it);
+    /// retries wait in real time.
+    clock: Arc<dyn crate::service::Clock>,
 }
 
 /// A running worker; `stop` finishes the current batch and returns.
@@ -136,11 +140,17 @@ pub fn http_client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
 }
 
 impl Worker {
-    pub fn new(store: Arc<dyn Store>, channels: Channels, backoff: Backoff) -> Worker {
+    pub fn new(
+        store: Arc<dyn Store>,
+        channels: Channels,
+        backoff: Backoff,
+        clock: Arc<dyn crate::service::Clock>,
+    ) -> Worker {
         Worker {
             store,
             channels,
             backoff,
+            clock,
         }
     }
 
@@ -198,11 +208,14 @@ impl Worker {
         let now = chrono::Utc::now().timestamp_millis();
         match outcome {
             Ok(receipt) => Attempt::Delivered {
-                at_ms: now,
+                at_ms: self.clock.now_ms(),
                 receipt,
             },
             Err(f) => {
-                let a = self.backoff.after_failure(row, f, now);
+                let mut a = self.backoff.after_failure(row, f, now);
+                if let Attempt::Dead { at_ms, .. } = &mut a {
+                    *at_ms = self.clock.now_ms();
+                }
                 let dead = matches!(a, Attempt::Dead { .. });
                 tracing::warn!(seq = row.seq, tenant = %row.tenant, topic = %row.topic, attempts = row.attempts + 1, dead, error = %error_of(&a), "outbox: delivery failed");
                 a

@@ -205,6 +205,11 @@ impl FhirService {
         }
     }
 
+    /// The service clock (shared with the outbox worker's bookkeeping).
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
     pub fn settings(&self) -> &Settings {
         &self.settings
     }

@@ -76,6 +76,31 @@ fn field(entry: &Value, name: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// BB2.Y1.1 for 2026Q3: (numerator, denominator, status).
+async fn bb2(app: &TestApp, c: &Client) -> (u64, u64, String) {
+    let r = app
+        .json_as(
+            c,
+            &format!("Organization/{PRACTICE}/$milestones?period=2026Q3"),
+        )
+        .await;
+    let m = r["parameter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "milestone" && part(p, "id")["valueString"] == "BB2.Y1.1")
+        .unwrap()
+        .clone();
+    (
+        part(&m, "numerator")["valueInteger"].as_u64().unwrap(),
+        part(&m, "denominator")["valueInteger"].as_u64().unwrap(),
+        part(&m, "status")["valueCode"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    )
+}
+
 /// Waits until ledger entry `seq` reaches `state` (at most 10 s).
 async fn wait_state(app: &TestApp, c: &Client, seq: i64, state: &str) -> Value {
     let mut last = Value::Null;
@@ -193,6 +218,14 @@ async fn a_quarter_is_submitted_once_through_failures_and_a_restart() {
             .unwrap()
             .contains("\"status\":200")
     );
+    // BB2.Y1.1: 2026Q3 submitted by its due date (2026-11-01) with enough CQMs.
+    assert_eq!(
+        bb2(&app, &admin).await,
+        (0, 0, "not-met".to_string()),
+        "not due yet"
+    );
+    clock.set(at("2026-11-02"));
+    assert_eq!(bb2(&app, &admin).await, (1, 1, "met".to_string()));
 
     // The scheduler again, and a restart: the quarter is not submitted again.
     let (_, r) = post(&app, &admin, "$run-feed").await;
@@ -249,7 +282,7 @@ async fn a_held_submission_waits_for_sign_off() {
     let hook = Hook::start(0).await;
     let clock = ManualClock::at(at("2026-10-08"));
     let db = dir.path().join("held.db");
-    let app = feed_app(&root, &db, clock, &hook.url, OnFailedChecks::Hold).await;
+    let app = feed_app(&root, &db, clock.clone(), &hook.url, OnFailedChecks::Hold).await;
     load_practice(&app, &root).await;
     let admin = app
         .client_for("practice-admin", Role::Admin, PRACTICE, "system/*.cruds")
@@ -276,6 +309,9 @@ async fn a_held_submission_waits_for_sign_off() {
     );
     let seq = field(&entry, "seq").as_i64().unwrap();
     assert!(hook.log.lock().is_empty(), "nothing sent while held");
+    // Held past the due date, the quarter counts as not submitted.
+    clock.set(at("2026-11-02"));
+    assert_eq!(bb2(&app, &admin).await, (0, 1, "not-met".to_string()));
     // Only an admin signs off; then it goes out.
     let ehr = app.client.clone();
     let path = format!("Organization/{PRACTICE}/$sign-off?submission={seq}");
@@ -284,6 +320,8 @@ async fn a_held_submission_waits_for_sign_off() {
     let sent = wait_state(&app, &admin, seq, "accepted").await;
     assert_eq!(field(&sent, "releasedBy"), "practice-admin");
     assert_eq!(hook.accepted().len(), 1);
+    // Released late: still not on time.
+    assert_eq!(bb2(&app, &admin).await, (0, 1, "not-met".to_string()));
     // Signing off twice is a conflict, not a second send.
     assert_eq!(post(&app, &admin, &path).await.0, StatusCode::CONFLICT);
     app.stop().await;

@@ -87,7 +87,7 @@ pub fn assess<'a>(m: &'a Milestone, finding: Finding, open: bool) -> Assessment<
             denominator,
             also,
         } => match (share(numerator.len(), denominator.len()), m.threshold) {
-            (None, _) => (short, Some("no patients in the denominator".to_string())),
+            (None, _) => (short, Some("nothing in the denominator".to_string())),
             (Some(s), Some(t)) if s < t => (
                 short,
                 Some(format!(

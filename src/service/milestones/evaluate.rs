@@ -26,9 +26,13 @@ fn population(code: &str, patients: &[String], list: bool) -> (Value, Option<Val
         return (p, None);
     }
     p["subjectResults"] = json!({ "reference": format!("#{code}") });
+    // Subjects are patients, or quarters for BB2.Y1.1.
     let entries: Vec<Value> = patients
         .iter()
-        .map(|r| json!({ "item": { "reference": r } }))
+        .map(|r| match r.starts_with("Patient/") {
+            true => json!({ "item": { "reference": r } }),
+            false => json!({ "item": { "display": r } }),
+        })
         .collect();
     let l = json!({ "resourceType": "List", "id": code, "status": "current", "mode": "snapshot",
                     "title": format!("Patients in the {code}"), "entry": entries });

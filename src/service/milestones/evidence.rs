@@ -30,6 +30,25 @@ const RISK: &str = "needs risk stratification, which arrives with the risk-strat
 const CLAIMS: &str =
     "needs claims (ExplanationOfBenefit) for the practice's patients; none are received";
 
+/// Whether a submission Bundle holds at least `n` CQM reports.
+fn holds_cqms(body: &str, n: u32) -> bool {
+    let Ok(b) = serde_json::from_str::<serde_json::Value>(body) else {
+        return false;
+    };
+    let catalog = crate::measure::catalog::Catalog::get();
+    let cqms = b["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| {
+            e["resource"]["measure"]
+                .as_str()
+                .is_some_and(|m| catalog.by_canonical(m).is_some())
+        })
+        .count();
+    cqms >= n as usize
+}
+
 /// What the computations read, gathered once per request and only when a
 /// milestone asks for it.
 #[derive(Default)]
@@ -113,6 +132,62 @@ impl FhirService {
             out.push(assess(m, finding, scope.open));
         }
         Ok(out)
+    }
+
+    /// BB2.Y1.1: the quarters ending in the scope whose submission is due
+    /// (denominator), and of them those submitted — accepted by the program,
+    /// or recorded when it takes no feed — by the due date with at least
+    /// the CQMs the track required that quarter (numerator).
+    async fn cqm_submissions(
+        &self,
+        ctx: &AccessContext,
+        scope: &Scope,
+    ) -> Result<Finding, ServiceError> {
+        let Some(e) = self.settings.programs.enrolled(&ctx.tenant) else {
+            return Ok(Finding::Missing(
+                "the practice is not enrolled in a program".into(),
+            ));
+        };
+        let ledger = self
+            .store
+            .submissions(&ctx.tenant, Some(&e.program.id), None)
+            .await?;
+        let today = chrono::DateTime::from_timestamp_millis(self.clock.now_ms())
+            .unwrap_or_default()
+            .date_naive();
+        let (mut numerator, mut denominator) = (Vec::new(), Vec::new());
+        let mut q = crate::measure::milestone::program::Quarter::of(e.enrolment.start);
+        while q.last <= scope.window.last {
+            let due = e.program.due_date(q.end());
+            if q.last >= scope.window.first && due.is_some_and(|d| d < today) {
+                let required = e.enrolment.required_cqms(e.track, q.end());
+                let deadline = due.and_then(|d| d.succ_opt()).map(|d| {
+                    d.and_hms_opt(0, 0, 0)
+                        .unwrap_or_default()
+                        .and_utc()
+                        .timestamp_millis()
+                });
+                let on_time = ledger.iter().any(|s| {
+                    let at = match s.entry.destination {
+                        Some(_) => s.delivered_ms,
+                        None => Some(s.entry.created_ms),
+                    };
+                    s.entry.period == q.name
+                        && at.zip(deadline).is_some_and(|(a, d)| a < d)
+                        && holds_cqms(&s.entry.body, required)
+                });
+                if on_time {
+                    numerator.push(q.name.clone());
+                }
+                denominator.push(q.name.clone());
+            }
+            q = crate::measure::milestone::program::Quarter::of(q.end());
+        }
+        Ok(Finding::Ratio {
+            numerator,
+            denominator,
+            also: None,
+        })
     }
 
     /// The evidence of one computed or system milestone.
@@ -249,9 +324,7 @@ impl FhirService {
             | "care-gaps-managed"
             | "bh-high-risk-registry" => Finding::Missing(RISK.into()),
             "total-cost" => Finding::Missing(CLAIMS.into()),
-            "cqm-submissions" => Finding::Missing(
-                "counted from the submission ledger, which arrives with the quarterly feed".into(),
-            ),
+            "cqm-submissions" => self.cqm_submissions(ctx, scope).await?,
             other => Finding::Missing(format!(
                 "Tandem has no computation '{other}' yet (milestone {})",
                 m.id
