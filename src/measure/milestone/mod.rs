@@ -3,6 +3,7 @@
 //! enrolment, the patient-level computations, status and good standing.
 //! Everything here is pure; `service::milestones` gathers the inputs.
 
+pub mod attestation;
 pub mod catalog;
 pub mod population;
 pub mod program;

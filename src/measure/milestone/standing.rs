@@ -56,6 +56,8 @@ pub enum Finding {
     Missing(String),
     /// Waiting on people: an attestation not (yet) recorded as completed.
     Unattested(String),
+    /// Attested as under way (just beginning, actively addressing).
+    Underway(String),
     Attested,
 }
 
@@ -114,6 +116,7 @@ pub fn assess<'a>(m: &'a Milestone, finding: Finding, open: bool) -> Assessment<
         }
         Finding::Missing(why) => (Status::NotComputable, Some(why.clone())),
         Finding::Unattested(why) => (short, Some(why.clone())),
+        Finding::Underway(what) => (Status::InProgress, Some(what.clone())),
         Finding::Attested => (Status::Met, None),
     };
     Assessment {

@@ -1,0 +1,297 @@
+//! The Milestone Attestation Checklist (Colorado guide, Appendix F) as a
+//! FHIR Questionnaire: one item per milestone people must attest, with the
+//! program's 0–4 scale and the milestone statement as its anchor, and a
+//! repeating item for evidence documents (DocumentReference). Practices
+//! answer with QuestionnaireResponses; a facilitator may accept or return an
+//! item. Pure: the Questionnaire, the checklist periods, and each item's
+//! finding from the answers and reviews.
+
+use std::collections::HashMap;
+
+use chrono::{Months, NaiveDate};
+use serde_json::{Value, json};
+
+use super::catalog::{Evidence, MilestoneCatalog};
+use super::standing::Finding;
+
+/// The attestation scale's code system.
+pub const SCALE_CS: &str = "http://tandem.health/fhir/CodeSystem/attestation-scale";
+/// Tags a facilitator's review Task.
+pub const REVIEW_CS: &str = "http://tandem.health/fhir/CodeSystem/attestation-review";
+
+/// The program's scale (guide, Appendix F).
+pub const SCALE: [(&str, &str); 5] = [
+    ("0", "Not Possible"),
+    ("1", "Not Started"),
+    ("2", "Just Beginning"),
+    ("3", "Actively Addressing"),
+    ("4", "Completed"),
+];
+
+/// The checklist Questionnaire's canonical URL for a program.
+pub fn questionnaire_url(program: &str) -> String {
+    format!("http://tandem.health/fhir/Questionnaire/{program}-attestation")
+}
+
+/// The checklist of a program's catalog.
+pub fn questionnaire(program: &str, name: &str, catalog: &MilestoneCatalog) -> Value {
+    let options: Vec<Value> = SCALE
+        .iter()
+        .map(|(c, d)| json!({ "valueCoding": { "system": SCALE_CS, "code": c, "display": d } }))
+        .collect();
+    let items: Vec<Value> = catalog
+        .milestones
+        .iter()
+        .filter(|m| matches!(m.evidence, Evidence::Attested | Evidence::SystemAttested))
+        .map(|m| {
+            json!({
+                "linkId": m.id,
+                "prefix": m.id,
+                "text": m.title,
+                "type": "choice",
+                "answerOption": options,
+                "item": [{
+                    "linkId": format!("{}.evidence", m.id),
+                    "text": "Evidence (minutes, budgets, job descriptions, agreements)",
+                    "type": "reference",
+                    "repeats": true,
+                }],
+            })
+        })
+        .collect();
+    json!({
+        "resourceType": "Questionnaire",
+        "id": format!("{program}-attestation"),
+        "url": questionnaire_url(program),
+        "version": catalog.milestones.first().and_then(|m| m.measure["version"].as_str()).unwrap_or("1"),
+        "name": format!("{}_attestation", program.replace('-', "_")),
+        "title": format!("{name}: Milestone Attestation Checklist"),
+        "status": "active",
+        "subjectType": ["Organization"],
+        "description": "Each milestone's statement is its anchor: attest 4 (Completed) when the practice has fully accomplished it as described. A new checklist period opens every few months; earlier answers are kept.",
+        "item": items,
+    })
+}
+
+/// The checklist period (`[start, end)`) a day falls in: periods of
+/// `months` from the program's first day.
+pub fn checklist_period(
+    program_start: NaiveDate,
+    months: u32,
+    day: NaiveDate,
+) -> (NaiveDate, NaiveDate) {
+    let mut start = program_start;
+    loop {
+        let end = start + Months::new(months.max(1));
+        if day < end || start > day {
+            return (start, end);
+        }
+        start = end;
+    }
+}
+
+/// One attested item: its latest answer and any review after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemState {
+    pub score: u8,
+    /// When it was answered (`authored`).
+    pub authored: String,
+    /// The QuestionnaireResponse it came from (`QuestionnaireResponse/{id}`).
+    pub response: String,
+    /// The latest review after the answer: (accepted, comment).
+    pub review: Option<(bool, String)>,
+}
+
+/// The latest answer per item among `responses` authored in `[from, to]`
+/// (dates as written), with the latest later review from `reviews` (Tasks
+/// whose `input` names the item).
+pub fn items(
+    responses: &[Value],
+    reviews: &[Value],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> HashMap<String, ItemState> {
+    let day = |s: &str| NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d").ok();
+    let mut out: HashMap<String, ItemState> = HashMap::new();
+    for qr in responses {
+        let (Some(authored), Some(id)) = (qr["authored"].as_str(), qr["id"].as_str()) else {
+            continue;
+        };
+        if qr["status"] != "completed" && qr["status"] != "amended" {
+            continue;
+        }
+        if !day(authored).is_some_and(|d| from <= d && d <= to) {
+            continue;
+        }
+        for item in qr["item"].as_array().into_iter().flatten() {
+            let (Some(link), Some(code)) = (
+                item["linkId"].as_str(),
+                item["answer"][0]["valueCoding"]["code"].as_str(),
+            ) else {
+                continue;
+            };
+            let Ok(score) = code.parse::<u8>() else {
+                continue;
+            };
+            if score > 4
+                || out
+                    .get(link)
+                    .is_some_and(|s| s.authored.as_str() > authored)
+            {
+                continue;
+            }
+            out.insert(
+                link.to_string(),
+                ItemState {
+                    score,
+                    authored: authored.to_string(),
+                    response: format!("QuestionnaireResponse/{id}"),
+                    review: None,
+                },
+            );
+        }
+    }
+    let mut latest: HashMap<String, String> = HashMap::new();
+    for t in reviews {
+        let (Some(link), Some(at)) = (
+            t["input"][0]["valueString"].as_str(),
+            t["authoredOn"].as_str(),
+        ) else {
+            continue;
+        };
+        let Some(state) = out.get_mut(link) else {
+            continue;
+        };
+        if at < state.authored.as_str() || latest.get(link).is_some_and(|l| l.as_str() > at) {
+            continue;
+        }
+        latest.insert(link.to_string(), at.to_string());
+        let accepted = t["businessStatus"]["coding"][0]["code"] == "accepted";
+        let comment = t["note"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        state.review = Some((accepted, comment));
+    }
+    out
+}
+
+/// What an item's state means for its milestone.
+pub fn finding(state: Option<&ItemState>) -> Finding {
+    let Some(s) = state else {
+        return Finding::Unattested("no attestation recorded for this checklist period".into());
+    };
+    let label = SCALE[usize::from(s.score)].1;
+    match (&s.review, s.score) {
+        (Some((false, comment)), _) => Finding::Unattested(format!(
+            "returned by the facilitator: {}",
+            if comment.is_empty() {
+                "no comment"
+            } else {
+                comment
+            }
+        )),
+        (_, 4) => Finding::Attested,
+        (_, 2 | 3) => Finding::Underway(format!("attested {} ({label})", s.score)),
+        _ => Finding::Unattested(format!("attested {} ({label})", s.score)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn qr(id: &str, authored: &str, link: &str, code: &str) -> Value {
+        json!({"resourceType": "QuestionnaireResponse", "id": id, "status": "completed", "authored": authored,
+               "item": [{"linkId": link, "answer": [{"valueCoding": {"system": SCALE_CS, "code": code}}]}]})
+    }
+
+    fn review(link: &str, at: &str, code: &str, note: &str) -> Value {
+        json!({"resourceType": "Task", "authoredOn": at, "input": [{"type": {"text": "item"}, "valueString": link}],
+               "businessStatus": {"coding": [{"system": REVIEW_CS, "code": code}]}, "note": [{"text": note}]})
+    }
+
+    #[test]
+    fn the_checklist_lists_every_attested_milestone_with_the_scale() {
+        let c = MilestoneCatalog::load("colorado-sim").unwrap();
+        let q = questionnaire("colorado-sim", "Colorado SIM", &c);
+        let items = q["item"].as_array().unwrap();
+        let attested = c
+            .milestones
+            .iter()
+            .filter(|m| matches!(m.evidence, Evidence::Attested | Evidence::SystemAttested))
+            .count();
+        assert_eq!(items.len(), attested);
+        assert!(
+            items.iter().any(|i| i["linkId"] == "BB8.Y2.1"),
+            "system + attested too"
+        );
+        assert!(
+            !items.iter().any(|i| i["linkId"] == "BB7.Y1.2"),
+            "computed ones are not attested"
+        );
+        assert_eq!(
+            items[0]["answerOption"][4]["valueCoding"]["display"],
+            "Completed"
+        );
+    }
+
+    #[test]
+    fn the_latest_answer_in_the_period_counts_and_a_return_undoes_it() {
+        let (from, to) = (d("2026-01-01"), d("2026-06-30"));
+        let responses = vec![
+            qr("a", "2026-02-01T10:00:00Z", "BB1.Y1.2", "2"),
+            qr("b", "2026-03-01T10:00:00Z", "BB1.Y1.2", "4"),
+            qr("c", "2025-12-31T10:00:00Z", "BB1.Y1.3", "4"),
+        ];
+        let s = items(&responses, &[], from, to);
+        assert_eq!(s["BB1.Y1.2"].score, 4);
+        assert_eq!(s["BB1.Y1.2"].response, "QuestionnaireResponse/b");
+        assert!(!s.contains_key("BB1.Y1.3"), "answered in an earlier period");
+        assert_eq!(finding(s.get("BB1.Y1.2")), Finding::Attested);
+        assert!(matches!(finding(None), Finding::Unattested(_)));
+        assert!(matches!(
+            finding(items(&responses[..1], &[], from, to).get("BB1.Y1.2")),
+            Finding::Underway(_)
+        ));
+        // Returned after the answer: not met, with the comment.
+        let r = vec![review(
+            "BB1.Y1.2",
+            "2026-03-02T09:00:00Z",
+            "returned",
+            "minutes missing",
+        )];
+        let s = items(&responses, &r, from, to);
+        assert_eq!(
+            finding(s.get("BB1.Y1.2")),
+            Finding::Unattested("returned by the facilitator: minutes missing".into())
+        );
+        // A review before the answer does not apply to it.
+        let early = vec![review("BB1.Y1.2", "2026-02-15T09:00:00Z", "returned", "x")];
+        assert_eq!(
+            finding(items(&responses, &early, from, to).get("BB1.Y1.2")),
+            Finding::Attested
+        );
+    }
+
+    #[test]
+    fn checklist_periods_are_six_months_from_the_program_start() {
+        let start = d("2026-01-01");
+        assert_eq!(
+            checklist_period(start, 6, d("2026-06-30")),
+            (d("2026-01-01"), d("2026-07-01"))
+        );
+        assert_eq!(
+            checklist_period(start, 6, d("2026-07-01")),
+            (d("2026-07-01"), d("2027-01-01"))
+        );
+        assert_eq!(
+            checklist_period(start, 6, d("2027-03-04")),
+            (d("2027-01-01"), d("2027-07-01"))
+        );
+    }
+}
