@@ -192,6 +192,9 @@ impl FhirService {
         if settings.referrals_enabled {
             registered.push(Box::new(hooks::ReferralsHook(settings.referrals.clone())));
         }
+        if !settings.programs.practices().is_empty() {
+            registered.push(Box::new(milestones::MilestonesHook));
+        }
         let names: Vec<&str> = registered.iter().map(|h| h.name()).collect();
         tracing::info!(hooks = ?names, "post-write hooks registered");
         FhirService {
@@ -232,6 +235,7 @@ impl FhirService {
             writer: referrals::Writer {
                 org: ctx.grant.org.clone(),
                 guest: ctx.guest,
+                client: ctx.client_id.clone(),
             },
         }
     }

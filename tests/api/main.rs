@@ -9,6 +9,7 @@
 
 mod common;
 
+mod attestation;
 mod bad_input;
 mod bundles;
 mod cli;

@@ -4,6 +4,9 @@
 //! and activity. A computation whose inputs arrive with later work answers
 //! `Finding::Missing` with the reason — never met, never zero.
 
+use std::collections::HashMap;
+
+use crate::measure::milestone::attestation::{self, ItemState, REVIEW_CS};
 use crate::measure::milestone::catalog::{Evidence, Milestone};
 use crate::measure::milestone::population::{Tally, Window};
 use crate::measure::milestone::standing::{Assessment, Finding, assess};
@@ -53,6 +56,8 @@ fn holds_cqms(body: &str, n: u32) -> bool {
 /// milestone asks for it.
 #[derive(Default)]
 pub(crate) struct Inputs {
+    /// The checklist items' latest answers and reviews.
+    pub attested: HashMap<String, ItemState>,
     pub patients: Option<Tally>,
     pub referrals: Option<(ReferralNumbers, Vec<Referral>)>,
     pub transitions: Option<TocNumbers>,
@@ -87,6 +92,24 @@ impl FhirService {
                 .any(|m| m.computation.as_deref().is_some_and(|c| names.contains(&c)))
         };
         let mut inputs = Inputs::default();
+        if milestones
+            .iter()
+            .any(|m| matches!(m.evidence, Evidence::Attested | Evidence::SystemAttested))
+            && let Some(e) = self.settings.programs.enrolled(&ctx.tenant)
+        {
+            let url = attestation::questionnaire_url(&e.program.id);
+            let responses = self
+                .find_values(ctx, "QuestionnaireResponse", &[("questionnaire", url)])
+                .await?;
+            let reviews = self
+                .find_values(ctx, "Task", &[("code", format!("{REVIEW_CS}|review"))])
+                .await?;
+            // Answers of the checklist period the scope ends in, or of the
+            // one before when the scope started earlier.
+            let months = e.program.reporting.attestation_months;
+            let from = scope.window.first - chrono::Months::new(months);
+            inputs.attested = attestation::items(&responses, &reviews, from, scope.window.last);
+        }
         if needs(&["empanelment", "bh-screening"]) {
             inputs.patients = Some(self.patient_tally(ctx, scope.window).await?);
         }
@@ -115,15 +138,18 @@ impl FhirService {
         let inputs = self.milestone_inputs(ctx, milestones, scope).await?;
         let mut out = Vec::with_capacity(milestones.len());
         for m in milestones {
+            let attested = || attestation::finding(inputs.attested.get(&m.id));
             let finding = match m.evidence {
-                Evidence::Attested => Finding::Unattested(
-                    "no completed attestation recorded for this checklist period".into(),
-                ),
+                Evidence::Attested => attested(),
                 _ => {
                     let f = self.finding(ctx, m, &inputs, scope).await?;
                     match (m.evidence, f) {
-                        (Evidence::SystemAttested, f) if assess(m, f.clone(), false).status.code() == "met" => {
-                            Finding::Unattested("the configuration is in place; the rest of the milestone is attested and no attestation is recorded".into())
+                        // Both parts: the configuration, then the attestation.
+                        (Evidence::SystemAttested, f)
+                            if assess(m, f.clone(), false).status
+                                == crate::measure::milestone::standing::Status::Met =>
+                        {
+                            attested()
                         }
                         (_, f) => f,
                     }

@@ -5,11 +5,13 @@
 //! Measures are published into each enrolled practice's store at start-up,
 //! so `Measure?identifier=BB7.Y1.2` and `Measure?url=…` are ordinary searches.
 
+mod attest;
 mod evaluate;
 pub(crate) mod evidence;
 mod patients;
 mod programs;
 
+pub use attest::MilestonesHook;
 pub use evaluate::STATUS_EXT;
 pub use programs::{Enrolled, Programs};
 
@@ -215,6 +217,11 @@ impl FhirService {
                 .iter()
                 .map(|m| (m.measure_id.clone(), m.measure.clone()))
                 .collect();
+            let checklist = crate::measure::milestone::attestation::questionnaire(
+                &e.program.id,
+                &e.program.name,
+                e.catalog,
+            );
             let ctx = AccessContext::internal(&practice, "publish-milestones");
             let st = self.stamper();
             written += transact(self.store.as_ref(), &ctx, move |tx| {
@@ -222,6 +229,8 @@ impl FhirService {
                 for (id, m) in measures {
                     n += usize::from(put(tx, &st, "Measure", &id, m)?);
                 }
+                let id = checklist["id"].as_str().unwrap_or_default().to_string();
+                n += usize::from(put(tx, &st, "Questionnaire", &id, checklist)?);
                 Ok::<_, ServiceError>(n)
             })
             .await?;

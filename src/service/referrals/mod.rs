@@ -40,6 +40,8 @@ pub struct Referrals {
 pub struct Writer {
     pub org: String,
     pub guest: bool,
+    /// The client that wrote (Provenance agents name it).
+    pub client: String,
 }
 
 /// One unit of work's referral processing.

@@ -1,0 +1,143 @@
+//! Attestations in the service: the milestones capability's post-write hook
+//! records who attested and when (a Provenance per checklist answer
+//! version), and `POST Organization/{id}/$review-attestation` lets the
+//! practice's facilitator (or program staff) accept or return an item, kept
+//! as a review Task. Earlier answers stay in the history; nothing is
+//! overwritten.
+
+use serde_json::{Value, json};
+
+use super::{get, overseer};
+use crate::fhir::outcome::Issue;
+use crate::measure::milestone::attestation::{self, REVIEW_CS};
+use crate::service::hooks::{HookCx, PostWriteHook};
+use crate::service::managed::create_once;
+use crate::service::screening::Written;
+use crate::service::{FhirService, ServiceError};
+use crate::store::{AccessContext, transact};
+
+/// Checklist answers (`Questionnaire/{program}-attestation`) get a Provenance.
+pub struct MilestonesHook;
+
+fn is_checklist(qr: &Value) -> bool {
+    qr["questionnaire"].as_str().is_some_and(|q| {
+        q.starts_with("http://tandem.health/fhir/Questionnaire/")
+            && q.split('|')
+                .next()
+                .is_some_and(|u| u.ends_with("-attestation"))
+    })
+}
+
+impl PostWriteHook for MilestonesHook {
+    fn name(&self) -> &'static str {
+        "milestones"
+    }
+
+    fn after_write(&self, cx: &mut HookCx<'_>, written: &[Written]) -> Result<(), ServiceError> {
+        for w in written
+            .iter()
+            .filter(|w| w.resource_type == "QuestionnaireResponse" && !w.deleted)
+        {
+            let Ok(qr) = serde_json::from_str::<Value>(&w.body) else {
+                continue;
+            };
+            if !is_checklist(&qr) {
+                continue;
+            }
+            let Some(current) = cx.tx.current("QuestionnaireResponse", &w.id)? else {
+                continue;
+            };
+            let target = format!(
+                "QuestionnaireResponse/{}/_history/{}",
+                w.id, current.version
+            );
+            let id = crate::fhir::id::derived("attestation", &target);
+            let provenance = json!({
+                "resourceType": "Provenance",
+                "id": id,
+                "target": [{ "reference": target }],
+                "recorded": crate::fhir::datetime::format_instant_ms(cx.st.now_ms),
+                "activity": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
+                    "code": if current.version == 1 { "CREATE" } else { "UPDATE" } }] },
+                "agent": [{
+                    "type": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "author" }] },
+                    "who": { "reference": format!("Organization/{}", cx.writer.org), "display": cx.writer.client },
+                }],
+            });
+            create_once(cx.tx, cx.st, "Provenance", &id, provenance)?;
+        }
+        Ok(())
+    }
+}
+
+impl FhirService {
+    /// `POST Organization/{id}/$review-attestation?item=BB1.Y1.2&decision=accept|return&comment=…`.
+    pub async fn review_attestation(
+        &self,
+        ctx: &AccessContext,
+        org: &str,
+        pairs: &[(String, String)],
+    ) -> Result<Value, ServiceError> {
+        let e = self.milestone_access(ctx, org)?;
+        if !(overseer(ctx) || ctx.grant.role == crate::auth::Role::Operator) {
+            return Err(ServiceError::Forbidden(Issue::error(
+                "forbidden",
+                "Attestations are reviewed by the practice's facilitator or its program, not by the practice.",
+            )));
+        }
+        let bad = |m: &str| ServiceError::bad(Issue::error("required", m));
+        let item = get(pairs, "item").ok_or_else(|| bad("Give item=<milestone id>."))?;
+        let accepted = match get(pairs, "decision") {
+            Some("accept") => true,
+            Some("return") => false,
+            _ => return Err(bad("Give decision=accept or decision=return.")),
+        };
+        let comment = get(pairs, "comment").unwrap_or_default().to_string();
+        if !accepted && comment.is_empty() {
+            return Err(bad(
+                "A returned item needs comment=… saying what is missing.",
+            ));
+        }
+        let url = attestation::questionnaire_url(&e.program.id);
+        let responses = self
+            .find_values(ctx, "QuestionnaireResponse", &[("questionnaire", url)])
+            .await?;
+        let today = chrono::DateTime::from_timestamp_millis(self.clock.now_ms())
+            .unwrap_or_default()
+            .date_naive();
+        let (start, _) = attestation::checklist_period(
+            e.program.years[0],
+            e.program.reporting.attestation_months,
+            today,
+        );
+        let state = attestation::items(&responses, &[], start, today);
+        let answered = state.get(item).ok_or_else(|| {
+            ServiceError::NotFound(Issue::error(
+                "not-found",
+                format!("Nothing is attested for {item} in the checklist period starting {start}."),
+            ))
+        })?;
+        let now = crate::fhir::datetime::format_instant_ms(self.clock.now_ms());
+        let id = uuid::Uuid::new_v4().to_string();
+        let task = json!({
+            "resourceType": "Task", "id": id, "status": "completed", "intent": "order",
+            "code": { "coding": [{ "system": REVIEW_CS, "code": "review", "display": "Attestation review" }] },
+            "focus": { "reference": answered.response },
+            "for": { "reference": format!("Organization/{org}") },
+            "authoredOn": now,
+            "requester": { "reference": format!("Organization/{}", ctx.grant.org), "display": ctx.client_id },
+            "businessStatus": { "coding": [{ "system": REVIEW_CS, "code": if accepted { "accepted" } else { "returned" } }] },
+            "input": [{ "type": { "text": "item" }, "valueString": item }],
+            "note": [{ "text": comment }],
+        });
+        let st = self.stamper();
+        let internal = AccessContext::internal(org, &ctx.request_id);
+        let written = task.clone();
+        transact(self.store.as_ref(), &internal, move |tx| {
+            create_once(tx, &st, "Task", &id, written)?;
+            Ok::<_, ServiceError>(())
+        })
+        .await?;
+        Ok(task)
+    }
+}
