@@ -50,7 +50,9 @@ pub fn capability_statement(registry: &Registry, profiles: &Profiles, base_url: 
                 {"name": "outbox-retry", "definition": "http://tandem.health/fhir/OperationDefinition/outbox-retry",
                 "documentation": "Admins: re-queue a dead-lettered message."},
                 {"name": "sweep-overdue", "definition": "http://tandem.health/fhir/OperationDefinition/sweep-overdue",
-                "documentation": "Admins: mark follow-up Tasks past due as overdue now."}],
+                "documentation": "Admins: mark follow-up Tasks past due as overdue now."},
+                {"name": "run-feed", "definition": "http://tandem.health/fhir/OperationDefinition/run-feed",
+                "documentation": "Admins: build the program submissions owed now, as the scheduler does."}],
         }],
     })
 }
@@ -133,6 +135,22 @@ fn resource_entry(registry: &Registry, profiles: &Profiles, rt: &str) -> Value {
             "name": "good-standing",
             "definition": "http://tandem.health/fhir/OperationDefinition/Organization-good-standing",
             "documentation": "Good standing for a project year, per building block and overall, with the reasons.",
+        }, {
+            "name": "submissions",
+            "definition": "http://tandem.health/fhir/OperationDefinition/Organization-submissions",
+            "documentation": "The practice's program submission ledger, with delivery states and receipts.",
+        }, {
+            "name": "sign-off",
+            "definition": "http://tandem.health/fhir/OperationDefinition/Organization-sign-off",
+            "documentation": "Release a held submission (POST, practice admin).",
+        }, {
+            "name": "amend-submission",
+            "definition": "http://tandem.health/fhir/OperationDefinition/Organization-amend-submission",
+            "documentation": "Amend a quarter's submission; the new entry supersedes (POST, practice admin).",
+        }, {
+            "name": "review-attestation",
+            "definition": "http://tandem.health/fhir/OperationDefinition/Organization-review-attestation",
+            "documentation": "Accept or return an attested checklist item (POST, facilitator or program).",
         }]);
     }
     if rt == "Measure" {
