@@ -73,21 +73,25 @@ pub async fn run(
     mut each: impl FnMut(&Record, &[Vec<GroupResult>]) + Send,
     mut progress: impl FnMut(u64) + Send,
 ) -> Result<Vec<MeasureTally>, StoreError> {
-    let mut after: Option<String> = None;
     let mut seen = 0u64;
-    loop {
+    let fetch = |after: Option<String>| {
         let page = PatientPage {
             types: COMPARTMENT_TYPES.iter().map(|t| t.to_string()).collect(),
-            after: after.clone(),
+            after,
             only: selection.patient.clone().map(|p| vec![p]),
             limit: PAGE,
         };
-        let rows = store.patient_records(ctx, page).await?;
+        store.patient_records(ctx, page)
+    };
+    // The next page is read while this one is evaluated (a reader thread
+    // and a blocking-pool thread at once).
+    let mut rows = fetch(None).await?;
+    loop {
         let Some(last) = rows.last() else { break };
-        after = Some(last.patient.id.clone());
+        let next = fetch(Some(last.patient.id.clone()));
         seen += rows.len() as u64;
         let sel = selection.clone();
-        let (t, evaluated) = tokio::task::spawn_blocking(move || {
+        let work = tokio::task::spawn_blocking(move || {
             let catalog = Catalog::get();
             let mut evaluated = Vec::new();
             for record in rows.into_iter().filter_map(record_of) {
@@ -114,9 +118,11 @@ pub async fn run(
                 evaluated.push((record, results));
             }
             (tallies, evaluated)
-        })
-        .await
-        .map_err(|e| StoreError::Backend(format!("evaluation task failed: {e}")))?;
+        });
+        let (worked, fetched) = tokio::join!(work, next);
+        let (t, evaluated) =
+            worked.map_err(|e| StoreError::Backend(format!("evaluation task failed: {e}")))?;
+        rows = fetched?;
         tallies = t;
         for (record, results) in &evaluated {
             each(record, results);

@@ -39,20 +39,23 @@ impl FhirService {
     ) -> Result<Tally, ServiceError> {
         let staff = Arc::new(self.staff(ctx).await?);
         let mut tally = Tally::default();
-        let mut after: Option<String> = None;
-        loop {
+        let fetch = |after: Option<String>| {
             let page = PatientPage {
                 types: TYPES.iter().map(|t| t.to_string()).collect(),
-                after: after.clone(),
+                after,
                 only: None,
                 limit: PAGE,
             };
-            let rows = self.store.patient_records(ctx, page).await?;
+            self.store.patient_records(ctx, page)
+        };
+        // The next page is read while this one is worked out.
+        let mut rows = fetch(None).await?;
+        loop {
             let Some(last) = rows.last() else { break };
-            after = Some(last.patient.id.clone());
+            let next = fetch(Some(last.patient.id.clone()));
             let staff = staff.clone();
             let t = tally;
-            tally = tokio::task::spawn_blocking(move || {
+            let work = tokio::task::spawn_blocking(move || {
                 let mut t = t;
                 for row in rows {
                     let parse = |s: &str| serde_json::from_str(s).ok();
@@ -64,9 +67,11 @@ impl FhirService {
                     }
                 }
                 t
-            })
-            .await
-            .map_err(|e| StoreError::Backend(format!("milestone task failed: {e}")))?;
+            });
+            let (worked, fetched) = tokio::join!(work, next);
+            tally =
+                worked.map_err(|e| StoreError::Backend(format!("milestone task failed: {e}")))?;
+            rows = fetched?;
         }
         Ok(tally)
     }
