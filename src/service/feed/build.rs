@@ -4,27 +4,20 @@
 //! Organization and a Device naming Tandem's version, in one collection
 //! Bundle; and the pre-send checks the program's data-quality gate asks for.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::Datelike;
 use serde_json::{Value, json};
 
 use crate::measure::catalog::Catalog;
 use crate::measure::milestone::population::Window;
 use crate::measure::milestone::program::Quarter;
 use crate::measure::run::Period;
-use crate::service::milestones::Enrolled;
 use crate::service::milestones::evidence::Scope;
+use crate::service::milestones::{Enrolled, ms};
 use crate::service::{FhirService, ServiceError};
 use crate::store::AccessContext;
 
 /// Identifies submissions Tandem made (the Bundle's identifier system).
 pub const SUBMISSION_SYSTEM: &str = "http://tandem.health/fhir/submission";
-
-fn ms(d: NaiveDate) -> i64 {
-    d.and_hms_opt(0, 0, 0)
-        .unwrap_or_default()
-        .and_utc()
-        .timestamp_millis()
-}
 
 /// The trailing CQM period ending with the quarter.
 fn cqm_period(e: &Enrolled, q: &Quarter) -> Period {

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::fhir::outcome::Issue;
 use crate::measure::milestone::program::{OnFailedChecks, Quarter};
-use crate::service::milestones::Enrolled;
+use crate::service::milestones::{Enrolled, get};
 use crate::service::{FhirService, ServiceError};
 use crate::store::ledger::{NewSubmission, SUBMISSION_TOPIC, SubmissionRow};
 use crate::store::outbox::OutboxMessage;
@@ -30,10 +30,6 @@ fn sha256(text: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-fn get<'a>(pairs: &'a [(String, String)], k: &str) -> Option<&'a str> {
-    pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
 }
 
 /// Who asked, and why, for a submission being recorded.

@@ -86,8 +86,7 @@ pub async fn run(
     // The next page is read while this one is evaluated (a reader thread
     // and a blocking-pool thread at once).
     let mut rows = fetch(None).await?;
-    loop {
-        let Some(last) = rows.last() else { break };
+    while let Some(last) = rows.last() {
         let next = fetch(Some(last.patient.id.clone()));
         seen += rows.len() as u64;
         let sel = selection.clone();

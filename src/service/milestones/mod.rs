@@ -29,7 +29,8 @@ use crate::service::{FhirService, ServiceError};
 use crate::store::{AccessContext, transact};
 use evidence::Scope;
 
-fn ms(d: NaiveDate) -> i64 {
+/// Midnight UTC of a day, in ms.
+pub(crate) fn ms(d: NaiveDate) -> i64 {
     d.and_hms_opt(0, 0, 0)
         .unwrap_or_default()
         .and_utc()
@@ -48,7 +49,8 @@ pub(crate) fn overseer(ctx: &AccessContext) -> bool {
     ctx.grant.role == Role::Reporting && ctx.grant.org != ctx.tenant
 }
 
-fn get<'a>(pairs: &'a [(String, String)], k: &str) -> Option<&'a str> {
+/// A query parameter's value.
+pub(crate) fn get<'a>(pairs: &'a [(String, String)], k: &str) -> Option<&'a str> {
     pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
 }
 

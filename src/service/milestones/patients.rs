@@ -50,8 +50,7 @@ impl FhirService {
         };
         // The next page is read while this one is worked out.
         let mut rows = fetch(None).await?;
-        loop {
-            let Some(last) = rows.last() else { break };
+        while let Some(last) = rows.last() {
             let next = fetch(Some(last.patient.id.clone()));
             let staff = staff.clone();
             let t = tally;

@@ -71,27 +71,23 @@ impl FhirService {
         let tags = BH_INSTRUMENTS
             .map(|i| format!("{INSTRUMENT_TAG}|{i}"))
             .join(",");
-        let found = self
-            .find_values(ctx, "Observation", &[("_tag", tags)])
-            .await?;
-        Ok(found
-            .iter()
-            .filter(|o| {
-                o["meta"]["tag"]
-                    .as_array()
-                    .is_some_and(|t| t.iter().any(|t| t["system"] == DERIVED_TAG))
-            })
-            .filter(|o| o["interpretation"][0]["coding"][0]["code"] == "POS")
-            .filter_map(|o| {
-                let at = o["effectiveDateTime"]
-                    .as_str()
-                    .or(o["effectivePeriod"]["start"].as_str())?;
-                Some((
-                    o["subject"]["reference"].as_str()?.to_string(),
-                    parse_range(at)?.start,
-                ))
-            })
-            .collect())
+        let screen = |o: Value| {
+            let derived = o["meta"]["tag"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t["system"] == DERIVED_TAG));
+            if !derived || o["interpretation"][0]["coding"][0]["code"] != "POS" {
+                return None;
+            }
+            let at = o["effectiveDateTime"]
+                .as_str()
+                .or(o["effectivePeriod"]["start"].as_str())?;
+            Some((
+                o["subject"]["reference"].as_str()?.to_string(),
+                parse_range(at)?.start,
+            ))
+        };
+        self.find_map(ctx, "Observation", &[("_tag", tags)], screen)
+            .await
     }
 
     async fn referral_timelines(&self, ctx: &AccessContext) -> Result<Vec<Referral>, ServiceError> {

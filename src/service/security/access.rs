@@ -183,6 +183,19 @@ impl FhirService {
         rt: &str,
         pairs: &[(&str, String)],
     ) -> Result<Vec<Value>, ServiceError> {
+        self.find_map(ctx, rt, pairs, Some).await
+    }
+
+    /// As [`Self::find_values`], keeping only what `keep` takes from each
+    /// resource: one parsed resource at a time, so a whole practice's
+    /// results never sit in memory as JSON trees at once.
+    pub(crate) async fn find_map<T>(
+        &self,
+        ctx: &AccessContext,
+        rt: &str,
+        pairs: &[(&str, String)],
+        mut keep: impl FnMut(Value) -> Option<T>,
+    ) -> Result<Vec<T>, ServiceError> {
         let pairs: Vec<(String, String)> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
@@ -192,7 +205,7 @@ impl FhirService {
         let found = self.store.find(ctx, q, 100_000).await?;
         Ok(found
             .iter()
-            .filter_map(|r| serde_json::from_str(&r.body).ok())
+            .filter_map(|r| keep(serde_json::from_str(&r.body).ok()?))
             .collect())
     }
 
