@@ -168,6 +168,34 @@ async fn computed_milestones_equal_the_generators_answers() {
             share >= 0.25,
             "{name}: {status} at {share}"
         );
+
+        // BB10.Y1.3: its denominator is every patient with a positive
+        // behavioral-health screen in the period, as the answers have them.
+        let bh = [
+            "phq-2",
+            "phq-9",
+            "gad-7",
+            "audit-c",
+            "epds",
+            "dast-10",
+            "developmental",
+        ];
+        let positive: BTreeSet<String> = answers
+            .iter()
+            .filter(|a| {
+                a["screenings"].as_array().unwrap().iter().any(|s| {
+                    let day = s["day"].as_str().unwrap();
+                    s["positive"] == true
+                        && bh.contains(&s["instrument"].as_str().unwrap())
+                        && (start..=end).contains(&day)
+                })
+            })
+            .map(|a| a["patient"].as_str().unwrap().to_string())
+            .collect();
+        let (_, plans) = app.get_json(&list("BB10.Y1.3")).await;
+        assert_eq!(subjects(&plans, 0, "denominator"), positive, "{name}");
+        assert!(!positive.is_empty(), "{name}");
+        assert!(subjects(&plans, 0, "numerator").is_subset(&positive));
     }
 
     // The milestone Measures are ordinary, searchable Measures.

@@ -84,6 +84,11 @@ pub struct Facts {
     /// BH instruments (Tandem's instrument keys) with a completed result in
     /// the period, and their domains.
     pub screened: BTreeSet<(String, String)>,
+    /// A positive BH screening result in the period.
+    pub positive: bool,
+    /// A behavioral-health CarePlan (active or completed, started by the
+    /// period's end) with an activity the patient performs.
+    pub planned: bool,
 }
 
 /// The calendar date an element's time is written on.
@@ -122,6 +127,21 @@ pub fn empaneled(record: &Record, staff: &HashSet<String>) -> bool {
                             .any(|r| codings(r).any(|(s, c)| PCP_ROLES.contains(&(s, c))))
                 })
         })
+}
+
+/// A behavioral-health CarePlan with a patient action: category code
+/// `behavioral-health`, an activity whose `detail.performer` is the patient,
+/// active or completed, started by `last`.
+fn bh_plan_with_action(plan: &Value, patient: &str, last: NaiveDate) -> bool {
+    let bh = as_list(&plan["category"])
+        .any(|c| as_list(&c["coding"]).any(|k| k["code"] == "behavioral-health"));
+    let action = as_list(&plan["activity"])
+        .any(|a| as_list(&a["detail"]["performer"]).any(|p| p["reference"] == patient));
+    let started = plan["period"]["start"]
+        .as_str()
+        .and_then(day_of)
+        .is_none_or(|d| d <= last);
+    bh && action && started && (plan["status"] == "active" || plan["status"] == "completed")
 }
 
 /// A completed behavioral-health screening result: `(instrument, domain, day)`.
@@ -172,8 +192,19 @@ pub fn facts(record: &Record, w: &Window, staff: &HashSet<String>) -> Facts {
             seen.insert(AgeBand::Infant);
         }
     }
+    let patient = format!("Patient/{}", record.id());
+    let positive = record.all("Observation").iter().any(|o| {
+        o["interpretation"][0]["coding"][0]["code"] == "POS"
+            && completed_screen(o).is_some_and(|(_, _, d)| w.has(d))
+    });
+    let planned = record
+        .all("CarePlan")
+        .iter()
+        .any(|p| bh_plan_with_action(p, &patient, w.last));
     Facts {
-        patient: format!("Patient/{}", record.id()),
+        positive,
+        planned,
+        patient,
         active: visits.iter().any(|d| w.active_from <= *d && *d <= w.last),
         empaneled: empaneled(record, staff),
         seen,
@@ -192,6 +223,10 @@ pub fn facts(record: &Record, w: &Window, staff: &HashSet<String>) -> Facts {
 pub struct Tally {
     pub active: Vec<String>,
     pub empaneled: Vec<String>,
+    /// Patients with a positive BH screen in the period, and of them those
+    /// with a BH care plan holding a patient action (BB10.Y1.3).
+    pub positive: Vec<String>,
+    pub planned: Vec<String>,
     /// Patients seen in the period, with their age bands and whether screened.
     seen: Vec<(String, BTreeSet<AgeBand>, bool)>,
     /// Instruments and domains with a completed result in the period.
@@ -201,6 +236,12 @@ pub struct Tally {
 
 impl Tally {
     pub fn add(&mut self, f: Facts) {
+        if f.positive {
+            self.positive.push(f.patient.clone());
+            if f.planned {
+                self.planned.push(f.patient.clone());
+            }
+        }
         if f.active {
             self.active.push(f.patient.clone());
             if f.empaneled {

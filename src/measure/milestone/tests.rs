@@ -475,3 +475,55 @@ fn quarters_fall_due_after_the_lag_and_catch_up_after_downtime() {
     );
     assert_eq!(q.previous().name, "2017Q4");
 }
+
+#[test]
+fn a_positive_bh_screen_needs_a_bh_plan_with_a_patient_action() {
+    let w = Window::new(d("2026-07-01"), d("2026-09-30"), 24);
+    let staff = HashSet::new();
+    let mut positive = screen("2026-08-01", "phq-9", "depression", "complete");
+    positive["interpretation"] = json!([{"coding": [{"code": "POS"}]}]);
+    let plan = |category: &str, performer: &str, start: &str| {
+        json!({"resourceType": "CarePlan", "status": "active",
+            "category": [{"coding": [{"code": category}]}], "period": {"start": start},
+            "activity": [{"detail": {"performer": [{"reference": performer}]}}]})
+    };
+    let f = facts(&record("1980-01-01", vec![positive.clone()]), &w, &staff);
+    assert!(f.positive && !f.planned);
+    let f = facts(
+        &record(
+            "1980-01-01",
+            vec![
+                positive.clone(),
+                plan("behavioral-health", "Patient/p", "2026-08-01"),
+            ],
+        ),
+        &w,
+        &staff,
+    );
+    assert!(f.positive && f.planned);
+    // Not a BH plan, not the patient's own action, or started after the period.
+    for p in [
+        plan("assess-plan", "Patient/p", "2026-08-01"),
+        plan("behavioral-health", "Practitioner/dr1", "2026-08-01"),
+        plan("behavioral-health", "Patient/p", "2026-10-01"),
+    ] {
+        assert!(!facts(&record("1980-01-01", vec![positive.clone(), p]), &w, &staff).planned);
+    }
+    // A negative or a falls screen is no BH need.
+    let mut falls = screen("2026-08-01", "steadi", "falls", "complete");
+    falls["interpretation"] = json!([{"coding": [{"code": "POS"}]}]);
+    assert!(!facts(&record("1980-01-01", vec![falls]), &w, &staff).positive);
+    let mut t = Tally::default();
+    t.add(facts(
+        &record(
+            "1980-01-01",
+            vec![
+                positive,
+                plan("behavioral-health", "Patient/p", "2026-08-01"),
+            ],
+        ),
+        &w,
+        &staff,
+    ));
+    assert_eq!((t.positive.len(), t.planned.len()), (1, 1));
+}

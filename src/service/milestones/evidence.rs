@@ -110,7 +110,7 @@ impl FhirService {
             let from = scope.window.first - chrono::Months::new(months);
             inputs.attested = attestation::items(&responses, &reviews, from, scope.window.last);
         }
-        if needs(&["empanelment", "bh-screening"]) {
+        if needs(&["empanelment", "bh-screening", "bh-care-plan-actions"]) {
             inputs.patients = Some(self.patient_tally(ctx, scope.window).await?);
         }
         if needs(&["bh-connected", "two-way-exchange", "referrals-made"]) {
@@ -255,6 +255,14 @@ impl FhirService {
                     numerator,
                     denominator,
                     also,
+                }
+            }
+            "bh-care-plan-actions" => {
+                let t = inputs.patients.as_ref().expect("gathered");
+                Finding::Ratio {
+                    numerator: t.planned.clone(),
+                    denominator: t.positive.clone(),
+                    also: None,
                 }
             }
             "bh-connected" => ratio(&inputs.referrals.as_ref().expect("gathered").0.connected),

@@ -12,7 +12,7 @@ use crate::service::{FhirService, ServiceError};
 use crate::store::{AccessContext, PatientPage, StoreError};
 
 /// What the definitions read besides the Patient.
-const TYPES: [&str; 3] = ["Encounter", "Observation", "CareTeam"];
+const TYPES: [&str; 4] = ["Encounter", "Observation", "CareTeam", "CarePlan"];
 /// Patients per store page.
 const PAGE: usize = 500;
 
