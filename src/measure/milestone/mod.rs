@@ -10,4 +10,6 @@ pub mod program;
 pub mod standing;
 
 #[cfg(test)]
+mod population_tests;
+#[cfg(test)]
 mod tests;

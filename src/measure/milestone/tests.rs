@@ -1,18 +1,14 @@
 //! Good standing on hand-built practices on each side of every rule, the
-//! thresholds, the reporting calendar and the patient-level facts. The
-//! rules are the Colorado guide's (Cohort 2, p. 9; Appendix C), typed here
-//! from the guide, not from the program configuration under test.
-
-use std::collections::HashSet;
+//! thresholds and the reporting calendar (patient-level facts are in
+//! `population_tests`). The rules are the Colorado guide's (Cohort 2, p. 9;
+//! Appendix C), typed here from the guide, not from the configuration under
+//! test.
 
 use chrono::NaiveDate;
-use serde_json::json;
 
 use super::catalog::{Milestone, MilestoneCatalog};
-use super::population::{AgeBand, Tally, Window, facts};
 use super::program::{Enrolment, Program, Reporting, StandingRule, Track};
 use super::standing::{Assessment, Finding, Status, assess, good_standing};
-use crate::measure::record::Record;
 
 fn d(s: &str) -> NaiveDate {
     s.parse().unwrap()
@@ -283,161 +279,6 @@ fn the_calendar_phases_in_cqms_and_dates_the_submissions() {
     );
 }
 
-fn record(birth: &str, resources: Vec<serde_json::Value>) -> Record {
-    let mut all = vec![
-        json!({"resourceType": "Patient", "id": "p", "birthDate": birth,
-        "generalPractitioner": [{"reference": "Practitioner/elsewhere"}]}),
-    ];
-    all.extend(resources);
-    Record::new(all).unwrap()
-}
-
-fn visit(day: &str, class: &str, status: &str) -> serde_json::Value {
-    json!({"resourceType": "Encounter", "status": status, "class": {"code": class},
-           "period": {"start": format!("{day}T09:00:00-07:00")}})
-}
-
-fn screen(day: &str, instrument: &str, domain: &str, completion: &str) -> serde_json::Value {
-    let cs = "http://tandem.health/fhir/CodeSystem/screening-result";
-    json!({"resourceType": "Observation", "status": "final",
-        "meta": {"tag": [{"system": "http://tandem.health/fhir/CodeSystem/instrument", "code": instrument}]},
-        "effectiveDateTime": format!("{day}T09:10:00-07:00"),
-        "component": [
-            {"code": {"coding": [{"system": cs, "code": "domain"}]}, "valueCodeableConcept": {"coding": [{"system": cs, "code": domain}]}},
-            {"code": {"coding": [{"system": cs, "code": "completion"}]}, "valueCodeableConcept": {"coding": [{"system": cs, "code": completion}]}}]})
-}
-
-#[test]
-fn patient_facts_follow_the_definitions() {
-    let w = Window::new(d("2026-07-01"), d("2026-09-30"), 24);
-    assert_eq!(w.active_from, d("2024-10-01"));
-    let staff: HashSet<String> = ["Practitioner/dr1".to_string()].into();
-    // A visit on the first day of the look-back makes a patient active; a
-    // day earlier, an emergency visit or a cancelled one does not.
-    let f = facts(
-        &record("1980-01-01", vec![visit("2024-10-01", "AMB", "finished")]),
-        &w,
-        &staff,
-    );
-    assert!(f.active && f.seen.is_empty());
-    for v in [
-        visit("2024-09-30", "AMB", "finished"),
-        visit("2026-08-01", "EMER", "finished"),
-        visit("2026-08-01", "AMB", "cancelled"),
-    ] {
-        assert!(!facts(&record("1980-01-01", vec![v]), &w, &staff).active);
-    }
-    // A PCP from another practice does not empanel; an active CareTeam with
-    // the practice's clinician as PCP does, an inactive one does not.
-    assert!(!f.empaneled);
-    let team = |status: &str| {
-        json!({"resourceType": "CareTeam", "status": status, "participant": [
-        {"role": [{"coding": [{"system": "http://snomed.info/sct", "code": "446050000"}]}],
-         "member": {"reference": "Practitioner/dr1"}}]})
-    };
-    assert!(facts(&record("1980-01-01", vec![team("active")]), &w, &staff).empaneled);
-    assert!(!facts(&record("1980-01-01", vec![team("inactive")]), &w, &staff).empaneled);
-    // Age bands at the visit: 12 on the visit day counts as 12.
-    let teen = facts(
-        &record("2014-08-01", vec![visit("2026-08-01", "VR", "finished")]),
-        &w,
-        &staff,
-    );
-    assert_eq!(teen.seen, [AgeBand::TwelvePlus].into());
-    let eleven = facts(
-        &record("2014-08-02", vec![visit("2026-08-01", "AMB", "finished")]),
-        &w,
-        &staff,
-    );
-    assert!(eleven.seen.is_empty());
-    let infant = facts(
-        &record("2026-02-02", vec![visit("2026-08-01", "AMB", "finished")]),
-        &w,
-        &staff,
-    );
-    assert_eq!(infant.seen, [AgeBand::Infant, AgeBand::UnderThree].into());
-    let six_months = facts(
-        &record("2026-02-01", vec![visit("2026-08-01", "AMB", "finished")]),
-        &w,
-        &staff,
-    );
-    assert_eq!(six_months.seen, [AgeBand::UnderThree].into());
-    // Only completed BH results in the period count as screened.
-    let screens = vec![
-        visit("2026-08-01", "AMB", "finished"),
-        screen("2026-08-01", "phq-9", "depression", "incomplete"),
-        screen("2026-06-30", "gad-7", "anxiety", "complete"),
-        screen("2026-08-01", "steadi", "falls", "complete"),
-    ];
-    assert!(
-        facts(&record("1980-01-01", screens.clone()), &w, &staff)
-            .screened
-            .is_empty()
-    );
-    let mut more = screens;
-    more.push(screen("2026-09-30", "audit-c", "alcohol", "complete"));
-    let f = facts(&record("1980-01-01", more), &w, &staff);
-    assert_eq!(
-        f.screened,
-        [("audit-c".to_string(), "alcohol".to_string())].into()
-    );
-}
-
-#[test]
-fn the_screening_denominator_follows_the_instruments_in_use() {
-    let w = Window::new(d("2026-07-01"), d("2026-09-30"), 24);
-    let staff = HashSet::new();
-    let mut t = Tally::default();
-    // An adult screened with the PHQ-9, an adult not screened, a toddler.
-    t.add(facts(
-        &record(
-            "1980-01-01",
-            vec![
-                visit("2026-08-01", "AMB", "finished"),
-                screen("2026-08-01", "phq-9", "depression", "complete"),
-            ],
-        ),
-        &w,
-        &staff,
-    ));
-    let mut adult = facts(
-        &record("1981-01-01", vec![visit("2026-08-02", "AMB", "finished")]),
-        &w,
-        &staff,
-    );
-    adult.patient = "Patient/q".into();
-    t.add(adult);
-    let mut toddler = facts(
-        &record("2025-01-01", vec![visit("2026-08-03", "AMB", "finished")]),
-        &w,
-        &staff,
-    );
-    toddler.patient = "Patient/t".into();
-    t.add(toddler.clone());
-    // No developmental instrument in use: the toddler is not in the denominator.
-    let (den, num) = t.screening();
-    assert_eq!(den, ["Patient/p", "Patient/q"]);
-    assert_eq!(num, ["Patient/p"]);
-    // Once one is, every toddler seen is.
-    let mut dev = facts(
-        &record(
-            "2025-02-01",
-            vec![
-                visit("2026-08-04", "AMB", "finished"),
-                screen("2026-08-04", "developmental", "development", "complete"),
-            ],
-        ),
-        &w,
-        &staff,
-    );
-    dev.patient = "Patient/u".into();
-    t.add(dev);
-    let (den, num) = t.screening();
-    assert_eq!(den, ["Patient/p", "Patient/q", "Patient/t", "Patient/u"]);
-    assert_eq!(num, ["Patient/p", "Patient/u"]);
-    assert_eq!(t.instruments.len(), 2);
-}
-
 #[test]
 fn quarters_fall_due_after_the_lag_and_catch_up_after_downtime() {
     let p = colorado();
@@ -474,56 +315,4 @@ fn quarters_fall_due_after_the_lag_and_catch_up_after_downtime() {
         ("2018Q1", d("2018-01-01"), d("2018-03-31"))
     );
     assert_eq!(q.previous().name, "2017Q4");
-}
-
-#[test]
-fn a_positive_bh_screen_needs_a_bh_plan_with_a_patient_action() {
-    let w = Window::new(d("2026-07-01"), d("2026-09-30"), 24);
-    let staff = HashSet::new();
-    let mut positive = screen("2026-08-01", "phq-9", "depression", "complete");
-    positive["interpretation"] = json!([{"coding": [{"code": "POS"}]}]);
-    let plan = |category: &str, performer: &str, start: &str| {
-        json!({"resourceType": "CarePlan", "status": "active",
-            "category": [{"coding": [{"code": category}]}], "period": {"start": start},
-            "activity": [{"detail": {"performer": [{"reference": performer}]}}]})
-    };
-    let f = facts(&record("1980-01-01", vec![positive.clone()]), &w, &staff);
-    assert!(f.positive && !f.planned);
-    let f = facts(
-        &record(
-            "1980-01-01",
-            vec![
-                positive.clone(),
-                plan("behavioral-health", "Patient/p", "2026-08-01"),
-            ],
-        ),
-        &w,
-        &staff,
-    );
-    assert!(f.positive && f.planned);
-    // Not a BH plan, not the patient's own action, or started after the period.
-    for p in [
-        plan("assess-plan", "Patient/p", "2026-08-01"),
-        plan("behavioral-health", "Practitioner/dr1", "2026-08-01"),
-        plan("behavioral-health", "Patient/p", "2026-10-01"),
-    ] {
-        assert!(!facts(&record("1980-01-01", vec![positive.clone(), p]), &w, &staff).planned);
-    }
-    // A negative or a falls screen is no BH need.
-    let mut falls = screen("2026-08-01", "steadi", "falls", "complete");
-    falls["interpretation"] = json!([{"coding": [{"code": "POS"}]}]);
-    assert!(!facts(&record("1980-01-01", vec![falls]), &w, &staff).positive);
-    let mut t = Tally::default();
-    t.add(facts(
-        &record(
-            "1980-01-01",
-            vec![
-                positive,
-                plan("behavioral-health", "Patient/p", "2026-08-01"),
-            ],
-        ),
-        &w,
-        &staff,
-    ));
-    assert_eq!((t.positive.len(), t.planned.len()), (1, 1));
 }
