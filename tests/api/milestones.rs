@@ -196,6 +196,41 @@ async fn computed_milestones_equal_the_generators_answers() {
         assert_eq!(subjects(&plans, 0, "denominator"), positive, "{name}");
         assert!(!positive.is_empty(), "{name}");
         assert!(subjects(&plans, 0, "numerator").is_subset(&positive));
+
+        // BB10.Y2.1: an elevated PHQ-9 or GAD-7 (>= 10) in the 12 months
+        // ending with the period, and a repeat of it 28 days or more later.
+        let last: chrono::NaiveDate = end.parse().unwrap();
+        let from = last.succ_opt().unwrap() - chrono::Months::new(12);
+        let (mut elevated, mut followed) = (BTreeSet::new(), BTreeSet::new());
+        for a in &answers {
+            for instrument in ["phq-9", "gad-7"] {
+                let mut taken: Vec<(chrono::NaiveDate, f64)> = a["screenings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|s| s["instrument"] == instrument)
+                    .filter_map(|s| Some((s["day"].as_str()?.parse().ok()?, s["total"].as_f64()?)))
+                    .filter(|(d, _)| *d <= last)
+                    .collect();
+                taken.sort_by_key(|(d, _)| *d);
+                let Some((index, _)) = taken.iter().find(|(d, t)| *d >= from && *t >= 10.0) else {
+                    continue;
+                };
+                let pid = a["patient"].as_str().unwrap().to_string();
+                elevated.insert(pid.clone());
+                if taken
+                    .iter()
+                    .any(|(d, _)| *d >= *index + chrono::Days::new(28))
+                {
+                    followed.insert(pid);
+                }
+            }
+        }
+        let (_, outcomes) = app.get_json(&list("BB10.Y2.1")).await;
+        assert_eq!(subjects(&outcomes, 0, "denominator"), elevated, "{name}");
+        assert_eq!(subjects(&outcomes, 0, "numerator"), followed, "{name}");
+        println!("{name}: BB10.Y2.1 {} of {}", followed.len(), elevated.len());
+        assert!(!elevated.is_empty(), "{name}");
     }
 
     // The milestone Measures are ordinary, searchable Measures.

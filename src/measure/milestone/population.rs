@@ -89,6 +89,49 @@ pub struct Facts {
     /// A behavioral-health CarePlan (active or completed, started by the
     /// period's end) with an activity the patient performs.
     pub planned: bool,
+    /// An elevated PHQ-9 or GAD-7 (10 or more) in the 12 months ending with
+    /// the period (BB10.Y2.1's denominator)…
+    pub elevated: bool,
+    /// …followed by the same instrument again at least 28 days later, by
+    /// the period's end (the outcome is tracked).
+    pub followed: bool,
+}
+
+/// Instruments whose repeat tracks a behavioral-health outcome, and the
+/// total from which a result is elevated.
+const OUTCOME_INSTRUMENTS: [&str; 2] = ["phq-9", "gad-7"];
+const ELEVATED: f64 = 10.0;
+
+/// BB10.Y2.1 for one patient: (elevated, followed).
+fn outcome_tracking(record: &Record, w: &Window) -> (bool, bool) {
+    let from = w.last.succ_opt().unwrap_or(w.last) - Months::new(12);
+    let mut elevated = false;
+    for instrument in OUTCOME_INSTRUMENTS {
+        let mut results: Vec<(NaiveDate, Option<f64>)> = record
+            .all("Observation")
+            .iter()
+            .filter_map(|o| {
+                let (i, _, day) = completed_screen(o)?;
+                (i == instrument && day <= w.last)
+                    .then(|| (day, o["valueQuantity"]["value"].as_f64()))
+            })
+            .collect();
+        results.sort_by_key(|(d, _)| *d);
+        let Some((index, _)) = results
+            .iter()
+            .find(|(d, v)| *d >= from && v.is_some_and(|v| v >= ELEVATED))
+        else {
+            continue;
+        };
+        elevated = true;
+        if results
+            .iter()
+            .any(|(d, _)| *d >= *index + chrono::Days::new(28))
+        {
+            return (true, true);
+        }
+    }
+    (elevated, false)
 }
 
 /// The calendar date an element's time is written on.
@@ -201,9 +244,12 @@ pub fn facts(record: &Record, w: &Window, staff: &HashSet<String>) -> Facts {
         .all("CarePlan")
         .iter()
         .any(|p| bh_plan_with_action(p, &patient, w.last));
+    let (elevated, followed) = outcome_tracking(record, w);
     Facts {
         positive,
         planned,
+        elevated,
+        followed,
         patient,
         active: visits.iter().any(|d| w.active_from <= *d && *d <= w.last),
         empaneled: empaneled(record, staff),
@@ -227,6 +273,10 @@ pub struct Tally {
     /// with a BH care plan holding a patient action (BB10.Y1.3).
     pub positive: Vec<String>,
     pub planned: Vec<String>,
+    /// BB10.Y2.1: patients with an elevated PHQ-9/GAD-7, and of them those
+    /// whose outcome was measured again.
+    pub elevated: Vec<String>,
+    pub followed: Vec<String>,
     /// Patients seen in the period, with their age bands and whether screened.
     seen: Vec<(String, BTreeSet<AgeBand>, bool)>,
     /// Instruments and domains with a completed result in the period.
@@ -236,6 +286,12 @@ pub struct Tally {
 
 impl Tally {
     pub fn add(&mut self, f: Facts) {
+        if f.elevated {
+            self.elevated.push(f.patient.clone());
+            if f.followed {
+                self.followed.push(f.patient.clone());
+            }
+        }
         if f.positive {
             self.positive.push(f.patient.clone());
             if f.planned {

@@ -219,3 +219,41 @@ fn a_positive_bh_screen_needs_a_bh_plan_with_a_patient_action() {
     ));
     assert_eq!((t.positive.len(), t.planned.len()), (1, 1));
 }
+
+#[test]
+fn an_elevated_score_is_tracked_by_a_repeat_four_weeks_later() {
+    let w = Window::new(d("2026-07-01"), d("2026-09-30"), 24);
+    let staff = HashSet::new();
+    let phq9 = |day: &str, total: f64| {
+        let mut o = screen(day, "phq-9", "depression", "complete");
+        o["valueQuantity"] = json!({"value": total});
+        o
+    };
+    let run = |obs: Vec<serde_json::Value>| {
+        let f = facts(&record("1980-01-01", obs), &w, &staff);
+        (f.elevated, f.followed)
+    };
+    // Elevated within the 12 months ending 2026-09-30, repeated 28 days on.
+    assert_eq!(
+        run(vec![phq9("2025-10-01", 12.0), phq9("2025-10-29", 6.0)]),
+        (true, true)
+    );
+    assert_eq!(
+        run(vec![phq9("2025-10-01", 12.0), phq9("2025-10-28", 6.0)]),
+        (true, false)
+    );
+    // Before the 12 months, or below 10: not in the denominator.
+    assert_eq!(
+        run(vec![phq9("2025-09-30", 12.0), phq9("2026-01-01", 6.0)]),
+        (false, false)
+    );
+    assert_eq!(
+        run(vec![phq9("2026-01-01", 9.0), phq9("2026-03-01", 6.0)]),
+        (false, false)
+    );
+    // A repeat after the period's end does not count yet.
+    assert_eq!(
+        run(vec![phq9("2026-09-01", 15.0), phq9("2026-10-01", 5.0)]),
+        (true, false)
+    );
+}

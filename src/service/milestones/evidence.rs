@@ -110,7 +110,12 @@ impl FhirService {
             let from = scope.window.first - chrono::Months::new(months);
             inputs.attested = attestation::items(&responses, &reviews, from, scope.window.last);
         }
-        if needs(&["empanelment", "bh-screening", "bh-care-plan-actions"]) {
+        if needs(&[
+            "empanelment",
+            "bh-screening",
+            "bh-care-plan-actions",
+            "bh-outcomes",
+        ]) {
             inputs.patients = Some(self.patient_tally(ctx, scope.window).await?);
         }
         if needs(&["bh-connected", "two-way-exchange", "referrals-made"]) {
@@ -262,6 +267,14 @@ impl FhirService {
                 Finding::Ratio {
                     numerator: t.planned.clone(),
                     denominator: t.positive.clone(),
+                    also: None,
+                }
+            }
+            "bh-outcomes" => {
+                let t = inputs.patients.as_ref().expect("gathered");
+                Finding::Ratio {
+                    numerator: t.followed.clone(),
+                    denominator: t.elevated.clone(),
                     also: None,
                 }
             }
