@@ -182,6 +182,27 @@ pub fn format_instant_ms(ms: i64) -> String {
     format_instant(chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default())
 }
 
+/// The calendar date a FHIR date or dateTime is written on (its own offset,
+/// not converted to UTC): what day-based rules compare.
+pub fn date_written(text: &str) -> Option<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(text.get(..10)?, "%Y-%m-%d").ok()
+}
+
+/// Midnight UTC of a day, in epoch milliseconds.
+pub fn day_start_ms(d: chrono::NaiveDate) -> i64 {
+    d.and_hms_opt(0, 0, 0)
+        .unwrap_or_default()
+        .and_utc()
+        .timestamp_millis()
+}
+
+/// The UTC date of epoch milliseconds (out-of-range values give the epoch).
+pub fn utc_date(ms: i64) -> chrono::NaiveDate {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .date_naive()
+}
+
 /// The current year, used by `ap` (approximate) searches relative to now.
 pub fn year_of(ms: i64) -> i32 {
     Utc.timestamp_millis_opt(ms)

@@ -208,6 +208,11 @@ impl FhirService {
         }
     }
 
+    /// Today (UTC) on the service clock.
+    pub(crate) fn today(&self) -> chrono::NaiveDate {
+        crate::fhir::datetime::utc_date(self.clock.now_ms())
+    }
+
     /// The service clock (shared with the outbox worker's bookkeeping).
     pub fn clock(&self) -> Arc<dyn Clock> {
         self.clock.clone()

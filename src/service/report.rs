@@ -31,6 +31,11 @@ impl FhirService {
     }
 }
 
+/// A query parameter's first value.
+pub(crate) fn param<'a>(pairs: &'a [(String, String)], k: &str) -> Option<&'a str> {
+    pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+}
+
 pub(crate) fn ratio(name: &str, r: &Ratio) -> Value {
     let mut part = vec![
         json!({ "name": "numerator", "valueInteger": r.numerator.len() }),
@@ -54,14 +59,9 @@ pub(crate) fn ratio(name: &str, r: &Ratio) -> Value {
 
 /// `[start, end)` in ms from `period=YYYYQn` or `periodStart`/`periodEnd` (dates, end inclusive).
 pub(crate) fn period(pairs: &[(String, String)]) -> Result<(i64, i64), ServiceError> {
-    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let get = |k: &str| param(pairs, k);
     let bad = |m: String| ServiceError::bad(Issue::error("invalid", m));
-    let day = |d: NaiveDate| {
-        d.and_hms_opt(0, 0, 0)
-            .unwrap_or_default()
-            .and_utc()
-            .timestamp_millis()
-    };
+    let day = crate::fhir::datetime::day_start_ms;
     if let Some(p) = get("period") {
         let (y, q) = p
             .split_once('Q')

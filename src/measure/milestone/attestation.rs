@@ -111,7 +111,7 @@ pub fn items(
     from: NaiveDate,
     to: NaiveDate,
 ) -> HashMap<String, ItemState> {
-    let day = |s: &str| NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d").ok();
+    let day = crate::fhir::datetime::date_written;
     let mut out: HashMap<String, ItemState> = HashMap::new();
     for qr in responses {
         let (Some(authored), Some(id)) = (qr["authored"].as_str(), qr["id"].as_str()) else {

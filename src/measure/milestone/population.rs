@@ -9,6 +9,7 @@ use std::collections::{BTreeSet, HashSet};
 use chrono::{Months, NaiveDate};
 use serde_json::Value;
 
+use crate::fhir::datetime::date_written;
 use crate::measure::record::{Record, as_list, codings};
 use crate::measure::time::years_between;
 
@@ -134,17 +135,12 @@ fn outcome_tracking(record: &Record, w: &Window) -> (bool, bool) {
     (elevated, false)
 }
 
-/// The calendar date an element's time is written on.
-fn day_of(text: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(text.get(..10)?, "%Y-%m-%d").ok()
-}
-
 fn visit_day(e: &Value) -> Option<NaiveDate> {
     let class = e["class"]["code"].as_str()?;
     if e["status"] != "finished" || !VISIT_CLASSES.contains(&class) {
         return None;
     }
-    day_of(
+    date_written(
         e["period"]["start"]
             .as_str()
             .or(e["period"]["end"].as_str())?,
@@ -182,7 +178,7 @@ fn bh_plan_with_action(plan: &Value, patient: &str, last: NaiveDate) -> bool {
         .any(|a| as_list(&a["detail"]["performer"]).any(|p| p["reference"] == patient));
     let started = plan["period"]["start"]
         .as_str()
-        .and_then(day_of)
+        .and_then(date_written)
         .is_none_or(|d| d <= last);
     bh && action && started && (plan["status"] == "active" || plan["status"] == "completed")
 }
@@ -209,7 +205,11 @@ fn completed_screen(o: &Value) -> Option<(String, String, NaiveDate)> {
     let at = o["effectiveDateTime"]
         .as_str()
         .or(o["effectivePeriod"]["start"].as_str())?;
-    Some((instrument.to_string(), domain.to_string(), day_of(at)?))
+    Some((
+        instrument.to_string(),
+        domain.to_string(),
+        date_written(at)?,
+    ))
 }
 
 /// One patient's facts for a period.

@@ -7,12 +7,13 @@
 use chrono::Datelike;
 use serde_json::{Value, json};
 
+use crate::fhir::datetime::day_start_ms as ms;
 use crate::measure::catalog::Catalog;
 use crate::measure::milestone::population::Window;
 use crate::measure::milestone::program::Quarter;
 use crate::measure::run::Period;
+use crate::service::milestones::Enrolled;
 use crate::service::milestones::evidence::Scope;
-use crate::service::milestones::{Enrolled, ms};
 use crate::service::{FhirService, ServiceError};
 use crate::store::AccessContext;
 

@@ -16,12 +16,13 @@ mod report;
 
 pub use report::{ReportRow, rows_of};
 
-use chrono::NaiveDate;
 use serde_json::{Value, json};
 
+use crate::fhir::datetime::utc_date;
 use crate::fhir::outcome::Issue;
 use crate::measure::milestone::program::{OnFailedChecks, Quarter};
-use crate::service::milestones::{Enrolled, get};
+use crate::service::milestones::Enrolled;
+use crate::service::report::param as get;
 use crate::service::{FhirService, ServiceError};
 use crate::store::ledger::{NewSubmission, SUBMISSION_TOPIC, SubmissionRow};
 use crate::store::outbox::OutboxMessage;
@@ -43,12 +44,6 @@ struct Origin<'a> {
 }
 
 impl FhirService {
-    fn today(&self) -> NaiveDate {
-        chrono::DateTime::from_timestamp_millis(self.clock.now_ms())
-            .unwrap_or_default()
-            .date_naive()
-    }
-
     /// One pass of the scheduler over every enrolled practice; returns the
     /// submissions recorded. A practice's failure is logged (no patient
     /// data) and does not stop the others.
@@ -265,11 +260,7 @@ impl FhirService {
                 ))
             })?;
         let first = crate::service::report::period(pairs)?.0;
-        let q = Quarter::of(
-            chrono::DateTime::from_timestamp_millis(first)
-                .unwrap_or_default()
-                .date_naive(),
-        );
+        let q = Quarter::of(utc_date(first));
         let origin = Origin {
             by: &ctx.client_id,
             supersedes: Some(&latest),

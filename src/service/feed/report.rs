@@ -107,11 +107,7 @@ impl FhirService {
             ))
         })?;
         let first = crate::service::report::period(&[("period".into(), quarter.into())])?.0;
-        let q = Quarter::of(
-            chrono::DateTime::from_timestamp_millis(first)
-                .unwrap_or_default()
-                .date_naive(),
-        );
+        let q = Quarter::of(crate::fhir::datetime::utc_date(first));
         let key = format!("{practice}.{}.{}.preview", e.program.id, q.name);
         let built = self.build_submission(&ctx, &e, &q, &key, None).await?;
         Ok((built.bundle, built.checks))

@@ -134,7 +134,7 @@ pub async fn run(
 /// The period of a request: `periodStart`+`periodEnd`, or `period=2026` /
 /// `period=2026Q3` (the twelve months ending with that quarter).
 pub fn period_of(pairs: &[(String, String)]) -> Result<Period, ServiceError> {
-    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let get = |k: &str| crate::service::report::param(pairs, k);
     let bad = |m: String| ServiceError::bad(Issue::error("invalid", m));
     match (get("periodStart"), get("periodEnd"), get("period")) {
         (Some(s), Some(e), None) => Period::from_bounds(s, e).map_err(bad),

@@ -11,9 +11,7 @@ use crate::measure::run::{MeasureTally, Period, report_groups};
 use crate::service::measures::evaluate::{Selection, measure_def, report_base, run, subject_id};
 use crate::service::{FhirService, ServiceError};
 
-fn get<'a>(pairs: &'a [(String, String)], k: &str) -> Option<&'a str> {
-    pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
-}
+use crate::service::report::param as get;
 
 fn selection(pairs: &[(String, String)]) -> Result<Selection, ServiceError> {
     Ok(Selection {

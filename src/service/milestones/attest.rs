@@ -7,11 +7,12 @@
 
 use serde_json::{Value, json};
 
-use super::{get, overseer};
+use super::overseer;
 use crate::fhir::outcome::Issue;
 use crate::measure::milestone::attestation::{self, REVIEW_CS};
 use crate::service::hooks::{HookCx, PostWriteHook};
 use crate::service::managed::create_once;
+use crate::service::report::param as get;
 use crate::service::screening::Written;
 use crate::service::{FhirService, ServiceError};
 use crate::store::{AccessContext, transact};
@@ -102,9 +103,7 @@ impl FhirService {
         let responses = self
             .find_values(ctx, "QuestionnaireResponse", &[("questionnaire", url)])
             .await?;
-        let today = chrono::DateTime::from_timestamp_millis(self.clock.now_ms())
-            .unwrap_or_default()
-            .date_naive();
+        let today = self.today();
         let (start, _) = attestation::checklist_period(
             e.program.years[0],
             e.program.reporting.attestation_months,

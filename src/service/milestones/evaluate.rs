@@ -6,10 +6,11 @@
 use serde_json::{Value, json};
 
 use super::evidence::Scope;
-use super::{Enrolled, get, overseer};
+use super::{Enrolled, overseer};
 use crate::fhir::outcome::Issue;
 use crate::measure::milestone::catalog::Milestone;
 use crate::measure::milestone::standing::{Assessment, Finding, share};
+use crate::service::report::param as get;
 use crate::service::{FhirService, ServiceError};
 use crate::store::AccessContext;
 

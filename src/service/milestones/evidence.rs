@@ -183,21 +183,16 @@ impl FhirService {
             .store
             .submissions(&ctx.tenant, Some(&e.program.id), None)
             .await?;
-        let today = chrono::DateTime::from_timestamp_millis(self.clock.now_ms())
-            .unwrap_or_default()
-            .date_naive();
+        let today = self.today();
         let (mut numerator, mut denominator) = (Vec::new(), Vec::new());
         let mut q = crate::measure::milestone::program::Quarter::of(e.enrolment.start);
         while q.last <= scope.window.last {
             let due = e.program.due_date(q.end());
             if q.last >= scope.window.first && due.is_some_and(|d| d < today) {
                 let required = e.enrolment.required_cqms(e.track, q.end());
-                let deadline = due.and_then(|d| d.succ_opt()).map(|d| {
-                    d.and_hms_opt(0, 0, 0)
-                        .unwrap_or_default()
-                        .and_utc()
-                        .timestamp_millis()
-                });
+                let deadline = due
+                    .and_then(|d| d.succ_opt())
+                    .map(crate::fhir::datetime::day_start_ms);
                 let on_time = ledger.iter().any(|s| {
                     let at = match s.entry.destination {
                         Some(_) => s.delivered_ms,

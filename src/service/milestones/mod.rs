@@ -15,11 +15,12 @@ pub use attest::MilestonesHook;
 pub use evaluate::STATUS_EXT;
 pub use programs::{Enrolled, Programs};
 
-use chrono::{Duration, NaiveDate};
+use chrono::Duration;
 use serde_json::{Value, json};
 
 use crate::auth::Role;
 use crate::auth::policy::Interaction;
+use crate::fhir::datetime::{day_start_ms as ms, utc_date as day};
 use crate::fhir::outcome::Issue;
 use crate::measure::milestone::catalog::Milestone;
 use crate::measure::milestone::population::Window;
@@ -29,30 +30,13 @@ use crate::service::{FhirService, ServiceError};
 use crate::store::{AccessContext, transact};
 use evidence::Scope;
 
-/// Midnight UTC of a day, in ms.
-pub(crate) fn ms(d: NaiveDate) -> i64 {
-    d.and_hms_opt(0, 0, 0)
-        .unwrap_or_default()
-        .and_utc()
-        .timestamp_millis()
-}
-
-fn day(ms: i64) -> NaiveDate {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .date_naive()
-}
-
 /// Program staff or a facilitator reading a practice they oversee: numbers
 /// only, never patient lists.
 pub(crate) fn overseer(ctx: &AccessContext) -> bool {
     ctx.grant.role == Role::Reporting && ctx.grant.org != ctx.tenant
 }
 
-/// A query parameter's value.
-pub(crate) fn get<'a>(pairs: &'a [(String, String)], k: &str) -> Option<&'a str> {
-    pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
-}
+use crate::service::report::param as get;
 
 impl FhirService {
     /// Who may see a practice's milestones: its own EHR, reporting and admin

@@ -316,7 +316,7 @@ impl Pass<'_> {
         let birth = self.patient(&source.subject)?.and_then(|p| {
             p["birthDate"]
                 .as_str()
-                .and_then(|b| NaiveDate::parse_from_str(b.get(..10)?, "%Y-%m-%d").ok())
+                .and_then(crate::fhir::datetime::date_written)
         });
         let now = DateTime::from_timestamp_millis(self.st.now_ms).unwrap_or_default();
         let on = administered_on(source).unwrap_or_else(|| now.date_naive());
@@ -331,5 +331,5 @@ pub fn administered_on(source: &Source) -> Option<NaiveDate> {
         .get("effectiveDateTime")
         .or_else(|| e.pointer("/effectivePeriod/start"))?
         .as_str()?;
-    NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d").ok()
+    crate::fhir::datetime::date_written(s)
 }

@@ -3,7 +3,7 @@
 //! input of care-gap lists. Built from the screening results the caller may
 //! see (the search path applies the access policy and audits the read).
 
-use chrono::{DateTime, NaiveDate};
+use chrono::NaiveDate;
 use serde_json::{Value, json};
 
 use super::build::{DERIVED_TAG, INSTRUMENT_TAG, RESULT_CS};
@@ -54,10 +54,8 @@ impl FhirService {
             .collect();
         let birth = patient["birthDate"]
             .as_str()
-            .and_then(|b| NaiveDate::parse_from_str(b.get(..10)?, "%Y-%m-%d").ok());
-        let today = DateTime::from_timestamp_millis(self.clock.now_ms())
-            .unwrap_or_default()
-            .date_naive();
+            .and_then(crate::fhir::datetime::date_written);
+        let today = self.today();
         Ok(summarize(&results, birth, today))
     }
 }
@@ -78,7 +76,7 @@ pub fn summarize(results: &[Value], birth: Option<NaiveDate>, today: NaiveDate) 
             .is_some_and(|c| c == "complete");
         if let (Some(d), Some(w), true) = (
             domain,
-            when.and_then(|w| NaiveDate::parse_from_str(w.get(..10)?, "%Y-%m-%d").ok()),
+            when.and_then(crate::fhir::datetime::date_written),
             complete,
         ) {
             done.push((d, w));
