@@ -61,6 +61,54 @@ fn record_of(p: PatientRecord) -> Option<Record> {
     Record::new(std::iter::once(patient).chain(p.resources.iter().filter_map(|r| parse(&r.body))))
 }
 
+/// Folds the tenant's patients (with the resources of `types` pointing at
+/// each) into `state`, a page at a time: `work` takes each record on the
+/// blocking pool while the next page is read (a reader thread and a
+/// blocking-pool thread at once); `after_page` then sees the state on the
+/// caller's side with the number of patients read so far.
+pub(crate) async fn fold_records<S, W>(
+    store: &dyn Store,
+    ctx: &AccessContext,
+    types: &[&str],
+    only: Option<Vec<String>>,
+    mut state: S,
+    work: W,
+    mut after_page: impl FnMut(&mut S, u64) + Send,
+) -> Result<S, StoreError>
+where
+    S: Send + 'static,
+    W: Fn(&mut S, Record) + Send + Sync + 'static,
+{
+    let work = std::sync::Arc::new(work);
+    let fetch = |after: Option<String>| {
+        let page = PatientPage {
+            types: types.iter().map(|t| t.to_string()).collect(),
+            after,
+            only: only.clone(),
+            limit: PAGE,
+        };
+        store.patient_records(ctx, page)
+    };
+    let mut seen = 0u64;
+    let mut rows = fetch(None).await?;
+    while let Some(last) = rows.last() {
+        let next = fetch(Some(last.patient.id.clone()));
+        seen += rows.len() as u64;
+        let w = work.clone();
+        let page = tokio::task::spawn_blocking(move || {
+            for record in rows.into_iter().filter_map(record_of) {
+                w(&mut state, record);
+            }
+            state
+        });
+        let (worked, fetched) = tokio::join!(page, next);
+        state = worked.map_err(|e| StoreError::Backend(format!("evaluation task failed: {e}")))?;
+        rows = fetched?;
+        after_page(&mut state, seen);
+    }
+    Ok(state)
+}
+
 /// Streams the tenant's patients through `tallies`. `each` sees every
 /// admitted patient's results (for care gaps and individual reports);
 /// `progress` is told how many patients have been read.
@@ -69,65 +117,52 @@ pub async fn run(
     ctx: &AccessContext,
     period: Period,
     selection: &Selection,
-    mut tallies: Vec<MeasureTally>,
+    tallies: Vec<MeasureTally>,
     mut each: impl FnMut(&Record, &[Vec<GroupResult>]) + Send,
     mut progress: impl FnMut(u64) + Send,
 ) -> Result<Vec<MeasureTally>, StoreError> {
-    let mut seen = 0u64;
-    let fetch = |after: Option<String>| {
-        let page = PatientPage {
-            types: COMPARTMENT_TYPES.iter().map(|t| t.to_string()).collect(),
-            after,
-            only: selection.patient.clone().map(|p| vec![p]),
-            limit: PAGE,
-        };
-        store.patient_records(ctx, page)
-    };
-    // The next page is read while this one is evaluated (a reader thread
-    // and a blocking-pool thread at once).
-    let mut rows = fetch(None).await?;
-    while let Some(last) = rows.last() {
-        let next = fetch(Some(last.patient.id.clone()));
-        seen += rows.len() as u64;
-        let sel = selection.clone();
-        let work = tokio::task::spawn_blocking(move || {
-            let catalog = Catalog::get();
-            let mut evaluated = Vec::new();
-            for record in rows.into_iter().filter_map(record_of) {
-                let admitted: Vec<bool> = tallies
-                    .iter()
-                    .map(|t| sel.admits(&record, t.def, period))
-                    .collect();
-                if !admitted.contains(&true) {
-                    continue;
-                }
-                // A measure the patient is not attributed to for this
-                // practitioner has no result (no groups) for them.
-                let results: Vec<Vec<GroupResult>> = tallies
-                    .iter_mut()
-                    .zip(admitted)
-                    .map(|(t, yes)| {
-                        if yes {
-                            t.feed(catalog, &record, period)
-                        } else {
-                            Vec::new()
-                        }
-                    })
-                    .collect();
-                evaluated.push((record, results));
-            }
-            (tallies, evaluated)
-        });
-        let (worked, fetched) = tokio::join!(work, next);
-        let (t, evaluated) =
-            worked.map_err(|e| StoreError::Backend(format!("evaluation task failed: {e}")))?;
-        rows = fetched?;
-        tallies = t;
-        for (record, results) in &evaluated {
-            each(record, results);
+    type Evaluated = Vec<(Record, Vec<Vec<GroupResult>>)>;
+    let sel = selection.clone();
+    let evaluate = move |(tallies, evaluated): &mut (Vec<MeasureTally>, Evaluated),
+                         record: Record| {
+        let admitted: Vec<bool> = tallies
+            .iter()
+            .map(|t| sel.admits(&record, t.def, period))
+            .collect();
+        if !admitted.contains(&true) {
+            return;
         }
-        progress(seen);
-    }
+        // A measure the patient is not attributed to for this practitioner
+        // has no result (no groups) for them.
+        let catalog = Catalog::get();
+        let results: Vec<Vec<GroupResult>> = tallies
+            .iter_mut()
+            .zip(admitted)
+            .map(|(t, yes)| {
+                if yes {
+                    t.feed(catalog, &record, period)
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        evaluated.push((record, results));
+    };
+    let (tallies, _) = fold_records(
+        store,
+        ctx,
+        COMPARTMENT_TYPES,
+        selection.patient.clone().map(|p| vec![p]),
+        (tallies, Vec::new()),
+        evaluate,
+        |(_, evaluated), seen| {
+            for (record, results) in evaluated.drain(..) {
+                each(&record, &results);
+            }
+            progress(seen);
+        },
+    )
+    .await?;
     Ok(tallies)
 }
 

@@ -4,7 +4,7 @@
 //! and activity. A computation whose inputs arrive with later work answers
 //! `Finding::Missing` with the reason — never met, never zero.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::measure::milestone::attestation::{self, ItemState, REVIEW_CS};
 use crate::measure::milestone::catalog::{Evidence, Milestone};
@@ -58,6 +58,8 @@ fn holds_cqms(body: &str, n: u32) -> bool {
 pub(crate) struct Inputs {
     /// The checklist items' latest answers and reviews.
     pub attested: HashMap<String, ItemState>,
+    /// The practice's clinicians (who can be a PCP).
+    pub staff: HashSet<String>,
     pub patients: Option<Tally>,
     pub referrals: Option<(ReferralNumbers, Vec<Referral>)>,
     pub transitions: Option<TocNumbers>,
@@ -110,13 +112,20 @@ impl FhirService {
             let from = scope.window.first - chrono::Months::new(months);
             inputs.attested = attestation::items(&responses, &reviews, from, scope.window.last);
         }
-        if needs(&[
+        let tally = needs(&[
             "empanelment",
             "bh-screening",
             "bh-care-plan-actions",
             "bh-outcomes",
-        ]) {
-            inputs.patients = Some(self.patient_tally(ctx, scope.window).await?);
+        ]);
+        if tally || needs(&["provider-cqm-reports"]) {
+            inputs.staff = self.staff(ctx).await?;
+        }
+        if tally {
+            inputs.patients = Some(
+                self.patient_tally(ctx, scope.window, inputs.staff.clone())
+                    .await?,
+            );
         }
         if needs(&["bh-connected", "two-way-exchange", "referrals-made"]) {
             inputs.referrals = Some(
@@ -347,7 +356,7 @@ impl FhirService {
                 "behavioral-health outcome measures configured (CMS159)",
             ),
             "provider-cqm-reports" => count(
-                self.staff(ctx).await?.len(),
+                inputs.staff.len(),
                 "clinicians with per-provider CQM reports (practitioner=)",
             ),
             "care-gap-strategy" => count(
