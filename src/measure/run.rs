@@ -182,7 +182,8 @@ fn group_ids(measure: &Value) -> Vec<(String, Vec<Value>)> {
         .collect()
 }
 
-fn population_json(code: &str, count: u64) -> Value {
+/// A MeasureReport `group.population` with its code and count.
+pub fn population_json(code: &str, count: u64) -> Value {
     json!({
         "code": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/measure-population", "code": code}]},
         "count": count

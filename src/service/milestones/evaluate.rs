@@ -10,19 +10,18 @@ use super::{Enrolled, overseer};
 use crate::fhir::outcome::Issue;
 use crate::measure::milestone::catalog::Milestone;
 use crate::measure::milestone::standing::{Assessment, Finding, share};
+use crate::measure::run::population_json;
 use crate::service::report::param as get;
 use crate::service::{FhirService, ServiceError};
 use crate::store::AccessContext;
 
-const POP: &str = "http://terminology.hl7.org/CodeSystem/measure-population";
 /// Extensions on a milestone MeasureReport: status, threshold, reason.
 pub const STATUS_EXT: &str = "http://tandem.health/fhir/StructureDefinition/milestone-status";
 pub const THRESHOLD_EXT: &str = "http://tandem.health/fhir/StructureDefinition/milestone-threshold";
 pub const REASON_EXT: &str = "http://tandem.health/fhir/StructureDefinition/milestone-reason";
 
 fn population(code: &str, patients: &[String], list: bool) -> (Value, Option<Value>) {
-    let mut p =
-        json!({ "code": { "coding": [{ "system": POP, "code": code }] }, "count": patients.len() });
+    let mut p = population_json(code, patients.len() as u64);
     if !list {
         return (p, None);
     }
@@ -144,8 +143,9 @@ impl FhirService {
                 }
                 score = share(numerator.len(), denominator.len());
             }
-            Finding::Count { count, .. } => groups.push(json!({
-                "code": { "coding": [{ "system": POP, "code": "initial-population" }] }, "count": count })),
+            Finding::Count { count, .. } => {
+                groups.push(population_json("initial-population", *count))
+            }
             _ => {}
         }
         let profile = if list {
