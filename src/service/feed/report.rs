@@ -115,6 +115,6 @@ impl FhirService {
 
     /// The practices enrolled in `program`, sorted.
     pub fn enrolled_in(&self, program: &str) -> Vec<String> {
-        self.settings.programs.overseen(program)
+        self.settings.programs.in_program(program)
     }
 }

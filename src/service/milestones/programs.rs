@@ -84,25 +84,18 @@ impl Programs {
             .is_some_and(|e| e.program == org || e.facilitator.as_deref() == Some(org))
     }
 
-    /// The practices `org` oversees, sorted.
-    pub fn overseen(&self, org: &str) -> Vec<String> {
+    /// The practices enrolled in `program`, sorted.
+    pub fn in_program(&self, program: &str) -> Vec<String> {
         let mut v: Vec<String> = self
             .enrolments
-            .keys()
-            .filter(|p| self.oversees(org, p))
-            .cloned()
+            .values()
+            .filter(|e| e.program == program)
+            .map(|e| e.practice.clone())
             .collect();
         v.sort();
         v
     }
 
-    /// Every catalog milestone Measure, for serving and search.
-    pub fn catalogs(&self) -> impl Iterator<Item = &MilestoneCatalog> {
-        self.programs.iter().map(|(_, c)| c)
-    }
-}
-
-impl Programs {
     /// Every enrolled practice, sorted.
     pub fn practices(&self) -> Vec<String> {
         let mut v: Vec<String> = self.enrolments.keys().cloned().collect();
