@@ -104,18 +104,14 @@ const OUTCOME_INSTRUMENTS: [&str; 2] = ["phq-9", "gad-7"];
 const ELEVATED: f64 = 10.0;
 
 /// BB10.Y2.1 for one patient: (elevated, followed).
-fn outcome_tracking(record: &Record, w: &Window) -> (bool, bool) {
+fn outcome_tracking(screens: &[Screen], w: &Window) -> (bool, bool) {
     let from = w.last.succ_opt().unwrap_or(w.last) - Months::new(12);
     let mut elevated = false;
     for instrument in OUTCOME_INSTRUMENTS {
-        let mut results: Vec<(NaiveDate, Option<f64>)> = record
-            .all("Observation")
+        let mut results: Vec<(NaiveDate, Option<f64>)> = screens
             .iter()
-            .filter_map(|o| {
-                let (i, _, day) = completed_screen(o)?;
-                (i == instrument && day <= w.last)
-                    .then(|| (day, o["valueQuantity"]["value"].as_f64()))
-            })
+            .filter(|s| s.instrument == instrument && s.day <= w.last)
+            .map(|s| (s.day, s.total))
             .collect();
         results.sort_by_key(|(d, _)| *d);
         let Some((index, _)) = results
@@ -183,8 +179,17 @@ fn bh_plan_with_action(plan: &Value, patient: &str, last: NaiveDate) -> bool {
     bh && action && started && (plan["status"] == "active" || plan["status"] == "completed")
 }
 
-/// A completed behavioral-health screening result: `(instrument, domain, day)`.
-fn completed_screen(o: &Value) -> Option<(String, String, NaiveDate)> {
+/// A completed behavioral-health screening result (Tandem's derived result).
+struct Screen {
+    instrument: String,
+    domain: String,
+    day: NaiveDate,
+    positive: bool,
+    total: Option<f64>,
+}
+
+/// The Observation as a completed behavioral-health screening result.
+fn completed_screen(o: &Value) -> Option<Screen> {
     let instrument = o["meta"]["tag"]
         .as_array()?
         .iter()
@@ -205,11 +210,13 @@ fn completed_screen(o: &Value) -> Option<(String, String, NaiveDate)> {
     let at = o["effectiveDateTime"]
         .as_str()
         .or(o["effectivePeriod"]["start"].as_str())?;
-    Some((
-        instrument.to_string(),
-        domain.to_string(),
-        date_written(at)?,
-    ))
+    Some(Screen {
+        instrument: instrument.to_string(),
+        domain: domain.to_string(),
+        day: date_written(at)?,
+        positive: o["interpretation"][0]["coding"][0]["code"] == "POS",
+        total: o["valueQuantity"]["value"].as_f64(),
+    })
 }
 
 /// One patient's facts for a period.
@@ -236,15 +243,17 @@ pub fn facts(record: &Record, w: &Window, staff: &HashSet<String>) -> Facts {
         }
     }
     let patient = format!("Patient/{}", record.id());
-    let positive = record.all("Observation").iter().any(|o| {
-        o["interpretation"][0]["coding"][0]["code"] == "POS"
-            && completed_screen(o).is_some_and(|(_, _, d)| w.has(d))
-    });
+    let screens: Vec<Screen> = record
+        .all("Observation")
+        .iter()
+        .filter_map(completed_screen)
+        .collect();
+    let positive = screens.iter().any(|s| s.positive && w.has(s.day));
     let planned = record
         .all("CarePlan")
         .iter()
         .any(|p| bh_plan_with_action(p, &patient, w.last));
-    let (elevated, followed) = outcome_tracking(record, w);
+    let (elevated, followed) = outcome_tracking(&screens, w);
     Facts {
         positive,
         planned,
@@ -254,12 +263,10 @@ pub fn facts(record: &Record, w: &Window, staff: &HashSet<String>) -> Facts {
         active: visits.iter().any(|d| w.active_from <= *d && *d <= w.last),
         empaneled: empaneled(record, staff),
         seen,
-        screened: record
-            .all("Observation")
-            .iter()
-            .filter_map(completed_screen)
-            .filter(|(_, _, d)| w.has(*d))
-            .map(|(i, d, _)| (i, d))
+        screened: screens
+            .into_iter()
+            .filter(|s| w.has(s.day))
+            .map(|s| (s.instrument, s.domain))
             .collect(),
     }
 }
