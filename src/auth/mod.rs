@@ -10,6 +10,7 @@ pub mod assertion;
 pub mod audit;
 pub mod backend;
 pub mod clients;
+pub mod consent;
 pub mod jwks;
 pub mod keys;
 pub mod policy;

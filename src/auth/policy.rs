@@ -1,7 +1,8 @@
 //! Access decisions: which interactions a grant allows on which types (role
 //! rules, then SMART scopes), whether a resource matches a restricted scope,
-//! which resources carry sensitive labels, and whether a Consent permits
-//! disclosing them. Pure functions; the service layer gathers the inputs.
+//! which resources carry sensitive labels (whether a Consent permits
+//! disclosing them is `consent`). Pure functions; the service layer gathers
+//! the inputs.
 
 use std::collections::HashSet;
 
@@ -193,55 +194,6 @@ pub fn sensitive_labels(resource: &Value) -> Vec<String> {
             hit.then(|| code.to_string())
         })
         .collect()
-}
-
-/// Whether an R4 Consent permits disclosing data with `labels` to the
-/// Organization `org` at `now` (an ISO date-time). Active, patient-privacy
-/// scope, permit provision naming the Organization as actor, current period,
-/// and — when the provision lists security labels — listing every sensitivity
-/// label of the data. Confidentiality codes (`R`, `V`) and the `42CFRPart2`
-/// policy code are implied by the sensitivity they protect.
-pub fn consent_permits(consent: &Value, org: &str, labels: &[String], now: &str) -> bool {
-    let p = &consent["provision"];
-    let privacy = consent["scope"]["coding"]
-        .as_array()
-        .is_some_and(|c| c.iter().any(|c| c["code"] == "patient-privacy"));
-    let actor_ref = format!("Organization/{org}");
-    let actor = p["actor"].as_array().is_some_and(|a| {
-        a.iter()
-            .any(|a| a["reference"]["reference"].as_str() == Some(actor_ref.as_str()))
-    });
-    let period_ok = in_period(&p["period"], now);
-    let listed: HashSet<&str> = p["securityLabel"]
-        .as_array()
-        .map(|l| l.iter().filter_map(|c| c["code"].as_str()).collect())
-        .unwrap_or_default();
-    let covered = listed.is_empty()
-        || labels
-            .iter()
-            .filter(|l| !matches!(l.as_str(), "R" | "V" | "42CFRPart2"))
-            .all(|l| listed.contains(l.as_str()));
-    consent["status"] == "active"
-        && privacy
-        && p["type"] == "permit"
-        && actor
-        && period_ok
-        && covered
-}
-
-/// `now` within a Period; dates compare as strings once cut to equal precision.
-fn in_period(period: &Value, now: &str) -> bool {
-    let cmp = |bound: &str| {
-        let n = bound.len().min(now.len());
-        now[..n].cmp(&bound[..n])
-    };
-    let after_start = period["start"]
-        .as_str()
-        .is_none_or(|s| cmp(s) != std::cmp::Ordering::Less);
-    let before_end = period["end"]
-        .as_str()
-        .is_none_or(|e| cmp(e) != std::cmp::Ordering::Greater);
-    after_start && before_end
 }
 
 /// Task statuses of a referral that is still open (the partner works on it).

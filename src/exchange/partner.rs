@@ -1,9 +1,10 @@
 //! The partner channel: a referral package (kept in the outbox as a
-//! transaction Bundle of PUTs) is sent to the partner's FHIR base as one PUT
-//! per resource, authenticated with SMART Backend Services as Tandem's own
-//! client at the partner. (Per-resource PUTs because a partner-scoped client
-//! — how Tandem itself admits a partner — may not update inside a Bundle.)
-//! Tokens are cached (`token`).
+//! transaction Bundle of PUTs) is posted to the partner's FHIR base as that
+//! one transaction, authenticated with SMART Backend Services as Tandem's
+//! own client at the partner: the partner stores the patient, the request,
+//! its supporting data and the Task together or not at all, and its checks
+//! see the referral Task beside the data it concerns. The PUTs make a retry
+//! after a lost answer idempotent. Tokens are cached (`token`).
 //!
 //! The body is the JSON Tandem stored, sent as is: nothing a typed model does
 //! not know is lost on the way (fhir-sdk's typed client would re-serialise).
@@ -82,52 +83,29 @@ impl PartnerPush {
 
 #[async_trait]
 impl Channel for PartnerPush {
-    /// Sends the package's entries as individual PUTs, the Task last (so the
-    /// partner never sees a referral whose parts are missing).
-    /// Each PUT is idempotent, so a retry after a partial delivery is safe.
+    /// Posts the package as one transaction.
     async fn deliver(&self, row: &OutboxRow) -> Result<Option<String>, Failure> {
         let id = row.destination.as_deref().unwrap_or_default();
         let t = self.targets.get(id).ok_or_else(|| {
             Failure::permanent(format!("partner {id} has no push endpoint configured"))
         })?;
-        let package: Value = serde_json::from_str(&row.payload)
-            .map_err(|e| Failure::permanent(format!("unreadable package: {e}")))?;
-        let entries: Vec<&Value> = package["entry"].as_array().into_iter().flatten().collect();
-        let Some((task, parts)) = entries.split_last() else {
-            return Ok(None);
-        };
-        let url = |e: &Value| e["request"]["url"].as_str().unwrap_or_default().to_string();
-        // The parts at once, then the Task: one round trip more than the
-        // slowest part, and never a Task whose parts are missing.
-        let sends = parts.iter().map(|e| {
-            let u = url(e);
-            async move { self.put(id, t, row, &u, &e["resource"]).await }
-        });
-        futures::future::try_join_all(sends).await?;
-        self.put(id, t, row, &url(task), &task["resource"]).await?;
+        self.post(id, t, row).await?;
         Ok(None)
     }
 }
 
 impl PartnerPush {
-    async fn put(
-        &self,
-        id: &str,
-        t: &Target,
-        row: &OutboxRow,
-        url: &str,
-        resource: &Value,
-    ) -> Result<(), Failure> {
+    async fn post(&self, id: &str, t: &Target, row: &OutboxRow) -> Result<(), Failure> {
         let token = self.tokens.get(&self.client, id, &t.credentials).await?;
         let mut req = self
             .client
-            .put(format!("{}/{url}", t.endpoint))
+            .post(format!("{}/", t.endpoint))
             .bearer_auth(token)
             .header("content-type", "application/fhir+json")
             .header("accept", "application/fhir+json")
             .header("idempotency-key", &row.key)
             .header("x-tandem-topic", &row.topic)
-            .body(resource.to_string());
+            .body(row.payload.clone());
         if let Some(tenant) = &t.tenant_header {
             req = req.header("x-tandem-tenant", tenant);
         }
@@ -152,8 +130,7 @@ impl PartnerPush {
             .filter_map(|i| i["code"].as_str())
             .collect();
         let msg = format!(
-            "partner answered {status} to PUT {} ({})",
-            url.split('/').next().unwrap_or_default(),
+            "partner answered {status} to the referral transaction ({})",
             codes.join(", ")
         );
         Err(if retry {

@@ -6,6 +6,9 @@
 //! other server's patient is one of its own — but silent, so a write that
 //! does it gets a warning the sender can act on.
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
 use serde_json::Value;
 
 use super::fhirpath::reference_type;
@@ -42,6 +45,70 @@ pub fn foreign_patients(
     out
 }
 
+/// The R4 Patient CompartmentDefinition (4.0.1, as published by HL7): for
+/// each resource type, the search parameters that put it in a patient's
+/// compartment (`Observation`: subject, performer; `Appointment`: actor; …).
+static PATIENT_COMPARTMENT: LazyLock<HashMap<String, Vec<String>>> = LazyLock::new(|| {
+    let def: Value = serde_json::from_str(include_str!(
+        "../../conformance/CompartmentDefinition-patient.json"
+    ))
+    .expect("the checked-in CompartmentDefinition parses");
+    def["resource"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            let params: Vec<String> = r["param"]
+                .as_array()?
+                .iter()
+                .filter_map(|p| p.as_str().map(String::from))
+                .collect();
+            Some((r["code"].as_str()?.to_string(), params))
+        })
+        .collect()
+});
+
+/// Every patient of this server whose compartment `resource` is in, as
+/// `Patient/{id}`: the Patient itself, and each reference of the
+/// compartment's parameters for the type that names a Patient here
+/// (relative, or absolute under `base`). Derived from the
+/// CompartmentDefinition, so every path counts (`Appointment.participant
+/// .actor`, `Observation.performer`, `Coverage.payor`, …), not a hand list.
+pub fn patients_in(
+    registry: &Registry,
+    base: &str,
+    resource_type: &str,
+    id: &str,
+    resource: &Value,
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |p: String| {
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    };
+    if resource_type == "Patient" {
+        add(format!("Patient/{id}"));
+    }
+    let params = PATIENT_COMPARTMENT.get(resource_type).into_iter().flatten();
+    for param in params.filter_map(|code| registry.get(resource_type, code)) {
+        for node in param.path.evaluate(resource_type, resource) {
+            let Some(r) = node.value.get("reference").and_then(Value::as_str) else {
+                continue;
+            };
+            if let Ref::Local {
+                resource_type: "Patient",
+                id,
+                ..
+            } = parse(r, base)
+            {
+                add(format!("Patient/{id}"));
+            }
+        }
+    }
+    out
+}
+
 /// One warning per foreign Patient reference (see [`foreign_patients`]).
 pub fn foreign_patient_warnings(
     registry: &Registry,
@@ -70,6 +137,35 @@ pub fn foreign_patient_warnings(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn patients(rt: &str, r: Value) -> Vec<String> {
+        patients_in(&Registry::builtin(), "http://tandem.test/fhir", rt, "x", &r)
+    }
+
+    /// Each path of the CompartmentDefinition counts, relative or absolute
+    /// under this server's base; other servers' patients and other types
+    /// do not.
+    #[test]
+    fn compartment_membership_follows_the_definition() {
+        let appt = json!({"resourceType": "Appointment", "status": "booked", "participant": [
+            {"actor": {"reference": "Practitioner/dr"}, "status": "accepted"},
+            {"actor": {"reference": "http://tandem.test/fhir/Patient/p1"}, "status": "accepted"},
+            {"actor": {"reference": "http://other.test/fhir/Patient/p9"}, "status": "accepted"}]});
+        assert_eq!(patients("Appointment", appt), vec!["Patient/p1"]);
+        let obs = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+            "subject": {"reference": "Patient/p1"}, "performer": [{"reference": "Patient/p2"}]});
+        assert_eq!(
+            patients("Observation", obs),
+            vec!["Patient/p1", "Patient/p2"]
+        );
+        assert_eq!(
+            patients("Patient", json!({"resourceType": "Patient"})),
+            vec!["Patient/x"]
+        );
+        let task = json!({"resourceType": "Task", "status": "requested", "intent": "order",
+            "for": {"reference": "Patient/p1"}});
+        assert_eq!(patients("Task", task), vec!["Patient/p1"], "Task.for");
+    }
 
     fn foreign(rt: &str, r: Value, local: &dyn Fn(&str) -> bool) -> Vec<String> {
         foreign_patients(

@@ -20,6 +20,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use crate::auth::policy::Interaction;
 use crate::auth::tokens::Tokens;
 use crate::caller::AccessContext;
 use crate::caller::grant::{Grant, Role};
@@ -221,38 +222,105 @@ impl FromRequestParts<AppState> for Access {
         if let Some(wait) = gate.throttle(&grant.client_id) {
             return Err(throttled(wait, "Rate limit exceeded"));
         }
-        let programs = &state.svc.settings().programs;
-        let oversees = |org: &str, t: &str| programs.oversees(org, t);
-        let (tenant, guest) =
-            choose_tenant(&grant, tenant_header, &state.default_tenant, oversees)?;
-        Ok(Access(AccessContext {
+        let settings = state.svc.settings();
+        let links = Links {
+            oversees: &|org: &str, t: &str| settings.programs.oversees(org, t),
+            compact: &|org: &str, t: &str| settings.referrals.partner(t, org).is_some(),
+        };
+        let chosen = choose_tenant(&grant, tenant_header, &state.default_tenant, &links);
+        let ctx = |tenant: String, guest: bool| AccessContext {
             tenant,
             client_id: grant.client_id.clone(),
-            request_id,
+            request_id: request_id.clone(),
             guest,
-            address,
-            grant,
-        }))
+            address: address.clone(),
+            grant: grant.clone(),
+        };
+        match chosen {
+            Ok((tenant, guest)) => Ok(Access(ctx(tenant, guest))),
+            Err(Refused { tenant, error }) => {
+                // On the named practice's audit trail: it is that practice's
+                // data the client tried to reach.
+                let (rt, i) = attempted(&parts.method, parts.uri.path());
+                state.svc.audit_refusal(&ctx(tenant, true), i, &rt);
+                Err(error)
+            }
+        }
     }
+}
+
+/// The relations between organizations that let a client work in another
+/// organization's tenant.
+struct Links<'a> {
+    /// (program or facilitator, practice): the practice is overseen by it.
+    oversees: &'a dyn Fn(&str, &str) -> bool,
+    /// (partner, practice): a care compact names the partner for the practice.
+    compact: &'a dyn Fn(&str, &str) -> bool,
+}
+
+/// A tenant a client may not work in, and the answer it gets.
+struct Refused {
+    tenant: String,
+    error: ApiError,
 }
 
 fn choose_tenant(
     grant: &Grant,
     named: Option<String>,
     default_tenant: &str,
-    oversees: impl Fn(&str, &str) -> bool,
-) -> Result<(String, bool), ApiError> {
+    links: &Links,
+) -> Result<(String, bool), Refused> {
     match (grant.role, named) {
         (Role::Operator, named) => Ok((named.unwrap_or_else(|| default_tenant.to_string()), false)),
         // Program staff and facilitators: the practices they oversee.
-        (Role::Reporting, Some(t)) if t != grant.org && oversees(&grant.org, &t) => Ok((t, false)),
-        (Role::BhPartner, Some(t)) if t != grant.org => Ok((t, true)),
-        (_, Some(t)) if t != grant.org => Err(forbidden(format!(
-            "This client acts for Organization/{} and cannot work in tenant '{t}'.",
-            grant.org
-        ))),
+        (Role::Reporting, Some(t)) if t != grant.org && (links.oversees)(&grant.org, &t) => {
+            Ok((t, false))
+        }
+        // A partner works as a guest only where a care compact names it:
+        // without one no referral can reach it, so it has no business there.
+        (Role::BhPartner, Some(t)) if t != grant.org && (links.compact)(&grant.org, &t) => {
+            Ok((t, true))
+        }
+        (Role::BhPartner, Some(t)) if t != grant.org => Err(Refused {
+            error: forbidden(format!(
+                "Organization/{} has no care compact with practice '{t}', so it cannot work in \
+                 that tenant.",
+                grant.org
+            )),
+            tenant: t,
+        }),
+        (_, Some(t)) if t != grant.org => Err(Refused {
+            error: forbidden(format!(
+                "This client acts for Organization/{} and cannot work in tenant '{t}'.",
+                grant.org
+            )),
+            tenant: t,
+        }),
         _ => Ok((grant.org.clone(), false)),
     }
+}
+
+/// The resource type and interaction a refused request attempted, for the
+/// audit record (its path, as routed: `/{type}`, `/{type}/{id}`, `/$op`).
+fn attempted(method: &axum::http::Method, path: &str) -> (String, Interaction) {
+    use axum::http::Method;
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let rt = segments
+        .iter()
+        .find(|s| s.chars().next().is_some_and(|c| c.is_ascii_uppercase()))
+        .map_or("-", |s| s)
+        .to_string();
+    let operation = segments.iter().any(|s| s.starts_with('$'));
+    let by_id = segments.len() >= 2 && !segments.iter().any(|s| s.starts_with('_'));
+    let i = match *method {
+        _ if operation => Interaction::Operation,
+        Method::GET if by_id => Interaction::Read,
+        Method::GET => Interaction::Search,
+        Method::PUT | Method::PATCH => Interaction::Update,
+        Method::DELETE => Interaction::Delete,
+        _ => Interaction::Create,
+    };
+    (rt, i)
 }
 
 /// Auth switched off (`auth.enabled = false`, logged loudly at start-up):

@@ -47,6 +47,6 @@ pub trait AuthStore: Send + Sync + 'static {
         now_s: i64,
     ) -> Result<bool, StoreError>;
 
-    /// `Type/id` of the resources `author` (a guest client) wrote in `tenant`.
+    /// `Type/id` of the resources `author` (a guest client) created in `tenant`.
     async fn authored(&self, tenant: &str, author: &str) -> Result<Vec<String>, StoreError>;
 }

@@ -38,6 +38,7 @@ mod screening_identification;
 mod screening_inputs;
 mod search;
 mod security_audit;
+mod security_guest;
 mod security_partner;
 mod security_tenancy;
 mod security_tokens;

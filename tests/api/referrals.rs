@@ -251,11 +251,21 @@ async fn illegal_moves_are_conflicts_and_change_nothing() {
         .await,
         200
     );
-    // Rejected is final.
+    // Rejected is final; the closed referral is no longer shared with the
+    // partner at all.
     let (_, t) = practice.get_json(&format!("Task/{id}")).await;
     assert_eq!(
         partner_update(&pair, &t, |t| t["status"] = json!("accepted")).await,
-        409
+        404
+    );
+    let mut reopened = t.clone();
+    reopened["status"] = json!("requested");
+    assert_eq!(
+        practice
+            .put(&format!("Task/{id}"), &reopened)
+            .await
+            .status(),
+        StatusCode::CONFLICT
     );
     pair.stop().await;
 }

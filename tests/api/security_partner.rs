@@ -5,14 +5,28 @@
 use crate::common;
 
 use common::process::fetch_json;
-use common::{TestApp, get_status, spawn_app};
+use common::{TestApp, get_status, spawn_app_with};
 use reqwest::Client;
 use serde_json::{Value, json};
 use tandem::auth::Role;
+use tandem::rules::referral::compact::{Mode, Partner};
 
-const TENANT: &str = "practice-a";
+pub const TENANT: &str = "practice-a";
 
-async fn put(c: &Client, app: &TestApp, body: Value) -> u16 {
+/// A practice (`practice-a`) whose care compact names the partner `bh-org`.
+pub async fn spawn_practice() -> TestApp {
+    spawn_app_with(|c| {
+        c.partners = vec![Partner::new(
+            "bh-org",
+            vec![TENANT.into()],
+            Vec::new(),
+            Mode::Propose,
+        )];
+    })
+    .await
+}
+
+pub async fn put(c: &Client, app: &TestApp, body: Value) -> u16 {
     let path = format!(
         "{}/{}",
         body["resourceType"].as_str().unwrap(),
@@ -28,7 +42,7 @@ async fn put(c: &Client, app: &TestApp, body: Value) -> u16 {
     r.status().as_u16()
 }
 
-async fn partner_get(c: &Client, app: &TestApp, path: &str) -> (u16, Value) {
+pub async fn partner_get(c: &Client, app: &TestApp, path: &str) -> (u16, Value) {
     let r = c
         .get(app.url(path))
         .header("x-tandem-tenant", TENANT)
@@ -39,7 +53,7 @@ async fn partner_get(c: &Client, app: &TestApp, path: &str) -> (u16, Value) {
 }
 
 /// A write by the partner inside the referring practice.
-async fn partner_write(
+pub async fn partner_write(
     c: &Client,
     app: &TestApp,
     m: reqwest::Method,
@@ -76,7 +90,10 @@ fn consent(status: &str, end: &str) -> Value {
         "securityLabel": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "SUD"}]}})
 }
 
-async fn setup(app: &TestApp) -> (Client, Client) {
+/// Patients p1 (referred to bh-org: a referral ServiceRequest sharing the
+/// PHQ-9 and the Part 2 AUDIT-C, and its Task) and p2 (not referred), and
+/// the EHR's and the partner's clients.
+pub async fn setup(app: &TestApp) -> (Client, Client) {
     let ehr = app
         .client_for("ehr-a", Role::Ehr, TENANT, "system/*.cruds")
         .await;
@@ -89,21 +106,36 @@ async fn setup(app: &TestApp) -> (Client, Client) {
         json!({"resourceType": "Observation", "id": "phq9", "status": "final", "code": {"text": "PHQ-9"}, "subject": {"reference": "Patient/p1"}}),
         json!({"resourceType": "Observation", "id": "bp", "status": "final", "code": {"text": "BP"}, "subject": {"reference": "Patient/p1"}}),
         sud_obs(),
-        json!({"resourceType": "ServiceRequest", "id": "sr1", "status": "active", "intent": "order",
-               "subject": {"reference": "Patient/p1"}, "performer": [{"reference": "Organization/bh-org"}],
-               "supportingInfo": [{"reference": "Observation/phq9"}, {"reference": "Observation/audit-c"}]}),
-        json!({"resourceType": "Task", "id": "t1", "status": "requested", "intent": "order",
-               "focus": {"reference": "ServiceRequest/sr1"}, "for": {"reference": "Patient/p1"},
-               "owner": {"reference": "Organization/bh-org"}}),
     ] {
         assert_eq!(put(&ehr, app, r).await, 201);
     }
+    let sr = json!({"resourceType": "ServiceRequest", "id": "sr1", "status": "active", "intent": "order",
+        "category": [{"coding": [{"system": "http://snomed.info/sct", "code": "3457005"}]}],
+        "subject": {"reference": "Patient/p1"}, "requester": {"reference": format!("Organization/{TENANT}")},
+        "performer": [{"reference": "Organization/bh-org"}],
+        "supportingInfo": [{"reference": "Observation/phq9"}, {"reference": "Observation/audit-c"}]});
+    let task = json!({"resourceType": "Task", "id": "t1", "status": "requested", "intent": "order",
+        "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]},
+        "focus": {"reference": "ServiceRequest/sr1"}, "for": {"reference": "Patient/p1"},
+        "requester": {"reference": format!("Organization/{TENANT}")},
+        "owner": {"reference": "Organization/bh-org"}});
+    let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": sr, "request": {"method": "PUT", "url": "ServiceRequest/sr1"}},
+        {"resource": task, "request": {"method": "PUT", "url": "Task/t1"}}]});
+    let r = ehr
+        .post(app.url(""))
+        .header("content-type", "application/fhir+json")
+        .body(bundle.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     (ehr, partner)
 }
 
 #[tokio::test]
 async fn partner_sees_exactly_the_shared_set() {
-    let app = spawn_app().await;
+    let app = spawn_practice().await;
     let (ehr, partner) = setup(&app).await;
     for p in [
         "Patient/p1",
@@ -214,7 +246,7 @@ async fn partner_sees_exactly_the_shared_set() {
 
 #[tokio::test]
 async fn part2_data_follows_consent() {
-    let app = spawn_app().await;
+    let app = spawn_practice().await;
     let (ehr, partner) = setup(&app).await;
     assert_eq!(
         partner_get(&partner, &app, "Observation/audit-c").await.0,
@@ -306,6 +338,55 @@ async fn part2_data_follows_consent() {
     assert!(
         outcomes.contains(&"0".to_string()) && outcomes.contains(&"4".to_string()),
         "{outcomes:?}"
+    );
+    app.stop().await;
+}
+
+/// Item 4 over HTTP: a permit naming the partner with a nested deny by code
+/// keeps that result hidden; periods are instants (a start written with a
+/// +14:00 offset that sorts after "now" as text has already begun, an end
+/// written with -10:00 that sorts before it has not yet passed).
+#[tokio::test]
+async fn consent_provisions_nest_and_periods_are_instants() {
+    let app = spawn_practice().await;
+    let (ehr, partner) = setup(&app).await;
+    let now = chrono::Utc::now();
+    let east = chrono::FixedOffset::east_opt(14 * 3600).unwrap();
+    let west = chrono::FixedOffset::west_opt(10 * 3600).unwrap();
+    let began = (now - chrono::Duration::hours(1))
+        .with_timezone(&east)
+        .to_rfc3339();
+    let ends = (now + chrono::Duration::hours(1))
+        .with_timezone(&west)
+        .to_rfc3339();
+    let now_text = now.to_rfc3339();
+    assert!(began.as_str() > now_text.as_str() && ends.as_str() < now_text.as_str());
+    let mut c = consent("active", "2099-01-01");
+    c["provision"]["period"] = json!({"start": began, "end": ends});
+    assert_eq!(put(&ehr, &app, c.clone()).await, 201);
+    assert_eq!(
+        partner_get(&partner, &app, "Observation/audit-c").await.0,
+        200,
+        "inside the period, as instants"
+    );
+    c["provision"]["provision"] = json!([{"type": "deny",
+        "code": [{"coding": [{"system": "http://loinc.org", "code": "75626-2"}]}]}]);
+    assert_eq!(put(&ehr, &app, c.clone()).await, 200);
+    let mut obs = sud_obs();
+    obs["code"] =
+        json!({"coding": [{"system": "http://loinc.org", "code": "75626-2"}], "text": "AUDIT-C"});
+    assert_eq!(put(&ehr, &app, obs).await, 200);
+    assert_eq!(
+        partner_get(&partner, &app, "Observation/audit-c").await.0,
+        404,
+        "the nested deny by code wins"
+    );
+    c["provision"]["provision"][0]["code"][0]["coding"][0]["code"] = json!("44261-6");
+    assert_eq!(put(&ehr, &app, c).await, 200);
+    assert_eq!(
+        partner_get(&partner, &app, "Observation/audit-c").await.0,
+        200,
+        "a deny for another code leaves it permitted"
     );
     app.stop().await;
 }

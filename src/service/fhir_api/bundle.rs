@@ -59,9 +59,12 @@ impl FhirService {
         let audit = self.audit_unit(ctx, Interaction::Operation, &kind);
         let results = if kind == "transaction" {
             let ops = parse_entries(self, entries, body).map_err(|(i, e)| at_entry(i, e))?;
-            for (i, op) in ops.iter().enumerate() {
-                self.allow_entry(ctx, op).map_err(|e| at_entry(i, e))?;
-            }
+            let allowances = ops
+                .iter()
+                .enumerate()
+                .map(|(i, op)| self.allow_entry(ctx, op, true).map_err(|e| at_entry(i, e)))
+                .collect::<Result<Vec<_>, _>>()?;
+            self.may_update_entries(ctx, &ops, &allowances).await?;
             if crate::service::fhir_api::bundle_fast::applies(&ops) {
                 crate::service::fhir_api::bundle_fast::run(self, ctx, st, ops, audit).await?
             } else {
@@ -71,7 +74,7 @@ impl FhirService {
             let parsed: Vec<_> =
                 crate::service::fhir_api::bundle_entry::parse_each(self, entries, body)
                     .into_iter()
-                    .map(|op| op.and_then(|op| self.allow_entry(ctx, &op).map(|_| op)))
+                    .map(|op| op.and_then(|op| self.allow_entry(ctx, &op, false).map(|_| op)))
                     .collect();
             let du = self.write_hooks(ctx);
             transact(self.store.as_ref(), ctx, move |tx| {

@@ -79,7 +79,8 @@ impl FhirService {
         let allowance = self.allow(ctx, rt, Interaction::Update)?;
         let prepared = self.prepare(body, Some(rt), Some(id))?;
         self.check_body(ctx, &allowance, rt, &prepared.value)?;
-        self.guest_may_touch(ctx, &allowance, rt, id).await?;
+        self.guest_may_touch(ctx, &allowance, Interaction::Update, rt, id)
+            .await?;
         let (st, audit) = (
             self.stamper(),
             self.audit_unit(ctx, Interaction::Update, rt),
@@ -134,7 +135,8 @@ impl FhirService {
     ) -> Result<WriteResult, ServiceError> {
         let allowance = self.allow(ctx, rt, Interaction::Delete)?;
         self.require_unrestricted(&allowance, rt)?;
-        self.guest_may_touch(ctx, &allowance, rt, id).await?;
+        self.guest_may_touch(ctx, &allowance, Interaction::Delete, rt, id)
+            .await?;
         let (st, rt, id) = (self.stamper(), rt.to_string(), id.to_string());
         let audit = self.audit_unit(ctx, Interaction::Delete, &rt);
         let du = self.write_hooks(ctx);

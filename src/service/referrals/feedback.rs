@@ -7,21 +7,28 @@
 use serde_json::{Value, json};
 
 use super::{Pass, REFERRAL_UPDATE_TOPIC, Written};
-use crate::auth::audit::patients_of;
+use crate::fhir::compartment::patients_in;
 use crate::fhir::outcome::Issue;
 use crate::service::ServiceError;
 use crate::service::managed::{find, put};
 use crate::store::outbox::OutboxMessage;
 
 pub fn link_outputs(p: &mut Pass, written: &[Written]) -> Result<(), ServiceError> {
-    for w in written
-        .iter()
-        .filter(|w| !w.deleted && !matches!(w.resource_type.as_str(), "Task" | "ServiceRequest"))
-    {
+    for w in written.iter().filter(|w| !w.deleted) {
         let Ok(v) = serde_json::from_str::<Value>(&w.body) else {
             continue;
         };
-        for patient in patients_of(&w.resource_type, &w.id, &v) {
+        // Referral Tasks and ServiceRequests have their own guard (a partner
+        // moves the ones it owns, or pushes in its own referral).
+        let referral = match w.resource_type.as_str() {
+            "Task" => super::is_referral_task(&v),
+            "ServiceRequest" => super::is_referral_request(&v),
+            _ => false,
+        };
+        if referral {
+            continue;
+        }
+        for patient in patients_in(&p.st.registry, &p.st.base, &w.resource_type, &w.id, &v) {
             link(p, w, &patient)?;
         }
     }

@@ -23,8 +23,11 @@ pub fn check_all(p: &Pass, written: &[Written]) -> Result<(), ServiceError> {
             .as_deref()
             .and_then(|b| serde_json::from_str(b).ok());
         match w.resource_type.as_str() {
+            // A Task that becomes a referral Task is checked as a new one: a
+            // partner could otherwise create some other Task it owns and
+            // turn it into a referral to itself.
             "Task" if is_referral_task(&new) || old.as_ref().is_some_and(is_referral_task) => {
-                task(p, old.as_ref(), &new)?
+                task(p, old.as_ref().filter(|o| is_referral_task(o)), &new)?
             }
             "ServiceRequest" if is_referral_request(&new) => request(p, &new)?,
             _ => {}
@@ -56,7 +59,7 @@ fn task(p: &Pass, old: Option<&Value>, new: &Value) -> Result<(), ServiceError> 
         )));
     }
     if let Some(old) = old {
-        for field in ["focus", "for", "owner", "requester"] {
+        for field in ["code", "focus", "for", "owner", "requester"] {
             if old[field] != new[field] {
                 return Err(ServiceError::Conflict(Issue::error(
                     "conflict",

@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 
 use super::{Pass, REFERRAL_TOPIC, org_of};
 use crate::auth::audit::Event;
-use crate::auth::policy::{consent_permits, sensitive_labels};
+use crate::auth::consent::{Disclosure, verdict};
+use crate::auth::policy::sensitive_labels;
 use crate::service::ServiceError;
 use crate::service::managed::{find, live};
 use crate::service::security::audit_record::{row, system_record};
@@ -61,7 +62,6 @@ pub fn queue(p: &mut Pass, task_id: &str, task: &Value) -> Result<(), ServiceErr
         &[("patient".to_string(), patient_ref.clone())],
         100,
     )?;
-    let now = p.now();
     let mut entries = Vec::new();
     let mut disclosed = Vec::new();
     let mut withheld = Vec::new();
@@ -74,17 +74,23 @@ pub fn queue(p: &mut Pass, task_id: &str, task: &Value) -> Result<(), ServiceErr
         };
         let labels = sensitive_labels(&v);
         if !labels.is_empty() {
-            let permit = consents
-                .iter()
-                .find(|c| consent_permits(c, &partner.id, &labels, &now));
+            let d = Disclosure {
+                org: &partner.id,
+                resource_type: rt,
+                id,
+                resource: &v,
+                labels: &labels,
+                now_ms: p.st.now_ms,
+            };
+            let (permit, deciding) = verdict(&consents, &d);
             audit_consent(
                 p,
                 r,
                 &patient_ref,
-                permit.and_then(|c| c["id"].as_str()),
-                permit.is_some(),
+                deciding.and_then(|c| c["id"].as_str()),
+                permit,
             )?;
-            if permit.is_none() {
+            if !permit {
                 withheld.push(r.clone());
                 continue;
             }

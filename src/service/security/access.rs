@@ -8,16 +8,17 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use crate::auth::audit::patients_of;
+use crate::auth::consent::{Disclosure, verdict};
 use crate::auth::policy::{
-    ACTIVE_REFERRAL_STATUSES, Denial, Interaction, authorize, consent_permits,
-    matches_restrictions, sensitive_labels, shared_refs,
+    ACTIVE_REFERRAL_STATUSES, Denial, Interaction, authorize, matches_restrictions,
+    sensitive_labels, shared_refs,
 };
 use crate::caller::scopes::Allowance;
-use crate::fhir::datetime::format_instant_ms;
 use crate::fhir::outcome::Issue;
 use crate::fhir::query::parse as parse_query;
 use crate::service::fhir_api::bundle_entry::{Method, Op};
 use crate::service::fhir_api::crud::not_found;
+use crate::service::referrals::is_referral_task;
 use crate::service::{FhirService, ServiceError};
 use crate::store::{AccessContext, StoredResource};
 
@@ -34,7 +35,11 @@ impl From<Denial> for ServiceError {
 
 /// What a guest (BH partner) may see inside a practice's tenant.
 pub(crate) struct Guest {
+    /// What the practice's open referrals to the partner share with it.
     shared: HashSet<String>,
+    /// What the partner created here itself (`Type/id`).
+    authored: HashSet<String>,
+    /// Consents of the patients shared or written about.
     consents: Vec<Value>,
     org: String,
 }
@@ -42,7 +47,7 @@ pub(crate) struct Guest {
 /// The visibility screen of one request.
 pub(crate) struct Viewer {
     guest: Option<Guest>,
-    now: String,
+    now_ms: i64,
     /// Admins also see held messages (notifications for patients the
     /// practice does not know): they are not the practice's records.
     admin: bool,
@@ -119,17 +124,20 @@ impl FhirService {
     /// Builds the screen for this request: for guests, the set open referrals
     /// share with the partner and the consents of those patients.
     pub(crate) async fn viewer(&self, ctx: &AccessContext) -> Result<Viewer, ServiceError> {
-        let now = format_instant_ms(self.clock.now_ms());
+        let now_ms = self.clock.now_ms();
         let admin = ctx.grant.role.is_admin();
         if !ctx.guest {
             return Ok(Viewer {
                 guest: None,
-                now,
+                now_ms,
                 admin,
             });
         }
         let org = ctx.grant.org.clone();
-        let tasks = self
+        // Only referral Tasks the practice made count: a partner cannot create
+        // a referral Task it owns (the workflow lets only the requester
+        // create one), so what it writes never widens what it sees.
+        let tasks: Vec<Value> = self
             .find_values(
                 ctx,
                 "Task",
@@ -138,7 +146,10 @@ impl FhirService {
                     ("status", ACTIVE_REFERRAL_STATUSES.join(",")),
                 ],
             )
-            .await?;
+            .await?
+            .into_iter()
+            .filter(is_referral_task)
+            .collect();
         let focus: Vec<String> = tasks
             .iter()
             .filter_map(|t| t["focus"]["reference"].as_str())
@@ -151,10 +162,16 @@ impl FhirService {
             self.find_values(ctx, "ServiceRequest", &[("_id", focus.join(","))])
                 .await?
         };
-        let mut shared = shared_refs(&tasks, &requests);
-        shared.extend(self.store.authored(&ctx.tenant, &ctx.client_id).await?);
+        let shared = shared_refs(&tasks, &requests);
+        let authored: HashSet<String> = self
+            .store
+            .authored(&ctx.tenant, &ctx.client_id)
+            .await?
+            .into_iter()
+            .collect();
         let patients: Vec<&str> = shared
             .iter()
+            .chain(&authored)
             .filter(|r| r.starts_with("Patient/"))
             .map(String::as_str)
             .collect();
@@ -167,10 +184,11 @@ impl FhirService {
         Ok(Viewer {
             guest: Some(Guest {
                 shared,
+                authored,
                 consents,
                 org,
             }),
-            now,
+            now_ms,
             admin,
         })
     }
@@ -242,16 +260,38 @@ impl FhirService {
         }
         match &viewer.guest {
             None => true,
-            Some(g) => viewer.shares(r) && g.labels_permit(r, &v, &viewer.now, decisions),
+            Some(g) => viewer.shares(r) && g.labels_permit(r, &v, viewer.now_ms, decisions),
         }
     }
 }
 
 impl Viewer {
     fn shares(&self, r: &StoredResource) -> bool {
-        self.guest
-            .as_ref()
-            .is_none_or(|g| g.shared.contains(&format!("{}/{}", r.resource_type, r.id)))
+        self.guest.as_ref().is_none_or(|g| {
+            let key = format!("{}/{}", r.resource_type, r.id);
+            g.shared.contains(&key) || g.authored.contains(&key)
+        })
+    }
+
+    /// Whether a guest may change `r` (which it can see): what it created
+    /// itself, and the referral Tasks it owns (their workflow is checked
+    /// when the write commits). The practice's other records are read-only
+    /// to it: changing them would make the partner their author.
+    fn guest_may_change(&self, r: &StoredResource) -> bool {
+        let Some(g) = &self.guest else {
+            return true;
+        };
+        if g.authored
+            .contains(&format!("{}/{}", r.resource_type, r.id))
+        {
+            return true;
+        }
+        r.resource_type == "Task"
+            && serde_json::from_str::<Value>(&r.body).is_ok_and(|t| {
+                is_referral_task(&t)
+                    && t["owner"]["reference"].as_str()
+                        == Some(format!("Organization/{}", g.org).as_str())
+            })
     }
 }
 
@@ -261,7 +301,7 @@ impl Guest {
         &self,
         r: &StoredResource,
         v: &Value,
-        now: &str,
+        now_ms: i64,
         decisions: &mut Vec<ConsentDecision>,
     ) -> bool {
         let labels = sensitive_labels(v);
@@ -269,21 +309,34 @@ impl Guest {
             return true;
         }
         let patients = patients_of(&r.resource_type, &r.id, v);
-        let permitting = self.consents.iter().find(|c| {
-            let for_patient = c["patient"]["reference"]
-                .as_str()
-                .is_some_and(|p| patients.iter().any(|x| x == p));
-            for_patient && consent_permits(c, &self.org, &labels, now)
-        });
+        let theirs: Vec<Value> = self
+            .consents
+            .iter()
+            .filter(|c| {
+                c["patient"]["reference"]
+                    .as_str()
+                    .is_some_and(|p| patients.iter().any(|x| x == p))
+            })
+            .cloned()
+            .collect();
+        let d = Disclosure {
+            org: &self.org,
+            resource_type: &r.resource_type,
+            id: &r.id,
+            resource: v,
+            labels: &labels,
+            now_ms,
+        };
+        let (permit, deciding) = verdict(&theirs, &d);
         decisions.push(ConsentDecision {
             resource: format!("{}/{}", r.resource_type, r.id),
             patient: patients,
-            consent: permitting
+            consent: deciding
                 .and_then(|c| c["id"].as_str())
                 .map(|id| format!("Consent/{id}")),
-            permit: permitting.is_some(),
+            permit,
         });
-        permitting.is_some()
+        permit
     }
 }
 
@@ -355,6 +408,7 @@ impl FhirService {
         &self,
         ctx: &AccessContext,
         allowance: &Allowance,
+        i: Interaction,
         rt: &str,
         id: &str,
     ) -> Result<(), ServiceError> {
@@ -368,13 +422,34 @@ impl FhirService {
         let mut decisions = Vec::new();
         let ok = self.visible(&viewer, allowance, &current, &mut decisions);
         self.audit_consents(ctx, decisions);
-        if ok { Ok(()) } else { Err(not_found(rt, id)) }
+        if !ok {
+            return Err(not_found(rt, id));
+        }
+        if !viewer.guest_may_change(&current) {
+            self.audit_refusal(ctx, i, rt);
+            return Err(ServiceError::Forbidden(Issue::error(
+                "forbidden",
+                format!(
+                    "{rt}/{id} is the practice's record: a partner changes only what it created \
+                     and the referral Tasks it owns."
+                ),
+            )));
+        }
+        Ok(())
     }
 }
 
 impl FhirService {
-    /// Authorises one Bundle entry as if it were sent alone.
-    pub(crate) fn allow_entry(&self, ctx: &AccessContext, op: &Op) -> Result<(), ServiceError> {
+    /// Authorises one Bundle entry as if it were sent alone. With partner or
+    /// restricted access, a transaction may create and update (each update
+    /// then checked by [`Self::may_update_entries`]); reads and deletes go
+    /// as direct requests, where their answers are screened.
+    pub(crate) fn allow_entry(
+        &self,
+        ctx: &AccessContext,
+        op: &Op,
+        transaction: bool,
+    ) -> Result<Allowance, ServiceError> {
         let rt = &op.resource_type;
         let i = match (op.method, &op.id) {
             (Method::Get, Some(_)) => Interaction::Read,
@@ -388,18 +463,38 @@ impl FhirService {
             self.no_guest_conditionals(ctx)?;
         }
         let unscreened = ctx.guest || !matches!(allowance, Allowance::All);
-        if unscreened && op.method != Method::Post {
+        let by_id_update = transaction && op.method == Method::Put && op.id.is_some();
+        if unscreened && op.method != Method::Post && !by_id_update {
             return Err(ServiceError::Forbidden(Issue::error(
                 "forbidden",
                 format!(
-                    "With restricted or partner access, send {rt} reads, updates and deletes as direct requests."
+                    "With restricted or partner access, send {rt} reads and deletes as direct \
+                     requests, and updates alone or in a transaction."
                 ),
             )));
         }
-        match &op.prepared {
-            Some(p) => self.check_body(ctx, &allowance, rt, &p.value),
-            None => Ok(()),
+        if let Some(p) = &op.prepared {
+            self.check_body(ctx, &allowance, rt, &p.value)?;
         }
+        Ok(allowance)
+    }
+
+    /// A transaction's updates by a partner or a restricted client: each
+    /// must be one it could make alone ([`Self::guest_may_touch`]).
+    pub(crate) async fn may_update_entries(
+        &self,
+        ctx: &AccessContext,
+        ops: &[Op],
+        allowances: &[Allowance],
+    ) -> Result<(), ServiceError> {
+        for (i, (op, allowance)) in ops.iter().zip(allowances).enumerate() {
+            if let (Method::Put, Some(id)) = (op.method, &op.id) {
+                self.guest_may_touch(ctx, allowance, Interaction::Update, &op.resource_type, id)
+                    .await
+                    .map_err(|e| crate::service::fhir_api::bundle::at_entry(i, e))?;
+            }
+        }
+        Ok(())
     }
 }
 

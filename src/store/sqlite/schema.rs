@@ -149,6 +149,15 @@ CREATE TABLE submissions (
 CREATE UNIQUE INDEX submissions_key ON submissions (tenant, program, period, version);
 ALTER TABLE outbox ADD COLUMN receipt TEXT;
 "#,
+    // `authors` now lists what a guest created (version 1), not every
+    // resource it ever wrote: writing to a practice's resource must not keep
+    // it visible to the partner. Rows for resources with later versions may
+    // be updates of the practice's own records, so they go (a partner loses
+    // sight of its own resources it changed since; it never gains any).
+    r#"
+DELETE FROM authors WHERE EXISTS (SELECT 1 FROM resources r WHERE r.tenant = authors.tenant
+    AND r.type = authors.type AND r.id = authors.id AND r.version > 1);
+"#,
 ];
 
 /// Applies every migration newer than the database's `user_version`.

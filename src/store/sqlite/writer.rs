@@ -141,7 +141,9 @@ impl WriteTx for SqliteTx<'_> {
     }
 
     fn write(&mut self, v: NewVersion) -> Result<(), StoreError> {
-        if self.ctx.guest {
+        // What a guest creates stays visible to it; what it changes does not
+        // become its own.
+        if self.ctx.guest && v.version == 1 {
             self.conn
                 .prepare_cached("INSERT INTO authors (tenant, type, id, author) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")?
                 .execute(params![self.ctx.tenant, v.resource_type, v.id, self.ctx.client_id])?;

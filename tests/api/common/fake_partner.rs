@@ -1,14 +1,14 @@
 //! A partner's FHIR server that is down for a while: a small real HTTP
-//! server taking `PUT /{type}/{id}` (answering 503 to the first `fail_first`
-//! requests) and keeping what it accepted by id.
+//! server taking transaction Bundles of PUTs at `POST /` (answering 503 to
+//! the first `fail_first` requests) and keeping what it accepted by id.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::put;
+use axum::routing::post;
 use parking_lot::Mutex;
 use serde_json::Value;
 
@@ -17,7 +17,8 @@ pub struct FakePartner {
     pub base: String,
     /// Accepted resources by `Type/id`.
     pub stored: Arc<Mutex<HashMap<String, Value>>>,
-    /// Every request: (`Type/id`, status answered, bearer token present).
+    /// Every request: (the entries' `Type/id`s joined by `,`, status
+    /// answered, bearer token present).
     pub log: Arc<Mutex<Vec<(String, u16, bool)>>>,
     fail_left: Arc<Mutex<usize>>,
 }
@@ -31,19 +32,14 @@ impl FakePartner {
             ..Default::default()
         };
         let app = Router::new()
-            .route("/{rt}/{id}", put(receive))
+            .route("/", post(receive))
             .with_state(p.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         p
     }
 }
 
-async fn receive(
-    State(p): State<FakePartner>,
-    Path((rt, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: String,
-) -> StatusCode {
+async fn receive(State(p): State<FakePartner>, headers: HeaderMap, body: String) -> StatusCode {
     let bearer = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -59,11 +55,23 @@ async fn receive(
     } else {
         StatusCode::OK
     };
-    p.log
-        .lock()
-        .push((format!("{rt}/{id}"), status.as_u16(), bearer));
-    if !down && let Ok(v) = serde_json::from_str(&body) {
-        p.stored.lock().insert(format!("{rt}/{id}"), v);
+    let bundle: Value = serde_json::from_str(&body).unwrap_or_default();
+    let entries: Vec<(String, Value)> = bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["request"]["method"] == "PUT" && bundle["type"] == "transaction")
+        .filter_map(|e| {
+            Some((
+                e["request"]["url"].as_str()?.to_string(),
+                e["resource"].clone(),
+            ))
+        })
+        .collect();
+    let urls: Vec<&str> = entries.iter().map(|(u, _)| u.as_str()).collect();
+    p.log.lock().push((urls.join(","), status.as_u16(), bearer));
+    if !down {
+        p.stored.lock().extend(entries);
     }
     status
 }

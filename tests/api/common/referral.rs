@@ -35,10 +35,21 @@ pub fn cmhc_partner(endpoint: Option<String>, key_file: Option<PathBuf>, mode: M
     }
 }
 
-/// Starts the CMHC, registers the practice's client there, then starts the
-/// practice with `partner(cmhc base, key)` as its partner configuration.
+/// Starts the CMHC (its compact names the practice, `default`, which pushes
+/// referrals in), registers the practice's client there, then starts the
+/// practice with `partner(cmhc base, key)` as its partner configuration and
+/// a second partner, `other-bh`, that is never referred to.
 pub async fn pair(partner: impl FnOnce(String, PathBuf) -> Partner) -> Pair {
-    let cmhc = spawn_app_with(|c| c.default_tenant = "cmhc".into()).await;
+    let cmhc = spawn_app_with(|c| {
+        c.default_tenant = "cmhc".into();
+        c.partners = vec![Partner::new(
+            "default",
+            vec!["cmhc".into()],
+            Vec::new(),
+            Mode::Propose,
+        )];
+    })
+    .await;
     let key = register_client(
         &cmhc.db,
         &cmhc.dir,
@@ -50,7 +61,15 @@ pub async fn pair(partner: impl FnOnce(String, PathBuf) -> Partner) -> Pair {
     .await;
     let p = partner(cmhc.base.clone(), key);
     let practice = spawn_app_with(move |c| {
-        c.partners = vec![p];
+        c.partners = vec![
+            p,
+            Partner::new(
+                "other-bh",
+                vec!["default".into()],
+                Vec::new(),
+                Mode::Propose,
+            ),
+        ];
         c.notifications.retry_base_ms = 30;
         c.notifications.retry_max_ms = 100;
     })
