@@ -4,6 +4,7 @@
 //! Nothing in here does I/O.
 
 pub mod bundle;
+pub mod choice;
 pub mod compartment;
 pub mod datetime;
 pub mod fhirpath;

@@ -158,6 +158,17 @@ pub fn check_resource(
     }
     quantity_values(resource, &rt)?;
     super::typed::check_types(&rt, resource)?;
+    super::choice::check(resource).map_err(|b| {
+        let path = format!("{rt}{}", b.path);
+        Issue::error(
+            "value",
+            format!(
+                "{path}: {}. Fix this element (see the R4 datatypes).",
+                b.message
+            ),
+        )
+        .at(path)
+    })?;
     Ok(rt)
 }
 

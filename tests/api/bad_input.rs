@@ -65,6 +65,52 @@ async fn every_bad_write_is_refused_and_changes_nothing() {
         )
         .await;
     }
+    // Choice elements are checked by their type like ordinary ones (they
+    // were stored, then silently skipped by measures and derivations), and
+    // literal references must name something; alone and in a transaction.
+    for (q, at) in [
+        (
+            r#""effectiveDateTime":"2025-02-30""#,
+            "Observation.effectiveDateTime",
+        ),
+        (
+            r#""effectiveDateTime":"2025-02-01T24:00:00Z""#,
+            "Observation.effectiveDateTime",
+        ),
+        (
+            r#""effectiveDateTime":"2025-02-01T10:00:00+25:00""#,
+            "Observation.effectiveDateTime",
+        ),
+        (r#""valueTime":"24:00:00""#, "Observation.valueTime"),
+        (r#""valueInteger":"12""#, "Observation.valueInteger"),
+        (
+            r##""subject":{"reference":"#nothing"}"##,
+            "Observation.subject.reference",
+        ),
+        (
+            r#""subject":{"reference":"Patient/"}"#,
+            "Observation.subject.reference",
+        ),
+    ] {
+        expect_outcome(
+            raw(reqwest::Method::POST, "Observation", fhir, obs(q))
+                .await
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+            at,
+        )
+        .await;
+        let bundle = format!(
+            r#"{{"resourceType":"Bundle","type":"transaction","entry":[{{"resource":{},"request":{{"method":"POST","url":"Observation"}}}}]}}"#,
+            obs(q)
+        );
+        expect_outcome(
+            raw(reqwest::Method::POST, "", fhir, bundle).await.unwrap(),
+            StatusCode::BAD_REQUEST,
+            at,
+        )
+        .await;
+    }
     // A key twice: serde_json would keep the last, the stored text both.
     for (path, body) in [
         (
