@@ -40,6 +40,7 @@ mod search;
 mod security_audit;
 mod security_guest;
 mod security_partner;
+mod security_scopes;
 mod security_tenancy;
 mod security_tokens;
 mod store_contract;

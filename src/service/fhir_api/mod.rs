@@ -13,3 +13,4 @@ mod history;
 mod read;
 pub(crate) mod resource;
 pub(crate) mod search;
+mod search_scope;

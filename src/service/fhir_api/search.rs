@@ -43,10 +43,11 @@ impl FhirService {
                 "Partner clients cannot use chained or _has searches.",
             )));
         }
-        let q = self.parse_search(rt, &pairs, strict)?;
+        let mut q = self.parse_search(rt, &pairs, strict)?;
+        let exact = self.scope_query(ctx, rt, &allowance, &mut q)?;
         let mut page = self.store.search(ctx, q.clone()).await?;
         let withheld = self.screen_page(ctx, &allowance, &mut page).await?;
-        if withheld > 0 || ctx.guest {
+        if withheld > 0 || ctx.guest || !exact {
             page.total = None;
         }
         let shown: Vec<&StoredResource> = page.matches.iter().chain(&page.included).collect();
