@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{Path, State};
-use axum::routing::{post, put};
+use axum::extract::State;
+use axum::routing::post;
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
@@ -27,7 +27,7 @@ mod support;
 use process::{fetch_json, start_server_env, wait_ready};
 use support::report;
 
-/// The partner: a token endpoint and `PUT /{type}/{id}`, each answering after 50 ms.
+/// The partner: a token endpoint and `POST /` (transactions), each answering after 50 ms.
 #[derive(Clone, Default)]
 struct Partner {
     arrivals: Arc<Mutex<HashMap<String, Instant>>>,
@@ -38,22 +38,21 @@ async fn token() -> axum::Json<Value> {
     axum::Json(json!({"access_token": "bench", "token_type": "bearer", "expires_in": 3600}))
 }
 
-async fn receive(
-    State(p): State<Partner>,
-    Path((rt, id)): Path<(String, String)>,
-    body: String,
-) -> &'static str {
+/// The referral package: one transaction; its Task marks the arrival.
+async fn receive(State(p): State<Partner>, body: String) -> &'static str {
     tokio::time::sleep(Duration::from_millis(50)).await;
-    if rt == "Task" {
-        let v: Value = serde_json::from_str(&body).unwrap_or_default();
-        if let Some(patient) = v["for"]["reference"].as_str() {
+    let bundle: Value = serde_json::from_str(&body).unwrap_or_default();
+    for e in bundle["entry"].as_array().into_iter().flatten() {
+        let v = &e["resource"];
+        if v["resourceType"] == "Task"
+            && let Some(patient) = v["for"]["reference"].as_str()
+        {
             p.arrivals
                 .lock()
                 .entry(patient.to_string())
                 .or_insert_with(Instant::now);
         }
     }
-    let _ = id;
     "{}"
 }
 
@@ -66,7 +65,7 @@ async fn main() {
     let partner_url = format!("http://{}", listener.local_addr().unwrap());
     let app = Router::new()
         .route("/auth/token", post(token))
-        .route("/{rt}/{id}", put(receive))
+        .route("/", post(receive))
         .with_state(partner.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
 

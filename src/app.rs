@@ -17,6 +17,8 @@ use crate::http::access::Gate;
 use crate::config::Config;
 use crate::fhir::params::Registry;
 use crate::fhir::profile::Profiles;
+use crate::http::budget::Budget;
+use crate::http::serve::ConnLimits;
 use crate::http::{AppState, HttpLimits, router};
 use crate::service::{Clock, FhirService, Settings, SystemClock, capability_statement};
 use crate::store::Store;
@@ -36,7 +38,8 @@ pub fn build_service_at(
 ) -> anyhow::Result<Arc<FhirService>> {
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open_with(&cfg.database, cfg.sqlite.wal_buffer)
-            .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", cfg.database.display()))?,
+            .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", cfg.database.display()))?
+            .with_query_budget(Duration::from_millis(cfg.limits.query_time_ms)),
     );
     let registry = Arc::new(Registry::builtin());
     if !registry.unsupported.is_empty() {
@@ -164,15 +167,27 @@ pub async fn serve_at(
         tokens,
         gate,
         max_body_bytes: cfg.limits.max_body_bytes,
+        body_read_timeout: Duration::from_secs(cfg.limits.body_read_timeout_secs),
         capability: Arc::new(capability),
     };
+    let l = &cfg.limits;
     let limits = HttpLimits {
-        request_timeout: Duration::from_secs(cfg.limits.request_timeout_secs),
-        max_concurrent: cfg.limits.max_concurrent_requests,
-        max_header_bytes: cfg.limits.max_header_bytes,
+        request_timeout: Duration::from_secs(l.request_timeout_secs),
+        max_header_bytes: l.max_header_bytes,
+        budget: Arc::new(Budget::new(
+            l.max_concurrent_requests,
+            l.token_reserve,
+            l.body_budget_bytes,
+            l.max_body_bytes,
+            Duration::from_millis(l.queue_wait_ms),
+        )),
+    };
+    let conn_limits = ConnLimits {
+        max_connections: l.max_connections,
+        header_read_timeout: Duration::from_secs(l.header_read_timeout_secs),
     };
     tracing::info!(address = %listener.local_addr()?, database = %cfg.database.display(), "tandem listening");
-    let app = router(state, limits).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(state, limits);
     let outbox = outbox_worker(&cfg, svc.store(), svc.clock())?.spawn();
     let sweeper = svc.clone();
     let (stop_sweeps, sweeps) = periodic(
@@ -211,9 +226,7 @@ pub async fn serve_at(
         },
     );
 
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    crate::http::serve::serve(listener, app, conn_limits, shutdown).await?;
     let _ = stop_sweeps.send(true);
     let _ = sweeps.await;
     let _ = stop_feed.send(true);

@@ -168,6 +168,25 @@ pub struct Limits {
     pub max_concurrent_requests: usize,
     /// Largest total size of request headers (431 above it).
     pub max_header_bytes: usize,
+    /// Connections open at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// A connection that has not sent a whole request head (headers)
+    /// within this time is closed — also an idle keep-alive connection.
+    pub header_read_timeout_secs: u64,
+    /// A body not received whole within this time is answered 408.
+    pub body_read_timeout_secs: u64,
+    /// Of `max_concurrent_requests`, slots only token requests may use, so
+    /// a flood of other requests never stops token issuance.
+    pub token_reserve: usize,
+    /// How long a request waits for a slot before it is answered 503.
+    pub queue_wait_ms: u64,
+    /// Request bytes being worked on at once (large bodies take their size,
+    /// bodies without a Content-Length the body limit); a body that does
+    /// not fit waits for room, then 503.
+    pub body_budget_bytes: usize,
+    /// How long one client search (or history page) may run in the
+    /// database before it is stopped and answered 422 `too-costly`.
+    pub query_time_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -198,11 +217,18 @@ impl Default for Config {
             validation: ValidationMode::Warn,
             default_profiles: HashMap::new(),
             limits: Limits {
-                max_body_bytes: 50 * 1024 * 1024,
+                max_body_bytes: 16 * 1024 * 1024,
                 max_bundle_entries: 10_000,
                 request_timeout_secs: 120,
-                max_concurrent_requests: 1024,
+                max_concurrent_requests: 256,
                 max_header_bytes: 32 * 1024,
+                max_connections: 1024,
+                header_read_timeout_secs: 10,
+                body_read_timeout_secs: 60,
+                token_reserve: 16,
+                queue_wait_ms: 10_000,
+                body_budget_bytes: 64 * 1024 * 1024,
+                query_time_ms: 10_000,
             },
             auth: AuthConfig {
                 enabled: true,
@@ -283,13 +309,33 @@ impl Config {
                 self.default_tenant
             ));
         }
-        if self.limits.max_body_bytes == 0
-            || self.limits.max_bundle_entries == 0
-            || self.limits.max_concurrent_requests == 0
-            || self.limits.request_timeout_secs == 0
+        let l = &self.limits;
+        if l.max_body_bytes == 0
+            || l.max_bundle_entries == 0
+            || l.max_concurrent_requests == 0
+            || l.request_timeout_secs == 0
+            || l.max_connections == 0
+            || l.header_read_timeout_secs == 0
+            || l.body_read_timeout_secs == 0
+            || l.query_time_ms == 0
+            || l.queue_wait_ms == 0
         {
             return Err(
                 "invalid configuration: keys under 'limits' must be greater than zero".into(),
+            );
+        }
+        if l.token_reserve >= l.max_concurrent_requests {
+            return Err(
+                "invalid configuration: key 'limits.token_reserve' must be less than \
+                        'limits.max_concurrent_requests'"
+                    .into(),
+            );
+        }
+        if l.body_budget_bytes < l.max_body_bytes {
+            return Err(
+                "invalid configuration: key 'limits.body_budget_bytes' must be at least \
+                        'limits.max_body_bytes' (one largest body must fit)"
+                    .into(),
             );
         }
         if self.auth.token_lifetime_secs == 0 || self.auth.token_lifetime_secs > 300 {

@@ -83,7 +83,7 @@ pub async fn token(
             .insert(header::RETRY_AFTER, header::HeaderValue::from(wait));
         return resp;
     }
-    let body = match read_limited(&headers, body, TOKEN_FORM_LIMIT).await {
+    let body = match read_limited(&headers, body, TOKEN_FORM_LIMIT, s.body_read_timeout).await {
         Ok(b) => b,
         Err(e) => {
             return oauth_error(&OAuthError::new(

@@ -25,6 +25,9 @@ pub enum BodyError {
     Unreadable,
     /// Sent with a `Content-Encoding` Tandem does not decode (415).
     Encoded(String),
+    /// Not received whole within the body-read timeout (408): a client
+    /// trickling a body must not hold its request slot for ever.
+    TimedOut(std::time::Duration),
 }
 
 impl BodyError {
@@ -33,6 +36,7 @@ impl BodyError {
             BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             BodyError::Unreadable => StatusCode::BAD_REQUEST,
             BodyError::Encoded(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            BodyError::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -49,6 +53,10 @@ impl BodyError {
             BodyError::Encoded(e) => {
                 format!("Content-Encoding '{e}' is not supported; send the body uncompressed.")
             }
+            BodyError::TimedOut(d) => format!(
+                "The body was not received within {} s; send it again, faster or smaller.",
+                d.as_secs()
+            ),
         }
     }
 }
@@ -59,16 +67,18 @@ impl From<BodyError> for ApiError {
             BodyError::TooLarge { .. } => "too-costly",
             BodyError::Unreadable => "structure",
             BodyError::Encoded(_) => "not-supported",
+            BodyError::TimedOut(_) => "timeout",
         };
         ApiError::new(e.status(), Issue::error(code, e.message()))
     }
 }
 
-/// Reads at most `limit` bytes of `body`.
+/// Reads at most `limit` bytes of `body`, within `timeout`.
 pub async fn read_limited(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
+    timeout: std::time::Duration,
 ) -> Result<Bytes, BodyError> {
     if let Some(enc) = headers
         .get(header::CONTENT_ENCODING)
@@ -85,7 +95,10 @@ pub async fn read_limited(
     if declared.is_some_and(|n| n > limit) {
         return Err(BodyError::TooLarge { limit });
     }
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
+    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit))
+        .await
+        .map_err(|_| BodyError::TimedOut(timeout))?;
+    read.map_err(|e| {
         // The limit is one cause among others; look for it in the chain.
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
         while let Some(err) = source {
@@ -101,12 +114,18 @@ pub async fn read_limited(
 /// A `POST [type]/_search` form body, at most [`SEARCH_FORM_LIMIT`] bytes.
 pub struct SearchForm(pub Vec<(String, String)>);
 
-impl<S: Send + Sync> FromRequest<S> for SearchForm {
+impl FromRequest<super::AppState> for SearchForm {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &super::AppState) -> Result<Self, Self::Rejection> {
         let (parts, body) = req.into_parts();
-        let bytes = read_limited(&parts.headers, body, SEARCH_FORM_LIMIT).await?;
+        let bytes = read_limited(
+            &parts.headers,
+            body,
+            SEARCH_FORM_LIMIT,
+            state.body_read_timeout,
+        )
+        .await?;
         Ok(SearchForm(
             form_urlencoded::parse(&bytes).into_owned().collect(),
         ))

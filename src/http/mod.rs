@@ -4,11 +4,13 @@
 pub(crate) mod access;
 mod auth_routes;
 mod body;
+pub mod budget;
 pub mod error;
 mod handlers;
 pub mod negotiate;
 mod operations;
 mod respond;
+pub mod serve;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +21,6 @@ use axum::middleware::{self, Next};
 use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::routing::{get, post};
-use tower::limit::ConcurrencyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::service::FhirService;
@@ -36,6 +37,8 @@ pub struct AppState {
     /// Enforcement; `None` only when auth is switched off.
     pub gate: Option<Arc<crate::http::access::Gate>>,
     pub max_body_bytes: usize,
+    /// How long a request body may take to arrive (408 after).
+    pub body_read_timeout: Duration,
     /// The CapabilityStatement, rendered once at start-up.
     pub capability: Arc<String>,
 }
@@ -43,9 +46,13 @@ pub struct AppState {
 /// Limits applied by middleware.
 pub struct HttpLimits {
     pub request_timeout: Duration,
-    pub max_concurrent: usize,
     pub max_header_bytes: usize,
+    /// Request slots and body bytes, shared by every route.
+    pub budget: Arc<budget::Budget>,
 }
+
+/// Longest request target (path and query) accepted; 414 above it.
+pub const MAX_URI_BYTES: usize = 16 * 1024;
 
 /// Builds the router with every FHIR route and middleware.
 pub fn router(state: AppState, limits: HttpLimits) -> Router {
@@ -91,7 +98,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
             limits.request_timeout,
             trace_request,
         ))
-        .layer(ConcurrencyLimitLayer::new(limits.max_concurrent))
+        .layer(middleware::from_fn_with_state(limits.budget, budget::admit))
         .layer(middleware::from_fn_with_state(
             limits.max_header_bytes,
             header_limit,
@@ -143,8 +150,24 @@ async fn trace_request(State(timeout): State<Duration>, req: Request, next: Next
     resp
 }
 
-/// Refuses requests whose headers exceed the configured size (431).
+/// Refuses requests whose headers exceed the configured size (431) or whose
+/// target is longer than [`MAX_URI_BYTES`] (414), with an OperationOutcome
+/// (below hyper's own limits, whose answers have no body).
 async fn header_limit(State(max): State<usize>, req: Request, next: Next) -> Response {
+    let uri = req.uri().to_string().len();
+    if uri > MAX_URI_BYTES {
+        return error::ApiError::new(
+            axum::http::StatusCode::URI_TOO_LONG,
+            crate::fhir::outcome::Issue::error(
+                "too-long",
+                format!(
+                    "The request target is {uri} bytes; the limit is {MAX_URI_BYTES}. Send a \
+                     long search as POST [type]/_search with a form body."
+                ),
+            ),
+        )
+        .into_response();
+    }
     let size: usize = req
         .headers()
         .iter()

@@ -170,7 +170,13 @@ impl FromRequest<AppState> for FhirJson {
     async fn from_request(req: Request<Body>, state: &AppState) -> Result<Self, Self::Rejection> {
         check_content_type(req.headers())?;
         let (parts, body) = req.into_parts();
-        let bytes = super::body::read_limited(&parts.headers, body, state.max_body_bytes).await?;
+        let bytes = super::body::read_limited(
+            &parts.headers,
+            body,
+            state.max_body_bytes,
+            state.body_read_timeout,
+        )
+        .await?;
         let value = parse_json(&bytes).map_err(ApiError::bad)?;
         Ok(FhirJson(value))
     }

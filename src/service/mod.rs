@@ -165,6 +165,13 @@ impl From<StoreError> for ServiceError {
                 ServiceError::Internal("unit of work aborted without an error".into())
             }
             StoreError::Backend(m) => ServiceError::Internal(m),
+            StoreError::TooCostly(m) => ServiceError::Unprocessable(vec![Issue::error(
+                "too-costly",
+                format!(
+                    "The search is too costly: {m}. Narrow it (fewer _has, chained or OR-ed \
+                     values, a date range, a patient), or drop _total=accurate."
+                ),
+            )]),
         }
     }
 }

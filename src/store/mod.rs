@@ -125,6 +125,9 @@ pub enum StoreError {
     Aborted,
     #[error("database error: {0}")]
     Backend(String),
+    /// A client's query ran past its time budget.
+    #[error("too costly: {0}")]
+    TooCostly(String),
 }
 
 impl From<rusqlite::Error> for StoreError {

@@ -33,6 +33,7 @@ mod outbox_dead_letters;
 mod outbox_durability;
 mod referrals;
 mod referrals_exchange;
+mod robustness;
 mod screening;
 mod screening_identification;
 mod screening_inputs;

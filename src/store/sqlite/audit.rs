@@ -80,7 +80,9 @@ impl AuditStore for SqliteStore {
     }
 
     async fn audit_search(&self, q: AuditQuery) -> Result<AuditPage, StoreError> {
-        self.with_reader(move |c| search(c, &q)).await
+        let tenant = q.tenant.clone().unwrap_or_default();
+        self.with_client_reader(&tenant, move |c| search(c, &q))
+            .await
     }
 
     async fn audit_read(
@@ -90,7 +92,8 @@ impl AuditStore for SqliteStore {
     ) -> Result<Option<String>, StoreError> {
         let id = id.to_string();
         let tenant = tenant.map(str::to_string);
-        self.with_reader(move |c| {
+        let share = tenant.clone().unwrap_or_default();
+        self.with_reader(&share, move |c| {
             Ok(c.query_row(
                 "SELECT facts FROM audit WHERE id = ?1 AND (?2 IS NULL OR tenant = ?2)",
                 params![id, tenant],

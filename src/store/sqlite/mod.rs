@@ -24,6 +24,7 @@ mod writer;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -50,6 +51,8 @@ pub struct SqliteStore {
     readers: Arc<ReadPool>,
     aux: auth::AuxConn,
     outbox_signal: Arc<tokio::sync::Notify>,
+    /// How long one client search or history page may run.
+    query_budget: Option<Duration>,
 }
 
 /// Copies WAL frames back into the database file on its own thread, so the
@@ -145,7 +148,16 @@ impl SqliteStore {
             readers: Arc::new(ReadPool::new(readers)),
             aux,
             outbox_signal,
+            query_budget: None,
         })
+    }
+
+    /// Bounds each client search and history page to `budget`: past it the
+    /// query stops and the client is told to narrow it (`TooCostly`).
+    /// Tandem's own reads (measures, derivations) are not bounded.
+    pub fn with_query_budget(mut self, budget: Duration) -> SqliteStore {
+        self.query_budget = Some(budget);
+        self
     }
 
     /// Queues work for the writer thread and waits until it is committed.
@@ -159,12 +171,22 @@ impl SqliteStore {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    async fn with_reader<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// Runs `f` on a reader, counted to `tenant`'s share of the readers.
+    async fn with_reader<T, F>(&self, tenant: &str, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        self.readers.run(f).await
+        self.readers.run(tenant, None, f).await
+    }
+
+    /// [`Self::with_reader`] for a client's query, within the query budget.
+    async fn with_client_reader<T, F>(&self, tenant: &str, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.readers.run(tenant, self.query_budget, f).await
     }
 }
 
@@ -184,7 +206,7 @@ impl Store for SqliteStore {
         id: &str,
     ) -> Result<Option<StoredResource>, StoreError> {
         let (tenant, rt, id) = (ctx.tenant.clone(), rt.to_string(), id.to_string());
-        self.with_reader(move |c| rows::current(c, &tenant, &rt, &id))
+        self.with_reader(&ctx.tenant, move |c| rows::current(c, &tenant, &rt, &id))
             .await
     }
 
@@ -196,8 +218,10 @@ impl Store for SqliteStore {
         version: i64,
     ) -> Result<Option<StoredResource>, StoreError> {
         let (tenant, rt, id) = (ctx.tenant.clone(), rt.to_string(), id.to_string());
-        self.with_reader(move |c| rows::version(c, &tenant, &rt, &id, version))
-            .await
+        self.with_reader(&ctx.tenant, move |c| {
+            rows::version(c, &tenant, &rt, &id, version)
+        })
+        .await
     }
 
     async fn history(
@@ -206,7 +230,7 @@ impl Store for SqliteStore {
         query: HistoryQuery,
     ) -> Result<HistoryPage, StoreError> {
         let tenant = ctx.tenant.clone();
-        self.with_reader(move |c| rows::history(c, &tenant, &query))
+        self.with_client_reader(&ctx.tenant, move |c| rows::history(c, &tenant, &query))
             .await
     }
 
@@ -216,7 +240,7 @@ impl Store for SqliteStore {
         query: SearchQuery,
     ) -> Result<SearchPage, StoreError> {
         let tenant = ctx.tenant.clone();
-        self.with_reader(move |c| search::search(c, &tenant, &query))
+        self.with_client_reader(&ctx.tenant, move |c| search::search(c, &tenant, &query))
             .await
     }
 
@@ -227,8 +251,10 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<StoredResource>, StoreError> {
         let tenant = ctx.tenant.clone();
-        self.with_reader(move |c| search::find(c, &tenant, &query, limit))
-            .await
+        self.with_reader(&ctx.tenant, move |c| {
+            search::find(c, &tenant, &query, limit)
+        })
+        .await
     }
 
     async fn patient_records(
@@ -237,13 +263,13 @@ impl Store for SqliteStore {
         page: PatientPage,
     ) -> Result<Vec<PatientRecord>, StoreError> {
         let tenant = ctx.tenant.clone();
-        self.with_reader(move |c| compartment::page(c, &tenant, &page))
+        self.with_reader(&ctx.tenant, move |c| compartment::page(c, &tenant, &page))
             .await
     }
 
     async fn tenants(&self) -> Result<Vec<String>, StoreError> {
         // A skip scan over the (tenant, …) index: one probe per tenant, not per row.
-        self.with_reader(|c| {
+        self.with_reader("", |c| {
             let mut st = c.prepare_cached(
                 "WITH RECURSIVE t(x) AS (SELECT MIN(tenant) FROM resources
                    UNION ALL SELECT (SELECT MIN(tenant) FROM resources WHERE tenant > x) FROM t WHERE x IS NOT NULL)

@@ -6,8 +6,16 @@
 //! connection is out. When the request that asked for a read goes away
 //! (client gone, request timeout), the query it started is interrupted
 //! (`sqlite3_interrupt`) instead of running on and holding a reader.
+//!
+//! Two bounds keep one client from taking every reader: a query given a
+//! time budget (client searches) is stopped when it runs out, answering
+//! `TooCostly`; and one tenant holds at most all readers but a quarter, so
+//! another practice's read always finds one soon.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rusqlite::{Connection, InterruptHandle};
@@ -15,9 +23,17 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::store::StoreError;
 
+/// Tenants remembered with their reader share; beyond it, idle ones are forgotten.
+const TENANTS_KEPT: usize = 1024;
+/// Virtual-machine steps between budget checks (a few microseconds).
+const BUDGET_CHECK_OPS: i32 = 10_000;
+
 pub(super) struct ReadPool {
     conns: Mutex<Vec<Connection>>,
     permits: Arc<Semaphore>,
+    /// Readers one tenant may hold at once.
+    per_tenant: usize,
+    tenants: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 /// A connection on loan; returned to the pool when dropped (also while a
@@ -26,6 +42,7 @@ struct Lease {
     conn: Option<Connection>,
     pool: Arc<ReadPool>,
     _permit: OwnedSemaphorePermit,
+    _share: OwnedSemaphorePermit,
 }
 
 impl Drop for Lease {
@@ -65,7 +82,22 @@ impl ReadPool {
         ReadPool {
             conns: Mutex::new(conns),
             permits: Arc::new(Semaphore::new(n)),
+            per_tenant: (n - n / 4).max(1),
+            tenants: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The reader share of `tenant`.
+    fn share(&self, tenant: &str) -> Arc<Semaphore> {
+        let mut tenants = self.tenants.lock();
+        if tenants.len() >= TENANTS_KEPT && !tenants.contains_key(tenant) {
+            let full = self.per_tenant;
+            tenants.retain(|_, s| s.available_permits() < full);
+        }
+        tenants
+            .entry(tenant.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_tenant)))
+            .clone()
     }
 
     /// Stops lending: waiting and later reads answer `Closed`.
@@ -73,12 +105,23 @@ impl ReadPool {
         self.permits.close();
     }
 
-    /// Runs `f` on a pooled connection on the blocking pool.
-    pub(super) async fn run<T, F>(self: &Arc<Self>, f: F) -> Result<T, StoreError>
+    /// Runs `f` for `tenant` on a pooled connection on the blocking pool,
+    /// stopping it with `TooCostly` after `budget` when one is given.
+    pub(super) async fn run<T, F>(
+        self: &Arc<Self>,
+        tenant: &str,
+        budget: Option<Duration>,
+        f: F,
+    ) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        let share = self
+            .share(tenant)
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let permit = self
             .permits
             .clone()
@@ -93,13 +136,37 @@ impl ReadPool {
             conn: Some(conn),
             pool: self.clone(),
             _permit: permit,
+            _share: share,
         };
         let abandon = Abandon(armed.clone());
         let result = tokio::task::spawn_blocking(move || {
             let lease = lease;
             // Dropped before the lease (reverse order), on return or panic.
             let _disarm = Disarm(armed);
-            f(lease.conn.as_ref().expect("a lease holds its connection"))
+            let conn = lease.conn.as_ref().expect("a lease holds its connection");
+            let Some(budget) = budget else {
+                return f(conn);
+            };
+            let over = Arc::new(AtomicBool::new(false));
+            let deadline = Instant::now() + budget;
+            let flag = over.clone();
+            conn.progress_handler(
+                BUDGET_CHECK_OPS,
+                Some(move || {
+                    let out = Instant::now() >= deadline;
+                    flag.store(out, Ordering::Relaxed);
+                    out
+                }),
+            );
+            let r = f(conn);
+            conn.progress_handler(0, None::<fn() -> bool>);
+            match r {
+                Err(_) if over.load(Ordering::Relaxed) => Err(StoreError::TooCostly(format!(
+                    "the query ran past its {} ms budget",
+                    budget.as_millis()
+                ))),
+                r => r,
+            }
         })
         .await;
         drop(abandon);
@@ -133,8 +200,10 @@ mod tests {
     }
 
     async fn answer(p: &Arc<ReadPool>) -> Result<i64, StoreError> {
-        p.run(|c| Ok(c.query_row("SELECT x FROM t", [], |r| r.get(0))?))
-            .await
+        p.run("a", None, |c| {
+            Ok(c.query_row("SELECT x FROM t", [], |r| r.get(0))?)
+        })
+        .await
     }
 
     /// A reader closure that panics gives its connection back: more panics
@@ -143,7 +212,7 @@ mod tests {
     async fn a_panicking_reader_returns_its_connection() {
         let (_dir, p) = pool(2);
         for _ in 0..5 {
-            let r: Result<(), StoreError> = p.run(|_| panic!("a reader bug")).await;
+            let r: Result<(), StoreError> = p.run("a", None, |_| panic!("a reader bug")).await;
             assert!(matches!(r, Err(StoreError::Backend(_))));
         }
         assert_eq!(answer(&p).await.unwrap(), 42);
@@ -157,7 +226,9 @@ mod tests {
         let (_dir, p) = pool(2);
         let heavy = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000000000) SELECT count(*) FROM c";
         for _ in 0..4 {
-            let run = p.run(move |c| Ok(c.query_row(heavy, [], |r| r.get::<_, i64>(0))?));
+            let run = p.run("a", None, move |c| {
+                Ok(c.query_row(heavy, [], |r| r.get::<_, i64>(0))?)
+            });
             assert!(
                 tokio::time::timeout(Duration::from_millis(100), run)
                     .await
@@ -167,5 +238,54 @@ mod tests {
         }
         let read = tokio::time::timeout(Duration::from_secs(10), answer(&p)).await;
         assert_eq!(read.expect("a reader was free again").unwrap(), 42);
+    }
+
+    const HEAVY: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000000000) SELECT count(*) FROM c";
+
+    /// A query with a budget stops when it runs out and says so; the
+    /// connection then serves the next query normally.
+    #[tokio::test]
+    async fn a_budget_stops_a_heavy_query() {
+        let (_dir, p) = pool(1);
+        let started = std::time::Instant::now();
+        let r = p
+            .run("a", Some(Duration::from_millis(200)), |c| {
+                Ok(c.query_row(HEAVY, [], |r| r.get::<_, i64>(0))?)
+            })
+            .await;
+        assert!(matches!(r, Err(StoreError::TooCostly(_))), "{r:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(answer(&p).await.unwrap(), 42);
+    }
+
+    /// One tenant running heavy queries on every reader it may hold leaves
+    /// a reader for another tenant.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_tenant_cannot_hold_every_reader() {
+        let (_dir, p) = pool(4);
+        let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+        let mut heavy = Vec::new();
+        for _ in 0..6 {
+            let (p, tx) = (p.clone(), tx.clone());
+            heavy.push(tokio::spawn(async move {
+                p.run("busy", Some(Duration::from_secs(20)), move |c| {
+                    let _ = tx.try_send(());
+                    Ok(c.query_row(HEAVY, [], |r| r.get::<_, i64>(0))?)
+                })
+                .await
+            }));
+        }
+        // The busy tenant's share (3 of 4) is running.
+        for _ in 0..3 {
+            rx.recv().await.unwrap();
+        }
+        let other = p.run("other", None, |c| {
+            Ok(c.query_row("SELECT x FROM t", [], |r| r.get::<_, i64>(0))?)
+        });
+        let read = tokio::time::timeout(Duration::from_secs(5), other).await;
+        assert_eq!(read.expect("another tenant reads at once").unwrap(), 42);
+        for h in heavy {
+            h.abort();
+        }
     }
 }
