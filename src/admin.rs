@@ -20,6 +20,7 @@ pub fn default_scopes(role: Role) -> &'static str {
         Role::Ehr | Role::Admin | Role::Operator => "system/*.cruds",
         Role::Hie | Role::BhPartner => "system/*.crus",
         Role::Reporting => "system/Measure.rs system/MeasureReport.rs system/Library.rs",
+        Role::Payer => "system/Group.crus",
     }
 }
 

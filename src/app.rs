@@ -57,6 +57,7 @@ pub fn build_service_at(
         referrals: Arc::new(crate::service::referrals::Referrals {
             partners: cfg.partners.clone(),
         }),
+        payers: Arc::new(cfg.payers.clone()),
         derivations: cfg
             .derivations
             .enabled

@@ -45,6 +45,8 @@ pub struct Config {
     pub transitions: crate::service::transitions::TransitionRules,
     /// Behavioral-health partners and their care compacts (`[[partners]]`).
     pub partners: Vec<crate::rules::referral::compact::Partner>,
+    /// Payers and the practices they send attribution lists to (`[[payers]]`).
+    pub payers: Vec<crate::rules::attribution::Payer>,
     /// The referrals capability's switch.
     #[serde(default)]
     pub referrals: ReferralConfig,
@@ -245,6 +247,7 @@ impl Default for Config {
             },
             transitions: Default::default(),
             partners: Vec::new(),
+            payers: Vec::new(),
             referrals: ReferralConfig::default(),
             programs: Vec::new(),
             enrolments: Vec::new(),
@@ -363,6 +366,15 @@ impl Config {
                 return Err(format!(
                     "invalid configuration: notification endpoint of tenant '{}': url must be https (http only to localhost)",
                     e.tenant
+                ));
+            }
+        }
+        for p in &self.payers {
+            let ids = std::iter::once(&p.id).chain(&p.tenants);
+            if p.tenants.is_empty() || ids.into_iter().any(|i| !crate::fhir::id::is_valid_id(i)) {
+                return Err(format!(
+                    "invalid configuration: payers: '{}' needs an id and tenants that are FHIR ids",
+                    p.id
                 ));
             }
         }

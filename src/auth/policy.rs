@@ -111,6 +111,11 @@ pub fn authorize(grant: &Grant, rt: &str, i: Interaction) -> Result<Allowance, D
             REPORTING_TYPES.join(", ")
         )));
     }
+    if grant.role == Role::Payer && rt != "Group" {
+        return Err(Denial::Forbidden(
+            "Payer clients send and read attribution lists (Group) only.".into(),
+        ));
+    }
     match grant.scopes.allowance(rt, i.perm()) {
         Allowance::Denied => Err(Denial::Forbidden(format!(
             "The granted scopes do not allow {} on {rt} (needs system/{rt}.{}).",

@@ -19,6 +19,9 @@ pub enum Role {
     BhPartner,
     /// Program staff: measure and milestone outputs only.
     Reporting,
+    /// A payer: sends attribution lists (Groups) to the practices it
+    /// attributes patients to, and reads back only what it sent.
+    Payer,
     /// A practice's administrators: everything in their own practice,
     /// including its audit trail and outbox.
     Admin,
@@ -35,6 +38,7 @@ impl Role {
             Role::Hie => "hie",
             Role::BhPartner => "bh-partner",
             Role::Reporting => "reporting",
+            Role::Payer => "payer",
             Role::Admin => "admin",
             Role::Operator => "operator",
         }
@@ -52,6 +56,7 @@ impl Role {
             Role::Hie,
             Role::BhPartner,
             Role::Reporting,
+            Role::Payer,
             Role::Admin,
             Role::Operator,
         ]

@@ -226,6 +226,9 @@ impl FromRequestParts<AppState> for Access {
         let links = Links {
             oversees: &|org: &str, t: &str| settings.programs.oversees(org, t),
             compact: &|org: &str, t: &str| settings.referrals.partner(t, org).is_some(),
+            serves: &|org: &str, t: &str| {
+                crate::rules::attribution::serves(&settings.payers, org, t)
+            },
         };
         let chosen = choose_tenant(&grant, tenant_header, &state.default_tenant, &links);
         let ctx = |tenant: String, guest: bool| AccessContext {
@@ -256,6 +259,8 @@ struct Links<'a> {
     oversees: &'a dyn Fn(&str, &str) -> bool,
     /// (partner, practice): a care compact names the partner for the practice.
     compact: &'a dyn Fn(&str, &str) -> bool,
+    /// (payer, practice): the payer sends the practice attribution lists.
+    serves: &'a dyn Fn(&str, &str) -> bool,
 }
 
 /// A tenant a client may not work in, and the answer it gets.
@@ -281,6 +286,16 @@ fn choose_tenant(
         (Role::BhPartner, Some(t)) if t != grant.org && (links.compact)(&grant.org, &t) => {
             Ok((t, true))
         }
+        // A payer sends attribution lists to the practices it serves, as a
+        // guest: it reads back what it sent and nothing else.
+        (Role::Payer, Some(t)) if t != grant.org && (links.serves)(&grant.org, &t) => Ok((t, true)),
+        (Role::Payer, Some(t)) if t != grant.org => Err(Refused {
+            error: forbidden(format!(
+                "Organization/{} sends no attribution lists to practice '{t}' ([[payers]]).",
+                grant.org
+            )),
+            tenant: t,
+        }),
         (Role::BhPartner, Some(t)) if t != grant.org => Err(Refused {
             error: forbidden(format!(
                 "Organization/{} has no care compact with practice '{t}', so it cannot work in \

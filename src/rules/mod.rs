@@ -4,6 +4,7 @@
 //! patient's sex and birth date), the clock is passed in, and the service layer
 //! turns the results into FHIR resources inside the write transaction.
 
+pub mod attribution;
 pub mod careplan;
 pub mod referral;
 pub mod schedule;

@@ -114,6 +114,7 @@ impl Unit {
         let mut rec = Recording {
             inner: tx,
             written: Vec::new(),
+            all: self.writer.guest,
         };
         let out = work(&mut rec)?;
         let written = std::mem::take(&mut rec.written);

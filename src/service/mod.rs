@@ -2,6 +2,7 @@
 //! validation results, storage, index rows (and, in later issues, derivations
 //! and outbox messages). Handlers call this layer; it alone talks to the store.
 
+pub(crate) mod attribution;
 pub mod feed;
 pub(crate) mod fhir_api;
 pub(crate) mod hooks;
@@ -56,6 +57,8 @@ pub struct Settings {
     pub transitions: transitions::TransitionRules,
     /// Partners and their care compacts.
     pub referrals: Arc<referrals::Referrals>,
+    /// Payers and the practices they send attribution lists to.
+    pub payers: Arc<Vec<crate::rules::attribution::Payer>>,
     /// Screening derivations, or `None` to store inputs without deriving.
     pub derivations: Option<crate::rules::screening::ScreeningConfig>,
     /// The transitions-of-care hook (held notifications filed, follow-up
@@ -196,6 +199,9 @@ impl FhirService {
                 settings.transitions.clone(),
             )));
         }
+        // Attribution lists are checked whatever else is switched on: a
+        // list Tandem cannot reconcile is refused when it is sent.
+        registered.push(Box::new(attribution::AttributionHook));
         if settings.referrals_enabled {
             registered.push(Box::new(hooks::ReferralsHook(settings.referrals.clone())));
         }
@@ -247,6 +253,8 @@ impl FhirService {
             writer: referrals::Writer {
                 org: ctx.grant.org.clone(),
                 guest: ctx.guest,
+                partner: ctx.grant.role == crate::caller::Role::BhPartner,
+                payer: ctx.grant.role == crate::caller::Role::Payer,
                 client: ctx.client_id.clone(),
             },
         }

@@ -10,6 +10,7 @@
 mod common;
 
 mod attestation;
+mod attribution;
 mod bad_input;
 mod bundles;
 mod cli;

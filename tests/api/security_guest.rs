@@ -169,6 +169,17 @@ async fn writes_about_unreferred_patients_are_refused_on_every_path() {
         ("Observation", observation(&absolute, "Organization/bh-org")),
         ("Observation", observation("Patient/p1", "Patient/p2")),
         ("Task", task),
+        // Types no derivation reads are checked too.
+        (
+            "Condition",
+            json!({"resourceType": "Condition", "subject": {"reference": "Patient/p2"},
+                "code": {"text": "anxiety"}}),
+        ),
+        (
+            "MedicationRequest",
+            json!({"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+                "medicationCodeableConcept": {"text": "sertraline"}, "subject": {"reference": "Patient/p2"}}),
+        ),
     ] {
         let r = partner_write(&partner, &app, Method::POST, rt, &body).await;
         let status = r.status().as_u16();

@@ -40,6 +40,9 @@ pub fn is_input(rt: &str) -> bool {
 pub struct Recording<'a> {
     pub inner: &'a mut dyn WriteTx,
     pub written: Vec<Written>,
+    /// Note every write, not only the derivations' inputs: a guest's
+    /// (partner's, payer's) writes are all checked, whatever their type.
+    pub all: bool,
 }
 
 impl WriteTx for Recording<'_> {
@@ -61,13 +64,16 @@ impl WriteTx for Recording<'_> {
             } else {
                 None
             };
-        let noted = is_input(&v.resource_type).then(|| Written {
-            resource_type: v.resource_type.clone(),
-            id: v.id.clone(),
-            deleted: v.deleted,
-            body: v.body.clone(),
-            previous,
-        });
+        let noted =
+            (self.all || is_input(&v.resource_type) || v.resource_type == "Group").then(|| {
+                Written {
+                    resource_type: v.resource_type.clone(),
+                    id: v.id.clone(),
+                    deleted: v.deleted,
+                    body: v.body.clone(),
+                    previous,
+                }
+            });
         self.inner.write(v)?;
         self.written.extend(noted);
         Ok(())
@@ -98,10 +104,12 @@ impl WriteTx for Recording<'_> {
         work: &mut dyn FnMut(&mut dyn WriteTx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let mut kept = Vec::new();
+        let all = self.all;
         let result = self.inner.nested(&mut |tx| {
             let mut r = Recording {
                 inner: tx,
                 written: Vec::new(),
+                all,
             };
             let out = work(&mut r);
             if out.is_ok() {
