@@ -145,6 +145,7 @@ async fn dispatch(
         ("Organization", "$milestones") => s.svc.milestones_report(ctx, id, pairs).await,
         ("Organization", "$good-standing") => s.svc.good_standing_report(ctx, id, pairs).await,
         ("Organization", "$submissions") => s.svc.submissions_report(ctx, id, pairs).await,
+        ("Organization", "$attribution") => s.svc.attribution_report(ctx, id, pairs).await,
         _ => return None,
     };
     Some(

@@ -196,3 +196,137 @@ async fn lists_tandem_cannot_reconcile_are_refused_whole() {
     assert_eq!(s, 201);
     app.stop().await;
 }
+
+/// `$attribution`: the list in effect at the month's end against the
+/// panel, hand-worked: a (PCP here, on the list by member id), b (no PCP,
+/// on the list), c (a PCP elsewhere, on the list by reference), d (care
+/// team here, not on the list), e (nothing); member M9 is nobody here.
+#[tokio::test]
+async fn the_attribution_report_reconciles_the_list_with_the_panel() {
+    let app = spawn().await;
+    let ehr = app
+        .client_for("ehr-a", Role::Ehr, PRACTICE, "system/*.cruds")
+        .await;
+    let payer = app
+        .client_for("acme-1", Role::Payer, "acme-health", "system/Group.crus")
+        .await;
+    let medicaid = |v: &str| json!([{"system": "urn:medicaid:co", "value": v}]);
+    let pcp = "http://snomed.info/sct";
+    for r in [
+        json!({"resourceType": "Practitioner", "id": "dr1"}),
+        json!({"resourceType": "Patient", "id": "a", "identifier": medicaid("M1"), "generalPractitioner": [{"reference": "Practitioner/dr1"}]}),
+        json!({"resourceType": "Patient", "id": "b", "identifier": medicaid("M2")}),
+        json!({"resourceType": "Patient", "id": "c", "identifier": medicaid("M3"), "generalPractitioner": [{"reference": "Practitioner/elsewhere"}]}),
+        json!({"resourceType": "Patient", "id": "d", "identifier": medicaid("M4")}),
+        json!({"resourceType": "Patient", "id": "e", "identifier": medicaid("M5")}),
+        json!({"resourceType": "CareTeam", "id": "team-d", "status": "active", "subject": {"reference": "Patient/d"},
+               "participant": [{"member": {"reference": "Practitioner/dr1"}, "role": [{"coding": [{"system": pcp, "code": "446050000"}]}]}]}),
+    ] {
+        let path = format!(
+            "{}/{}",
+            r["resourceType"].as_str().unwrap(),
+            r["id"].as_str().unwrap()
+        );
+        let (s, b) = send(&ehr, &app, PRACTICE, Method::PUT, &path, &r).await;
+        assert_eq!(s, 201, "{b}");
+    }
+    let members = json!([
+        {"entity": {"identifier": {"system": "urn:medicaid:co", "value": "M1"}}},
+        {"entity": {"identifier": {"system": "urn:medicaid:co", "value": "M2"}}},
+        {"entity": {"reference": "Patient/c"}},
+        {"entity": {"identifier": {"system": "urn:medicaid:co", "value": "M9"}}}]);
+    let (s, _) = send(
+        &payer,
+        &app,
+        PRACTICE,
+        Method::PUT,
+        "Group/atr-acme",
+        &list(members),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let this_month = chrono::Utc::now().format("%Y-%m").to_string();
+    let url = |m: &str| app.url(&format!("Organization/{PRACTICE}/$attribution?month={m}"));
+    let report = fetch_json(&ehr, &url(&this_month)).await;
+    let lists: Vec<&Value> = report["parameter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] == "list")
+        .collect();
+    assert_eq!(lists.len(), 1, "{report}");
+    let part = |name: &str| -> Value {
+        lists[0]["part"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let who = |name: &str| -> Vec<String> {
+        part(&format!("{name}List"))["resource"]["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                e["item"]["reference"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| {
+                        e["item"]["identifier"]["value"]
+                            .as_str()
+                            .unwrap()
+                            .to_string()
+                    })
+            })
+            .collect()
+    };
+    for (name, n, people) in [
+        ("attributed", 4, vec![]),
+        ("matched", 3, vec!["Patient/a", "Patient/b", "Patient/c"]),
+        ("concordant", 1, vec!["Patient/a"]),
+        ("attributedNotEmpaneled", 2, vec!["Patient/b", "Patient/c"]),
+        ("empaneledNotAttributed", 1, vec!["Patient/d"]),
+        ("otherPractice", 1, vec!["Patient/c"]),
+        ("unmatched", 1, vec!["M9"]),
+    ] {
+        assert_eq!(part(name)["valueInteger"], n, "{name}: {report}");
+        if !people.is_empty() {
+            assert_eq!(who(name), people, "{name}");
+        }
+    }
+    assert_eq!(part("received")["valueString"], this_month.as_str());
+    // Before the list arrived, no list was in effect.
+    let earlier = fetch_json(&ehr, &url("2020-01")).await;
+    assert!(
+        earlier["parameter"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["name"] != "list"),
+        "{earlier}"
+    );
+    // Bad month: 400; the payer cannot read the practice's reconciliation.
+    let (s, _) = send(
+        &ehr,
+        &app,
+        PRACTICE,
+        Method::GET,
+        &format!("Organization/{PRACTICE}/$attribution?month=2026-13"),
+        &Value::Null,
+    )
+    .await;
+    assert_eq!(s, 400);
+    let (s, _) = send(
+        &payer,
+        &app,
+        PRACTICE,
+        Method::GET,
+        &format!("Organization/{PRACTICE}/$attribution"),
+        &Value::Null,
+    )
+    .await;
+    assert!(s == 403 || s == 404, "{s}");
+    app.stop().await;
+}

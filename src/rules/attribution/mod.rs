@@ -3,6 +3,8 @@
 //! what makes a Group an attribution list Tandem can reconcile. Pure: the
 //! service checks written Groups with [`check_list`] inside the write.
 
+pub mod reconcile;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

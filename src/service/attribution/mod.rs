@@ -5,6 +5,8 @@
 //! have, is refused whole (422) and nothing is stored. Each accepted list
 //! is a new version of its Group, so every monthly list is kept.
 
+mod report;
+
 use crate::fhir::outcome::Issue;
 use crate::rules::attribution::{check_list, claims_atr};
 use crate::service::ServiceError;

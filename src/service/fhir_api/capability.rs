@@ -140,6 +140,10 @@ fn resource_entry(registry: &Registry, profiles: &Profiles, rt: &str) -> Value {
             "definition": "http://tandem.health/fhir/OperationDefinition/Organization-submissions",
             "documentation": "The practice's program submission ledger, with delivery states and receipts.",
         }, {
+            "name": "attribution",
+            "definition": "http://tandem.health/fhir/OperationDefinition/Organization-attribution",
+            "documentation": "Payer attribution lists reconciled with the panel for a month, with the patients behind each figure.",
+        }, {
             "name": "sign-off",
             "definition": "http://tandem.health/fhir/OperationDefinition/Organization-sign-off",
             "documentation": "Release a held submission (POST, practice admin).",

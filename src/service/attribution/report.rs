@@ -1,0 +1,191 @@
+//! `GET Organization/{id}/$attribution?month=YYYY-MM`: each payer list in
+//! effect at the end of the month (the latest version of each ATR Group
+//! received by then) reconciled with the practice's panel as it is now,
+//! with the patients (or members) behind every number, and the months in
+//! which each list was received.
+
+use chrono::{Datelike, NaiveDate};
+use serde_json::{Value, json};
+
+use crate::auth::policy::Interaction;
+use crate::fhir::datetime::{day_start_ms, format_instant_ms};
+use crate::fhir::outcome::Issue;
+use crate::measure::milestone::population::empaneled;
+use crate::rules::attribution::ATR_PROFILE;
+use crate::rules::attribution::reconcile::{PanelEntry, Reconciliation, reconcile};
+use crate::service::measures::evaluate::fold_records;
+use crate::service::report::param;
+use crate::service::{FhirService, ServiceError};
+use crate::store::{AccessContext, HistoryQuery, HistoryScope};
+
+impl FhirService {
+    pub async fn attribution_report(
+        &self,
+        ctx: &AccessContext,
+        org: &str,
+        pairs: &[(String, String)],
+    ) -> Result<Value, ServiceError> {
+        self.allow(ctx, "Group", Interaction::Search)?;
+        self.allow(ctx, "Patient", Interaction::Search)?;
+        if org != ctx.tenant || ctx.guest {
+            return Err(ServiceError::NotFound(Issue::error(
+                "not-found",
+                format!("Organization/{org} is not a practice this client works for."),
+            )));
+        }
+        let (month, end_ms) = month_of(param(pairs, "month"), self.today())?;
+        let mut lists = Vec::new();
+        for group in self
+            .find_values(ctx, "Group", &[("_profile", ATR_PROFILE.to_string())])
+            .await?
+        {
+            let Some(id) = group["id"].as_str() else {
+                continue;
+            };
+            let versions = self
+                .store
+                .history(
+                    ctx,
+                    HistoryQuery {
+                        scope: HistoryScope::Instance("Group".into(), id.into()),
+                        since_ms: None,
+                        count: 1000,
+                        before_seq: None,
+                    },
+                )
+                .await?
+                .entries;
+            let received: Vec<String> = versions
+                .iter()
+                .filter(|v| !v.deleted)
+                .map(|v| format_instant_ms(v.last_updated_ms)[..7].to_string())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            // Newest first: the one in effect at the month's end.
+            if let Some(v) = versions
+                .iter()
+                .find(|v| v.last_updated_ms < end_ms)
+                .filter(|v| !v.deleted)
+            {
+                let list: Value = serde_json::from_str(&v.body)
+                    .map_err(|e| ServiceError::Internal(format!("stored Group: {e}")))?;
+                lists.push((format!("Group/{id}/_history/{}", v.version), list, received));
+            }
+        }
+        let panel = self.panel(ctx).await?;
+        let mut parameter = vec![json!({ "name": "month", "valueString": month })];
+        for (reference, list, received) in lists {
+            let members = list["member"].as_array().cloned().unwrap_or_default();
+            let r = reconcile(&members, &panel);
+            parameter.push(list_part(&reference, &list, &received, &r));
+        }
+        Ok(json!({ "resourceType": "Parameters", "parameter": parameter }))
+    }
+
+    /// The practice's panel now: each patient's identifiers, whether a PCP
+    /// or care team here holds them, whether a PCP elsewhere does.
+    async fn panel(&self, ctx: &AccessContext) -> Result<Vec<PanelEntry>, ServiceError> {
+        let staff = self.staff(ctx).await?;
+        let panel = fold_records(
+            self.store.as_ref(),
+            ctx,
+            &["CareTeam"],
+            None,
+            Vec::new(),
+            move |panel: &mut Vec<PanelEntry>, record| {
+                let p = &record.patient;
+                let identifiers = p["identifier"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|i| {
+                        Some(format!(
+                            "{}|{}",
+                            i["system"].as_str().unwrap_or(""),
+                            i["value"].as_str()?
+                        ))
+                    })
+                    .collect();
+                let other_pcp = p["generalPractitioner"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|g| g["reference"].as_str())
+                    .any(|g| !staff.contains(g));
+                panel.push(PanelEntry {
+                    patient: format!("Patient/{}", p["id"].as_str().unwrap_or_default()),
+                    identifiers,
+                    empaneled: empaneled(&record, &staff),
+                    other_pcp,
+                });
+            },
+            |_, _| {},
+        )
+        .await?;
+        Ok(panel)
+    }
+}
+
+/// `YYYY-MM` (default: this month) and the first instant after it.
+fn month_of(given: Option<&str>, today: NaiveDate) -> Result<(String, i64), ServiceError> {
+    let first = match given {
+        None => today.with_day(1).expect("day 1 exists"),
+        Some(m) => NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d").map_err(|_| {
+            ServiceError::bad(Issue::error(
+                "invalid",
+                format!("month '{m}' is not a month: write YYYY-MM, e.g. 2026-09."),
+            ))
+        })?,
+    };
+    let next = first
+        .checked_add_months(chrono::Months::new(1))
+        .expect("a month after a valid one");
+    Ok((first.format("%Y-%m").to_string(), day_start_ms(next)))
+}
+
+fn list_part(reference: &str, list: &Value, received: &[String], r: &Reconciliation) -> Value {
+    let mut part = vec![
+        json!({ "name": "group", "valueReference": { "reference": reference } }),
+        json!({ "name": "name", "valueString": list["name"].as_str().unwrap_or("") }),
+    ];
+    part.extend(
+        received
+            .iter()
+            .map(|m| json!({ "name": "received", "valueString": m })),
+    );
+    let figures: [(&str, &Vec<String>); 7] = [
+        ("attributed", &r.attributed),
+        ("matched", &r.matched),
+        ("concordant", &r.concordant),
+        ("attributedNotEmpaneled", &r.attributed_not_empaneled),
+        ("empaneledNotAttributed", &r.empaneled_not_attributed),
+        ("otherPractice", &r.other_practice),
+        ("unmatched", &r.unmatched),
+    ];
+    for (name, who) in figures {
+        part.push(json!({ "name": name, "valueInteger": who.len() }));
+        part.push(json!({ "name": format!("{name}List"), "resource": people(name, who) }));
+    }
+    json!({ "name": "list", "part": part })
+}
+
+/// The patients (`Patient/…`) or payer member ids behind a figure.
+fn people(name: &str, who: &[String]) -> Value {
+    let entry: Vec<Value> = who
+        .iter()
+        .map(|w| {
+            if w.starts_with("Patient/") {
+                json!({ "item": { "reference": w } })
+            } else {
+                let (system, value) = w.split_once('|').unwrap_or(("", w));
+                let mut id = json!({ "value": value });
+                if !system.is_empty() {
+                    id["system"] = json!(system);
+                }
+                json!({ "item": { "identifier": id } })
+            }
+        })
+        .collect();
+    json!({ "resourceType": "List", "status": "current", "mode": "snapshot", "title": name, "entry": entry })
+}
