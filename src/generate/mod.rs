@@ -73,6 +73,13 @@ pub fn run(opts: &Options, mut progress: impl FnMut(usize)) -> std::io::Result<S
         let mut line = answers::answers(&c, practice, opts.year);
         line["referral"] = referrals::expected(&c, opts.year, script.as_ref());
         line["milestones"] = milestones::patient(&c, opts.year);
+        // The payer lists the patient is on, from the draw itself: the
+        // attribution answers are built from these, never by Tandem's rules.
+        line["attribution"] = serde_json::json!({
+            "medicaid": c.person.medicaid,
+            "lists": payer_lists.iter().map(|&k| practices[k].id.clone()).collect::<Vec<_>>(),
+            "empaneled": c.person.pcp.is_some(),
+        });
         w.answers(&line)?;
         if let Some(s) = &script {
             w.response(&referrals::response_line(&c.person.id, s))?;

@@ -7,6 +7,7 @@
 //! ndjson/<Type>.ndjson          every resource, one file per type
 //! notifications/<patient>-<n>.json          HIE messages, in delivery order
 //! groups/<practice>.json        the payer's Da Vinci ATR attribution Group
+//!                               (members by Medicaid id)
 //! answers.ndjson                expected results, one line per patient
 //! milestones.json               expected milestone counts per practice and period
 //! program.toml                  the practices' program and enrolment (`--config`)
@@ -24,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use super::model::{Chart, Practice};
+use super::model::{Chart, MEDICAID_SYSTEM, Practice};
 use super::{Options, Summary, fhir_out, milestones, referrals};
 
 pub struct Writer {
@@ -138,7 +139,10 @@ impl Writer {
             if *count > 0 {
                 g.write_all(b",")?;
             }
-            let member = json!({"entity": {"reference": format!("Patient/{}", c.person.id)}});
+            // As a payer knows its members: by member (Medicaid) id, never
+            // by the practice's resource ids.
+            let member = json!({"entity": {"identifier":
+                {"system": MEDICAID_SYSTEM, "value": c.person.medicaid}}});
             serde_json::to_writer(&mut *g, &member)?;
             *count += 1;
         }

@@ -330,3 +330,107 @@ async fn the_attribution_report_reconciles_the_list_with_the_panel() {
     assert!(s == 403 || s == 404, "{s}");
     app.stop().await;
 }
+
+/// A generated population (3 practices; the payer's lists leave out about
+/// 12% of a practice's patients and add about 5% of others'): practice-0's
+/// list, sent as a payer sends it (members by Medicaid id), reconciles to
+/// the generator's answers — every count and every list.
+#[tokio::test]
+async fn a_generated_list_reconciles_to_the_generators_answers() {
+    use common::population::{load_own_patients, ndjson, options};
+    use std::collections::BTreeSet;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("gen");
+    tandem::generate::run(&options(&root, 240, 3, 27), |_| {}).unwrap();
+    let app = spawn_app_with(|c| c.default_tenant = "practice-0".into()).await;
+    load_own_patients(&app, &root).await;
+    let group: Value =
+        serde_json::from_slice(&std::fs::read(root.join("groups/practice-0.json")).unwrap())
+            .unwrap();
+    let r = app
+        .put(&format!("Group/{}", group["id"].as_str().unwrap()), &group)
+        .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    // Expected, from the generator's own draw.
+    let answers = ndjson(&root, "answers.ndjson");
+    let mine = |a: &Value| a["practice"] == "practice-0";
+    let listed = |a: &Value| {
+        a["attribution"]["lists"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == "practice-0")
+    };
+    let pid = |a: &Value| format!("Patient/{}", a["patient"].as_str().unwrap());
+    let set = |pick: &dyn Fn(&Value) -> bool, key: &dyn Fn(&Value) -> String| -> BTreeSet<String> {
+        answers.iter().filter(|a| pick(a)).map(key).collect()
+    };
+    let empaneled = |a: &Value| a["attribution"]["empaneled"] == true;
+    let medicaid = |a: &Value| a["attribution"]["medicaid"].as_str().unwrap().to_string();
+    let expected = [
+        ("matched", set(&|a| mine(a) && listed(a), &pid)),
+        (
+            "concordant",
+            set(&|a| mine(a) && listed(a) && empaneled(a), &pid),
+        ),
+        (
+            "attributedNotEmpaneled",
+            set(&|a| mine(a) && listed(a) && !empaneled(a), &pid),
+        ),
+        (
+            "empaneledNotAttributed",
+            set(&|a| mine(a) && !listed(a) && empaneled(a), &pid),
+        ),
+        ("otherPractice", BTreeSet::new()),
+        ("unmatched", set(&|a| !mine(a) && listed(a), &medicaid)),
+    ];
+    let attributed = set(&listed, &medicaid).len();
+    assert!(
+        !expected[5].1.is_empty() && !expected[3].1.is_empty(),
+        "the lists disagree in places"
+    );
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let report = app
+        .get_json(&format!(
+            "Organization/practice-0/$attribution?month={month}"
+        ))
+        .await
+        .1;
+    let list = report["parameter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "list")
+        .expect("one list");
+    let part = |name: &str| {
+        list["part"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(part("attributed")["valueInteger"], attributed);
+    for (name, want) in expected {
+        let got: BTreeSet<String> = part(&format!("{name}List"))["resource"]["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                e["item"]["reference"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| {
+                        e["item"]["identifier"]["value"]
+                            .as_str()
+                            .unwrap()
+                            .to_string()
+                    })
+            })
+            .collect();
+        assert_eq!(part(name)["valueInteger"], want.len(), "{name}");
+        assert_eq!(got, want, "{name}");
+    }
+    app.stop().await;
+}

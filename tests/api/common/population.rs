@@ -50,18 +50,25 @@ pub fn ndjson(root: &Path, name: &str) -> Vec<Value> {
         .collect()
 }
 
-fn bundle_paths(root: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = files(&root.join("bundles"))
-        .into_keys()
-        .map(|p| root.join("bundles").join(p))
-        .collect();
+fn bundle_paths(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = files(dir).into_keys().map(|p| dir.join(p)).collect();
     out.sort();
     out
 }
 
 /// Posts practice-0's transaction, then every patient's, to `app`.
 pub async fn load_practice(app: &TestApp, root: &Path) {
-    for path in std::iter::once(root.join("practices/practice-0.json")).chain(bundle_paths(root)) {
+    load_paths(app, root, bundle_paths(&root.join("bundles"))).await
+}
+
+/// Posts practice-0's transaction, then only its own patients' (the others
+/// belong in other practices' tenants).
+pub async fn load_own_patients(app: &TestApp, root: &Path) {
+    load_paths(app, root, bundle_paths(&root.join("bundles/practice-0"))).await
+}
+
+async fn load_paths(app: &TestApp, root: &Path, bundles: Vec<PathBuf>) {
+    for path in std::iter::once(root.join("practices/practice-0.json")).chain(bundles) {
         let tx: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         let r = app.post("", &tx).await;
         assert_eq!(
