@@ -342,7 +342,17 @@ async fn a_generated_list_reconciles_to_the_generators_answers() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("gen");
     tandem::generate::run(&options(&root, 240, 3, 27), |_| {}).unwrap();
-    let app = spawn_app_with(|c| c.default_tenant = "practice-0".into()).await;
+    let generated = tandem::config::Config::load(
+        Some(&root.join("program.toml")),
+        &tandem::config::Overrides::default(),
+    )
+    .unwrap();
+    let app = spawn_app_with(|c| {
+        c.default_tenant = "practice-0".into();
+        c.programs = generated.programs;
+        c.enrolments = generated.enrolments;
+    })
+    .await;
     load_own_patients(&app, &root).await;
     let group: Value =
         serde_json::from_slice(&std::fs::read(root.join("groups/practice-0.json")).unwrap())
@@ -432,5 +442,33 @@ async fn a_generated_list_reconciles_to_the_generators_answers() {
         assert_eq!(part(name)["valueInteger"], want.len(), "{name}");
         assert_eq!(got, want, "{name}");
     }
+    // The milestone engine reads the same lists: BB1.Y1.1 counts every
+    // distinct life on them (here each member once), BB3.Y1.2 the months
+    // with a list received.
+    let report = app
+        .get_json("Organization/practice-0/$milestones?projectYear=1")
+        .await
+        .1;
+    let milestone = |id: &str| {
+        report["parameter"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "milestone" && common::part(p, "id")["valueString"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {id}: {report}"))
+    };
+    let bb1 = milestone("BB1.Y1.1");
+    assert_eq!(
+        common::part(&bb1, "count")["valueInteger"],
+        attributed,
+        "{bb1}"
+    );
+    let bb3 = milestone("BB3.Y1.2");
+    assert_ne!(
+        common::part(&bb3, "status")["valueCode"],
+        "not-computable",
+        "{bb3}"
+    );
     app.stop().await;
 }

@@ -34,6 +34,23 @@ impl FhirService {
             )));
         }
         let (month, end_ms) = month_of(param(pairs, "month"), self.today())?;
+        let lists = self.attribution_lists(ctx, end_ms).await?;
+        let panel = self.panel(ctx).await?;
+        let mut parameter = vec![json!({ "name": "month", "valueString": month })];
+        for l in lists {
+            let r = reconcile(&l.members(), &panel);
+            parameter.push(list_part(&l.reference, &l.list, &l.received, &r));
+        }
+        Ok(json!({ "resourceType": "Parameters", "parameter": parameter }))
+    }
+
+    /// Each payer list (ATR Group) in effect at `end_ms`: its latest version
+    /// received before then, with the months any version was received.
+    pub(crate) async fn attribution_lists(
+        &self,
+        ctx: &AccessContext,
+        end_ms: i64,
+    ) -> Result<Vec<ListInEffect>, ServiceError> {
         let mut lists = Vec::new();
         for group in self
             .find_values(ctx, "Group", &[("_profile", ATR_PROFILE.to_string())])
@@ -57,12 +74,12 @@ impl FhirService {
                 .entries;
             let received: Vec<String> = versions
                 .iter()
-                .filter(|v| !v.deleted)
+                .filter(|v| !v.deleted && v.last_updated_ms < end_ms)
                 .map(|v| format_instant_ms(v.last_updated_ms)[..7].to_string())
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            // Newest first: the one in effect at the month's end.
+            // Newest first: the one in effect at the end.
             if let Some(v) = versions
                 .iter()
                 .find(|v| v.last_updated_ms < end_ms)
@@ -70,22 +87,19 @@ impl FhirService {
             {
                 let list: Value = serde_json::from_str(&v.body)
                     .map_err(|e| ServiceError::Internal(format!("stored Group: {e}")))?;
-                lists.push((format!("Group/{id}/_history/{}", v.version), list, received));
+                lists.push(ListInEffect {
+                    reference: format!("Group/{id}/_history/{}", v.version),
+                    list,
+                    received,
+                });
             }
         }
-        let panel = self.panel(ctx).await?;
-        let mut parameter = vec![json!({ "name": "month", "valueString": month })];
-        for (reference, list, received) in lists {
-            let members = list["member"].as_array().cloned().unwrap_or_default();
-            let r = reconcile(&members, &panel);
-            parameter.push(list_part(&reference, &list, &received, &r));
-        }
-        Ok(json!({ "resourceType": "Parameters", "parameter": parameter }))
+        Ok(lists)
     }
 
     /// The practice's panel now: each patient's identifiers, whether a PCP
     /// or care team here holds them, whether a PCP elsewhere does.
-    async fn panel(&self, ctx: &AccessContext) -> Result<Vec<PanelEntry>, ServiceError> {
+    pub(crate) async fn panel(&self, ctx: &AccessContext) -> Result<Vec<PanelEntry>, ServiceError> {
         let staff = self.staff(ctx).await?;
         let panel = fold_records(
             self.store.as_ref(),
@@ -124,6 +138,21 @@ impl FhirService {
         )
         .await?;
         Ok(panel)
+    }
+}
+
+/// A payer list as it stood at some moment.
+pub(crate) struct ListInEffect {
+    /// `Group/{id}/_history/{version}`.
+    pub reference: String,
+    pub list: Value,
+    /// `YYYY-MM` of each month a version was received (up to that moment).
+    pub received: Vec<String>,
+}
+
+impl ListInEffect {
+    pub fn members(&self) -> Vec<Value> {
+        self.list["member"].as_array().cloned().unwrap_or_default()
     }
 }
 

@@ -28,7 +28,7 @@ pub struct Scope {
     pub open: bool,
 }
 
-const ATTRIBUTION: &str = "needs payer attribution lists and the panel's history, which arrive with the panels-and-attribution work";
+const ATTRIBUTION: &str = "needs the panel's history and who saw each patient, which arrive with the rest of the panels-and-attribution work";
 const RISK: &str = "needs risk stratification, which arrives with the risk-stratification work";
 const CLAIMS: &str =
     "needs claims (ExplanationOfBenefit) for the practice's patients; none are received";
@@ -365,10 +365,9 @@ impl FhirService {
                     .len(),
                 "measures with care-gap reports ($care-gaps)",
             ),
-            "attributed-lives"
-            | "attribution-reconciled"
-            | "continuity"
-            | "pcp-assignment-validation" => Finding::Missing(ATTRIBUTION.into()),
+            "attributed-lives" => self.attributed_lives(ctx, scope).await?,
+            "attribution-reconciled" => self.attribution_months(ctx, scope).await?,
+            "continuity" | "pcp-assignment-validation" => Finding::Missing(ATTRIBUTION.into()),
             "risk-method"
             | "risk-stratified"
             | "high-risk-care-plans"

@@ -6,6 +6,7 @@
 //! so `Measure?identifier=BB7.Y1.2` and `Measure?url=…` are ordinary searches.
 
 mod attest;
+mod attributed;
 mod evaluate;
 pub(crate) mod evidence;
 mod patients;
