@@ -470,5 +470,46 @@ async fn a_generated_list_reconciles_to_the_generators_answers() {
         "not-computable",
         "{bb3}"
     );
+    // Program staff and the facilitator: the numbers, never the patients;
+    // payers and partners: nothing.
+    let url = app.url(&format!(
+        "Organization/practice-0/$attribution?month={month}"
+    ));
+    for org in ["colorado-sim", "facilitator-1"] {
+        let c = app
+            .client_for(
+                &format!("staff-{org}"),
+                Role::Reporting,
+                org,
+                "system/MeasureReport.rs",
+            )
+            .await;
+        let r = c
+            .get(&url)
+            .header("x-tandem-tenant", "practice-0")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{org}");
+        let b: Value = r.json().await.unwrap();
+        let text = b.to_string();
+        assert!(
+            text.contains("\"attributed\"") && !text.contains("Patient/"),
+            "{org}: {b}"
+        );
+    }
+    for (id, role, org) in [
+        ("acme-1", Role::Payer, "acme-health"),
+        ("bh-1", Role::BhPartner, "bh-org"),
+    ] {
+        let c = app.client_for(id, role, org, "system/*.rs").await;
+        let r = c
+            .get(&url)
+            .header("x-tandem-tenant", "practice-0")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{id}");
+    }
     app.stop().await;
 }

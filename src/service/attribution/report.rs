@@ -14,6 +14,7 @@ use crate::measure::milestone::population::empaneled;
 use crate::rules::attribution::ATR_PROFILE;
 use crate::rules::attribution::reconcile::{PanelEntry, Reconciliation, reconcile};
 use crate::service::measures::evaluate::fold_records;
+use crate::service::milestones::overseer;
 use crate::service::report::param;
 use crate::service::{FhirService, ServiceError};
 use crate::store::{AccessContext, HistoryQuery, HistoryScope};
@@ -25,13 +26,27 @@ impl FhirService {
         org: &str,
         pairs: &[(String, String)],
     ) -> Result<Value, ServiceError> {
-        self.allow(ctx, "Group", Interaction::Search)?;
-        self.allow(ctx, "Patient", Interaction::Search)?;
-        if org != ctx.tenant || ctx.guest {
-            return Err(ServiceError::NotFound(Issue::error(
-                "not-found",
-                format!("Organization/{org} is not a practice this client works for."),
-            )));
+        // The practice's own clients see the patients behind the numbers;
+        // its program staff and facilitator (overseers) the numbers only,
+        // as with milestones; payers and partners nothing.
+        let numbers_only = overseer(ctx);
+        if numbers_only {
+            self.milestone_access(ctx, org)?;
+        } else {
+            self.allow(ctx, "Group", Interaction::Search)?;
+            self.allow(ctx, "Patient", Interaction::Search)?;
+            if ctx.guest {
+                return Err(ServiceError::Forbidden(Issue::error(
+                    "forbidden",
+                    "The reconciliation is the practice's: payers and partners do not read it.",
+                )));
+            }
+            if org != ctx.tenant {
+                return Err(ServiceError::NotFound(Issue::error(
+                    "not-found",
+                    format!("Organization/{org} is not a practice this client works for."),
+                )));
+            }
         }
         let (month, end_ms) = month_of(param(pairs, "month"), self.today())?;
         let lists = self.attribution_lists(ctx, end_ms).await?;
@@ -39,7 +54,13 @@ impl FhirService {
         let mut parameter = vec![json!({ "name": "month", "valueString": month })];
         for l in lists {
             let r = reconcile(&l.members(), &panel);
-            parameter.push(list_part(&l.reference, &l.list, &l.received, &r));
+            parameter.push(list_part(
+                &l.reference,
+                &l.list,
+                &l.received,
+                &r,
+                numbers_only,
+            ));
         }
         Ok(json!({ "resourceType": "Parameters", "parameter": parameter }))
     }
@@ -173,7 +194,13 @@ fn month_of(given: Option<&str>, today: NaiveDate) -> Result<(String, i64), Serv
     Ok((first.format("%Y-%m").to_string(), day_start_ms(next)))
 }
 
-fn list_part(reference: &str, list: &Value, received: &[String], r: &Reconciliation) -> Value {
+fn list_part(
+    reference: &str,
+    list: &Value,
+    received: &[String],
+    r: &Reconciliation,
+    numbers_only: bool,
+) -> Value {
     let mut part = vec![
         json!({ "name": "group", "valueReference": { "reference": reference } }),
         json!({ "name": "name", "valueString": list["name"].as_str().unwrap_or("") }),
@@ -194,7 +221,9 @@ fn list_part(reference: &str, list: &Value, received: &[String], r: &Reconciliat
     ];
     for (name, who) in figures {
         part.push(json!({ "name": name, "valueInteger": who.len() }));
-        part.push(json!({ "name": format!("{name}List"), "resource": people(name, who) }));
+        if !numbers_only {
+            part.push(json!({ "name": format!("{name}List"), "resource": people(name, who) }));
+        }
     }
     json!({ "name": "list", "part": part })
 }
