@@ -51,6 +51,52 @@ async fn send(
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
+/// The status of a GET by `c` in the practice.
+async fn read(c: &Client, app: &TestApp, path: &str) -> u16 {
+    send(c, app, PRACTICE, Method::GET, path, &Value::Null)
+        .await
+        .0
+}
+
+/// The `$attribution` report's one list.
+pub fn only_list(report: &Value) -> Value {
+    let lists: Vec<&Value> = report["parameter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] == "list")
+        .collect();
+    assert_eq!(lists.len(), 1, "{report}");
+    lists[0].clone()
+}
+
+/// A part of a list by name (Null when absent).
+pub fn figure(list: &Value, name: &str) -> Value {
+    list["part"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// The patients (`Patient/…`) or member ids behind a figure, in order.
+pub fn people(list: &Value, name: &str) -> Vec<String> {
+    figure(list, &format!("{name}List"))["resource"]["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| match e["item"]["reference"].as_str() {
+            Some(r) => r.to_string(),
+            None => e["item"]["identifier"]["value"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn payers_send_attribution_lists_to_the_practices_they_serve() {
     let app = spawn().await;
@@ -92,35 +138,11 @@ async fn payers_send_attribution_lists_to_the_practices_they_serve() {
     let history = fetch_json(&ehr, &app.url("Group/atr-acme/_history")).await;
     assert_eq!(history["total"], 2, "{history}");
     // The payer reads back its list, nothing else of the practice.
-    let (s, _) = send(
-        &payer,
-        &app,
-        PRACTICE,
-        Method::GET,
-        "Group/atr-acme",
-        &Value::Null,
-    )
-    .await;
+    let s = read(&payer, &app, "Group/atr-acme").await;
     assert_eq!(s, 200);
-    let (s, _) = send(
-        &payer,
-        &app,
-        PRACTICE,
-        Method::GET,
-        "Patient/p1",
-        &Value::Null,
-    )
-    .await;
+    let s = read(&payer, &app, "Patient/p1").await;
     assert_eq!(s, 403);
-    let (s, _) = send(
-        &ehr,
-        &app,
-        PRACTICE,
-        Method::GET,
-        "Group/atr-acme",
-        &Value::Null,
-    )
-    .await;
+    let s = read(&ehr, &app, "Group/atr-acme").await;
     assert_eq!(s, 200, "the practice reads the lists sent to it");
     // A practice the payer does not serve: 403, nothing stored.
     let (s, b) = send(
@@ -175,15 +197,7 @@ async fn lists_tandem_cannot_reconcile_are_refused_whole() {
         assert_eq!(s, 422, "{why}: {b}");
         assert_eq!(b["resourceType"], "OperationOutcome", "{why}");
     }
-    let (s, _) = send(
-        &ehr,
-        &app,
-        PRACTICE,
-        Method::GET,
-        "Group/atr-acme",
-        &Value::Null,
-    )
-    .await;
+    let s = read(&ehr, &app, "Group/atr-acme").await;
     assert_eq!(s, 404, "nothing stored");
     // The same checks hold for an ATR list the practice loads itself.
     let bad = list(json!([{"entity": {"reference": "Patient/nobody"}}]));
@@ -248,41 +262,8 @@ async fn the_attribution_report_reconciles_the_list_with_the_panel() {
     let this_month = chrono::Utc::now().format("%Y-%m").to_string();
     let url = |m: &str| app.url(&format!("Organization/{PRACTICE}/$attribution?month={m}"));
     let report = fetch_json(&ehr, &url(&this_month)).await;
-    let lists: Vec<&Value> = report["parameter"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["name"] == "list")
-        .collect();
-    assert_eq!(lists.len(), 1, "{report}");
-    let part = |name: &str| -> Value {
-        lists[0]["part"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["name"] == name)
-            .cloned()
-            .unwrap_or(Value::Null)
-    };
-    let who = |name: &str| -> Vec<String> {
-        part(&format!("{name}List"))["resource"]["entry"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| {
-                e["item"]["reference"]
-                    .as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| {
-                        e["item"]["identifier"]["value"]
-                            .as_str()
-                            .unwrap()
-                            .to_string()
-                    })
-            })
-            .collect()
-    };
-    for (name, n, people) in [
+    let list = only_list(&report);
+    for (name, n, who) in [
         ("attributed", 4, vec![]),
         ("matched", 3, vec!["Patient/a", "Patient/b", "Patient/c"]),
         ("concordant", 1, vec!["Patient/a"]),
@@ -291,12 +272,15 @@ async fn the_attribution_report_reconciles_the_list_with_the_panel() {
         ("otherPractice", 1, vec!["Patient/c"]),
         ("unmatched", 1, vec!["M9"]),
     ] {
-        assert_eq!(part(name)["valueInteger"], n, "{name}: {report}");
-        if !people.is_empty() {
-            assert_eq!(who(name), people, "{name}");
+        assert_eq!(figure(&list, name)["valueInteger"], n, "{name}: {report}");
+        if !who.is_empty() {
+            assert_eq!(people(&list, name), who, "{name}");
         }
     }
-    assert_eq!(part("received")["valueString"], this_month.as_str());
+    assert_eq!(
+        figure(&list, "received")["valueString"],
+        this_month.as_str()
+    );
     // Before the list arrived, no list was in effect.
     let earlier = fetch_json(&ehr, &url("2020-01")).await;
     assert!(
@@ -308,208 +292,19 @@ async fn the_attribution_report_reconciles_the_list_with_the_panel() {
         "{earlier}"
     );
     // Bad month: 400; the payer cannot read the practice's reconciliation.
-    let (s, _) = send(
+    let s = read(
         &ehr,
         &app,
-        PRACTICE,
-        Method::GET,
         &format!("Organization/{PRACTICE}/$attribution?month=2026-13"),
-        &Value::Null,
     )
     .await;
     assert_eq!(s, 400);
-    let (s, _) = send(
+    let s = read(
         &payer,
         &app,
-        PRACTICE,
-        Method::GET,
         &format!("Organization/{PRACTICE}/$attribution"),
-        &Value::Null,
     )
     .await;
     assert!(s == 403 || s == 404, "{s}");
-    app.stop().await;
-}
-
-/// A generated population (3 practices; the payer's lists leave out about
-/// 12% of a practice's patients and add about 5% of others'): practice-0's
-/// list, sent as a payer sends it (members by Medicaid id), reconciles to
-/// the generator's answers — every count and every list.
-#[tokio::test]
-async fn a_generated_list_reconciles_to_the_generators_answers() {
-    use common::population::{load_own_patients, ndjson, options};
-    use std::collections::BTreeSet;
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("gen");
-    tandem::generate::run(&options(&root, 240, 3, 27), |_| {}).unwrap();
-    let generated = tandem::config::Config::load(
-        Some(&root.join("program.toml")),
-        &tandem::config::Overrides::default(),
-    )
-    .unwrap();
-    let app = spawn_app_with(|c| {
-        c.default_tenant = "practice-0".into();
-        c.programs = generated.programs;
-        c.enrolments = generated.enrolments;
-    })
-    .await;
-    load_own_patients(&app, &root).await;
-    let group: Value =
-        serde_json::from_slice(&std::fs::read(root.join("groups/practice-0.json")).unwrap())
-            .unwrap();
-    let r = app
-        .put(&format!("Group/{}", group["id"].as_str().unwrap()), &group)
-        .await;
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    // Expected, from the generator's own draw.
-    let answers = ndjson(&root, "answers.ndjson");
-    let mine = |a: &Value| a["practice"] == "practice-0";
-    let listed = |a: &Value| {
-        a["attribution"]["lists"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|l| l == "practice-0")
-    };
-    let pid = |a: &Value| format!("Patient/{}", a["patient"].as_str().unwrap());
-    let set = |pick: &dyn Fn(&Value) -> bool, key: &dyn Fn(&Value) -> String| -> BTreeSet<String> {
-        answers.iter().filter(|a| pick(a)).map(key).collect()
-    };
-    let empaneled = |a: &Value| a["attribution"]["empaneled"] == true;
-    let medicaid = |a: &Value| a["attribution"]["medicaid"].as_str().unwrap().to_string();
-    let expected = [
-        ("matched", set(&|a| mine(a) && listed(a), &pid)),
-        (
-            "concordant",
-            set(&|a| mine(a) && listed(a) && empaneled(a), &pid),
-        ),
-        (
-            "attributedNotEmpaneled",
-            set(&|a| mine(a) && listed(a) && !empaneled(a), &pid),
-        ),
-        (
-            "empaneledNotAttributed",
-            set(&|a| mine(a) && !listed(a) && empaneled(a), &pid),
-        ),
-        ("otherPractice", BTreeSet::new()),
-        ("unmatched", set(&|a| !mine(a) && listed(a), &medicaid)),
-    ];
-    let attributed = set(&listed, &medicaid).len();
-    assert!(
-        !expected[5].1.is_empty() && !expected[3].1.is_empty(),
-        "the lists disagree in places"
-    );
-    let month = chrono::Utc::now().format("%Y-%m").to_string();
-    let report = app
-        .get_json(&format!(
-            "Organization/practice-0/$attribution?month={month}"
-        ))
-        .await
-        .1;
-    let list = report["parameter"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "list")
-        .expect("one list");
-    let part = |name: &str| {
-        list["part"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["name"] == name)
-            .cloned()
-            .unwrap()
-    };
-    assert_eq!(part("attributed")["valueInteger"], attributed);
-    for (name, want) in expected {
-        let got: BTreeSet<String> = part(&format!("{name}List"))["resource"]["entry"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| {
-                e["item"]["reference"]
-                    .as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| {
-                        e["item"]["identifier"]["value"]
-                            .as_str()
-                            .unwrap()
-                            .to_string()
-                    })
-            })
-            .collect();
-        assert_eq!(part(name)["valueInteger"], want.len(), "{name}");
-        assert_eq!(got, want, "{name}");
-    }
-    // The milestone engine reads the same lists: BB1.Y1.1 counts every
-    // distinct life on them (here each member once), BB3.Y1.2 the months
-    // with a list received.
-    let report = app
-        .get_json("Organization/practice-0/$milestones?projectYear=1")
-        .await
-        .1;
-    let milestone = |id: &str| {
-        report["parameter"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["name"] == "milestone" && common::part(p, "id")["valueString"] == id)
-            .cloned()
-            .unwrap_or_else(|| panic!("no {id}: {report}"))
-    };
-    let bb1 = milestone("BB1.Y1.1");
-    assert_eq!(
-        common::part(&bb1, "count")["valueInteger"],
-        attributed,
-        "{bb1}"
-    );
-    let bb3 = milestone("BB3.Y1.2");
-    assert_ne!(
-        common::part(&bb3, "status")["valueCode"],
-        "not-computable",
-        "{bb3}"
-    );
-    // Program staff and the facilitator: the numbers, never the patients;
-    // payers and partners: nothing.
-    let url = app.url(&format!(
-        "Organization/practice-0/$attribution?month={month}"
-    ));
-    for org in ["colorado-sim", "facilitator-1"] {
-        let c = app
-            .client_for(
-                &format!("staff-{org}"),
-                Role::Reporting,
-                org,
-                "system/MeasureReport.rs",
-            )
-            .await;
-        let r = c
-            .get(&url)
-            .header("x-tandem-tenant", "practice-0")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{org}");
-        let b: Value = r.json().await.unwrap();
-        let text = b.to_string();
-        assert!(
-            text.contains("\"attributed\"") && !text.contains("Patient/"),
-            "{org}: {b}"
-        );
-    }
-    for (id, role, org) in [
-        ("acme-1", Role::Payer, "acme-health"),
-        ("bh-1", Role::BhPartner, "bh-org"),
-    ] {
-        let c = app.client_for(id, role, org, "system/*.rs").await;
-        let r = c
-            .get(&url)
-            .header("x-tandem-tenant", "practice-0")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 403, "{id}");
-    }
     app.stop().await;
 }

@@ -11,6 +11,7 @@ mod common;
 
 mod attestation;
 mod attribution;
+mod attribution_generated;
 mod bad_input;
 mod bundles;
 mod cli;
