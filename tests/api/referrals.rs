@@ -336,17 +336,25 @@ async fn bad_referral_writes_are_refused_with_an_outcome_and_audited() {
         .await
         .unwrap();
     assert!(matches!(r.status().as_u16(), 403 | 404), "{}", r.status());
-    // Each refusal is on record.
+    // Each refusal is on record (the audit queue writes in batches: wait
+    // until the last refusal has landed, at most 5 s).
     let admin = practice.admin().await;
-    let page: Value = practice
-        .json_as(&admin, "AuditEvent?outcome=4&_count=100")
-        .await;
-    let refused: Vec<String> = page["entry"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["resource"]["outcomeDesc"].as_str().map(String::from))
-        .collect();
+    let mut refused: Vec<String> = Vec::new();
+    for _ in 0..100 {
+        let page: Value = practice
+            .json_as(&admin, "AuditEvent?outcome=4&_count=100")
+            .await;
+        refused = page["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["resource"]["outcomeDesc"].as_str().map(String::from))
+            .collect();
+        if refused.iter().any(|d| d.contains("has no referral")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert!(
         refused.iter().any(|d| d.contains("not a partner")),
         "{refused:?}"
