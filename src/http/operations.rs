@@ -167,6 +167,9 @@ pub async fn instance_operation_post(
     let result = match (rt.as_str(), op.as_str()) {
         ("Organization", "$sign-off") => s.svc.sign_off(&ctx, &id, &pairs).await,
         ("Organization", "$amend-submission") => s.svc.amend_submission(&ctx, &id, &pairs).await,
+        ("Organization", "$attribution-review") => {
+            s.svc.review_attribution(&ctx, &id, &pairs).await
+        }
         ("Organization", "$review-attestation") => {
             s.svc.review_attestation(&ctx, &id, &pairs).await
         }

@@ -291,6 +291,47 @@ async fn the_attribution_report_reconciles_the_list_with_the_panel() {
             .all(|p| p["name"] != "list"),
         "{earlier}"
     );
+    // A practice user marks the month's reconciliation reviewed: who and
+    // when show on the report; the payer cannot, and a month without the
+    // list in effect has nothing to review.
+    let review =
+        |m: &str| format!("Organization/{PRACTICE}/$attribution-review?group=atr-acme&month={m}");
+    let (s, b) = send(
+        &ehr,
+        &app,
+        PRACTICE,
+        Method::POST,
+        &review(&this_month),
+        &Value::Null,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let reviewed = figure(
+        &only_list(&fetch_json(&ehr, &url(&this_month)).await),
+        "reviewed",
+    );
+    assert_eq!(reviewed["part"][0]["valueString"], "ehr-a", "{reviewed}");
+    assert!(reviewed["part"][1]["valueDateTime"].is_string());
+    let (s, _) = send(
+        &payer,
+        &app,
+        PRACTICE,
+        Method::POST,
+        &review(&this_month),
+        &Value::Null,
+    )
+    .await;
+    assert_eq!(s, 403);
+    let (s, _) = send(
+        &ehr,
+        &app,
+        PRACTICE,
+        Method::POST,
+        &review("2020-01"),
+        &Value::Null,
+    )
+    .await;
+    assert_eq!(s, 404);
     // Bad month: 400; the payer cannot read the practice's reconciliation.
     let s = read(
         &ehr,

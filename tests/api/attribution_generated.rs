@@ -114,12 +114,37 @@ async fn a_generated_list_reconciles_to_the_generators_answers() {
         attributed,
         "{bb1}"
     );
+    // BB3.Y1.2 counts the months whose reconciliation the practice marked
+    // reviewed: none yet, then this month.
     let bb3 = milestone("BB3.Y1.2");
     assert_ne!(
         common::part(&bb3, "status")["valueCode"],
         "not-computable",
         "{bb3}"
     );
+    assert_eq!(common::part(&bb3, "numerator")["valueInteger"], 0, "{bb3}");
+    let group_id = group["id"].as_str().unwrap().to_string();
+    let r = app
+        .client
+        .post(app.url(&format!(
+            "Organization/practice-0/$attribution-review?group={group_id}&month={month}"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let again = app
+        .get_json("Organization/practice-0/$milestones?projectYear=1")
+        .await
+        .1;
+    let bb3 = again["parameter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "milestone" && common::part(p, "id")["valueString"] == "BB3.Y1.2")
+        .cloned()
+        .unwrap();
+    assert_eq!(common::part(&bb3, "numerator")["valueInteger"], 1, "{bb3}");
     // Program staff and the facilitator: the numbers, never the patients;
     // payers and partners: nothing.
     let url = app.url(&format!(

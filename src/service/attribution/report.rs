@@ -54,13 +54,15 @@ impl FhirService {
         let mut parameter = vec![json!({ "name": "month", "valueString": month })];
         for l in lists {
             let r = reconcile(&l.members(), &panel);
-            parameter.push(list_part(
-                &l.reference,
-                &l.list,
-                &l.received,
-                &r,
-                numbers_only,
-            ));
+            let mut part = list_part(&l.reference, &l.list, &l.received, &r, numbers_only);
+            let group = l.reference.split('/').nth(1).unwrap_or_default();
+            if let Some((by, at)) = self.attribution_review(ctx, group, &month).await? {
+                part["part"].as_array_mut().expect("parts").push(json!({
+                    "name": "reviewed",
+                    "part": [{ "name": "by", "valueString": by }, { "name": "at", "valueDateTime": at }]
+                }));
+            }
+            parameter.push(part);
         }
         Ok(json!({ "resourceType": "Parameters", "parameter": parameter }))
     }
@@ -246,4 +248,81 @@ fn people(name: &str, who: &[String]) -> Value {
         })
         .collect();
     json!({ "resourceType": "List", "status": "current", "mode": "snapshot", "title": name, "entry": entry })
+}
+
+/// The Provenance of a month's reviewed reconciliation of one list.
+fn review_id(group: &str, month: &str) -> String {
+    format!("attribution-review-{group}-{month}")
+}
+
+impl FhirService {
+    /// `POST Organization/{id}/$attribution-review?group=ID&month=YYYY-MM`:
+    /// a practice user marks a month's reconciliation of one list reviewed.
+    /// Recorded as a Provenance of the list version reconciled (who, when);
+    /// a later review of the same month is a new version of it.
+    pub async fn review_attribution(
+        &self,
+        ctx: &AccessContext,
+        org: &str,
+        pairs: &[(String, String)],
+    ) -> Result<Value, ServiceError> {
+        self.allow(ctx, "Provenance", Interaction::Create)?;
+        if ctx.guest || overseer(ctx) || org != ctx.tenant {
+            return Err(ServiceError::Forbidden(Issue::error(
+                "forbidden",
+                "A reconciliation is marked reviewed by the practice's own users.",
+            )));
+        }
+        let group = param(pairs, "group")
+            .map(|g| g.trim_start_matches("Group/").to_string())
+            .ok_or_else(|| ServiceError::bad(Issue::error("required", "Give group=<Group id>.")))?;
+        let (month, end_ms) = month_of(param(pairs, "month"), self.today())?;
+        let lists = self.attribution_lists(ctx, end_ms).await?;
+        let Some(l) = lists
+            .iter()
+            .find(|l| l.reference.starts_with(&format!("Group/{group}/_history/")))
+        else {
+            return Err(ServiceError::NotFound(Issue::error(
+                "not-found",
+                format!("No attribution list Group/{group} was in effect in {month}."),
+            )));
+        };
+        let id = review_id(&group, &month);
+        let provenance = json!({
+            "resourceType": "Provenance", "id": id,
+            "target": [{ "reference": l.reference }],
+            "recorded": format_instant_ms(self.clock.now_ms()),
+            "activity": { "text": format!("attribution reconciliation for {month} reviewed") },
+            "agent": [{ "who": { "reference": format!("Organization/{org}"), "display": ctx.client_id } }],
+        });
+        let st = self.stamper();
+        let written = provenance.clone();
+        crate::store::transact(self.store.as_ref(), ctx, move |tx| {
+            crate::service::managed::put(tx, &st, "Provenance", &id, written)?;
+            Ok::<_, ServiceError>(())
+        })
+        .await?;
+        Ok(provenance)
+    }
+
+    /// Who marked `month`'s reconciliation of `group` reviewed, and when.
+    pub(crate) async fn attribution_review(
+        &self,
+        ctx: &AccessContext,
+        group: &str,
+        month: &str,
+    ) -> Result<Option<(String, String)>, ServiceError> {
+        let found = self
+            .store
+            .read(ctx, "Provenance", &review_id(group, month))
+            .await?
+            .filter(|r| !r.deleted);
+        Ok(found.and_then(|r| {
+            let v: Value = serde_json::from_str(&r.body).ok()?;
+            Some((
+                v["agent"][0]["who"]["display"].as_str()?.to_string(),
+                v["recorded"].as_str()?.to_string(),
+            ))
+        }))
+    }
 }

@@ -144,6 +144,10 @@ fn resource_entry(registry: &Registry, profiles: &Profiles, rt: &str) -> Value {
             "definition": "http://tandem.health/fhir/OperationDefinition/Organization-attribution",
             "documentation": "Payer attribution lists reconciled with the panel for a month, with the patients behind each figure.",
         }, {
+            "name": "attribution-review",
+            "definition": "http://tandem.health/fhir/OperationDefinition/Organization-attribution-review",
+            "documentation": "Mark a month's reconciliation of a payer list reviewed (who, when).",
+        }, {
             "name": "sign-off",
             "definition": "http://tandem.health/fhir/OperationDefinition/Organization-sign-off",
             "documentation": "Release a held submission (POST, practice admin).",

@@ -1,8 +1,9 @@
 //! Building blocks 1 and 3 from payer attribution lists: BB1.Y1.1 counts
 //! the distinct lives on the lists in effect at the period's end (a member
 //! matched to a patient counts once however many payers list them; an
-//! unmatched member once per payer id), and BB3.Y1.2 asks for a list
-//! received and reconciled in every month of the period so far.
+//! unmatched member once per payer id), and BB3.Y1.2 asks for a payer
+//! list's reconciliation marked reviewed by the practice in every month of
+//! the period so far (`$attribution-review`).
 
 use std::collections::BTreeSet;
 
@@ -37,23 +38,27 @@ impl FhirService {
         })
     }
 
-    /// Months of the period (up to today) with a payer list received.
+    /// Months of the period (up to today) with a reviewed reconciliation.
     pub(crate) async fn attribution_months(
         &self,
         ctx: &AccessContext,
         scope: &Scope,
     ) -> Result<Finding, ServiceError> {
         let lists = self.attribution_lists(ctx, scope.end_ms).await?;
-        let received: BTreeSet<&str> = lists
+        let groups: Vec<&str> = lists
             .iter()
-            .flat_map(|l| l.received.iter().map(String::as_str))
+            .filter_map(|l| l.reference.split('/').nth(1))
             .collect();
         let last = utc_date(scope.end_ms - 1).min(self.today());
         let mut month = utc_date(scope.start_ms).with_day(1).expect("day 1");
         let (mut numerator, mut denominator) = (Vec::new(), Vec::new());
         while month <= last {
             let m = month.format("%Y-%m").to_string();
-            if received.contains(m.as_str()) {
+            let mut reviewed = false;
+            for g in &groups {
+                reviewed = reviewed || self.attribution_review(ctx, g, &m).await?.is_some();
+            }
+            if reviewed {
                 numerator.push(m.clone());
             }
             denominator.push(m);
@@ -65,7 +70,7 @@ impl FhirService {
         Ok(Finding::Ratio {
             also: Some((
                 format!(
-                    "a payer list received in {} of {} months",
+                    "a payer list's reconciliation reviewed in {} of {} months",
                     numerator.len(),
                     denominator.len()
                 ),
