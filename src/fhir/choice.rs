@@ -304,7 +304,7 @@ fn check_typed(ty: &str, v: &Value, path: &str) -> Result<(), Bad> {
         "Integer" | "PositiveInt" | "UnsignedInt" => format!("a JSON number ({ty}), not a string"),
         "Decimal" => "a finite JSON number, not a string".to_string(),
         "Boolean" => "true or false".to_string(),
-        t if t.starts_with(|c: char| c.is_ascii_uppercase()) && PRIMITIVE_STRINGS.contains(&t) => {
+        t if PRIMITIVE_STRINGS.contains(&t) => {
             format!("a {t} (a non-empty JSON string)")
         }
         t => format!("a {t} (a JSON object)"),

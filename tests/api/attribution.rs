@@ -51,6 +51,17 @@ async fn send(
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
+/// The practice's EHR client and the payer's client.
+async fn clients(app: &TestApp) -> (Client, Client) {
+    let ehr = app
+        .client_for("ehr-a", Role::Ehr, PRACTICE, "system/*.cruds")
+        .await;
+    let payer = app
+        .client_for("acme-1", Role::Payer, "acme-health", "system/Group.crus")
+        .await;
+    (ehr, payer)
+}
+
 /// The status of a GET by `c` in the practice.
 async fn read(c: &Client, app: &TestApp, path: &str) -> u16 {
     send(c, app, PRACTICE, Method::GET, path, &Value::Null)
@@ -100,12 +111,7 @@ pub fn people(list: &Value, name: &str) -> Vec<String> {
 #[tokio::test]
 async fn payers_send_attribution_lists_to_the_practices_they_serve() {
     let app = spawn().await;
-    let ehr = app
-        .client_for("ehr-a", Role::Ehr, PRACTICE, "system/*.cruds")
-        .await;
-    let payer = app
-        .client_for("acme-1", Role::Payer, "acme-health", "system/Group.crus")
-        .await;
+    let (ehr, payer) = clients(&app).await;
     let r = ehr
         .put(app.url("Patient/p1"))
         .header("content-type", "application/fhir+json")
@@ -167,12 +173,7 @@ async fn payers_send_attribution_lists_to_the_practices_they_serve() {
 #[tokio::test]
 async fn lists_tandem_cannot_reconcile_are_refused_whole() {
     let app = spawn().await;
-    let ehr = app
-        .client_for("ehr-a", Role::Ehr, PRACTICE, "system/*.cruds")
-        .await;
-    let payer = app
-        .client_for("acme-1", Role::Payer, "acme-health", "system/Group.crus")
-        .await;
+    let (ehr, payer) = clients(&app).await;
     let mut not_atr = list(json!([]));
     not_atr["meta"] = json!({});
     let mut devices = list(json!([]));
@@ -218,12 +219,7 @@ async fn lists_tandem_cannot_reconcile_are_refused_whole() {
 #[tokio::test]
 async fn the_attribution_report_reconciles_the_list_with_the_panel() {
     let app = spawn().await;
-    let ehr = app
-        .client_for("ehr-a", Role::Ehr, PRACTICE, "system/*.cruds")
-        .await;
-    let payer = app
-        .client_for("acme-1", Role::Payer, "acme-health", "system/Group.crus")
-        .await;
+    let (ehr, payer) = clients(&app).await;
     let medicaid = |v: &str| json!([{"system": "urn:medicaid:co", "value": v}]);
     let pcp = "http://snomed.info/sct";
     for r in [

@@ -5,6 +5,7 @@
 
 use crate::attribution::{figure, only_list, people};
 use crate::common;
+use crate::milestones::milestone;
 
 use common::spawn_app_with;
 use serde_json::Value;
@@ -93,36 +94,26 @@ async fn a_generated_list_reconciles_to_the_generators_answers() {
         assert_eq!(got, want, "{name}");
     }
     // The milestone engine reads the same lists: BB1.Y1.1 counts every
-    // distinct life on them (here each member once), BB3.Y1.2 the months
-    // with a list received.
+    // distinct life on them (here each member once).
     let report = app
         .get_json("Organization/practice-0/$milestones?projectYear=1")
         .await
         .1;
-    let milestone = |id: &str| {
-        report["parameter"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["name"] == "milestone" && common::part(p, "id")["valueString"] == id)
-            .cloned()
-            .unwrap_or_else(|| panic!("no {id}: {report}"))
-    };
-    let bb1 = milestone("BB1.Y1.1");
+    let bb1 = milestone(&report, "BB1.Y1.1");
     assert_eq!(
-        common::part(&bb1, "count")["valueInteger"],
+        common::part(bb1, "count")["valueInteger"],
         attributed,
         "{bb1}"
     );
     // BB3.Y1.2 counts the months whose reconciliation the practice marked
     // reviewed: none yet, then this month.
-    let bb3 = milestone("BB3.Y1.2");
+    let bb3 = milestone(&report, "BB3.Y1.2");
     assert_ne!(
-        common::part(&bb3, "status")["valueCode"],
+        common::part(bb3, "status")["valueCode"],
         "not-computable",
         "{bb3}"
     );
-    assert_eq!(common::part(&bb3, "numerator")["valueInteger"], 0, "{bb3}");
+    assert_eq!(common::part(bb3, "numerator")["valueInteger"], 0, "{bb3}");
     let group_id = group["id"].as_str().unwrap().to_string();
     let r = app
         .client
@@ -137,14 +128,8 @@ async fn a_generated_list_reconciles_to_the_generators_answers() {
         .get_json("Organization/practice-0/$milestones?projectYear=1")
         .await
         .1;
-    let bb3 = again["parameter"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "milestone" && common::part(p, "id")["valueString"] == "BB3.Y1.2")
-        .cloned()
-        .unwrap();
-    assert_eq!(common::part(&bb3, "numerator")["valueInteger"], 1, "{bb3}");
+    let bb3 = milestone(&again, "BB3.Y1.2");
+    assert_eq!(common::part(bb3, "numerator")["valueInteger"], 1, "{bb3}");
     // Program staff and the facilitator: the numbers, never the patients;
     // payers and partners: nothing.
     let url = app.url(&format!(

@@ -34,7 +34,8 @@ async fn enrolled_app(root: &Path) -> TestApp {
     .await
 }
 
-fn milestone<'a>(report: &'a Value, id: &str) -> &'a Value {
+/// A milestone's part of a `$milestones` report.
+pub fn milestone<'a>(report: &'a Value, id: &str) -> &'a Value {
     report["parameter"]
         .as_array()
         .unwrap()
