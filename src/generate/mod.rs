@@ -80,6 +80,7 @@ pub fn run(opts: &Options, mut progress: impl FnMut(usize)) -> std::io::Result<S
             "lists": payer_lists.iter().map(|&k| practices[k].id.clone()).collect::<Vec<_>>(),
             "empaneled": c.person.pcp.is_some(),
         });
+        line["continuity"] = continuity(&c, practice);
         w.answers(&line)?;
         if let Some(s) = &script {
             w.response(&referrals::response_line(&c.person.id, s))?;
@@ -89,6 +90,27 @@ pub fn run(opts: &Options, mut progress: impl FnMut(usize)) -> std::io::Result<S
     }
     w.finish(opts, &summary)?;
     Ok(summary)
+}
+
+/// Continuity answers from the draw: the patient's PCP and, for each
+/// month with a visit, whether one of that month's visits was with them.
+fn continuity(c: &model::Chart, practice: &model::Practice) -> serde_json::Value {
+    let Some(pcp) = c.person.pcp else {
+        return serde_json::Value::Null;
+    };
+    let mut months = serde_json::Map::new();
+    for v in &c.visits {
+        let own = months
+            .entry(v.day.format("%Y-%m").to_string())
+            .or_insert(serde_json::Value::Bool(false));
+        if v.provider == pcp {
+            *own = serde_json::Value::Bool(true);
+        }
+    }
+    serde_json::json!({
+        "pcp": format!("Practitioner/{}", practice.providers[pcp]),
+        "months": months,
+    })
 }
 
 /// Patient `i` of a run, fully drawn.

@@ -146,6 +146,7 @@ async fn dispatch(
         ("Organization", "$good-standing") => s.svc.good_standing_report(ctx, id, pairs).await,
         ("Organization", "$submissions") => s.svc.submissions_report(ctx, id, pairs).await,
         ("Organization", "$attribution") => s.svc.attribution_report(ctx, id, pairs).await,
+        ("Organization", "$continuity") => s.svc.continuity_report(ctx, id, pairs).await,
         _ => return None,
     };
     Some(

@@ -15,13 +15,12 @@ use tandem::auth::Role;
 /// 12% of a practice's patients and add about 5% of others'): practice-0's
 /// list, sent as a payer sends it (members by Medicaid id), reconciles to
 /// the generator's answers — every count and every list.
-#[tokio::test]
-async fn a_generated_list_reconciles_to_the_generators_answers() {
-    use common::population::{load_own_patients, ndjson, options};
-    use std::collections::BTreeSet;
+/// A generated population of 240 patients in 3 practices with practice-0's
+/// own patients loaded over HTTP; the generator's files stay in `dir`.
+async fn generated_practice() -> (common::TestApp, tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("gen");
-    tandem::generate::run(&options(&root, 240, 3, 27), |_| {}).unwrap();
+    tandem::generate::run(&common::population::options(&root, 240, 3, 27), |_| {}).unwrap();
     let generated = tandem::config::Config::load(
         Some(&root.join("program.toml")),
         &tandem::config::Overrides::default(),
@@ -33,7 +32,19 @@ async fn a_generated_list_reconciles_to_the_generators_answers() {
         c.enrolments = generated.enrolments;
     })
     .await;
-    load_own_patients(&app, &root).await;
+    common::population::load_own_patients(&app, &root).await;
+    (app, dir, root)
+}
+
+/// A generated population (3 practices; the payer's lists leave out about
+/// 12% of a practice's patients and add about 5% of others'): practice-0's
+/// list, sent as a payer sends it (members by Medicaid id), reconciles to
+/// the generator's answers — every count and every list.
+#[tokio::test]
+async fn a_generated_list_reconciles_to_the_generators_answers() {
+    use common::population::ndjson;
+    use std::collections::BTreeSet;
+    let (app, _dir, root) = generated_practice().await;
     let group: Value =
         serde_json::from_slice(&std::fs::read(root.join("groups/practice-0.json")).unwrap())
             .unwrap();
@@ -171,5 +182,128 @@ async fn a_generated_list_reconciles_to_the_generators_answers() {
             .unwrap();
         assert_eq!(r.status(), 403, "{id}");
     }
+    app.stop().await;
+}
+
+/// Continuity per clinician and month (BB3.Y2.2) matches the generator's
+/// own draw: for each of practice-0's patients with a PCP, the months it
+/// was seen and whether its PCP saw it.
+#[tokio::test]
+async fn continuity_matches_the_generators_visits() {
+    use std::collections::BTreeMap;
+    let (app, _dir, root) = generated_practice().await;
+    // (clinician, month) → (seen, own), from the answers.
+    let mut want: BTreeMap<(String, String), (Vec<String>, Vec<String>)> = BTreeMap::new();
+    for a in common::population::ndjson(&root, "answers.ndjson") {
+        let c = &a["continuity"];
+        if a["practice"] != "practice-0" || c.is_null() {
+            continue;
+        }
+        let patient = format!("Patient/{}", a["patient"].as_str().unwrap());
+        for (month, own) in c["months"].as_object().unwrap() {
+            let key = (c["pcp"].as_str().unwrap().to_string(), month.clone());
+            let cell = want.entry(key).or_default();
+            cell.0.push(patient.clone());
+            if own == true {
+                cell.1.push(patient.clone());
+            }
+        }
+    }
+    let months: std::collections::BTreeSet<&String> = want.keys().map(|(_, m)| m).collect();
+    let last = months.iter().next_back().unwrap().to_string();
+    // The last 36 months with visits (the most one request spans).
+    let first = months
+        .iter()
+        .rev()
+        .nth(35)
+        .unwrap_or(months.iter().next().unwrap())
+        .to_string();
+    want.retain(|(_, m), _| *m >= first);
+    assert!(want.len() > 20, "{} cells", want.len());
+    let (status, report) = app
+        .get_json(&format!(
+            "Organization/practice-0/$continuity?start={first}&end={last}"
+        ))
+        .await;
+    assert_eq!(status, 200, "{report}");
+    let mut got: BTreeMap<(String, String), (Vec<String>, Vec<String>)> = BTreeMap::new();
+    let list = |m: &Value, name: &str| -> Vec<String> {
+        let mut v: Vec<String> = common::part(m, name)["resource"]["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["item"]["reference"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    for p in report["parameter"].as_array().unwrap() {
+        if p["name"] != "provider" {
+            continue;
+        }
+        let clinician = common::part(p, "clinician")["valueReference"]["reference"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        for m in p["part"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["name"] == "month")
+        {
+            let month = common::part(m, "month")["valueString"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let (seen, own) = (list(m, "seenList"), list(m, "ownList"));
+            assert_eq!(common::part(m, "seen")["valueInteger"], seen.len());
+            assert_eq!(common::part(m, "own")["valueInteger"], own.len());
+            got.insert((clinician.clone(), month), (seen, own));
+        }
+    }
+    for cell in want.values_mut() {
+        cell.0.sort();
+        cell.1.sort();
+    }
+    assert_eq!(got, want);
+    // Practice-wide: every patient-month once; BB3.Y2.2 reads the same
+    // figures over the project year.
+    let mut seen = 0;
+    let mut own = 0;
+    for (s, o) in want.values() {
+        seen += s.len();
+        own += o.len();
+    }
+    let practice = report["parameter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "practice")
+        .unwrap();
+    let (mut s, mut o) = (0, 0);
+    for m in practice["part"].as_array().unwrap() {
+        s += common::part(m, "seen")["valueInteger"].as_u64().unwrap();
+        o += common::part(m, "own")["valueInteger"].as_u64().unwrap();
+    }
+    assert_eq!(
+        (s, o),
+        (seen as u64, own as u64),
+        "one PCP each: practice = sum of providers"
+    );
+    assert!(
+        o * 100 / s >= 60 && o < s,
+        "about 80% of visits are with the PCP: {o}/{s}"
+    );
+    // The milestone reads the same facts over its project year.
+    let report = app
+        .get_json("Organization/practice-0/$milestones?projectYear=2")
+        .await
+        .1;
+    let bb3 = milestone(&report, "BB3.Y2.2");
+    assert_ne!(
+        common::part(bb3, "status")["valueCode"],
+        "not-computable",
+        "{bb3}"
+    );
     app.stop().await;
 }

@@ -5,6 +5,7 @@
 
 pub mod attestation;
 pub mod catalog;
+pub mod continuity;
 pub mod population;
 pub mod program;
 pub mod standing;

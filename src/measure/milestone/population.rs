@@ -4,24 +4,19 @@
 //! facts come out; [`Tally`] turns a practice's facts into numerators and
 //! denominators with the patients behind them. Definitions: docs/milestones.md.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Months, NaiveDate};
 use serde_json::Value;
 
+use super::continuity::{Continuity, Staff, months_seen, pcps};
 use crate::fhir::datetime::date_written;
-use crate::measure::record::{Record, as_list, codings};
+use crate::measure::record::{Record, as_list};
 use crate::measure::time::years_between;
 
 /// Encounter classes (v3 ActCode) that are visits: office, telephone and
 /// video (virtual), home.
 pub const VISIT_CLASSES: [&str; 3] = ["AMB", "VR", "HH"];
-/// SNOMED CT 446050000 "Primary care physician" and v3 RoleCode `PCP`: the
-/// CareTeam participant roles that make a patient empaneled.
-const PCP_ROLES: [(&str, &str); 2] = [
-    ("http://snomed.info/sct", "446050000"),
-    ("http://terminology.hl7.org/CodeSystem/v3-RoleCode", "PCP"),
-];
 /// Tandem's screening-result component codes (domain, completion).
 const RESULT_CS: &str = "http://tandem.health/fhir/CodeSystem/screening-result";
 const INSTRUMENT_TAG: &str = "http://tandem.health/fhir/CodeSystem/instrument";
@@ -96,6 +91,10 @@ pub struct Facts {
     /// …followed by the same instrument again at least 28 days later, by
     /// the period's end (the outcome is tracked).
     pub followed: bool,
+    /// The PCPs in the practice (clinicians), and each month of the period
+    /// the patient was seen with the clinicians who saw them (continuity).
+    pub pcps: BTreeSet<String>,
+    pub months: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// Instruments whose repeat tracks a behavioral-health outcome, and the
@@ -143,25 +142,11 @@ fn visit_day(e: &Value) -> Option<NaiveDate> {
     )
 }
 
-fn local_ref<'a>(r: &'a Value, staff: &HashSet<String>) -> Option<&'a str> {
-    let s = r["reference"].as_str()?;
-    staff.contains(s).then_some(s)
-}
-
 /// Whether the patient has a PCP or care team in the practice: a
 /// `generalPractitioner` naming one of its clinicians, or an active CareTeam
-/// with such a clinician in a PCP role. `staff` holds `Practitioner/…` and
-/// `PractitionerRole/…` references of the practice.
-pub fn empaneled(record: &Record, staff: &HashSet<String>) -> bool {
-    as_list(&record.patient["generalPractitioner"]).any(|r| local_ref(r, staff).is_some())
-        || record.all("CareTeam").iter().any(|t| {
-            t["status"] == "active"
-                && as_list(&t["participant"]).any(|p| {
-                    local_ref(&p["member"], staff).is_some()
-                        && as_list(&p["role"])
-                            .any(|r| codings(r).any(|(s, c)| PCP_ROLES.contains(&(s, c))))
-                })
-        })
+/// with such a clinician in a PCP role.
+pub fn empaneled(record: &Record, staff: &Staff) -> bool {
+    !pcps(record, staff).is_empty()
 }
 
 /// A behavioral-health CarePlan with a patient action: category code
@@ -220,7 +205,7 @@ fn completed_screen(o: &Value) -> Option<Screen> {
 }
 
 /// One patient's facts for a period.
-pub fn facts(record: &Record, w: &Window, staff: &HashSet<String>) -> Facts {
+pub fn facts(record: &Record, w: &Window, staff: &Staff) -> Facts {
     let birth = record.birth_date();
     let visits: Vec<NaiveDate> = record
         .all("Encounter")
@@ -254,14 +239,17 @@ pub fn facts(record: &Record, w: &Window, staff: &HashSet<String>) -> Facts {
         .iter()
         .any(|p| bh_plan_with_action(p, &patient, w.last));
     let (elevated, followed) = outcome_tracking(&screens, w);
+    let pcps = pcps(record, staff);
     Facts {
+        empaneled: !pcps.is_empty(),
+        months: months_seen(record, staff, visit_day, (w.first, w.last)),
+        pcps,
         positive,
         planned,
         elevated,
         followed,
         patient,
         active: visits.iter().any(|d| w.active_from <= *d && *d <= w.last),
-        empaneled: empaneled(record, staff),
         seen,
         screened: screens
             .into_iter()
@@ -289,10 +277,13 @@ pub struct Tally {
     /// Instruments and domains with a completed result in the period.
     pub instruments: BTreeSet<String>,
     domains: BTreeSet<String>,
+    /// Panel continuity month by month (BB3.Y2.2).
+    pub continuity: Continuity,
 }
 
 impl Tally {
     pub fn add(&mut self, f: Facts) {
+        self.continuity.add(&f.patient, &f.pcps, &f.months);
         if f.elevated {
             self.elevated.push(f.patient.clone());
             if f.followed {

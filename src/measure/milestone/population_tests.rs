@@ -1,7 +1,7 @@
 //! The patient-level milestone facts against the definitions in
 //! docs/milestones.md, on hand-built records at each boundary.
 
-use std::collections::HashSet;
+use super::continuity::Staff;
 
 use chrono::NaiveDate;
 use serde_json::json;
@@ -41,7 +41,7 @@ fn screen(day: &str, instrument: &str, domain: &str, completion: &str) -> serde_
 fn patient_facts_follow_the_definitions() {
     let w = Window::new(d("2026-07-01"), d("2026-09-30"), 24);
     assert_eq!(w.active_from, d("2024-10-01"));
-    let staff: HashSet<String> = ["Practitioner/dr1".to_string()].into();
+    let staff: Staff = ["Practitioner/dr1".to_string()].into_iter().collect();
     // A visit on the first day of the look-back makes a patient active; a
     // day earlier, an emergency visit or a cancelled one does not.
     let f = facts(
@@ -116,7 +116,7 @@ fn patient_facts_follow_the_definitions() {
 #[test]
 fn the_screening_denominator_follows_the_instruments_in_use() {
     let w = Window::new(d("2026-07-01"), d("2026-09-30"), 24);
-    let staff = HashSet::new();
+    let staff = Staff::default();
     let mut t = Tally::default();
     // An adult screened with the PHQ-9, an adult not screened, a toddler.
     t.add(facts(
@@ -171,7 +171,7 @@ fn the_screening_denominator_follows_the_instruments_in_use() {
 #[test]
 fn a_positive_bh_screen_needs_a_bh_plan_with_a_patient_action() {
     let w = Window::new(d("2026-07-01"), d("2026-09-30"), 24);
-    let staff = HashSet::new();
+    let staff = Staff::default();
     let mut positive = screen("2026-08-01", "phq-9", "depression", "complete");
     positive["interpretation"] = json!([{"coding": [{"code": "POS"}]}]);
     let plan = |category: &str, performer: &str, start: &str| {
@@ -223,7 +223,7 @@ fn a_positive_bh_screen_needs_a_bh_plan_with_a_patient_action() {
 #[test]
 fn an_elevated_score_is_tracked_by_a_repeat_four_weeks_later() {
     let w = Window::new(d("2026-07-01"), d("2026-09-30"), 24);
-    let staff = HashSet::new();
+    let staff = Staff::default();
     let phq9 = |day: &str, total: f64| {
         let mut o = screen(day, "phq-9", "depression", "complete");
         o["valueQuantity"] = json!({"value": total});

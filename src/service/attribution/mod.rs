@@ -5,6 +5,7 @@
 //! have, is refused whole (422) and nothing is stored. Each accepted list
 //! is a new version of its Group, so every monthly list is kept.
 
+mod continuity;
 mod report;
 
 use crate::fhir::outcome::Issue;

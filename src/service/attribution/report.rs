@@ -26,28 +26,7 @@ impl FhirService {
         org: &str,
         pairs: &[(String, String)],
     ) -> Result<Value, ServiceError> {
-        // The practice's own clients see the patients behind the numbers;
-        // its program staff and facilitator (overseers) the numbers only,
-        // as with milestones; payers and partners nothing.
-        let numbers_only = overseer(ctx);
-        if numbers_only {
-            self.milestone_access(ctx, org)?;
-        } else {
-            self.allow(ctx, "Group", Interaction::Search)?;
-            self.allow(ctx, "Patient", Interaction::Search)?;
-            if ctx.guest {
-                return Err(ServiceError::Forbidden(Issue::error(
-                    "forbidden",
-                    "The reconciliation is the practice's: payers and partners do not read it.",
-                )));
-            }
-            if org != ctx.tenant {
-                return Err(ServiceError::NotFound(Issue::error(
-                    "not-found",
-                    format!("Organization/{org} is not a practice this client works for."),
-                )));
-            }
-        }
+        let numbers_only = self.reconciliation_access(ctx, org, "reconciliation")?;
         let (month, end_ms) = month_of(param(pairs, "month"), self.today())?;
         let lists = self.attribution_lists(ctx, end_ms).await?;
         let panel = self.panel(ctx).await?;
@@ -65,6 +44,37 @@ impl FhirService {
             parameter.push(part);
         }
         Ok(json!({ "resourceType": "Parameters", "parameter": parameter }))
+    }
+
+    /// Who reads the panel's reports (`what`): the practice's own clients,
+    /// with the patients behind the numbers (true: numbers only), or its
+    /// program staff and facilitator (overseers), numbers only, as with
+    /// milestones; payers and partners not at all.
+    pub(crate) fn reconciliation_access(
+        &self,
+        ctx: &AccessContext,
+        org: &str,
+        what: &str,
+    ) -> Result<bool, ServiceError> {
+        if overseer(ctx) {
+            self.milestone_access(ctx, org)?;
+            return Ok(true);
+        }
+        self.allow(ctx, "Group", Interaction::Search)?;
+        self.allow(ctx, "Patient", Interaction::Search)?;
+        if ctx.guest {
+            return Err(ServiceError::Forbidden(Issue::error(
+                "forbidden",
+                format!("The {what} is the practice's: payers and partners do not read it."),
+            )));
+        }
+        if org != ctx.tenant {
+            return Err(ServiceError::NotFound(Issue::error(
+                "not-found",
+                format!("Organization/{org} is not a practice this client works for."),
+            )));
+        }
+        Ok(false)
     }
 
     /// Each payer list (ATR Group) in effect at `end_ms`: its latest version
@@ -180,7 +190,10 @@ impl ListInEffect {
 }
 
 /// `YYYY-MM` (default: this month) and the first instant after it.
-fn month_of(given: Option<&str>, today: NaiveDate) -> Result<(String, i64), ServiceError> {
+pub(super) fn month_of(
+    given: Option<&str>,
+    today: NaiveDate,
+) -> Result<(String, i64), ServiceError> {
     let first = match given {
         None => today.with_day(1).expect("day 1 exists"),
         Some(m) => NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d").map_err(|_| {
@@ -231,7 +244,7 @@ fn list_part(
 }
 
 /// The patients (`Patient/…`) or payer member ids behind a figure.
-fn people(name: &str, who: &[String]) -> Value {
+pub(super) fn people(name: &str, who: &[String]) -> Value {
     let entry: Vec<Value> = who
         .iter()
         .map(|w| {

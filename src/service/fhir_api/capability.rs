@@ -148,6 +148,10 @@ fn resource_entry(registry: &Registry, profiles: &Profiles, rt: &str) -> Value {
             "definition": "http://tandem.health/fhir/OperationDefinition/Organization-attribution-review",
             "documentation": "Mark a month's reconciliation of a payer list reviewed (who, when).",
         }, {
+            "name": "continuity",
+            "definition": "http://tandem.health/fhir/OperationDefinition/Organization-continuity",
+            "documentation": "Per clinician and month, panel patients seen and of them seen by their own PCP (BB3.Y2.2), and practice-wide.",
+        }, {
             "name": "sign-off",
             "definition": "http://tandem.health/fhir/OperationDefinition/Organization-sign-off",
             "documentation": "Release a held submission (POST, practice admin).",

@@ -26,12 +26,14 @@ fn population(code: &str, patients: &[String], list: bool) -> (Value, Option<Val
         return (p, None);
     }
     p["subjectResults"] = json!({ "reference": format!("#{code}") });
-    // Subjects are patients, or quarters for BB2.Y1.1.
+    // Subjects are patients, patient-months (`Patient/x 2026-03`, BB3.Y2.2)
+    // or quarters and months (BB2.Y1.1, BB3.Y1.2).
     let entries: Vec<Value> = patients
         .iter()
-        .map(|r| match r.starts_with("Patient/") {
-            true => json!({ "item": { "reference": r } }),
-            false => json!({ "item": { "display": r } }),
+        .map(|r| match r.split_once(' ') {
+            _ if !r.starts_with("Patient/") => json!({ "item": { "display": r } }),
+            Some((p, month)) => json!({ "item": { "reference": p }, "flag": { "text": month } }),
+            None => json!({ "item": { "reference": r } }),
         })
         .collect();
     let l = json!({ "resourceType": "List", "id": code, "status": "current", "mode": "snapshot",

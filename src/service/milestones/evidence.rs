@@ -4,7 +4,7 @@
 //! and activity. A computation whose inputs arrive with later work answers
 //! `Finding::Missing` with the reason — never met, never zero.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::measure::milestone::attestation::{self, ItemState, REVIEW_CS};
 use crate::measure::milestone::catalog::{Evidence, Milestone};
@@ -59,7 +59,7 @@ pub(crate) struct Inputs {
     /// The checklist items' latest answers and reviews.
     pub attested: HashMap<String, ItemState>,
     /// The practice's clinicians (who can be a PCP).
-    pub staff: HashSet<String>,
+    pub staff: crate::measure::milestone::continuity::Staff,
     pub patients: Option<Tally>,
     pub referrals: Option<(ReferralNumbers, Vec<Referral>)>,
     pub transitions: Option<TocNumbers>,
@@ -117,6 +117,7 @@ impl FhirService {
             "bh-screening",
             "bh-care-plan-actions",
             "bh-outcomes",
+            "continuity",
         ]);
         if tally || needs(&["provider-cqm-reports"]) {
             inputs.staff = self.staff(ctx).await?;
@@ -367,7 +368,16 @@ impl FhirService {
             ),
             "attributed-lives" => self.attributed_lives(ctx, scope).await?,
             "attribution-reconciled" => self.attribution_months(ctx, scope).await?,
-            "continuity" | "pcp-assignment-validation" => Finding::Missing(ATTRIBUTION.into()),
+            "continuity" => {
+                let t = inputs.patients.as_ref().expect("gathered");
+                let (numerator, denominator) = t.continuity.patient_months();
+                Finding::Ratio {
+                    numerator,
+                    denominator,
+                    also: None,
+                }
+            }
+            "pcp-assignment-validation" => Finding::Missing(ATTRIBUTION.into()),
             "risk-method"
             | "risk-stratified"
             | "high-risk-care-plans"

@@ -2,8 +2,7 @@
 //! practice streams past once (`fold_records`, as measure runs do), with the
 //! resources the definitions read; only the tally is kept.
 
-use std::collections::HashSet;
-
+use crate::measure::milestone::continuity::Staff;
 use crate::measure::milestone::population::{Tally, Window, facts};
 use crate::service::measures::evaluate::fold_records;
 use crate::service::{FhirService, ServiceError};
@@ -14,14 +13,23 @@ const TYPES: [&str; 4] = ["Encounter", "Observation", "CareTeam", "CarePlan"];
 
 impl FhirService {
     /// The practice's clinicians (`Practitioner/…`, `PractitionerRole/…`):
-    /// who can be a patient's PCP here.
-    pub(crate) async fn staff(&self, ctx: &AccessContext) -> Result<HashSet<String>, ServiceError> {
-        let mut staff = HashSet::new();
-        for rt in ["Practitioner", "PractitionerRole"] {
-            for r in self.find_values(ctx, rt, &[]).await? {
-                if let Some(id) = r["id"].as_str() {
-                    staff.insert(format!("{rt}/{id}"));
-                }
+    /// who can be a patient's PCP here. A role stands for its practitioner.
+    pub(crate) async fn staff(&self, ctx: &AccessContext) -> Result<Staff, ServiceError> {
+        let mut staff = Staff::default();
+        for r in self.find_values(ctx, "Practitioner", &[]).await? {
+            if let Some(id) = r["id"].as_str() {
+                let me = format!("Practitioner/{id}");
+                staff.add(me.clone(), me);
+            }
+        }
+        for r in self.find_values(ctx, "PractitionerRole", &[]).await? {
+            if let Some(id) = r["id"].as_str() {
+                let role = format!("PractitionerRole/{id}");
+                let who = r["practitioner"]["reference"]
+                    .as_str()
+                    .filter(|p| p.starts_with("Practitioner/"))
+                    .map_or_else(|| role.clone(), str::to_string);
+                staff.add(role, who);
             }
         }
         Ok(staff)
@@ -33,7 +41,7 @@ impl FhirService {
         &self,
         ctx: &AccessContext,
         window: Window,
-        staff: HashSet<String>,
+        staff: Staff,
     ) -> Result<Tally, ServiceError> {
         let tally = fold_records(
             self.store.as_ref(),
