@@ -147,6 +147,7 @@ async fn dispatch(
         ("Organization", "$submissions") => s.svc.submissions_report(ctx, id, pairs).await,
         ("Organization", "$attribution") => s.svc.attribution_report(ctx, id, pairs).await,
         ("Organization", "$continuity") => s.svc.continuity_report(ctx, id, pairs).await,
+        ("Organization", "$panel-changes") => s.svc.panel_changes(ctx, id, pairs).await,
         _ => return None,
     };
     Some(
@@ -171,6 +172,7 @@ pub async fn instance_operation_post(
         ("Organization", "$attribution-review") => {
             s.svc.review_attribution(&ctx, &id, &pairs).await
         }
+        ("Organization", "$panel-confirm") => s.svc.confirm_panel(&ctx, &id, &pairs).await,
         ("Organization", "$review-attestation") => {
             s.svc.review_attestation(&ctx, &id, &pairs).await
         }

@@ -17,7 +17,7 @@ use tandem::auth::Role;
 /// the generator's answers — every count and every list.
 /// A generated population of 240 patients in 3 practices with practice-0's
 /// own patients loaded over HTTP; the generator's files stay in `dir`.
-async fn generated_practice() -> (common::TestApp, tempfile::TempDir, std::path::PathBuf) {
+pub async fn generated_practice() -> (common::TestApp, tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("gen");
     tandem::generate::run(&common::population::options(&root, 240, 3, 27), |_| {}).unwrap();

@@ -33,6 +33,7 @@ mod milestones;
 mod notifications;
 mod outbox_dead_letters;
 mod outbox_durability;
+mod panel;
 mod referrals;
 mod referrals_exchange;
 mod robustness;

@@ -3,6 +3,7 @@
 //! what makes a Group an attribution list Tandem can reconcile. Pure: the
 //! service checks written Groups with [`check_list`] inside the write.
 
+pub mod panel;
 pub mod reconcile;
 
 use serde::{Deserialize, Serialize};

@@ -1,11 +1,14 @@
-//! Payer attribution lists in: the attribution capability's post-write
-//! hook checks every Group a payer writes, and every Group claiming the
-//! Da Vinci ATR profile, inside the write — a list that is not an
-//! attribution list, or whose members name Patients this practice does not
-//! have, is refused whole (422) and nothing is stored. Each accepted list
-//! is a new version of its Group, so every monthly list is kept.
+//! Panels and payer attribution. The capability's post-write hook, inside
+//! the write: checks every Group a payer writes, and every Group claiming
+//! the Da Vinci ATR profile — a list that is not an attribution list, or
+//! whose members name Patients this practice does not have, is refused
+//! whole (422) and nothing is stored; each accepted list is a new version
+//! of its Group, so every monthly list is kept. And records each change of
+//! a patient's PCP assignment (Patient.generalPractitioner, a CareTeam's
+//! PCP) as a Provenance a practice user later confirms (`panel`).
 
 mod continuity;
+mod panel;
 mod report;
 
 use crate::fhir::outcome::Issue;
@@ -23,6 +26,7 @@ impl PostWriteHook for AttributionHook {
     }
 
     fn after_write(&self, cx: &mut HookCx<'_>, written: &[Written]) -> Result<(), ServiceError> {
+        panel::record_changes(cx, written)?;
         for w in written
             .iter()
             .filter(|w| w.resource_type == "Group" && !w.deleted)

@@ -152,6 +152,14 @@ fn resource_entry(registry: &Registry, profiles: &Profiles, rt: &str) -> Value {
             "definition": "http://tandem.health/fhir/OperationDefinition/Organization-continuity",
             "documentation": "Per clinician and month, panel patients seen and of them seen by their own PCP (BB3.Y2.2), and practice-wide.",
         }, {
+            "name": "panel-changes",
+            "definition": "http://tandem.health/fhir/OperationDefinition/Organization-panel-changes",
+            "documentation": "PCP assignment changes recorded in a period: who, when, from what to what, and their confirmation (BB3.Y1.3).",
+        }, {
+            "name": "panel-confirm",
+            "definition": "http://tandem.health/fhir/OperationDefinition/Organization-panel-confirm",
+            "documentation": "Confirm a patient's recorded PCP assignment changes (POST, practice users).",
+        }, {
             "name": "sign-off",
             "definition": "http://tandem.health/fhir/OperationDefinition/Organization-sign-off",
             "documentation": "Release a held submission (POST, practice admin).",

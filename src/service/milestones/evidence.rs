@@ -28,7 +28,6 @@ pub struct Scope {
     pub open: bool,
 }
 
-const ATTRIBUTION: &str = "needs the panel's history and who saw each patient, which arrive with the rest of the panels-and-attribution work";
 const RISK: &str = "needs risk stratification, which arrives with the risk-stratification work";
 const CLAIMS: &str =
     "needs claims (ExplanationOfBenefit) for the practice's patients; none are received";
@@ -377,7 +376,10 @@ impl FhirService {
                     also: None,
                 }
             }
-            "pcp-assignment-validation" => Finding::Missing(ATTRIBUTION.into()),
+            "pcp-assignment-validation" => {
+                self.pcp_validation(ctx, (scope.start_ms, scope.end_ms))
+                    .await?
+            }
             "risk-method"
             | "risk-stratified"
             | "high-risk-care-plans"

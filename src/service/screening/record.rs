@@ -11,10 +11,12 @@ use crate::store::{NewVersion, StoreError, StoredResource, WriteTx};
 pub struct Written {
     pub resource_type: String,
     pub id: String,
+    pub version: i64,
     pub deleted: bool,
     pub body: String,
-    /// The version this write replaced (referral Tasks and ServiceRequests
-    /// only: their checks compare old and new).
+    /// The version this write replaced (referral Tasks and ServiceRequests,
+    /// whose checks compare old and new; Patients and CareTeams, whose PCP
+    /// assignment changes are recorded).
     pub previous: Option<String>,
 }
 
@@ -55,25 +57,29 @@ impl WriteTx for Recording<'_> {
     }
 
     fn write(&mut self, v: NewVersion) -> Result<(), StoreError> {
-        let previous =
-            if matches!(v.resource_type.as_str(), "Task" | "ServiceRequest") && v.version > 1 {
-                self.inner
-                    .current(&v.resource_type, &v.id)?
-                    .filter(|c| !c.deleted)
-                    .map(|c| c.body)
-            } else {
-                None
-            };
-        let noted =
-            (self.all || is_input(&v.resource_type) || v.resource_type == "Group").then(|| {
-                Written {
-                    resource_type: v.resource_type.clone(),
-                    id: v.id.clone(),
-                    deleted: v.deleted,
-                    body: v.body.clone(),
-                    previous,
-                }
-            });
+        let previous = if matches!(
+            v.resource_type.as_str(),
+            "Task" | "ServiceRequest" | "Patient" | "CareTeam"
+        ) && v.version > 1
+        {
+            self.inner
+                .current(&v.resource_type, &v.id)?
+                .filter(|c| !c.deleted)
+                .map(|c| c.body)
+        } else {
+            None
+        };
+        let noted = (self.all
+            || is_input(&v.resource_type)
+            || matches!(v.resource_type.as_str(), "Group" | "CareTeam"))
+        .then(|| Written {
+            resource_type: v.resource_type.clone(),
+            id: v.id.clone(),
+            version: v.version,
+            deleted: v.deleted,
+            body: v.body.clone(),
+            previous,
+        });
         self.inner.write(v)?;
         self.written.extend(noted);
         Ok(())
