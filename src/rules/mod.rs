@@ -6,6 +6,7 @@
 
 pub mod attribution;
 pub mod careplan;
+pub mod identity;
 pub mod referral;
 pub mod schedule;
 pub mod screening;

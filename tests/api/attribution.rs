@@ -345,3 +345,94 @@ async fn the_attribution_report_reconciles_the_list_with_the_panel() {
     assert!(s == 403 || s == 404, "{s}");
     app.stop().await;
 }
+
+/// A member the payer sends as a record contained in the list (its own
+/// member id, name, birth date, gender) is matched by the demographic rule
+/// `$process-message` uses — when `[transitions] demographic_match` is on,
+/// and only to the one patient who has those demographics.
+#[tokio::test]
+async fn contained_members_match_by_the_demographic_rule_when_it_is_on() {
+    for on in [false, true] {
+        let app = spawn_app_with(|c| {
+            c.payers = vec![Payer {
+                id: "acme-health".into(),
+                name: None,
+                tenants: vec![PRACTICE.into()],
+            }];
+            c.transitions.demographic_match = on;
+        })
+        .await;
+        let (ehr, payer) = clients(&app).await;
+        let person = |id: &str, family: &str| {
+            json!({"resourceType": "Patient", "id": id, "name": [{"family": family, "given": ["Ana"]}],
+                   "birthDate": "1980-02-03", "gender": "female"})
+        };
+        for p in [
+            person("a", "Rivera"),
+            person("t1", "Twin"),
+            person("t2", "Twin"),
+        ] {
+            let path = format!("Patient/{}", p["id"].as_str().unwrap());
+            assert_eq!(
+                send(&ehr, &app, PRACTICE, Method::PUT, &path, &p).await.0,
+                201
+            );
+        }
+        let record = |id: &str, family: &str| {
+            let mut r = person(id, family);
+            r["identifier"] = json!([{"system": "urn:acme:member", "value": format!("X-{id}")}]);
+            r
+        };
+        let mut group =
+            list(json!([{"entity": {"reference": "#m1"}}, {"entity": {"reference": "#m2"}}]));
+        group["contained"] = json!([record("m1", "Rivera"), record("m2", "Twin")]);
+        let (s, b) = send(
+            &payer,
+            &app,
+            PRACTICE,
+            Method::PUT,
+            "Group/atr-acme",
+            &group,
+        )
+        .await;
+        assert_eq!(s, 201, "{b}");
+        let month = chrono::Utc::now().format("%Y-%m").to_string();
+        let report = fetch_json(
+            &ehr,
+            &app.url(&format!(
+                "Organization/{PRACTICE}/$attribution?month={month}"
+            )),
+        )
+        .await;
+        let l = only_list(&report);
+        let (matched, unmatched) = (people(&l, "matched"), people(&l, "unmatched"));
+        if on {
+            assert_eq!(matched, ["Patient/a"], "{l}");
+            assert_eq!(unmatched, ["X-m2"], "the twins decide nothing");
+        } else {
+            assert!(matched.is_empty(), "{l}");
+            assert_eq!(unmatched, ["X-m1", "X-m2"]);
+        }
+        // A member naming a record the list does not contain: refused
+        // (FHIR's own rule for contained references), nothing stored.
+        let mut bad = group.clone();
+        bad["member"] = json!([{"entity": {"reference": "#m9"}}]);
+        let (s, oo) = send(&payer, &app, PRACTICE, Method::PUT, "Group/atr-acme", &bad).await;
+        assert_eq!(
+            (s, oo["resourceType"].as_str()),
+            (400, Some("OperationOutcome")),
+            "{oo}"
+        );
+        let (_, stored) = send(
+            &payer,
+            &app,
+            PRACTICE,
+            Method::GET,
+            "Group/atr-acme",
+            &Value::Null,
+        )
+        .await;
+        assert_eq!(stored["meta"]["versionId"], "1");
+        app.stop().await;
+    }
+}

@@ -39,9 +39,10 @@ pub fn claims_atr(group: &Value) -> bool {
 
 /// Checks an attribution list; on success returns the `Patient/{id}`
 /// references its members name (they must exist in the practice). A
-/// member is identified by the payer's member id (`entity.identifier`) or a
-/// reference to one of the practice's Patients — never a resource on
-/// another server or in another practice.
+/// member is identified by the payer's member id (`entity.identifier`), by
+/// a Patient contained in the list (`#id`: the payer's member record, with
+/// its ids and demographics), or by a reference to one of the practice's
+/// Patients — never a resource on another server or in another practice.
 pub fn check_list(group: &Value) -> Result<Vec<String>, String> {
     if !claims_atr(group) {
         return Err(format!(
@@ -59,6 +60,14 @@ pub fn check_list(group: &Value) -> Result<Vec<String>, String> {
             .as_str()
             .is_some_and(|v| !v.trim().is_empty());
         match entity["reference"].as_str() {
+            Some(r) if r.starts_with('#') => {
+                if contained_patient(group, r).is_none() {
+                    return Err(format!(
+                        "Group.member[{i}].entity.reference '{r}' names no Patient contained \
+                         in the list."
+                    ));
+                }
+            }
             Some(r) => match r.strip_prefix("Patient/") {
                 Some(id) if !id.contains('/') && crate::fhir::id::is_valid_id(id) => {
                     refs.push(r.to_string())
@@ -81,6 +90,15 @@ pub fn check_list(group: &Value) -> Result<Vec<String>, String> {
         }
     }
     Ok(refs)
+}
+
+/// The Patient contained in `group` that `#id` names.
+pub fn contained_patient<'a>(group: &'a Value, reference: &str) -> Option<&'a Value> {
+    let id = reference.strip_prefix('#')?;
+    group["contained"]
+        .as_array()?
+        .iter()
+        .find(|c| c["resourceType"] == "Patient" && c["id"] == id)
 }
 
 #[cfg(test)]
@@ -106,6 +124,7 @@ mod tests {
             json!([{"entity": {"reference": "http://other/fhir/Patient/p1"}}]),
             json!([{"entity": {"reference": "Practitioner/d1"}}]),
             json!([{"entity": {"display": "nobody"}}]),
+            json!([{"entity": {"reference": "#not-contained"}}]),
         ] {
             assert!(check_list(&list(bad.clone())).is_err(), "{bad}");
         }

@@ -1,11 +1,16 @@
 //! Reconciling one payer list with the practice's panel: which members are
-//! the practice's patients (by the payer's member id on the Patient, or a
-//! Patient reference), and where list and panel disagree — the work a care
+//! the practice's patients — by the payer's member id on the Patient, a
+//! Patient reference, or (when `[transitions] demographic_match` is on)
+//! the demographic rule of `rules::identity` applied to the member record
+//! the list contains — and where list and panel disagree: the work a care
 //! team does by hand today.
 
 use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
+
+use super::contained_patient;
+use crate::rules::identity::demographics;
 
 /// What reconciliation needs of one patient of the practice.
 #[derive(Debug, Clone)]
@@ -14,6 +19,8 @@ pub struct PanelEntry {
     pub patient: String,
     /// `system|value` of each identifier.
     pub identifiers: Vec<String>,
+    /// Family, given, birth date, gender (`rules::identity`), when all known.
+    pub demographics: Option<[String; 4]>,
     /// A PCP or care team in this practice.
     pub empaneled: bool,
     /// A `generalPractitioner` that is not one of this practice's clinicians.
@@ -24,7 +31,8 @@ pub struct PanelEntry {
 /// the count).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Reconciliation {
-    /// Every member, as the payer identifies it (`system|value` or `Patient/…`).
+    /// Every member, as the payer identifies it (`system|value`, `Patient/…`,
+    /// or `#id` for a contained member record without an id).
     pub attributed: Vec<String>,
     /// Members that are patients of the practice (`Patient/…`).
     pub matched: Vec<String>,
@@ -36,26 +44,77 @@ pub struct Reconciliation {
     pub empaneled_not_attributed: Vec<String>,
     /// Matched, with a PCP outside the practice.
     pub other_practice: Vec<String>,
-    /// Members no patient of the practice carries the id of.
+    /// Members no patient of the practice could be matched to.
     pub unmatched: Vec<String>,
 }
 
-/// The payer's key for a member: its identifier, else its Patient reference.
-pub fn member_key(member: &Value) -> Option<String> {
-    let e = &member["entity"];
-    match (
-        e["identifier"]["system"].as_str(),
-        e["identifier"]["value"].as_str(),
-    ) {
-        (Some(s), Some(v)) => Some(format!("{s}|{v}")),
-        (None, Some(v)) => Some(format!("|{v}")),
-        _ => e["reference"].as_str().map(str::to_string),
+/// `system|value` (`|value` without a system) of each identifier.
+pub fn identifier_keys(identifiers: &Value) -> Vec<String> {
+    identifiers
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| {
+            Some(format!(
+                "{}|{}",
+                i["system"].as_str().unwrap_or(""),
+                i["value"].as_str()?
+            ))
+        })
+        .collect()
+}
+
+/// A member as the payer identifies it: its key (the first id, else the
+/// reference), every id it carries, and its demographics when the list
+/// contains its record.
+struct Member {
+    key: String,
+    ids: Vec<String>,
+    demographics: Option<[String; 4]>,
+}
+
+fn member(list: &Value, m: &Value) -> Option<Member> {
+    let e = &m["entity"];
+    if e["identifier"]["value"].is_string() {
+        let ids = identifier_keys(&Value::Array(vec![e["identifier"].clone()]));
+        return Some(Member {
+            key: ids[0].clone(),
+            ids,
+            demographics: None,
+        });
+    }
+    let r = e["reference"].as_str()?;
+    match contained_patient(list, r) {
+        Some(p) => {
+            let ids = identifier_keys(&p["identifier"]);
+            Some(Member {
+                key: ids.first().cloned().unwrap_or_else(|| r.to_string()),
+                ids,
+                demographics: demographics(p),
+            })
+        }
+        None => Some(Member {
+            key: r.to_string(),
+            ids: vec![r.to_string()],
+            demographics: None,
+        }),
     }
 }
 
-pub fn reconcile(members: &[Value], panel: &[PanelEntry]) -> Reconciliation {
+/// The one patient answering to a value or to demographics, if only one does.
+fn only<'a>(found: Option<&Vec<&'a PanelEntry>>) -> Option<&'a PanelEntry> {
+    match found.map(Vec::as_slice) {
+        Some([one]) => Some(*one),
+        _ => None,
+    }
+}
+
+/// Reconciles `list` (an ATR Group) with `panel`; `demographic`: whether
+/// the demographic rule may match a member no id matches.
+pub fn reconcile(list: &Value, panel: &[PanelEntry], demographic: bool) -> Reconciliation {
     let mut by_id: HashMap<&str, &PanelEntry> = HashMap::new();
     let mut by_value: HashMap<&str, Vec<&PanelEntry>> = HashMap::new();
+    let mut by_person: HashMap<&[String; 4], Vec<&PanelEntry>> = HashMap::new();
     for p in panel {
         by_id.insert(p.patient.as_str(), p);
         for i in &p.identifiers {
@@ -64,19 +123,26 @@ pub fn reconcile(members: &[Value], panel: &[PanelEntry]) -> Reconciliation {
                 by_value.entry(v).or_default().push(p);
             }
         }
+        if let Some(d) = p.demographics.as_ref().filter(|_| demographic) {
+            by_person.entry(d).or_default().push(p);
+        }
     }
     let mut r = Reconciliation::default();
     let mut on_list: HashSet<&str> = HashSet::new();
-    for key in members.iter().filter_map(member_key) {
+    for m in list["member"].as_array().into_iter().flatten() {
+        let Some(m) = member(list, m) else { continue };
         // A member id without a system matches a patient only when exactly
         // one patient carries that value.
-        let found = by_id.get(key.as_str()).copied().or_else(|| {
-            let v = key.strip_prefix('|')?;
-            match by_value.get(v).map(Vec::as_slice) {
-                Some([one]) => Some(*one),
-                _ => None,
-            }
-        });
+        let found = m
+            .ids
+            .iter()
+            .find_map(|k| {
+                by_id.get(k.as_str()).copied().or_else(|| {
+                    let v = k.strip_prefix('|')?;
+                    only(by_value.get(v))
+                })
+            })
+            .or_else(|| only(by_person.get(m.demographics.as_ref()?)));
         match found {
             Some(p) if on_list.insert(p.patient.as_str()) => {
                 r.matched.push(p.patient.clone());
@@ -90,9 +156,9 @@ pub fn reconcile(members: &[Value], panel: &[PanelEntry]) -> Reconciliation {
                 }
             }
             Some(_) => {}
-            None => r.unmatched.push(key.clone()),
+            None => r.unmatched.push(m.key.clone()),
         }
-        r.attributed.push(key);
+        r.attributed.push(m.key);
     }
     r.empaneled_not_attributed = panel
         .iter()
@@ -119,10 +185,15 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn list(members: Vec<Value>) -> Value {
+        json!({ "resourceType": "Group", "member": members })
+    }
+
     fn entry(id: &str, medicaid: &str, empaneled: bool, other_pcp: bool) -> PanelEntry {
         PanelEntry {
             patient: format!("Patient/{id}"),
             identifiers: vec![format!("urn:medicaid|{medicaid}")],
+            demographics: None,
             empaneled,
             other_pcp,
         }
@@ -144,7 +215,7 @@ mod tests {
             json!({"entity": {"reference": "Patient/c"}}),
             json!({"entity": {"identifier": {"system": "urn:medicaid", "value": "M9"}}}),
         ];
-        let r = reconcile(&members, &panel);
+        let r = reconcile(&list(members), &panel, false);
         assert_eq!(r.attributed.len(), 4);
         assert_eq!(r.matched, ["Patient/a", "Patient/b", "Patient/c"]);
         assert_eq!(r.concordant, ["Patient/a"]);
@@ -167,8 +238,64 @@ mod tests {
             json!({"entity": {"identifier": {"value": "M1"}}}),
             json!({"entity": {"identifier": {"value": "M2"}}}),
         ];
-        let r = reconcile(&members, &panel);
+        let r = reconcile(&list(members), &panel, false);
         assert_eq!(r.matched, ["Patient/b"]);
         assert_eq!(r.unmatched, ["|M1"]);
+    }
+}
+
+#[cfg(test)]
+mod demographic_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn person(id: &str, family: &str, birth: &str) -> PanelEntry {
+        PanelEntry {
+            patient: format!("Patient/{id}"),
+            identifiers: vec![format!("urn:mrn|{id}")],
+            demographics: Some([family, "Ana", birth, "female"].map(String::from)),
+            empaneled: true,
+            other_pcp: false,
+        }
+    }
+
+    /// A member record the list contains, with a member id the practice
+    /// does not hold: matched by demographics only when the switch is on,
+    /// and only when exactly one patient has them.
+    #[test]
+    fn contained_member_records_match_by_demographics_when_allowed() {
+        let panel = vec![
+            person("a", "Rivera", "1980-02-03"),
+            person("t1", "Twin", "1990-01-01"),
+            person("t2", "Twin", "1990-01-01"),
+        ];
+        let record = |id: &str, family: &str, birth: &str| {
+            json!({"resourceType": "Patient", "id": id,
+                   "identifier": [{"system": "urn:acme:member", "value": format!("X-{id}")}],
+                   "name": [{"family": family, "given": ["Ana"]}], "birthDate": birth, "gender": "female"})
+        };
+        let group = json!({"resourceType": "Group",
+            "contained": [record("m1", "Rivera", "1980-02-03"), record("m2", "Twin", "1990-01-01"),
+                          record("m3", "Rivera", "1980-02-04")],
+            "member": [{"entity": {"reference": "#m1"}}, {"entity": {"reference": "#m2"}},
+                       {"entity": {"reference": "#m3"}}]});
+        let off = reconcile(&group, &panel, false);
+        assert!(off.matched.is_empty());
+        assert_eq!(
+            off.unmatched,
+            [
+                "urn:acme:member|X-m1",
+                "urn:acme:member|X-m2",
+                "urn:acme:member|X-m3"
+            ]
+        );
+        let on = reconcile(&group, &panel, true);
+        assert_eq!(on.matched, ["Patient/a"]);
+        assert_eq!(
+            on.unmatched,
+            ["urn:acme:member|X-m2", "urn:acme:member|X-m3"],
+            "twins and a different birth date"
+        );
+        assert_eq!(on.empaneled_not_attributed, ["Patient/t1", "Patient/t2"]);
     }
 }

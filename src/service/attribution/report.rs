@@ -12,7 +12,9 @@ use crate::fhir::datetime::{day_start_ms, format_instant_ms};
 use crate::fhir::outcome::Issue;
 use crate::measure::milestone::population::empaneled;
 use crate::rules::attribution::ATR_PROFILE;
-use crate::rules::attribution::reconcile::{PanelEntry, Reconciliation, reconcile};
+use crate::rules::attribution::reconcile::{
+    PanelEntry, Reconciliation, identifier_keys, reconcile,
+};
 use crate::service::measures::evaluate::fold_records;
 use crate::service::milestones::overseer;
 use crate::service::report::param;
@@ -32,7 +34,7 @@ impl FhirService {
         let panel = self.panel(ctx).await?;
         let mut parameter = vec![json!({ "name": "month", "valueString": month })];
         for l in lists {
-            let r = reconcile(&l.members(), &panel);
+            let r = reconcile(&l.list, &panel, self.demographic_match());
             let mut part = list_part(&l.reference, &l.list, &l.received, &r, numbers_only);
             let group = l.reference.split('/').nth(1).unwrap_or_default();
             if let Some((by, at)) = self.attribution_review(ctx, group, &month).await? {
@@ -142,18 +144,7 @@ impl FhirService {
             Vec::new(),
             move |panel: &mut Vec<PanelEntry>, record| {
                 let p = &record.patient;
-                let identifiers = p["identifier"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|i| {
-                        Some(format!(
-                            "{}|{}",
-                            i["system"].as_str().unwrap_or(""),
-                            i["value"].as_str()?
-                        ))
-                    })
-                    .collect();
+                let identifiers = identifier_keys(&p["identifier"]);
                 let other_pcp = p["generalPractitioner"]
                     .as_array()
                     .into_iter()
@@ -163,6 +154,7 @@ impl FhirService {
                 panel.push(PanelEntry {
                     patient: format!("Patient/{}", p["id"].as_str().unwrap_or_default()),
                     identifiers,
+                    demographics: crate::rules::identity::demographics(p),
                     empaneled: empaneled(&record, &staff),
                     other_pcp,
                 });
@@ -183,9 +175,11 @@ pub(crate) struct ListInEffect {
     pub received: Vec<String>,
 }
 
-impl ListInEffect {
-    pub fn members(&self) -> Vec<Value> {
-        self.list["member"].as_array().cloned().unwrap_or_default()
+impl FhirService {
+    /// Whether members no id matches may match by demographics: the same
+    /// switch as `$process-message` (`[transitions] demographic_match`).
+    pub(crate) fn demographic_match(&self) -> bool {
+        self.settings.transitions.demographic_match
     }
 }
 

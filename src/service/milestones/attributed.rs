@@ -27,7 +27,7 @@ impl FhirService {
         if !lists.is_empty() {
             let panel = self.panel(ctx).await?;
             for l in &lists {
-                let r = reconcile(&l.members(), &panel);
+                let r = reconcile(&l.list, &panel, self.demographic_match());
                 lives.extend(r.matched);
                 lives.extend(r.unmatched);
             }

@@ -63,13 +63,14 @@ impl TransitionRules {
     }
 }
 
+/// The demographic rule (`rules::identity`) as a Patient search.
 fn demographics(p: &Value) -> Option<PatientQuery> {
-    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(String::from);
+    let [family, given, birth, gender] = crate::rules::identity::demographics(p)?;
     Some(vec![
-        ("family:exact".into(), text(p.pointer("/name/0/family"))?),
-        ("given:exact".into(), text(p.pointer("/name/0/given/0"))?),
-        ("birthdate".into(), text(p.get("birthDate"))?),
-        ("gender".into(), text(p.get("gender"))?),
+        ("family:exact".into(), family),
+        ("given:exact".into(), given),
+        ("birthdate".into(), birth),
+        ("gender".into(), gender),
     ])
 }
 
