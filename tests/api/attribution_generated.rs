@@ -307,3 +307,74 @@ async fn continuity_matches_the_generators_visits() {
     );
     app.stop().await;
 }
+
+/// `tandem import` loads a payer's attribution Group like any file, checked
+/// by the same hook: the generated list reconciles as it does over HTTP,
+/// and a list naming a patient the practice lacks is rejected with its
+/// reason while the rest loads.
+#[tokio::test]
+async fn tandem_import_loads_attribution_lists() {
+    use common::process::cli;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("gen");
+    tandem::generate::run(&common::population::options(&root, 120, 2, 31), |_| {}).unwrap();
+    let bad = dir.path().join("bad-group.json");
+    let mut wrong: Value =
+        serde_json::from_slice(&std::fs::read(root.join("groups/practice-0.json")).unwrap())
+            .unwrap();
+    wrong["id"] = "atr-wrong".into();
+    wrong["member"] = serde_json::json!([{"entity": {"reference": "Patient/nobody"}}]);
+    std::fs::write(&bad, wrong.to_string()).unwrap();
+    let db = dir.path().join("t.db");
+    let path = |p: &str| root.join(p).to_str().unwrap().to_string();
+    let out = cli(
+        &db,
+        &[
+            "import",
+            "--tenant",
+            "practice-0",
+            &path("practices/practice-0.json"),
+            &path("bundles/practice-0"),
+            &path("groups/practice-0.json"),
+            bad.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("rejected 1"), "{out}");
+    assert!(
+        out.contains("Patient/nobody"),
+        "the reason names the member: {out}"
+    );
+    let app = spawn_app_with(|c| {
+        c.database = db.clone();
+        c.default_tenant = "practice-0".into();
+    })
+    .await;
+    let answers = common::population::ndjson(&root, "answers.ndjson");
+    let on_list = |a: &&Value| {
+        a["attribution"]["lists"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == "practice-0")
+    };
+    let listed: Vec<&Value> = answers.iter().filter(on_list).collect();
+    let own = listed
+        .iter()
+        .filter(|a| a["practice"] == "practice-0")
+        .count();
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let (status, report) = app
+        .get_json(&format!(
+            "Organization/practice-0/$attribution?month={month}"
+        ))
+        .await;
+    assert_eq!(status, 200, "{report}");
+    let list = only_list(&report);
+    assert_eq!(figure(&list, "attributed")["valueInteger"], listed.len());
+    assert_eq!(figure(&list, "matched")["valueInteger"], own);
+    assert_eq!(
+        figure(&list, "unmatched")["valueInteger"],
+        listed.len() - own
+    );
+    app.stop().await;
+}
