@@ -11,6 +11,8 @@ mod continuity;
 mod panel;
 mod report;
 
+pub(crate) use report::ListInEffect;
+
 use crate::fhir::outcome::Issue;
 use crate::rules::attribution::{check_list, claims_atr};
 use crate::service::ServiceError;

@@ -13,6 +13,7 @@ use super::evidence::Scope;
 use crate::fhir::datetime::utc_date;
 use crate::measure::milestone::standing::Finding;
 use crate::rules::attribution::reconcile::reconcile;
+use crate::service::attribution::ListInEffect;
 use crate::service::{FhirService, ServiceError};
 use crate::store::AccessContext;
 
@@ -20,13 +21,12 @@ impl FhirService {
     pub(crate) async fn attributed_lives(
         &self,
         ctx: &AccessContext,
-        scope: &Scope,
+        lists: &[ListInEffect],
     ) -> Result<Finding, ServiceError> {
-        let lists = self.attribution_lists(ctx, scope.end_ms).await?;
         let mut lives = BTreeSet::new();
         if !lists.is_empty() {
             let panel = self.panel(ctx).await?;
-            for l in &lists {
+            for l in lists {
                 let r = reconcile(&l.list, &panel, self.demographic_match());
                 lives.extend(r.matched);
                 lives.extend(r.unmatched);
@@ -43,8 +43,8 @@ impl FhirService {
         &self,
         ctx: &AccessContext,
         scope: &Scope,
+        lists: &[ListInEffect],
     ) -> Result<Finding, ServiceError> {
-        let lists = self.attribution_lists(ctx, scope.end_ms).await?;
         let groups: Vec<&str> = lists
             .iter()
             .filter_map(|l| l.reference.split('/').nth(1))

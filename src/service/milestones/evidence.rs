@@ -62,6 +62,8 @@ pub(crate) struct Inputs {
     pub patients: Option<Tally>,
     pub referrals: Option<(ReferralNumbers, Vec<Referral>)>,
     pub transitions: Option<TocNumbers>,
+    /// The payer lists in effect at the scope's end, read once for BB1 and BB3.
+    pub lists: Vec<crate::service::attribution::ListInEffect>,
 }
 
 fn ratio(r: &Ratio) -> Finding {
@@ -132,6 +134,9 @@ impl FhirService {
                 self.referral_numbers(ctx, scope.start_ms, scope.end_ms)
                     .await?,
             );
+        }
+        if needs(&["attributed-lives", "attribution-reconciled"]) {
+            inputs.lists = self.attribution_lists(ctx, scope.end_ms).await?;
         }
         if needs(&["discharge-contact", "transition-measures"]) {
             inputs.transitions = Some(
@@ -365,8 +370,8 @@ impl FhirService {
                     .len(),
                 "measures with care-gap reports ($care-gaps)",
             ),
-            "attributed-lives" => self.attributed_lives(ctx, scope).await?,
-            "attribution-reconciled" => self.attribution_months(ctx, scope).await?,
+            "attributed-lives" => self.attributed_lives(ctx, &inputs.lists).await?,
+            "attribution-reconciled" => self.attribution_months(ctx, scope, &inputs.lists).await?,
             "continuity" => {
                 let t = inputs.patients.as_ref().expect("gathered");
                 let (numerator, denominator) = t.continuity.patient_months();
