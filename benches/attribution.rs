@@ -37,7 +37,7 @@ fn arg(name: &str) -> Option<usize> {
 /// Whether patient `i` is on its own practice's list, and whether it has a
 /// PCP there (every seventh has none; every fiftieth one elsewhere).
 fn listed(i: usize) -> bool {
-    i % 8 != 0
+    !i.is_multiple_of(8)
 }
 
 /// Writes practice `k`'s NDJSON: clinicians, patients, the payer's list.
@@ -75,7 +75,6 @@ fn seed(dir: &std::path::Path, k: usize, practices: usize, n: usize) -> std::pat
         "meta": {"profile": [tandem::rules::attribution::ATR_PROFILE]},
         "type": "person", "actual": true, "name": format!("Payer list for practice {k}"),
         "member": members}));
-    drop(line);
     f.flush().unwrap();
     path
 }

@@ -206,7 +206,9 @@ impl FhirService {
             registered.push(Box::new(hooks::ReferralsHook(settings.referrals.clone())));
         }
         if !settings.programs.practices().is_empty() {
-            registered.push(Box::new(milestones::MilestonesHook));
+            registered.push(Box::new(milestones::MilestonesHook(
+                settings.programs.clone(),
+            )));
         }
         let names: Vec<&str> = registered.iter().map(|h| h.name()).collect();
         tracing::info!(hooks = ?names, "post-write hooks registered");

@@ -202,5 +202,53 @@ async fn attestations_are_recorded_reviewed_and_renewed_each_period() {
     ))
     .await;
     assert_eq!(status(&app, q4, "BB1.Y1.3").await.0, "met");
+
+    // The first period (January to June) has closed: its answers stay as
+    // they were — no update, no delete, no answer backdated into it — and
+    // nothing is stored by the attempts.
+    let mut edited = app.get_json(&format!("QuestionnaireResponse/{qr}")).await.1;
+    edited["item"] = json!([answer("BB1.Y1.3", "0", None)]);
+    let r = app
+        .put(&format!("QuestionnaireResponse/{qr}"), &edited)
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let oo: Value = r.json().await.unwrap();
+    assert!(
+        oo["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("2026-01-01 to 2026-06-30"),
+        "{oo}"
+    );
+    let r = app
+        .client
+        .delete(app.url(&format!("QuestionnaireResponse/{qr}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let (_, kept) = app.get_json(&format!("QuestionnaireResponse/{qr}")).await;
+    assert_eq!(kept["meta"]["versionId"], "1");
+    let r = app
+        .post(
+            "QuestionnaireResponse",
+            &checklist("2026-05-01T12:00:00Z", vec![answer("BB1.Y1.4", "4", None)]),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    // An answer of the open period may still be corrected.
+    let (_, mut open) = app
+        .get_json("QuestionnaireResponse?authored=ge2026-11-01")
+        .await;
+    let mut current = open["entry"][0]["resource"].take();
+    current["item"] = json!([answer("BB1.Y1.3", "3", None)]);
+    let id = current["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        app.put(&format!("QuestionnaireResponse/{id}"), &current)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(status(&app, q4, "BB1.Y1.3").await.0, "in-progress");
     app.stop().await;
 }

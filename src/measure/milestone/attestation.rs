@@ -90,6 +90,17 @@ pub fn checklist_period(
     }
 }
 
+/// Whether the checklist period holding `authored` (a date as written) has
+/// ended by `today`: its answers are then the record and stay as they were.
+pub fn closed(
+    program_start: NaiveDate,
+    months: u32,
+    authored: NaiveDate,
+    today: NaiveDate,
+) -> bool {
+    checklist_period(program_start, months, authored).1 <= today
+}
+
 /// One attested item: its latest answer and any review after it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ItemState {
@@ -293,5 +304,13 @@ mod tests {
             checklist_period(start, 6, d("2027-03-04")),
             (d("2027-01-01"), d("2027-07-01"))
         );
+    }
+    #[test]
+    fn a_checklist_period_closes_on_its_last_day_plus_one() {
+        let start = d("2026-01-01");
+        assert!(!closed(start, 6, d("2026-06-30"), d("2026-06-30")));
+        assert!(closed(start, 6, d("2026-06-30"), d("2026-07-01")));
+        assert!(!closed(start, 6, d("2026-07-01"), d("2026-07-01")));
+        assert!(closed(start, 6, d("2026-01-01"), d("2026-12-31")));
     }
 }

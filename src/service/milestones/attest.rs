@@ -1,6 +1,8 @@
 //! Attestations in the service: the milestones capability's post-write hook
 //! records who attested and when (a Provenance per checklist answer
-//! version), and `POST Organization/{id}/$review-attestation` lets the
+//! version) and keeps a closed checklist period's answers as they were (no
+//! update, delete or backdated answer once the period has ended: the
+//! program's record must not move under an auditor), and `POST Organization/{id}/$review-attestation` lets the
 //! practice's facilitator (or program staff) accept or return an item, kept
 //! as a review Task. Earlier answers stay in the history; nothing is
 //! overwritten.
@@ -17,8 +19,50 @@ use crate::service::screening::Written;
 use crate::service::{FhirService, ServiceError};
 use crate::store::{AccessContext, transact};
 
-/// Checklist answers (`Questionnaire/{program}-attestation`) get a Provenance.
-pub struct MilestonesHook;
+/// Checklist answers (`Questionnaire/{program}-attestation`) get a
+/// Provenance; the enrolled practices' programs say when periods close.
+pub struct MilestonesHook(pub std::sync::Arc<super::Programs>);
+
+impl MilestonesHook {
+    /// Refuses a write that would change an answer of a closed checklist
+    /// period: `previous` is the answer replaced (or deleted), `qr` the new
+    /// one (None for a delete).
+    fn check_open(
+        &self,
+        cx: &HookCx<'_>,
+        previous: Option<&Value>,
+        qr: Option<&Value>,
+    ) -> Result<(), ServiceError> {
+        let Some(e) = self.0.enrolled(cx.tenant) else {
+            return Ok(());
+        };
+        let today = crate::fhir::datetime::utc_date(cx.st.now_ms);
+        let months = e.program.reporting.attestation_months;
+        let period_of = |r: &Value| {
+            let day = crate::fhir::datetime::date_written(r["authored"].as_str()?)?;
+            attestation::closed(e.program.years[0], months, day, today)
+                .then(|| attestation::checklist_period(e.program.years[0], months, day))
+        };
+        let refuse = |(start, end): (chrono::NaiveDate, chrono::NaiveDate), what: &str| {
+            Err(ServiceError::Conflict(Issue::error(
+                "business-rule",
+                format!(
+                    "{what} the checklist period {start} to {} closed on {end}; its answers \
+                     are kept as they were. Answer in a new QuestionnaireResponse authored \
+                     in the current period.",
+                    end.pred_opt().unwrap_or(end)
+                ),
+            )))
+        };
+        if let Some(p) = previous.filter(|p| is_checklist(p)).and_then(period_of) {
+            return refuse(p, "This answer belongs to");
+        }
+        if let Some(p) = qr.filter(|q| is_checklist(q)).and_then(period_of) {
+            return refuse(p, "Its authored date falls in");
+        }
+        Ok(())
+    }
+}
 
 fn is_checklist(qr: &Value) -> bool {
     qr["questionnaire"].as_str().is_some_and(|q| {
@@ -37,9 +81,17 @@ impl PostWriteHook for MilestonesHook {
     fn after_write(&self, cx: &mut HookCx<'_>, written: &[Written]) -> Result<(), ServiceError> {
         for w in written
             .iter()
-            .filter(|w| w.resource_type == "QuestionnaireResponse" && !w.deleted)
+            .filter(|w| w.resource_type == "QuestionnaireResponse")
         {
-            let Ok(qr) = serde_json::from_str::<Value>(&w.body) else {
+            let previous = w
+                .previous
+                .as_deref()
+                .and_then(|b| serde_json::from_str::<Value>(b).ok());
+            let qr = (!w.deleted)
+                .then(|| serde_json::from_str::<Value>(&w.body).ok())
+                .flatten();
+            self.check_open(cx, previous.as_ref(), qr.as_ref())?;
+            let Some(qr) = qr else {
                 continue;
             };
             if !is_checklist(&qr) {

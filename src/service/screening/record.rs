@@ -16,7 +16,8 @@ pub struct Written {
     pub body: String,
     /// The version this write replaced (referral Tasks and ServiceRequests,
     /// whose checks compare old and new; Patients and CareTeams, whose PCP
-    /// assignment changes are recorded).
+    /// assignment changes are recorded; QuestionnaireResponses, as a closed
+    /// checklist period's answers stay as they were).
     pub previous: Option<String>,
 }
 
@@ -59,7 +60,7 @@ impl WriteTx for Recording<'_> {
     fn write(&mut self, v: NewVersion) -> Result<(), StoreError> {
         let previous = if matches!(
             v.resource_type.as_str(),
-            "Task" | "ServiceRequest" | "Patient" | "CareTeam"
+            "Task" | "ServiceRequest" | "Patient" | "CareTeam" | "QuestionnaireResponse"
         ) && v.version > 1
         {
             self.inner
