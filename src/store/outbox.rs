@@ -84,6 +84,15 @@ pub trait OutboxStore {
         state: OutboxState,
         limit: usize,
     ) -> Result<Vec<OutboxRow>, StoreError>;
+    /// How many of a tenant's messages on `topic` were delivered from
+    /// `from_ms` to before `to_ms` (evidence counts; no payload is read).
+    async fn outbox_delivered_count(
+        &self,
+        tenant: &str,
+        topic: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<u64, StoreError>;
     /// Puts a tenant's dead-lettered message back in the queue, due now;
     /// false when no dead message has that sequence number in the tenant.
     async fn outbox_retry(&self, tenant: &str, seq: i64, now_ms: i64) -> Result<bool, StoreError>;

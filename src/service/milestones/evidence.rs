@@ -15,7 +15,6 @@ use crate::rules::toc_numbers::{Numbers as TocNumbers, Ratio};
 use crate::service::referrals::REFERRAL_TOPIC;
 use crate::service::{FhirService, ServiceError};
 use crate::store::AccessContext;
-use crate::store::outbox::OutboxState;
 
 /// The period milestones are judged over.
 #[derive(Debug, Clone, Copy)]
@@ -337,16 +336,17 @@ impl FhirService {
             "exchange-in-use" => {
                 let delivered = self
                     .store
-                    .outbox_list(&ctx.tenant, OutboxState::Delivered, 1_000_000)
-                    .await?
-                    .into_iter()
-                    .filter(|o| o.topic == REFERRAL_TOPIC)
-                    .filter(|o| {
-                        o.delivered_ms
-                            .is_some_and(|t| t >= scope.start_ms && t < scope.end_ms)
-                    })
-                    .count();
-                count(delivered, "referral packages delivered to partners")
+                    .outbox_delivered_count(
+                        &ctx.tenant,
+                        REFERRAL_TOPIC,
+                        scope.start_ms,
+                        scope.end_ms,
+                    )
+                    .await?;
+                count(
+                    delivered as usize,
+                    "referral packages delivered to partners",
+                )
             }
             "transitions-policy" => count(
                 usize::from(self.settings.transitions_enabled),

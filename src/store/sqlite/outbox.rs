@@ -134,6 +134,26 @@ impl OutboxStore for SqliteStore {
         .await
     }
 
+    async fn outbox_delivered_count(
+        &self,
+        tenant: &str,
+        topic: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let (tenant, topic) = (tenant.to_string(), topic.to_string());
+        self.aux(move |c| {
+            let n: i64 = c
+                .prepare_cached(
+                    "SELECT count(*) FROM outbox WHERE tenant = ? AND topic = ? \
+                     AND delivered >= ? AND delivered < ?",
+                )?
+                .query_row(params![tenant, topic, from_ms, to_ms], |r| r.get(0))?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     async fn outbox_retry(&self, tenant: &str, seq: i64, now_ms: i64) -> Result<bool, StoreError> {
         let tenant = tenant.to_string();
         let found = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -155,5 +175,79 @@ impl OutboxStore for SqliteStore {
 
     fn outbox_signal(&self) -> Arc<Notify> {
         self.outbox_signal.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::outbox::OutboxMessage;
+    use crate::store::{AccessContext, transact};
+
+    /// Delivered messages are counted by tenant, topic and delivery time
+    /// (from inclusive, to exclusive); pending ones never.
+    #[tokio::test]
+    async fn delivered_messages_are_counted_by_tenant_topic_and_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("o.db")).unwrap();
+        for (tenant, topics) in [
+            ("a", ["referral", "referral", "other", "referral"]),
+            ("b", ["referral"; 4]),
+        ] {
+            let ctx = AccessContext::internal(tenant, "test");
+            transact(&store, &ctx, move |tx| {
+                for (i, topic) in topics.iter().enumerate() {
+                    tx.enqueue(OutboxMessage {
+                        topic: topic.to_string(),
+                        key: format!("k{i}"),
+                        destination: None,
+                        payload: "{}".into(),
+                        created_ms: 0,
+                    })?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .await
+            .unwrap();
+        }
+        let rows = store.outbox_list("a", OutboxState::All, 10).await.unwrap();
+        let mut seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+        seqs.sort();
+        let b = store.outbox_list("b", OutboxState::All, 10).await.unwrap();
+        // a: k0 at 100, k1 at 200, "other" at 150, k3 pending; b: all at 150.
+        let mut attempts: Vec<(i64, Attempt)> = [(seqs[0], 100), (seqs[1], 200), (seqs[2], 150)]
+            .into_iter()
+            .map(|(s, at_ms)| {
+                (
+                    s,
+                    Attempt::Delivered {
+                        at_ms,
+                        receipt: None,
+                    },
+                )
+            })
+            .collect();
+        attempts.extend(b.iter().map(|r| {
+            (
+                r.seq,
+                Attempt::Delivered {
+                    at_ms: 150,
+                    receipt: None,
+                },
+            )
+        }));
+        store.outbox_record(attempts).await.unwrap();
+        let count = |from, to| store.outbox_delivered_count("a", "referral", from, to);
+        assert_eq!(count(0, 1000).await.unwrap(), 2);
+        assert_eq!(count(100, 200).await.unwrap(), 1);
+        assert_eq!(count(101, 201).await.unwrap(), 1);
+        assert_eq!(count(201, 1000).await.unwrap(), 0);
+        assert_eq!(
+            store
+                .outbox_delivered_count("b", "referral", 0, 1000)
+                .await
+                .unwrap(),
+            4
+        );
     }
 }
