@@ -255,8 +255,7 @@ impl FhirService {
             writer: referrals::Writer {
                 org: ctx.grant.org.clone(),
                 guest: ctx.guest,
-                partner: ctx.grant.role == crate::caller::Role::BhPartner,
-                payer: ctx.grant.role == crate::caller::Role::Payer,
+                role: ctx.grant.role,
                 client: ctx.client_id.clone(),
             },
         }

@@ -36,7 +36,7 @@ impl PostWriteHook for AttributionHook {
             let Ok(group) = serde_json::from_str::<serde_json::Value>(&w.body) else {
                 continue;
             };
-            if !cx.writer.payer && !claims_atr(&group) {
+            if cx.writer.role != crate::caller::Role::Payer && !claims_atr(&group) {
                 continue;
             }
             let refused =

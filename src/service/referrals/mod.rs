@@ -40,10 +40,9 @@ pub struct Referrals {
 pub struct Writer {
     pub org: String,
     pub guest: bool,
-    /// A behavioral-health partner (whose writes are confined to referrals).
-    pub partner: bool,
-    /// A payer (whose writes are attribution lists).
-    pub payer: bool,
+    /// The writer's role: a behavioral-health partner's writes are confined
+    /// to referrals, a payer's are attribution lists.
+    pub role: crate::caller::Role,
     /// The client that wrote (Provenance agents name it).
     pub client: String,
 }
@@ -98,7 +97,10 @@ impl Pass<'_> {
         // where this practice has partners. A Tandem that only receives
         // referrals has none: the referring practice pushes its package
         // there as a guest, Patient first and the Task last, one PUT each.
-        if self.writer.guest && self.writer.partner && !self.referrals.partners.is_empty() {
+        if self.writer.guest
+            && self.writer.role == crate::caller::Role::BhPartner
+            && !self.referrals.partners.is_empty()
+        {
             feedback::link_outputs(self, written)?;
         }
         Ok(())
