@@ -23,16 +23,13 @@ use serde_json::{Value, json};
 
 #[path = "../tests/api/common/process.rs"]
 mod process;
+#[path = "support.rs"]
+mod support;
 
 use process::{cli, spawn_listening, wait_ready};
+use support::arg;
 
 const MEDICAID: &str = "urn:oid:2.16.840.1.113883.4.3.8";
-
-fn arg(name: &str) -> Option<usize> {
-    let args: Vec<String> = std::env::args().collect();
-    let i = args.iter().position(|a| a == name)?;
-    args.get(i + 1)?.parse().ok()
-}
 
 /// Whether patient `i` is on its own practice's list, and whether it has a
 /// PCP there (every seventh has none; every fiftieth one elsewhere).

@@ -19,14 +19,11 @@ use serde_json::Value;
 
 #[path = "../tests/api/common/process.rs"]
 mod process;
+#[path = "support.rs"]
+mod support;
 
 use process::{cli, spawn_listening, wait_ready};
-
-fn arg(name: &str) -> Option<usize> {
-    let args: Vec<String> = std::env::args().collect();
-    let i = args.iter().position(|a| a == name)?;
-    args.get(i + 1)?.parse().ok()
-}
+use support::arg;
 
 /// A `/proc/{pid}/status` figure in MiB (`VmHWM`: peak resident; `RssAnon`:
 /// resident heap and stacks now, without the database pages SQLite maps).

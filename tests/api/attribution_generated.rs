@@ -146,15 +146,7 @@ async fn a_generated_list_reconciles_to_the_generators_answers() {
     let url = app.url(&format!(
         "Organization/practice-0/$attribution?month={month}"
     ));
-    for org in ["colorado-sim", "facilitator-1"] {
-        let c = app
-            .client_for(
-                &format!("staff-{org}"),
-                Role::Reporting,
-                org,
-                "system/MeasureReport.rs",
-            )
-            .await;
+    for (org, c) in app.overseers().await {
         let r = c
             .get(&url)
             .header("x-tandem-tenant", "practice-0")

@@ -314,10 +314,7 @@ async fn milestones_are_shown_to_the_practice_its_program_and_facilitator_only()
         );
     }
     // Program staff and the facilitator: the numbers, not the patients.
-    for org in ["colorado-sim", "facilitator-1"] {
-        let c = app
-            .client_for(&format!("{org}-staff"), Role::Reporting, org, "system/*.rs")
-            .await;
+    for (org, c) in app.overseers().await {
         for path in &ops {
             assert_eq!(
                 send(c.clone(), path.clone(), Some(PRACTICE)).await,

@@ -134,15 +134,7 @@ async fn pcp_changes_are_recorded_listed_and_confirmed() {
 
     // Overseers: counts, not the changes; they cannot confirm. Payers and
     // partners: nothing.
-    for org in ["colorado-sim", "facilitator-1"] {
-        let c = app
-            .client_for(
-                &format!("staff-{org}"),
-                Role::Reporting,
-                org,
-                "system/MeasureReport.rs",
-            )
-            .await;
+    for (org, c) in app.overseers().await {
         let r = c
             .get(app.url(&format!("{ORG}/$panel-changes")))
             .header("x-tandem-tenant", "practice-0")

@@ -184,6 +184,22 @@ impl TestApp {
         bearer_client(&token)
     }
 
+    /// The generated program's staff (`colorado-sim`) and practice-0's
+    /// facilitator (`facilitator-1`): reporting clients that oversee the
+    /// practice, each with its organization.
+    pub async fn overseers(&self) -> Vec<(&'static str, Client)> {
+        let mut out = Vec::new();
+        for org in ["colorado-sim", "facilitator-1"] {
+            let id = format!("{org}-staff");
+            out.push((
+                org,
+                self.client_for(&id, Role::Reporting, org, "system/*.rs")
+                    .await,
+            ));
+        }
+        out
+    }
+
     pub async fn token_for(&self, id: &str, role: Role, org: &str, scopes: &str) -> String {
         let key = register_client(&self.db, &self.dir, id, role, org, scopes).await;
         tandem::admin::fetch_token(&self.base, id, &key, None)
