@@ -14,7 +14,6 @@ use crate::rules::attribution::panel::{
     PANEL_TAG, PCP_CHANGE, Recorded, change, confirm, provenance, read,
 };
 use crate::service::hooks::HookCx;
-use crate::service::milestones::overseer;
 use crate::service::report::param;
 use crate::service::screening::Written;
 use crate::service::{FhirService, ServiceError};
@@ -112,13 +111,12 @@ impl FhirService {
         org: &str,
         pairs: &[(String, String)],
     ) -> Result<Value, ServiceError> {
-        self.allow(ctx, "Provenance", Interaction::Update)?;
-        if ctx.guest || overseer(ctx) || org != ctx.tenant {
-            return Err(ServiceError::Forbidden(Issue::error(
-                "forbidden",
-                "PCP assignments are confirmed by the practice's own users.",
-            )));
-        }
+        self.practice_user(
+            ctx,
+            org,
+            Interaction::Update,
+            "PCP assignments are confirmed",
+        )?;
         let patient = param(pairs, "patient")
             .map(|p| format!("Patient/{}", p.trim_start_matches("Patient/")))
             .ok_or_else(|| {
