@@ -60,6 +60,9 @@ pub struct Config {
     /// The quarterly program feed's scheduler.
     #[serde(default)]
     pub feed: FeedConfig,
+    /// The risk-stratification method (building block 6).
+    #[serde(default)]
+    pub risk: crate::rules::risk::Method,
 }
 
 /// `[feed]`: how often the scheduler looks for quarters to submit.
@@ -252,6 +255,7 @@ impl Default for Config {
             programs: Vec::new(),
             enrolments: Vec::new(),
             feed: FeedConfig::default(),
+            risk: Default::default(),
             notifications: NotificationConfig {
                 retry_base_ms: 1000,
                 retry_max_ms: 900_000,
@@ -312,6 +316,7 @@ impl Config {
                 self.default_tenant
             ));
         }
+        self.risk.check()?;
         let l = &self.limits;
         if l.max_body_bytes == 0
             || l.max_bundle_entries == 0

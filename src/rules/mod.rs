@@ -8,6 +8,7 @@ pub mod attribution;
 pub mod careplan;
 pub mod identity;
 pub mod referral;
+pub mod risk;
 pub mod schedule;
 pub mod screening;
 pub mod toc_numbers;

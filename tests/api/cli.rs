@@ -115,6 +115,20 @@ fn invalid_config_stops_startup_naming_the_key() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("validation"));
 
+    // A risk method whose tiers do not climb names its key.
+    std::fs::write(
+        dir.path().join("tandem.toml"),
+        "[risk]\ntiers = [{code = \"low\", display = \"Low\", min_points = 0}, {code = \"high\", display = \"High\", min_points = 0}]\nhigh_tiers = [\"high\"]\n",
+    )
+    .unwrap();
+    let out = tandem()
+        .current_dir(dir.path())
+        .args(["serve"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("risk.tiers"));
+
     std::fs::write(dir.path().join("tandem.toml"), "listen_adress = \"x\"\n").unwrap();
     let out = tandem()
         .current_dir(dir.path())

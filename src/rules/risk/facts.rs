@@ -1,0 +1,205 @@
+//! What the risk method reads of one patient's record on a day: conditions
+//! by kind (ICD-10-CM categories or SNOMED CT codes), the latest PHQ-9 and
+//! GAD-7 totals (Tandem's derived screening results), ED visits, inpatient
+//! stays and 30-day readmissions in the look-back (Encounters and Flags
+//! `$process-message` wrote), active medications, age, and positive
+//! social-needs screens. Each fact keeps the resources behind it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{Months, NaiveDate};
+use serde_json::Value;
+
+use crate::fhir::datetime::date_written;
+use crate::measure::record::{Record, as_list, codings};
+
+const ICD10: &str = "http://hl7.org/fhir/sid/icd-10-cm";
+const SNOMED: &str = "http://snomed.info/sct";
+
+/// The chronic condition kinds the method can give points for.
+pub const CONDITION_KINDS: [&str; 5] = [
+    "diabetes",
+    "hypertension",
+    "asthma-copd",
+    "heart-failure",
+    "ckd",
+];
+
+/// ICD-10-CM category prefixes and SNOMED CT codes of each kind (the two
+/// behavioral ones too: serious mental illness, substance use disorder).
+const KINDS: [(&str, &[&str], &[&str]); 7] = [
+    (
+        "diabetes",
+        &["E10", "E11", "E13"],
+        &["44054006", "46635009", "73211009"],
+    ),
+    (
+        "hypertension",
+        &["I10", "I11", "I12", "I13", "I15", "I16"],
+        &["38341003", "59621000"],
+    ),
+    ("asthma-copd", &["J44", "J45"], &["195967001", "13645005"]),
+    ("heart-failure", &["I50"], &["84114007"]),
+    ("ckd", &["N18"], &["709044004"]),
+    // Schizophrenia spectrum, bipolar disorder, severe recurrent or
+    // psychotic major depression.
+    (
+        "serious-mental-illness",
+        &[
+            "F20", "F21", "F22", "F23", "F24", "F25", "F28", "F29", "F30", "F31", "F32.3", "F33.3",
+        ],
+        &["58214004", "13746004"],
+    ),
+    // Alcohol and drug use disorders (nicotine, F17, is not one here).
+    (
+        "substance-use",
+        &[
+            "F10", "F11", "F12", "F13", "F14", "F15", "F16", "F18", "F19",
+        ],
+        &["7200002", "66590003", "26416006"],
+    ),
+];
+
+/// One patient's facts (each a list of `Type/id` behind it).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RiskFacts {
+    pub conditions: BTreeMap<String, Vec<String>>,
+    pub smi: Vec<String>,
+    pub sud: Vec<String>,
+    /// The latest total and its Observation.
+    pub phq9: Option<(f64, String)>,
+    pub gad7: Option<(f64, String)>,
+    pub ed_visits: Vec<String>,
+    pub inpatient_stays: Vec<String>,
+    pub readmissions: Vec<String>,
+    /// One MedicationRequest per distinct medication.
+    pub active_meds: Vec<String>,
+    pub age: Option<i32>,
+    pub social_needs: Vec<String>,
+}
+
+fn reference(r: &Value) -> String {
+    format!(
+        "{}/{}",
+        r["resourceType"].as_str().unwrap_or_default(),
+        r["id"].as_str().unwrap_or_default()
+    )
+}
+
+/// The kind a Condition's code is, if any.
+fn kind_of(code: &Value) -> Option<&'static str> {
+    codings(code).find_map(|(system, c)| {
+        KINDS.iter().find_map(|(kind, icd, snomed)| {
+            let hit = match system {
+                ICD10 => icd.iter().any(|p| c.starts_with(p)),
+                SNOMED => snomed.contains(&c),
+                _ => false,
+            };
+            hit.then_some(*kind)
+        })
+    })
+}
+
+/// A condition that stands: not resolved, inactive or refuted, not
+/// entered in error, and begun by `on` when it says when.
+fn standing(c: &Value, on: NaiveDate) -> bool {
+    let status = c["clinicalStatus"]["coding"][0]["code"].as_str();
+    let verification = c["verificationStatus"]["coding"][0]["code"].as_str();
+    let onset = c["onsetDateTime"]
+        .as_str()
+        .or(c["recordedDate"].as_str())
+        .and_then(date_written);
+    status.is_none_or(|s| matches!(s, "active" | "recurrence" | "relapse"))
+        && !matches!(verification, Some("refuted" | "entered-in-error"))
+        && onset.is_none_or(|d| d <= on)
+}
+
+fn start_day(r: &Value, periods: &[&str]) -> Option<NaiveDate> {
+    periods
+        .iter()
+        .find_map(|p| r.pointer(p).and_then(Value::as_str))
+        .and_then(date_written)
+}
+
+impl RiskFacts {
+    /// The facts on day `on`, reading utilization and results from the
+    /// `lookback_months` before it.
+    pub fn of(record: &Record, on: NaiveDate, lookback_months: u32) -> RiskFacts {
+        let from = on
+            .checked_sub_months(Months::new(lookback_months))
+            .unwrap_or(NaiveDate::MIN);
+        let within = |d: Option<NaiveDate>| d.is_some_and(|d| from < d && d <= on);
+        let mut f = RiskFacts {
+            age: record.age_at(on),
+            ..RiskFacts::default()
+        };
+        for c in record.all("Condition").iter().filter(|c| standing(c, on)) {
+            match kind_of(&c["code"]) {
+                Some("serious-mental-illness") => f.smi.push(reference(c)),
+                Some("substance-use") => f.sud.push(reference(c)),
+                Some(k) => f
+                    .conditions
+                    .entry(k.to_string())
+                    .or_default()
+                    .push(reference(c)),
+                None => {}
+            }
+        }
+        let mut latest: BTreeMap<&str, (NaiveDate, f64, String)> = BTreeMap::new();
+        for o in record.all("Observation") {
+            let day = start_day(o, &["/effectiveDateTime", "/effectivePeriod/start"]);
+            if !within(day) || o["status"] == "entered-in-error" {
+                continue;
+            }
+            let instrument = as_list(&o["meta"]["tag"])
+                .find(|t| t["system"] == "http://tandem.health/fhir/CodeSystem/instrument")
+                .and_then(|t| t["code"].as_str());
+            if let (Some(i @ ("phq-9" | "gad-7")), Some(total), Some(day)) =
+                (instrument, o["valueQuantity"]["value"].as_f64(), day)
+                && latest.get(i).is_none_or(|(d, _, _)| day >= *d)
+            {
+                latest.insert(i, (day, total, reference(o)));
+            }
+            let sdoh = as_list(&o["category"]).any(|c| codings(c).any(|(_, k)| k == "sdoh"));
+            let positive = as_list(&o["interpretation"])
+                .any(|i| codings(i).any(|(_, k)| matches!(k, "POS" | "A")));
+            if sdoh && positive {
+                f.social_needs.push(reference(o));
+            }
+        }
+        f.phq9 = latest.remove("phq-9").map(|(_, t, r)| (t, r));
+        f.gad7 = latest.remove("gad-7").map(|(_, t, r)| (t, r));
+        for e in record.all("Encounter") {
+            if !within(start_day(e, &["/period/start"])) || e["status"] == "entered-in-error" {
+                continue;
+            }
+            match e["class"]["code"].as_str() {
+                Some("EMER") => f.ed_visits.push(reference(e)),
+                Some("IMP" | "ACUTE" | "NONAC") => f.inpatient_stays.push(reference(e)),
+                _ => {}
+            }
+        }
+        for flag in record.all("Flag") {
+            let readmission =
+                as_list(&flag["code"]["coding"]).any(|c| c["code"] == "readmission-30d");
+            if readmission && within(start_day(flag, &["/period/start"])) {
+                f.readmissions.push(reference(flag));
+            }
+        }
+        let mut meds = BTreeSet::new();
+        for m in record.all("MedicationRequest") {
+            let key = codings(&m["medicationCodeableConcept"])
+                .next()
+                .map(|(s, c)| format!("{s}|{c}"))
+                .or_else(|| {
+                    m["medicationReference"]["reference"]
+                        .as_str()
+                        .map(str::to_string)
+                });
+            if m["status"] == "active" && key.is_some_and(|k| meds.insert(k)) {
+                f.active_meds.push(reference(m));
+            }
+        }
+        f
+    }
+}
