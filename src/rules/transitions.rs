@@ -9,7 +9,8 @@
 //! - Follow-up: an inpatient (IMP, ACUTE, NONAC) or emergency (EMER) discharge
 //!   needs patient contact within 7 days; an inpatient stay also needs
 //!   medication reconciliation within 72 hours (BB9.Y2.1, BB9.Y2.3b).
-//! - Readmission: an admission within 30 days after a prior discharge.
+//! - Readmission: an admission within 30 days after a prior hospital or ED
+//!   discharge (`HOSPITAL_CLASSES`; an office visit is not a discharge).
 
 use serde_json::{Value, json};
 
@@ -101,6 +102,11 @@ pub fn follow_ups(class_code: &str, discharged_ms: i64) -> Vec<(FollowUp, i64)> 
         _ => Vec::new(),
     }
 }
+
+/// Encounter classes (v3 ActCode) that end in a hospital discharge:
+/// inpatient, acute, non-acute, emergency, observation, short stay. An
+/// office or virtual visit is never the discharge a readmission follows.
+pub const HOSPITAL_CLASSES: [&str; 6] = ["IMP", "ACUTE", "NONAC", "EMER", "OBSENC", "SS"];
 
 /// An admission within 30 days after a discharge.
 pub fn is_readmission(prior_discharge_ms: i64, admit_ms: i64) -> bool {

@@ -229,6 +229,26 @@ async fn an_admission_within_30_days_of_a_discharge_is_a_readmission() {
     send(&app, &overlapping).await;
     let flags = format!("Flag?patient=Patient/{pid}");
     assert!(app.search_resources(&flags).await.is_empty());
+    // An office visit is not a discharge: an admission 5 days after one
+    // (and 45 after the hospital stay) is not a readmission.
+    let visit = json!({"resourceType": "Encounter", "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        "subject": {"reference": format!("Patient/{pid}")},
+        "period": {"start": "2018-11-30T09:00:00Z", "end": "2018-11-30T09:30:00Z"}});
+    assert_eq!(app.post("Encounter", &visit).await.status(), 201);
+    let mut after_visit = message(
+        "admit-notification-message-bundle-01.json",
+        "after-visit-admit",
+    );
+    after_visit["timestamp"] = json!("2018-12-05T10:00:00Z");
+    let enc = &mut after_visit["entry"][1]["resource"];
+    enc["identifier"][0]["value"] = json!("after-visit-stay");
+    enc["period"] = json!({"start": "2018-12-05T08:00:00Z"});
+    send(&app, &after_visit).await;
+    assert!(
+        app.search_resources(&flags).await.is_empty(),
+        "an office visit is not a discharge"
+    );
     let mut again = message(
         "admit-notification-message-bundle-01.json",
         "second-stay-admit",

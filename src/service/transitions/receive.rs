@@ -10,7 +10,7 @@ use crate::fhir::datetime::{format_instant, format_instant_ms, parse_range};
 use crate::fhir::id::derived;
 use crate::fhir::message::{Notification, check, focus_encounter, resolve};
 use crate::rules::transitions::{
-    Event, follow_ups, is_readmission, merge, readmission_window_start,
+    Event, HOSPITAL_CLASSES, follow_ups, is_readmission, merge, readmission_window_start,
 };
 use crate::service::ServiceError;
 use crate::service::fhir_api::resource::Stamper;
@@ -354,6 +354,9 @@ impl Unit<'_> {
         )?;
         let hit = prior.iter().find(|p| {
             p["id"].as_str() != Some(enc_id)
+                && p["class"]["code"]
+                    .as_str()
+                    .is_some_and(|c| HOSPITAL_CLASSES.contains(&c))
                 && p.pointer("/period/end")
                     .and_then(Value::as_str)
                     .and_then(parse_range)
