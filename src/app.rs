@@ -68,6 +68,7 @@ pub fn build_service_at(
             crate::service::milestones::Programs::load(&cfg.programs, &cfg.enrolments)
                 .map_err(|e| anyhow::anyhow!(e))?,
         ),
+        risk: Arc::new(cfg.risk.clone()),
     };
     Ok(Arc::new(FhirService::new(
         store,

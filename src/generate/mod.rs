@@ -17,6 +17,7 @@ pub mod model;
 pub mod notifications;
 pub mod people;
 pub mod referrals;
+pub mod risk;
 mod writer;
 
 use std::path::PathBuf;
@@ -81,6 +82,7 @@ pub fn run(opts: &Options, mut progress: impl FnMut(usize)) -> std::io::Result<S
             "empaneled": c.person.pcp.is_some(),
         });
         line["continuity"] = continuity(&c, practice);
+        line["risk"] = risk::expected(&c, span.last);
         w.answers(&line)?;
         if let Some(s) = &script {
             w.response(&referrals::response_line(&c.person.id, s))?;

@@ -148,6 +148,7 @@ async fn dispatch(
         ("Organization", "$attribution") => s.svc.attribution_report(ctx, id, pairs).await,
         ("Organization", "$continuity") => s.svc.continuity_report(ctx, id, pairs).await,
         ("Organization", "$panel-changes") => s.svc.panel_changes(ctx, id, pairs).await,
+        ("Organization", "$risk-registry") => s.svc.risk_registry(ctx, id, pairs).await,
         _ => return None,
     };
     Some(

@@ -12,6 +12,7 @@ pub(crate) mod milestones;
 mod outbox_admin;
 pub(crate) mod referrals;
 mod report;
+pub(crate) mod risk;
 pub(crate) mod screening;
 pub(crate) mod security;
 pub(crate) mod transitions;
@@ -68,6 +69,8 @@ pub struct Settings {
     pub referrals_enabled: bool,
     /// Reporting programs and who is enrolled in them.
     pub programs: Arc<milestones::Programs>,
+    /// The risk-stratification method.
+    pub risk: Arc<crate::rules::risk::Method>,
 }
 
 /// The clock, passed in so tests and derivations can control time.

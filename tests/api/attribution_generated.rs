@@ -30,6 +30,9 @@ pub async fn generated_practice() -> (common::TestApp, tempfile::TempDir, std::p
         c.default_tenant = "practice-0".into();
         c.programs = generated.programs;
         c.enrolments = generated.enrolments;
+        // The HIE's messages name the patient by Medicaid id.
+        c.transitions.trusted_identifier_systems =
+            vec![tandem::generate::model::MEDICAID_SYSTEM.into()];
     })
     .await;
     common::population::load_own_patients(&app, &root).await;

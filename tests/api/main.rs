@@ -36,6 +36,7 @@ mod outbox_durability;
 mod panel;
 mod referrals;
 mod referrals_exchange;
+mod risk;
 mod robustness;
 mod screening;
 mod screening_identification;

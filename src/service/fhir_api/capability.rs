@@ -152,6 +152,10 @@ fn resource_entry(registry: &Registry, profiles: &Profiles, rt: &str) -> Value {
             "definition": "http://tandem.health/fhir/OperationDefinition/Organization-continuity",
             "documentation": "Per clinician and month, panel patients seen and of them seen by their own PCP (BB3.Y2.2), and practice-wide.",
         }, {
+            "name": "risk-registry",
+            "definition": "http://tandem.health/fhir/OperationDefinition/Organization-risk-registry",
+            "documentation": "Patients by risk tier on a day under the configured method, with each score's drivers and the resources behind them.",
+        }, {
             "name": "panel-changes",
             "definition": "http://tandem.health/fhir/OperationDefinition/Organization-panel-changes",
             "documentation": "PCP assignment changes recorded in a period: who, when, from what to what, and their confirmation (BB3.Y1.3).",

@@ -1,0 +1,110 @@
+//! Risk stratification over the store: `GET Organization/{id}/$risk-registry`
+//! stratifies every patient of the practice on a day under the configured
+//! method (`[risk]`, `rules::risk`) in one pass over their records, and
+//! lists them by tier with what drove each score. For now the registry is
+//! computed when asked; stored RiskAssessments, overrides and care plans
+//! build on this pass (issue 28).
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use serde_json::{Value, json};
+
+use crate::fhir::outcome::Issue;
+use crate::rules::risk::{RiskFacts, Stratum};
+use crate::service::measures::evaluate::fold_records;
+use crate::service::report::param;
+use crate::service::{FhirService, ServiceError};
+use crate::store::AccessContext;
+
+/// What the method reads besides the Patient.
+const TYPES: [&str; 5] = [
+    "Condition",
+    "Observation",
+    "Encounter",
+    "Flag",
+    "MedicationRequest",
+];
+
+impl FhirService {
+    /// Every patient's stratum on `on`, by `Patient/{id}`.
+    pub(crate) async fn stratify(
+        &self,
+        ctx: &AccessContext,
+        on: NaiveDate,
+    ) -> Result<BTreeMap<String, Stratum>, ServiceError> {
+        let method = self.settings.risk.clone();
+        let strata = fold_records(
+            self.store.as_ref(),
+            ctx,
+            &TYPES,
+            None,
+            BTreeMap::new(),
+            move |out: &mut BTreeMap<String, Stratum>, record| {
+                let facts = RiskFacts::of(&record, on, method.lookback_months);
+                out.insert(format!("Patient/{}", record.id()), method.score(&facts));
+            },
+            |_, _| {},
+        )
+        .await?;
+        Ok(strata)
+    }
+
+    /// `GET Organization/{id}/$risk-registry?date=YYYY-MM-DD`: the patients
+    /// by tier with their points and drivers (the practice's users), or the
+    /// count per tier (its program staff and facilitator).
+    pub async fn risk_registry(
+        &self,
+        ctx: &AccessContext,
+        org: &str,
+        pairs: &[(String, String)],
+    ) -> Result<Value, ServiceError> {
+        let numbers_only = self.reconciliation_access(ctx, org, "risk registry")?;
+        let on = match param(pairs, "date") {
+            None => self.today(),
+            Some(d) => d.parse::<NaiveDate>().map_err(|_| {
+                ServiceError::bad(Issue::error(
+                    "invalid",
+                    format!("date '{d}' is not a date: write YYYY-MM-DD."),
+                ))
+            })?,
+        };
+        let strata = self.stratify(ctx, on).await?;
+        let mut parameter = vec![json!({ "name": "date", "valueDate": on.to_string() })];
+        for tier in &self.settings.risk.tiers {
+            let members: Vec<(&String, &Stratum)> =
+                strata.iter().filter(|(_, s)| s.tier == tier.code).collect();
+            let mut part = vec![
+                json!({ "name": "code", "valueCode": tier.code }),
+                json!({ "name": "display", "valueString": tier.display }),
+                json!({ "name": "high", "valueBoolean": self.settings.risk.is_high(&tier.code) }),
+                json!({ "name": "count", "valueInteger": members.len() }),
+            ];
+            if !numbers_only {
+                part.extend(members.into_iter().map(|(p, s)| patient_part(p, s)));
+            }
+            parameter.push(json!({ "name": "tier", "part": part }));
+        }
+        Ok(json!({ "resourceType": "Parameters", "parameter": parameter }))
+    }
+}
+
+fn patient_part(patient: &str, s: &Stratum) -> Value {
+    let mut part = vec![
+        json!({ "name": "patient", "valueReference": { "reference": patient } }),
+        json!({ "name": "points", "valueInteger": s.points }),
+    ];
+    part.extend(s.drivers.iter().map(|d| {
+        let mut driver = vec![
+            json!({ "name": "code", "valueCode": d.code }),
+            json!({ "name": "points", "valueInteger": d.points }),
+        ];
+        driver.extend(
+            d.basis
+                .iter()
+                .map(|b| json!({ "name": "basis", "valueReference": { "reference": b } })),
+        );
+        json!({ "name": "driver", "part": driver })
+    }));
+    json!({ "name": "member", "part": part })
+}
