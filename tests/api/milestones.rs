@@ -243,6 +243,23 @@ async fn computed_milestones_equal_the_generators_answers() {
         .await;
     assert_eq!(by_url.len(), 1);
     assert_eq!(by_url[0]["scoring"]["coding"][0]["code"], "proportion");
+    // BB6.Y1.1's evidence: the risk method in force, as a PlanDefinition.
+    let (status, plan) = app.get_json("PlanDefinition/risk-method").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        plan["description"]
+            .as_str()
+            .unwrap()
+            .contains("from 4 points, high risk"),
+        "{plan}"
+    );
+    let (_, year1) = app
+        .get_json(&format!(
+            "Organization/{PRACTICE}/$milestones?projectYear=1"
+        ))
+        .await;
+    let bb6 = milestone(&year1, "BB6.Y1.1");
+    assert_eq!(part(bb6, "count")["valueInteger"], 1, "{bb6}");
 
     // Good standing, year 1: not in standing, and the reasons say why —
     // attestations missing, attribution not yet computable.

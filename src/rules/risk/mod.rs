@@ -11,6 +11,7 @@
 //! utilization count); a program replaces them in configuration.
 
 pub mod facts;
+pub mod plan;
 
 use std::collections::BTreeMap;
 

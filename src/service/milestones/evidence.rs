@@ -31,25 +31,6 @@ const RISK: &str = "needs risk stratification, which arrives with the risk-strat
 const CLAIMS: &str =
     "needs claims (ExplanationOfBenefit) for the practice's patients; none are received";
 
-/// Whether a submission Bundle holds at least `n` CQM reports.
-fn holds_cqms(body: &str, n: u32) -> bool {
-    let Ok(b) = serde_json::from_str::<serde_json::Value>(body) else {
-        return false;
-    };
-    let catalog = crate::measure::catalog::Catalog::get();
-    let cqms = b["entry"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| {
-            e["resource"]["measure"]
-                .as_str()
-                .is_some_and(|m| catalog.by_canonical(m).is_some())
-        })
-        .count();
-    cqms >= n as usize
-}
-
 /// What the computations read, gathered once per request and only when a
 /// milestone asks for it.
 #[derive(Default)]
@@ -176,57 +157,6 @@ impl FhirService {
             out.push(assess(m, finding, scope.open));
         }
         Ok(out)
-    }
-
-    /// BB2.Y1.1: the quarters ending in the scope whose submission is due
-    /// (denominator), and of them those submitted — accepted by the program,
-    /// or recorded when it takes no feed — by the due date with at least
-    /// the CQMs the track required that quarter (numerator).
-    async fn cqm_submissions(
-        &self,
-        ctx: &AccessContext,
-        scope: &Scope,
-    ) -> Result<Finding, ServiceError> {
-        let Some(e) = self.settings.programs.enrolled(&ctx.tenant) else {
-            return Ok(Finding::Missing(
-                "the practice is not enrolled in a program".into(),
-            ));
-        };
-        let ledger = self
-            .store
-            .submissions(&ctx.tenant, Some(&e.program.id), None)
-            .await?;
-        let today = self.today();
-        let (mut numerator, mut denominator) = (Vec::new(), Vec::new());
-        let mut q = crate::measure::milestone::program::Quarter::of(e.enrolment.start);
-        while q.last <= scope.window.last {
-            let due = e.program.due_date(q.end());
-            if q.last >= scope.window.first && due.is_some_and(|d| d < today) {
-                let required = e.enrolment.required_cqms(e.track, q.end());
-                let deadline = due
-                    .and_then(|d| d.succ_opt())
-                    .map(crate::fhir::datetime::day_start_ms);
-                let on_time = ledger.iter().any(|s| {
-                    let at = match s.entry.destination {
-                        Some(_) => s.delivered_ms,
-                        None => Some(s.entry.created_ms),
-                    };
-                    s.entry.period == q.name
-                        && at.zip(deadline).is_some_and(|(a, d)| a < d)
-                        && holds_cqms(&s.entry.body, required)
-                });
-                if on_time {
-                    numerator.push(q.name.clone());
-                }
-                denominator.push(q.name.clone());
-            }
-            q = crate::measure::milestone::program::Quarter::of(q.end());
-        }
-        Ok(Finding::Ratio {
-            numerator,
-            denominator,
-            also: None,
-        })
     }
 
     /// The evidence of one computed or system milestone.
@@ -385,8 +315,13 @@ impl FhirService {
                 self.pcp_validation(ctx, (scope.start_ms, scope.end_ms))
                     .await?
             }
-            "risk-method"
-            | "risk-stratified"
+            // The method is configuration, checked at start-up, and published
+            // as PlanDefinition/risk-method with the catalog.
+            "risk-method" => count(
+                1,
+                "risk-stratification method documented (PlanDefinition/risk-method)",
+            ),
+            "risk-stratified"
             | "high-risk-care-plans"
             | "care-gaps-managed"
             | "bh-high-risk-registry" => Finding::Missing(RISK.into()),

@@ -11,6 +11,7 @@ mod evaluate;
 pub(crate) mod evidence;
 mod patients;
 mod programs;
+mod submitted;
 
 pub use attest::MilestonesHook;
 pub use evaluate::STATUS_EXT;
@@ -211,6 +212,8 @@ impl FhirService {
             );
             let ctx = AccessContext::internal(&practice, "publish-milestones");
             let st = self.stamper();
+            // BB6.Y1.1's evidence: the risk method in force, documented.
+            let method = self.settings.risk.plan_definition();
             written += transact(self.store.as_ref(), &ctx, move |tx| {
                 let mut n = 0;
                 for (id, m) in measures {
@@ -218,6 +221,8 @@ impl FhirService {
                 }
                 let id = checklist["id"].as_str().unwrap_or_default().to_string();
                 n += usize::from(put(tx, &st, "Questionnaire", &id, checklist)?);
+                let plan = crate::rules::risk::plan::PLAN_ID;
+                n += usize::from(put(tx, &st, "PlanDefinition", plan, method)?);
                 Ok::<_, ServiceError>(n)
             })
             .await?;
