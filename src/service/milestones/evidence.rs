@@ -27,7 +27,7 @@ pub struct Scope {
     pub open: bool,
 }
 
-const RISK: &str = "needs risk stratification, which arrives with the risk-stratification work";
+const RISK: &str = "needs stored risk assessments, high-risk care plans and the care-gap registry, which arrive with the rest of the risk-stratification work";
 const CLAIMS: &str =
     "needs claims (ExplanationOfBenefit) for the practice's patients; none are received";
 
