@@ -289,6 +289,32 @@ async fn continuity_matches_the_generators_visits() {
         o * 100 / s >= 60 && o < s,
         "about 80% of visits are with the PCP: {o}/{s}"
     );
+    // A practice client that may read patients but not payer lists gets
+    // continuity, not the reconciliation.
+    let reader = app
+        .client_for(
+            "qi-reader",
+            Role::Ehr,
+            "practice-0",
+            "system/Patient.rs system/Encounter.rs",
+        )
+        .await;
+    let get = |path: String| {
+        let reader = reader.clone();
+        let url = app.url(&path);
+        async move { reader.get(url).send().await.unwrap().status() }
+    };
+    assert_eq!(
+        get(format!(
+            "Organization/practice-0/$continuity?start={first}&end={last}"
+        ))
+        .await,
+        200
+    );
+    assert_eq!(
+        get(format!("Organization/practice-0/$attribution?month={last}")).await,
+        403
+    );
     // The milestone reads the same facts over its project year.
     let report = app
         .get_json("Organization/practice-0/$milestones?projectYear=2")

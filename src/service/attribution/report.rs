@@ -29,6 +29,9 @@ impl FhirService {
         pairs: &[(String, String)],
     ) -> Result<Value, ServiceError> {
         let numbers_only = self.reconciliation_access(ctx, org, "reconciliation")?;
+        if !numbers_only {
+            self.allow(ctx, "Group", Interaction::Search)?;
+        }
         let (month, end_ms) = month_of(param(pairs, "month"), self.today())?;
         let lists = self.attribution_lists(ctx, end_ms).await?;
         let panel = self.panel(ctx).await?;
@@ -48,10 +51,11 @@ impl FhirService {
         Ok(json!({ "resourceType": "Parameters", "parameter": parameter }))
     }
 
-    /// Who reads the panel's reports (`what`): the practice's own clients,
-    /// with the patients behind the numbers (true: numbers only), or its
-    /// program staff and facilitator (overseers), numbers only, as with
-    /// milestones; payers and partners not at all.
+    /// Who reads the panel's reports (`what`): the practice's own clients
+    /// that may search its patients, with the patients behind the numbers
+    /// (true: numbers only), or its program staff and facilitator
+    /// (overseers), numbers only, as with milestones; payers and partners
+    /// not at all.
     pub(crate) fn reconciliation_access(
         &self,
         ctx: &AccessContext,
@@ -62,7 +66,6 @@ impl FhirService {
             self.milestone_access(ctx, org)?;
             return Ok(true);
         }
-        self.allow(ctx, "Group", Interaction::Search)?;
         self.allow(ctx, "Patient", Interaction::Search)?;
         if ctx.guest {
             return Err(ServiceError::Forbidden(Issue::error(
