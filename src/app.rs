@@ -228,7 +228,24 @@ pub async fn serve_at(
         },
     );
 
+    // Risk strata are kept as RiskAssessments: a pass every `[risk]
+    // restratify_secs` after start-up (writes only what changed; `$stratify`
+    // runs one at once).
+    let stratifier = svc.clone();
+    let (stop_risk, risk) = periodic(cfg.risk.restratify_secs, false, move || {
+        let svc = stratifier.clone();
+        async move {
+            match svc.restratify_all().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(patients = n, "risk strata changed"),
+                Err(e) => tracing::error!(error = %e, "re-stratification failed"),
+            }
+        }
+    });
+
     crate::http::serve::serve(listener, app, conn_limits, shutdown).await?;
+    let _ = stop_risk.send(true);
+    let _ = risk.await;
     let _ = stop_sweeps.send(true);
     let _ = sweeps.await;
     let _ = stop_feed.send(true);

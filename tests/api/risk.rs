@@ -128,3 +128,151 @@ async fn generated_patients_land_in_the_generators_tiers() {
     );
     app.stop().await;
 }
+
+/// `$stratify` keeps each patient's stratum as a RiskAssessment — tier,
+/// points, basis — writes again only what changed, so an ADT admission
+/// shows as a new version of the patient's assessment; the periodic pass
+/// does the same on its own.
+#[tokio::test]
+async fn strata_are_kept_as_risk_assessments_with_their_history() {
+    let (app, _dir, root) = generated_practice().await;
+    let answers: Vec<Value> = ndjson(&root, "answers.ndjson")
+        .into_iter()
+        .filter(|a| a["practice"] == "practice-0")
+        .collect();
+    let stratify = || async {
+        let r = app
+            .client
+            .post(app.url("Organization/practice-0/$stratify"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let b: Value = r.json().await.unwrap();
+        (
+            b["parameter"][0]["valueInteger"].as_u64().unwrap(),
+            b["parameter"][1]["valueInteger"].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(stratify().await, (answers.len() as u64, 0));
+    assert_eq!(
+        stratify().await,
+        (0, answers.len() as u64),
+        "nothing changed"
+    );
+    // A patient with no stay: its assessment names its tier and points.
+    let quiet = answers
+        .iter()
+        .find(|a| {
+            let id = a["patient"].as_str().unwrap();
+            !root.join(format!("notifications/{id}-0.json")).exists()
+        })
+        .unwrap();
+    let pid = quiet["patient"].as_str().unwrap();
+    let found = app
+        .search_resources(&format!("RiskAssessment?subject=Patient/{pid}"))
+        .await;
+    assert_eq!(found.len(), 1);
+    let a = &found[0];
+    let tier = a["prediction"][0]["qualitativeRisk"]["coding"][0]["code"].clone();
+    let before = a["extension"][0]["valueInteger"].as_u64().unwrap();
+    // The stored stratum is the registry's for today (the tiers themselves
+    // are checked against the generator above, on its own day).
+    let (_, registry) = app.get_json("Organization/practice-0/$risk-registry").await;
+    let member = registry["parameter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] == "tier")
+        .find_map(|t| {
+            let m = t["part"].as_array().unwrap().iter().find(|m| {
+                m["name"] == "member"
+                    && common::part(m, "patient")["valueReference"]["reference"]
+                        == format!("Patient/{pid}")
+            })?;
+            Some((
+                common::part(t, "code")["valueCode"].clone(),
+                common::part(m, "points")["valueInteger"].clone(),
+            ))
+        })
+        .unwrap();
+    assert_eq!((tier, serde_json::json!(before)), member);
+    // An inpatient admission (2 points) for that patient, by Medicaid id.
+    let medicaid = quiet["attribution"]["medicaid"].as_str().unwrap();
+    let template = std::fs::read_dir(root.join("notifications"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let m: Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+            m["entry"][1]["resource"]["class"]["code"] == "IMP"
+        })
+        .unwrap();
+    let mut m: Value = serde_json::from_slice(&std::fs::read(template).unwrap()).unwrap();
+    m["id"] = "risk-test-admit".into();
+    m["entry"][0]["resource"]["id"] = "risk-test-admit-header".into();
+    m["entry"][1]["resource"]["identifier"][0]["value"] = "risk-test-stay".into();
+    let today = chrono::Utc::now();
+    m["entry"][1]["resource"]["period"] =
+        serde_json::json!({"start": (today - chrono::Duration::days(2)).to_rfc3339()});
+    m["entry"][2]["resource"]["identifier"] = serde_json::json!([{"system": tandem::generate::model::MEDICAID_SYSTEM, "value": medicaid}]);
+    let r = app.post("$process-message", &m).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(stratify().await.0, 1, "only that patient changed");
+    let id = a["id"].as_str().unwrap();
+    let history = app
+        .get_json(&format!("RiskAssessment/{id}/_history"))
+        .await
+        .1;
+    assert_eq!(history["total"], 2, "{history}");
+    let now = app.get_json(&format!("RiskAssessment/{id}")).await.1;
+    assert_eq!(
+        now["extension"][0]["valueInteger"].as_u64().unwrap(),
+        before + 2
+    );
+    assert!(now["basis"].to_string().contains("Encounter/"), "{now}");
+    // Another practice's user, or a guest, may not run the pass.
+    let partner = app
+        .client_for("bh-1", Role::BhPartner, "bh-org", "system/*.cruds")
+        .await;
+    let r = partner
+        .post(app.url("Organization/practice-0/$stratify"))
+        .header("x-tandem-tenant", "practice-0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    app.stop().await;
+}
+
+/// The periodic pass (`[risk] restratify_secs`) keeps strata without anyone
+/// asking: a patient with heart failure gets a RiskAssessment on its own.
+#[tokio::test]
+async fn the_periodic_pass_stratifies_on_its_own() {
+    let app = common::spawn_app_with(|c| c.risk.restratify_secs = 1).await;
+    let p = app
+        .create(&serde_json::json!({"resourceType": "Patient", "birthDate": "1950-01-01"}))
+        .await;
+    let pid = p["id"].as_str().unwrap();
+    app.create(&serde_json::json!({"resourceType": "Condition",
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "84114007"}]},
+        "subject": {"reference": format!("Patient/{pid}")}}))
+        .await;
+    // Heart failure 3 + age 75 or more 2 = 5 points: high.
+    let search = format!("RiskAssessment?subject=Patient/{pid}");
+    let mut found = Vec::new();
+    for _ in 0..100 {
+        found = app.search_resources(&search).await;
+        if !found.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(found.len(), 1, "no assessment within 10 s");
+    assert_eq!(
+        found[0]["prediction"][0]["qualitativeRisk"]["coding"][0]["code"],
+        "high"
+    );
+    assert_eq!(found[0]["extension"][0]["valueInteger"], 5);
+    app.stop().await;
+}

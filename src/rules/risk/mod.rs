@@ -67,6 +67,9 @@ pub struct Method {
     pub tiers: Vec<Tier>,
     /// The tiers that make a patient high risk (care plans, BB6.Y2.2).
     pub high_tiers: Vec<String>,
+    /// Seconds between passes that re-stratify every practice and keep the
+    /// changed strata as RiskAssessments (0: only on demand).
+    pub restratify_secs: u64,
 }
 
 fn band(from: f64, points: u32) -> Band {
@@ -111,6 +114,7 @@ impl Default for Method {
                 tier("complex", "Complex", 7),
             ],
             high_tiers: vec!["high".into(), "complex".into()],
+            restratify_secs: 3600,
         }
     }
 }

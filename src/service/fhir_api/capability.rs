@@ -156,6 +156,10 @@ fn resource_entry(registry: &Registry, profiles: &Profiles, rt: &str) -> Value {
             "definition": "http://tandem.health/fhir/OperationDefinition/Organization-risk-registry",
             "documentation": "Patients by risk tier on a day under the configured method, with each score's drivers and the resources behind them.",
         }, {
+            "name": "stratify",
+            "definition": "http://tandem.health/fhir/OperationDefinition/Organization-stratify",
+            "documentation": "Re-stratify the practice now, keeping changed strata as RiskAssessments (POST, practice users); also runs every [risk] restratify_secs.",
+        }, {
             "name": "panel-changes",
             "definition": "http://tandem.health/fhir/OperationDefinition/Organization-panel-changes",
             "documentation": "PCP assignment changes recorded in a period: who, when, from what to what, and their confirmation (BB3.Y1.3).",

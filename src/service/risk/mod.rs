@@ -1,9 +1,10 @@
 //! Risk stratification over the store: `GET Organization/{id}/$risk-registry`
 //! stratifies every patient of the practice on a day under the configured
 //! method (`[risk]`, `rules::risk`) in one pass over their records, and
-//! lists them by tier with what drove each score. For now the registry is
-//! computed when asked; stored RiskAssessments, overrides and care plans
-//! build on this pass (issue 28).
+//! lists them by tier with what drove each score; `assess` keeps each
+//! patient's stratum as a RiskAssessment with its history.
+
+mod assess;
 
 use std::collections::BTreeMap;
 

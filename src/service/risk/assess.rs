@@ -1,0 +1,147 @@
+//! Each patient's stratum kept as a FHIR RiskAssessment (`risk-{hash}` per
+//! patient): the tier as `prediction.qualitativeRisk`, the points, the
+//! drivers as the rationale, the resources that scored as `basis`. A pass
+//! re-stratifies a practice and writes a new version only for patients
+//! whose stratum changed, so the RiskAssessment's history is the patient's
+//! risk history. The pass runs periodically (every `[risk]
+//! restratify_secs`, so an ADT admission shows within that delay) and on
+//! demand (`POST Organization/{id}/$stratify`).
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use crate::auth::policy::Interaction;
+use crate::fhir::datetime::format_instant_ms;
+use crate::fhir::id::derived;
+use crate::fhir::outcome::Issue;
+use crate::rules::risk::{Method, Stratum};
+use crate::service::managed::put;
+use crate::service::{FhirService, ServiceError};
+use crate::store::{AccessContext, transact};
+
+pub const TIER_CS: &str = "http://tandem.health/fhir/CodeSystem/risk-tier";
+const DERIVED_TAG: &str = "http://tandem.health/fhir/CodeSystem/derived";
+const POINTS_EXT: &str = "http://tandem.health/fhir/StructureDefinition/risk-points";
+/// Patients written per transaction.
+const BATCH: usize = 500;
+
+/// The RiskAssessment of `patient`'s stratum, without its time.
+fn assessment(patient: &str, s: &Stratum, method: &Method) -> Value {
+    let tier = method.tier_of(s.points);
+    let mut basis: Vec<&String> = s.drivers.iter().flat_map(|d| &d.basis).collect();
+    basis.sort();
+    basis.dedup();
+    let rationale = s
+        .drivers
+        .iter()
+        .map(|d| format!("{} {}", d.code, d.points))
+        .collect::<Vec<_>>()
+        .join(", ");
+    json!({
+        "resourceType": "RiskAssessment",
+        "id": derived("risk", patient),
+        "meta": { "tag": [{ "system": DERIVED_TAG, "code": "risk-stratification" }] },
+        "extension": [{ "url": POINTS_EXT, "valueInteger": s.points }],
+        "status": "final",
+        "method": { "text": format!("Tandem risk stratification ({})", crate::rules::risk::plan::PLAN_URL) },
+        "subject": { "reference": patient },
+        "basis": basis.iter().map(|b| json!({ "reference": b })).collect::<Vec<_>>(),
+        "prediction": [{
+            "qualitativeRisk": { "coding": [{ "system": TIER_CS, "code": tier.code, "display": tier.display }] },
+            "rationale": if rationale.is_empty() { "no driver scored".to_string() } else { rationale },
+        }],
+    })
+}
+
+/// A stored assessment without its time and version, to compare.
+fn content(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        o.remove("occurrenceDateTime");
+        o.remove("meta");
+    }
+    v
+}
+
+impl FhirService {
+    /// Re-stratifies one practice now; returns (written, unchanged).
+    pub(crate) async fn restratify(
+        &self,
+        ctx: &AccessContext,
+    ) -> Result<(usize, usize), ServiceError> {
+        let now = self.clock.now_ms();
+        let strata = self
+            .stratify(ctx, crate::fhir::datetime::utc_date(now))
+            .await?;
+        let stored: HashMap<String, Value> = self
+            .find_map(
+                ctx,
+                "RiskAssessment",
+                &[("_tag", format!("{DERIVED_TAG}|risk-stratification"))],
+                |v| Some((v["id"].as_str()?.to_string(), content(v))),
+            )
+            .await?
+            .into_iter()
+            .collect();
+        let method = self.settings.risk.clone();
+        let mut changed = Vec::new();
+        let mut unchanged = 0;
+        for (patient, s) in &strata {
+            let a = assessment(patient, s, &method);
+            let id = a["id"].as_str().unwrap_or_default().to_string();
+            if stored.get(&id) == Some(&content(a.clone())) {
+                unchanged += 1;
+            } else {
+                changed.push((id, a));
+            }
+        }
+        let written = changed.len();
+        let at = format_instant_ms(now);
+        for batch in changed.chunks(BATCH) {
+            let st = self.stamper();
+            let batch: Vec<(String, Value)> = batch.to_vec();
+            let at = at.clone();
+            transact(self.store.as_ref(), ctx, move |tx| {
+                for (id, mut a) in batch {
+                    a["occurrenceDateTime"] = json!(at);
+                    put(tx, &st, "RiskAssessment", &id, a)?;
+                }
+                Ok::<_, ServiceError>(())
+            })
+            .await?;
+        }
+        Ok((written, unchanged))
+    }
+
+    /// The periodic pass: every practice in the store.
+    pub async fn restratify_all(&self) -> Result<usize, ServiceError> {
+        let mut total = 0;
+        for tenant in self.store.tenants().await? {
+            let ctx = AccessContext::internal(&tenant, "restratify");
+            total += self.restratify(&ctx).await?.0;
+        }
+        Ok(total)
+    }
+
+    /// `POST Organization/{id}/$stratify`: the practice's own users run the
+    /// pass now.
+    pub async fn stratify_now(
+        &self,
+        ctx: &AccessContext,
+        org: &str,
+    ) -> Result<Value, ServiceError> {
+        self.allow(ctx, "RiskAssessment", Interaction::Update)?;
+        if ctx.guest || crate::service::milestones::overseer(ctx) || org != ctx.tenant {
+            return Err(ServiceError::Forbidden(Issue::error(
+                "forbidden",
+                "A practice's patients are stratified by the practice's own users.",
+            )));
+        }
+        let internal = AccessContext::internal(&ctx.tenant, &ctx.client_id);
+        let (written, unchanged) = self.restratify(&internal).await?;
+        Ok(json!({ "resourceType": "Parameters", "parameter": [
+            { "name": "written", "valueInteger": written },
+            { "name": "unchanged", "valueInteger": unchanged },
+        ] }))
+    }
+}
