@@ -203,6 +203,26 @@ impl TestApp {
         out
     }
 
+    /// Program staff and the facilitator read `path` in practice-0: each
+    /// gets 200 and numbers, never a patient. Returns their answers.
+    pub async fn overseers_see_numbers_only(&self, path: &str) -> Vec<Value> {
+        let url = self.url(path);
+        let mut out = Vec::new();
+        for (org, c) in self.overseers().await {
+            let r = c
+                .get(&url)
+                .header("x-tandem-tenant", "practice-0")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{org} {path}");
+            let b: Value = r.json().await.unwrap();
+            assert!(!b.to_string().contains("Patient/"), "{org}: {b}");
+            out.push(b);
+        }
+        out
+    }
+
     pub async fn token_for(&self, id: &str, role: Role, org: &str, scopes: &str) -> String {
         let key = register_client(&self.db, &self.dir, id, role, org, scopes).await;
         tandem::admin::fetch_token(&self.base, id, &key, None)
