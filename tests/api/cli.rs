@@ -102,68 +102,36 @@ fn invalid_config_stops_startup_naming_the_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("log.level"), "{err}");
 
-    std::fs::write(
-        dir.path().join("tandem.toml"),
-        "validation = \"sometimes\"\n",
-    )
-    .unwrap();
-    let out = tandem()
-        .current_dir(dir.path())
-        .args(["serve"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("validation"));
-
-    // A risk method whose tiers do not climb names its key.
-    std::fs::write(
-        dir.path().join("tandem.toml"),
-        "[risk]\ntiers = [{code = \"low\", display = \"Low\", min_points = 0}, {code = \"high\", display = \"High\", min_points = 0}]\nhigh_tiers = [\"high\"]\n",
-    )
-    .unwrap();
-    let out = tandem()
-        .current_dir(dir.path())
-        .args(["serve"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("risk.tiers"));
-
-    std::fs::write(dir.path().join("tandem.toml"), "listen_adress = \"x\"\n").unwrap();
-    let out = tandem()
-        .current_dir(dir.path())
-        .args(["serve"])
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("listen_adress"),
-        "unknown keys are refused, not ignored"
-    );
-    // Notifications carry patient data: plain http only to this machine; bad cut-offs are refused by type.
-    std::fs::write(
-        dir.path().join("tandem.toml"),
-        "[[notifications.endpoints]]\ntenant = \"default\"\nurl = \"http://practice.example.org/hook\"\n",
-    )
-    .unwrap();
-    let out = tandem()
-        .current_dir(dir.path())
-        .args(["serve"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("must be https"));
-    std::fs::write(
-        dir.path().join("tandem.toml"),
-        "[derivations.screening]\nepds_cutoff = \"high\"\n",
-    )
-    .unwrap();
-    let out = tandem()
-        .current_dir(dir.path())
-        .args(["serve"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("epds_cutoff"));
+    // Each bad file stops start-up, and the error names the key (or says
+    // why): unknown keys are refused, not ignored; notifications carry
+    // patient data, so plain http only to this machine; bad cut-offs are
+    // refused by type; a risk method whose tiers do not climb.
+    for (file, named) in [
+        ("validation = \"sometimes\"\n", "validation"),
+        ("listen_adress = \"x\"\n", "listen_adress"),
+        (
+            "[[notifications.endpoints]]\ntenant = \"default\"\nurl = \"http://practice.example.org/hook\"\n",
+            "must be https",
+        ),
+        (
+            "[derivations.screening]\nepds_cutoff = \"high\"\n",
+            "epds_cutoff",
+        ),
+        (
+            "[risk]\ntiers = [{code = \"low\", display = \"Low\", min_points = 0}, {code = \"high\", display = \"High\", min_points = 0}]\nhigh_tiers = [\"high\"]\n",
+            "risk.tiers",
+        ),
+    ] {
+        std::fs::write(dir.path().join("tandem.toml"), file).unwrap();
+        let out = tandem()
+            .current_dir(dir.path())
+            .args(["serve"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{file}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(named), "{file}: {err}");
+    }
 }
 
 #[test]
