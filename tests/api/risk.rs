@@ -144,7 +144,26 @@ async fn strata_are_kept_as_risk_assessments_with_their_history() {
             b["parameter"][1]["valueInteger"].as_u64().unwrap(),
         )
     };
+    // BB6.Y2.1: empaneled patients with an assessment — none before the
+    // pass, all after it.
+    let bb6 = || async {
+        let (_, r) = app
+            .get_json("Organization/practice-0/$milestones?projectYear=2")
+            .await;
+        let m = crate::milestones::milestone(&r, "BB6.Y2.1").clone();
+        (
+            common::part(&m, "numerator")["valueInteger"]
+                .as_u64()
+                .unwrap(),
+            common::part(&m, "denominator")["valueInteger"]
+                .as_u64()
+                .unwrap(),
+        )
+    };
+    let (n, d) = bb6().await;
+    assert!(n == 0 && d > 0, "{n}/{d}");
     assert_eq!(stratify().await, (answers.len() as u64, 0));
+    assert_eq!(bb6().await, (d, d));
     assert_eq!(
         stratify().await,
         (0, answers.len() as u64),

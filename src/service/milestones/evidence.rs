@@ -27,7 +27,7 @@ pub struct Scope {
     pub open: bool,
 }
 
-const RISK: &str = "needs stored risk assessments, high-risk care plans and the care-gap registry, which arrive with the rest of the risk-stratification work";
+const RISK: &str = "needs high-risk care plans and the care-gap registry, which arrive with the rest of the risk-stratification work";
 const CLAIMS: &str =
     "needs claims (ExplanationOfBenefit) for the practice's patients; none are received";
 
@@ -99,6 +99,7 @@ impl FhirService {
             "bh-care-plan-actions",
             "bh-outcomes",
             "continuity",
+            "risk-stratified",
         ]);
         if tally || needs(&["provider-cqm-reports"]) {
             inputs.staff = self.staff(ctx).await?;
@@ -321,10 +322,23 @@ impl FhirService {
                 1,
                 "risk-stratification method documented (PlanDefinition/risk-method)",
             ),
-            "risk-stratified"
-            | "high-risk-care-plans"
-            | "care-gaps-managed"
-            | "bh-high-risk-registry" => Finding::Missing(RISK.into()),
+            "risk-stratified" => {
+                let t = inputs.patients.as_ref().expect("gathered");
+                let assessed = self.risk_assessed(ctx).await?;
+                Finding::Ratio {
+                    numerator: t
+                        .empaneled
+                        .iter()
+                        .filter(|p| assessed.contains(p.as_str()))
+                        .cloned()
+                        .collect(),
+                    denominator: t.empaneled.clone(),
+                    also: None,
+                }
+            }
+            "high-risk-care-plans" | "care-gaps-managed" | "bh-high-risk-registry" => {
+                Finding::Missing(RISK.into())
+            }
             "total-cost" => Finding::Missing(CLAIMS.into()),
             "cqm-submissions" => self.cqm_submissions(ctx, scope).await?,
             other => Finding::Missing(format!(

@@ -113,6 +113,24 @@ impl FhirService {
         Ok((written, unchanged))
     }
 
+    /// The patients (`Patient/…`) with a RiskAssessment kept by the pass
+    /// (BB6.Y2.1's numerator, among the empaneled).
+    pub(crate) async fn risk_assessed(
+        &self,
+        ctx: &AccessContext,
+    ) -> Result<std::collections::HashSet<String>, ServiceError> {
+        Ok(self
+            .find_map(
+                ctx,
+                "RiskAssessment",
+                &[("_tag", format!("{DERIVED_TAG}|risk-stratification"))],
+                |v| v["subject"]["reference"].as_str().map(str::to_string),
+            )
+            .await?
+            .into_iter()
+            .collect())
+    }
+
     /// The periodic pass: every practice in the store.
     pub async fn restratify_all(&self) -> Result<usize, ServiceError> {
         let mut total = 0;
