@@ -14,7 +14,7 @@ use crate::measure::record::{Record, as_list, codings};
 
 /// SNOMED CT 446050000 "Primary care physician" and v3 RoleCode `PCP`: the
 /// CareTeam participant roles that make a patient empaneled.
-pub const PCP_ROLES: [(&str, &str); 2] = [
+const PCP_ROLES: [(&str, &str); 2] = [
     ("http://snomed.info/sct", "446050000"),
     ("http://terminology.hl7.org/CodeSystem/v3-RoleCode", "PCP"),
 ];
@@ -72,22 +72,25 @@ pub fn pcps(record: &Record, staff: &Staff) -> BTreeSet<String> {
         .map(str::to_string)
         .collect();
     for t in record.all("CareTeam") {
-        if t["status"] != "active" {
-            continue;
-        }
-        for p in as_list(&t["participant"]) {
-            let pcp =
-                as_list(&p["role"]).any(|r| codings(r).any(|(s, c)| PCP_ROLES.contains(&(s, c))));
-            if let Some(c) = p["member"]["reference"]
-                .as_str()
-                .and_then(|r| staff.clinician(r))
-                .filter(|_| pcp)
-            {
-                out.insert(c.to_string());
-            }
-        }
+        out.extend(
+            pcp_members(t)
+                .filter_map(|r| staff.clinician(r))
+                .map(str::to_string),
+        );
     }
     out
+}
+
+/// The members an active CareTeam holds in a PCP role (references as
+/// written); none for a team that is not active.
+pub fn pcp_members(team: &Value) -> impl Iterator<Item = &str> {
+    let active = team["status"] == "active";
+    as_list(&team["participant"])
+        .filter(move |_| active)
+        .filter(|p| {
+            as_list(&p["role"]).any(|r| codings(r).any(|(s, c)| PCP_ROLES.contains(&(s, c))))
+        })
+        .filter_map(|p| p["member"]["reference"].as_str())
 }
 
 /// The month (`YYYY-MM`) of each visit from `first` to `last`, with the

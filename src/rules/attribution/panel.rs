@@ -13,8 +13,8 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use crate::measure::milestone::continuity::PCP_ROLES;
-use crate::measure::record::{as_list, codings};
+use crate::measure::milestone::continuity::pcp_members;
+use crate::measure::record::as_list;
 
 /// Tags the Provenances of PCP assignment changes.
 pub const PANEL_TAG: &str = "http://tandem.health/fhir/CodeSystem/panel";
@@ -32,12 +32,7 @@ pub fn assigned(resource_type: &str, r: &Value) -> BTreeSet<String> {
         "Patient" => as_list(&r["generalPractitioner"])
             .filter_map(refs)
             .collect(),
-        "CareTeam" if r["status"] == "active" => as_list(&r["participant"])
-            .filter(|p| {
-                as_list(&p["role"]).any(|c| codings(c).any(|(s, k)| PCP_ROLES.contains(&(s, k))))
-            })
-            .filter_map(|p| refs(&p["member"]))
-            .collect(),
+        "CareTeam" => pcp_members(r).map(str::to_string).collect(),
         _ => BTreeSet::new(),
     }
 }
