@@ -114,7 +114,7 @@ impl FhirService {
         self.practice_user(
             ctx,
             org,
-            Interaction::Update,
+            ("Provenance", Interaction::Update),
             "PCP assignments are confirmed",
         )?;
         let patient = param(pairs, "patient")

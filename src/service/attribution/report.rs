@@ -82,26 +82,6 @@ impl FhirService {
         Ok(false)
     }
 
-    /// Only the practice's own users (not guests, not its overseers) record
-    /// panel decisions, as Provenances (`done`: what they do, for the
-    /// refusal).
-    pub(crate) fn practice_user(
-        &self,
-        ctx: &AccessContext,
-        org: &str,
-        how: Interaction,
-        done: &str,
-    ) -> Result<(), ServiceError> {
-        self.allow(ctx, "Provenance", how)?;
-        if ctx.guest || overseer(ctx) || org != ctx.tenant {
-            return Err(ServiceError::Forbidden(Issue::error(
-                "forbidden",
-                format!("{done} by the practice's own users."),
-            )));
-        }
-        Ok(())
-    }
-
     /// Each payer list (ATR Group) in effect at `end_ms`: its latest version
     /// received before then, with the months any version was received.
     pub(crate) async fn attribution_lists(
@@ -299,7 +279,7 @@ impl FhirService {
         self.practice_user(
             ctx,
             org,
-            Interaction::Create,
+            ("Provenance", Interaction::Create),
             "A reconciliation is marked reviewed",
         )?;
         let group = param(pairs, "group")

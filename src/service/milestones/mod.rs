@@ -41,6 +41,26 @@ pub(crate) fn overseer(ctx: &AccessContext) -> bool {
 use crate::service::report::param as get;
 
 impl FhirService {
+    /// Only the practice's own users (not guests, not its overseers) record
+    /// the practice's decisions and run its passes, each needing `access`
+    /// (`done`: what they do, for the refusal).
+    pub(crate) fn practice_user(
+        &self,
+        ctx: &AccessContext,
+        org: &str,
+        access: (&str, crate::auth::policy::Interaction),
+        done: &str,
+    ) -> Result<(), ServiceError> {
+        self.allow(ctx, access.0, access.1)?;
+        if ctx.guest || overseer(ctx) || org != ctx.tenant {
+            return Err(ServiceError::Forbidden(Issue::error(
+                "forbidden",
+                format!("{done} by the practice's own users."),
+            )));
+        }
+        Ok(())
+    }
+
     /// Who may see a practice's milestones: its own EHR, reporting and admin
     /// clients, the operator, and program staff or facilitators overseeing
     /// it (a `reporting` client of the program or facilitator organization,

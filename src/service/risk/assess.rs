@@ -14,7 +14,6 @@ use serde_json::{Value, json};
 use crate::auth::policy::Interaction;
 use crate::fhir::datetime::format_instant_ms;
 use crate::fhir::id::derived;
-use crate::fhir::outcome::Issue;
 use crate::rules::risk::{Method, Stratum};
 use crate::service::managed::put;
 use crate::service::{FhirService, ServiceError};
@@ -148,13 +147,12 @@ impl FhirService {
         ctx: &AccessContext,
         org: &str,
     ) -> Result<Value, ServiceError> {
-        self.allow(ctx, "RiskAssessment", Interaction::Update)?;
-        if ctx.guest || crate::service::milestones::overseer(ctx) || org != ctx.tenant {
-            return Err(ServiceError::Forbidden(Issue::error(
-                "forbidden",
-                "A practice's patients are stratified by the practice's own users.",
-            )));
-        }
+        self.practice_user(
+            ctx,
+            org,
+            ("RiskAssessment", Interaction::Update),
+            "A practice's patients are stratified",
+        )?;
         let internal = AccessContext::internal(&ctx.tenant, &ctx.client_id);
         let (written, unchanged) = self.restratify(&internal).await?;
         Ok(json!({ "resourceType": "Parameters", "parameter": [
