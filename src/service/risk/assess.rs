@@ -73,15 +73,8 @@ impl FhirService {
             .stratify(ctx, crate::fhir::datetime::utc_date(now))
             .await?;
         let stored: HashMap<String, Value> = self
-            .find_map(
-                ctx,
-                "RiskAssessment",
-                &[("_tag", format!("{DERIVED_TAG}|risk-stratification"))],
-                |v| Some((v["id"].as_str()?.to_string(), content(v))),
-            )
-            .await?
-            .into_iter()
-            .collect();
+            .kept(ctx, |v| Some((v["id"].as_str()?.to_string(), content(v))))
+            .await?;
         let method = self.settings.risk.clone();
         let mut changed = Vec::new();
         let mut unchanged = 0;
@@ -112,22 +105,29 @@ impl FhirService {
         Ok((written, unchanged))
     }
 
+    /// What `keep` takes from each RiskAssessment the pass keeps.
+    async fn kept<T, C: FromIterator<T>>(
+        &self,
+        ctx: &AccessContext,
+        keep: impl FnMut(Value) -> Option<T>,
+    ) -> Result<C, ServiceError> {
+        let tag = format!("{DERIVED_TAG}|risk-stratification");
+        let found = self
+            .find_map(ctx, "RiskAssessment", &[("_tag", tag)], keep)
+            .await?;
+        Ok(found.into_iter().collect())
+    }
+
     /// The patients (`Patient/…`) with a RiskAssessment kept by the pass
     /// (BB6.Y2.1's numerator, among the empaneled).
     pub(crate) async fn risk_assessed(
         &self,
         ctx: &AccessContext,
     ) -> Result<std::collections::HashSet<String>, ServiceError> {
-        Ok(self
-            .find_map(
-                ctx,
-                "RiskAssessment",
-                &[("_tag", format!("{DERIVED_TAG}|risk-stratification"))],
-                |v| v["subject"]["reference"].as_str().map(str::to_string),
-            )
-            .await?
-            .into_iter()
-            .collect())
+        self.kept(ctx, |v| {
+            v["subject"]["reference"].as_str().map(str::to_string)
+        })
+        .await
     }
 
     /// The periodic pass: every practice in the store.
