@@ -5,10 +5,10 @@
 //! practice's users get the patients behind each figure; its overseers the
 //! numbers.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::Datelike;
 use serde_json::{Value, json};
 
-use super::report::{month_of, people};
+use super::report::{first_of, month_of, people};
 use crate::measure::milestone::continuity::Cell;
 use crate::measure::milestone::population::Window;
 use crate::service::report::param;
@@ -28,8 +28,8 @@ impl FhirService {
         let numbers_only = self.reconciliation_access(ctx, org, "continuity")?;
         let today = self.today();
         let (end, end_ms) = month_of(param(pairs, "end"), today)?;
-        let (start, _) = month_of(param(pairs, "start").or(Some(&end)), today)?;
-        let first = first_day(&start);
+        let first = first_of(param(pairs, "start").or(Some(&end)), today)?;
+        let start = first.format("%Y-%m").to_string();
         let last = crate::fhir::datetime::utc_date(end_ms - 1);
         let months = (last.year() - first.year()) * 12 + last.month() as i32 - first.month() as i32;
         if !(0..MAX_MONTHS as i32).contains(&months) {
@@ -67,10 +67,6 @@ impl FhirService {
         }
         Ok(json!({ "resourceType": "Parameters", "parameter": parameter }))
     }
-}
-
-fn first_day(month: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").expect("a checked month")
 }
 
 /// One month's cell: seen, own, the rate and (for the practice) the lists.

@@ -186,20 +186,25 @@ impl FhirService {
     }
 }
 
-/// `YYYY-MM` (default: this month) and the first instant after it.
-pub(super) fn month_of(
-    given: Option<&str>,
-    today: NaiveDate,
-) -> Result<(String, i64), ServiceError> {
-    let first = match given {
-        None => today.with_day(1).expect("day 1 exists"),
+/// The first day of month `given` (`YYYY-MM`; default: this month).
+pub(super) fn first_of(given: Option<&str>, today: NaiveDate) -> Result<NaiveDate, ServiceError> {
+    match given {
+        None => Ok(today.with_day(1).expect("day 1 exists")),
         Some(m) => NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d").map_err(|_| {
             ServiceError::bad(Issue::error(
                 "invalid",
                 format!("month '{m}' is not a month: write YYYY-MM, e.g. 2026-09."),
             ))
-        })?,
-    };
+        }),
+    }
+}
+
+/// `YYYY-MM` (default: this month) and the first instant after it.
+pub(super) fn month_of(
+    given: Option<&str>,
+    today: NaiveDate,
+) -> Result<(String, i64), ServiceError> {
+    let first = first_of(given, today)?;
     let next = first
         .checked_add_months(chrono::Months::new(1))
         .expect("a month after a valid one");
