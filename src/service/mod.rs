@@ -205,6 +205,9 @@ impl FhirService {
         // Attribution lists are checked whatever else is switched on: a
         // list Tandem cannot reconcile is refused when it is sent.
         registered.push(Box::new(attribution::AttributionHook));
+        // Tier overrides are checked whatever else is switched on: one Tandem
+        // cannot apply is refused when it is sent.
+        registered.push(Box::new(risk::RiskHook(settings.risk.clone())));
         if settings.referrals_enabled {
             registered.push(Box::new(hooks::ReferralsHook(settings.referrals.clone())));
         }

@@ -37,6 +37,7 @@ mod panel;
 mod referrals;
 mod referrals_exchange;
 mod risk;
+mod risk_override;
 mod robustness;
 mod screening;
 mod screening_identification;

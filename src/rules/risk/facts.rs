@@ -76,6 +76,20 @@ pub struct RiskFacts {
     pub active_meds: Vec<String>,
     pub age: Option<i32>,
     pub social_needs: Vec<String>,
+    /// Inpatient stays for a mental-health or substance-use reason within
+    /// the method's `bh_admission_days`.
+    pub recent_bh_stays: Vec<String>,
+    /// The sensitivity labels of the resources above that carry any.
+    pub labels: BTreeMap<String, Vec<Value>>,
+}
+
+/// Whether an encounter's reason is a mental-health or substance-use
+/// condition (ICD-10-CM chapter F, or a behavioral kind above).
+fn behavioral_reason(e: &Value) -> bool {
+    as_list(&e["reasonCode"]).any(|c| {
+        codings(c).any(|(system, code)| system == ICD10 && code.starts_with('F'))
+            || matches!(kind_of(c), Some("serious-mental-illness" | "substance-use"))
+    })
 }
 
 fn reference(r: &Value) -> String {
@@ -123,12 +137,13 @@ fn start_day(r: &Value, periods: &[&str]) -> Option<NaiveDate> {
 
 impl RiskFacts {
     /// The facts on day `on`, reading utilization and results from the
-    /// `lookback_months` before it.
-    pub fn of(record: &Record, on: NaiveDate, lookback_months: u32) -> RiskFacts {
+    /// method's look-back before it.
+    pub fn of(record: &Record, on: NaiveDate, method: &super::Method) -> RiskFacts {
         let from = on
-            .checked_sub_months(Months::new(lookback_months))
+            .checked_sub_months(Months::new(method.lookback_months))
             .unwrap_or(NaiveDate::MIN);
         let within = |d: Option<NaiveDate>| d.is_some_and(|d| from < d && d <= on);
+        let recent = on - chrono::Days::new(u64::from(method.bh_admission_days));
         let mut f = RiskFacts {
             age: record.age_at(on),
             ..RiskFacts::default()
@@ -175,7 +190,13 @@ impl RiskFacts {
             }
             match e["class"]["code"].as_str() {
                 Some("EMER") => f.ed_visits.push(reference(e)),
-                Some("IMP" | "ACUTE" | "NONAC") => f.inpatient_stays.push(reference(e)),
+                Some("IMP" | "ACUTE" | "NONAC") => {
+                    f.inpatient_stays.push(reference(e));
+                    let day = start_day(e, &["/period/start"]);
+                    if behavioral_reason(e) && day.is_some_and(|d| d > recent) {
+                        f.recent_bh_stays.push(reference(e));
+                    }
+                }
                 _ => {}
             }
         }
@@ -200,6 +221,56 @@ impl RiskFacts {
                 f.active_meds.push(reference(m));
             }
         }
+        for ty in [
+            "Condition",
+            "Observation",
+            "Encounter",
+            "Flag",
+            "MedicationRequest",
+        ] {
+            for r in record.all(ty) {
+                let labels = sensitive(r);
+                if !labels.is_empty() {
+                    f.labels.insert(reference(r), labels);
+                }
+            }
+        }
         f
     }
+
+    /// Why the facts put a patient on the high-risk BH registry: serious
+    /// mental illness, a substance use disorder, a latest PHQ-9 of 20 or
+    /// more, a recent mental-health or substance-use admission.
+    pub fn bh_reasons(&self) -> Vec<String> {
+        let mut why = Vec::new();
+        if !self.smi.is_empty() {
+            why.push("serious-mental-illness");
+        }
+        if !self.sud.is_empty() {
+            why.push("substance-use");
+        }
+        if self.phq9.as_ref().is_some_and(|(t, _)| *t >= SEVERE_PHQ9) {
+            why.push("phq-9-severe");
+        }
+        if !self.recent_bh_stays.is_empty() {
+            why.push("bh-admission");
+        }
+        why.into_iter().map(str::to_string).collect()
+    }
+}
+
+/// A PHQ-9 total this high is severe depression (Kroenke 2001).
+pub const SEVERE_PHQ9: f64 = 20.0;
+
+/// The sensitive security labels of a resource, as written.
+fn sensitive(r: &Value) -> Vec<Value> {
+    let codes = crate::auth::policy::sensitive_labels(r);
+    as_list(&r["meta"]["security"])
+        .filter(|l| {
+            l["code"]
+                .as_str()
+                .is_some_and(|c| codes.iter().any(|x| x == c))
+        })
+        .cloned()
+        .collect()
 }

@@ -11,6 +11,7 @@
 //! utilization count); a program replaces them in configuration.
 
 pub mod facts;
+pub mod overrides;
 pub mod plan;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use facts::{CONDITION_KINDS, RiskFacts};
+pub use overrides::{Override, TIER_CS};
 
 /// `points` from `from` upward (a band of a graded driver).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
@@ -67,6 +69,11 @@ pub struct Method {
     pub tiers: Vec<Tier>,
     /// The tiers that make a patient high risk (care plans, BB6.Y2.2).
     pub high_tiers: Vec<String>,
+    /// The HbA1c goal (%) of a high-risk patient with diabetes: below it.
+    pub hba1c_target: f64,
+    /// Days an inpatient stay for a mental-health or substance-use
+    /// reason counts as recent for the high-risk BH registry (BB10.Y2.2).
+    pub bh_admission_days: u32,
     /// Seconds between passes that re-stratify every practice and keep the
     /// changed strata as RiskAssessments (0: only on demand).
     pub restratify_secs: u64,
@@ -114,6 +121,8 @@ impl Default for Method {
                 tier("complex", "Complex", 7),
             ],
             high_tiers: vec!["high".into(), "complex".into()],
+            hba1c_target: 8.0,
+            bh_admission_days: 90,
             restratify_secs: 3600,
         }
     }
@@ -132,8 +141,34 @@ pub struct Driver {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stratum {
     pub points: u32,
+    /// The tier in force: an override's while one holds, else the computed one.
     pub tier: String,
     pub drivers: Vec<Driver>,
+    /// The care team's override holding on the day, if any.
+    pub overridden: Option<Override>,
+    /// The chronic condition kinds present (a high-risk plan's physical goals).
+    pub kinds: Vec<String>,
+    /// Why the patient is on the high-risk BH registry (empty: not on it).
+    pub bh: Vec<String>,
+    /// The sensitivity labels of the resources that scored, which a record
+    /// derived from them carries too.
+    pub security: Vec<serde_json::Value>,
+}
+
+impl Stratum {
+    /// The tier the points alone reach.
+    pub fn computed<'m>(&self, method: &'m Method) -> &'m Tier {
+        method.tier_of(self.points)
+    }
+
+    /// Applies the override holding (if any): it wins over the points.
+    pub fn with_override(mut self, o: Option<Override>) -> Stratum {
+        if let Some(o) = &o {
+            self.tier = o.tier.clone();
+        }
+        self.overridden = o;
+        self
+    }
 }
 
 /// The points of the highest band `value` reaches (0 below every band).
@@ -286,10 +321,23 @@ impl Method {
             add("social-needs", self.social_need, &f.social_needs);
         }
         let points = drivers.iter().map(|d| d.points).sum();
+        let scored: Vec<&String> = drivers.iter().flat_map(|d| &d.basis).collect();
+        let mut security: Vec<serde_json::Value> = scored
+            .iter()
+            .filter_map(|b| f.labels.get(*b))
+            .flatten()
+            .cloned()
+            .collect();
+        security.sort_by_key(|l| l.to_string());
+        security.dedup();
         Stratum {
             points,
             tier: self.tier_of(points).code.clone(),
             drivers,
+            overridden: None,
+            kinds: f.conditions.keys().cloned().collect(),
+            bh: f.bh_reasons(),
+            security,
         }
     }
 }

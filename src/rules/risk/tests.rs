@@ -180,7 +180,7 @@ fn facts_follow_the_rules_on_each_side() {
                "effectiveDateTime": "2026-04-01"}),
     ])
     .unwrap();
-    let f = RiskFacts::of(&record, d("2026-09-30"), 12);
+    let f = RiskFacts::of(&record, d("2026-09-30"), &Method::default());
     assert_eq!(
         f.conditions.keys().collect::<Vec<_>>(),
         ["diabetes"],

@@ -19,15 +19,15 @@ use crate::service::managed::put;
 use crate::service::{FhirService, ServiceError};
 use crate::store::{AccessContext, transact};
 
-pub const TIER_CS: &str = "http://tandem.health/fhir/CodeSystem/risk-tier";
-const DERIVED_TAG: &str = "http://tandem.health/fhir/CodeSystem/derived";
+use crate::rules::risk::TIER_CS;
+use crate::rules::risk::overrides::{DERIVED_CODE, DERIVED_TAG};
 const POINTS_EXT: &str = "http://tandem.health/fhir/StructureDefinition/risk-points";
 /// Patients written per transaction.
 const BATCH: usize = 500;
 
 /// The RiskAssessment of `patient`'s stratum, without its time.
 fn assessment(patient: &str, s: &Stratum, method: &Method) -> Value {
-    let tier = method.tier_of(s.points);
+    let tier = s.computed(method);
     let mut basis: Vec<&String> = s.drivers.iter().flat_map(|d| &d.basis).collect();
     basis.sort();
     basis.dedup();
@@ -37,10 +37,10 @@ fn assessment(patient: &str, s: &Stratum, method: &Method) -> Value {
         .map(|d| format!("{} {}", d.code, d.points))
         .collect::<Vec<_>>()
         .join(", ");
-    json!({
+    let mut a = json!({
         "resourceType": "RiskAssessment",
         "id": derived("risk", patient),
-        "meta": { "tag": [{ "system": DERIVED_TAG, "code": "risk-stratification" }] },
+        "meta": { "tag": [{ "system": DERIVED_TAG, "code": DERIVED_CODE }] },
         "extension": [{ "url": POINTS_EXT, "valueInteger": s.points }],
         "status": "final",
         "method": { "text": format!("Tandem risk stratification ({})", crate::rules::risk::plan::PLAN_URL) },
@@ -50,14 +50,21 @@ fn assessment(patient: &str, s: &Stratum, method: &Method) -> Value {
             "qualitativeRisk": { "coding": [{ "system": TIER_CS, "code": tier.code, "display": tier.display }] },
             "rationale": if rationale.is_empty() { "no driver scored".to_string() } else { rationale },
         }],
-    })
+    });
+    if !s.security.is_empty() {
+        a["meta"]["security"] = json!(s.security);
+    }
+    a
 }
 
 /// A stored assessment without its time and version, to compare.
 fn content(mut v: Value) -> Value {
     if let Some(o) = v.as_object_mut() {
         o.remove("occurrenceDateTime");
-        o.remove("meta");
+    }
+    if let Some(m) = v["meta"].as_object_mut() {
+        m.remove("versionId");
+        m.remove("lastUpdated");
     }
     v
 }
@@ -111,7 +118,7 @@ impl FhirService {
         ctx: &AccessContext,
         keep: impl FnMut(Value) -> Option<T>,
     ) -> Result<C, ServiceError> {
-        let tag = format!("{DERIVED_TAG}|risk-stratification");
+        let tag = format!("{DERIVED_TAG}|{DERIVED_CODE}");
         let found = self
             .find_map(ctx, "RiskAssessment", &[("_tag", tag)], keep)
             .await?;

@@ -5,6 +5,9 @@
 //! patient's stratum as a RiskAssessment with its history.
 
 mod assess;
+mod hook;
+
+pub use hook::RiskHook;
 
 use std::collections::BTreeMap;
 
@@ -12,23 +15,26 @@ use chrono::NaiveDate;
 use serde_json::{Value, json};
 
 use crate::fhir::outcome::Issue;
-use crate::rules::risk::{RiskFacts, Stratum};
+use crate::rules::risk::{RiskFacts, Stratum, overrides};
 use crate::service::measures::evaluate::fold_records;
 use crate::service::report::param;
 use crate::service::{FhirService, ServiceError};
 use crate::store::AccessContext;
 
-/// What the method reads besides the Patient.
-const TYPES: [&str; 5] = [
+/// What the method reads besides the Patient (RiskAssessment: the care
+/// team's overrides).
+const TYPES: [&str; 6] = [
     "Condition",
     "Observation",
     "Encounter",
     "Flag",
     "MedicationRequest",
+    "RiskAssessment",
 ];
 
 impl FhirService {
-    /// Every patient's stratum on `on`, by `Patient/{id}`.
+    /// Every patient's stratum on `on`, by `Patient/{id}`, with the care
+    /// team's override applied where one holds.
     pub(crate) async fn stratify(
         &self,
         ctx: &AccessContext,
@@ -42,8 +48,10 @@ impl FhirService {
             None,
             BTreeMap::new(),
             move |out: &mut BTreeMap<String, Stratum>, record| {
-                let facts = RiskFacts::of(&record, on, method.lookback_months);
-                out.insert(format!("Patient/{}", record.id()), method.score(&facts));
+                let facts = RiskFacts::of(&record, on, &method);
+                let held = overrides::in_force(record.all("RiskAssessment"), &method, on);
+                let s = method.score(&facts).with_override(held);
+                out.insert(format!("Patient/{}", record.id()), s);
             },
             |_, _| {},
         )
@@ -82,7 +90,11 @@ impl FhirService {
                 json!({ "name": "count", "valueInteger": members.len() }),
             ];
             if !numbers_only {
-                part.extend(members.into_iter().map(|(p, s)| patient_part(p, s)));
+                part.extend(
+                    members
+                        .into_iter()
+                        .map(|(p, s)| patient_part(p, s, &self.settings.risk)),
+                );
             }
             parameter.push(json!({ "name": "tier", "part": part }));
         }
@@ -90,11 +102,21 @@ impl FhirService {
     }
 }
 
-fn patient_part(patient: &str, s: &Stratum) -> Value {
+fn patient_part(patient: &str, s: &Stratum, method: &crate::rules::risk::Method) -> Value {
     let mut part = vec![
         json!({ "name": "patient", "valueReference": { "reference": patient } }),
         json!({ "name": "points", "valueInteger": s.points }),
+        json!({ "name": "computed", "valueCode": s.computed(method).code }),
     ];
+    if let Some(o) = &s.overridden {
+        part.push(json!({ "name": "override", "part": [
+            { "name": "assessment", "valueReference": { "reference": o.reference } },
+            { "name": "tier", "valueCode": o.tier },
+            { "name": "until", "valueDate": o.until.to_string() },
+            { "name": "performer", "valueReference": { "reference": o.performer } },
+            { "name": "reason", "valueString": o.reason },
+        ] }));
+    }
     part.extend(s.drivers.iter().map(|d| {
         let mut driver = vec![
             json!({ "name": "code", "valueCode": d.code }),

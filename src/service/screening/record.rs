@@ -17,7 +17,8 @@ pub struct Written {
     /// The version this write replaced (referral Tasks and ServiceRequests,
     /// whose checks compare old and new; Patients and CareTeams, whose PCP
     /// assignment changes are recorded; QuestionnaireResponses, as a closed
-    /// checklist period's answers stay as they were).
+    /// checklist period's answers stay as they were; RiskAssessments, as
+    /// the ones Tandem keeps are not the care team's to change).
     pub previous: Option<String>,
 }
 
@@ -60,7 +61,12 @@ impl WriteTx for Recording<'_> {
     fn write(&mut self, v: NewVersion) -> Result<(), StoreError> {
         let previous = if matches!(
             v.resource_type.as_str(),
-            "Task" | "ServiceRequest" | "Patient" | "CareTeam" | "QuestionnaireResponse"
+            "Task"
+                | "ServiceRequest"
+                | "Patient"
+                | "CareTeam"
+                | "QuestionnaireResponse"
+                | "RiskAssessment"
         ) && v.version > 1
         {
             self.inner
@@ -72,7 +78,10 @@ impl WriteTx for Recording<'_> {
         };
         let noted = (self.all
             || is_input(&v.resource_type)
-            || matches!(v.resource_type.as_str(), "Group" | "CareTeam"))
+            || matches!(
+                v.resource_type.as_str(),
+                "Group" | "CareTeam" | "RiskAssessment"
+            ))
         .then(|| Written {
             resource_type: v.resource_type.clone(),
             id: v.id.clone(),
