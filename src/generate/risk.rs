@@ -3,7 +3,9 @@
 //! generator's own model — diagnoses, PHQ-9/GAD-7 administrations, HIE
 //! stays — never through `rules::risk`, so the two sides share no code.
 //! The generator writes no active medications or social-needs screens, so
-//! those drivers score nothing here.
+//! those drivers score nothing here. `high` says whether the tier is one of
+//! the default method's high tiers (high, complex); `bh` why the patient is
+//! on the high-risk behavioral-health registry.
 
 use chrono::{Days, Months, NaiveDate};
 use serde_json::{Value, json};
@@ -41,7 +43,8 @@ pub fn expected(c: &Chart, on: NaiveDate) -> Value {
             points += p;
         }
     }
-    points += match latest(c, Instrument::Phq9, from, on) {
+    let phq9 = latest(c, Instrument::Phq9, from, on);
+    points += match phq9 {
         Some(t) if t >= 20.0 => 3,
         Some(t) if t >= 15.0 => 2,
         Some(t) if t >= 10.0 => 1,
@@ -87,5 +90,21 @@ pub fn expected(c: &Chart, on: NaiveDate) -> Value {
         .rev()
         .find(|(_, min)| points >= *min)
         .map_or("low", |(t, _)| t);
-    json!({ "asOf": on.to_string(), "points": points, "tier": tier })
+    // The high-risk BH registry: serious mental illness, a substance use
+    // disorder, a latest PHQ-9 of 20 or more (the generator's stays carry
+    // no reason, so none is a BH admission).
+    let mut bh = Vec::new();
+    if has(Dx::Bipolar) {
+        bh.push("serious-mental-illness");
+    }
+    if has(Dx::AlcoholUse) {
+        bh.push("substance-use");
+    }
+    if phq9.is_some_and(|t| t >= 20.0) {
+        bh.push("phq-9-severe");
+    }
+    json!({
+        "asOf": on.to_string(), "points": points, "tier": tier,
+        "high": matches!(tier, "high" | "complex"), "bh": bh,
+    })
 }

@@ -149,6 +149,7 @@ async fn dispatch(
         ("Organization", "$continuity") => s.svc.continuity_report(ctx, id, pairs).await,
         ("Organization", "$panel-changes") => s.svc.panel_changes(ctx, id, pairs).await,
         ("Organization", "$risk-registry") => s.svc.risk_registry(ctx, id, pairs).await,
+        ("Organization", "$bh-registry") => s.svc.bh_registry(ctx, id).await,
         _ => return None,
     };
     Some(

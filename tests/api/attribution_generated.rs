@@ -18,6 +18,15 @@ use tandem::auth::Role;
 /// A generated population of 240 patients in 3 practices with practice-0's
 /// own patients loaded over HTTP; the generator's files stay in `dir`.
 pub async fn generated_practice() -> (common::TestApp, tempfile::TempDir, std::path::PathBuf) {
+    generated_practice_at(std::sync::Arc::new(tandem::service::SystemClock), |_| {}).await
+}
+
+/// As [`generated_practice`], the server's time set by `clock` and its
+/// configuration changed by `tweak` last.
+pub async fn generated_practice_at(
+    clock: std::sync::Arc<dyn tandem::service::Clock>,
+    tweak: impl FnOnce(&mut tandem::config::Config),
+) -> (common::TestApp, tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("gen");
     tandem::generate::run(&common::population::options(&root, 240, 3, 27), |_| {}).unwrap();
@@ -26,13 +35,14 @@ pub async fn generated_practice() -> (common::TestApp, tempfile::TempDir, std::p
         &tandem::config::Overrides::default(),
     )
     .unwrap();
-    let app = spawn_app_with(|c| {
+    let app = common::spawn_app_at(clock, |c| {
         c.default_tenant = "practice-0".into();
         c.programs = generated.programs;
         c.enrolments = generated.enrolments;
         // The HIE's messages name the patient by Medicaid id.
         c.transitions.trusted_identifier_systems =
             vec![tandem::generate::model::MEDICAID_SYSTEM.into()];
+        tweak(c);
     })
     .await;
     common::population::load_own_patients(&app, &root).await;

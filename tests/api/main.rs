@@ -38,6 +38,7 @@ mod referrals;
 mod referrals_exchange;
 mod risk;
 mod risk_override;
+mod risk_plans;
 mod robustness;
 mod screening;
 mod screening_identification;

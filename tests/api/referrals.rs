@@ -4,6 +4,7 @@
 //! (accept, schedule, visit summary, its own PHQ-9, complete) and every step
 //! is checked against the workflow.
 
+use crate::common::param;
 use crate::common;
 
 use common::referral::{
@@ -15,11 +16,6 @@ use serde_json::{Value, json};
 use tandem::rules::referral::compact::Mode;
 
 const BSER: &str = "http://hl7.org/fhir/us/bser/CodeSystem/TaskBusinessStatusCS";
-
-/// A top-level parameter of a Parameters resource (Null when absent).
-fn param(p: &Value, name: &str) -> Value {
-    common::part(&json!({ "part": p["parameter"] }), name)
-}
 
 fn business(code: &str) -> Value {
     json!({"coding": [{"system": BSER, "code": code}]})

@@ -13,14 +13,13 @@ use common::population::ndjson;
 use serde_json::Value;
 use tandem::auth::Role;
 
-#[tokio::test]
-async fn generated_patients_land_in_the_generators_tiers() {
-    let (app, _dir, root) = generated_practice().await;
-    let answers: Vec<Value> = ndjson(&root, "answers.ndjson")
+/// practice-0's answers, after loading each own patient's HIE
+/// notifications in the order the HIE sends them.
+pub async fn with_notifications(app: &common::TestApp, root: &std::path::Path) -> Vec<Value> {
+    let answers: Vec<Value> = ndjson(root, "answers.ndjson")
         .into_iter()
         .filter(|a| a["practice"] == "practice-0")
         .collect();
-    // Each own patient's notifications, in the order the HIE sends them.
     for a in &answers {
         let id = a["patient"].as_str().unwrap();
         for k in 0.. {
@@ -33,6 +32,13 @@ async fn generated_patients_land_in_the_generators_tiers() {
             assert_eq!(r.status(), 200, "{}", path.display());
         }
     }
+    answers
+}
+
+#[tokio::test]
+async fn generated_patients_land_in_the_generators_tiers() {
+    let (app, _dir, root) = generated_practice().await;
+    let answers = with_notifications(&app, &root).await;
     let on = answers[0]["risk"]["asOf"].as_str().unwrap().to_string();
     let (status, report) = app
         .get_json(&format!("Organization/practice-0/$risk-registry?date={on}"))

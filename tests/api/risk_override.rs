@@ -174,3 +174,56 @@ async fn an_override_wins_until_it_expires_and_bad_ones_change_nothing() {
     assert_eq!(listed(&app, &pid, &day(0)).await.0, "high");
     app.stop().await;
 }
+
+/// A stay for a mental-health reason within `[risk] bh_admission_days`
+/// (90) puts a patient on the high-risk BH registry with an outreach Task,
+/// though its tier is not high (so no high-risk plan); an older one does not.
+#[tokio::test]
+async fn a_recent_bh_admission_puts_a_patient_on_the_bh_registry() {
+    let app = common::spawn_app_with(|c| c.default_tenant = PRACTICE.into()).await;
+    let mut ids = Vec::new();
+    for days_ago in [10, 120] {
+        let p = app
+            .create(&json!({"resourceType": "Patient", "birthDate": "1990-05-05"}))
+            .await;
+        let pid = p["id"].as_str().unwrap().to_string();
+        app.create(&json!({"resourceType": "Encounter", "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+            "subject": {"reference": format!("Patient/{pid}")},
+            "reasonCode": [{"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F32.2"}]}],
+            "period": {"start": day(-days_ago), "end": day(-days_ago + 3)}}))
+            .await;
+        ids.push(format!("Patient/{pid}"));
+    }
+    let r = app
+        .client
+        .post(app.url(&format!("Organization/{PRACTICE}/$stratify")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (s, registry) = app
+        .get_json(&format!("Organization/{PRACTICE}/$bh-registry"))
+        .await;
+    assert_eq!(s, 200, "{registry}");
+    let members: Vec<&Value> = registry["parameter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] == "member")
+        .collect();
+    assert_eq!(members.len(), 1, "{registry}");
+    let m = members[0];
+    assert_eq!(
+        common::part(m, "patient")["valueReference"]["reference"],
+        ids[0]
+    );
+    assert_eq!(common::part(m, "reason")["valueCode"], "bh-admission");
+    assert_eq!(common::part(m, "tier")["valueCode"], "rising");
+    assert_eq!(common::part(m, "outreachStatus")["valueCode"], "requested");
+    let plans = app
+        .search_resources(&format!("CarePlan?subject={}", ids[0]))
+        .await;
+    assert!(plans.is_empty(), "not high risk: no high-risk plan");
+    app.stop().await;
+}

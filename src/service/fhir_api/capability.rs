@@ -154,7 +154,11 @@ fn resource_entry(registry: &Registry, profiles: &Profiles, rt: &str) -> Value {
         }, {
             "name": "risk-registry",
             "definition": "http://tandem.health/fhir/OperationDefinition/Organization-risk-registry",
-            "documentation": "Patients by risk tier on a day under the configured method, with each score's drivers and the resources behind them.",
+            "documentation": "Patients by risk tier on a day under the configured method, with each score's drivers and the resources behind them, and the care team's override where one holds.",
+        }, {
+            "name": "bh-registry",
+            "definition": "http://tandem.health/fhir/OperationDefinition/Organization-bh-registry",
+            "documentation": "High-risk behavioral-health patients (SMI, SUD, PHQ-9 of 20 or more, recent BH admission) with their outreach status (BB10.Y2.2).",
         }, {
             "name": "stratify",
             "definition": "http://tandem.health/fhir/OperationDefinition/Organization-stratify",

@@ -27,7 +27,8 @@ pub struct Scope {
     pub open: bool,
 }
 
-const RISK: &str = "needs high-risk care plans and the care-gap registry, which arrive with the rest of the risk-stratification work";
+const RISK: &str =
+    "needs the care-gap registry, which arrives with the rest of the risk-stratification work";
 const CLAIMS: &str =
     "needs claims (ExplanationOfBenefit) for the practice's patients; none are received";
 
@@ -100,6 +101,8 @@ impl FhirService {
             "bh-outcomes",
             "continuity",
             "risk-stratified",
+            "high-risk-care-plans",
+            "bh-high-risk-registry",
         ]);
         if tally || needs(&["provider-cqm-reports"]) {
             inputs.staff = self.staff(ctx).await?;
@@ -336,9 +339,15 @@ impl FhirService {
                     also: None,
                 }
             }
-            "high-risk-care-plans" | "care-gaps-managed" | "bh-high-risk-registry" => {
-                Finding::Missing(RISK.into())
+            "high-risk-care-plans" => {
+                let t = inputs.patients.as_ref().expect("gathered");
+                self.high_risk_planned(ctx, &t.empaneled).await?
             }
+            "bh-high-risk-registry" => {
+                let t = inputs.patients.as_ref().expect("gathered");
+                self.bh_outreach_done(ctx, &t.empaneled).await?
+            }
+            "care-gaps-managed" => Finding::Missing(RISK.into()),
             "total-cost" => Finding::Missing(CLAIMS.into()),
             "cqm-submissions" => self.cqm_submissions(ctx, scope).await?,
             other => Finding::Missing(format!(

@@ -16,12 +16,15 @@ use crate::fhir::datetime::format_instant_ms;
 use crate::fhir::id::derived;
 use crate::rules::risk::{Method, Stratum};
 use crate::service::managed::put;
+use crate::service::risk::careplan;
 use crate::service::{FhirService, ServiceError};
 use crate::store::{AccessContext, transact};
 
 use crate::rules::risk::TIER_CS;
 use crate::rules::risk::overrides::{DERIVED_CODE, DERIVED_TAG};
 const POINTS_EXT: &str = "http://tandem.health/fhir/StructureDefinition/risk-points";
+/// Why the patient is on the high-risk BH registry, one per reason.
+pub const BH_EXT: &str = "http://tandem.health/fhir/StructureDefinition/bh-high-risk";
 /// Patients written per transaction.
 const BATCH: usize = 500;
 
@@ -41,7 +44,9 @@ fn assessment(patient: &str, s: &Stratum, method: &Method) -> Value {
         "resourceType": "RiskAssessment",
         "id": derived("risk", patient),
         "meta": { "tag": [{ "system": DERIVED_TAG, "code": DERIVED_CODE }] },
-        "extension": [{ "url": POINTS_EXT, "valueInteger": s.points }],
+        "extension": std::iter::once(json!({ "url": POINTS_EXT, "valueInteger": s.points }))
+            .chain(s.bh.iter().map(|r| json!({ "url": BH_EXT, "valueCode": r })))
+            .collect::<Vec<_>>(),
         "status": "final",
         "method": { "text": format!("Tandem risk stratification ({})", crate::rules::risk::plan::PLAN_URL) },
         "subject": { "reference": patient },
@@ -96,6 +101,11 @@ impl FhirService {
         }
         let written = changed.len();
         let at = format_instant_ms(now);
+        let today = crate::fhir::datetime::utc_date(now).to_string();
+        let cared: Vec<(String, Stratum)> = strata
+            .into_iter()
+            .filter(|(_, s)| method.is_high(&s.tier) || !s.bh.is_empty())
+            .collect();
         for batch in changed.chunks(BATCH) {
             let st = self.stamper();
             let batch: Vec<(String, Value)> = batch.to_vec();
@@ -104,6 +114,25 @@ impl FhirService {
                 for (id, mut a) in batch {
                     a["occurrenceDateTime"] = json!(at);
                     put(tx, &st, "RiskAssessment", &id, a)?;
+                }
+                Ok::<_, ServiceError>(())
+            })
+            .await?;
+        }
+        for batch in cared.chunks(BATCH) {
+            let st = self.stamper();
+            let batch: Vec<(String, Stratum)> = batch.to_vec();
+            let (at, today, method) = (at.clone(), today.clone(), method.clone());
+            transact(self.store.as_ref(), ctx, move |tx| {
+                let mut keep = careplan::Keep {
+                    tx,
+                    st: &st,
+                    method: &method,
+                    today: &today,
+                    now: &at,
+                };
+                for (patient, s) in &batch {
+                    keep.patient(patient, s)?;
                 }
                 Ok::<_, ServiceError>(())
             })

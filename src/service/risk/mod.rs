@@ -5,7 +5,9 @@
 //! patient's stratum as a RiskAssessment with its history.
 
 mod assess;
+mod careplan;
 mod hook;
+mod registry;
 
 pub use hook::RiskHook;
 

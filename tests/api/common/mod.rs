@@ -385,6 +385,11 @@ pub fn part(p: &Value, name: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// A top-level parameter of a Parameters resource (Null when absent).
+pub fn param(p: &Value, name: &str) -> Value {
+    part(&serde_json::json!({ "part": p["parameter"] }), name)
+}
+
 /// The `meta`-less form of a resource, for round-trip comparison.
 pub fn without_meta(mut v: Value) -> Value {
     if let Some(o) = v.as_object_mut() {
