@@ -4,8 +4,8 @@
 //! (accept, schedule, visit summary, its own PHQ-9, complete) and every step
 //! is checked against the workflow.
 
-use crate::common::param;
 use crate::common;
+use crate::common::param;
 
 use common::referral::{
     cmhc_partner, eventually_ok, pair, partner_update, patient, referral_tasks, total,

@@ -208,3 +208,96 @@ fn facts_follow_the_rules_on_each_side() {
     let s = Method::default().score(&f);
     assert_eq!((s.points, s.tier.as_str()), (17, "complex"));
 }
+
+fn tier_override(id: &str, tier: &str, from: &str, until: &str, status: &str) -> Value {
+    json!({"resourceType": "RiskAssessment", "id": id, "status": status,
+        "subject": {"reference": "Patient/p"},
+        "performer": {"reference": "Practitioner/dr"},
+        "reasonCode": [{"text": "known to the team"}],
+        "prediction": [{"qualitativeRisk": {"coding": [{"system": TIER_CS, "code": tier}]},
+            "whenPeriod": {"start": from, "end": until}}]})
+}
+
+#[test]
+fn an_override_holds_from_its_first_through_its_last_day() {
+    let m = Method::default();
+    let o = [tier_override(
+        "a",
+        "low",
+        "2026-03-01",
+        "2026-03-31",
+        "final",
+    )];
+    for (day, holds) in [
+        ("2026-02-28", false),
+        ("2026-03-01", true),
+        ("2026-03-31", true),
+        ("2026-04-01", false),
+    ] {
+        assert_eq!(
+            overrides::in_force(&o, &m, d(day)).is_some(),
+            holds,
+            "{day}"
+        );
+    }
+}
+
+#[test]
+fn the_latest_standing_override_wins_and_retracted_ones_do_not_hold() {
+    let m = Method::default();
+    let older = tier_override("a", "low", "2026-01-01", "2026-12-31", "final");
+    let newer = tier_override("b", "complex", "2026-06-01", "2026-06-30", "amended");
+    let retracted = tier_override(
+        "c",
+        "rising",
+        "2026-06-15",
+        "2026-12-31",
+        "entered-in-error",
+    );
+    let all = [older, newer, retracted];
+    let tier = |day: &str| overrides::in_force(&all, &m, d(day)).map(|o| o.tier);
+    assert_eq!(tier("2026-05-01").as_deref(), Some("low"));
+    assert_eq!(tier("2026-06-20").as_deref(), Some("complex"));
+    assert_eq!(tier("2026-07-01").as_deref(), Some("low"));
+    // The stratum keeps its computed tier beside the override's.
+    let s = Method::default()
+        .score(&RiskFacts::default())
+        .with_override(overrides::in_force(&all, &m, d("2026-06-20")));
+    assert_eq!(
+        (s.tier.as_str(), s.computed(&m).code.as_str()),
+        ("complex", "low")
+    );
+}
+
+#[test]
+fn an_override_missing_what_it_needs_is_read_as_an_error_naming_the_element() {
+    let m = Method::default();
+    let good = tier_override("a", "high", "2026-01-01", "2026-02-01", "final");
+    assert!(overrides::read(&good, &m).is_ok());
+    for (path, element) in [
+        ("/performer", "performer"),
+        ("/reasonCode", "reasonCode"),
+        ("/prediction/0/whenPeriod/end", "whenPeriod.end"),
+    ] {
+        let mut v = good.clone();
+        let (parent, key) = path.rsplit_once('/').unwrap();
+        v.pointer_mut(if parent.is_empty() { "" } else { parent })
+            .unwrap()
+            .as_object_mut()
+            .unwrap()
+            .remove(key);
+        let e = overrides::read(&v, &m).unwrap_err();
+        assert!(e.contains(element), "{e}");
+    }
+    let e = overrides::read(
+        &tier_override("a", "urgent", "2026-01-01", "2026-02-01", "final"),
+        &m,
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("'urgent' is not one of the method's tiers"),
+        "{e}"
+    );
+    let backwards = tier_override("a", "high", "2026-03-01", "2026-02-01", "final");
+    assert!(overrides::read(&backwards, &m).is_err());
+}
