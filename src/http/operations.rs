@@ -150,6 +150,7 @@ async fn dispatch(
         ("Organization", "$panel-changes") => s.svc.panel_changes(ctx, id, pairs).await,
         ("Organization", "$risk-registry") => s.svc.risk_registry(ctx, id, pairs).await,
         ("Organization", "$bh-registry") => s.svc.bh_registry(ctx, id).await,
+        ("Organization", "$care-gap-registry") => s.svc.care_gap_registry(ctx, id, pairs).await,
         _ => return None,
     };
     Some(

@@ -5,6 +5,7 @@
 //! turns the results into FHIR resources inside the write transaction.
 
 pub mod attribution;
+pub mod caregaps;
 pub mod careplan;
 pub mod identity;
 pub mod referral;

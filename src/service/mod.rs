@@ -3,6 +3,7 @@
 //! and outbox messages). Handlers call this layer; it alone talks to the store.
 
 pub(crate) mod attribution;
+pub(crate) mod caregaps;
 pub mod feed;
 pub(crate) mod fhir_api;
 pub(crate) mod hooks;

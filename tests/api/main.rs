@@ -14,6 +14,7 @@ mod attribution;
 mod attribution_generated;
 mod bad_input;
 mod bundles;
+mod care_gap_registry;
 mod cli;
 mod cli_auth;
 mod concurrency;

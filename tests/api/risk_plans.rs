@@ -120,6 +120,16 @@ async fn high_risk_patients_get_plans_and_the_bh_registry_is_the_generators() {
     let n = high.len() as u64;
     assert_eq!(ratio(&app, "BB6.Y2.2").await, (n, n));
 
+    // BB6.Y2.3: the year's gap episodes the pass opened, none closed yet.
+    let (_, gaps) = app
+        .get_json(&format!(
+            "Organization/practice-0/$care-gap-registry?{YEAR}"
+        ))
+        .await;
+    let open = param(&gaps, "open")["valueInteger"].as_u64().unwrap();
+    assert!(open > 0, "{gaps}");
+    assert_eq!(ratio(&app, "BB6.Y2.3").await, (0, open));
+
     // The BH registry is the generator's, reason for reason; no outreach yet.
     let (s, registry) = app.get_json("Organization/practice-0/$bh-registry").await;
     assert_eq!(s, 200, "{registry}");

@@ -156,6 +156,10 @@ fn resource_entry(registry: &Registry, profiles: &Profiles, rt: &str) -> Value {
             "definition": "http://tandem.health/fhir/OperationDefinition/Organization-risk-registry",
             "documentation": "Patients by risk tier on a day under the configured method, with each score's drivers and the resources behind them, and the care team's override where one holds.",
         }, {
+            "name": "care-gap-registry",
+            "definition": "http://tandem.health/fhir/OperationDefinition/Organization-care-gap-registry",
+            "documentation": "Care-gap episodes (DetectedIssues the risk pass keeps from the measures' gaps and due screenings) open in a period: opened, closed, closed after outreach (BB6.Y2.3).",
+        }, {
             "name": "bh-registry",
             "definition": "http://tandem.health/fhir/OperationDefinition/Organization-bh-registry",
             "documentation": "High-risk behavioral-health patients (SMI, SUD, PHQ-9 of 20 or more, recent BH admission) with their outreach status (BB10.Y2.2).",

@@ -1,7 +1,7 @@
 //! The measure operations' request handling and DEQM output:
 //! `$evaluate-measure` (individual, subject-list and summary MeasureReports),
-//! `$care-gaps` (one gaps Bundle per patient) and reads of the Measure
-//! resources Tandem evaluates.
+//! and reads of the Measure resources Tandem evaluates (`$care-gaps` is
+//! `care_gaps`).
 
 use serde_json::{Value, json};
 
@@ -13,7 +13,7 @@ use crate::service::{FhirService, ServiceError};
 
 use crate::service::report::param as get;
 
-fn selection(pairs: &[(String, String)]) -> Result<Selection, ServiceError> {
+pub(crate) fn selection(pairs: &[(String, String)]) -> Result<Selection, ServiceError> {
     Ok(Selection {
         patient: get(pairs, "subject")
             .map(|s| subject_id(s, "Patient"))
@@ -185,85 +185,6 @@ impl FhirService {
             })
             .collect())
     }
-
-    /// `GET Measure/$care-gaps`: open (or closed) gaps per patient.
-    pub async fn care_gaps(
-        &self,
-        ctx: &crate::store::AccessContext,
-        pairs: &[(String, String)],
-    ) -> Result<Value, ServiceError> {
-        let period = self.checked_period(ctx, pairs)?;
-        if crate::service::milestones::overseer(ctx) {
-            return Err(ServiceError::Forbidden(Issue::error(
-                "forbidden",
-                "Care gaps are patient-level: program staff and facilitators see summary reports only.",
-            )));
-        }
-        let closed = match get(pairs, "status").unwrap_or("open-gap") {
-            "open-gap" => false,
-            "closed-gap" => true,
-            other => {
-                return Err(ServiceError::bad(Issue::error(
-                    "invalid",
-                    format!("status '{other}' is not open-gap or closed-gap."),
-                )));
-            }
-        };
-        let defs = gap_measures(pairs, period)?;
-        let sel = selection(pairs)?;
-        let tallies: Vec<MeasureTally> = defs.iter().map(|d| MeasureTally::new(d, false)).collect();
-        let now = self.now_text();
-        let mut bundles = Vec::new();
-        run(
-            self.store.as_ref(),
-            ctx,
-            period,
-            &sel,
-            tallies,
-            |record, results| {
-                let gaps: Vec<(&'static MeasureDef, &crate::measure::GroupResult)> = defs
-                    .iter()
-                    .zip(results)
-                    .flat_map(|(d, groups)| groups.iter().map(move |g| (*d, g)))
-                    .filter(|(d, g)| {
-                        let p = &g.populations;
-                        let counted =
-                            p.denominator && !p.denominator_exclusion && !p.denominator_exception;
-                        counted && (p.gap(d.inverse) != closed)
-                    })
-                    .collect();
-                if !gaps.is_empty() {
-                    bundles.push(gaps_bundle(record.id(), &gaps, period, &now, closed));
-                }
-            },
-            |_| {},
-        )
-        .await?;
-        let parameter: Vec<Value> = bundles
-            .into_iter()
-            .map(|b| json!({"name": "return", "resource": b}))
-            .collect();
-        Ok(json!({"resourceType": "Parameters", "parameter": parameter}))
-    }
-}
-
-/// `measureId` parameters (repeatable), or every measure for the period.
-fn gap_measures(
-    pairs: &[(String, String)],
-    period: Period,
-) -> Result<Vec<&'static MeasureDef>, ServiceError> {
-    let asked: Vec<&str> = pairs
-        .iter()
-        .filter(|(k, _)| k == "measureId")
-        .map(|(_, v)| v.as_str())
-        .collect();
-    if asked.is_empty() {
-        return Ok(Catalog::get().all_for_period(period.first));
-    }
-    asked
-        .into_iter()
-        .map(|id| measure_def(id, period))
-        .collect()
 }
 
 fn evaluated_refs(record: &crate::measure::record::Record) -> Vec<Value> {
@@ -276,47 +197,4 @@ fn evaluated_refs(record: &crate::measure::record::Record) -> Vec<Value> {
         }
     }
     refs
-}
-
-/// One patient's gaps: a DetectedIssue (DEQM care gap) per measure group,
-/// each with the individual MeasureReport as its evidence.
-fn gaps_bundle(
-    patient: &str,
-    gaps: &[(&'static MeasureDef, &crate::measure::GroupResult)],
-    period: Period,
-    now: &str,
-    closed: bool,
-) -> Value {
-    let mut entry = Vec::new();
-    for (def, group) in gaps {
-        let report_url = format!("urn:uuid:{}", uuid::Uuid::new_v4());
-        let mut tally = MeasureTally::new(def, false);
-        tally.add(patient, std::slice::from_ref(*group));
-        let mut report = report_base(def, "individual", period, now);
-        report["subject"] = json!({"reference": format!("Patient/{patient}")});
-        report["group"] = json!(report_groups(Catalog::get().measure(def), &tally, false).0);
-        let issue = json!({
-            "resourceType": "DetectedIssue",
-            "status": "final",
-            "code": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "CAREGAP", "display": "Care Gaps"}]},
-            "patient": {"reference": format!("Patient/{patient}")},
-            "identifiedDateTime": now,
-            "modifierExtension": [{
-                "url": "http://hl7.org/fhir/us/davinci-deqm/StructureDefinition/extension-gapStatus",
-                "valueCodeableConcept": {"coding": [{"system": "http://hl7.org/fhir/us/davinci-deqm/CodeSystem/gaps-status", "code": if closed { "closed-gap" } else { "open-gap" }}]}
-            }],
-            "evidence": [{"detail": [{"reference": report_url}]}],
-            "detail": format!("{}: {}", def.cms, if closed { "measure met" } else { "in the denominator, numerator not met" }),
-        });
-        entry.push(
-            json!({"fullUrl": format!("urn:uuid:{}", uuid::Uuid::new_v4()), "resource": issue}),
-        );
-        entry.push(json!({"fullUrl": report_url, "resource": report}));
-    }
-    json!({
-        "resourceType": "Bundle",
-        "type": "collection",
-        "timestamp": now,
-        "entry": entry,
-    })
 }

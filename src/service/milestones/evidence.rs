@@ -27,8 +27,6 @@ pub struct Scope {
     pub open: bool,
 }
 
-const RISK: &str =
-    "needs the care-gap registry, which arrives with the rest of the risk-stratification work";
 const CLAIMS: &str =
     "needs claims (ExplanationOfBenefit) for the practice's patients; none are received";
 
@@ -347,7 +345,10 @@ impl FhirService {
                 let t = inputs.patients.as_ref().expect("gathered");
                 self.bh_outreach_done(ctx, &t.empaneled).await?
             }
-            "care-gaps-managed" => Finding::Missing(RISK.into()),
+            "care-gaps-managed" => {
+                self.care_gaps_managed(ctx, (scope.start_ms, scope.end_ms))
+                    .await?
+            }
             "total-cost" => Finding::Missing(CLAIMS.into()),
             "cqm-submissions" => self.cqm_submissions(ctx, scope).await?,
             other => Finding::Missing(format!(

@@ -166,12 +166,14 @@ impl FhirService {
         .await
     }
 
-    /// The periodic pass: every practice in the store.
+    /// The periodic pass: every practice in the store, its strata, plans
+    /// and care gaps.
     pub async fn restratify_all(&self) -> Result<usize, ServiceError> {
         let mut total = 0;
         for tenant in self.store.tenants().await? {
             let ctx = AccessContext::internal(&tenant, "restratify");
             total += self.restratify(&ctx).await?.0;
+            self.sync_care_gaps(&ctx).await?;
         }
         Ok(total)
     }
@@ -191,9 +193,12 @@ impl FhirService {
         )?;
         let internal = AccessContext::internal(&ctx.tenant, &ctx.client_id);
         let (written, unchanged) = self.restratify(&internal).await?;
+        let (opened, closed) = self.sync_care_gaps(&internal).await?;
         Ok(json!({ "resourceType": "Parameters", "parameter": [
             { "name": "written", "valueInteger": written },
             { "name": "unchanged", "valueInteger": unchanged },
+            { "name": "gapsOpened", "valueInteger": opened },
+            { "name": "gapsClosed", "valueInteger": closed },
         ] }))
     }
 }

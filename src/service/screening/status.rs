@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use serde_json::{Value, json};
 
 use super::build::{DERIVED_TAG, INSTRUMENT_TAG, RESULT_CS};
-use crate::rules::schedule::next_due;
+use crate::rules::schedule::{Due, next_due};
 use crate::rules::screening::Domain;
 use crate::service::{FhirService, ServiceError};
 use crate::store::AccessContext;
@@ -60,38 +60,63 @@ impl FhirService {
     }
 }
 
+/// The completed screens of `results`: (domain, day).
+fn completed(results: &[Value]) -> Vec<(Domain, NaiveDate)> {
+    results
+        .iter()
+        .filter_map(|r| {
+            let when = r["effectiveDateTime"]
+                .as_str()
+                .or_else(|| r.pointer("/effectivePeriod/start").and_then(Value::as_str))?;
+            complete(r).then_some((domain_of(r)?, crate::fhir::datetime::date_written(when)?))
+        })
+        .collect()
+}
+
+fn complete(r: &Value) -> bool {
+    component(r, "completion")
+        .and_then(|c| c.pointer("/valueCodeableConcept/coding/0/code"))
+        .is_some_and(|c| c == "complete")
+}
+
+/// Pure: each screening domain's next due date for a patient born on
+/// `birth`, from its screening results (any order) — the care-gap
+/// registry's screening gaps are those due by today.
+pub fn dues(results: &[Value], birth: Option<NaiveDate>, today: NaiveDate) -> Vec<Due> {
+    let done = completed(results);
+    DOMAINS
+        .iter()
+        .filter_map(|d| {
+            let dates: Vec<NaiveDate> = done
+                .iter()
+                .filter(|(x, _)| x == d)
+                .map(|(_, w)| *w)
+                .collect();
+            next_due(*d, birth, &dates, today)
+        })
+        .collect()
+}
+
 /// Pure: the Parameters body from the results (newest first), birth date and today.
 pub fn summarize(results: &[Value], birth: Option<NaiveDate>, today: NaiveDate) -> Value {
     let mut params = Vec::new();
     let mut seen: Vec<String> = Vec::new();
-    let mut done: Vec<(Domain, NaiveDate)> = Vec::new();
     for r in results {
         let Some(key) = instrument(r) else { continue };
-        let domain = domain_of(r);
-        let when = r["effectiveDateTime"]
-            .as_str()
-            .or_else(|| r.pointer("/effectivePeriod/start").and_then(Value::as_str));
-        let complete = component(r, "completion")
-            .and_then(|c| c.pointer("/valueCodeableConcept/coding/0/code"))
-            .is_some_and(|c| c == "complete");
-        if let (Some(d), Some(w), true) = (
-            domain,
-            when.and_then(crate::fhir::datetime::date_written),
-            complete,
-        ) {
-            done.push((d, w));
-        }
         if seen.contains(&key) {
             continue;
         }
         seen.push(key.clone());
+        let when = r["effectiveDateTime"]
+            .as_str()
+            .or_else(|| r.pointer("/effectivePeriod/start").and_then(Value::as_str));
         let mut part = vec![
             json!({ "name": "instrument", "valueCode": key }),
             json!({ "name": "code", "valueCoding": r.pointer("/code/coding/0").cloned().unwrap_or_default() }),
             json!({ "name": "result", "valueReference": { "reference": format!("Observation/{}", r["id"].as_str().unwrap_or_default()) } }),
-            json!({ "name": "completed", "valueBoolean": complete }),
+            json!({ "name": "completed", "valueBoolean": complete(r) }),
         ];
-        if let Some(d) = domain {
+        if let Some(d) = domain_of(r) {
             part.push(json!({ "name": "domain", "valueCode": d.code() }));
         }
         if let Some(w) = when {
@@ -111,20 +136,13 @@ pub fn summarize(results: &[Value], birth: Option<NaiveDate>, today: NaiveDate) 
         }
         params.push(json!({ "name": "instrument", "part": part }));
     }
-    for d in DOMAINS {
-        let dates: Vec<NaiveDate> = done
-            .iter()
-            .filter(|(x, _)| x == d)
-            .map(|(_, w)| *w)
-            .collect();
-        if let Some(due) = next_due(*d, birth, &dates, today) {
-            params.push(json!({ "name": "due", "part": [
-                { "name": "domain", "valueCode": d.code() },
-                { "name": "dueDate", "valueDate": due.due.to_string() },
-                { "name": "overdue", "valueBoolean": due.due < today },
-                { "name": "reason", "valueString": due.reason },
-            ] }));
-        }
+    for due in dues(results, birth, today) {
+        params.push(json!({ "name": "due", "part": [
+            { "name": "domain", "valueCode": due.domain.code() },
+            { "name": "dueDate", "valueDate": due.due.to_string() },
+            { "name": "overdue", "valueBoolean": due.due < today },
+            { "name": "reason", "valueString": due.reason },
+        ] }));
     }
     json!({ "resourceType": "Parameters", "parameter": params })
 }
