@@ -14,8 +14,11 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 
-/// A gap a pass finds: (`Patient/…`, key) → what it is and what shows it.
-pub type Found = BTreeMap<(String, String), Finding>;
+/// A gap: (`Patient/…`, key).
+pub type Key = (String, String);
+
+/// The gaps a pass finds, with what each is and what shows it.
+pub type Found = BTreeMap<Key, Finding>;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
