@@ -43,7 +43,7 @@ pub struct Episode {
 pub fn changes<'a>(
     found: &'a Found,
     recorded: &[Episode],
-) -> (Vec<(&'a (String, String), &'a Finding)>, Vec<String>) {
+) -> (Vec<(&'a Key, &'a Finding)>, Vec<String>) {
     let open: BTreeMap<(&str, &str), &str> = recorded
         .iter()
         .filter(|e| e.closed.is_none())
