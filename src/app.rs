@@ -229,17 +229,25 @@ pub async fn serve_at(
     );
 
     // Risk strata are kept as RiskAssessments: a pass every `[risk]
-    // restratify_secs` after start-up (writes only what changed; `$stratify`
-    // runs one at once).
+    // restratify_secs` after start-up — the day's first whole, the others
+    // over the patients whose records changed — writing only what changed
+    // (`$stratify` runs a whole one at once).
     let stratifier = svc.clone();
+    let passes = Arc::new(parking_lot::Mutex::new(
+        crate::service::risk::Passes::default(),
+    ));
     let (stop_risk, risk) = periodic(cfg.risk.restratify_secs, false, move || {
-        let svc = stratifier.clone();
+        let (svc, passes) = (stratifier.clone(), passes.clone());
         async move {
-            match svc.restratify_all().await {
+            // One pass at a time (`periodic` awaits each): the state is
+            // taken for the pass and put back after it.
+            let mut state = std::mem::take(&mut *passes.lock());
+            match svc.restratify_all(&mut state).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(patients = n, "risk strata changed"),
                 Err(e) => tracing::error!(error = %e, "re-stratification failed"),
             }
+            *passes.lock() = state;
         }
     });
 

@@ -176,7 +176,7 @@ pub async fn instance_operation_post(
             s.svc.review_attribution(&ctx, &id, &pairs).await
         }
         ("Organization", "$panel-confirm") => s.svc.confirm_panel(&ctx, &id, &pairs).await,
-        ("Organization", "$stratify") => s.svc.stratify_now(&ctx, &id).await,
+        ("Organization", "$stratify") => s.svc.stratify_now(&ctx, &id, &pairs).await,
         ("Organization", "$review-attestation") => {
             s.svc.review_attestation(&ctx, &id, &pairs).await
         }

@@ -289,5 +289,27 @@ async fn the_periodic_pass_stratifies_on_its_own() {
         "high"
     );
     assert_eq!(found[0]["extension"][0]["valueInteger"], 5);
+
+    // Later passes that day read only the patients whose records changed:
+    // diabetes (2 more points) shows within seconds.
+    app.create(&serde_json::json!({"resourceType": "Condition",
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "E11.9"}]},
+        "subject": {"reference": format!("Patient/{pid}")}}))
+        .await;
+    let id = found[0]["id"].as_str().unwrap();
+    let mut now = found[0].clone();
+    for _ in 0..100 {
+        now = app.get_json(&format!("RiskAssessment/{id}")).await.1;
+        if now["meta"]["versionId"] != found[0]["meta"]["versionId"] {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(now["extension"][0]["valueInteger"], 7, "{now}");
+    assert_eq!(
+        now["prediction"][0]["qualitativeRisk"]["coding"][0]["code"],
+        "complex"
+    );
     app.stop().await;
 }

@@ -27,6 +27,14 @@ const POINTS_EXT: &str = "http://tandem.health/fhir/StructureDefinition/risk-poi
 pub const BH_EXT: &str = "http://tandem.health/fhir/StructureDefinition/bh-high-risk";
 /// Patients written per transaction.
 const BATCH: usize = 500;
+/// How far before a practice's last pass an incremental pass looks for
+/// changed records: a write stamped before the pass began may commit after
+/// the pass read (the whole pass each day catches anything later still).
+pub const OVERLAP_MS: i64 = 60_000;
+
+/// Per practice: when its last periodic pass began, and on which day.
+#[derive(Debug, Default)]
+pub struct Passes(HashMap<String, (i64, chrono::NaiveDate)>);
 
 /// The RiskAssessment of `patient`'s stratum, without its time.
 fn assessment(patient: &str, s: &Stratum, method: &Method) -> Value {
@@ -75,17 +83,28 @@ fn content(mut v: Value) -> Value {
 }
 
 impl FhirService {
-    /// Re-stratifies one practice now; returns (written, unchanged).
+    /// Re-stratifies one practice now — every patient, or `only` these
+    /// (ids) — keeping changed strata, plans and outreach; returns
+    /// (written, unchanged).
     pub(crate) async fn restratify(
         &self,
         ctx: &AccessContext,
+        only: Option<Vec<String>>,
     ) -> Result<(usize, usize), ServiceError> {
         let now = self.clock.now_ms();
+        let ids = only.as_ref().map(|o| {
+            o.iter()
+                .map(|p| derived("risk", &format!("Patient/{p}")))
+                .collect::<Vec<_>>()
+                .join(",")
+        });
         let strata = self
-            .stratify(ctx, crate::fhir::datetime::utc_date(now))
+            .stratify(ctx, crate::fhir::datetime::utc_date(now), only)
             .await?;
         let stored: HashMap<String, Value> = self
-            .kept(ctx, |v| Some((v["id"].as_str()?.to_string(), content(v))))
+            .kept(ctx, ids, |v| {
+                Some((v["id"].as_str()?.to_string(), content(v)))
+            })
             .await?;
         let method = self.settings.risk.clone();
         let mut changed = Vec::new();
@@ -141,16 +160,22 @@ impl FhirService {
         Ok((written, unchanged))
     }
 
-    /// What `keep` takes from each RiskAssessment the pass keeps.
+    /// What `keep` takes from each RiskAssessment the pass keeps (those
+    /// with `ids`, comma-separated, when given).
     async fn kept<T, C: FromIterator<T>>(
         &self,
         ctx: &AccessContext,
+        ids: Option<String>,
         keep: impl FnMut(Value) -> Option<T>,
     ) -> Result<C, ServiceError> {
-        let tag = format!("{DERIVED_TAG}|{DERIVED_CODE}");
-        let found = self
-            .find_map(ctx, "RiskAssessment", &[("_tag", tag)], keep)
-            .await?;
+        let mut pairs = vec![("_tag", format!("{DERIVED_TAG}|{DERIVED_CODE}"))];
+        if let Some(ids) = ids {
+            if ids.is_empty() {
+                return Ok(std::iter::empty().collect());
+            }
+            pairs.insert(0, ("_id", ids));
+        }
+        let found = self.find_map(ctx, "RiskAssessment", &pairs, keep).await?;
         Ok(found.into_iter().collect())
     }
 
@@ -160,30 +185,50 @@ impl FhirService {
         &self,
         ctx: &AccessContext,
     ) -> Result<std::collections::HashSet<String>, ServiceError> {
-        self.kept(ctx, |v| {
+        self.kept(ctx, None, |v| {
             v["subject"]["reference"].as_str().map(str::to_string)
         })
         .await
     }
 
-    /// The periodic pass: every practice in the store, its strata, plans
-    /// and care gaps.
-    pub async fn restratify_all(&self) -> Result<usize, ServiceError> {
+    /// The periodic pass over every practice in the store. The first pass
+    /// of a day (by UTC) is whole — strata move with the days (the
+    /// look-back slides, patients age) — and syncs the care gaps; the
+    /// others re-stratify only the patients whose records changed since the
+    /// practice's last pass began (less [`OVERLAP_MS`], for writes that
+    /// committed late), so their cost follows the writes, not the practice.
+    pub async fn restratify_all(&self, passes: &mut Passes) -> Result<usize, ServiceError> {
         let mut total = 0;
         for tenant in self.store.tenants().await? {
             let ctx = AccessContext::internal(&tenant, "restratify");
-            total += self.restratify(&ctx).await?.0;
-            self.sync_care_gaps(&ctx).await?;
+            let now = self.clock.now_ms();
+            let today = crate::fhir::datetime::utc_date(now);
+            let only = match passes.0.get(&tenant) {
+                Some((since, day)) if *day == today => {
+                    Some(self.touched_patients(&ctx, since - OVERLAP_MS).await?)
+                }
+                _ => None,
+            };
+            let whole = only.is_none();
+            if only.as_ref().is_none_or(|o| !o.is_empty()) {
+                total += self.restratify(&ctx, only).await?.0;
+            }
+            if whole {
+                self.sync_care_gaps(&ctx).await?;
+            }
+            passes.0.insert(tenant, (now, today));
         }
         Ok(total)
     }
 
-    /// `POST Organization/{id}/$stratify`: the practice's own users run the
-    /// pass now.
+    /// `POST Organization/{id}/$stratify[?careGaps=false]`: the practice's
+    /// own users run a whole pass now (the care-gap sync too, unless asked
+    /// not to).
     pub async fn stratify_now(
         &self,
         ctx: &AccessContext,
         org: &str,
+        pairs: &[(String, String)],
     ) -> Result<Value, ServiceError> {
         self.practice_user(
             ctx,
@@ -191,14 +236,27 @@ impl FhirService {
             ("RiskAssessment", Interaction::Update),
             "A practice's patients are stratified",
         )?;
+        let gaps = match crate::service::report::param(pairs, "careGaps") {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                return Err(ServiceError::bad(crate::fhir::outcome::Issue::error(
+                    "invalid",
+                    format!("careGaps '{other}' must be true or false."),
+                )));
+            }
+        };
         let internal = AccessContext::internal(&ctx.tenant, &ctx.client_id);
-        let (written, unchanged) = self.restratify(&internal).await?;
-        let (opened, closed) = self.sync_care_gaps(&internal).await?;
-        Ok(json!({ "resourceType": "Parameters", "parameter": [
-            { "name": "written", "valueInteger": written },
-            { "name": "unchanged", "valueInteger": unchanged },
-            { "name": "gapsOpened", "valueInteger": opened },
-            { "name": "gapsClosed", "valueInteger": closed },
-        ] }))
+        let (written, unchanged) = self.restratify(&internal, None).await?;
+        let mut parameter = vec![
+            json!({ "name": "written", "valueInteger": written }),
+            json!({ "name": "unchanged", "valueInteger": unchanged }),
+        ];
+        if gaps {
+            let (opened, closed) = self.sync_care_gaps(&internal).await?;
+            parameter.push(json!({ "name": "gapsOpened", "valueInteger": opened }));
+            parameter.push(json!({ "name": "gapsClosed", "valueInteger": closed }));
+        }
+        Ok(json!({ "resourceType": "Parameters", "parameter": parameter }))
     }
 }

@@ -9,6 +9,7 @@ mod careplan;
 mod hook;
 mod registry;
 
+pub use assess::Passes;
 pub use hook::RiskHook;
 
 use std::collections::BTreeMap;
@@ -41,13 +42,14 @@ impl FhirService {
         &self,
         ctx: &AccessContext,
         on: NaiveDate,
+        only: Option<Vec<String>>,
     ) -> Result<BTreeMap<String, Stratum>, ServiceError> {
         let method = self.settings.risk.clone();
         let strata = fold_records(
             self.store.as_ref(),
             ctx,
             &TYPES,
-            None,
+            only,
             BTreeMap::new(),
             move |out: &mut BTreeMap<String, Stratum>, record| {
                 let facts = RiskFacts::of(&record, on, &method);
@@ -80,7 +82,7 @@ impl FhirService {
                 ))
             })?,
         };
-        let strata = self.stratify(ctx, on).await?;
+        let strata = self.stratify(ctx, on, None).await?;
         let mut parameter = vec![json!({ "name": "date", "valueDate": on.to_string() })];
         for tier in &self.settings.risk.tiers {
             let members: Vec<(&String, &Stratum)> =
@@ -101,6 +103,35 @@ impl FhirService {
             parameter.push(json!({ "name": "tier", "part": part }));
         }
         Ok(json!({ "resourceType": "Parameters", "parameter": parameter }))
+    }
+}
+
+impl FhirService {
+    /// The patients (ids) whose records the method reads, or whose plan's
+    /// parts, changed since `since_ms`.
+    pub(crate) async fn touched_patients(
+        &self,
+        ctx: &AccessContext,
+        since_ms: i64,
+    ) -> Result<Vec<String>, ServiceError> {
+        let since = format!("gt{}", crate::fhir::datetime::format_instant_ms(since_ms));
+        let mut touched = std::collections::BTreeSet::new();
+        for rt in TYPES.iter().chain(&["Patient", "Goal", "CareTeam"]) {
+            let found = self
+                .find_map(ctx, rt, &[("_lastUpdated", since.clone())], |v| {
+                    if v["resourceType"] == "Patient" {
+                        return v["id"].as_str().map(str::to_string);
+                    }
+                    ["subject", "patient"]
+                        .iter()
+                        .find_map(|k| v[*k]["reference"].as_str())
+                        .and_then(|r| r.strip_prefix("Patient/"))
+                        .map(str::to_string)
+                })
+                .await?;
+            touched.extend(found);
+        }
+        Ok(touched.into_iter().collect())
     }
 }
 
