@@ -1,9 +1,10 @@
 //! The care-gap registry's bookkeeping (building block 6, BB6.Y2.3), pure:
 //! which gap episodes a pass opens and closes, and a period's numbers.
 //!
-//! A gap is a patient and a key — `measure:CMS122-2026` (counted in the
-//! measure's denominator this year, numerator not met; for inverse measures,
-//! met) or `screening:depression` (due by today). An episode opens the day a
+//! A gap is a patient and a key — `measure:CMS122` (counted in the
+//! measure's denominator this calendar year, numerator not met; for inverse
+//! measures, met; the same key across years, so a gap that outlasts a
+//! year is one episode) or `screening:depression` (due by today). An episode opens the day a
 //! pass first finds the gap and closes the day a pass no longer does; a gap
 //! found again later opens a new episode. Outreach is what the care team
 //! records about an episode (a Communication about it, or a Task focused on

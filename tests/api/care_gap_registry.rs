@@ -19,14 +19,7 @@ fn at(day: &str) -> i64 {
 }
 
 async fn pass(app: &TestApp) -> (u64, u64) {
-    let r = app
-        .client
-        .post(app.url(&format!("Organization/{PRACTICE}/$stratify")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let b: Value = r.json().await.unwrap();
+    let b = app.stratify(PRACTICE, "").await;
     (
         param(&b, "gapsOpened")["valueInteger"].as_u64().unwrap(),
         param(&b, "gapsClosed")["valueInteger"].as_u64().unwrap(),

@@ -137,14 +137,7 @@ async fn strata_are_kept_as_risk_assessments_with_their_history() {
         .filter(|a| a["practice"] == "practice-0")
         .collect();
     let stratify = || async {
-        let r = app
-            .client
-            .post(app.url("Organization/practice-0/$stratify"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let b: Value = r.json().await.unwrap();
+        let b = app.stratify("practice-0", "careGaps=false").await;
         (
             b["parameter"][0]["valueInteger"].as_u64().unwrap(),
             b["parameter"][1]["valueInteger"].as_u64().unwrap(),
@@ -194,24 +187,14 @@ async fn strata_are_kept_as_risk_assessments_with_their_history() {
     // The stored stratum is the registry's for today (the tiers themselves
     // are checked against the generator above, on its own day).
     let (_, registry) = app.get_json("Organization/practice-0/$risk-registry").await;
-    let member = registry["parameter"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["name"] == "tier")
-        .find_map(|t| {
-            let m = t["part"].as_array().unwrap().iter().find(|m| {
-                m["name"] == "member"
-                    && common::part(m, "patient")["valueReference"]["reference"]
-                        == format!("Patient/{pid}")
-            })?;
-            Some((
-                common::part(t, "code")["valueCode"].clone(),
-                common::part(m, "points")["valueInteger"].clone(),
-            ))
-        })
-        .unwrap();
-    assert_eq!((tier, serde_json::json!(before)), member);
+    let (code, member) = common::registry_member(&registry, pid).unwrap();
+    assert_eq!(
+        (tier, serde_json::json!(before)),
+        (
+            serde_json::json!(code),
+            common::part(&member, "points")["valueInteger"].clone()
+        )
+    );
     // An inpatient admission (2 points) for that patient, by Medicaid id.
     let medicaid = quiet["attribution"]["medicaid"].as_str().unwrap();
     let template = std::fs::read_dir(root.join("notifications"))

@@ -25,26 +25,7 @@ async fn listed(app: &TestApp, pid: &str, date: &str) -> (String, Value) {
         ))
         .await;
     assert_eq!(s, 200, "{r}");
-    r["parameter"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["name"] == "tier")
-        .find_map(|t| {
-            let m = t["part"].as_array().unwrap().iter().find(|m| {
-                m["name"] == "member"
-                    && common::part(m, "patient")["valueReference"]["reference"]
-                        == format!("Patient/{pid}")
-            })?;
-            Some((
-                common::part(t, "code")["valueCode"]
-                    .as_str()
-                    .unwrap()
-                    .to_string(),
-                m.clone(),
-            ))
-        })
-        .expect("the patient is listed")
+    common::registry_member(&r, pid).expect("the patient is listed")
 }
 
 fn override_of(pid: &str, tier: &str) -> Value {
@@ -139,13 +120,7 @@ async fn an_override_wins_until_it_expires_and_bad_ones_change_nothing() {
     assert_eq!(listed(&app, &pid, &day(31)).await.0, "high");
 
     // The kept assessment keeps the computed tier; the override is beside it.
-    let r = app
-        .client
-        .post(app.url(&format!("Organization/{PRACTICE}/$stratify")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    app.stratify(PRACTICE, "").await;
     let all = app
         .search_resources(&format!("RiskAssessment?subject=Patient/{pid}"))
         .await;
@@ -195,13 +170,7 @@ async fn a_recent_bh_admission_puts_a_patient_on_the_bh_registry() {
             .await;
         ids.push(format!("Patient/{pid}"));
     }
-    let r = app
-        .client
-        .post(app.url(&format!("Organization/{PRACTICE}/$stratify")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    app.stratify(PRACTICE, "").await;
     let (s, registry) = app
         .get_json(&format!("Organization/{PRACTICE}/$bh-registry"))
         .await;

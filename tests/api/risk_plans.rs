@@ -20,13 +20,7 @@ use crate::risk::with_notifications;
 const YEAR: &str = "periodStart=2026-01-01&periodEnd=2026-12-31";
 
 async fn stratify(app: &TestApp) {
-    let r = app
-        .client
-        .post(app.url("Organization/practice-0/$stratify"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    app.stratify("practice-0", "").await;
 }
 
 /// A milestone's (numerator, denominator) for 2026.

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use crate::fhir::id::derived;
 use crate::measure::catalog::Catalog;
+use crate::measure::record::as_list;
 use crate::measure::run::{MeasureTally, Period};
 use crate::rules::caregaps::{Episode, Finding, Found, changes};
 use crate::service::managed::{live, put};
@@ -97,16 +98,17 @@ impl FhirService {
                         ),
                         evidence: vec![format!("Measure/{}", def.id)],
                     };
-                    found.insert((patient.clone(), format!("measure:{}", def.id)), f);
+                    found.insert((patient.clone(), format!("measure:{}", def.cms)), f);
                 }
                 let screens: Vec<Value> = record
                     .all("Observation")
                     .iter()
                     .filter(|o| {
-                        crate::measure::record::as_list(&o["meta"]["tag"])
-                            .any(|t| t["system"] == DERIVED_TAG && t["code"] == "screening-result")
-                            && crate::measure::record::as_list(&o["meta"]["tag"])
-                                .any(|t| t["system"] == INSTRUMENT_TAG)
+                        let tag = |sys: &str, code: Option<&str>| {
+                            as_list(&o["meta"]["tag"])
+                                .any(|t| t["system"] == sys && code.is_none_or(|c| t["code"] == c))
+                        };
+                        tag(DERIVED_TAG, Some("screening-result")) && tag(INSTRUMENT_TAG, None)
                     })
                     .cloned()
                     .collect();

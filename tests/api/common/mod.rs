@@ -364,6 +364,19 @@ impl TestApp {
     }
 
     /// Stops the server gracefully and waits for the store to close.
+    /// `POST Organization/{org}/$stratify?{query}` as the practice's
+    /// client: 200, and its answer.
+    pub async fn stratify(&self, org: &str, query: &str) -> Value {
+        let r = self
+            .client
+            .post(self.url(&format!("Organization/{org}/$stratify?{query}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
     pub async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
@@ -424,6 +437,26 @@ pub fn gaps_document(doc: &Value) -> Vec<Value> {
         }
     }
     issues
+}
+
+/// Where `$risk-registry` lists `Patient/{pid}`: its tier's code and its
+/// `member` part.
+pub fn registry_member(registry: &Value, pid: &str) -> Option<(String, Value)> {
+    let patient = format!("Patient/{pid}");
+    registry["parameter"]
+        .as_array()?
+        .iter()
+        .filter(|p| p["name"] == "tier")
+        .find_map(|t| {
+            let m = t["part"].as_array()?.iter().find(|m| {
+                m["name"] == "member"
+                    && part(m, "patient")["valueReference"]["reference"] == patient
+            })?;
+            Some((
+                part(t, "code")["valueCode"].as_str()?.to_string(),
+                m.clone(),
+            ))
+        })
 }
 
 /// A top-level parameter of a Parameters resource (Null when absent).
