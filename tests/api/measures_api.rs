@@ -183,7 +183,7 @@ async fn care_gaps_follow_the_inverse_measure_and_access_is_checked_both_ways() 
         .iter()
         .map(|p| {
             let doc = &p["resource"];
-            let issue = common::gaps_document(doc).remove(0);
+            let issue = common::reports::gaps_document(doc).remove(0);
             assert_eq!(issue["code"]["coding"][0]["code"], "CAREGAP");
             patient_id(&issue["patient"]["reference"])
         })

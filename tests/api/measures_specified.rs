@@ -141,7 +141,7 @@ async fn specified_measures_report_the_hand_worked_counts() {
     // Care gaps: b, turning 2 unscreened, has an open NQF 1448 gap.
     let path = format!("Measure/$care-gaps?{PERIOD}&measureId=NQF1448-2025&subject=Patient/b");
     let gaps = app.json_as(&reporting, &path).await;
-    let issue = &common::gaps_document(&gaps["parameter"][0]["resource"])[0];
+    let issue = &common::reports::gaps_document(&gaps["parameter"][0]["resource"])[0];
     assert_eq!(issue["code"]["coding"][0]["code"], "CAREGAP");
     assert_eq!(issue["patient"]["reference"], "Patient/b");
     let path = format!("Measure/$care-gaps?{PERIOD}&measureId=NQF1448-2025&subject=Patient/a");

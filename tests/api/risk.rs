@@ -187,7 +187,7 @@ async fn strata_are_kept_as_risk_assessments_with_their_history() {
     // The stored stratum is the registry's for today (the tiers themselves
     // are checked against the generator above, on its own day).
     let (_, registry) = app.get_json("Organization/practice-0/$risk-registry").await;
-    let (code, member) = common::registry_member(&registry, pid).unwrap();
+    let (code, member) = common::reports::registry_member(&registry, pid).unwrap();
     assert_eq!(
         (tier, serde_json::json!(before)),
         (

@@ -25,7 +25,7 @@ async fn listed(app: &TestApp, pid: &str, date: &str) -> (String, Value) {
         ))
         .await;
     assert_eq!(s, 200, "{r}");
-    common::registry_member(&r, pid).expect("the patient is listed")
+    common::reports::registry_member(&r, pid).expect("the patient is listed")
 }
 
 fn override_of(pid: &str, tier: &str) -> Value {

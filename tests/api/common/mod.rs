@@ -398,67 +398,6 @@ pub fn part(p: &Value, name: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// The DetectedIssues of a DEQM gaps-in-care document, checking its shape:
-/// a `document` Bundle opening with its Composition (LOINC 96315-7), whose
-/// sections point at a MeasureReport (`focus`) and DetectedIssues (`entry`)
-/// in the Bundle, all about the Patient the Bundle holds.
-pub fn gaps_document(doc: &Value) -> Vec<Value> {
-    assert_eq!(doc["type"], "document", "{doc}");
-    assert!(doc["identifier"]["value"].is_string() && doc["timestamp"].is_string());
-    let entries = doc["entry"].as_array().expect("entries");
-    let by_url = |u: &Value| {
-        entries
-            .iter()
-            .find(|e| &e["fullUrl"] == u)
-            .map(|e| e["resource"].clone())
-            .unwrap_or_else(|| panic!("{u} is not in the document"))
-    };
-    let composition = &entries[0]["resource"];
-    assert_eq!(composition["resourceType"], "Composition");
-    assert_eq!(composition["type"]["coding"][0]["code"], "96315-7");
-    let subject = composition["subject"]["reference"].clone();
-    assert!(
-        entries
-            .iter()
-            .any(|e| e["resource"]["resourceType"] == "Patient"
-                && format!("Patient/{}", e["resource"]["id"].as_str().unwrap()) == subject),
-        "the Patient is in the document"
-    );
-    let mut issues = Vec::new();
-    for section in composition["section"].as_array().expect("sections") {
-        let report = by_url(&section["focus"]["reference"]);
-        assert_eq!(report["resourceType"], "MeasureReport");
-        assert_eq!(report["subject"]["reference"], subject);
-        for e in section["entry"].as_array().expect("section entries") {
-            let issue = by_url(&e["reference"]);
-            assert_eq!(issue["resourceType"], "DetectedIssue");
-            assert_eq!(issue["patient"]["reference"], subject);
-            issues.push(issue);
-        }
-    }
-    issues
-}
-
-/// Where `$risk-registry` lists `Patient/{pid}`: its tier's code and its
-/// `member` part.
-pub fn registry_member(registry: &Value, pid: &str) -> Option<(String, Value)> {
-    let patient = format!("Patient/{pid}");
-    registry["parameter"]
-        .as_array()?
-        .iter()
-        .filter(|p| p["name"] == "tier")
-        .find_map(|t| {
-            let m = t["part"].as_array()?.iter().find(|m| {
-                m["name"] == "member"
-                    && part(m, "patient")["valueReference"]["reference"] == patient
-            })?;
-            Some((
-                part(t, "code")["valueCode"].as_str()?.to_string(),
-                m.clone(),
-            ))
-        })
-}
-
 /// A top-level parameter of a Parameters resource (Null when absent).
 pub fn param(p: &Value, name: &str) -> Value {
     part(&serde_json::json!({ "part": p["parameter"] }), name)
