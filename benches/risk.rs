@@ -45,7 +45,9 @@ fn serve(db: &std::path::Path, config: &std::path::Path, restratify: &str) -> Se
         "--listen",
         "127.0.0.1:0",
     ])
-    .env("TANDEM_LOG__LEVEL", "warn")
+    // Error level: the bench's practice has no notification endpoint, so
+    // every ADT and safety notification is dead-lettered with a warning.
+    .env("TANDEM_LOG__LEVEL", "error")
     .env("TANDEM_AUTH__ENABLED", "false")
     .env("TANDEM_FEED__ENABLED", "false")
     .env("TANDEM_RISK__RESTRATIFY_SECS", restratify)

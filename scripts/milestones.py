@@ -131,7 +131,9 @@ def measure(program, version, blocks, row):
         "topic": [{"text": f"Building block {bb}: {blocks[bb]}"}],
     }
     if scoring == "proportion":
-        m["improvementNotation"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/measure-improvement-notation", "code": "increase"}]}
+        # Readmissions: lower is better (tracked; met when there are stays to track).
+        notation = "decrease" if computation and computation.startswith("readmissions") else "increase"
+        m["improvementNotation"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/measure-improvement-notation", "code": notation}]}
         m["group"] = [{"population": [
             {"code": {"coding": [{"system": POP, "code": c}]}, "description": d}
             for c, d in [("initial-population", "Patients the milestone is about"),

@@ -86,6 +86,57 @@ pub fn numbers(
     n
 }
 
+/// One hospital stay as the readmission numbers see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stay {
+    /// `Encounter/…`.
+    pub id: String,
+    pub patient: String,
+    /// The Encounter's class (v3 ActCode).
+    pub class: String,
+    pub admitted_ms: i64,
+    pub discharged_ms: Option<i64>,
+    /// For a mental-health or substance-use reason.
+    pub behavioral: bool,
+}
+
+/// Stays that count as an index stay or a readmission: inpatient and
+/// observation, not an ED visit that ended at the door.
+fn inpatient(s: &Stay) -> bool {
+    matches!(
+        s.class.as_str(),
+        "IMP" | "ACUTE" | "NONAC" | "OBSENC" | "SS"
+    )
+}
+
+/// All-cause 30-day readmissions (Maine's Health Homes measure): the index
+/// stays discharged in `[start, end)` — only those for a mental-health
+/// reason when `behavioral_only` — and of them those followed by another
+/// inpatient admission of the same patient within 30 days of the discharge.
+/// Lower is better. Each list holds `Encounter/…` of the index stays.
+pub fn readmissions(stays: &[Stay], start: i64, end: i64, behavioral_only: bool) -> Ratio {
+    let mut r = Ratio::default();
+    for s in stays.iter().filter(|s| inpatient(s)) {
+        let Some(out) = s.discharged_ms.filter(|d| (start..end).contains(d)) else {
+            continue;
+        };
+        if behavioral_only && !s.behavioral {
+            continue;
+        }
+        r.denominator.push(s.id.clone());
+        let back = stays.iter().any(|b| {
+            b.id != s.id
+                && b.patient == s.patient
+                && inpatient(b)
+                && crate::rules::transitions::is_readmission(out, b.admitted_ms)
+        });
+        if back {
+            r.numerator.push(s.id.clone());
+        }
+    }
+    r
+}
+
 /// Nearest-rank quantile of sorted values.
 fn quantile(sorted: &[f64], q: f64) -> f64 {
     let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
@@ -106,6 +157,41 @@ mod tests {
             due_ms: at + due_h * H,
             done_ms: done_h.map(|d| at + d * H),
         }
+    }
+
+    #[test]
+    fn readmissions_count_index_stays_discharged_in_the_period_and_followed_within_30_days() {
+        const D: i64 = 24 * H;
+        let stay = |id: &str, p: &str, class: &str, from: i64, to: i64, bh: bool| Stay {
+            id: id.into(),
+            patient: p.into(),
+            class: class.into(),
+            admitted_ms: from * D,
+            discharged_ms: Some(to * D),
+            behavioral: bh,
+        };
+        let stays = vec![
+            // a: discharged day 10, back on day 40 (30 days later): counted.
+            stay("a1", "a", "IMP", 5, 10, true),
+            stay("a2", "a", "IMP", 40, 45, false),
+            // b: back on day 41 (31 days): not a readmission.
+            stay("b1", "b", "IMP", 5, 10, false),
+            stay("b2", "b", "IMP", 41, 44, false),
+            // c: an ED visit is neither an index stay nor a readmission.
+            stay("c1", "c", "IMP", 5, 10, false),
+            stay("c2", "c", "EMER", 12, 12, false),
+            stay("c3", "c", "EMER", 1, 2, false),
+            // d: discharged before the period.
+            stay("d1", "d", "IMP", 0, 1, false),
+            stay("d2", "d", "IMP", 9, 12, false),
+        ];
+        let all = readmissions(&stays, 2 * D, 60 * D, false);
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(all.denominator, ids(&["a1", "a2", "b1", "b2", "c1", "d2"]));
+        assert_eq!(all.numerator, ids(&["a1"]));
+        // Mental-health index stays only: a's first.
+        let mh = readmissions(&stays, 2 * D, 60 * D, true);
+        assert_eq!((mh.numerator, mh.denominator), (ids(&["a1"]), ids(&["a1"])));
     }
 
     #[test]

@@ -275,6 +275,50 @@ async fn an_admission_within_30_days_of_a_discharge_is_a_readmission() {
     app.stop().await;
 }
 
+/// The HIE's messages can cross: a readmission's admission that arrives
+/// before the earlier stay's discharge is flagged when the discharge comes,
+/// once, naming that stay.
+#[tokio::test]
+async fn a_late_discharge_flags_the_readmission_already_on_file() {
+    let (app, _hook) = start(false).await;
+    let pid = our_patient(&app, json!({"system": MRN, "value": PATIENT_ID})).await;
+    let mut again = message(
+        "admit-notification-message-bundle-01.json",
+        "second-stay-admit",
+    );
+    again["timestamp"] = json!("2018-11-10T10:00:00Z");
+    let enc = &mut again["entry"][1]["resource"];
+    enc["identifier"][0]["value"] = json!("second-stay");
+    enc["period"] = json!({"start": "2018-11-10T08:00:00Z"});
+    send(&app, &again).await;
+    let flags = format!("Flag?patient=Patient/{pid}");
+    assert!(app.search_resources(&flags).await.is_empty());
+    send(
+        &app,
+        &example("discharge-notification-message-bundle-01.json"),
+    )
+    .await;
+    let found = app.search_resources(&flags).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    let stays = app
+        .search_resources(&format!("Encounter?subject=Patient/{pid}"))
+        .await;
+    let first = stays
+        .iter()
+        .find(|e| e["identifier"][0]["value"] != "second-stay")
+        .unwrap();
+    assert_eq!(
+        found[0]["extension"][0]["valueReference"]["reference"],
+        format!("Encounter/{}", first["id"].as_str().unwrap())
+    );
+    // The same discharge again flags nothing more.
+    let mut repeat = example("discharge-notification-message-bundle-01.json");
+    repeat["id"] = json!("discharge-sent-again");
+    send(&app, &repeat).await;
+    assert_eq!(app.search_resources(&flags).await.len(), 1);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn held_messages_are_filed_when_the_patient_arrives() {
     let (app, _hook) = start(false).await;

@@ -70,6 +70,10 @@ pub struct Milestone {
     pub computation: Option<String>,
     /// The share (0–1) or count it is held against; none: any evidence meets it.
     pub threshold: Option<f64>,
+    /// Lower is better (the Measure's `improvementNotation` is `decrease`,
+    /// e.g. readmissions): the share is held under the threshold, and with
+    /// none the milestone is met when it is tracked (a denominator exists).
+    pub lower_is_better: bool,
     /// Distinct instruments that must be in use (BB7.Y1.2: two).
     pub min_instruments: Option<u8>,
     pub title: String,
@@ -166,6 +170,7 @@ fn parse(m: &Value) -> Result<Milestone, String> {
         evidence,
         computation,
         threshold: part("threshold").and_then(|e| e["valueDecimal"].as_f64()),
+        lower_is_better: m["improvementNotation"]["coding"][0]["code"] == "decrease",
         min_instruments: int("minimumInstruments"),
         title: m["description"].as_str().unwrap_or_default().to_string(),
         measure: m.clone(),

@@ -90,6 +90,15 @@ pub fn assess<'a>(m: &'a Milestone, finding: Finding, open: bool) -> Assessment<
             also,
         } => match (share(numerator.len(), denominator.len()), m.threshold) {
             (None, _) => (short, Some("nothing in the denominator".to_string())),
+            (Some(s), Some(t)) if m.lower_is_better && s > t => (
+                short,
+                Some(format!(
+                    "{:.1}% is above the {:.0}% ceiling",
+                    s * 100.0,
+                    t * 100.0
+                )),
+            ),
+            (Some(_), _) if m.lower_is_better => (Status::Met, None),
             (Some(s), Some(t)) if s < t => (
                 short,
                 Some(format!(

@@ -136,6 +136,28 @@ fn ratio(n: usize, d: usize) -> Finding {
 }
 
 #[test]
+fn readmissions_are_lower_is_better_and_met_when_tracked() {
+    let me = MilestoneCatalog::load("maine-health-homes").unwrap();
+    let mut readmit = milestone(&me, "HH.READMIT");
+    assert!(readmit.lower_is_better && readmit.threshold.is_none());
+    // Tracked: any share with stays to count is met, none readmitted too.
+    assert_eq!(assess(&readmit, ratio(0, 40), false).status, Status::Met);
+    assert_eq!(assess(&readmit, ratio(9, 40), false).status, Status::Met);
+    assert_eq!(assess(&readmit, ratio(0, 0), false).status, Status::NotMet);
+    // With a ceiling, a higher share is not met, the ceiling itself is.
+    readmit.threshold = Some(0.15);
+    assert_eq!(assess(&readmit, ratio(6, 40), false).status, Status::Met);
+    let over = assess(&readmit, ratio(7, 40), false);
+    assert_eq!(over.status, Status::NotMet);
+    assert_eq!(
+        over.reason.as_deref(),
+        Some("17.5% is above the 15% ceiling")
+    );
+    assert!(milestone(&me, "HH.READMIT-MH").lower_is_better);
+    assert!(!milestone(&me, "HH.SCREEN").lower_is_better);
+}
+
+#[test]
 fn thresholds_are_met_at_the_share_and_not_below() {
     let c = catalog();
     let bb7 = milestone(&c, "BB7.Y1.2");

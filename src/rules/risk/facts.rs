@@ -85,7 +85,7 @@ pub struct RiskFacts {
 
 /// Whether an encounter's reason is a mental-health or substance-use
 /// condition (ICD-10-CM chapter F, or a behavioral kind above).
-fn behavioral_reason(e: &Value) -> bool {
+pub fn behavioral_reason(e: &Value) -> bool {
     as_list(&e["reasonCode"]).any(|c| {
         codings(c).any(|(system, code)| system == ICD10 && code.starts_with('F'))
             || matches!(kind_of(c), Some("serious-mental-illness" | "substance-use"))

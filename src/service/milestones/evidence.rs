@@ -349,6 +349,14 @@ impl FhirService {
                 self.care_gaps_managed(ctx, (scope.start_ms, scope.end_ms))
                     .await?
             }
+            "readmissions-30d" => {
+                self.readmission_finding(ctx, (scope.start_ms, scope.end_ms), false)
+                    .await?
+            }
+            "readmissions-30d-mental-health" => {
+                self.readmission_finding(ctx, (scope.start_ms, scope.end_ms), true)
+                    .await?
+            }
             "total-cost" => Finding::Missing(CLAIMS.into()),
             "cqm-submissions" => self.cqm_submissions(ctx, scope).await?,
             other => Finding::Missing(format!(

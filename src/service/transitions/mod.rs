@@ -10,6 +10,8 @@ pub(crate) mod followup_evidence;
 mod messaging;
 pub(crate) mod overdue;
 pub(crate) mod patient_match;
+mod readmissions;
+mod readmit;
 pub(crate) mod receive;
 mod report;
 

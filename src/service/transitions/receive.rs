@@ -6,12 +6,10 @@
 
 use serde_json::{Value, json};
 
-use crate::fhir::datetime::{format_instant, format_instant_ms, parse_range};
+use crate::fhir::datetime::{format_instant, parse_range};
 use crate::fhir::id::derived;
 use crate::fhir::message::{Notification, check, focus_encounter, resolve};
-use crate::rules::transitions::{
-    Event, HOSPITAL_CLASSES, follow_ups, is_readmission, merge, readmission_window_start,
-};
+use crate::rules::transitions::{Event, follow_ups, merge};
 use crate::service::ServiceError;
 use crate::service::fhir_api::resource::Stamper;
 use crate::service::managed::{self, create_once, live, put};
@@ -152,6 +150,7 @@ impl Unit<'_> {
         self.provenance(entries, &id, &n.message_id)?;
         if event == Event::Discharge {
             self.follow_up(enc, &enc_id, pid)?;
+            self.readmitted_after(enc, &enc_id, pid)?;
         }
         if event == Event::Admit {
             self.readmission(enc, &enc_id, pid)?;
@@ -204,7 +203,7 @@ impl Unit<'_> {
         Ok(released)
     }
 
-    fn find(
+    pub(super) fn find(
         &mut self,
         rt: &str,
         pairs: Vec<(String, String)>,
@@ -321,61 +320,6 @@ impl Unit<'_> {
                 "restriction": { "period": { "start": enc["period"]["end"], "end": format_instant(due) } },
             });
             create_once(self.tx, self.st, "Task", &id, task)?;
-        }
-        Ok(())
-    }
-
-    /// A Flag when this admission follows a discharge by at most 30 days.
-    fn readmission(&mut self, enc: &Value, enc_id: &str, pid: &str) -> Result<(), StoreError> {
-        let Some(start) = enc["period"]["start"].as_str().and_then(parse_range) else {
-            return Ok(());
-        };
-        // Only stays that ended inside the window and before this admission
-        // (`eb`: the whole period before it): a patient's whole history would
-        // be read and parsed on the writer thread for every admission.
-        let prior = self.find(
-            "Encounter",
-            vec![
-                ("subject".into(), format!("Patient/{pid}")),
-                ("status".into(), "finished".into()),
-                (
-                    "date".into(),
-                    format!(
-                        "ge{}",
-                        format_instant_ms(readmission_window_start(start.start))
-                    ),
-                ),
-                (
-                    "date".into(),
-                    format!("eb{}", format_instant_ms(start.start)),
-                ),
-            ],
-            200,
-        )?;
-        let hit = prior.iter().find(|p| {
-            p["id"].as_str() != Some(enc_id)
-                && p["class"]["code"]
-                    .as_str()
-                    .is_some_and(|c| HOSPITAL_CLASSES.contains(&c))
-                && p.pointer("/period/end")
-                    .and_then(Value::as_str)
-                    .and_then(parse_range)
-                    .is_some_and(|end| is_readmission(end.start, start.start))
-        });
-        if let Some(prior) = hit {
-            let id = derived("readm", enc_id);
-            let flag = json!({
-                "resourceType": "Flag", "id": id,
-                "meta": { "tag": [{ "system": TOC_CS, "code": "readmission" }] },
-                "status": "active",
-                "category": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/flag-category", "code": "clinical" }] }],
-                "code": { "coding": [{ "system": TOC_CS, "code": "readmission-30d" }], "text": "Readmitted within 30 days of a discharge" },
-                "subject": { "reference": format!("Patient/{pid}") },
-                "period": { "start": enc["period"]["start"] },
-                "encounter": { "reference": format!("Encounter/{enc_id}") },
-                "extension": [{ "url": "http://hl7.org/fhir/StructureDefinition/flag-detail", "valueReference": { "reference": format!("Encounter/{}", prior["id"].as_str().unwrap_or_default()) } }],
-            });
-            create_once(self.tx, self.st, "Flag", &id, flag)?;
         }
         Ok(())
     }
