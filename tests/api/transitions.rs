@@ -291,6 +291,12 @@ async fn a_late_discharge_flags_the_readmission_already_on_file() {
     enc["identifier"][0]["value"] = json!("second-stay");
     enc["period"] = json!({"start": "2018-11-10T08:00:00Z"});
     send(&app, &again).await;
+    // An office visit the EHR recorded after the stay is no admission.
+    let visit = json!({"resourceType": "Encounter", "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        "subject": {"reference": format!("Patient/{pid}")},
+        "period": {"start": "2018-11-01T09:00:00Z", "end": "2018-11-01T09:30:00Z"}});
+    assert_eq!(app.post("Encounter", &visit).await.status(), 201);
     let flags = format!("Flag?patient=Patient/{pid}");
     assert!(app.search_resources(&flags).await.is_empty());
     send(
@@ -305,7 +311,7 @@ async fn a_late_discharge_flags_the_readmission_already_on_file() {
         .await;
     let first = stays
         .iter()
-        .find(|e| e["identifier"][0]["value"] != "second-stay")
+        .find(|e| e["class"]["code"] != "AMB" && e["identifier"][0]["value"] != "second-stay")
         .unwrap();
     assert_eq!(
         found[0]["extension"][0]["valueReference"]["reference"],

@@ -66,9 +66,9 @@ impl Unit<'_> {
         Ok(())
     }
 
-    /// On a hospital or ED discharge: the admissions already on file that
-    /// began within 30 days after it (their discharge message came late)
-    /// are readmissions too.
+    /// On a hospital or ED discharge: the hospital or ED admissions already
+    /// on file that began within 30 days after it (this discharge message
+    /// came late) are readmissions too.
     pub(super) fn readmitted_after(
         &mut self,
         enc: &Value,
@@ -94,7 +94,9 @@ impl Unit<'_> {
             let Some(id) = l["id"].as_str().filter(|id| *id != enc_id) else {
                 continue;
             };
+            // An admission, not an office visit the EHR recorded meanwhile.
             if l["status"] != "entered-in-error"
+                && hospital(&l)
                 && time(&l, "/period/start").is_some_and(|start| is_readmission(end, start))
             {
                 let id = id.to_string();
