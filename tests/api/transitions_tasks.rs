@@ -58,6 +58,50 @@ async fn follow_up_tasks_complete_when_the_evidence_arrives() {
     app.stop().await;
 }
 
+/// The EHR's follow-up can be on file before the HIE's discharge message
+/// arrives: the Tasks are then created done, by the earliest evidence at or
+/// after the discharge — not by a visit before it.
+#[tokio::test]
+async fn evidence_already_on_file_completes_the_tasks_as_they_are_created() {
+    let (app, _hook) = start(false).await;
+    let pid = our_patient(&app, json!({"system": MRN, "value": PATIENT_ID})).await;
+    let visit = |start: &str| {
+        json!({"resourceType": "Encounter", "status": "finished", "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "VR"},
+        "subject": {"reference": format!("Patient/{pid}")}, "period": {"start": start}})
+    };
+    app.create(&visit("2018-10-22T09:00:00Z")).await;
+    // Written out of order: the later one first.
+    app.create(&visit("2018-10-29T09:00:00Z")).await;
+    let first = app.create(&visit("2018-10-26T09:00:00Z")).await;
+    send(
+        &app,
+        &example("discharge-notification-message-bundle-01.json"),
+    )
+    .await;
+    let tasks = app
+        .search_resources(&format!("Task?patient=Patient/{pid}"))
+        .await;
+    let task = |code: &str| {
+        tasks
+            .iter()
+            .find(|t| t["code"]["coding"][0]["code"] == code)
+            .unwrap()
+            .clone()
+    };
+    let contact = task("toc-contact");
+    assert_eq!(contact["status"], "completed");
+    assert_eq!(
+        contact["output"][0]["valueReference"]["reference"],
+        format!("Encounter/{}", first["id"].as_str().unwrap())
+    );
+    assert_eq!(
+        contact["executionPeriod"]["end"].as_str().unwrap()[..10],
+        *"2018-10-26"
+    );
+    assert_eq!(task("toc-medication-reconciliation")["status"], "requested");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn past_due_tasks_are_marked_overdue_and_on_time_ones_are_not() {
     // No periodic sweep: the test runs it with $sweep-overdue and awaits it.

@@ -13,6 +13,7 @@ use crate::rules::transitions::{Event, follow_ups, merge};
 use crate::service::ServiceError;
 use crate::service::fhir_api::resource::Stamper;
 use crate::service::managed::{self, create_once, live, put};
+use crate::service::transitions::followup_evidence;
 pub use crate::service::transitions::patient_match::TransitionRules;
 use crate::service::transitions::patient_match::the_one;
 use crate::store::outbox::OutboxMessage;
@@ -305,7 +306,7 @@ impl Unit<'_> {
         for (kind, due) in follow_ups(class, end.start) {
             let due = chrono::DateTime::from_timestamp_millis(due).unwrap_or_default();
             let id = derived("toc", &format!("{enc_id}|{}", kind.code()));
-            let task = json!({
+            let mut task = json!({
                 "resourceType": "Task", "id": id,
                 "meta": { "tag": [{ "system": TOC_CS, "code": kind.code() }] },
                 "status": "requested", "intent": "order", "priority": "routine",
@@ -319,6 +320,15 @@ impl Unit<'_> {
                 "authoredOn": format_instant(now),
                 "restriction": { "period": { "start": enc["period"]["end"], "end": format_instant(due) } },
             });
+            if self.tx.current("Task", &id)?.is_some() {
+                continue;
+            }
+            let patient = format!("Patient/{pid}");
+            if let Some((evidence, when)) =
+                followup_evidence::on_file(self.tx, self.st, kind, &patient, end.start)?
+            {
+                followup_evidence::completed_by(&mut task, &evidence, when);
+            }
             create_once(self.tx, self.st, "Task", &id, task)?;
         }
         Ok(())
