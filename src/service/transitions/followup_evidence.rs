@@ -58,7 +58,7 @@ fn evidence_of(rt: &str, v: &Value) -> Option<(FollowUp, String, i64)> {
             v["subject"]["reference"].as_str()?,
             v["sent"].as_str()?,
         ),
-        "Procedure" if v["status"] == "completed" && is_med_rec(&v) => (
+        "Procedure" if v["status"] == "completed" && is_med_rec(v) => (
             FollowUp::MedicationReconciliation,
             v["subject"]["reference"].as_str()?,
             v["performedDateTime"]
@@ -69,7 +69,7 @@ fn evidence_of(rt: &str, v: &Value) -> Option<(FollowUp, String, i64)> {
             if matches!(
                 v["status"].as_str(),
                 Some("final" | "amended" | "corrected")
-            ) && is_med_rec(&v) =>
+            ) && is_med_rec(v) =>
         {
             (
                 FollowUp::MedicationReconciliation,
