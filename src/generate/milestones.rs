@@ -1,6 +1,7 @@
 //! The milestone answers: per patient and period, whether the patient is
 //! active, empaneled, seen at a screening age and screened for behavioral
-//! health — worked out from the generator's model with a plain reading of
+//! health, and its hospital discharges with those followed by a visit
+//! within 7 days (BB9.Y2.1) — worked out from the generator's model with a plain reading of
 //! the definitions in docs/milestones.md, never through `measure/` — and
 //! per practice the counts, written to `milestones.json`. Also the program
 //! configuration (`program.toml`) that enrols the generated practices.
@@ -93,7 +94,36 @@ fn facts(c: &Chart, first: NaiveDate, last: NaiveDate) -> Value {
             screened.insert(("developmental".to_string(), "development"));
         }
     }
+    // BB9.Y2.1: stays discharged in the period, and of them those followed
+    // by a visit (office, telephone, virtual, home) from the discharge
+    // through 7 days after it.
+    let visits: Vec<chrono::NaiveDateTime> = c
+        .visits
+        .iter()
+        .map(|v| v.day.and_hms_opt(9, 0, 0).expect("a time"))
+        .chain(
+            c.hospice
+                .iter()
+                .map(|(_, d)| d.and_hms_opt(10, 0, 0).expect("a time")),
+        )
+        .collect();
+    let discharged: Vec<chrono::NaiveDateTime> = c
+        .stays
+        .iter()
+        .map(|s| s.discharged)
+        .filter(|t| first <= t.date() && t.date() <= last)
+        .collect();
+    let contacted = discharged
+        .iter()
+        .filter(|t| {
+            visits
+                .iter()
+                .any(|v| *t <= v && *v <= **t + chrono::Duration::days(7))
+        })
+        .count();
     json!({
+        "discharges": discharged.len(),
+        "contacted": contacted,
         "active": active,
         "empaneled": c.person.pcp.is_some(),
         "bands": bands,
@@ -119,6 +149,8 @@ struct Sums {
     seen: BTreeMap<(Vec<String>, bool), u64>,
     instruments: BTreeSet<String>,
     domains: BTreeSet<String>,
+    discharges: u64,
+    contacted: u64,
 }
 
 /// Per practice and period sums, accumulated as patients are written.
@@ -138,6 +170,8 @@ impl Totals {
             let active = f["active"] == true;
             s.active += u64::from(active);
             s.empaneled += u64::from(active && f["empaneled"] == true);
+            s.discharges += f["discharges"].as_u64().unwrap_or(0);
+            s.contacted += f["contacted"].as_u64().unwrap_or(0);
             let screened: Vec<&Value> = f["screened"].as_array().into_iter().flatten().collect();
             for pair in &screened {
                 s.instruments
@@ -176,6 +210,7 @@ impl Totals {
                 "activePatients": s.active, "empaneledPatients": s.empaneled,
                 "screeningDenominator": den, "screeningNumerator": num,
                 "instrumentsInUse": s.instruments, "bandsScreened": in_use,
+                "contactDenominator": s.discharges, "contactNumerator": s.contacted,
             });
         }
         Value::Object(out)

@@ -27,9 +27,20 @@ pub async fn generated_practice_at(
     clock: std::sync::Arc<dyn tandem::service::Clock>,
     tweak: impl FnOnce(&mut tandem::config::Config),
 ) -> (common::TestApp, tempfile::TempDir, std::path::PathBuf) {
+    generated_population((240, 3, 27), clock, tweak).await
+}
+
+/// `patients` generated in `practices` with `seed`, practice-0 served and
+/// loaded as [`generated_practice_at`] does.
+pub async fn generated_population(
+    (patients, practices, seed): (usize, usize, u64),
+    clock: std::sync::Arc<dyn tandem::service::Clock>,
+    tweak: impl FnOnce(&mut tandem::config::Config),
+) -> (common::TestApp, tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("gen");
-    tandem::generate::run(&common::population::options(&root, 240, 3, 27), |_| {}).unwrap();
+    let options = common::population::options(&root, patients, practices, seed);
+    tandem::generate::run(&options, |_| {}).unwrap();
     let generated = tandem::config::Config::load(
         Some(&root.join("program.toml")),
         &tandem::config::Overrides::default(),

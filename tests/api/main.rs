@@ -56,4 +56,5 @@ mod store_contract;
 mod switches;
 mod synthea;
 mod transitions;
+mod transitions_generated;
 mod transitions_tasks;
