@@ -31,7 +31,7 @@ mod measures_api;
 mod measures_specified;
 mod metadata;
 mod milestones;
-mod milestones_maine;
+mod milestones_hand_built;
 mod notifications;
 mod outbox_dead_letters;
 mod outbox_durability;

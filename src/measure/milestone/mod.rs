@@ -6,6 +6,7 @@
 pub mod attestation;
 pub mod catalog;
 pub mod continuity;
+pub mod decision_aids;
 pub mod population;
 pub mod program;
 pub mod standing;

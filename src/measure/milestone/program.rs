@@ -140,6 +140,11 @@ pub struct Enrolment {
     /// The facilitator coaching the practice (an Organization or user id).
     #[serde(default)]
     pub facilitator: Option<String>,
+    /// The preference-sensitive conditions the practice chose for decision
+    /// aids and self-management support (BB5.Y1.1): ICD-10-CM categories
+    /// (`M17`) or SNOMED CT codes. BB5.Y2.1–Y2.3 are computed from them.
+    #[serde(default)]
+    pub preference_sensitive: Vec<String>,
 }
 
 /// A calendar quarter.

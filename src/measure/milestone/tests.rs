@@ -248,6 +248,7 @@ fn the_calendar_phases_in_cqms_and_dates_the_submissions() {
         cohort: "adult".into(),
         start: d("2017-07-01"),
         facilitator: None,
+        preference_sensitive: Vec::new(),
     };
     e.check(std::slice::from_ref(&p)).unwrap();
     let t = &p.tracks[0];
@@ -311,6 +312,7 @@ fn quarters_fall_due_after_the_lag_and_catch_up_after_downtime() {
         cohort: "adult".into(),
         start: d("2017-08-15"),
         facilitator: None,
+        preference_sensitive: Vec::new(),
     };
     let names = |today: &str| -> Vec<String> {
         p.quarters_due(&e, d(today))

@@ -43,6 +43,8 @@ pub(crate) struct Inputs {
     pub transitions: Option<TocNumbers>,
     /// The payer lists in effect at the scope's end, read once for BB1 and BB3.
     pub lists: Vec<crate::service::attribution::ListInEffect>,
+    /// BB5.Y2.1–Y2.3's one reading.
+    pub decision_aids: Option<Finding>,
 }
 
 fn ratio(r: &Ratio) -> Finding {
@@ -101,6 +103,7 @@ impl FhirService {
             "risk-stratified",
             "high-risk-care-plans",
             "bh-high-risk-registry",
+            "decision-aids",
         ]);
         if tally || needs(&["provider-cqm-reports"]) {
             inputs.staff = self.staff(ctx).await?;
@@ -119,6 +122,10 @@ impl FhirService {
         }
         if needs(&["attributed-lives", "attribution-reconciled"]) {
             inputs.lists = self.attribution_lists(ctx, scope.end_ms).await?;
+        }
+        if needs(&["decision-aids"]) {
+            let active = &inputs.patients.as_ref().expect("gathered").active;
+            inputs.decision_aids = Some(self.decision_aids(ctx, active).await?);
         }
         if needs(&["discharge-contact", "transition-measures"]) {
             inputs.transitions = Some(
@@ -357,6 +364,7 @@ impl FhirService {
                 self.readmission_finding(ctx, (scope.start_ms, scope.end_ms), true)
                     .await?
             }
+            "decision-aids" => inputs.decision_aids.clone().expect("gathered"),
             "total-cost" => Finding::Missing(CLAIMS.into()),
             "cqm-submissions" => self.cqm_submissions(ctx, scope).await?,
             other => Finding::Missing(format!(

@@ -7,6 +7,7 @@
 
 mod attest;
 mod attributed;
+mod decision_aids;
 mod evaluate;
 pub(crate) mod evidence;
 mod patients;
