@@ -178,8 +178,8 @@ async fn decision_aids_count_the_chosen_conditions_patients_with_a_tool_in_their
         for (i, code) in [(0, "M17.11"), (1, "M17.0"), (2, "M16.0"), (3, "M17.9")] {
             app.create(&condition(&ids[i], code)).await;
         }
-        for i in 0..3 {
-            app.create(&visit(&ids[i])).await;
+        for id in &ids[..3] {
+            app.create(&visit(id)).await;
         }
         app.create(&plan(&ids[0], "decision-aid")).await;
         app.create(&plan(&ids[1], "outreach")).await;
