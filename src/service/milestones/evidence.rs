@@ -45,6 +45,8 @@ pub(crate) struct Inputs {
     pub lists: Vec<crate::service::attribution::ListInEffect>,
     /// BB5.Y2.1–Y2.3's one reading.
     pub decision_aids: Option<Finding>,
+    /// The kept risk strata, read once for BB6.Y2.2 and BB10.Y2.2.
+    pub strata: Option<HashMap<String, crate::service::risk::Kept>>,
 }
 
 fn ratio(r: &Ratio) -> Finding {
@@ -122,6 +124,9 @@ impl FhirService {
         }
         if needs(&["attributed-lives", "attribution-reconciled"]) {
             inputs.lists = self.attribution_lists(ctx, scope.end_ms).await?;
+        }
+        if needs(&["high-risk-care-plans", "bh-high-risk-registry"]) {
+            inputs.strata = Some(self.kept_strata(ctx).await?);
         }
         if needs(&["decision-aids"]) {
             let active = &inputs.patients.as_ref().expect("gathered").active;
@@ -346,11 +351,13 @@ impl FhirService {
             }
             "high-risk-care-plans" => {
                 let t = inputs.patients.as_ref().expect("gathered");
-                self.high_risk_planned(ctx, &t.empaneled).await?
+                let kept = inputs.strata.as_ref().expect("gathered");
+                self.high_risk_planned(ctx, &t.empaneled, kept).await?
             }
             "bh-high-risk-registry" => {
                 let t = inputs.patients.as_ref().expect("gathered");
-                self.bh_outreach_done(ctx, &t.empaneled).await?
+                let kept = inputs.strata.as_ref().expect("gathered");
+                self.bh_outreach_done(ctx, &t.empaneled, kept).await?
             }
             "care-gaps-managed" => {
                 self.care_gaps_managed(ctx, (scope.start_ms, scope.end_ms))

@@ -11,6 +11,7 @@ mod registry;
 
 pub use assess::Passes;
 pub use hook::RiskHook;
+pub(crate) use registry::Kept;
 
 use std::collections::BTreeMap;
 

@@ -95,8 +95,8 @@ impl FhirService {
         &self,
         ctx: &AccessContext,
         empaneled: &[String],
+        kept: &HashMap<String, Kept>,
     ) -> Result<Finding, ServiceError> {
-        let kept = self.kept_strata(ctx).await?;
         let method = &self.settings.risk;
         let planned: HashSet<String> = self
             .find_map(ctx, "CarePlan", &[("status", "active".into())], |p| {
@@ -132,8 +132,8 @@ impl FhirService {
         &self,
         ctx: &AccessContext,
         empaneled: &[String],
+        kept: &HashMap<String, Kept>,
     ) -> Result<Finding, ServiceError> {
-        let kept = self.kept_strata(ctx).await?;
         let outreach = self.outreach(ctx).await?;
         let denominator: Vec<String> = empaneled
             .iter()
