@@ -1,6 +1,7 @@
 //! The one test harness: a real server on port 0 with its own temporary
 //! SQLite database, spoken to over real HTTP.
 
+pub mod access;
 pub mod adt;
 pub mod fake_partner;
 pub mod hook;
@@ -185,42 +186,6 @@ impl TestApp {
     pub async fn client_for(&self, id: &str, role: Role, org: &str, scopes: &str) -> Client {
         let token = self.token_for(id, role, org, scopes).await;
         bearer_client(&token)
-    }
-
-    /// The generated program's staff (`colorado-sim`) and practice-0's
-    /// facilitator (`facilitator-1`): reporting clients that oversee the
-    /// practice, each with its organization.
-    pub async fn overseers(&self) -> Vec<(&'static str, Client)> {
-        let mut out = Vec::new();
-        for org in ["colorado-sim", "facilitator-1"] {
-            let id = format!("{org}-staff");
-            out.push((
-                org,
-                self.client_for(&id, Role::Reporting, org, "system/*.rs")
-                    .await,
-            ));
-        }
-        out
-    }
-
-    /// Program staff and the facilitator read `path` in practice-0: each
-    /// gets 200 and numbers, never a patient. Returns their answers.
-    pub async fn overseers_see_numbers_only(&self, path: &str) -> Vec<Value> {
-        let url = self.url(path);
-        let mut out = Vec::new();
-        for (org, c) in self.overseers().await {
-            let r = c
-                .get(&url)
-                .header("x-tandem-tenant", "practice-0")
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200, "{org} {path}");
-            let b: Value = r.json().await.unwrap();
-            assert!(!b.to_string().contains("Patient/"), "{org}: {b}");
-            out.push(b);
-        }
-        out
     }
 
     pub async fn token_for(&self, id: &str, role: Role, org: &str, scopes: &str) -> String {
