@@ -208,6 +208,17 @@ async fn unknown_patients_are_held_and_demographics_match_only_when_configured()
     app.stop().await;
 }
 
+/// The example admission as message `id` for the stay `stay`, admitted at
+/// `start` and sent at `sent`.
+fn admit(id: &str, stay: &str, start: &str, sent: &str) -> Value {
+    let mut m = message("admit-notification-message-bundle-01.json", id);
+    m["timestamp"] = json!(sent);
+    let enc = &mut m["entry"][1]["resource"];
+    enc["identifier"][0]["value"] = json!(stay);
+    enc["period"] = json!({ "start": start });
+    m
+}
+
 #[tokio::test]
 async fn an_admission_within_30_days_of_a_discharge_is_a_readmission() {
     let (app, _hook) = start(false).await;
@@ -236,41 +247,44 @@ async fn an_admission_within_30_days_of_a_discharge_is_a_readmission() {
         "subject": {"reference": format!("Patient/{pid}")},
         "period": {"start": "2018-11-30T09:00:00Z", "end": "2018-11-30T09:30:00Z"}});
     assert_eq!(app.post("Encounter", &visit).await.status(), 201);
-    let mut after_visit = message(
-        "admit-notification-message-bundle-01.json",
-        "after-visit-admit",
-    );
-    after_visit["timestamp"] = json!("2018-12-05T10:00:00Z");
-    let enc = &mut after_visit["entry"][1]["resource"];
-    enc["identifier"][0]["value"] = json!("after-visit-stay");
-    enc["period"] = json!({"start": "2018-12-05T08:00:00Z"});
-    send(&app, &after_visit).await;
+    send(
+        &app,
+        &admit(
+            "after-visit-admit",
+            "after-visit-stay",
+            "2018-12-05T08:00:00Z",
+            "2018-12-05T10:00:00Z",
+        ),
+    )
+    .await;
     assert!(
         app.search_resources(&flags).await.is_empty(),
         "an office visit is not a discharge"
     );
-    let mut again = message(
-        "admit-notification-message-bundle-01.json",
-        "second-stay-admit",
-    );
-    again["timestamp"] = json!("2018-11-10T10:00:00Z");
-    let enc = &mut again["entry"][1]["resource"];
-    enc["identifier"][0]["value"] = json!("second-stay");
-    enc["period"] = json!({"start": "2018-11-10T08:00:00Z"});
-    send(&app, &again).await;
+    send(
+        &app,
+        &admit(
+            "second-stay-admit",
+            "second-stay",
+            "2018-11-10T08:00:00Z",
+            "2018-11-10T10:00:00Z",
+        ),
+    )
+    .await;
     let found = app.search_resources(&flags).await;
     assert_eq!(found.len(), 1);
     assert_eq!(found[0]["code"]["coding"][0]["code"], "readmission-30d");
     // 40 days later is not a readmission.
-    let mut late = message(
-        "admit-notification-message-bundle-01.json",
-        "third-stay-admit",
-    );
-    late["timestamp"] = json!("2018-12-20T10:00:00Z");
-    let enc = &mut late["entry"][1]["resource"];
-    enc["identifier"][0]["value"] = json!("third-stay");
-    enc["period"] = json!({"start": "2018-12-20T08:00:00Z"});
-    send(&app, &late).await;
+    send(
+        &app,
+        &admit(
+            "third-stay-admit",
+            "third-stay",
+            "2018-12-20T08:00:00Z",
+            "2018-12-20T10:00:00Z",
+        ),
+    )
+    .await;
     assert_eq!(app.search_resources(&flags).await.len(), 1);
     app.stop().await;
 }
@@ -282,15 +296,16 @@ async fn an_admission_within_30_days_of_a_discharge_is_a_readmission() {
 async fn a_late_discharge_flags_the_readmission_already_on_file() {
     let (app, _hook) = start(false).await;
     let pid = our_patient(&app, json!({"system": MRN, "value": PATIENT_ID})).await;
-    let mut again = message(
-        "admit-notification-message-bundle-01.json",
-        "second-stay-admit",
-    );
-    again["timestamp"] = json!("2018-11-10T10:00:00Z");
-    let enc = &mut again["entry"][1]["resource"];
-    enc["identifier"][0]["value"] = json!("second-stay");
-    enc["period"] = json!({"start": "2018-11-10T08:00:00Z"});
-    send(&app, &again).await;
+    send(
+        &app,
+        &admit(
+            "second-stay-admit",
+            "second-stay",
+            "2018-11-10T08:00:00Z",
+            "2018-11-10T10:00:00Z",
+        ),
+    )
+    .await;
     // An office visit the EHR recorded after the stay is no admission.
     let visit = json!({"resourceType": "Encounter", "status": "finished",
         "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
