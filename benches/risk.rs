@@ -148,12 +148,18 @@ async fn main() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let on = answers[0]["risk"]["asOf"].as_str().unwrap().to_string();
-    let mut want: BTreeMap<String, u64> = BTreeMap::new();
-    for a in &answers {
-        *want
-            .entry(a["risk"]["tier"].as_str().unwrap().to_string())
-            .or_default() += 1;
-    }
+    let want: BTreeMap<String, (String, u64)> = answers
+        .iter()
+        .map(|a| {
+            (
+                format!("Patient/{}", a["patient"].as_str().unwrap()),
+                (
+                    a["risk"]["tier"].as_str().unwrap().to_string(),
+                    a["risk"]["points"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect();
     let t = Instant::now();
     let r: Value = client
         .get(format!(
@@ -167,32 +173,59 @@ async fn main() {
         .await
         .unwrap();
     let registry = t.elapsed().as_secs_f64();
-    let got: BTreeMap<String, u64> = r["parameter"]
+    let part = |v: &Value, n: &str| {
+        v["part"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == n)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let mut got: BTreeMap<String, (String, u64)> = BTreeMap::new();
+    for t in r["parameter"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|p| p["name"] == "tier")
-        .map(|t| {
-            let part = |n: &str| {
-                t["part"]
-                    .as_array()
+    {
+        let code = part(t, "code")["valueCode"].as_str().unwrap().to_string();
+        for m in t["part"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["name"] == "member")
+        {
+            got.insert(
+                part(m, "patient")["valueReference"]["reference"]
+                    .as_str()
                     .unwrap()
-                    .iter()
-                    .find(|x| x["name"] == n)
-                    .unwrap()
-                    .clone()
-            };
-            (
-                part("code")["valueCode"].as_str().unwrap().to_string(),
-                part("count")["valueInteger"].as_u64().unwrap(),
-            )
-        })
-        .filter(|(_, n)| *n > 0)
+                    .to_string(),
+                (
+                    code.clone(),
+                    part(m, "points")["valueInteger"].as_u64().unwrap(),
+                ),
+            );
+        }
+    }
+    // Every patient's tier and points, as the generator computed them; the
+    // differences are listed (and fail the run at its end).
+    let differ: Vec<String> = want
+        .iter()
+        .filter(|(p, w)| got.get(*p) != Some(w))
+        .map(|(p, w)| format!("{p}: generator {w:?}, Tandem {:?}", got.get(p)))
         .collect();
-    assert_eq!(got, want, "the registry's tiers are the generator's");
+    let mut tiers: BTreeMap<&str, usize> = BTreeMap::new();
+    for (t, _) in got.values() {
+        *tiers.entry(t).or_default() += 1;
+    }
     println!(
-        "$risk-registry ({patients} patients, nothing written): {registry:.2}s; tiers {got:?}"
+        "$risk-registry ({patients} patients, nothing written): {registry:.2}s; tiers {tiers:?}; {} patient(s) differ from the generator",
+        differ.len()
     );
+    for d in differ.iter().take(10) {
+        println!("  {d}");
+    }
 
     let stratify = format!("{base}/Organization/practice-0/$stratify?careGaps=false");
     let (scratch, b) = timed_post(&client, &stratify).await;
@@ -239,5 +272,9 @@ async fn main() {
             .map(|r| r.round())
             .collect::<Vec<_>>(),
         (off - on) / off * 100.0
+    );
+    assert!(
+        differ.is_empty() && got.len() == want.len(),
+        "the registry's tiers are the generator's"
     );
 }

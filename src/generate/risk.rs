@@ -17,13 +17,14 @@ use super::people::age_on;
 /// The tier codes and their first point (the default method's table).
 const TIERS: [(&str, u32); 4] = [("low", 0), ("rising", 2), ("high", 4), ("complex", 7)];
 
-/// The latest complete total of `instrument` in `(from, on]`.
+/// The latest complete total of `instrument` in `(from, on]`; of several
+/// on that day, the highest.
 fn latest(c: &Chart, instrument: Instrument, from: NaiveDate, on: NaiveDate) -> Option<f64> {
     c.administrations
         .iter()
         .filter(|a| a.instrument == instrument && a.day > from && a.day <= on)
         .filter_map(|a| Some((a.day, expected_total(a)?)))
-        .max_by_key(|(day, _)| *day)
+        .max_by(|(d1, t1), (d2, t2)| d1.cmp(d2).then(t1.total_cmp(t2)))
         .map(|(_, t)| t)
 }
 

@@ -171,7 +171,10 @@ impl RiskFacts {
                 .and_then(|t| t["code"].as_str());
             if let (Some(i @ ("phq-9" | "gad-7")), Some(total), Some(day)) =
                 (instrument, o["valueQuantity"]["value"].as_f64(), day)
-                && latest.get(i).is_none_or(|(d, _, _)| day >= *d)
+                // The latest; of several that day, the highest (the worse reading).
+                && latest
+                    .get(i)
+                    .is_none_or(|(d, t, _)| day > *d || (day == *d && total > *t))
             {
                 latest.insert(i, (day, total, reference(o)));
             }

@@ -47,7 +47,8 @@ pub struct Method {
     pub conditions: BTreeMap<String, u32>,
     pub serious_mental_illness: u32,
     pub substance_use: u32,
-    /// Graded by the latest total in the look-back; the highest band reached counts.
+    /// Graded by the latest total in the look-back (the highest of several
+    /// that day); the highest band reached counts.
     pub phq9: Vec<Band>,
     pub gad7: Vec<Band>,
     /// Points per ED visit and per inpatient stay in the look-back, each up

@@ -29,8 +29,8 @@ impl Method {
         drivers.extend([
             ("serious-mental-illness".into(), format!("{} point(s): schizophrenia spectrum, bipolar disorder, or severe/psychotic major depression", self.serious_mental_illness)),
             ("substance-use".into(), format!("{} point(s): an alcohol or drug use disorder (not nicotine)", self.substance_use)),
-            ("phq-9".into(), format!("the latest PHQ-9 total in the look-back: {}", bands(&self.phq9, "points"))),
-            ("gad-7".into(), format!("the latest GAD-7 total in the look-back: {}", bands(&self.gad7, "points"))),
+            ("phq-9".into(), format!("the latest PHQ-9 total in the look-back (the highest of that day): {}", bands(&self.phq9, "points"))),
+            ("gad-7".into(), format!("the latest GAD-7 total in the look-back (the highest of that day): {}", bands(&self.gad7, "points"))),
             ("ed-visits".into(), format!("{} point(s) per ED visit in the look-back, at most {} visits", self.ed_visit, self.ed_visits_max)),
             ("inpatient-stays".into(), format!("{} point(s) per inpatient stay in the look-back, at most {} stays", self.inpatient_stay, self.inpatient_stays_max)),
             ("readmissions".into(), format!("{} point(s) per 30-day readmission in the look-back", self.readmission)),

@@ -301,3 +301,18 @@ fn an_override_missing_what_it_needs_is_read_as_an_error_naming_the_element() {
     let backwards = tier_override("a", "high", "2026-03-01", "2026-02-01", "final");
     assert!(overrides::read(&backwards, &m).is_err());
 }
+
+#[test]
+fn of_several_results_on_the_latest_day_the_highest_counts_whatever_their_order() {
+    for order in [[8.0, 16.0], [16.0, 8.0]] {
+        let record = Record::new(vec![
+            json!({"resourceType": "Patient", "id": "p", "birthDate": "1980-01-01"}),
+            result("a", "gad-7", "2026-05-01", order[0]),
+            result("b", "gad-7", "2026-05-01", order[1]),
+            result("earlier", "gad-7", "2026-04-01", 20.0),
+        ])
+        .unwrap();
+        let f = RiskFacts::of(&record, d("2026-09-30"), &Method::default());
+        assert_eq!(f.gad7.map(|(t, _)| t), Some(16.0), "{order:?}");
+    }
+}
