@@ -64,7 +64,10 @@ fn ms(text: &str) -> Option<i64> {
 }
 
 /// The Encounter to store for an event at `event_time`, or `None` when the
-/// stored one already reflects a later event (it stays as it is).
+/// stored one already reflects a later event (it stays as it is). At the
+/// same time, an admit never undoes a discharge: an ED visit that ends as
+/// it starts has both messages stamped alike, and the discharge must stand
+/// whichever arrives last.
 pub fn merge(stored: Option<&Value>, mut incoming: Value, event_time: &str) -> Option<Value> {
     let at = ms(event_time)?;
     let seen = stored.and_then(|s| {
@@ -75,7 +78,9 @@ pub fn merge(stored: Option<&Value>, mut incoming: Value, event_time: &str) -> O
             .as_str()
             .and_then(ms)
     });
-    if seen.is_some_and(|s| s > at) {
+    let ends = |v: &Value| v["period"]["end"].is_string();
+    let undoes_discharge = stored.is_some_and(|s| ends(s) && !ends(&incoming));
+    if seen.is_some_and(|s| s > at || (s == at && undoes_discharge)) {
         return None;
     }
     let mut ext = match incoming["extension"].take() {
@@ -194,6 +199,16 @@ mod tests {
             "the same time replaces (corrected content)"
         );
         assert_eq!(corrected["extension"].as_array().unwrap().len(), 1);
+        // An ED visit that ends as it starts: admit and discharge stamped
+        // alike; the discharge stands whichever arrives last.
+        let mut ended = enc("finished");
+        ended["period"]["end"] = json!("2026-03-01T10:00:00Z");
+        let at = "2026-03-01T10:20:00Z";
+        let discharged = merge(None, ended.clone(), at).unwrap();
+        assert_eq!(merge(Some(&discharged), enc("in-progress"), at), None);
+        let admitted = merge(None, enc("in-progress"), at).unwrap();
+        let then = merge(Some(&admitted), ended, at).unwrap();
+        assert_eq!(then["status"], "finished");
     }
 
     #[test]
