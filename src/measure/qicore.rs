@@ -21,6 +21,7 @@ use super::valueset::ValueSets;
 
 pub const LOINC: &str = "http://loinc.org";
 pub const SNOMED: &str = "http://snomed.info/sct";
+pub const ICD10: &str = "http://hl7.org/fhir/sid/icd-10-cm";
 pub const CPT: &str = "http://www.ama-assn.org/go/cpt";
 pub const HCPCS: &str = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets";
 const OBS_CATEGORY: &str = "http://terminology.hl7.org/CodeSystem/observation-category";

@@ -68,6 +68,17 @@ impl Record {
     }
 }
 
+/// Whether a Condition stands as Tandem's own rules read it (the risk
+/// method, the decision-aid registry): not resolved, inactive or in
+/// remission (an absent clinical status stands), not refuted or entered in
+/// error. Measures use QI-Core's stricter `qicore::is_active`.
+pub fn condition_stands(c: &Value) -> bool {
+    let status = c["clinicalStatus"]["coding"][0]["code"].as_str();
+    let verification = c["verificationStatus"]["coding"][0]["code"].as_str();
+    status.is_none_or(|s| matches!(s, "active" | "recurrence" | "relapse"))
+        && !matches!(verification, Some("refuted" | "entered-in-error"))
+}
+
 /// `(system, code)` of every coding in a CodeableConcept (or a bare Coding).
 pub fn codings(cc: &Value) -> impl Iterator<Item = (&str, &str)> {
     let list = match cc.get("coding") {

@@ -8,20 +8,15 @@
 
 use serde_json::Value;
 
-use crate::measure::record::{as_list, codings};
+use crate::measure::qicore::{ICD10, SNOMED};
+use crate::measure::record::{as_list, codings, condition_stands};
 
 pub const CARE_CS: &str = "http://tandem.health/fhir/CodeSystem/care-management";
 pub const TOOLS: [&str; 2] = ["decision-aid", "self-management-support"];
-const ICD10: &str = "http://hl7.org/fhir/sid/icd-10-cm";
-const SNOMED: &str = "http://snomed.info/sct";
 
 /// Whether the Condition stands and is one of `wanted`.
 pub fn names_condition(c: &Value, wanted: &[String]) -> bool {
-    let status = c["clinicalStatus"]["coding"][0]["code"].as_str();
-    let verification = c["verificationStatus"]["coding"][0]["code"].as_str();
-    let stands = status.is_none_or(|s| matches!(s, "active" | "recurrence" | "relapse"))
-        && !matches!(verification, Some("refuted" | "entered-in-error"));
-    stands
+    condition_stands(c)
         && codings(&c["code"]).any(|(system, code)| {
             wanted.iter().any(|w| match system {
                 ICD10 => code.starts_with(w.as_str()),

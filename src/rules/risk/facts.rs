@@ -11,10 +11,8 @@ use chrono::{Months, NaiveDate};
 use serde_json::Value;
 
 use crate::fhir::datetime::date_written;
-use crate::measure::record::{Record, as_list, codings};
-
-const ICD10: &str = "http://hl7.org/fhir/sid/icd-10-cm";
-const SNOMED: &str = "http://snomed.info/sct";
+use crate::measure::qicore::{ICD10, SNOMED};
+use crate::measure::record::{Record, as_list, codings, condition_stands};
 
 /// The chronic condition kinds the method can give points for.
 pub const CONDITION_KINDS: [&str; 5] = [
@@ -114,18 +112,13 @@ fn kind_of(code: &Value) -> Option<&'static str> {
     })
 }
 
-/// A condition that stands: not resolved, inactive or refuted, not
-/// entered in error, and begun by `on` when it says when.
+/// A condition that stands and had begun by `on` when it says when.
 fn standing(c: &Value, on: NaiveDate) -> bool {
-    let status = c["clinicalStatus"]["coding"][0]["code"].as_str();
-    let verification = c["verificationStatus"]["coding"][0]["code"].as_str();
     let onset = c["onsetDateTime"]
         .as_str()
         .or(c["recordedDate"].as_str())
         .and_then(date_written);
-    status.is_none_or(|s| matches!(s, "active" | "recurrence" | "relapse"))
-        && !matches!(verification, Some("refuted" | "entered-in-error"))
-        && onset.is_none_or(|d| d <= on)
+    condition_stands(c) && onset.is_none_or(|d| d <= on)
 }
 
 fn start_day(r: &Value, periods: &[&str]) -> Option<NaiveDate> {
