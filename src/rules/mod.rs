@@ -4,6 +4,9 @@
 //! patient's sex and birth date), the clock is passed in, and the service layer
 //! turns the results into FHIR resources inside the write transaction.
 
+/// Tag on every resource Tandem derives (how they are found again).
+pub const DERIVED_TAG: &str = "http://tandem.health/fhir/CodeSystem/derived";
+
 pub mod attribution;
 pub mod caregaps;
 pub mod careplan;

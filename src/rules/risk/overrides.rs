@@ -16,8 +16,8 @@ use crate::measure::record::as_list;
 
 /// The code system of the method's tiers.
 pub const TIER_CS: &str = "http://tandem.health/fhir/CodeSystem/risk-tier";
-/// The tag on the RiskAssessments Tandem keeps itself.
-pub const DERIVED_TAG: &str = "http://tandem.health/fhir/CodeSystem/derived";
+pub use crate::rules::DERIVED_TAG;
+/// The tag code of the RiskAssessments Tandem keeps itself.
 pub const DERIVED_CODE: &str = "risk-stratification";
 
 /// A care team's tier for a patient, from a day through the last day.

@@ -31,9 +31,14 @@ impl PostWriteHook for RiskHook {
             .iter()
             .filter(|w| w.resource_type == "RiskAssessment")
         {
-            let tandems =
-                |body: &str| serde_json::from_str::<Value>(body).is_ok_and(|v| is_derived(&v));
-            if w.previous.as_deref().is_some_and(tandems) || (!w.deleted && tandems(&w.body)) {
+            let parse = |body: &str| serde_json::from_str::<Value>(body).ok();
+            let ra = (!w.deleted).then(|| parse(&w.body)).flatten();
+            let was_tandems = w
+                .previous
+                .as_deref()
+                .and_then(parse)
+                .is_some_and(|v| is_derived(&v));
+            if was_tandems || ra.as_ref().is_some_and(is_derived) {
                 return Err(refused(format!(
                     "RiskAssessment/{}: the risk-stratification tag marks the assessments Tandem \
                      keeps itself from the method; a care team states its tier as an override, a \
@@ -42,13 +47,7 @@ impl PostWriteHook for RiskHook {
                     w.id
                 )));
             }
-            if w.deleted {
-                continue;
-            }
-            let Ok(ra) = serde_json::from_str::<Value>(&w.body) else {
-                continue;
-            };
-            if states_tier(&ra) && standing(&ra) {
+            if let Some(ra) = ra.filter(|ra| states_tier(ra) && standing(ra)) {
                 read(&ra, &self.0)
                     .map_err(|m| refused(format!("RiskAssessment/{}: {m}.", w.id)))?;
             }

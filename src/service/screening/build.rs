@@ -9,8 +9,7 @@ use super::extract::Source;
 use crate::rules::screening::catalog::{Code, TANDEM_BASE};
 use crate::rules::screening::{Domain, Outcome};
 
-/// Tag on every resource Tandem derives (how they are found again).
-pub const DERIVED_TAG: &str = "http://tandem.health/fhir/CodeSystem/derived";
+pub use crate::rules::DERIVED_TAG;
 /// Tags the instrument of a screening result.
 pub const INSTRUMENT_TAG: &str = "http://tandem.health/fhir/CodeSystem/instrument";
 /// Component codes of screening results.
