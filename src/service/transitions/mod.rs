@@ -10,7 +10,7 @@ pub(crate) mod followup_evidence;
 mod messaging;
 pub(crate) mod overdue;
 pub(crate) mod patient_match;
-mod readmissions;
+mod readmission_rates;
 mod readmit;
 pub(crate) mod receive;
 mod report;

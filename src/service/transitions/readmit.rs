@@ -14,7 +14,8 @@ use crate::service::managed::create_once;
 use crate::service::transitions::receive::{TOC_CS, Unit};
 use crate::store::StoreError;
 
-fn time(v: &Value, pointer: &str) -> Option<i64> {
+/// The instant (epoch ms, start of its range) at `pointer` in `v`.
+pub(super) fn time(v: &Value, pointer: &str) -> Option<i64> {
     v.pointer(pointer)
         .and_then(Value::as_str)
         .and_then(parse_range)

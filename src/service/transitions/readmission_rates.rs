@@ -6,21 +6,16 @@
 
 use serde_json::Value;
 
-use crate::fhir::datetime::parse_range;
 use crate::measure::milestone::standing::Finding;
 use crate::rules::risk::facts::behavioral_reason;
 use crate::rules::toc_numbers::{Stay, readmissions};
 use crate::rules::transitions::HOSPITAL_CLASSES;
+use crate::service::transitions::readmit::time;
 use crate::service::{FhirService, ServiceError};
 use crate::store::AccessContext;
 
 fn stay(e: &Value) -> Option<Stay> {
-    let time = |p: &str| {
-        e.pointer(p)
-            .and_then(Value::as_str)
-            .and_then(parse_range)
-            .map(|r| r.start)
-    };
+    let time = |p: &str| time(e, p);
     if matches!(e["status"].as_str(), Some("entered-in-error" | "cancelled")) {
         return None;
     }
