@@ -135,10 +135,12 @@ async fn readmissions_are_counted_overall_and_after_mental_health_stays() {
 #[tokio::test]
 async fn decision_aids_count_the_chosen_conditions_patients_with_a_tool_in_their_plan() {
     let visit = |pid: &str| {
-        json!({"resourceType": "Encounter", "status": "finished",
-        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-        "subject": {"reference": format!("Patient/{pid}")},
-        "period": {"start": "2026-03-02T09:00:00Z", "end": "2026-03-02T09:30:00Z"}})
+        common::encounter(
+            pid,
+            "AMB",
+            "2026-03-02T09:00:00Z",
+            Some("2026-03-02T09:30:00Z"),
+        )
     };
     let condition = |pid: &str, code: &str| {
         json!({"resourceType": "Condition",

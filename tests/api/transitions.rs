@@ -242,10 +242,12 @@ async fn an_admission_within_30_days_of_a_discharge_is_a_readmission() {
     assert!(app.search_resources(&flags).await.is_empty());
     // An office visit is not a discharge: an admission 5 days after one
     // (and 45 after the hospital stay) is not a readmission.
-    let visit = json!({"resourceType": "Encounter", "status": "finished",
-        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-        "subject": {"reference": format!("Patient/{pid}")},
-        "period": {"start": "2018-11-30T09:00:00Z", "end": "2018-11-30T09:30:00Z"}});
+    let visit = common::encounter(
+        &pid,
+        "AMB",
+        "2018-11-30T09:00:00Z",
+        Some("2018-11-30T09:30:00Z"),
+    );
     assert_eq!(app.post("Encounter", &visit).await.status(), 201);
     send(
         &app,
@@ -307,10 +309,12 @@ async fn a_late_discharge_flags_the_readmission_already_on_file() {
     )
     .await;
     // An office visit the EHR recorded after the stay is no admission.
-    let visit = json!({"resourceType": "Encounter", "status": "finished",
-        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-        "subject": {"reference": format!("Patient/{pid}")},
-        "period": {"start": "2018-11-01T09:00:00Z", "end": "2018-11-01T09:30:00Z"}});
+    let visit = common::encounter(
+        &pid,
+        "AMB",
+        "2018-11-01T09:00:00Z",
+        Some("2018-11-01T09:30:00Z"),
+    );
     assert_eq!(app.post("Encounter", &visit).await.status(), 201);
     let flags = format!("Flag?patient=Patient/{pid}");
     assert!(app.search_resources(&flags).await.is_empty());

@@ -24,10 +24,7 @@ async fn follow_up_tasks_complete_when_the_evidence_arrives() {
             .clone()
     };
     // An office visit before the discharge is not follow-up.
-    let visit = |start: &str| {
-        json!({"resourceType": "Encounter", "status": "finished", "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-        "subject": {"reference": format!("Patient/{pid}")}, "period": {"start": start}})
-    };
+    let visit = |start: &str| common::encounter(&pid, "AMB", start, None);
     app.create(&visit("2018-10-22T09:00:00Z")).await;
     let tasks = app
         .search_resources(&format!("Task?patient=Patient/{pid}"))
@@ -65,10 +62,7 @@ async fn follow_up_tasks_complete_when_the_evidence_arrives() {
 async fn evidence_already_on_file_completes_the_tasks_as_they_are_created() {
     let (app, _hook) = start(false).await;
     let pid = our_patient(&app, json!({"system": MRN, "value": PATIENT_ID})).await;
-    let visit = |start: &str| {
-        json!({"resourceType": "Encounter", "status": "finished", "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "VR"},
-        "subject": {"reference": format!("Patient/{pid}")}, "period": {"start": start}})
-    };
+    let visit = |start: &str| common::encounter(&pid, "VR", start, None);
     app.create(&visit("2018-10-22T09:00:00Z")).await;
     // Written out of order: the later one first.
     app.create(&visit("2018-10-29T09:00:00Z")).await;
@@ -159,9 +153,7 @@ async fn past_due_tasks_are_marked_overdue_and_on_time_ones_are_not() {
     );
 
     // Late evidence completes an overdue Task and says it was late.
-    app.create(&json!({"resourceType": "Encounter", "status": "finished",
-        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "VR"},
-        "subject": {"reference": format!("Patient/{pid}")}, "period": {"start": "2018-11-20T09:00:00Z"}}))
+    app.create(&common::encounter(&pid, "VR", "2018-11-20T09:00:00Z", None))
         .await;
     let contact = app
         .search_resources("Task?business-status=completed-late")

@@ -363,6 +363,18 @@ pub fn part(p: &Value, name: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// A finished Encounter of `class` (v3 ActCode: AMB, VR, IMP, …) for
+/// `Patient/{pid}` from `start`, to `end` when given.
+pub fn encounter(pid: &str, class: &str, start: &str, end: Option<&str>) -> Value {
+    let mut period = serde_json::json!({ "start": start });
+    if let Some(end) = end {
+        period["end"] = serde_json::json!(end);
+    }
+    serde_json::json!({"resourceType": "Encounter", "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": class},
+        "subject": {"reference": format!("Patient/{pid}")}, "period": period})
+}
+
 /// A top-level parameter of a Parameters resource (Null when absent).
 pub fn param(p: &Value, name: &str) -> Value {
     part(&serde_json::json!({ "part": p["parameter"] }), name)
