@@ -11,6 +11,7 @@ pub(crate) mod managed;
 pub(crate) mod measures;
 pub(crate) mod milestones;
 mod outbox_admin;
+pub(crate) mod population;
 pub(crate) mod referrals;
 mod report;
 pub(crate) mod risk;

@@ -1,5 +1,6 @@
-//! Persistence of the security state: registered clients, Tandem's signing
-//! keys, used assertion ids (replay protection) and guest authorship.
+//! Persistence of the security state: registered clients, people's
+//! accounts and failed sign-ins, Tandem's signing keys, used assertion ids
+//! (replay protection) and guest authorship.
 //!
 //! Kept apart from the resource store because none of it is FHIR data: clients
 //! are opaque JSON documents owned by `auth`, keys are PKCS#8 blobs.
@@ -46,6 +47,21 @@ pub trait AuthStore: Send + Sync + 'static {
         exp_s: i64,
         now_s: i64,
     ) -> Result<bool, StoreError>;
+
+    /// Inserts or replaces a user document (`auth::users`); true when new.
+    async fn put_user(&self, name: &str, doc: &str) -> Result<bool, StoreError>;
+    async fn get_user(&self, name: &str) -> Result<Option<String>, StoreError>;
+    async fn list_users(&self) -> Result<Vec<String>, StoreError>;
+    /// True when a user was removed (with their failed sign-ins).
+    async fn remove_user(&self, name: &str) -> Result<bool, StoreError>;
+    /// Counts a failed sign-in for `name` (known or not) at `now_ms`, in
+    /// one statement so racing attempts all count; returns the failures in
+    /// a row and when the last was.
+    async fn sign_in_failed(&self, name: &str, now_ms: i64) -> Result<(u32, i64), StoreError>;
+    /// The failures in a row and the last one's time, if any.
+    async fn sign_in_failures(&self, name: &str) -> Result<Option<(u32, i64)>, StoreError>;
+    /// Clears the failures after a successful sign-in.
+    async fn sign_in_succeeded(&self, name: &str) -> Result<(), StoreError>;
 
     /// `Type/id` of the resources `author` (a guest client) created in `tenant`.
     async fn authored(&self, tenant: &str, author: &str) -> Result<Vec<String>, StoreError>;

@@ -47,6 +47,17 @@ pub struct PatientPage {
     pub limit: usize,
 }
 
+/// The patients whose records changed after a point in the store's write
+/// order (see [`Store::patients_written`]).
+#[derive(Debug, Clone, Default)]
+pub struct Written {
+    /// Patient ids: a Patient written, or a resource of the asked types
+    /// written that points at one by its `patient` parameter.
+    pub patients: Vec<String>,
+    /// Where the next call starts (everything committed up to here).
+    pub upto: i64,
+}
+
 /// A patient and every live resource of the asked types that points at it.
 #[derive(Debug, Clone)]
 pub struct PatientRecord {
@@ -231,6 +242,28 @@ pub trait Store:
         ctx: &AccessContext,
         page: PatientPage,
     ) -> Result<Vec<PatientRecord>, StoreError>;
+    /// Up to `limit` live patient ids after `after`, in id order (how a
+    /// whole-population pass splits the population into pages it can read
+    /// side by side).
+    async fn patient_ids(
+        &self,
+        ctx: &AccessContext,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
+    /// The patients whose Patient, or whose resources of `types`, were
+    /// written after `after` (a previous call's [`Written::upto`]; `None`
+    /// gives only the point to start from). An index-only read: periodic
+    /// passes find what they must redo without reading resources. A
+    /// resource whose `patient` reference moved counts for its new patient
+    /// only, a deleted one for none (callers that care redo everyone now
+    /// and then).
+    async fn patients_written(
+        &self,
+        ctx: &AccessContext,
+        types: Vec<String>,
+        after: Option<i64>,
+    ) -> Result<Written, StoreError>;
     /// Every tenant holding resources (for per-tenant background sweeps).
     async fn tenants(&self) -> Result<Vec<String>, StoreError>;
     /// Runs `work` in a transaction; returns once it is durably committed.

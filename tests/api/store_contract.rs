@@ -37,6 +37,30 @@ fn version(id: &str, v: i64, family: &str) -> NewVersion {
     }
 }
 
+/// A `rtype` resource whose `patient` parameter points at `Patient/patient`.
+fn pointing(rtype: &str, id: &str, patient: &str) -> NewVersion {
+    NewVersion {
+        resource_type: rtype.into(),
+        id: id.into(),
+        version: 1,
+        last_updated_ms: 1_700_000_000_000,
+        deleted: false,
+        method: "PUT",
+        body: format!(
+            r#"{{"resourceType":"{rtype}","id":"{id}","subject":{{"reference":"Patient/{patient}"}}}}"#
+        ),
+        encoded: None,
+        index: vec![IndexEntry {
+            param: "patient".into(),
+            value: IndexValue::Reference {
+                target_type: Some("Patient".into()),
+                target_id: Some(patient.into()),
+                url: None,
+            },
+        }],
+    }
+}
+
 async fn put(store: &dyn Store, c: &AccessContext, v: NewVersion) -> Result<(), StoreError> {
     transact(store, c, move |tx| tx.write(v)).await
 }
@@ -172,6 +196,62 @@ async fn contract(make: impl Fn() -> (Arc<dyn Store>, tempfile::TempDir)) {
         h.entries.iter().map(|e| e.version).collect::<Vec<_>>(),
         [2, 1]
     );
+
+    // Patient ids in order, a block at a time; and the patients written
+    // after a point in the write order, by the Patient or by a resource of
+    // the asked types pointing at it, from another tenant never.
+    let c = ctx("contract-pw");
+    for id in ["w1", "w2", "w3"] {
+        put(store.as_ref(), &c, version(id, 1, "W")).await.unwrap();
+    }
+    assert_eq!(store.patient_ids(&c, None, 2).await.unwrap(), ["w1", "w2"]);
+    assert_eq!(
+        store.patient_ids(&c, Some("w2".into()), 2).await.unwrap(),
+        ["w3"]
+    );
+    let types = || vec!["Observation".to_string()];
+    let start = store.patients_written(&c, types(), None).await.unwrap();
+    assert!(
+        start.patients.is_empty(),
+        "no point given: only where to start"
+    );
+    let nothing = store
+        .patients_written(&c, types(), Some(start.upto))
+        .await
+        .unwrap();
+    assert!(nothing.patients.is_empty());
+    assert_eq!(nothing.upto, start.upto);
+    put(store.as_ref(), &c, pointing("Observation", "o1", "w2"))
+        .await
+        .unwrap();
+    put(store.as_ref(), &c, pointing("Condition", "c1", "w3"))
+        .await
+        .unwrap();
+    put(store.as_ref(), &c, version("w1", 2, "W"))
+        .await
+        .unwrap();
+    put(
+        store.as_ref(),
+        &ctx("contract-other"),
+        pointing("Observation", "o9", "w3"),
+    )
+    .await
+    .unwrap();
+    let w = store
+        .patients_written(&c, types(), Some(start.upto))
+        .await
+        .unwrap();
+    assert_eq!(
+        w.patients,
+        ["w1", "w2"],
+        "Condition is not asked; the other tenant's write is not here"
+    );
+    assert!(w.upto > start.upto);
+    let later = store
+        .patients_written(&c, types(), Some(w.upto))
+        .await
+        .unwrap();
+    assert!(later.patients.is_empty());
     store.close().await;
     assert!(matches!(
         put(store.as_ref(), &a, version("p9", 1, "x")).await,

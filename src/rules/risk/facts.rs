@@ -58,6 +58,17 @@ const KINDS: [(&str, &[&str], &[&str]); 7] = [
     ),
 ];
 
+/// What the method reads of the two large types (see `reads`):
+/// Observations are Tandem's derived results of these instruments
+/// (`meta.tag` in [`INSTRUMENT_CS`]) and social-needs screens (category
+/// [`SDOH`]); Encounters are of these classes. `of` reads through the same
+/// constants, so the test on the stored text cannot drift from the method.
+pub const INSTRUMENT_CS: &str = "http://tandem.health/fhir/CodeSystem/instrument";
+pub const SCORED_INSTRUMENTS: [&str; 2] = ["phq-9", "gad-7"];
+pub const SDOH: &str = "sdoh";
+pub const ED_CLASSES: [&str; 1] = ["EMER"];
+pub const STAY_CLASSES: [&str; 3] = ["IMP", "ACUTE", "NONAC"];
+
 /// One patient's facts (each a list of `Type/id` behind it).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RiskFacts {
@@ -160,9 +171,10 @@ impl RiskFacts {
                 continue;
             }
             let instrument = as_list(&o["meta"]["tag"])
-                .find(|t| t["system"] == "http://tandem.health/fhir/CodeSystem/instrument")
-                .and_then(|t| t["code"].as_str());
-            if let (Some(i @ ("phq-9" | "gad-7")), Some(total), Some(day)) =
+                .find(|t| t["system"] == INSTRUMENT_CS)
+                .and_then(|t| t["code"].as_str())
+                .filter(|i| SCORED_INSTRUMENTS.contains(i));
+            if let (Some(i), Some(total), Some(day)) =
                 (instrument, o["valueQuantity"]["value"].as_f64(), day)
                 // The latest; of several that day, the highest (the worse reading).
                 && latest
@@ -171,7 +183,7 @@ impl RiskFacts {
             {
                 latest.insert(i, (day, total, reference(o)));
             }
-            let sdoh = as_list(&o["category"]).any(|c| codings(c).any(|(_, k)| k == "sdoh"));
+            let sdoh = as_list(&o["category"]).any(|c| codings(c).any(|(_, k)| k == SDOH));
             let positive = as_list(&o["interpretation"])
                 .any(|i| codings(i).any(|(_, k)| matches!(k, "POS" | "A")));
             if sdoh && positive {
@@ -185,8 +197,8 @@ impl RiskFacts {
                 continue;
             }
             match e["class"]["code"].as_str() {
-                Some("EMER") => f.ed_visits.push(reference(e)),
-                Some("IMP" | "ACUTE" | "NONAC") => {
+                Some(c) if ED_CLASSES.contains(&c) => f.ed_visits.push(reference(e)),
+                Some(c) if STAY_CLASSES.contains(&c) => {
                     f.inpatient_stays.push(reference(e));
                     let day = start_day(e, &["/period/start"]);
                     if behavioral_reason(e) && day.is_some_and(|d| d > recent) {

@@ -13,6 +13,7 @@
 pub mod facts;
 pub mod overrides;
 pub mod plan;
+pub mod reads;
 
 use std::collections::BTreeMap;
 

@@ -15,8 +15,8 @@ use crate::rules::attribution::ATR_PROFILE;
 use crate::rules::attribution::reconcile::{
     PanelEntry, Reconciliation, identifier_keys, reconcile,
 };
-use crate::service::measures::evaluate::fold_records;
 use crate::service::milestones::overseer;
+use crate::service::population::{Reading, fold_records};
 use crate::service::report::param;
 use crate::service::{FhirService, ServiceError};
 use crate::store::{AccessContext, HistoryQuery, HistoryScope};
@@ -140,10 +140,9 @@ impl FhirService {
     pub(crate) async fn panel(&self, ctx: &AccessContext) -> Result<Vec<PanelEntry>, ServiceError> {
         let staff = self.staff(ctx).await?;
         let panel = fold_records(
-            self.store.as_ref(),
+            &self.store,
             ctx,
-            &["CareTeam"],
-            None,
+            Reading::of(&["CareTeam"]),
             Vec::new(),
             move |panel: &mut Vec<PanelEntry>, record| {
                 let p = &record.patient;

@@ -83,7 +83,7 @@ impl FhirService {
         let tallies = defs.iter().map(|d| MeasureTally::new(d, false)).collect();
         let mut found = Found::new();
         run(
-            self.store.as_ref(),
+            &self.store,
             ctx,
             year,
             &Selection::default(),

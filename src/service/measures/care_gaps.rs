@@ -84,7 +84,7 @@ impl FhirService {
         let org = format!("Organization/{}", ctx.tenant);
         let mut bundles = Vec::new();
         run(
-            self.store.as_ref(),
+            &self.store,
             ctx,
             period,
             &sel,

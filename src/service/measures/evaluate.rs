@@ -1,10 +1,10 @@
 //! Measure evaluation over the store: `Measure/{id}/$evaluate-measure`,
 //! `Measure/$care-gaps`, and the whole-practice run `tandem measure` uses.
 //!
-//! One pass: patients stream from the store a page at a time, every
-//! requested measure is evaluated on each patient's record while it is in
-//! memory, and only tallies are kept. Evaluation (CPU) runs on the blocking
-//! pool, never on the async runtime.
+//! One pass (`service::population`): patients stream from the store a page
+//! at a time, every requested measure is evaluated on each patient's record
+//! while it is in memory, and only tallies are kept. Evaluation (CPU) runs
+//! on the blocking pool, never on the async runtime.
 
 use serde_json::{Value, json};
 
@@ -18,7 +18,10 @@ use crate::measure::catalog::{Catalog, MeasureDef};
 use crate::measure::record::Record;
 use crate::measure::run::{MeasureTally, Period};
 use crate::service::{FhirService, ServiceError};
-use crate::store::{AccessContext, PatientPage, PatientRecord, Store, StoreError};
+use std::sync::Arc;
+
+use crate::service::population::{Reading, fold_records};
+use crate::store::{AccessContext, Store, StoreError};
 
 /// Resource types a measure can read, gathered by their `patient` parameter.
 pub const COMPARTMENT_TYPES: &[&str] = &[
@@ -33,9 +36,6 @@ pub const COMPARTMENT_TYPES: &[&str] = &[
     "Coverage",
     "Immunization",
 ];
-
-/// Patients per store page.
-const PAGE: usize = 250;
 
 /// Which patients a run covers.
 #[derive(Debug, Clone, Default)]
@@ -55,65 +55,11 @@ impl Selection {
     }
 }
 
-fn record_of(p: PatientRecord) -> Option<Record> {
-    let parse = |s: &str| serde_json::from_str::<Value>(s).ok();
-    let patient = parse(&p.patient.body)?;
-    Record::new(std::iter::once(patient).chain(p.resources.iter().filter_map(|r| parse(&r.body))))
-}
-
-/// Folds the tenant's patients (with the resources of `types` pointing at
-/// each) into `state`, a page at a time: `work` takes each record on the
-/// blocking pool while the next page is read (a reader thread and a
-/// blocking-pool thread at once); `after_page` then sees the state on the
-/// caller's side with the number of patients read so far.
-pub(crate) async fn fold_records<S, W>(
-    store: &dyn Store,
-    ctx: &AccessContext,
-    types: &[&str],
-    only: Option<Vec<String>>,
-    mut state: S,
-    work: W,
-    mut after_page: impl FnMut(&mut S, u64) + Send,
-) -> Result<S, StoreError>
-where
-    S: Send + 'static,
-    W: Fn(&mut S, Record) + Send + Sync + 'static,
-{
-    let work = std::sync::Arc::new(work);
-    let fetch = |after: Option<String>| {
-        let page = PatientPage {
-            types: types.iter().map(|t| t.to_string()).collect(),
-            after,
-            only: only.clone(),
-            limit: PAGE,
-        };
-        store.patient_records(ctx, page)
-    };
-    let mut seen = 0u64;
-    let mut rows = fetch(None).await?;
-    while let Some(last) = rows.last() {
-        let next = fetch(Some(last.patient.id.clone()));
-        seen += rows.len() as u64;
-        let w = work.clone();
-        let page = tokio::task::spawn_blocking(move || {
-            for record in rows.into_iter().filter_map(record_of) {
-                w(&mut state, record);
-            }
-            state
-        });
-        let (worked, fetched) = tokio::join!(page, next);
-        state = worked.map_err(|e| StoreError::Backend(format!("evaluation task failed: {e}")))?;
-        rows = fetched?;
-        after_page(&mut state, seen);
-    }
-    Ok(state)
-}
-
 /// Streams the tenant's patients through `tallies`. `each` sees every
 /// admitted patient's results (for care gaps and individual reports);
 /// `progress` is told how many patients have been read.
 pub async fn run(
-    store: &dyn Store,
+    store: &Arc<dyn Store>,
     ctx: &AccessContext,
     period: Period,
     selection: &Selection,
@@ -151,8 +97,7 @@ pub async fn run(
     let (tallies, _) = fold_records(
         store,
         ctx,
-        COMPARTMENT_TYPES,
-        selection.patient.clone().map(|p| vec![p]),
+        Reading::of(COMPARTMENT_TYPES).only(selection.patient.clone().map(|p| vec![p])),
         (tallies, Vec::new()),
         evaluate,
         |(_, evaluated), seen| {

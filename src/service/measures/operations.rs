@@ -96,7 +96,7 @@ impl FhirService {
         let mut evaluated: Vec<Value> = Vec::new();
         let tallies = vec![MeasureTally::new(def, kind == "subject-list")];
         let tallies = run(
-            self.store.as_ref(),
+            &self.store,
             ctx,
             period,
             &sel,
@@ -162,7 +162,7 @@ impl FhirService {
             .map(|d| MeasureTally::new(d, subject_list))
             .collect();
         let tallies = run(
-            self.store.as_ref(),
+            &self.store,
             ctx,
             period,
             &Selection::default(),

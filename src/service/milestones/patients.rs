@@ -4,7 +4,7 @@
 
 use crate::measure::milestone::continuity::Staff;
 use crate::measure::milestone::population::{Tally, Window, facts};
-use crate::service::measures::evaluate::fold_records;
+use crate::service::population::{Reading, fold_records};
 use crate::service::{FhirService, ServiceError};
 use crate::store::AccessContext;
 
@@ -44,10 +44,9 @@ impl FhirService {
         staff: Staff,
     ) -> Result<Tally, ServiceError> {
         let tally = fold_records(
-            self.store.as_ref(),
+            &self.store,
             ctx,
-            &TYPES,
-            None,
+            Reading::of(&TYPES),
             Tally::default(),
             move |t: &mut Tally, record| t.add(facts(&record, &window, &staff)),
             |_, _| {},

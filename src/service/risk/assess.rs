@@ -7,15 +7,19 @@
 //! restratify_secs`, so an ADT admission shows within that delay) and on
 //! demand (`POST Organization/{id}/$stratify`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+
+use tokio::task::JoinHandle;
 
 use serde_json::{Value, json};
 
 use crate::auth::policy::Interaction;
 use crate::fhir::datetime::format_instant_ms;
 use crate::fhir::id::derived;
+use crate::measure::record::Record;
 use crate::rules::risk::{Method, Stratum};
 use crate::service::managed::put;
+use crate::service::population::Pages;
 use crate::service::risk::careplan;
 use crate::service::{FhirService, ServiceError};
 use crate::store::{AccessContext, transact};
@@ -25,14 +29,8 @@ use crate::rules::risk::overrides::{DERIVED_CODE, DERIVED_TAG};
 const POINTS_EXT: &str = "http://tandem.health/fhir/StructureDefinition/risk-points";
 /// Why the patient is on the high-risk BH registry, one per reason.
 pub const BH_EXT: &str = "http://tandem.health/fhir/StructureDefinition/bh-high-risk";
-/// Patients written per transaction.
-const BATCH: usize = 500;
-/// How far before a practice's last pass an incremental pass looks for
-/// changed records: a write stamped before the pass began may commit after
-/// the pass read (the whole pass each day catches anything later still).
-pub const OVERLAP_MS: i64 = 60_000;
-
-/// Per practice: when its last periodic pass began, and on which day.
+/// Per practice: the point in the store's write order its last periodic
+/// pass read from (everything committed before it began), and its day.
 #[derive(Debug, Default)]
 pub struct Passes(HashMap<String, (i64, chrono::NaiveDate)>);
 
@@ -70,6 +68,49 @@ fn assessment(patient: &str, s: &Stratum, method: &Method) -> Value {
     a
 }
 
+/// One page of a pass: the assessments that changed, the patients whose
+/// care the pass keeps (high tier or on the BH registry), and how many
+/// assessments stand as kept.
+struct Page {
+    changed: Vec<(String, Value)>,
+    cared: Vec<(String, Stratum)>,
+    unchanged: usize,
+}
+
+impl Page {
+    /// Stratifies a page, comparing each stratum with the assessment the
+    /// patient's record holds (read with it, so no second query).
+    fn of(records: Vec<Record>, on: chrono::NaiveDate, method: &Method) -> Page {
+        let mut page = Page {
+            changed: Vec::new(),
+            cared: Vec::new(),
+            unchanged: 0,
+        };
+        for record in records {
+            let patient = format!("Patient/{}", record.id());
+            let s = super::stratum(&record, on, method);
+            let a = assessment(&patient, &s, method);
+            let id = a["id"].as_str().unwrap_or_default().to_string();
+            let kept = record.get("RiskAssessment", &id).cloned().map(content);
+            if kept == Some(content(a.clone())) {
+                page.unchanged += 1;
+            } else {
+                page.changed.push((id, a));
+            }
+            if method.is_high(&s.tier) || !s.bh.is_empty() {
+                page.cared.push((patient, s));
+            }
+        }
+        page
+    }
+}
+
+/// A queued write's outcome.
+async fn joined(w: JoinHandle<Result<(), ServiceError>>) -> Result<(), ServiceError> {
+    w.await
+        .map_err(|e| ServiceError::Internal(format!("risk write failed: {e}")))?
+}
+
 /// A stored assessment without its time and version, to compare.
 fn content(mut v: Value) -> Value {
     if let Some(o) = v.as_object_mut() {
@@ -85,77 +126,63 @@ fn content(mut v: Value) -> Value {
 impl FhirService {
     /// Re-stratifies one practice now — every patient, or `only` these
     /// (ids) — keeping changed strata, plans and outreach; returns
-    /// (written, unchanged).
+    /// (written, unchanged). Each page's writes go to the writer while the
+    /// next pages are read and stratified (at most two pages' writes
+    /// queued), so reading, scoring and writing overlap.
     pub(crate) async fn restratify(
         &self,
         ctx: &AccessContext,
         only: Option<Vec<String>>,
     ) -> Result<(usize, usize), ServiceError> {
         let now = self.clock.now_ms();
-        let ids = only.as_ref().map(|o| {
-            o.iter()
-                .map(|p| derived("risk", &format!("Patient/{p}")))
-                .collect::<Vec<_>>()
-                .join(",")
-        });
-        let strata = self
-            .stratify(ctx, crate::fhir::datetime::utc_date(now), only)
-            .await?;
-        let stored: HashMap<String, Value> = self
-            .kept(ctx, ids, |v| {
-                Some((v["id"].as_str()?.to_string(), content(v)))
-            })
-            .await?;
-        let method = self.settings.risk.clone();
-        let mut changed = Vec::new();
-        let mut unchanged = 0;
-        for (patient, s) in &strata {
-            let a = assessment(patient, s, &method);
-            let id = a["id"].as_str().unwrap_or_default().to_string();
-            if stored.get(&id) == Some(&content(a.clone())) {
-                unchanged += 1;
-            } else {
-                changed.push((id, a));
-            }
-        }
-        let written = changed.len();
+        let on = crate::fhir::datetime::utc_date(now);
         let at = format_instant_ms(now);
-        let today = crate::fhir::datetime::utc_date(now).to_string();
-        let cared: Vec<(String, Stratum)> = strata
-            .into_iter()
-            .filter(|(_, s)| method.is_high(&s.tier) || !s.bh.is_empty())
-            .collect();
-        for batch in changed.chunks(BATCH) {
-            let st = self.stamper();
-            let batch: Vec<(String, Value)> = batch.to_vec();
-            let at = at.clone();
-            transact(self.store.as_ref(), ctx, move |tx| {
-                for (id, mut a) in batch {
-                    a["occurrenceDateTime"] = json!(at);
-                    put(tx, &st, "RiskAssessment", &id, a)?;
-                }
-                Ok::<_, ServiceError>(())
-            })
-            .await?;
-        }
-        for batch in cared.chunks(BATCH) {
-            let st = self.stamper();
-            let batch: Vec<(String, Stratum)> = batch.to_vec();
+        let today = on.to_string();
+        let method = self.settings.risk.clone();
+        let mut pages = Pages::start(self.store.clone(), ctx, super::reading(only));
+        let mut writes: VecDeque<JoinHandle<Result<(), ServiceError>>> = VecDeque::new();
+        let (mut written, mut unchanged) = (0, 0);
+        while let Some(rows) = pages.next().await {
+            let rows = rows?;
+            let m = method.clone();
+            let page = tokio::task::spawn_blocking(move || Page::of(rows, on, &m))
+                .await
+                .map_err(|e| ServiceError::Internal(format!("risk pass failed: {e}")))?;
+            written += page.changed.len();
+            unchanged += page.unchanged;
+            if page.changed.is_empty() && page.cared.is_empty() {
+                continue;
+            }
+            if writes.len() >= 2
+                && let Some(w) = writes.pop_front()
+            {
+                joined(w).await?;
+            }
+            let (store, ctx, st) = (self.store.clone(), ctx.clone(), self.stamper());
             let (at, today, method) = (at.clone(), today.clone(), method.clone());
-            transact(self.store.as_ref(), ctx, move |tx| {
-                let mut keep = careplan::Keep {
-                    tx,
-                    st: &st,
-                    method: &method,
-                    today: &today,
-                    now: &at,
-                };
-                for (patient, s) in &batch {
-                    keep.patient(patient, s)?;
-                }
-                Ok::<_, ServiceError>(())
-            })
-            .await?;
+            writes.push_back(tokio::spawn(async move {
+                transact(store.as_ref(), &ctx, move |tx| {
+                    for (id, mut a) in page.changed {
+                        a["occurrenceDateTime"] = json!(at);
+                        put(tx, &st, "RiskAssessment", &id, a)?;
+                    }
+                    let mut keep = careplan::Keep {
+                        tx,
+                        st: &st,
+                        method: &method,
+                        today: &today,
+                        now: &at,
+                    };
+                    for (patient, s) in &page.cared {
+                        keep.patient(patient, s)?;
+                    }
+                    Ok::<_, ServiceError>(())
+                })
+                .await
+            }));
+        }
+        for w in writes {
+            joined(w).await?;
         }
         Ok((written, unchanged))
     }
@@ -194,20 +221,23 @@ impl FhirService {
     /// The periodic pass over every practice in the store. The first pass
     /// of a day (by UTC) is whole — strata move with the days (the
     /// look-back slides, patients age) — and syncs the care gaps; the
-    /// others re-stratify only the patients whose records changed since the
-    /// practice's last pass began (less [`OVERLAP_MS`], for writes that
-    /// committed late), so their cost follows the writes, not the practice.
+    /// others re-stratify only the patients whose records were written
+    /// after the practice's last pass began reading (an index-only query),
+    /// so their cost follows the writes, not the practice.
     pub async fn restratify_all(&self, passes: &mut Passes) -> Result<usize, ServiceError> {
         let mut total = 0;
         for tenant in self.store.tenants().await? {
             let ctx = AccessContext::internal(&tenant, "restratify");
             let now = self.clock.now_ms();
             let today = crate::fhir::datetime::utc_date(now);
-            let only = match passes.0.get(&tenant) {
-                Some((since, day)) if *day == today => {
-                    Some(self.touched_patients(&ctx, since - OVERLAP_MS).await?)
+            // Read where the write order stands before the pass reads, so
+            // what commits during the pass is the next pass's.
+            let (only, upto) = match passes.0.get(&tenant) {
+                Some((after, day)) if *day == today => {
+                    let w = self.touched_patients(&ctx, Some(*after)).await?;
+                    (Some(w.patients), w.upto)
                 }
-                _ => None,
+                _ => (None, self.touched_patients(&ctx, None).await?.upto),
             };
             let whole = only.is_none();
             if only.as_ref().is_none_or(|o| !o.is_empty()) {
@@ -216,7 +246,7 @@ impl FhirService {
             if whole {
                 self.sync_care_gaps(&ctx).await?;
             }
-            passes.0.insert(tenant, (now, today));
+            passes.0.insert(tenant, (upto, today));
         }
         Ok(total)
     }

@@ -19,8 +19,9 @@ use chrono::NaiveDate;
 use serde_json::{Value, json};
 
 use crate::fhir::outcome::Issue;
+use crate::measure::record::Record;
 use crate::rules::risk::{RiskFacts, Stratum, overrides};
-use crate::service::measures::evaluate::fold_records;
+use crate::service::population::{Reading, fold_records};
 use crate::service::report::param;
 use crate::service::{FhirService, ServiceError};
 use crate::store::AccessContext;
@@ -36,6 +37,21 @@ const TYPES: [&str; 6] = [
     "RiskAssessment",
 ];
 
+/// What a pass reads of the patients (`only` these ids, or all).
+fn reading(only: Option<Vec<String>>) -> Reading {
+    Reading::of(&TYPES)
+        .keeping(crate::rules::risk::reads::reads)
+        .only(only)
+}
+
+/// A patient's stratum on `on`, with the care team's override applied
+/// where one holds.
+fn stratum(record: &Record, on: NaiveDate, method: &crate::rules::risk::Method) -> Stratum {
+    let facts = RiskFacts::of(record, on, method);
+    let held = overrides::in_force(record.all("RiskAssessment"), method, on);
+    method.score(&facts).with_override(held)
+}
+
 impl FhirService {
     /// Every patient's stratum on `on`, by `Patient/{id}`, with the care
     /// team's override applied where one holds.
@@ -43,19 +59,15 @@ impl FhirService {
         &self,
         ctx: &AccessContext,
         on: NaiveDate,
-        only: Option<Vec<String>>,
     ) -> Result<BTreeMap<String, Stratum>, ServiceError> {
         let method = self.settings.risk.clone();
         let strata = fold_records(
-            self.store.as_ref(),
+            &self.store,
             ctx,
-            &TYPES,
-            only,
+            reading(None),
             BTreeMap::new(),
             move |out: &mut BTreeMap<String, Stratum>, record| {
-                let facts = RiskFacts::of(&record, on, &method);
-                let held = overrides::in_force(record.all("RiskAssessment"), &method, on);
-                let s = method.score(&facts).with_override(held);
+                let s = stratum(&record, on, &method);
                 out.insert(format!("Patient/{}", record.id()), s);
             },
             |_, _| {},
@@ -83,7 +95,7 @@ impl FhirService {
                 ))
             })?,
         };
-        let strata = self.stratify(ctx, on, None).await?;
+        let strata = self.stratify(ctx, on).await?;
         let mut parameter = vec![json!({ "name": "date", "valueDate": on.to_string() })];
         for tier in &self.settings.risk.tiers {
             let members: Vec<(&String, &Stratum)> =
@@ -109,30 +121,19 @@ impl FhirService {
 
 impl FhirService {
     /// The patients (ids) whose records the method reads, or whose plan's
-    /// parts, changed since `since_ms`.
+    /// parts, were written after `after` (a point in the store's write
+    /// order), and the point to ask from next time; `None` gives only that.
     pub(crate) async fn touched_patients(
         &self,
         ctx: &AccessContext,
-        since_ms: i64,
-    ) -> Result<Vec<String>, ServiceError> {
-        let since = format!("gt{}", crate::fhir::datetime::format_instant_ms(since_ms));
-        let mut touched = std::collections::BTreeSet::new();
-        for rt in TYPES.iter().chain(&["Patient", "Goal", "CareTeam"]) {
-            let found = self
-                .find_map(ctx, rt, &[("_lastUpdated", since.clone())], |v| {
-                    if v["resourceType"] == "Patient" {
-                        return v["id"].as_str().map(str::to_string);
-                    }
-                    ["subject", "patient"]
-                        .iter()
-                        .find_map(|k| v[*k]["reference"].as_str())
-                        .and_then(|r| r.strip_prefix("Patient/"))
-                        .map(str::to_string)
-                })
-                .await?;
-            touched.extend(found);
-        }
-        Ok(touched.into_iter().collect())
+        after: Option<i64>,
+    ) -> Result<crate::store::Written, ServiceError> {
+        let types = TYPES
+            .iter()
+            .chain(&["Goal", "CareTeam"])
+            .map(|t| t.to_string())
+            .collect();
+        Ok(self.store.patients_written(ctx, types, after).await?)
     }
 }
 

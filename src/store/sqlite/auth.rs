@@ -76,6 +76,96 @@ impl AuthStore for SqliteStore {
             .await
     }
 
+    async fn put_user(&self, name: &str, doc: &str) -> Result<bool, StoreError> {
+        let (name, doc) = (name.to_string(), doc.to_string());
+        self.aux(move |c| {
+            let tx = c.transaction()?;
+            let existed: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM users WHERE name = ?)",
+                [&name],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "INSERT INTO users (name, doc) VALUES (?1, ?2) \
+                 ON CONFLICT (name) DO UPDATE SET doc = excluded.doc",
+                params![name, doc],
+            )?;
+            tx.commit()?;
+            Ok(!existed)
+        })
+        .await
+    }
+
+    async fn get_user(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let name = name.to_string();
+        self.aux(move |c| {
+            Ok(
+                c.query_row("SELECT doc FROM users WHERE name = ?", [&name], |r| {
+                    r.get(0)
+                })
+                .optional()?,
+            )
+        })
+        .await
+    }
+
+    async fn list_users(&self) -> Result<Vec<String>, StoreError> {
+        self.aux(|c| {
+            let mut st = c.prepare("SELECT doc FROM users ORDER BY name")?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<String>, _>>()?)
+        })
+        .await
+    }
+
+    async fn remove_user(&self, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_string();
+        self.aux(move |c| {
+            let tx = c.transaction()?;
+            let removed = tx.execute("DELETE FROM users WHERE name = ?", [&name])? > 0;
+            tx.execute("DELETE FROM sign_in_failures WHERE name = ?", [&name])?;
+            tx.commit()?;
+            Ok(removed)
+        })
+        .await
+    }
+
+    async fn sign_in_failed(&self, name: &str, now_ms: i64) -> Result<(u32, i64), StoreError> {
+        let name = name.to_string();
+        self.aux(move |c| {
+            Ok(c.query_row(
+                "INSERT INTO sign_in_failures (name, count, last) VALUES (?1, 1, ?2) \
+                 ON CONFLICT (name) DO UPDATE SET count = count + 1, last = excluded.last \
+                 RETURNING count, last",
+                params![name, now_ms],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .await
+    }
+
+    async fn sign_in_failures(&self, name: &str) -> Result<Option<(u32, i64)>, StoreError> {
+        let name = name.to_string();
+        self.aux(move |c| {
+            Ok(c.query_row(
+                "SELECT count, last FROM sign_in_failures WHERE name = ?",
+                [&name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn sign_in_succeeded(&self, name: &str) -> Result<(), StoreError> {
+        let name = name.to_string();
+        self.aux(move |c| {
+            c.execute("DELETE FROM sign_in_failures WHERE name = ?", [&name])?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn signing_keys(&self) -> Result<Vec<KeyRow>, StoreError> {
         self.aux(|c| {
             let mut st = c.prepare(

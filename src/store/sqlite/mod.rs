@@ -35,7 +35,7 @@ use readers::ReadPool;
 
 use super::{
     AccessContext, EncodedBody, HistoryPage, HistoryQuery, NewVersion, PatientPage, PatientRecord,
-    SearchPage, Store, StoreError, StoredResource, WriteWork,
+    SearchPage, Store, StoreError, StoredResource, WriteWork, Written,
 };
 use crate::fhir::query::SearchQuery;
 
@@ -265,6 +265,32 @@ impl Store for SqliteStore {
         let tenant = ctx.tenant.clone();
         self.with_reader(&ctx.tenant, move |c| compartment::page(c, &tenant, &page))
             .await
+    }
+
+    async fn patient_ids(
+        &self,
+        ctx: &AccessContext,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let tenant = ctx.tenant.clone();
+        self.with_reader(&ctx.tenant, move |c| {
+            compartment::ids(c, &tenant, after.as_deref().unwrap_or_default(), limit)
+        })
+        .await
+    }
+
+    async fn patients_written(
+        &self,
+        ctx: &AccessContext,
+        types: Vec<String>,
+        after: Option<i64>,
+    ) -> Result<Written, StoreError> {
+        let tenant = ctx.tenant.clone();
+        self.with_reader(&ctx.tenant, move |c| {
+            compartment::written(c, &tenant, &types, after)
+        })
+        .await
     }
 
     async fn tenants(&self) -> Result<Vec<String>, StoreError> {

@@ -158,6 +158,12 @@ ALTER TABLE outbox ADD COLUMN receipt TEXT;
 DELETE FROM authors WHERE EXISTS (SELECT 1 FROM resources r WHERE r.tenant = authors.tenant
     AND r.type = authors.type AND r.id = authors.id AND r.version > 1);
 "#,
+    // People's accounts (auth/users.rs) and their failed sign-ins in a row
+    // (the lockout), apart so a failure never rewrites the account.
+    r#"
+CREATE TABLE users (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE sign_in_failures (name TEXT PRIMARY KEY, count INTEGER NOT NULL, last INTEGER NOT NULL);
+"#,
 ];
 
 /// Applies every migration newer than the database's `user_version`.
