@@ -24,7 +24,7 @@ pub fn default_scopes(role: Role) -> &'static str {
     }
 }
 
-fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
+pub(crate) fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(Arc::new(SqliteStore::open(&cfg.database).map_err(|e| {
         anyhow::anyhow!("cannot open database {}: {e}", cfg.database.display())
     })?))

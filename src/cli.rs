@@ -59,6 +59,11 @@ pub enum Command {
         #[command(subcommand)]
         action: ClientCommand,
     },
+    /// Add, list and remove people's accounts (the web app's sign-in).
+    User {
+        #[command(subcommand)]
+        action: UserCommand,
+    },
     /// Get an access token from a running server with a client's private key
     /// (prints only the token, for scripts: curl -H "Authorization: Bearer $(tandem token ...)").
     Token {
@@ -121,6 +126,27 @@ pub enum ClientCommand {
     List,
     /// Remove a client.
     Remove { client_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add (or update) a user. The password is read from standard input
+    /// with --password-stdin, or generated and printed once.
+    Add {
+        name: String,
+        #[arg(long, value_enum)]
+        role: crate::auth::users::UserRole,
+        /// Organization ids, comma separated: a facilitator's practices, a
+        /// practice user's own.
+        #[arg(long, value_delimiter = ',')]
+        practices: Vec<String>,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users (name, role, practices).
+    List,
+    /// Remove a user.
+    Remove { name: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,6 +8,7 @@
 //! tests and benchmarks (separate crates) need them.
 
 pub mod admin;
+pub mod admin_users;
 pub mod app;
 pub mod auth;
 pub mod caller;

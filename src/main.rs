@@ -1,7 +1,7 @@
 //! The `tandem` binary: parse the command line, load config, run the command.
 
 use clap::Parser;
-use tandem::cli::{Cli, ClientCommand, Command, KeysCommand};
+use tandem::cli::{Cli, ClientCommand, Command, KeysCommand, UserCommand};
 use tandem::config::{Config, LogFormat, Overrides};
 
 /// Every allocation of the server goes through mimalloc (SQLite's already
@@ -87,6 +87,19 @@ fn run() -> anyhow::Result<()> {
             Command::Report(args) => tandem::report_cli::run(&cfg, args).await,
             Command::Generate(args) => tandem::generate::cli(&args),
             Command::Client { action } => run_client(&cfg, action).await,
+            Command::User { action } => match action {
+                UserCommand::Add {
+                    name,
+                    role,
+                    practices,
+                    password_stdin,
+                } => {
+                    tandem::admin_users::user_add(&cfg, &name, role, practices, password_stdin)
+                        .await
+                }
+                UserCommand::List => tandem::admin_users::user_list(&cfg).await,
+                UserCommand::Remove { name } => tandem::admin_users::user_remove(&cfg, &name).await,
+            },
             Command::Token {
                 client_id,
                 key,

@@ -15,5 +15,6 @@ pub mod jwks;
 pub mod keys;
 pub mod policy;
 pub mod tokens;
+pub mod users;
 
 pub use crate::caller::{Grant, Role};

@@ -17,6 +17,7 @@ mod bundles;
 mod care_gap_registry;
 mod cli;
 mod cli_auth;
+mod cli_users;
 mod concurrency;
 mod crash;
 mod crud;
