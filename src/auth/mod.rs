@@ -11,6 +11,7 @@ pub mod audit;
 pub mod backend;
 pub mod clients;
 pub mod consent;
+pub mod grants;
 pub mod jwks;
 pub mod keys;
 pub mod policy;

@@ -21,6 +21,17 @@ pub struct KeyRow {
     pub retired_ms: Option<i64>,
 }
 
+/// What presenting a refresh token found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshUse {
+    /// Unknown, expired or revoked.
+    Unknown,
+    /// Valid and now used: its family and session document.
+    Fresh { family: String, doc: String },
+    /// Used before: a replay.
+    Reused { family: String },
+}
+
 #[async_trait]
 pub trait AuthStore: Send + Sync + 'static {
     /// Inserts or replaces a client document; true when it was new.
@@ -62,6 +73,27 @@ pub trait AuthStore: Send + Sync + 'static {
     async fn sign_in_failures(&self, name: &str) -> Result<Option<(u32, i64)>, StoreError>;
     /// Clears the failures after a successful sign-in.
     async fn sign_in_succeeded(&self, name: &str) -> Result<(), StoreError>;
+
+    /// Keeps an authorization code (by its digest) until `expires_ms`.
+    async fn put_code(&self, digest: &str, doc: &str, expires_ms: i64) -> Result<(), StoreError>;
+    /// Removes a code and returns its document if it had not expired: a
+    /// code is redeemed once, even by racing requests.
+    async fn take_code(&self, digest: &str, now_ms: i64) -> Result<Option<String>, StoreError>;
+    /// Keeps a refresh token (by its digest) of `family` until `expires_ms`.
+    async fn put_refresh(
+        &self,
+        digest: &str,
+        family: &str,
+        doc: &str,
+        expires_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Marks a refresh token used, atomically (of two racing uses, one is
+    /// `Fresh` and the other `Reused`).
+    async fn use_refresh(&self, digest: &str, now_ms: i64) -> Result<RefreshUse, StoreError>;
+    /// Forgets every refresh token of a family.
+    async fn revoke_family(&self, family: &str) -> Result<(), StoreError>;
+    /// Forgets the family of this refresh token (sign-out).
+    async fn revoke_refresh(&self, digest: &str) -> Result<(), StoreError>;
 
     /// `Type/id` of the resources `author` (a guest client) created in `tenant`.
     async fn authored(&self, tenant: &str, author: &str) -> Result<Vec<String>, StoreError>;

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
 use crate::store::StoreError;
-use crate::store::auth::{AuthStore, KeyRow};
+use crate::store::auth::{AuthStore, KeyRow, RefreshUse};
 
 pub type AuxConn = Arc<Mutex<Connection>>;
 
@@ -161,6 +161,111 @@ impl AuthStore for SqliteStore {
         let name = name.to_string();
         self.aux(move |c| {
             c.execute("DELETE FROM sign_in_failures WHERE name = ?", [&name])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_code(&self, digest: &str, doc: &str, expires_ms: i64) -> Result<(), StoreError> {
+        let (digest, doc) = (digest.to_string(), doc.to_string());
+        self.aux(move |c| {
+            c.execute(
+                "INSERT INTO auth_codes (digest, doc, expires) VALUES (?1, ?2, ?3)",
+                params![digest, doc, expires_ms],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn take_code(&self, digest: &str, now_ms: i64) -> Result<Option<String>, StoreError> {
+        let digest = digest.to_string();
+        self.aux(move |c| {
+            let tx = c.transaction()?;
+            let found: Option<(String, i64)> = tx
+                .query_row(
+                    "DELETE FROM auth_codes WHERE digest = ? RETURNING doc, expires",
+                    [&digest],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            tx.execute("DELETE FROM auth_codes WHERE expires <= ?", [now_ms])?;
+            tx.commit()?;
+            Ok(found.filter(|(_, exp)| *exp > now_ms).map(|(doc, _)| doc))
+        })
+        .await
+    }
+
+    async fn put_refresh(
+        &self,
+        digest: &str,
+        family: &str,
+        doc: &str,
+        expires_ms: i64,
+    ) -> Result<(), StoreError> {
+        let (digest, family, doc) = (digest.to_string(), family.to_string(), doc.to_string());
+        self.aux(move |c| {
+            c.execute(
+                "INSERT INTO refresh_tokens (digest, family, doc, expires, used) \
+                 VALUES (?1, ?2, ?3, ?4, NULL)",
+                params![digest, family, doc, expires_ms],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn use_refresh(&self, digest: &str, now_ms: i64) -> Result<RefreshUse, StoreError> {
+        let digest = digest.to_string();
+        self.aux(move |c| {
+            let tx = c.transaction()?;
+            let fresh: Option<(String, String)> = tx
+                .query_row(
+                    "UPDATE refresh_tokens SET used = ?2 \
+                     WHERE digest = ?1 AND used IS NULL AND expires > ?2 RETURNING family, doc",
+                    params![digest, now_ms],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let found = match fresh {
+                Some((family, doc)) => RefreshUse::Fresh { family, doc },
+                None => tx
+                    .query_row(
+                        "SELECT family FROM refresh_tokens WHERE digest = ? AND used IS NOT NULL",
+                        [&digest],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .map_or(RefreshUse::Unknown, |family| RefreshUse::Reused { family }),
+            };
+            tx.execute(
+                "DELETE FROM refresh_tokens WHERE family IN \
+                 (SELECT family FROM refresh_tokens GROUP BY family HAVING MAX(expires) <= ?)",
+                [now_ms],
+            )?;
+            tx.commit()?;
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn revoke_family(&self, family: &str) -> Result<(), StoreError> {
+        let family = family.to_string();
+        self.aux(move |c| {
+            c.execute("DELETE FROM refresh_tokens WHERE family = ?", [&family])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn revoke_refresh(&self, digest: &str) -> Result<(), StoreError> {
+        let digest = digest.to_string();
+        self.aux(move |c| {
+            c.execute(
+                "DELETE FROM refresh_tokens WHERE family = \
+                 (SELECT family FROM refresh_tokens WHERE digest = ?)",
+                [&digest],
+            )?;
             Ok(())
         })
         .await

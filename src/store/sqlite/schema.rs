@@ -164,6 +164,15 @@ DELETE FROM authors WHERE EXISTS (SELECT 1 FROM resources r WHERE r.tenant = aut
 CREATE TABLE users (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE sign_in_failures (name TEXT PRIMARY KEY, count INTEGER NOT NULL, last INTEGER NOT NULL);
 "#,
+    // SMART App Launch (auth/grants.rs): one-time authorization codes and
+    // rotating refresh tokens, each kept by its SHA-256 only. A family is
+    // one sign-in; reusing a token revokes it. Rows live for hours.
+    r#"
+CREATE TABLE auth_codes (digest TEXT PRIMARY KEY, doc TEXT NOT NULL, expires INTEGER NOT NULL);
+CREATE TABLE refresh_tokens (digest TEXT PRIMARY KEY, family TEXT NOT NULL, doc TEXT NOT NULL,
+    expires INTEGER NOT NULL, used INTEGER);
+CREATE INDEX refresh_tokens_family ON refresh_tokens (family);
+"#,
 ];
 
 /// Applies every migration newer than the database's `user_version`.
