@@ -121,6 +121,11 @@ async fn a_code_is_redeemed_once_by_its_app_redirect_and_verifier() {
     store.close().await;
 }
 
+/// What presenting `token` as `client` at `at` is refused for.
+async fn refused(store: &SqliteStore, token: &str, client: &str, at: i64) -> Refusal {
+    rotate(store, token, client, at).await.unwrap().unwrap_err()
+}
+
 #[tokio::test]
 async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
     let (store, _dir) = open();
@@ -133,36 +138,21 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
         .unwrap()
         .unwrap();
     // The first token again: stolen. Refused, and the family with it.
+    assert_eq!(refused(&store, &first, "app", t + 3).await, Refusal::Reused);
     assert_eq!(
-        rotate(&store, &first, "app", t + 3)
-            .await
-            .unwrap()
-            .unwrap_err(),
-        Refusal::Reused
-    );
-    assert_eq!(
-        rotate(&store, &third, "app", t + 4)
-            .await
-            .unwrap()
-            .unwrap_err(),
+        refused(&store, &third, "app", t + 4).await,
         Refusal::Invalid
     );
 
-    // Another app presenting the token: refused and revoked.
+    // Another app presenting the token: refused and revoked (gone, as if
+    // never issued).
     let other = start_refresh(&store, &session(), t).await.unwrap();
     assert_eq!(
-        rotate(&store, &other, "evil", t + 1)
-            .await
-            .unwrap()
-            .unwrap_err(),
+        refused(&store, &other, "evil", t + 1).await,
         Refusal::Client
     );
-    // Revoked: gone, as if never issued.
     assert_eq!(
-        rotate(&store, &other, "app", t + 2)
-            .await
-            .unwrap()
-            .unwrap_err(),
+        refused(&store, &other, "app", t + 2).await,
         Refusal::Invalid
     );
 
@@ -170,26 +160,18 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
     let signed_in = start_refresh(&store, &session(), t).await.unwrap();
     revoke(&store, &signed_in).await.unwrap();
     assert_eq!(
-        rotate(&store, &signed_in, "app", t + 1)
-            .await
-            .unwrap()
-            .unwrap_err(),
+        refused(&store, &signed_in, "app", t + 1).await,
         Refusal::Invalid
     );
     let idle = start_refresh(&store, &session(), t).await.unwrap();
     assert_eq!(
-        rotate(&store, &idle, "app", t + REFRESH_MS)
-            .await
-            .unwrap()
-            .unwrap_err(),
+        refused(&store, &idle, "app", t + REFRESH_MS).await,
         Refusal::Invalid
     );
     let fresh = start_refresh(&store, &session(), t).await.unwrap();
-    assert!(
-        rotate(&store, &fresh, "app", t + REFRESH_MS - 1)
-            .await
-            .unwrap()
-            .is_ok()
-    );
+    let rotated = rotate(&store, &fresh, "app", t + REFRESH_MS - 1)
+        .await
+        .unwrap();
+    assert!(rotated.is_ok());
     store.close().await;
 }
