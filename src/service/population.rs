@@ -1,14 +1,16 @@
 //! Whole-population passes (measures, milestones, panels, risk): a tenant's
 //! patients with their records, a page at a time.
 //!
-//! Reading and parsing are most of a pass, so a task of its own reads
-//! ahead — two pages side by side on two reader connections, each parsed on
-//! the blocking pool as it arrives, the population split into pages by an
-//! index-only list of patient ids — while the caller evaluates the page
-//! before. A pass that needs little of a large type says so with a cheap
-//! test on the stored text ([`Reading::keep`]), and the rest is never
-//! parsed. Memory holds a few pages, never the population; dropping
-//! [`Pages`] stops the reads (and interrupts a query under way).
+//! Reading and parsing are most of a pass. By default the next page is read
+//! while the caller evaluates the current one (parsed on the blocking pool
+//! with it). A pass that reads much and keeps little (the risk pass) can
+//! ask for [`Pages`]: a task of its own reads two pages side by side on two
+//! reader connections, each parsed as it arrives, the population split into
+//! pages by an index-only list of patient ids. A pass that needs little of
+//! a large type says so with a cheap test on the stored text
+//! ([`Reading::keep`]), and the rest is never parsed. Memory holds a few
+//! pages, never the population; dropping [`Pages`] stops the reads (and
+//! interrupts a query under way).
 
 use std::sync::Arc;
 
@@ -39,6 +41,8 @@ pub struct Reading {
     pub types: Vec<String>,
     pub keep: Option<Keep>,
     pub only: Option<Vec<String>>,
+    /// Read two pages side by side ([`Pages`]) rather than one page ahead.
+    pub side_by_side: bool,
 }
 
 impl Reading {
@@ -47,7 +51,17 @@ impl Reading {
             types: types.iter().map(|t| t.to_string()).collect(),
             keep: None,
             only: None,
+            side_by_side: false,
         }
+    }
+
+    /// Pages read two at a time: what the risk pass gains from (its records
+    /// are read and mostly skipped). The milestone and measure passes run
+    /// several folds at once and were slower with it (docs/benchmarks.md),
+    /// so they keep one page read ahead.
+    pub fn side_by_side(mut self) -> Reading {
+        self.side_by_side = true;
+        self
     }
 
     pub fn keeping(mut self, keep: Keep) -> Reading {
@@ -220,21 +234,58 @@ where
     W: Fn(&mut S, Record) + Send + Sync + 'static,
 {
     let work = Arc::new(work);
-    let mut pages = Pages::start(store.clone(), ctx, reading);
     let mut seen = 0u64;
-    while let Some(rows) = pages.next().await {
-        let rows = rows?;
+    if reading.side_by_side {
+        let mut pages = Pages::start(store.clone(), ctx, reading);
+        while let Some(records) = pages.next().await {
+            let records = records?;
+            seen += records.len() as u64;
+            state = evaluate(state, records, &work).await?;
+            after_page(&mut state, seen);
+        }
+        return Ok(state);
+    }
+    let fetch = |after: Option<String>| {
+        let page = PatientPage {
+            types: reading.types.clone(),
+            after,
+            only: reading.only.clone(),
+            limit: PAGE,
+        };
+        store.patient_records(ctx, page)
+    };
+    let mut rows = fetch(None).await?;
+    while let Some(last) = rows.last() {
+        let next = fetch(Some(last.patient.id.clone()));
         seen += rows.len() as u64;
-        let w = work.clone();
-        state = tokio::task::spawn_blocking(move || {
-            for record in rows {
-                w(&mut state, record);
-            }
-            state
-        })
-        .await
-        .map_err(|e| StoreError::Backend(format!("evaluation task failed: {e}")))?;
+        let keep = reading.keep;
+        let records: Vec<Record> = rows
+            .into_iter()
+            .filter_map(|p| record_of(p, keep))
+            .collect();
+        let (worked, fetched) = tokio::join!(evaluate(state, records, &work), next);
+        state = worked?;
+        rows = fetched?;
         after_page(&mut state, seen);
     }
     Ok(state)
+}
+
+/// Runs `work` over a page's records (parsed as they are taken) on the
+/// blocking pool.
+async fn evaluate<S, W, I>(mut state: S, records: I, work: &Arc<W>) -> Result<S, StoreError>
+where
+    S: Send + 'static,
+    W: Fn(&mut S, Record) + Send + Sync + 'static,
+    I: IntoIterator<Item = Record> + Send + 'static,
+{
+    let w = work.clone();
+    tokio::task::spawn_blocking(move || {
+        for record in records {
+            w(&mut state, record);
+        }
+        state
+    })
+    .await
+    .map_err(|e| StoreError::Backend(format!("evaluation task failed: {e}")))
 }

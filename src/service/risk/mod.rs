@@ -42,6 +42,7 @@ fn reading(only: Option<Vec<String>>) -> Reading {
     Reading::of(&TYPES)
         .keeping(crate::rules::risk::reads::reads)
         .only(only)
+        .side_by_side()
 }
 
 /// A patient's stratum on `on`, with the care team's override applied
