@@ -187,35 +187,19 @@ impl FhirService {
         Ok((written, unchanged))
     }
 
-    /// What `keep` takes from each RiskAssessment the pass keeps (those
-    /// with `ids`, comma-separated, when given).
-    async fn kept<T, C: FromIterator<T>>(
-        &self,
-        ctx: &AccessContext,
-        ids: Option<String>,
-        keep: impl FnMut(Value) -> Option<T>,
-    ) -> Result<C, ServiceError> {
-        let mut pairs = vec![("_tag", format!("{DERIVED_TAG}|{DERIVED_CODE}"))];
-        if let Some(ids) = ids {
-            if ids.is_empty() {
-                return Ok(std::iter::empty().collect());
-            }
-            pairs.insert(0, ("_id", ids));
-        }
-        let found = self.find_map(ctx, "RiskAssessment", &pairs, keep).await?;
-        Ok(found.into_iter().collect())
-    }
-
     /// The patients (`Patient/…`) with a RiskAssessment kept by the pass
     /// (BB6.Y2.1's numerator, among the empaneled).
     pub(crate) async fn risk_assessed(
         &self,
         ctx: &AccessContext,
     ) -> Result<std::collections::HashSet<String>, ServiceError> {
-        self.kept(ctx, None, |v| {
-            v["subject"]["reference"].as_str().map(str::to_string)
-        })
-        .await
+        let tag = [("_tag", format!("{DERIVED_TAG}|{DERIVED_CODE}"))];
+        let found = self
+            .find_map(ctx, "RiskAssessment", &tag, |v| {
+                v["subject"]["reference"].as_str().map(str::to_string)
+            })
+            .await?;
+        Ok(found.into_iter().collect())
     }
 
     /// The periodic pass over every practice in the store. The first pass
