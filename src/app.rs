@@ -139,16 +139,16 @@ pub async fn serve_at(
         );
     }
     let capability = capability_statement(svc.registry(), svc.profiles(), &base_url).to_string();
-    let tokens = Arc::new(
-        Tokens::open(
-            svc.store(),
-            &base_url,
-            cfg.auth.token_lifetime_secs as i64,
-            cfg.auth.external_issuers.clone(),
-            chrono::Utc::now().timestamp_millis(),
-        )
-        .await?,
-    );
+    let mut tokens = Tokens::open(
+        svc.store(),
+        &base_url,
+        cfg.auth.token_lifetime_secs as i64,
+        cfg.auth.external_issuers.clone(),
+        chrono::Utc::now().timestamp_millis(),
+    )
+    .await?;
+    tokens.patient_lists = cfg.auth.patient_lists.clone();
+    let tokens = Arc::new(tokens);
     let gate = if cfg.auth.enabled {
         Some(Arc::new(Gate::new(
             tokens.clone(),

@@ -158,6 +158,11 @@ pub struct AuthConfig {
     pub address_burst: u32,
     /// Identity providers whose tokens are accepted besides Tandem's own.
     pub external_issuers: Vec<crate::auth::tokens::ExternalIssuer>,
+    /// Who besides a practice's own staff sees its patient lists
+    /// (drill-downs): `facilitator`, `program`, both, or nobody (the
+    /// default: they see numbers only).
+    #[serde(default)]
+    pub patient_lists: Vec<crate::auth::users::UserRole>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -243,6 +248,7 @@ impl Default for Config {
                 address_rate_per_second: 20,
                 address_burst: 200,
                 external_issuers: Vec::new(),
+                patient_lists: Vec::new(),
             },
             derivations: DerivationConfig {
                 enabled: true,
@@ -350,6 +356,17 @@ impl Config {
             return Err(
                 "invalid configuration: key 'auth.token_lifetime_secs' must be 1-300".into(),
             );
+        }
+        if let Some(r) = self.auth.patient_lists.iter().find(|r| {
+            !matches!(
+                r,
+                crate::auth::users::UserRole::Facilitator | crate::auth::users::UserRole::Program
+            )
+        }) {
+            return Err(format!(
+                "invalid configuration: key 'auth.patient_lists' lists roles beyond a practice's \
+                 own staff: facilitator or program, not {r:?}"
+            ));
         }
         if self.auth.rate_per_second == 0 || self.limits.max_header_bytes == 0 {
             return Err("invalid configuration: 'auth.rate_per_second' and 'limits.max_header_bytes' must be greater than zero".into());

@@ -26,3 +26,4 @@ pub mod report_cli;
 pub mod rules;
 pub mod service;
 pub mod store;
+pub mod web;

@@ -37,6 +37,9 @@ pub struct Record {
     pub outcome: String,
     pub outcome_desc: Option<String>,
     pub client_id: String,
+    /// The signed-in person the client acted for (a user-level token).
+    #[serde(default)]
+    pub user: Option<String>,
     pub client_address: Option<String>,
     /// Resource type of the request (`Observation`), if any.
     pub resource_type: Option<String>,
@@ -67,6 +70,15 @@ fn client_agent(r: &Record, requestor_role: &str) -> Value {
         a["network"] = json!({"address": addr, "type": "2"});
     }
     a
+}
+
+/// BALP: with a person signed in, the person is the requestor and the app
+/// only carries the request.
+fn user_agent(user: &str) -> Value {
+    json!({"type": {"coding": [coding(
+               "http://terminology.hl7.org/CodeSystem/extra-security-role-type", "humanuser")]},
+           "who": {"identifier": {"system": "urn:tandem:user", "value": user}, "display": user},
+           "name": user, "requestor": true})
 }
 
 fn server_agent(role: &str) -> Value {
@@ -161,6 +173,12 @@ pub fn audit_event(r: &Record) -> Value {
     if let Some(d) = &r.outcome_desc {
         ev["outcomeDesc"] = json!(d);
     }
+    if let Some(u) = &r.user
+        && let Some(agents) = ev["agent"].as_array_mut()
+    {
+        agents[0]["requestor"] = json!(false);
+        agents.push(user_agent(u));
+    }
     if let Event::Disclosure { recipient } = &r.event
         && let Some(agents) = ev["agent"].as_array_mut()
     {
@@ -193,6 +211,7 @@ mod tests {
             outcome: "0".into(),
             outcome_desc: Some("ok".into()),
             client_id: "ehr-a".into(),
+            user: None,
             client_address: Some("127.0.0.1".into()),
             resource_type: Some("Observation".into()),
             entities: vec![(
@@ -227,6 +246,21 @@ mod tests {
                 serde_json::from_value(v.clone());
             assert!(typed.is_ok(), "{ev:?}: {typed:?}\n{v}");
         }
+    }
+
+    #[test]
+    fn a_signed_in_person_is_the_requestor() {
+        let mut r = record(Event::Rest(Interaction::Read));
+        assert_eq!(audit_event(&r)["agent"][0]["requestor"], true);
+        r.user = Some("ann".into());
+        let v = audit_event(&r);
+        let agents = v["agent"].as_array().unwrap();
+        let requestors: Vec<&Value> = agents.iter().filter(|a| a["requestor"] == true).collect();
+        assert_eq!(requestors.len(), 1);
+        assert_eq!(requestors[0]["who"]["identifier"]["value"], "ann");
+        assert_eq!(requestors[0]["type"]["coding"][0]["code"], "humanuser");
+        let typed: Result<fhir_sdk::r4b::resources::AuditEvent, _> = serde_json::from_value(v);
+        assert!(typed.is_ok(), "{typed:?}");
     }
 
     #[test]

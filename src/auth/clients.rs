@@ -66,23 +66,32 @@ impl Client {
 
 pub async fn save(store: &dyn AuthStore, client: &Client) -> anyhow::Result<bool> {
     client.check().map_err(anyhow::Error::msg)?;
+    if let Some(doc) = store.get_client(&client.client_id).await?
+        && super::apps::is_app(&doc)
+    {
+        anyhow::bail!("'{}' is an app; choose another client id", client.client_id);
+    }
     Ok(store
         .put_client(&client.client_id, &serde_json::to_string(client)?)
         .await?)
 }
 
+/// The backend client registered as `client_id` (an app of that id is not one).
 pub async fn get(store: &dyn AuthStore, client_id: &str) -> anyhow::Result<Option<Client>> {
     match store.get_client(client_id).await? {
+        Some(doc) if super::apps::is_app(&doc) => Ok(None),
         Some(doc) => Ok(Some(serde_json::from_str(&doc)?)),
         None => Ok(None),
     }
 }
 
+/// Every backend client (apps are listed by `apps::list`).
 pub async fn list(store: &dyn AuthStore) -> anyhow::Result<Vec<Client>> {
     store
         .list_clients()
         .await?
         .iter()
+        .filter(|d| !super::apps::is_app(d))
         .map(|d| Ok(serde_json::from_str(d)?))
         .collect()
 }

@@ -6,6 +6,7 @@
 //! interaction and records each one through [`audit`]. Everything here except
 //! the token endpoint and JWKS fetching is pure code.
 
+pub mod apps;
 pub mod assertion;
 pub mod audit;
 pub mod backend;
@@ -14,6 +15,7 @@ pub mod consent;
 pub mod grants;
 pub mod jwks;
 pub mod keys;
+pub mod launch;
 pub mod policy;
 pub mod tokens;
 pub mod users;

@@ -14,7 +14,7 @@ use super::assertion::{authenticate, peek_claim};
 use super::clients;
 use super::jwks::{JwksCache, select};
 use super::keys::KeyRing;
-use crate::caller::grant::{Grant, Role};
+use crate::caller::grant::{Grant, Person, Role};
 use crate::caller::scopes::Scopes;
 use crate::store::Store;
 
@@ -69,6 +69,9 @@ struct AccessClaims {
     scope: String,
     role: Role,
     org: String,
+    /// The signed-in person of a user-level token (SMART App Launch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    person: Option<Person>,
 }
 
 /// What the token endpoint returns on success.
@@ -85,7 +88,7 @@ pub struct TokenResponse {
 pub struct Unauthenticated(pub &'static str);
 
 pub struct Tokens {
-    store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Store>,
     pub keys: KeyRing,
     jwks: JwksCache,
     pub issuer: String,
@@ -93,6 +96,18 @@ pub struct Tokens {
     pub lifetime_s: i64,
     external: Vec<ExternalIssuer>,
     verified: Mutex<HashMap<String, (Arc<Grant>, i64)>>,
+    /// Roles besides a practice's staff who see patient lists
+    /// (`auth.patient_lists`), stamped into user-level tokens.
+    pub patient_lists: Vec<crate::caller::grant::UserRole>,
+}
+
+/// Who a token is minted for.
+pub(crate) struct Subject {
+    pub sub: String,
+    pub role: Role,
+    pub org: String,
+    pub scope: String,
+    pub person: Option<Person>,
 }
 
 impl Tokens {
@@ -113,6 +128,7 @@ impl Tokens {
             lifetime_s: lifetime_s.min(300),
             external,
             verified: Mutex::new(HashMap::new()),
+            patient_lists: Vec::new(),
         })
     }
 
@@ -162,35 +178,62 @@ impl Tokens {
                 "none of the requested scopes is allowed for this client",
             ));
         }
+        let scope = granted.to_string();
+        let token = self
+            .mint(
+                Subject {
+                    sub: client.client_id.clone(),
+                    role: client.role,
+                    org: client.organization.clone(),
+                    scope: scope.clone(),
+                    person: None,
+                },
+                now_s,
+            )
+            .await?;
+        Ok((
+            TokenResponse {
+                access_token: token,
+                token_type: "bearer",
+                expires_in: self.lifetime_s,
+                scope,
+            },
+            client.client_id,
+        ))
+    }
+
+    /// Signs an access token for `who`, valid for the configured lifetime.
+    pub(crate) async fn mint(&self, who: Subject, now_s: i64) -> Result<String, OAuthError> {
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            sub: who.sub,
+            aud: self.issuer.clone(),
+            exp: now_s + self.lifetime_s,
+            iat: now_s,
+            jti: uuid::Uuid::new_v4().to_string(),
+            scope: who.scope,
+            role: who.role,
+            org: who.org,
+            person: who.person,
+        };
+        self.sign(&claims, now_s).await
+    }
+
+    /// Signs any claims with the active key (ES384, `kid` set).
+    pub(crate) async fn sign<T: Serialize>(
+        &self,
+        claims: &T,
+        now_s: i64,
+    ) -> Result<String, OAuthError> {
         // Pick up a rotation done by `tandem keys rotate` in another process.
         self.keys
             .reload(self.store.as_ref(), now_s * 1000)
             .await
             .map_err(|_| OAuthError::server())?;
         let key = self.keys.active().ok_or_else(OAuthError::server)?;
-        let claims = AccessClaims {
-            iss: self.issuer.clone(),
-            sub: client.client_id.clone(),
-            aud: self.issuer.clone(),
-            exp: now_s + self.lifetime_s,
-            iat: now_s,
-            jti: uuid::Uuid::new_v4().to_string(),
-            scope: granted.to_string(),
-            role: client.role,
-            org: client.organization.clone(),
-        };
         let mut header = Header::new(Algorithm::ES384);
         header.kid = Some(key.kid.clone());
-        let token = encode(&header, &claims, &key.encoding).map_err(|_| OAuthError::server())?;
-        Ok((
-            TokenResponse {
-                access_token: token,
-                token_type: "bearer",
-                expires_in: self.lifetime_s,
-                scope: claims.scope,
-            },
-            client.client_id,
-        ))
+        encode(&header, claims, &key.encoding).map_err(|_| OAuthError::server())
     }
 
     /// Verifies a bearer token (cached until it expires).
@@ -252,6 +295,7 @@ impl Tokens {
             org: c.org,
             scopes,
             token_id: c.jti,
+            person: c.person,
         };
         Ok((Arc::new(grant), c.exp))
     }
@@ -323,6 +367,7 @@ impl Tokens {
             org: client.organization,
             scopes,
             token_id: claims["jti"].as_str().unwrap_or_default().to_string(),
+            person: None,
         };
         Ok((Arc::new(grant), claims["exp"].as_i64().unwrap_or(0)))
     }

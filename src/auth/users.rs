@@ -20,19 +20,7 @@ pub const LOCK_MS: i64 = 15 * 60 * 1000;
 /// The shortest password accepted (NIST SP 800-63B asks at least 8).
 pub const MIN_PASSWORD: usize = 12;
 
-/// What a person may see.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum UserRole {
-    /// Coaches the practices assigned to them.
-    Facilitator,
-    /// Works in one practice (patient lists included).
-    Practice,
-    /// Program staff: every enrolled practice, aggregate numbers.
-    Program,
-    /// Runs the installation.
-    Operator,
-}
+pub use crate::caller::grant::UserRole;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

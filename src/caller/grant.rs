@@ -65,6 +65,57 @@ impl Role {
     }
 }
 
+/// What a person may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum UserRole {
+    /// Coaches the practices assigned to them.
+    Facilitator,
+    /// Works in one practice (patient lists included).
+    Practice,
+    /// Program staff: every enrolled practice, aggregate numbers.
+    Program,
+    /// Runs the installation.
+    Operator,
+}
+
+/// The person behind a user-level token (SMART App Launch): who signed in,
+/// in which role, covering which practices. Tenancy and the audit trail's
+/// agent come from here; the app's scopes still bound what the token does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    /// The account name (`tandem user add NAME`).
+    pub name: String,
+    pub role: UserRole,
+    /// A facilitator's assigned practices, a practice user's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub practices: Vec<String>,
+    /// Whether this person may see patient lists (a practice user always;
+    /// facilitators and program staff only where `[app] patient_lists` says).
+    #[serde(default)]
+    pub lists: bool,
+}
+
+impl Person {
+    /// Whether the person may work in `practice`: an operator anywhere,
+    /// program staff in any enrolled practice, a facilitator in the
+    /// practices assigned to them, practice staff in their own.
+    pub fn covers(&self, practice: &str, enrolled: impl Fn(&str) -> bool) -> bool {
+        match self.role {
+            UserRole::Operator => true,
+            UserRole::Program => enrolled(practice),
+            UserRole::Facilitator | UserRole::Practice => {
+                self.practices.iter().any(|p| p == practice)
+            }
+        }
+    }
+
+    /// The practice a request naming none works in, if there is one.
+    pub fn home(&self) -> Option<&str> {
+        self.practices.first().map(String::as_str)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     pub client_id: String,
@@ -75,6 +126,8 @@ pub struct Grant {
     pub scopes: Scopes,
     /// The access token's `jti` (audited with consent decisions).
     pub token_id: String,
+    /// The signed-in person, for a user-level token; `None` for systems.
+    pub person: Option<Person>,
 }
 
 static INTERNAL: LazyLock<Arc<Grant>> = LazyLock::new(|| {
@@ -86,6 +139,7 @@ static INTERNAL: LazyLock<Arc<Grant>> = LazyLock::new(|| {
             Scope::parse("system/*.cruds").expect("constant scope"),
         ]),
         token_id: String::new(),
+        person: None,
     })
 });
 

@@ -200,7 +200,9 @@ impl Scopes {
 
     pub fn allowance(&self, rt: &str, perm: Perms) -> Allowance {
         let mut restricted = Vec::new();
-        for s in self.0.iter().filter(|s| s.context == "system") {
+        // A token holds system scopes (a backend client) or user scopes (an
+        // app acting for a person), never both; patient scopes are not issued.
+        for s in self.0.iter().filter(|s| s.context != "patient") {
             if s.covers_type(rt) && s.perms.contains(perm) {
                 if s.restriction.is_empty() {
                     return Allowance::All;

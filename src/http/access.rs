@@ -23,7 +23,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use crate::auth::policy::Interaction;
 use crate::auth::tokens::Tokens;
 use crate::caller::AccessContext;
-use crate::caller::grant::{Grant, Role};
+use crate::caller::grant::{Grant, Person, Role, UserRole};
 use crate::fhir::id::is_valid_id;
 use crate::fhir::outcome::Issue;
 use crate::http::AppState;
@@ -222,32 +222,55 @@ impl FromRequestParts<AppState> for Access {
         if let Some(wait) = gate.throttle(&grant.client_id) {
             return Err(throttled(wait, "Rate limit exceeded"));
         }
-        let settings = state.svc.settings();
-        let links = Links {
-            oversees: &|org: &str, t: &str| settings.programs.oversees(org, t),
-            compact: &|org: &str, t: &str| settings.referrals.partner(t, org).is_some(),
-            serves: &|org: &str, t: &str| {
-                crate::rules::attribution::serves(&settings.payers, org, t)
-            },
+        let asked = Asked {
+            tenant: tenant_header,
+            request_id,
+            address,
         };
-        let chosen = choose_tenant(&grant, tenant_header, &state.default_tenant, &links);
-        let ctx = |tenant: String, guest: bool| AccessContext {
-            tenant,
-            client_id: grant.client_id.clone(),
-            request_id: request_id.clone(),
-            guest,
-            address: address.clone(),
-            grant: grant.clone(),
-        };
-        match chosen {
-            Ok((tenant, guest)) => Ok(Access(ctx(tenant, guest))),
-            Err(Refused { tenant, error }) => {
-                // On the named practice's audit trail: it is that practice's
-                // data the client tried to reach.
-                let (rt, i) = attempted(&parts.method, parts.uri.path());
-                state.svc.audit_refusal(&ctx(tenant, true), i, &rt);
-                Err(error)
-            }
+        context_for(state, grant, asked, &parts.method, parts.uri.path()).map(Access)
+    }
+}
+
+/// What a request says about where it works, besides its grant.
+pub(crate) struct Asked {
+    /// The tenant named (`X-Tandem-Tenant`, or the practice in an app URL).
+    pub tenant: Option<String>,
+    pub request_id: String,
+    pub address: Option<String>,
+}
+
+/// The context a verified grant works in, or the refusal (audited on the
+/// named practice's trail: it is that practice's data the caller tried to
+/// reach). `method` and `path` describe the attempt for the audit record.
+pub(crate) fn context_for(
+    state: &AppState,
+    grant: Arc<Grant>,
+    asked: Asked,
+    method: &axum::http::Method,
+    path: &str,
+) -> Result<AccessContext, ApiError> {
+    let settings = state.svc.settings();
+    let links = Links {
+        oversees: &|org: &str, t: &str| settings.programs.oversees(org, t),
+        compact: &|org: &str, t: &str| settings.referrals.partner(t, org).is_some(),
+        serves: &|org: &str, t: &str| crate::rules::attribution::serves(&settings.payers, org, t),
+        enrolled: &|t: &str| settings.programs.enrolled(t).is_some(),
+    };
+    let chosen = choose_tenant(&grant, asked.tenant, &state.default_tenant, &links);
+    let ctx = |tenant: String, guest: bool| AccessContext {
+        tenant,
+        client_id: grant.client_id.clone(),
+        request_id: asked.request_id.clone(),
+        guest,
+        address: asked.address.clone(),
+        grant: grant.clone(),
+    };
+    match chosen {
+        Ok((tenant, guest)) => Ok(ctx(tenant, guest)),
+        Err(Refused { tenant, error }) => {
+            let (rt, i) = attempted(method, path);
+            state.svc.audit_refusal(&ctx(tenant, true), i, &rt);
+            Err(error)
         }
     }
 }
@@ -261,6 +284,8 @@ struct Links<'a> {
     compact: &'a dyn Fn(&str, &str) -> bool,
     /// (payer, practice): the payer sends the practice attribution lists.
     serves: &'a dyn Fn(&str, &str) -> bool,
+    /// The practice is enrolled in a program.
+    enrolled: &'a dyn Fn(&str) -> bool,
 }
 
 /// A tenant a client may not work in, and the answer it gets.
@@ -275,6 +300,9 @@ fn choose_tenant(
     default_tenant: &str,
     links: &Links,
 ) -> Result<(String, bool), Refused> {
+    if let Some(p) = &grant.person {
+        return person_tenant(p, named, default_tenant, links);
+    }
     match (grant.role, named) {
         (Role::Operator, named) => Ok((named.unwrap_or_else(|| default_tenant.to_string()), false)),
         // Program staff and facilitators: the practices they oversee.
@@ -313,6 +341,39 @@ fn choose_tenant(
         }),
         _ => Ok((grant.org.clone(), false)),
     }
+}
+
+/// A signed-in person's tenant: the practice named (or their own, or for
+/// an operator the default), if the person covers it.
+fn person_tenant(
+    p: &Person,
+    named: Option<String>,
+    default_tenant: &str,
+    links: &Links,
+) -> Result<(String, bool), Refused> {
+    let chosen = named.or_else(|| match p.role {
+        UserRole::Operator => Some(default_tenant.to_string()),
+        _ => p.home().map(str::to_string),
+    });
+    let Some(t) = chosen else {
+        return Err(Refused {
+            tenant: default_tenant.to_string(),
+            error: ApiError::bad(Issue::error(
+                "required",
+                "Name the practice to work in with X-Tandem-Tenant.",
+            )),
+        });
+    };
+    if p.covers(&t, links.enrolled) {
+        return Ok((t, false));
+    }
+    Err(Refused {
+        error: forbidden(format!(
+            "{} ({:?}) does not cover practice '{t}'.",
+            p.name, p.role
+        )),
+        tenant: t,
+    })
 }
 
 /// The resource type and interaction a refused request attempted, for the

@@ -13,18 +13,27 @@ use serde_json::json;
 
 use super::AppState;
 use super::body::{TOKEN_FORM_LIMIT, read_limited};
+use crate::auth::launch;
 use crate::auth::tokens::OAuthError;
+use crate::service::TokenEvent;
 
 pub async fn smart_configuration(State(s): State<AppState>) -> Response {
     let body = json!({
         "issuer": s.tokens.issuer,
         "jwks_uri": format!("{}/auth/jwks", s.base_url),
         "token_endpoint": s.tokens.token_url,
-        "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "authorization_endpoint": format!("{}/auth/authorize", s.base_url),
+        "revocation_endpoint": format!("{}/auth/revoke", s.base_url),
+        "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt", "none"],
         "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
-        "scopes_supported": ["system/*.cruds", "system/*.rs", "system/*.read", "system/*.write"],
-        "capabilities": ["client-confidential-asymmetric", "permission-v2", "permission-v1"],
+        "scopes_supported": ["system/*.cruds", "system/*.rs", "system/*.read", "system/*.write",
+                             "user/*.rs", "openid", "fhirUser", "offline_access"],
+        "capabilities": ["client-confidential-asymmetric", "permission-v2", "permission-v1",
+                         "launch-standalone", "client-public", "permission-offline",
+                         "permission-user"],
     });
     (
         [(header::CONTENT_TYPE, "application/json")],
@@ -112,6 +121,11 @@ pub async fn token(
         ));
     }
     let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    if let Some(what @ ("authorization_code" | "refresh_token")) =
+        form.get("grant_type").map(String::as_str)
+    {
+        return person_token(&s, &form, what, address, &request_id).await;
+    }
     let claimed = form
         .get("client_assertion")
         .and_then(|a| crate::auth::assertion::peek_claim(a, "iss"))
@@ -120,7 +134,16 @@ pub async fn token(
     let now = chrono::Utc::now().timestamp();
     match s.tokens.issue(&form, now).await {
         Ok((resp, client_id)) => {
-            s.svc.audit_token(&client_id, address, &request_id, None);
+            s.svc.audit_token(
+                TokenEvent {
+                    what: "token",
+                    client_id: &client_id,
+                    user: None,
+                    address,
+                    request_id: &request_id,
+                },
+                None,
+            );
             (
                 [
                     (header::CACHE_CONTROL, "no-store"),
@@ -131,9 +154,63 @@ pub async fn token(
                 .into_response()
         }
         Err(e) => {
-            s.svc
-                .audit_token(&claimed, address, &request_id, Some(&e.description));
+            s.svc.audit_token(
+                TokenEvent {
+                    what: "token",
+                    client_id: &claimed,
+                    user: None,
+                    address,
+                    request_id: &request_id,
+                },
+                Some(&e.description),
+            );
             oauth_error(&e)
+        }
+    }
+}
+
+/// The token endpoint for a person's app: `authorization_code` and
+/// `refresh_token` (`auth::launch`), audited with the person when known.
+async fn person_token(
+    s: &AppState,
+    form: &HashMap<String, String>,
+    grant_type: &str,
+    address: Option<String>,
+    request_id: &str,
+) -> Response {
+    let client_id = form
+        .get("client_id")
+        .filter(|c| c.len() <= 200)
+        .map_or("unknown", String::as_str);
+    let now = chrono::Utc::now().timestamp();
+    let result = launch::exchange(&s.tokens, &s.base_url, form, now).await;
+    let user = result.as_ref().ok().map(|(_, u)| u.as_str());
+    let event = TokenEvent {
+        what: if grant_type == "refresh_token" {
+            "refresh"
+        } else {
+            "token"
+        },
+        client_id,
+        user,
+        address,
+        request_id,
+    };
+    match &result {
+        Ok((body, _)) => {
+            s.svc.audit_token(event, None);
+            (
+                [
+                    (header::CACHE_CONTROL, "no-store"),
+                    (header::PRAGMA, "no-cache"),
+                ],
+                Json(body.clone()),
+            )
+                .into_response()
+        }
+        Err(e) => {
+            s.svc.audit_token(event, Some(&e.description));
+            oauth_error(e)
         }
     }
 }

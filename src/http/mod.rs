@@ -2,6 +2,7 @@
 //! patient data, limits) and rendering. Depends on `service`, never on `store`.
 
 pub(crate) mod access;
+pub(crate) mod app;
 mod auth_routes;
 mod body;
 pub mod budget;
@@ -11,6 +12,7 @@ pub mod negotiate;
 mod operations;
 mod respond;
 pub mod serve;
+mod sign_in;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -66,6 +68,12 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         )
         .route("/auth/token", post(auth_routes::token))
         .route("/auth/jwks", get(auth_routes::jwks))
+        .route(
+            "/auth/authorize",
+            get(sign_in::authorize_page).post(sign_in::authorize_submit),
+        )
+        .route("/auth/revoke", post(sign_in::revoke))
+        .merge(app::routes())
         .route("/", post(h::bundle))
         .route("/$process-message", post(operations::process_message))
         .route("/$outbox", get(operations::outbox))

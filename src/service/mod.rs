@@ -34,6 +34,7 @@ pub use fhir_api::crud::{Conditional, WriteRequest};
 pub use fhir_api::resource::{Prefer, WriteResult};
 pub use fhir_api::search::SearchResult;
 pub use measures::operations::measure_resource;
+pub use security::audit_log::TokenEvent;
 
 /// How profile violations are treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]

@@ -9,6 +9,7 @@
 
 mod common;
 
+mod app_auth;
 mod attestation;
 mod attribution;
 mod attribution_generated;

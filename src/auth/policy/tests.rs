@@ -10,6 +10,7 @@ fn grant(role: Role, scopes: &str) -> Grant {
         org: "org-a".into(),
         scopes: Scopes::parse_list(scopes).0,
         token_id: "t".into(),
+        person: None,
     }
 }
 

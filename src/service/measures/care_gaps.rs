@@ -61,7 +61,7 @@ impl FhirService {
         pairs: &[(String, String)],
     ) -> Result<Value, ServiceError> {
         let period = self.checked_period(ctx, pairs)?;
-        if crate::service::milestones::overseer(ctx) {
+        if crate::service::milestones::numbers_only(ctx) {
             return Err(ServiceError::Forbidden(Issue::error(
                 "forbidden",
                 "Care gaps are patient-level: program staff and facilitators see summary reports only.",

@@ -87,7 +87,7 @@ impl FhirService {
                 )));
             }
         };
-        if kind != "summary" && crate::service::milestones::overseer(ctx) {
+        if kind != "summary" && crate::service::milestones::numbers_only(ctx) {
             return Err(ServiceError::Forbidden(Issue::error(
                 "forbidden",
                 "Program staff and facilitators see summary reports, not patient-level ones.",

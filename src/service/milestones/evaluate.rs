@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use super::evidence::Scope;
-use super::{Enrolled, overseer};
+use super::{Enrolled, numbers_only};
 use crate::fhir::outcome::Issue;
 use crate::measure::milestone::catalog::Milestone;
 use crate::measure::milestone::standing::{Assessment, Finding, share};
@@ -69,7 +69,7 @@ impl FhirService {
             .ok_or_else(|| ServiceError::Internal("milestone vanished".into()))?;
         let list = match get(pairs, "reportType") {
             None | Some("summary") | Some("population") => false,
-            Some("subject-list") if overseer(ctx) => {
+            Some("subject-list") if numbers_only(ctx) => {
                 return Err(ServiceError::Forbidden(Issue::error(
                     "forbidden",
                     "Program staff and facilitators see milestone numbers, not patient lists; ask the practice.",

@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 use crate::auth::Role;
 use crate::auth::policy::Interaction;
+use crate::caller::grant::UserRole;
 use crate::fhir::datetime::{day_start_ms as ms, utc_date as day};
 use crate::fhir::outcome::Issue;
 use crate::measure::milestone::catalog::Milestone;
@@ -33,10 +34,20 @@ use crate::service::{FhirService, ServiceError};
 use crate::store::{AccessContext, transact};
 use evidence::Scope;
 
-/// Program staff or a facilitator reading a practice they oversee: numbers
-/// only, never patient lists.
+/// Program staff or a facilitator working in a practice they oversee
+/// (a `reporting` client of another organization, or such a person): they
+/// read and review, but do not record the practice's own decisions.
 pub(crate) fn overseer(ctx: &AccessContext) -> bool {
-    ctx.grant.role == Role::Reporting && ctx.grant.org != ctx.tenant
+    match &ctx.grant.person {
+        Some(p) => matches!(p.role, UserRole::Facilitator | UserRole::Program),
+        None => ctx.grant.role == Role::Reporting && ctx.grant.org != ctx.tenant,
+    }
+}
+
+/// An overseer who sees numbers only, never patient lists (every
+/// overseeing client; a person unless `auth.patient_lists` names the role).
+pub(crate) fn numbers_only(ctx: &AccessContext) -> bool {
+    overseer(ctx) && !ctx.grant.person.as_ref().is_some_and(|p| p.lists)
 }
 
 use crate::service::report::param as get;

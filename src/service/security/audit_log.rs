@@ -277,27 +277,33 @@ impl FhirService {
         }
     }
 
-    /// Audits a token request (issued or refused).
-    pub fn audit_token(
-        &self,
-        client_id: &str,
-        address: Option<String>,
-        request_id: &str,
-        refused: Option<&str>,
-    ) {
-        let mut ctx = AccessContext::internal(AUDIT_TENANT, request_id);
-        ctx.client_id = client_id.to_string();
-        ctx.address = address;
+    /// Audits a token request or a person's sign-in (granted or refused);
+    /// `what` says which ("token issued", "signed in"), `user` who signed in.
+    pub fn audit_token(&self, who: TokenEvent<'_>, refused: Option<&str>) {
+        let mut ctx = AccessContext::internal(AUDIT_TENANT, who.request_id);
+        ctx.client_id = who.client_id.to_string();
+        ctx.address = who.address;
         let mut rec = record(&ctx, Event::Token, self.clock.now_ms());
         rec.token_id = String::new();
+        rec.user = who.user.map(str::to_string);
         if let Some(reason) = refused {
             rec.outcome = "4".into();
-            rec.outcome_desc = Some(format!("token refused: {reason}"));
+            rec.outcome_desc = Some(format!("{} refused: {reason}", who.what));
         } else {
-            rec.outcome_desc = Some("token issued".into());
+            rec.outcome_desc = Some(format!("{} granted", who.what));
         }
         self.audit.send(row(&rec, &ctx.tenant));
     }
+}
+
+/// Who asked for a token or signed in, for [`AuditLog::audit_token`].
+pub struct TokenEvent<'a> {
+    /// "token", "sign-in", "refresh", "sign-out".
+    pub what: &'a str,
+    pub client_id: &'a str,
+    pub user: Option<&'a str>,
+    pub address: Option<String>,
+    pub request_id: &'a str,
 }
 
 #[cfg(test)]

@@ -111,6 +111,7 @@ pub(crate) fn record(ctx: &AccessContext, event: Event, now_ms: i64) -> Record {
         outcome: "0".into(),
         outcome_desc: None,
         client_id: ctx.client_id.clone(),
+        user: ctx.grant.person.as_ref().map(|p| p.name.clone()),
         client_address: ctx.address.clone(),
         resource_type: None,
         entities: Vec::new(),

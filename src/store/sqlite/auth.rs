@@ -79,7 +79,7 @@ impl AuthStore for SqliteStore {
     async fn put_user(&self, name: &str, doc: &str) -> Result<bool, StoreError> {
         let (name, doc) = (name.to_string(), doc.to_string());
         self.aux(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let existed: bool = tx.query_row(
                 "SELECT EXISTS (SELECT 1 FROM users WHERE name = ?)",
                 [&name],
@@ -121,7 +121,7 @@ impl AuthStore for SqliteStore {
     async fn remove_user(&self, name: &str) -> Result<bool, StoreError> {
         let name = name.to_string();
         self.aux(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let removed = tx.execute("DELETE FROM users WHERE name = ?", [&name])? > 0;
             tx.execute("DELETE FROM sign_in_failures WHERE name = ?", [&name])?;
             tx.commit()?;
@@ -181,7 +181,7 @@ impl AuthStore for SqliteStore {
     async fn take_code(&self, digest: &str, now_ms: i64) -> Result<Option<String>, StoreError> {
         let digest = digest.to_string();
         self.aux(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let found: Option<(String, i64)> = tx
                 .query_row(
                     "DELETE FROM auth_codes WHERE digest = ? RETURNING doc, expires",
@@ -218,7 +218,7 @@ impl AuthStore for SqliteStore {
     async fn use_refresh(&self, digest: &str, now_ms: i64) -> Result<RefreshUse, StoreError> {
         let digest = digest.to_string();
         self.aux(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let fresh: Option<(String, String)> = tx
                 .query_row(
                     "UPDATE refresh_tokens SET used = ?2 \
@@ -291,7 +291,7 @@ impl AuthStore for SqliteStore {
 
     async fn rotate_signing_key(&self, key: KeyRow) -> Result<(), StoreError> {
         self.aux(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             tx.execute(
                 "UPDATE signing_keys SET retired = ? WHERE retired IS NULL",
                 [key.created_ms],
@@ -326,7 +326,7 @@ impl AuthStore for SqliteStore {
     ) -> Result<bool, StoreError> {
         let (iss, jti) = (issuer.to_string(), jti.to_string());
         self.aux(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             tx.execute("DELETE FROM used_jti WHERE exp < ?", [now_s])?;
             let fresh = tx.execute(
                 "INSERT INTO used_jti (iss, jti, exp) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",

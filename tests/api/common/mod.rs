@@ -6,6 +6,7 @@ pub mod adt;
 pub mod fake_partner;
 pub mod hook;
 pub mod jwt;
+pub mod people;
 pub mod population;
 pub mod process;
 pub mod referral;

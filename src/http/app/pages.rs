@@ -1,0 +1,318 @@
+//! The app's pages: the portfolio, a practice's milestones and the
+//! drill-down to patients. Each handler verifies the session, builds the
+//! person's context for the practice through the same tenancy rules as the
+//! API (a refusal is audited there), calls the service and renders.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use serde_json::Value;
+
+use super::session::{Session, signed_in};
+use super::{Page, fail};
+use crate::caller::AccessContext;
+use crate::fhir::datetime::utc_date;
+use crate::http::AppState;
+use crate::http::access::{Asked, context_for};
+use crate::http::error::ApiError;
+use crate::service::ServiceError;
+use crate::web::layout::{Viewer, page};
+use crate::web::{drill, milestones};
+
+fn here(uri: &Uri) -> String {
+    uri.path_and_query()
+        .map_or("/app".into(), |p| p.to_string())
+}
+
+/// A service or access error as a page (its status and the API's words).
+fn refusal(e: ApiError) -> Response {
+    let text = e
+        .issues
+        .first()
+        .map_or("The request failed.".into(), |i| i.diagnostics.clone());
+    fail(e.status, &text)
+}
+
+fn service_error(e: ServiceError) -> Response {
+    refusal(ApiError::from(e))
+}
+
+/// The person's context in `practice`, or the refusal (audited).
+fn context(
+    s: &AppState,
+    session: &Session,
+    practice: &str,
+    uri: &Uri,
+) -> Result<AccessContext, ApiError> {
+    let asked = Asked {
+        tenant: Some(practice.to_string()),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        address: None,
+    };
+    context_for(s, session.grant.clone(), asked, &Method::GET, uri.path())
+}
+
+fn viewer(session: &Session) -> Viewer<'_> {
+    let p = session
+        .grant
+        .person
+        .as_ref()
+        .expect("app sessions carry a person");
+    Viewer {
+        name: &p.name,
+        role: match p.role {
+            crate::caller::grant::UserRole::Facilitator => "facilitator",
+            crate::caller::grant::UserRole::Practice => "practice",
+            crate::caller::grant::UserRole::Program => "program",
+            crate::caller::grant::UserRole::Operator => "operator",
+        },
+        csrf: &session.csrf,
+    }
+}
+
+/// The project year a page shows: `?year=N`, else the one running today
+/// (the last one once the program has ended, the first before it starts).
+fn year_for(s: &AppState, practice: &str, asked: Option<&String>) -> Option<u8> {
+    if let Some(y) = asked.and_then(|y| y.parse().ok()) {
+        return Some(y);
+    }
+    let e = s.svc.settings().programs.enrolled(practice)?;
+    let today = utc_date(s.svc.clock().now_ms());
+    e.program.year_of(today).or_else(|| {
+        let n = e.program.years.len() as u8;
+        (e.program.years.first().is_some_and(|f| today >= *f))
+            .then_some(n)
+            .or(Some(1))
+    })
+}
+
+async fn milestones_of(
+    s: &AppState,
+    ctx: &AccessContext,
+    year: Option<u8>,
+) -> Result<milestones::Practice, ServiceError> {
+    let pairs: Vec<(String, String)> = year
+        .map(|y| ("projectYear".to_string(), y.to_string()))
+        .into_iter()
+        .collect();
+    let report = s
+        .svc
+        .milestones_report(ctx, &ctx.tenant.clone(), &pairs)
+        .await?;
+    Ok(milestones::Practice::from_parameters(&ctx.tenant, &report))
+}
+
+async fn standing_of(s: &AppState, ctx: &AccessContext, year: Option<u8>) -> milestones::Standing {
+    let pairs = vec![("projectYear".to_string(), year?.to_string())];
+    let v = s
+        .svc
+        .good_standing_report(ctx, &ctx.tenant.clone(), &pairs)
+        .await
+        .ok()?;
+    let params = v["parameter"].as_array()?;
+    let yes = params.iter().find(|p| p["name"] == "inStanding")?["valueBoolean"].as_bool()?;
+    let reasons = params
+        .iter()
+        .filter(|p| p["name"] == "reason")
+        .filter_map(|p| p["valueString"].as_str().map(str::to_string))
+        .collect();
+    Some((yes, reasons))
+}
+
+/// `GET /app`: the practices the person covers, with their milestones.
+pub async fn portfolio(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    uri: Uri,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let session = match signed_in(&s, jar, &here(&uri)).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let person = session
+        .grant
+        .person
+        .clone()
+        .expect("app sessions carry a person");
+    let programs = &s.svc.settings().programs;
+    let practices: Vec<String> = programs
+        .practices()
+        .into_iter()
+        .filter(|p| person.covers(p, |t| programs.enrolled(t).is_some()))
+        .collect();
+    let mut rows = Vec::new();
+    let mut unavailable = Vec::new();
+    for practice in practices {
+        let ctx = match context(&s, &session, &practice, &uri) {
+            Ok(c) => c,
+            Err(_) => continue,
+        };
+        let year = year_for(&s, &practice, q.get("year"));
+        match milestones_of(&s, &ctx, year).await {
+            Ok(p) => rows.push((p, standing_of(&s, &ctx, year).await)),
+            Err(e) => unavailable.push((
+                practice,
+                ApiError::from(e)
+                    .issues
+                    .first()
+                    .map(|i| i.diagnostics.clone())
+                    .unwrap_or_default(),
+            )),
+        }
+    }
+    let body = milestones::portfolio(&rows, &unavailable);
+    (
+        session.jar.clone(),
+        Page(
+            StatusCode::OK,
+            page("Portfolio", Some(&viewer(&session)), body),
+        ),
+    )
+        .into_response()
+}
+
+/// `GET /app/practice/{org}`: the practice's milestone grid.
+pub async fn practice(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    uri: Uri,
+    Path(org): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let session = match signed_in(&s, jar, &here(&uri)).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let ctx = match context(&s, &session, &org, &uri) {
+        Ok(c) => c,
+        Err(e) => return (session.jar, refusal(e)).into_response(),
+    };
+    let year = year_for(&s, &org, q.get("year"));
+    let p = match milestones_of(&s, &ctx, year).await {
+        Ok(p) => p,
+        Err(e) => return (session.jar, service_error(e)).into_response(),
+    };
+    let title = format!("Practice {org}");
+    let body = milestones::practice(&p);
+    (
+        session.jar.clone(),
+        Page(StatusCode::OK, page(&title, Some(&viewer(&session)), body)),
+    )
+        .into_response()
+}
+
+/// Names and birth dates of `refs` (`Patient/id`), read through one
+/// audited search per hundred patients.
+async fn patients(
+    s: &AppState,
+    ctx: &AccessContext,
+    refs: &[String],
+) -> Result<HashMap<String, (String, String)>, ServiceError> {
+    let ids: Vec<&str> = refs
+        .iter()
+        .filter_map(|r| r.strip_prefix("Patient/"))
+        .collect();
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(100) {
+        let pairs = vec![
+            ("_id".to_string(), chunk.join(",")),
+            ("_count".to_string(), "100".to_string()),
+            ("_elements".to_string(), "name,birthDate".to_string()),
+        ];
+        let found = s.svc.search(ctx, "Patient", pairs, false).await?;
+        let bundle: Value = serde_json::from_str(&found.bundle).unwrap_or_default();
+        for e in bundle["entry"].as_array().into_iter().flatten() {
+            let r = &e["resource"];
+            let id = r["id"].as_str().unwrap_or_default();
+            let n = &r["name"][0];
+            let given: Vec<&str> = n["given"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let name = format!(
+                "{} {}",
+                given.join(" "),
+                n["family"].as_str().unwrap_or_default()
+            );
+            let birth = r["birthDate"].as_str().unwrap_or_default().to_string();
+            out.insert(format!("Patient/{id}"), (name.trim().to_string(), birth));
+        }
+    }
+    Ok(out)
+}
+
+/// `GET /app/practice/{org}/milestone/{measure}?periodStart&periodEnd[&format=csv]`:
+/// the patients behind a milestone's numbers.
+pub async fn drill(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    uri: Uri,
+    Path((org, measure)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let session = match signed_in(&s, jar, &here(&uri)).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let ctx = match context(&s, &session, &org, &uri) {
+        Ok(c) => c,
+        Err(e) => return (session.jar, refusal(e)).into_response(),
+    };
+    let mut pairs: Vec<(String, String)> = ["periodStart", "periodEnd"]
+        .iter()
+        .filter_map(|k| q.get(*k).map(|v| (k.to_string(), v.clone())))
+        .collect();
+    pairs.push(("reportType".into(), "subject-list".into()));
+    let report = match s.svc.evaluate_measure(&ctx, &measure, &pairs).await {
+        Ok(r) => r,
+        Err(e) => return (session.jar, service_error(e)).into_response(),
+    };
+    let subjects: Vec<String> = drill::subjects(&report)
+        .into_values()
+        .flatten()
+        .map(|(s, _)| s)
+        .collect();
+    let names = match patients(&s, &ctx, &subjects).await {
+        Ok(n) => n,
+        Err(e) => return (session.jar, service_error(e)).into_response(),
+    };
+    let rows = drill::rows(&report, &names);
+    if q.get("format").is_some_and(|f| f == "csv") {
+        let Ok(body) = drill::csv(&rows) else {
+            return fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The CSV could not be written.",
+            );
+        };
+        let name = format!("attachment; filename=\"{org}-{measure}.csv\"");
+        return (
+            session.jar,
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (header::CONTENT_DISPOSITION, name),
+                (header::CACHE_CONTROL, "no-store".to_string()),
+            ],
+            body,
+        )
+            .into_response();
+    }
+    let title = report["measure"].as_str().unwrap_or(&measure).to_string();
+    let csv_href = format!("{}&format=csv", here(&uri));
+    let back = format!("/app/practice/{org}");
+    let body = drill::page(&title, &rows, &csv_href, &back);
+    let heading = format!("{org}: patients behind {measure}");
+    (
+        session.jar.clone(),
+        Page(
+            StatusCode::OK,
+            page(&heading, Some(&viewer(&session)), body),
+        ),
+    )
+        .into_response()
+}

@@ -1,0 +1,138 @@
+//! The drill-down from a milestone's count to its patients: every subject
+//! of the denominator, whether the numerator counts it (and so whether it
+//! is a gap), from the subject-list MeasureReport the API returns; and the
+//! same list as CSV.
+
+use std::collections::{HashMap, HashSet};
+
+use maud::{Markup, html};
+use serde_json::Value;
+
+/// One subject of the denominator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// `Patient/id`, or a period's name for counts of months or quarters.
+    pub subject: String,
+    /// The month a patient-month subject stands for.
+    pub month: Option<String>,
+    pub in_numerator: bool,
+    pub name: String,
+    pub birth_date: String,
+}
+
+/// The subjects of a subject-list MeasureReport: `(subject, month)` per
+/// population code, from its contained Lists.
+pub fn subjects(report: &Value) -> HashMap<String, Vec<(String, Option<String>)>> {
+    let mut out = HashMap::new();
+    for list in report["contained"].as_array().into_iter().flatten() {
+        let code = list["id"].as_str().unwrap_or_default().to_string();
+        let entries = list["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                let subject = e["item"]["reference"]
+                    .as_str()
+                    .or(e["item"]["display"].as_str())
+                    .unwrap_or_default()
+                    .to_string();
+                (subject, e["flag"]["text"].as_str().map(str::to_string))
+            })
+            .collect();
+        out.insert(code, entries);
+    }
+    out
+}
+
+/// The rows: the denominator's subjects (or the numerator's alone, for a
+/// count), each marked in or out of the numerator, with the patients'
+/// names and birth dates where `patients` (`Patient/id` → (name, birth)) has them.
+pub fn rows(report: &Value, patients: &HashMap<String, (String, String)>) -> Vec<Row> {
+    let s = subjects(report);
+    let numerator: HashSet<&(String, Option<String>)> =
+        s.get("numerator").into_iter().flatten().collect();
+    let base = s
+        .get("denominator")
+        .or(s.get("numerator"))
+        .cloned()
+        .unwrap_or_default();
+    let mut rows: Vec<Row> = base
+        .into_iter()
+        .map(|(subject, month)| {
+            let in_numerator = numerator.contains(&(subject.clone(), month.clone()));
+            let (name, birth_date) = patients.get(&subject).cloned().unwrap_or_default();
+            Row {
+                subject,
+                month,
+                in_numerator,
+                name,
+                birth_date,
+            }
+        })
+        .collect();
+    // Gaps first: they are what a QI team works on.
+    rows.sort_by(|a, b| {
+        (a.in_numerator, &a.name, &a.subject).cmp(&(b.in_numerator, &b.name, &b.subject))
+    });
+    rows
+}
+
+/// The drill-down page body.
+pub fn page(title: &str, rows: &[Row], csv_href: &str, back: &str) -> Markup {
+    let gaps = rows.iter().filter(|r| !r.in_numerator).count();
+    html! {
+        p { (title) }
+        p { (rows.len()) " in the denominator; " (rows.len() - gaps) " in the numerator; "
+            (gaps) " not (gaps). " a href=(csv_href) { "Download CSV" } " · " a href=(back) { "Back to milestones" } }
+        table #patients {
+            caption { "Patients behind the count" }
+            thead { tr {
+                th scope="col" { "Patient" }
+                th scope="col" { "Name" }
+                th scope="col" { "Birth date" }
+                th scope="col" { "Month" }
+                th scope="col" { "Where" }
+            } }
+            tbody {
+                @for r in rows {
+                    tr {
+                        td { (r.subject) }
+                        td { (r.name) }
+                        td { (r.birth_date) }
+                        td { (r.month.as_deref().unwrap_or("")) }
+                        @if r.in_numerator {
+                            td.met { "Numerator: counted" }
+                        } @else {
+                            td.not-met { "Denominator only: a gap" }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A cell a spreadsheet will not run as a formula (OWASP CSV injection).
+fn cell(s: &str) -> String {
+    match s.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}"),
+        _ => s.to_string(),
+    }
+}
+
+/// The rows as CSV (RFC 4180), with a header line.
+pub fn csv(rows: &[Row]) -> Result<String, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["patient", "name", "birthDate", "month", "inNumerator"])?;
+    for r in rows {
+        w.write_record([
+            cell(&r.subject).as_str(),
+            &cell(&r.name),
+            &cell(&r.birth_date),
+            &cell(r.month.as_deref().unwrap_or("")),
+            if r.in_numerator { "true" } else { "false" },
+        ])?;
+    }
+    let bytes = w.into_inner().map_err(|e| e.into_error())?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}

@@ -1,0 +1,164 @@
+//! People and their sign-in for the web-app and SMART App Launch tests:
+//! accounts written as `tandem user add` writes them, and the standalone
+//! launch (authorization code + PKCE) driven over plain HTTP, one request
+//! at a time, so each step's answer can be checked.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use reqwest::{Client, StatusCode, redirect};
+use serde_json::Value;
+use tandem::auth::users::{User, UserRole};
+use tandem::store::Store;
+use tandem::store::auth::AuthStore;
+use tandem::store::sqlite::SqliteStore;
+
+use super::TestApp;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Adds an account (password [`PASSWORD`]).
+pub async fn add_user(app: &TestApp, name: &str, role: UserRole, practices: &[&str]) {
+    let user = User::new(
+        name,
+        role,
+        practices.iter().map(|p| p.to_string()).collect(),
+        PASSWORD,
+        0,
+    )
+    .unwrap();
+    let store = SqliteStore::open(&app.db).unwrap();
+    store
+        .put_user(name, &serde_json::to_string(&user).unwrap())
+        .await
+        .unwrap();
+    store.close().await;
+}
+
+/// A PKCE verifier and its S256 challenge (computed here independently of
+/// Tandem's own code: SHA-256 from the `rsa` crate's `sha2`).
+pub fn pkce() -> (String, String) {
+    use rsa::sha2::{Digest, Sha256};
+    let verifier = format!(
+        "{}-verifier-with-enough-length-for-pkce",
+        uuid::Uuid::new_v4()
+    );
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// A browser-like client that does not follow redirects and keeps cookies.
+pub fn browser() -> Client {
+    Client::builder()
+        .redirect(redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+/// The hidden `name` field of a form page.
+pub fn hidden(page: &str, name: &str) -> Option<String> {
+    let at = page.find(&format!("name=\"{name}\" value=\""))?;
+    let rest = &page[at + name.len() + 15..];
+    Some(rest[..rest.find('"')?].to_string())
+}
+
+/// An authorization request for `client_id`, as query pairs.
+pub fn request(
+    app: &TestApp,
+    client_id: &str,
+    redirect_uri: &str,
+    challenge: &str,
+) -> Vec<(String, String)> {
+    [
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", redirect_uri),
+        ("scope", "openid fhirUser offline_access user/*.rs"),
+        ("state", "s-123"),
+        ("aud", app.base.as_str()),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// Shows the form, then posts `name`/`password` with its CSRF token;
+/// returns the answer to the post.
+pub async fn sign_in(
+    app: &TestApp,
+    b: &Client,
+    query: &[(String, String)],
+    name: &str,
+    password: &str,
+) -> reqwest::Response {
+    let page = b
+        .get(app.url("auth/authorize"))
+        .query(query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    let csrf = hidden(&html, "csrf").expect("the form carries a CSRF token");
+    let mut form: Vec<(String, String)> = query.to_vec();
+    form.push(("csrf".into(), csrf));
+    form.push(("username".into(), name.into()));
+    form.push(("password".into(), password.into()));
+    b.post(app.url("auth/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The query of a redirect's `Location`.
+pub fn location_query(r: &reqwest::Response) -> (String, HashMap<String, String>) {
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    let url = reqwest::Url::parse(&loc).unwrap();
+    let q = url.query_pairs().into_owned().collect();
+    (loc, q)
+}
+
+/// `POST /auth/token` with a form; status and JSON body.
+pub async fn token(app: &TestApp, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let r = Client::new()
+        .post(app.url("auth/token"))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// The whole launch for Tandem's own app; the token response.
+pub async fn tokens_for(app: &TestApp, name: &str) -> Value {
+    let (verifier, challenge) = pkce();
+    let redirect = app.url("app/callback");
+    let q = request(app, "tandem-app", &redirect, &challenge);
+    let r = sign_in(app, &browser(), &q, name, PASSWORD).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let (_, got) = location_query(&r);
+    let (status, body) = token(
+        app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &got["code"]),
+            ("redirect_uri", &redirect),
+            ("client_id", "tandem-app"),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
