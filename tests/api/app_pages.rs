@@ -1,0 +1,216 @@
+//! The web app's pages over HTTP with a cookie-keeping client: signing in
+//! through the standalone launch, the portfolio listing exactly the
+//! practices a person covers, a practice's milestone grid, the drill-down
+//! equal to the subject-list MeasureReport (and its CSV), and a practice
+//! user refused another practice's page (403, audited).
+
+use std::collections::BTreeSet;
+
+use reqwest::{Client, StatusCode};
+use serde_json::Value;
+use tandem::auth::users::UserRole;
+
+use crate::common::people::{PASSWORD, add_user, hidden};
+use crate::common::population::{load_own_patients, options};
+use crate::common::{TestApp, spawn_app_with};
+
+async fn app_with_people() -> (TestApp, tempfile::TempDir) {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("pop");
+    tandem::generate::run(&options(&path, 80, 2, 7), |_| {}).unwrap();
+    let generated = tandem::config::Config::load(
+        Some(&path.join("program.toml")),
+        &tandem::config::Overrides::default(),
+    )
+    .unwrap();
+    let app = spawn_app_with(|c| {
+        c.default_tenant = "practice-0".into();
+        c.programs = generated.programs;
+        c.enrolments = generated.enrolments;
+    })
+    .await;
+    load_own_patients(&app, &path).await;
+    add_user(&app, "pat", UserRole::Practice, &["practice-0"]).await;
+    add_user(&app, "fran", UserRole::Facilitator, &["practice-1"]).await;
+    add_user(&app, "prog", UserRole::Program, &[]).await;
+    (app, root)
+}
+
+/// Signs `name` in through `/app`, as a browser would; the client keeps
+/// the session cookies.
+async fn signed_in(app: &TestApp, name: &str) -> Client {
+    let b = Client::builder().cookie_store(true).build().unwrap();
+    // /app → /app/sign-in → /auth/authorize: the form.
+    let form = b.get(app.url("app")).send().await.unwrap();
+    assert_eq!(form.status(), StatusCode::OK);
+    let at = form.url().clone();
+    assert_eq!(at.path(), "/auth/authorize");
+    let html = form.text().await.unwrap();
+    let mut fields: Vec<(String, String)> = at.query_pairs().into_owned().collect();
+    fields.push(("csrf".into(), hidden(&html, "csrf").unwrap()));
+    fields.push(("username".into(), name.into()));
+    fields.push(("password".into(), PASSWORD.into()));
+    // → /app/callback → /app.
+    let r = b
+        .post(app.url("auth/authorize"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.url().path(), "/app");
+    b
+}
+
+async fn page(b: &Client, app: &TestApp, path: &str) -> (StatusCode, String) {
+    let r = b.get(app.url(path)).send().await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+/// The practice ids linked from the portfolio table.
+fn practices_listed(html: &str) -> BTreeSet<String> {
+    html.split("href=\"/app/practice/")
+        .skip(1)
+        .map(|s| s[..s.find('"').unwrap()].to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn people_see_their_practices_and_the_patients_behind_a_count() {
+    let (app, _root) = app_with_people().await;
+    let fran = signed_in(&app, "fran").await;
+    let (s, html) = page(&fran, &app, "app").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        practices_listed(&html),
+        BTreeSet::from(["practice-1".to_string()])
+    );
+    assert!(html.contains("fran (facilitator)"));
+    let prog = signed_in(&app, "prog").await;
+    let (_, html) = page(&prog, &app, "app").await;
+    assert_eq!(
+        practices_listed(&html),
+        BTreeSet::from(["practice-0".to_string(), "practice-1".to_string()])
+    );
+    // A facilitator sees the numbers, not the patients.
+    let (s, _) = page(
+        &fran,
+        &app,
+        "app/practice/practice-1/milestone/colorado-sim-BB3.Y1.1?periodStart=2026-01-01&periodEnd=2026-12-31",
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // The practice's own user: the grid, and the drill-down equal to the
+    // API's subject-list report.
+    let pat = signed_in(&app, "pat").await;
+    let (s, grid) = page(&pat, &app, "app/practice/practice-0?year=1").await;
+    assert_eq!(s, StatusCode::OK, "{grid}");
+    assert!(grid.contains("BB3.Y1.1") && grid.contains("BB7.Y1.2"));
+    let q = "periodStart=2026-01-01&periodEnd=2026-12-31";
+    let (s, drill) = page(
+        &pat,
+        &app,
+        &format!("app/practice/practice-0/milestone/colorado-sim-BB3.Y1.1?{q}"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{drill}");
+    let (_, report) = app
+        .get_json(&format!(
+            "Measure/colorado-sim-BB3.Y1.1/$evaluate-measure?{q}&reportType=subject-list"
+        ))
+        .await;
+    let list = |code: &str| -> BTreeSet<String> {
+        report["contained"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["id"] == code)
+            .map(|l| {
+                l["entry"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["item"]["reference"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (denominator, numerator) = (list("denominator"), list("numerator"));
+    assert!(denominator.len() > 10 && !numerator.is_empty(), "{report}");
+    let csv = pat
+        .get(app.url(&format!(
+            "app/practice/practice-0/milestone/colorado-sim-BB3.Y1.1?{q}&format=csv"
+        )))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut rows = csv::Reader::from_reader(csv.as_bytes());
+    let mut in_csv = BTreeSet::new();
+    let mut counted = BTreeSet::new();
+    for r in rows.records() {
+        let r = r.unwrap();
+        in_csv.insert(r[0].to_string());
+        if &r[4] == "true" {
+            counted.insert(r[0].to_string());
+        }
+    }
+    assert_eq!(in_csv, denominator);
+    assert_eq!(counted, numerator);
+    for p in &denominator {
+        assert!(drill.contains(p.as_str()), "{p} missing from the page");
+    }
+
+    // Another practice's page: 403, and on that practice's audit trail.
+    let (s, html) = page(&pat, &app, "app/practice/practice-1").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(html.contains("does not cover practice"));
+    let admin = app
+        .client_for(
+            "admin-1",
+            tandem::auth::Role::Admin,
+            "practice-1",
+            "system/*.rs",
+        )
+        .await;
+    let mut audited = false;
+    for _ in 0..50 {
+        let trail: Value = admin
+            .get(app.url("AuditEvent?outcome=4"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        audited = trail["entry"].as_array().into_iter().flatten().any(|e| {
+            e["resource"]["agent"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["name"] == "pat")
+        });
+        if audited {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(audited);
+
+    // Signing out revokes the session: the next page asks to sign in.
+    let (_, grid) = page(&pat, &app, "app").await;
+    let csrf = hidden(&grid, "csrf").unwrap();
+    let r = pat
+        .post(app.url("app/sign-out"))
+        .form(&[("csrf", csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = pat.get(app.url("app")).send().await.unwrap();
+    assert_eq!(r.url().path(), "/auth/authorize");
+    app.stop().await;
+}
