@@ -235,7 +235,14 @@ pub fn practice(p: &Practice) -> Markup {
                                 _ => @if let Some(c) = m.count { (c) } @else { "—" },
                             }
                         }
-                        td.num { @if let Some(t) = m.threshold { (percent(t)) } @else { "—" } }
+                        td.num {
+                            // A proportion's threshold is a share; a count's is a number.
+                            @match (m.threshold, m.denominator) {
+                                (Some(t), Some(_)) => (percent(t)),
+                                (Some(t), None) => (t),
+                                (None, _) => "—",
+                            }
+                        }
                         td {
                             @if let Some(measure) = &m.measure {
                                 a href={ "/app/practice/" (p.id) "/milestone/" (measure)

@@ -10,6 +10,7 @@
 mod common;
 
 mod app_auth;
+mod app_browser;
 mod app_pages;
 mod attestation;
 mod attribution;

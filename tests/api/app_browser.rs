@@ -1,0 +1,161 @@
+//! The web app in a real browser (headless Chromium): a facilitator signs
+//! in with the keyboard alone, the portfolio lists exactly their practices,
+//! Tab reaches every link and button of the page in order, and a practice
+//! user opens the grid and a drill-down. Screenshots of the main pages go
+//! to `target/screenshots/`.
+
+use std::collections::BTreeSet;
+
+use fantoccini::Locator;
+use fantoccini::key::Key;
+use tandem::auth::users::UserRole;
+
+use crate::common::browser::Browser;
+use crate::common::people::{PASSWORD, add_user};
+use crate::common::population::{load_own_patients, options};
+use crate::common::spawn_app_with;
+
+#[tokio::test]
+async fn a_facilitator_and_a_practice_user_in_chromium() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("pop");
+    tandem::generate::run(&options(&path, 80, 3, 11), |_| {}).unwrap();
+    let generated = tandem::config::Config::load(
+        Some(&path.join("program.toml")),
+        &tandem::config::Overrides::default(),
+    )
+    .unwrap();
+    let app = spawn_app_with(|c| {
+        c.default_tenant = "practice-0".into();
+        c.programs = generated.programs;
+        c.enrolments = generated.enrolments;
+    })
+    .await;
+    load_own_patients(&app, &path).await;
+    add_user(
+        &app,
+        "fran",
+        UserRole::Facilitator,
+        &["practice-0", "practice-2"],
+    )
+    .await;
+    add_user(&app, "pat", UserRole::Practice, &["practice-0"]).await;
+
+    let b = Browser::start().await;
+    let c = &b.client;
+    c.goto(&app.url("app")).await.unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/auth/authorize");
+    b.screenshot("sign-in").await;
+    // The keyboard alone: the name field has focus, Tab to the password,
+    // Enter submits.
+    let focused = c.active_element().await.unwrap();
+    assert_eq!(
+        focused.attr("id").await.unwrap().as_deref(),
+        Some("username")
+    );
+    focused.send_keys("fran").await.unwrap();
+    focused.send_keys(&Key::Tab.to_string()).await.unwrap();
+    let password = c.active_element().await.unwrap();
+    assert_eq!(
+        password.attr("id").await.unwrap().as_deref(),
+        Some("password")
+    );
+    password
+        .send_keys(&format!("{PASSWORD}{}", Key::Enter))
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("table#portfolio"))
+        .await
+        .unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/app");
+    b.screenshot("portfolio").await;
+
+    let links = c
+        .find_all(Locator::Css("table#portfolio tbody th a"))
+        .await
+        .unwrap();
+    let mut listed = BTreeSet::new();
+    for l in &links {
+        listed.insert(l.text().await.unwrap());
+    }
+    assert_eq!(
+        listed,
+        BTreeSet::from(["practice-0".to_string(), "practice-2".to_string()])
+    );
+
+    // Tab from the top of the page reaches every link and button.
+    let controls = c
+        .find_all(Locator::Css("a[href], button, input:not([type=hidden])"))
+        .await
+        .unwrap();
+    let mut wanted = BTreeSet::new();
+    for e in &controls {
+        wanted.insert(e.html(false).await.unwrap());
+    }
+    let mut reached = BTreeSet::new();
+    let body = c.find(Locator::Css("body")).await.unwrap();
+    body.click().await.unwrap();
+    for _ in 0..(wanted.len() + 3) {
+        c.active_element()
+            .await
+            .unwrap()
+            .send_keys(&Key::Tab.to_string())
+            .await
+            .unwrap();
+        reached.insert(c.active_element().await.unwrap().html(false).await.unwrap());
+    }
+    let missed: Vec<&String> = wanted.difference(&reached).collect();
+    assert!(missed.is_empty(), "not reached by Tab: {missed:?}");
+
+    // A practice user: the grid, then a drill-down by keyboard-followable links.
+    c.find(Locator::Css("header form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::LinkText("Sign in again"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.fill("#username", "pat").await;
+    b.fill("#password", &format!("{PASSWORD}{}", Key::Enter))
+        .await;
+    c.wait()
+        .for_element(Locator::Css("table#portfolio"))
+        .await
+        .unwrap();
+    c.find(Locator::LinkText("practice-0"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("table#milestones"))
+        .await
+        .unwrap();
+    b.screenshot("practice").await;
+    let drill = c
+        .find(Locator::Css("table#milestones a[href*='BB7.Y1.2']"))
+        .await
+        .unwrap();
+    drill.click().await.unwrap();
+    c.wait()
+        .for_element(Locator::Css("table#patients"))
+        .await
+        .unwrap();
+    let rows = c
+        .find_all(Locator::Css("table#patients tbody tr"))
+        .await
+        .unwrap();
+    assert!(!rows.is_empty());
+    b.screenshot("drill-down").await;
+
+    b.stop().await;
+    app.stop().await;
+}
