@@ -59,6 +59,12 @@ pub enum Command {
         #[command(subcommand)]
         action: ClientCommand,
     },
+    /// Register, list and remove SMART apps that act for a signed-in person
+    /// (standalone launch with PKCE against Tandem's authorization server).
+    App {
+        #[command(subcommand)]
+        action: AppCommand,
+    },
     /// Add, list and remove people's accounts (the web app's sign-in).
     User {
         #[command(subcommand)]
@@ -147,6 +153,26 @@ pub enum UserCommand {
     List,
     /// Remove a user.
     Remove { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Register (or update) an app.
+    Add {
+        client_id: String,
+        /// Where codes may be sent (exact match; https, or http on loopback).
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// Allowed scopes, space separated.
+        #[arg(long, default_value = "openid fhirUser offline_access user/*.rs")]
+        scopes: String,
+    },
+    /// List registered apps.
+    List,
+    /// Remove an app (its refresh tokens stop working).
+    Remove { client_id: String },
 }
 
 #[derive(Debug, Subcommand)]

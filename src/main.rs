@@ -1,7 +1,7 @@
 //! The `tandem` binary: parse the command line, load config, run the command.
 
 use clap::Parser;
-use tandem::cli::{Cli, ClientCommand, Command, KeysCommand, UserCommand};
+use tandem::cli::{AppCommand, Cli, ClientCommand, Command, KeysCommand, UserCommand};
 use tandem::config::{Config, LogFormat, Overrides};
 
 /// Every allocation of the server goes through mimalloc (SQLite's already
@@ -87,6 +87,20 @@ fn run() -> anyhow::Result<()> {
             Command::Report(args) => tandem::report_cli::run(&cfg, args).await,
             Command::Generate(args) => tandem::generate::cli(&args),
             Command::Client { action } => run_client(&cfg, action).await,
+            Command::App { action } => match action {
+                AppCommand::Add {
+                    client_id,
+                    redirect_uris,
+                    name,
+                    scopes,
+                } => {
+                    tandem::admin_users::app_add(&cfg, client_id, redirect_uris, name, scopes).await
+                }
+                AppCommand::List => tandem::admin_users::app_list(&cfg).await,
+                AppCommand::Remove { client_id } => {
+                    tandem::admin_users::app_remove(&cfg, &client_id).await
+                }
+            },
             Command::User { action } => match action {
                 UserCommand::Add {
                     name,

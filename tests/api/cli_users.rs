@@ -122,3 +122,51 @@ fn operator_adds_lists_and_removes_people() {
     let (_, list) = tandem(&db, &["user", "list"], None);
     assert_eq!(list.lines().count(), 1);
 }
+
+#[test]
+fn operator_registers_a_smart_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let (ok, out) = tandem(
+        &db,
+        &[
+            "app",
+            "add",
+            "qi-board",
+            "--redirect-uri",
+            "https://qi.example/cb",
+            "--name",
+            "QI board",
+        ],
+        None,
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("registered app 'qi-board'"), "{out}");
+    let (ok, out) = tandem(&db, &["app", "list"], None);
+    assert!(
+        ok && out.contains("qi-board\tQI board\thttps://qi.example/cb"),
+        "{out}"
+    );
+    // A bad registration changes nothing and says why.
+    let (ok, out) = tandem(
+        &db,
+        &[
+            "app",
+            "add",
+            "bad",
+            "--redirect-uri",
+            "http://qi.example/cb",
+        ],
+        None,
+    );
+    assert!(!ok && out.contains("https"), "{out}");
+    let (_, out) = tandem(&db, &["app", "list"], None);
+    assert!(!out.contains("bad"), "{out}");
+    // Apps and backend clients share one namespace but are removed apart.
+    let (ok, out) = tandem(&db, &["client", "list"], None);
+    assert!(ok && !out.contains("qi-board"), "{out}");
+    let (ok, out) = tandem(&db, &["app", "remove", "qi-board"], None);
+    assert!(ok, "{out}");
+    let (ok, _) = tandem(&db, &["app", "remove", "qi-board"], None);
+    assert!(!ok);
+}

@@ -37,9 +37,11 @@ pub fn capability_statement(registry: &Registry, profiles: &Profiles, base_url: 
             "security": {
                 "cors": false,
                 "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR"}]}],
-                "description": "SMART Backend Services (client_credentials with a signed JWT assertion, RS384 or ES384). Discovery at /.well-known/smart-configuration.",
+                "description": "SMART Backend Services (client_credentials with a signed JWT assertion, RS384 or ES384) for systems; SMART App Launch (standalone, authorization code with PKCE S256, user/ scopes, rotating refresh tokens) for people's apps. Discovery at /.well-known/smart-configuration.",
                 "extension": [{"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
-                    "extension": [{"url": "token", "valueUri": format!("{base_url}/auth/token")}]}],
+                    "extension": [{"url": "token", "valueUri": format!("{base_url}/auth/token")},
+                                  {"url": "authorize", "valueUri": format!("{base_url}/auth/authorize")},
+                                  {"url": "revoke", "valueUri": format!("{base_url}/auth/revoke")}]}],
             },
             "resource": resources,
             "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
