@@ -251,7 +251,16 @@ pub async fn serve_at(
         }
     });
 
+    // The web app's run charts read monthly rates kept in the store.
+    let charter = svc.clone();
+    let (stop_charts, charts) = periodic(cfg.app.charts_refresh_secs, false, move || {
+        let svc = charter.clone();
+        async move { svc.refresh_all_charts().await }
+    });
+
     crate::http::serve::serve(listener, app, conn_limits, shutdown).await?;
+    let _ = stop_charts.send(true);
+    let _ = charts.await;
     let _ = stop_risk.send(true);
     let _ = risk.await;
     let _ = stop_sweeps.send(true);

@@ -60,6 +60,9 @@ pub struct Config {
     /// The quarterly program feed's scheduler.
     #[serde(default)]
     pub feed: FeedConfig,
+    /// The web app for people (`/app`).
+    #[serde(default)]
+    pub app: WebAppConfig,
     /// The risk-stratification method (building block 6).
     #[serde(default)]
     pub risk: crate::rules::risk::Method,
@@ -79,6 +82,23 @@ impl Default for FeedConfig {
         FeedConfig {
             enabled: true,
             tick_secs: 300,
+        }
+    }
+}
+
+/// `[app]`: the web app's background work.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebAppConfig {
+    /// Seconds between refreshes of the run charts' monthly rates (0: only
+    /// at start-up and on `$refresh-charts`).
+    pub charts_refresh_secs: u64,
+}
+
+impl Default for WebAppConfig {
+    fn default() -> Self {
+        WebAppConfig {
+            charts_refresh_secs: 3600,
         }
     }
 }
@@ -261,6 +281,7 @@ impl Default for Config {
             programs: Vec::new(),
             enrolments: Vec::new(),
             feed: FeedConfig::default(),
+            app: WebAppConfig::default(),
             risk: Default::default(),
             notifications: NotificationConfig {
                 retry_base_ms: 1000,

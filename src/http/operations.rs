@@ -177,6 +177,7 @@ pub async fn instance_operation_post(
         }
         ("Organization", "$panel-confirm") => s.svc.confirm_panel(&ctx, &id, &pairs).await,
         ("Organization", "$stratify") => s.svc.stratify_now(&ctx, &id, &pairs).await,
+        ("Organization", "$refresh-charts") => s.svc.refresh_charts_op(&ctx, &id).await,
         ("Organization", "$review-attestation") => {
             s.svc.review_attestation(&ctx, &id, &pairs).await
         }

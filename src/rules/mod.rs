@@ -13,6 +13,7 @@ pub mod careplan;
 pub mod identity;
 pub mod referral;
 pub mod risk;
+pub mod runchart;
 pub mod schedule;
 pub mod screening;
 pub mod toc_numbers;

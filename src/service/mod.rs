@@ -4,6 +4,7 @@
 
 pub(crate) mod attribution;
 pub(crate) mod caregaps;
+pub mod charts;
 pub mod feed;
 pub(crate) mod fhir_api;
 pub(crate) mod hooks;

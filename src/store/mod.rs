@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod charts;
 pub mod ledger;
 pub mod outbox;
 pub mod sqlite;
@@ -192,6 +193,7 @@ pub trait Store:
     + audit::AuditStore
     + outbox::OutboxStore
     + ledger::LedgerStore
+    + charts::ChartStore
     + Send
     + Sync
     + 'static

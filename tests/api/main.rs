@@ -11,6 +11,7 @@ mod common;
 
 mod app_auth;
 mod app_browser;
+mod app_charts;
 mod app_pages;
 mod attestation;
 mod attribution;

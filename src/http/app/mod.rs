@@ -5,6 +5,7 @@
 //! and every audit record is the API's own.
 
 pub mod cookies;
+mod forms;
 mod pages;
 mod session;
 
@@ -31,6 +32,8 @@ pub fn routes() -> Router<AppState> {
         .route("/app/assets/app.css", get(css))
         .route("/app/practice/{org}", get(pages::practice))
         .route("/app/practice/{org}/milestone/{measure}", get(pages::drill))
+        .route("/app/practice/{org}/notes", post(forms::add_note))
+        .route("/app/practice/{org}/refresh-charts", post(forms::refresh))
 }
 
 /// An HTML page with its status; never cached, never framed.

@@ -196,8 +196,17 @@ pub async fn practice(
         Ok(p) => p,
         Err(e) => return (session.jar, service_error(e)).into_response(),
     };
+    let charts = match s.svc.charts(&ctx, &org).await {
+        Ok(c) => c,
+        Err(e) => return (session.jar, service_error(e)).into_response(),
+    };
     let title = format!("Practice {org}");
-    let body = milestones::practice(&p);
+    let body = maud::html! {
+        (milestones::practice(&p))
+        h2 { "Run charts" }
+        (crate::web::charts::refresh_form(&org, &session.csrf, charts.computed_ms))
+        @for series in &charts.series { (crate::web::charts::chart(series, &org, &session.csrf)) }
+    };
     (
         session.jar.clone(),
         Page(StatusCode::OK, page(&title, Some(&viewer(&session)), body)),

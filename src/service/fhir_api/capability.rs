@@ -170,6 +170,10 @@ fn resource_entry(registry: &Registry, profiles: &Profiles, rt: &str) -> Value {
             "definition": "http://tandem.health/fhir/OperationDefinition/Organization-stratify",
             "documentation": "Re-stratify the practice now, keeping changed strata as RiskAssessments (POST, practice users); also runs every [risk] restratify_secs.",
         }, {
+            "name": "refresh-charts",
+            "definition": "http://tandem.health/fhir/OperationDefinition/Organization-refresh-charts",
+            "documentation": "Recompute the web app's run charts (monthly rates of the integration milestones, up to 24 months) now (POST, practice users); also runs every [app] charts_refresh_secs.",
+        }, {
             "name": "panel-changes",
             "definition": "http://tandem.health/fhir/OperationDefinition/Organization-panel-changes",
             "documentation": "PCP assignment changes recorded in a period: who, when, from what to what, and their confirmation (BB3.Y1.3).",

@@ -7,6 +7,7 @@
 mod audit;
 mod auth;
 mod body;
+mod charts;
 mod compartment;
 mod index_rows;
 mod ledger;

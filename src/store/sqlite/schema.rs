@@ -173,6 +173,16 @@ CREATE TABLE refresh_tokens (digest TEXT PRIMARY KEY, family TEXT NOT NULL, doc 
     expires INTEGER NOT NULL, used INTEGER);
 CREATE INDEX refresh_tokens_family ON refresh_tokens (family);
 "#,
+    // The web app's run charts (store/charts.rs): monthly rates derived by
+    // the chart refresh, and the PDSA notes people add to a point.
+    r#"
+CREATE TABLE rate_points (tenant TEXT NOT NULL, series TEXT NOT NULL, month TEXT NOT NULL,
+    numerator INTEGER NOT NULL, denominator INTEGER NOT NULL, computed INTEGER NOT NULL,
+    PRIMARY KEY (tenant, series, month));
+CREATE TABLE pdsa_notes (id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, series TEXT NOT NULL,
+    month TEXT NOT NULL, author TEXT NOT NULL, text TEXT NOT NULL, created INTEGER NOT NULL);
+CREATE INDEX pdsa_notes_tenant ON pdsa_notes (tenant, id);
+"#,
 ];
 
 /// Applies every migration newer than the database's `user_version`.

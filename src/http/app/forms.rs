@@ -1,0 +1,100 @@
+//! The app's forms that change something: a PDSA note on a chart, and
+//! recomputing a practice's charts. Each checks the CSRF token, acts
+//! through the service with the person's grant, and returns to the page.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+
+use super::session::signed_in;
+use super::{cookies, fail, read_form};
+use crate::http::AppState;
+use crate::http::access::{Asked, context_for};
+use crate::http::error::ApiError;
+
+fn refused(e: ApiError) -> Response {
+    let text = e
+        .issues
+        .first()
+        .map_or("The request failed.".into(), |i| i.diagnostics.clone());
+    fail(e.status, &text)
+}
+
+/// `POST /app/practice/{org}/notes`: series, month, text.
+pub async fn add_note(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+    body: Body,
+) -> Response {
+    act(&s, jar, &uri, &headers, &org, body, Act::Note).await
+}
+
+/// `POST /app/practice/{org}/refresh-charts`.
+pub async fn refresh(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+    body: Body,
+) -> Response {
+    act(&s, jar, &uri, &headers, &org, body, Act::Refresh).await
+}
+
+enum Act {
+    Note,
+    Refresh,
+}
+
+async fn act(
+    s: &AppState,
+    jar: CookieJar,
+    uri: &Uri,
+    headers: &HeaderMap,
+    org: &str,
+    body: Body,
+    what: Act,
+) -> Response {
+    let back = format!("/app/practice/{org}");
+    let session = match signed_in(s, jar, &back).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let form = match read_form(s, headers, body).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if !cookies::csrf_ok(&session.jar, form.get("csrf").map(String::as_str)) {
+        return fail(
+            StatusCode::FORBIDDEN,
+            "The form expired or did not come from this site; reload the page.",
+        );
+    }
+    let asked = Asked {
+        tenant: Some(org.to_string()),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        address: None,
+    };
+    let ctx = match context_for(s, session.grant.clone(), asked, &Method::POST, uri.path()) {
+        Ok(c) => c,
+        Err(e) => return (session.jar, refused(e)).into_response(),
+    };
+    let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
+    let done = match what {
+        Act::Note => s
+            .svc
+            .add_pdsa_note(&ctx, org, field("series"), field("month"), field("text"))
+            .await
+            .map(|_| ()),
+        Act::Refresh => s.svc.refresh_charts_op(&ctx, org).await.map(|_| ()),
+    };
+    match done {
+        Ok(()) => (session.jar, Redirect::to(&back)).into_response(),
+        Err(e) => (session.jar, refused(ApiError::from(e))).into_response(),
+    }
+}

@@ -1,0 +1,257 @@
+//! Run charts for the web app: monthly rates of the integration milestones
+//! a practice is coached on (screening, connection to BH resources, 7-day
+//! contact after discharge, two-way exchange, empanelment), each computed by
+//! the milestone engine over one calendar month — the same definitions as
+//! `$milestones`, so a chart point and the API never disagree — and kept in
+//! the store so a page reads them instead of recomputing two years.
+//!
+//! Refreshed by the scheduler (`[app] charts_refresh_secs`) and on demand
+//! (`POST Organization/{id}/$refresh-charts`). PDSA notes are kept beside
+//! the points, written by the people who read the charts.
+
+use chrono::{Datelike, Months, NaiveDate};
+use serde_json::{Value, json};
+
+use crate::auth::policy::Interaction;
+use crate::fhir::datetime::{day_start_ms, utc_date};
+use crate::fhir::outcome::Issue;
+use crate::measure::milestone::population::Window;
+use crate::measure::milestone::standing::Finding;
+use crate::service::milestones::evidence::Scope;
+use crate::service::{FhirService, ServiceError};
+use crate::store::AccessContext;
+use crate::store::charts::{Note, RatePoint};
+
+/// The computations charted, with their titles.
+pub const CHARTED: &[(&str, &str)] = &[
+    ("bh-screening", "Behavioral health screening"),
+    ("bh-connected", "Positive screens connected to BH resources"),
+    ("discharge-contact", "Contact within 7 days of a discharge"),
+    (
+        "two-way-exchange",
+        "Two-way exchange with BH partners within 7 days",
+    ),
+    ("empanelment", "Active patients empaneled"),
+];
+
+/// Months charted back from the current one.
+pub const MONTHS: u32 = 24;
+/// Longest PDSA note.
+const NOTE_LIMIT: usize = 2000;
+
+/// One chart: a series of monthly points with its goals and notes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub computation: String,
+    pub title: String,
+    /// (milestone id, threshold share) of every milestone on this computation.
+    pub goals: Vec<(String, f64)>,
+    pub points: Vec<RatePoint>,
+    pub notes: Vec<Note>,
+}
+
+/// A practice's charts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Charts {
+    pub practice: String,
+    pub series: Vec<Series>,
+    /// When the points were last computed.
+    pub computed_ms: Option<i64>,
+}
+
+/// The months ending with the one holding `today`, at most [`MONTHS`],
+/// none before `from`: (first day, last day).
+pub fn months(from: NaiveDate, today: NaiveDate) -> Vec<(NaiveDate, NaiveDate)> {
+    let this = today.with_day(1).expect("day 1 exists");
+    let first = from.with_day(1).expect("day 1 exists");
+    let mut out = Vec::new();
+    for back in (0..MONTHS).rev() {
+        let start = this - Months::new(back);
+        if start < first {
+            continue;
+        }
+        let end = (start + Months::new(1)).pred_opt().expect("a day before");
+        out.push((start, end));
+    }
+    out
+}
+
+impl FhirService {
+    /// Recomputes a practice's monthly points; returns how many.
+    pub async fn refresh_charts(&self, practice: &str) -> Result<usize, ServiceError> {
+        let Some(e) = self.settings.programs.enrolled(practice) else {
+            return Ok(0);
+        };
+        let ctx = AccessContext::internal(practice, "refresh-charts");
+        let picked: Vec<_> = CHARTED
+            .iter()
+            .filter_map(|(c, _)| {
+                e.catalog
+                    .milestones
+                    .iter()
+                    .find(|m| m.computation.as_deref() == Some(*c))
+            })
+            .collect();
+        let from = e
+            .program
+            .years
+            .first()
+            .copied()
+            .unwrap_or(e.enrolment.start);
+        let now = self.clock.now_ms();
+        let mut points = Vec::new();
+        for (first, last) in months(from, utc_date(now)) {
+            let end = day_start_ms(last) + 86_400_000;
+            let scope = Scope {
+                start_ms: day_start_ms(first),
+                end_ms: end,
+                window: Window::new(first, last, e.program.reporting.active_lookback_months),
+                open: now < end,
+            };
+            for a in self.assess_milestones(&ctx, &picked, &scope).await? {
+                if let Finding::Ratio {
+                    numerator,
+                    denominator,
+                    ..
+                } = &a.finding
+                {
+                    points.push(RatePoint {
+                        series: a.milestone.computation.clone().unwrap_or_default(),
+                        month: first.format("%Y-%m").to_string(),
+                        numerator: numerator.len() as i64,
+                        denominator: denominator.len() as i64,
+                    });
+                }
+            }
+        }
+        let n = points.len();
+        self.store.put_rate_points(practice, points, now).await?;
+        Ok(n)
+    }
+
+    /// Refreshes every enrolled practice (the scheduler's job).
+    pub async fn refresh_all_charts(&self) {
+        for practice in self.settings.programs.practices() {
+            if let Err(e) = self.refresh_charts(&practice).await {
+                tracing::error!(error = %e, "chart refresh failed for a practice");
+            }
+        }
+    }
+
+    /// A practice's charts, for whoever may read its milestones.
+    pub async fn charts(&self, ctx: &AccessContext, org: &str) -> Result<Charts, ServiceError> {
+        let e = self.milestone_access(ctx, org)?;
+        let (points, computed_ms) = self.store.rate_points(org).await?;
+        let notes = self.store.notes(org).await?;
+        let series = CHARTED
+            .iter()
+            .filter(|(c, _)| {
+                e.catalog
+                    .milestones
+                    .iter()
+                    .any(|m| m.computation.as_deref() == Some(*c))
+            })
+            .map(|(c, title)| Series {
+                computation: c.to_string(),
+                title: title.to_string(),
+                goals: e
+                    .catalog
+                    .milestones
+                    .iter()
+                    .filter(|m| m.computation.as_deref() == Some(*c))
+                    .filter_map(|m| m.threshold.map(|t| (m.id.clone(), t)))
+                    .collect(),
+                points: points.iter().filter(|p| p.series == *c).cloned().collect(),
+                notes: notes.iter().filter(|n| n.series == *c).cloned().collect(),
+            })
+            .collect();
+        Ok(Charts {
+            practice: org.to_string(),
+            series,
+            computed_ms,
+        })
+    }
+
+    /// Adds a PDSA note to a chart's point; the author is the signed-in
+    /// person (or the client).
+    pub async fn add_pdsa_note(
+        &self,
+        ctx: &AccessContext,
+        org: &str,
+        series: &str,
+        month: &str,
+        text: &str,
+    ) -> Result<i64, ServiceError> {
+        self.milestone_access(ctx, org)?;
+        self.allow(ctx, "MeasureReport", Interaction::Read)?;
+        let bad = |m: String| ServiceError::bad(Issue::error("invalid", m));
+        if !CHARTED.iter().any(|(c, _)| *c == series) {
+            return Err(bad(format!("'{series}' is not a charted series.")));
+        }
+        if NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").is_err() {
+            return Err(bad(format!("month '{month}' must be YYYY-MM.")));
+        }
+        let text = text.trim();
+        if text.is_empty() || text.chars().count() > NOTE_LIMIT {
+            return Err(bad(format!("A note is 1-{NOTE_LIMIT} characters.")));
+        }
+        let author = ctx
+            .grant
+            .person
+            .as_ref()
+            .map_or(ctx.client_id.clone(), |p| p.name.clone());
+        let note = Note {
+            id: 0,
+            series: series.to_string(),
+            month: month.to_string(),
+            author,
+            text: text.to_string(),
+            created_ms: self.clock.now_ms(),
+        };
+        Ok(self.store.add_note(org, note).await?)
+    }
+
+    /// `POST Organization/{id}/$refresh-charts`: the practice's own users.
+    pub async fn refresh_charts_op(
+        &self,
+        ctx: &AccessContext,
+        org: &str,
+    ) -> Result<Value, ServiceError> {
+        self.practice_user(
+            ctx,
+            org,
+            ("MeasureReport", Interaction::Read),
+            "A practice's charts are refreshed",
+        )?;
+        self.milestone_access(ctx, org)?;
+        let n = self.refresh_charts(org).await?;
+        Ok(json!({ "resourceType": "Parameters",
+                   "parameter": [{ "name": "points", "valueInteger": n }] }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn months_run_back_to_the_start_and_at_most_two_years() {
+        let m = months(d("2026-01-15"), d("2026-03-02"));
+        assert_eq!(
+            m,
+            vec![
+                (d("2026-01-01"), d("2026-01-31")),
+                (d("2026-02-01"), d("2026-02-28")),
+                (d("2026-03-01"), d("2026-03-31")),
+            ]
+        );
+        let long = months(d("2020-01-01"), d("2026-12-03"));
+        assert_eq!(long.len(), 24);
+        assert_eq!(long[0].0, d("2025-01-01"));
+        assert_eq!(long[23].1, d("2026-12-31"));
+    }
+}
