@@ -21,11 +21,14 @@ async fn metadata_matches_checked_in_copy() {
     assert_eq!(served["implementation"]["url"], app.base);
     served["implementation"]["url"] = Value::Null;
     checked_in["implementation"]["url"] = Value::Null;
-    // So is the SMART token endpoint it advertises.
-    let token = &mut served["rest"][0]["security"]["extension"][0]["extension"][0]["valueUri"];
-    assert_eq!(*token, format!("{}/auth/token", app.base));
-    *token = Value::Null;
-    checked_in["rest"][0]["security"]["extension"][0]["extension"][0]["valueUri"] = Value::Null;
+    // So are the SMART endpoints it advertises (token, authorize, revoke).
+    for (i, name) in ["token", "authorize", "revoke"].iter().enumerate() {
+        let uri = &mut served["rest"][0]["security"]["extension"][0]["extension"][i];
+        assert_eq!(uri["url"], *name);
+        assert_eq!(uri["valueUri"], format!("{}/auth/{name}", app.base));
+        uri["valueUri"] = Value::Null;
+        checked_in["rest"][0]["security"]["extension"][0]["extension"][i]["valueUri"] = Value::Null;
+    }
     assert!(
         served == checked_in,
         "conformance/CapabilityStatement.json is stale: run `cargo run -- capability > conformance/CapabilityStatement.json`"
