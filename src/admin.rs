@@ -176,7 +176,8 @@ const DEMO_CLIENT: &str = "demo";
 const DEMO_KEY: &str = "tandem-demo-key.pem";
 
 /// `tandem demo`: a secure server with a ready-to-use local client.
-pub async fn demo(cfg: Config) -> anyhow::Result<()> {
+pub async fn demo(mut cfg: Config) -> anyhow::Result<()> {
+    let credentials = crate::demo::prepare(&mut cfg).await?;
     let key_file = PathBuf::from(DEMO_KEY);
     if !key_file.exists() {
         let c = NewClient {
@@ -200,6 +201,7 @@ pub async fn demo(cfg: Config) -> anyhow::Result<()> {
         match fetch_token(&base, DEMO_CLIENT, &key_file, None).await {
             Ok(t) => {
                 println!("\nTandem is running at {base} (auth on).");
+                println!("Web app: {base}/app — sign in as (name, password):\n{credentials}");
                 println!("Access token for client '{DEMO_CLIENT}' (valid 5 minutes):\n{t}\n");
                 println!("Try:  curl -H \"Authorization: Bearer {t}\" {base}/Patient");
                 println!(

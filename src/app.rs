@@ -253,7 +253,12 @@ pub async fn serve_at(
 
     // The web app's run charts read monthly rates kept in the store.
     let charter = svc.clone();
-    let (stop_charts, charts) = periodic(cfg.app.charts_refresh_secs, false, move || {
+    let every = match (cfg.app.charts_refresh_secs, cfg.app.refresh_at_start) {
+        // Once at start, then not again (a century).
+        (0, true) => 100 * 365 * 86_400,
+        (secs, _) => secs,
+    };
+    let (stop_charts, charts) = periodic(every, cfg.app.refresh_at_start, move || {
         let svc = charter.clone();
         async move { svc.refresh_all_charts().await }
     });

@@ -90,15 +90,18 @@ impl Default for FeedConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebAppConfig {
-    /// Seconds between refreshes of the run charts' monthly rates (0: only
-    /// at start-up and on `$refresh-charts`).
+    /// Seconds between refreshes of the run charts' monthly rates (0:
+    /// only on `$refresh-charts`).
     pub charts_refresh_secs: u64,
+    /// Refresh them once when the server starts, too.
+    pub refresh_at_start: bool,
 }
 
 impl Default for WebAppConfig {
     fn default() -> Self {
         WebAppConfig {
             charts_refresh_secs: 3600,
+            refresh_at_start: true,
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod caller;
 pub mod cli;
 pub mod config;
 pub(crate) mod deadline;
+pub mod demo;
 pub mod exchange;
 pub mod fhir;
 pub mod generate;

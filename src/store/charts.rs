@@ -1,5 +1,5 @@
-//! Monthly rates behind the web app's run charts, and the PDSA notes people
-//! pin to them. Rates are derived data, kept so a page reads a few hundred
+//! Monthly rates behind the web app's run charts, the PDSA notes people
+//! pin to them, and the current milestone summaries the pages show. Rates are derived data, kept so a page reads a few hundred
 //! rows instead of recomputing two years of milestones per view; they are
 //! rewritten by the chart refresh (`service::charts`), never edited.
 
@@ -46,4 +46,15 @@ pub trait ChartStore: Send + Sync + 'static {
     async fn add_note(&self, tenant: &str, note: Note) -> Result<i64, StoreError>;
     /// The tenant's notes, oldest first.
     async fn notes(&self, tenant: &str) -> Result<Vec<Note>, StoreError>;
+    /// Keeps a derived document for the pages (`kind`: `milestones`,
+    /// `standing`), replacing the previous one.
+    async fn put_summary(
+        &self,
+        tenant: &str,
+        kind: &str,
+        doc: &str,
+        computed_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// The kept document of `kind` and when it was computed.
+    async fn summary(&self, tenant: &str, kind: &str) -> Result<Option<(String, i64)>, StoreError>;
 }

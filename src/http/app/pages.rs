@@ -14,7 +14,6 @@ use serde_json::Value;
 use super::session::{Session, signed_in};
 use super::{Page, fail};
 use crate::caller::AccessContext;
-use crate::fhir::datetime::utc_date;
 use crate::http::AppState;
 use crate::http::access::{Asked, context_for};
 use crate::http::error::ApiError;
@@ -73,45 +72,56 @@ fn viewer(session: &Session) -> Viewer<'_> {
     }
 }
 
-/// The project year a page shows: `?year=N`, else the one running today
-/// (the last one once the program has ended, the first before it starts).
-fn year_for(s: &AppState, practice: &str, asked: Option<&String>) -> Option<u8> {
-    if let Some(y) = asked.and_then(|y| y.parse().ok()) {
-        return Some(y);
+/// The project year a page shows: `?year=N`, else the one running today.
+fn year_for(s: &AppState, practice: &str, asked: Option<&String>) -> (Option<u8>, bool) {
+    match asked.and_then(|y| y.parse().ok()) {
+        Some(y) => (Some(y), true),
+        None => (s.svc.current_year(practice), false),
     }
-    let e = s.svc.settings().programs.enrolled(practice)?;
-    let today = utc_date(s.svc.clock().now_ms());
-    e.program.year_of(today).or_else(|| {
-        let n = e.program.years.len() as u8;
-        (e.program.years.first().is_some_and(|f| today >= *f))
-            .then_some(n)
-            .or(Some(1))
-    })
 }
 
+/// A practice's milestones: the summary the scheduler keeps for the year
+/// running (a page never recomputes it), or computed now for another year
+/// or before the first refresh.
 async fn milestones_of(
     s: &AppState,
     ctx: &AccessContext,
-    year: Option<u8>,
+    (year, asked): (Option<u8>, bool),
 ) -> Result<milestones::Practice, ServiceError> {
+    let org = ctx.tenant.clone();
+    if !asked && let Some((report, _)) = s.svc.page_summary(ctx, &org, "milestones").await? {
+        return Ok(milestones::Practice::from_parameters(&org, &report));
+    }
     let pairs: Vec<(String, String)> = year
         .map(|y| ("projectYear".to_string(), y.to_string()))
         .into_iter()
         .collect();
-    let report = s
-        .svc
-        .milestones_report(ctx, &ctx.tenant.clone(), &pairs)
-        .await?;
-    Ok(milestones::Practice::from_parameters(&ctx.tenant, &report))
+    let report = s.svc.milestones_report(ctx, &org, &pairs).await?;
+    Ok(milestones::Practice::from_parameters(&org, &report))
 }
 
-async fn standing_of(s: &AppState, ctx: &AccessContext, year: Option<u8>) -> milestones::Standing {
-    let pairs = vec![("projectYear".to_string(), year?.to_string())];
-    let v = s
-        .svc
-        .good_standing_report(ctx, &ctx.tenant.clone(), &pairs)
-        .await
-        .ok()?;
+async fn standing_of(
+    s: &AppState,
+    ctx: &AccessContext,
+    (year, asked): (Option<u8>, bool),
+) -> milestones::Standing {
+    let org = ctx.tenant.clone();
+    let kept = match asked {
+        false => s
+            .svc
+            .page_summary(ctx, &org, "standing")
+            .await
+            .ok()
+            .flatten(),
+        true => None,
+    };
+    let v = match kept {
+        Some((v, _)) => v,
+        None => {
+            let pairs = vec![("projectYear".to_string(), year?.to_string())];
+            s.svc.good_standing_report(ctx, &org, &pairs).await.ok()?
+        }
+    };
     let params = v["parameter"].as_array()?;
     let yes = params.iter().find(|p| p["name"] == "inStanding")?["valueBoolean"].as_bool()?;
     let reasons = params

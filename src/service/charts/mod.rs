@@ -126,7 +126,51 @@ impl FhirService {
         }
         let n = points.len();
         self.store.put_rate_points(practice, points, now).await?;
+        // The pages' milestone grid and good standing for the year running.
+        if let Some(year) = self.current_year(practice) {
+            let pairs = vec![("projectYear".to_string(), year.to_string())];
+            let report = self.milestones_report(&ctx, practice, &pairs).await?;
+            self.store
+                .put_summary(practice, "milestones", &report.to_string(), now)
+                .await?;
+            if let Ok(standing) = self.good_standing_report(&ctx, practice, &pairs).await {
+                self.store
+                    .put_summary(practice, "standing", &standing.to_string(), now)
+                    .await?;
+            }
+        }
         Ok(n)
+    }
+
+    /// The project year running today for a practice (the last once the
+    /// program has ended, the first before it starts).
+    pub fn current_year(&self, practice: &str) -> Option<u8> {
+        let e = self.settings.programs.enrolled(practice)?;
+        let today = utc_date(self.clock.now_ms());
+        e.program.year_of(today).or_else(|| {
+            let started = e.program.years.first().is_some_and(|f| today >= *f);
+            Some(if started {
+                e.program.years.len() as u8
+            } else {
+                1
+            })
+        })
+    }
+
+    /// A kept page summary (`milestones`, `standing`) of the current year,
+    /// for whoever may read the practice's milestones.
+    pub async fn page_summary(
+        &self,
+        ctx: &AccessContext,
+        org: &str,
+        kind: &str,
+    ) -> Result<Option<(Value, i64)>, ServiceError> {
+        self.milestone_access(ctx, org)?;
+        Ok(self
+            .store
+            .summary(org, kind)
+            .await?
+            .and_then(|(doc, at)| serde_json::from_str(&doc).ok().map(|v| (v, at))))
     }
 
     /// Refreshes every enrolled practice (the scheduler's job).

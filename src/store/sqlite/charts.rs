@@ -2,7 +2,7 @@
 //! writes a few hundred rows per practice; notes are typed by people).
 
 use async_trait::async_trait;
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStore;
 use crate::store::StoreError;
@@ -111,6 +111,38 @@ impl ChartStore for SqliteStore {
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn put_summary(
+        &self,
+        tenant: &str,
+        kind: &str,
+        doc: &str,
+        computed_ms: i64,
+    ) -> Result<(), StoreError> {
+        let (tenant, kind, doc) = (tenant.to_string(), kind.to_string(), doc.to_string());
+        self.aux(move |c| {
+            c.execute(
+                "INSERT INTO page_summaries (tenant, kind, doc, computed) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (tenant, kind) DO UPDATE SET doc = excluded.doc, computed = excluded.computed",
+                params![tenant, kind, doc, computed_ms],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn summary(&self, tenant: &str, kind: &str) -> Result<Option<(String, i64)>, StoreError> {
+        let (tenant, kind) = (tenant.to_string(), kind.to_string());
+        self.aux(move |c| {
+            Ok(c.query_row(
+                "SELECT doc, computed FROM page_summaries WHERE tenant = ? AND kind = ?",
+                params![tenant, kind],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
         })
         .await
     }

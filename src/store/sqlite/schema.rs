@@ -182,6 +182,8 @@ CREATE TABLE rate_points (tenant TEXT NOT NULL, series TEXT NOT NULL, month TEXT
 CREATE TABLE pdsa_notes (id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, series TEXT NOT NULL,
     month TEXT NOT NULL, author TEXT NOT NULL, text TEXT NOT NULL, created INTEGER NOT NULL);
 CREATE INDEX pdsa_notes_tenant ON pdsa_notes (tenant, id);
+CREATE TABLE page_summaries (tenant TEXT NOT NULL, kind TEXT NOT NULL, doc TEXT NOT NULL,
+    computed INTEGER NOT NULL, PRIMARY KEY (tenant, kind));
 "#,
 ];
 

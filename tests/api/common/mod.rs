@@ -73,6 +73,8 @@ pub async fn spawn_app_at(
     // The periodic risk pass would write RiskAssessments while a test
     // loads data; tests stratify with `$stratify` or turn it on.
     cfg.risk.restratify_secs = 0;
+    // Likewise the run charts' refresh: tests ask for it with $refresh-charts.
+    cfg.app.refresh_at_start = false;
     tweak(&mut cfg);
     let db = cfg.database.clone();
     // Create and migrate the database before the server opens it, as an
