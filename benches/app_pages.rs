@@ -59,24 +59,45 @@ async fn main() {
     let mut args = vec!["--config", c, "import", "--tenant", "practice-0"];
     args.extend(files.iter().map(|f| f.to_str().unwrap()));
     cli(&db, &args);
-    println!("imported {patients} patients in {:.1}s", t.elapsed().as_secs_f64());
+    println!(
+        "imported {patients} patients in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
     let mut add = Command::new(env!("CARGO_BIN_EXE_tandem"))
         .args(["--database", db.to_str().unwrap(), "user", "add", "qi"])
-        .args(["--role", "practice", "--practices", "practice-0", "--password-stdin"])
+        .args([
+            "--role",
+            "practice",
+            "--practices",
+            "practice-0",
+            "--password-stdin",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    add.stdin.take().unwrap().write_all(PASSWORD.as_bytes()).unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(PASSWORD.as_bytes())
+        .unwrap();
     assert!(add.wait().unwrap().success());
 
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tandem"));
-    cmd.args(["--config", c, "--database", db.to_str().unwrap(), "serve", "--listen", "127.0.0.1:0"])
-        .env("TANDEM_LOG__LEVEL", "warn")
-        .env("TANDEM_FEED__ENABLED", "false")
-        .env("TANDEM_APP__REFRESH_AT_START", "false")
-        .env("TANDEM_RISK__RESTRATIFY_SECS", "0")
-        .stderr(Stdio::inherit());
+    cmd.args([
+        "--config",
+        c,
+        "--database",
+        db.to_str().unwrap(),
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .env("TANDEM_LOG__LEVEL", "warn")
+    .env("TANDEM_FEED__ENABLED", "false")
+    .env("TANDEM_APP__REFRESH_AT_START", "false")
+    .env("TANDEM_RISK__RESTRATIFY_SECS", "0")
+    .stderr(Stdio::inherit());
     let server = spawn_listening(cmd);
     let base = server.base.clone();
     let b = reqwest::Client::builder()
@@ -94,7 +115,12 @@ async fn main() {
     fields.insert("csrf".into(), hidden(&html, "csrf"));
     fields.insert("username".into(), "qi".into());
     fields.insert("password".into(), PASSWORD.into());
-    let page = b.post(format!("{base}/auth/authorize")).form(&fields).send().await.unwrap();
+    let page = b
+        .post(format!("{base}/auth/authorize"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.url().path(), "/app");
     let csrf = hidden(&page.text().await.unwrap(), "csrf");
 

@@ -14,6 +14,7 @@ pub mod drill;
 pub mod layout;
 pub mod milestones;
 pub mod sign_in;
+pub mod submissions;
 
 /// The app's stylesheet, served at `/app/assets/app.css`.
 pub const CSS: &str = include_str!("assets/app.css");

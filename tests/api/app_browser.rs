@@ -159,3 +159,83 @@ async fn a_facilitator_and_a_practice_user_in_chromium() {
     b.stop().await;
     app.stop().await;
 }
+
+/// A submission held by the data-quality gate is signed off by the
+/// practice's QI lead in the browser and then sent; a facilitator sees the
+/// ledger but no sign-off.
+#[tokio::test]
+async fn a_held_submission_is_signed_off_in_the_browser() {
+    use crate::common::hook::Hook;
+    use crate::common::{ManualClock, population::load_practice};
+    use crate::feed::{at, feed_app};
+    use tandem::measure::milestone::program::OnFailedChecks;
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("pop");
+    tandem::generate::run(&options(&root, 30, 1, 12), |_| {}).unwrap();
+    let hook = Hook::start(0).await;
+    let clock = ManualClock::at(at("2026-10-08"));
+    let db = dir.path().join("held.db");
+    let app = feed_app(&root, &db, clock, &hook.url, OnFailedChecks::Hold).await;
+    load_practice(&app, &root).await;
+    let admin = app
+        .client_for(
+            "practice-admin",
+            tandem::auth::Role::Admin,
+            "practice-0",
+            "system/*.cruds",
+        )
+        .await;
+    let r = admin.post(app.url("$run-feed")).send().await.unwrap();
+    assert!(r.status().is_success());
+    add_user(&app, "lead", UserRole::Practice, &["practice-0"]).await;
+    add_user(&app, "fran", UserRole::Facilitator, &["practice-0"]).await;
+
+    let b = Browser::start().await;
+    let c = &b.client;
+    let ledger = app.url("app/practice/practice-0/submissions");
+    b.sign_in(&ledger, "fran", "table#submissions").await;
+    let held = c.find(Locator::Css("tr[data-state=held]")).await.unwrap();
+    assert!(
+        held.text()
+            .await
+            .unwrap()
+            .contains("no HIE notification received")
+    );
+    assert!(
+        c.find(Locator::Css("tr[data-state=held] button"))
+            .await
+            .is_err(),
+        "no sign-off for a facilitator"
+    );
+    c.find(Locator::Css("header form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::LinkText("Sign in again"))
+        .await
+        .unwrap();
+
+    b.sign_in(&ledger, "lead", "table#submissions").await;
+    b.screenshot("submissions").await;
+    c.find(Locator::Css("tr[data-state=held] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("table#submissions tr:not([data-state=held])"))
+        .await
+        .unwrap();
+    assert!(c.find(Locator::Css("tr[data-state=held]")).await.is_err());
+    assert!(c.source().await.unwrap().contains("released by lead"));
+    // Released, it goes out to the program once.
+    let sent = hook.wait_accepted(1).await;
+    assert_eq!(sent.len(), 1);
+    b.stop().await;
+    app.stop().await;
+}

@@ -21,7 +21,7 @@ use tandem::measure::milestone::program::{OnFailedChecks, Submission};
 
 const PRACTICE: &str = "practice-0";
 
-fn at(day: &str) -> i64 {
+pub(crate) fn at(day: &str) -> i64 {
     let d: NaiveDate = day.parse().unwrap();
     Utc.from_utc_datetime(&d.and_hms_opt(6, 0, 0).unwrap())
         .timestamp_millis()
@@ -29,7 +29,7 @@ fn at(day: &str) -> i64 {
 
 /// A server on `clock` (database `db`) whose practice is enrolled from
 /// 2026-07-01 and submits to `endpoint`.
-async fn feed_app(
+pub(crate) async fn feed_app(
     root: &Path,
     db: &Path,
     clock: std::sync::Arc<ManualClock>,

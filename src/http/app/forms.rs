@@ -46,9 +46,22 @@ pub async fn refresh(
     act(&s, jar, &uri, &headers, &org, body, Act::Refresh).await
 }
 
+/// `POST /app/practice/{org}/sign-off`: submission (the ledger entry).
+pub async fn sign_off(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+    body: Body,
+) -> Response {
+    act(&s, jar, &uri, &headers, &org, body, Act::SignOff).await
+}
+
 enum Act {
     Note,
     Refresh,
+    SignOff,
 }
 
 async fn act(
@@ -60,7 +73,10 @@ async fn act(
     body: Body,
     what: Act,
 ) -> Response {
-    let back = format!("/app/practice/{org}");
+    let back = match what {
+        Act::SignOff => format!("/app/practice/{org}/submissions"),
+        _ => format!("/app/practice/{org}"),
+    };
     let session = match signed_in(s, jar, &back).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -92,6 +108,10 @@ async fn act(
             .await
             .map(|_| ()),
         Act::Refresh => s.svc.refresh_charts_op(&ctx, org).await.map(|_| ()),
+        Act::SignOff => {
+            let pairs = vec![("submission".to_string(), field("submission").to_string())];
+            s.svc.sign_off(&ctx, org, &pairs).await.map(|_| ())
+        }
     };
     match done {
         Ok(()) => (session.jar, Redirect::to(&back)).into_response(),

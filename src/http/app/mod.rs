@@ -34,6 +34,8 @@ pub fn routes() -> Router<AppState> {
         .route("/app/practice/{org}/milestone/{measure}", get(pages::drill))
         .route("/app/practice/{org}/notes", post(forms::add_note))
         .route("/app/practice/{org}/refresh-charts", post(forms::refresh))
+        .route("/app/practice/{org}/submissions", get(pages::submissions))
+        .route("/app/practice/{org}/sign-off", post(forms::sign_off))
 }
 
 /// An HTML page with its status; never cached, never framed.

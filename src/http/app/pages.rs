@@ -212,11 +212,49 @@ pub async fn practice(
     };
     let title = format!("Practice {org}");
     let body = maud::html! {
+        nav aria-label="Practice" {
+            a href={ "/app/practice/" (org) "/submissions" } { "Submissions" }
+            " · " a href="#charts" { "Run charts" }
+        }
         (milestones::practice(&p))
-        h2 { "Run charts" }
+        h2 id="charts" { "Run charts" }
         (crate::web::charts::refresh_form(&org, &session.csrf, charts.computed_ms))
         @for series in &charts.series { (crate::web::charts::chart(series, &org, &session.csrf)) }
     };
+    (
+        session.jar.clone(),
+        Page(StatusCode::OK, page(&title, Some(&viewer(&session)), body)),
+    )
+        .into_response()
+}
+
+/// `GET /app/practice/{org}/submissions`: the ledger; a practice member
+/// signs off held entries.
+pub async fn submissions(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    uri: Uri,
+    Path(org): Path<String>,
+) -> Response {
+    let session = match signed_in(&s, jar, &here(&uri)).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let ctx = match context(&s, &session, &org, &uri) {
+        Ok(c) => c,
+        Err(e) => return (session.jar, refusal(e)).into_response(),
+    };
+    let report = match s.svc.submissions_report(&ctx, &org, &[]).await {
+        Ok(r) => r,
+        Err(e) => return (session.jar, service_error(e)).into_response(),
+    };
+    let member = session
+        .grant
+        .person
+        .as_ref()
+        .is_some_and(|p| p.role == crate::caller::grant::UserRole::Practice);
+    let body = crate::web::submissions::ledger(&report, &org, &session.csrf, member);
+    let title = format!("{org}: submissions");
     (
         session.jar.clone(),
         Page(StatusCode::OK, page(&title, Some(&viewer(&session)), body)),

@@ -180,7 +180,16 @@ impl FhirService {
         org: &str,
         pairs: &[(String, String)],
     ) -> Result<Value, ServiceError> {
-        self.require_admin(ctx, "sign off a submission")?;
+        // A practice's admin client, the operator, or a member of the
+        // practice's own staff signed in as a person (its QI lead).
+        let member = ctx
+            .grant
+            .person
+            .as_ref()
+            .is_some_and(|p| p.role == crate::caller::grant::UserRole::Practice);
+        if !member {
+            self.require_admin(ctx, "sign off a submission")?;
+        }
         let e = self.milestone_access(ctx, org)?;
         let seq: i64 = get(pairs, "submission")
             .and_then(|s| s.parse().ok())
@@ -208,7 +217,7 @@ impl FhirService {
                 format!("Submission {seq} is {}, not held.", row.state()),
             )));
         }
-        let by = ctx.client_id.clone();
+        let by = signer(ctx);
         let now = self.clock.now_ms();
         let queued = message(&row.entry);
         transact(self.store.as_ref(), ctx, move |tx| {
@@ -226,7 +235,7 @@ impl FhirService {
         .await?;
         Ok(json!({ "resourceType": "Parameters", "parameter": [
             { "name": "submission", "valueInteger": seq },
-            { "name": "releasedBy", "valueString": ctx.client_id },
+            { "name": "releasedBy", "valueString": signer(ctx) },
         ] }))
     }
 
@@ -292,6 +301,14 @@ fn message(entry: &NewSubmission) -> Option<OutboxMessage> {
         payload: entry.body.clone(),
         created_ms: entry.created_ms,
     })
+}
+
+/// Who signs: the person signed in, else the client.
+fn signer(ctx: &AccessContext) -> String {
+    ctx.grant
+        .person
+        .as_ref()
+        .map_or_else(|| ctx.client_id.clone(), |p| p.name.clone())
 }
 
 fn describe(r: &SubmissionRow, content: bool) -> Value {

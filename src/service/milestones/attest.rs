@@ -123,6 +123,17 @@ impl PostWriteHook for MilestonesHook {
     }
 }
 
+/// Who reviewed: the signed-in person (by name), else the overseeing
+/// client's Organization.
+fn requester(ctx: &AccessContext) -> Value {
+    match &ctx.grant.person {
+        Some(p) => json!({ "display": p.name }),
+        None => {
+            json!({ "reference": format!("Organization/{}", ctx.grant.org), "display": ctx.client_id })
+        }
+    }
+}
+
 impl FhirService {
     /// `POST Organization/{id}/$review-attestation?item=BB1.Y1.2&decision=accept|return&comment=…`.
     pub async fn review_attestation(
@@ -176,7 +187,7 @@ impl FhirService {
             "focus": { "reference": answered.response },
             "for": { "reference": format!("Organization/{org}") },
             "authoredOn": now,
-            "requester": { "reference": format!("Organization/{}", ctx.grant.org), "display": ctx.client_id },
+            "requester": requester(ctx),
             "businessStatus": { "coding": [{ "system": REVIEW_CS, "code": if accepted { "accepted" } else { "returned" } }] },
             "input": [{ "type": { "text": "item" }, "valueString": item }],
             "note": [{ "text": comment }],

@@ -91,6 +91,21 @@ impl Browser {
             .unwrap();
     }
 
+    /// Opens `url`, signs in on the form it leads to (password: the test
+    /// people's), and waits for `ready` (CSS) on the page it returns to.
+    pub async fn sign_in(&self, url: &str, name: &str, ready: &str) {
+        self.client.goto(url).await.unwrap();
+        self.fill("#username", name).await;
+        let enter = fantoccini::key::Key::Enter.to_string();
+        self.fill("#password", &format!("{}{enter}", super::people::PASSWORD))
+            .await;
+        self.client
+            .wait()
+            .for_element(Locator::Css(ready))
+            .await
+            .unwrap();
+    }
+
     /// Saves a screenshot of the page as `target/screenshots/{name}.png`.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();
