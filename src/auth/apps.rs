@@ -38,7 +38,9 @@ impl App {
             client_id: BUILT_IN.into(),
             name: "Tandem".into(),
             redirect_uris: vec![format!("{base_url}/app/callback")],
-            scopes: "openid fhirUser offline_access user/*.rs".into(),
+            // Reading, and the practice's checklist answers
+            // (QuestionnaireResponse) — what people do in the app.
+            scopes: "openid fhirUser offline_access user/*.rs user/QuestionnaireResponse.c".into(),
         }
     }
 

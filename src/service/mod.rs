@@ -267,6 +267,7 @@ impl FhirService {
                 guest: ctx.guest,
                 role: ctx.grant.role,
                 client: ctx.client_id.clone(),
+                person: ctx.grant.person.as_ref().map(|p| p.name.clone()),
             },
         }
     }

@@ -9,6 +9,7 @@
 //! screen reader gets plain tables and labelled forms. The one stylesheet
 //! is embedded in the binary.
 
+pub mod attestation;
 pub mod charts;
 pub mod drill;
 pub mod layout;

@@ -239,3 +239,135 @@ async fn a_held_submission_is_signed_off_in_the_browser() {
     b.stop().await;
     app.stop().await;
 }
+
+/// The attestation checklist: a practice member attests an item, the
+/// facilitator returns another with a comment and accepts this one, and the
+/// milestone is then met in `$milestones` — with the person on the
+/// answer's Provenance.
+#[tokio::test]
+async fn an_attestation_is_answered_and_accepted_in_the_browser() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("pop");
+    tandem::generate::run(&options(&path, 20, 1, 3), |_| {}).unwrap();
+    let generated = tandem::config::Config::load(
+        Some(&path.join("program.toml")),
+        &tandem::config::Overrides::default(),
+    )
+    .unwrap();
+    let app = spawn_app_with(|c| {
+        c.default_tenant = "practice-0".into();
+        c.programs = generated.programs;
+        c.enrolments = generated.enrolments;
+    })
+    .await;
+    add_user(&app, "lead", UserRole::Practice, &["practice-0"]).await;
+    add_user(&app, "fran", UserRole::Facilitator, &["practice-0"]).await;
+    let checklist = app.url("app/practice/practice-0/attestation");
+    let b = Browser::start().await;
+    let c = &b.client;
+
+    b.sign_in(&checklist, "lead", "table#checklist").await;
+    for (item, score) in [("BB1.Y1.2", "4"), ("BB1.Y1.3", "3")] {
+        c.find(Locator::Css(&format!(
+            "#score-{} option[value='{score}']",
+            item.replace('.', "\\.")
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+        c.find(Locator::Css(&format!("tr[data-item='{item}'] button")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.wait()
+            .for_element(Locator::Css("table#checklist"))
+            .await
+            .unwrap();
+    }
+    let row = c
+        .find(Locator::Css("tr[data-item='BB1.Y1.2']"))
+        .await
+        .unwrap();
+    assert!(row.text().await.unwrap().contains("4 Completed"));
+    c.find(Locator::Css("header form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::LinkText("Sign in again"))
+        .await
+        .unwrap();
+
+    b.sign_in(&checklist, "fran", "table#checklist").await;
+    // Return one with a comment, accept the other.
+    b.fill("#comment-BB1\\.Y1\\.3", "Send the QI team's minutes.")
+        .await;
+    c.find(Locator::Css(
+        "tr[data-item='BB1.Y1.3'] button[value=return]",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    c.wait()
+        .for_element(Locator::Css("table#checklist"))
+        .await
+        .unwrap();
+    c.find(Locator::Css(
+        "tr[data-item='BB1.Y1.2'] button[value=accept]",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    c.wait()
+        .for_element(Locator::Css("table#checklist"))
+        .await
+        .unwrap();
+    b.screenshot("attestation").await;
+    let returned = c
+        .find(Locator::Css("tr[data-item='BB1.Y1.3']"))
+        .await
+        .unwrap();
+    assert!(
+        returned
+            .text()
+            .await
+            .unwrap()
+            .contains("Returned: Send the QI team's minutes.")
+    );
+    let accepted = c
+        .find(Locator::Css("tr[data-item='BB1.Y1.2']"))
+        .await
+        .unwrap();
+    assert!(accepted.text().await.unwrap().contains("Accepted"));
+    b.stop().await;
+
+    let (_, report) = app
+        .get_json("Organization/practice-0/$milestones?projectYear=1")
+        .await;
+    let status = |id: &str| {
+        crate::common::part(crate::milestones::milestone(&report, id), "status")["valueCode"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(status("BB1.Y1.2"), "met");
+    assert_ne!(status("BB1.Y1.3"), "met");
+    let provenance = app.search_resources("Provenance?_count=10").await;
+    assert!(
+        provenance
+            .iter()
+            .any(|p| p["agent"][0]["who"]["display"] == "lead"),
+        "{provenance:?}"
+    );
+    app.stop().await;
+}

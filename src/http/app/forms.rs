@@ -58,10 +58,36 @@ pub async fn sign_off(
     act(&s, jar, &uri, &headers, &org, body, Act::SignOff).await
 }
 
+/// `POST /app/practice/{org}/attest`: item, score.
+pub async fn attest(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+    body: Body,
+) -> Response {
+    act(&s, jar, &uri, &headers, &org, body, Act::Attest).await
+}
+
+/// `POST /app/practice/{org}/review`: item, decision, comment.
+pub async fn review(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+    body: Body,
+) -> Response {
+    act(&s, jar, &uri, &headers, &org, body, Act::Review).await
+}
+
 enum Act {
     Note,
     Refresh,
     SignOff,
+    Attest,
+    Review,
 }
 
 async fn act(
@@ -75,6 +101,7 @@ async fn act(
 ) -> Response {
     let back = match what {
         Act::SignOff => format!("/app/practice/{org}/submissions"),
+        Act::Attest | Act::Review => format!("/app/practice/{org}/attestation"),
         _ => format!("/app/practice/{org}"),
     };
     let session = match signed_in(s, jar, &back).await {
@@ -111,6 +138,22 @@ async fn act(
         Act::SignOff => {
             let pairs = vec![("submission".to_string(), field("submission").to_string())];
             s.svc.sign_off(&ctx, org, &pairs).await.map(|_| ())
+        }
+        Act::Attest => {
+            s.svc
+                .attest_item(&ctx, org, field("item"), field("score"))
+                .await
+        }
+        Act::Review => {
+            let pairs: Vec<(String, String)> = ["item", "decision", "comment"]
+                .iter()
+                .map(|k| (k.to_string(), field(k).to_string()))
+                .filter(|(_, v)| !v.is_empty())
+                .collect();
+            s.svc
+                .review_attestation(&ctx, org, &pairs)
+                .await
+                .map(|_| ())
         }
     };
     match done {

@@ -36,6 +36,9 @@ pub fn routes() -> Router<AppState> {
         .route("/app/practice/{org}/refresh-charts", post(forms::refresh))
         .route("/app/practice/{org}/submissions", get(pages::submissions))
         .route("/app/practice/{org}/sign-off", post(forms::sign_off))
+        .route("/app/practice/{org}/attestation", get(pages::attestation))
+        .route("/app/practice/{org}/attest", post(forms::attest))
+        .route("/app/practice/{org}/review", post(forms::review))
 }
 
 /// An HTML page with its status; never cached, never framed.

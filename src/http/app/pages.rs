@@ -213,7 +213,8 @@ pub async fn practice(
     let title = format!("Practice {org}");
     let body = maud::html! {
         nav aria-label="Practice" {
-            a href={ "/app/practice/" (org) "/submissions" } { "Submissions" }
+            a href={ "/app/practice/" (org) "/attestation" } { "Attestation checklist" }
+            " · " a href={ "/app/practice/" (org) "/submissions" } { "Submissions" }
             " · " a href="#charts" { "Run charts" }
         }
         (milestones::practice(&p))
@@ -255,6 +256,41 @@ pub async fn submissions(
         .is_some_and(|p| p.role == crate::caller::grant::UserRole::Practice);
     let body = crate::web::submissions::ledger(&report, &org, &session.csrf, member);
     let title = format!("{org}: submissions");
+    (
+        session.jar.clone(),
+        Page(StatusCode::OK, page(&title, Some(&viewer(&session)), body)),
+    )
+        .into_response()
+}
+
+/// `GET /app/practice/{org}/attestation`: the checklist.
+pub async fn attestation(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    uri: Uri,
+    Path(org): Path<String>,
+) -> Response {
+    use crate::caller::grant::UserRole;
+    use crate::web::attestation::Part;
+    let session = match signed_in(&s, jar, &here(&uri)).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let ctx = match context(&s, &session, &org, &uri) {
+        Ok(c) => c,
+        Err(e) => return (session.jar, refusal(e)).into_response(),
+    };
+    let checklist = match s.svc.checklist(&ctx, &org).await {
+        Ok(c) => c,
+        Err(e) => return (session.jar, service_error(e)).into_response(),
+    };
+    let part = match session.grant.person.as_ref().map(|p| p.role) {
+        Some(UserRole::Practice) => Part::Member,
+        Some(UserRole::Facilitator | UserRole::Program) => Part::Reviewer,
+        _ => Part::Reader,
+    };
+    let body = crate::web::attestation::page(&checklist, &org, &session.csrf, part);
+    let title = format!("{org}: attestation checklist");
     (
         session.jar.clone(),
         Page(StatusCode::OK, page(&title, Some(&viewer(&session)), body)),

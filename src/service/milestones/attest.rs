@@ -114,7 +114,8 @@ impl PostWriteHook for MilestonesHook {
                     "code": if current.version == 1 { "CREATE" } else { "UPDATE" } }] },
                 "agent": [{
                     "type": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "author" }] },
-                    "who": { "reference": format!("Organization/{}", cx.writer.org), "display": cx.writer.client },
+                    "who": { "reference": format!("Organization/{}", cx.writer.org),
+                             "display": cx.writer.person.as_deref().unwrap_or(&cx.writer.client) },
                 }],
             });
             create_once(cx.tx, cx.st, "Provenance", &id, provenance)?;

@@ -7,6 +7,7 @@
 
 mod attest;
 mod attributed;
+mod checklist;
 mod decision_aids;
 mod evaluate;
 pub(crate) mod evidence;
@@ -15,6 +16,7 @@ mod programs;
 mod submitted;
 
 pub use attest::MilestonesHook;
+pub use checklist::Checklist;
 pub use evaluate::STATUS_EXT;
 pub use programs::{Enrolled, Programs};
 

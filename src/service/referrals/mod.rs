@@ -45,6 +45,8 @@ pub struct Writer {
     pub role: crate::caller::Role,
     /// The client that wrote (Provenance agents name it).
     pub client: String,
+    /// The person the client wrote for (a user-level token), if any.
+    pub person: Option<String>,
 }
 
 /// One unit of work's referral processing.
