@@ -156,9 +156,38 @@ fn status_cell(code: &str) -> Markup {
 /// Good standing for the year, if judged: (in standing, reasons).
 pub type Standing = Option<(bool, Vec<String>)>;
 
-/// The portfolio: each practice with its building blocks.
-pub fn portfolio(rows: &[(Practice, Standing)], unavailable: &[(String, String)]) -> Markup {
-    let mut blocks: Vec<i64> = rows.iter().flat_map(|(p, _)| p.blocks()).collect();
+/// One practice's row of the portfolio.
+pub struct Row {
+    pub practice: Practice,
+    pub standing: Standing,
+    pub next: Option<crate::service::feed::NextSubmission>,
+}
+
+impl Practice {
+    /// The milestone furthest short of its threshold among those still
+    /// open (in progress or not met, with a computed share): (id, share,
+    /// threshold). The portfolio ranks practices by it — the likeliest to
+    /// miss their next milestone first.
+    pub fn furthest_short(&self) -> Option<(&str, f64, f64)> {
+        self.milestones
+            .iter()
+            .filter(|m| matches!(m.status.as_str(), "in-progress" | "not-met"))
+            .filter_map(|m| Some((m.id.as_str(), m.score?, m.threshold?)))
+            .filter(|(_, s, t)| *t <= 1.0 && s < t)
+            .max_by(|a, b| (a.2 - a.1).total_cmp(&(b.2 - b.1)))
+    }
+}
+
+/// The portfolio: each practice with its building blocks, ranked by the
+/// furthest shortfall against a milestone's threshold.
+pub fn portfolio(rows: &mut [Row], unavailable: &[(String, String)]) -> Markup {
+    let gap = |r: &Row| r.practice.furthest_short().map_or(0.0, |(_, s, t)| t - s);
+    rows.sort_by(|a, b| {
+        gap(b)
+            .total_cmp(&gap(a))
+            .then(a.practice.id.cmp(&b.practice.id))
+    });
+    let mut blocks: Vec<i64> = rows.iter().flat_map(|r| r.practice.blocks()).collect();
     blocks.sort_unstable();
     blocks.dedup();
     html! {
@@ -172,17 +201,33 @@ pub fn portfolio(rows: &[(Practice, Standing)], unavailable: &[(String, String)]
                     th scope="col" { "Practice" }
                     th scope="col" { "Program (track)" }
                     th scope="col" { "Good standing" }
+                    th scope="col" { "Furthest short" }
+                    th scope="col" { "Next submission" }
                     @for b in &blocks { th scope="col" { "BB" (b) } }
                 } }
                 tbody {
-                    @for (p, standing) in rows {
-                        tr {
+                    @for r in rows.iter() {
+                        @let p = &r.practice;
+                        tr data-practice=(p.id) {
                             th scope="row" { a href={ "/app/practice/" (p.id) } { (p.id) } }
                             td { (p.program) " (" (p.track) ")" }
-                            @match standing {
+                            @match &r.standing {
                                 Some((true, _)) => td.met { "In good standing" },
                                 Some((false, why)) => td.not-met title=(why.join("; ")) { "Not in good standing" },
                                 None => td.unknown { "Not judged" },
+                            }
+                            td {
+                                @match p.furthest_short() {
+                                    Some((id, score, t)) => { (id) ": " (percent(score)) " of " (percent(t)) },
+                                    None => span.muted { "none open" },
+                                }
+                            }
+                            td {
+                                @match &r.next {
+                                    Some(n) => { (n.period) ", due " (n.due) ": "
+                                        span class=(match n.state.as_str() { "accepted" => "met", "missing" | "failed" | "held" => "not-met", _ => "in-progress" }) { (n.state) } },
+                                    None => span.muted { "none" },
+                                }
                             }
                             @for b in &blocks { (status_cell(p.block_status(*b))) }
                         }
@@ -255,5 +300,71 @@ pub fn practice(p: &Practice) -> Markup {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(id: &str, status: &str, score: Option<f64>, threshold: Option<f64>) -> Milestone {
+        Milestone {
+            id: id.into(),
+            title: String::new(),
+            block: 7,
+            evidence: "computed".into(),
+            status: status.into(),
+            reason: None,
+            threshold,
+            numerator: None,
+            denominator: None,
+            score,
+            count: None,
+            measure: None,
+        }
+    }
+
+    fn practice(id: &str, milestones: Vec<Milestone>) -> Row {
+        Row {
+            practice: Practice {
+                id: id.into(),
+                program: "p".into(),
+                track: "t".into(),
+                period: (String::new(), String::new()),
+                year: Some(1),
+                milestones,
+            },
+            standing: None,
+            next: None,
+        }
+    }
+
+    #[test]
+    fn practices_furthest_short_of_an_open_milestone_come_first() {
+        let near = practice(
+            "near",
+            vec![m("BB7.Y1.2", "in-progress", Some(0.22), Some(0.25))],
+        );
+        let far = practice(
+            "far",
+            vec![
+                m("BB7.Y1.2", "in-progress", Some(0.30), Some(0.25)),
+                m("BB3.Y1.1", "not-met", Some(0.40), Some(0.75)),
+                // Met or without a share: not a shortfall.
+                m("BB9.Y2.1", "met", Some(0.10), Some(0.50)),
+                m("BB1.Y1.1", "in-progress", None, Some(150.0)),
+            ],
+        );
+        let clear = practice("clear", vec![m("BB7.Y1.2", "met", Some(0.9), Some(0.25))]);
+        assert_eq!(
+            far.practice.furthest_short(),
+            Some(("BB3.Y1.1", 0.40, 0.75))
+        );
+        assert_eq!(clear.practice.furthest_short(), None);
+        let mut rows = vec![clear, near, far];
+        let html = portfolio(&mut rows, &[]).into_string();
+        let order: Vec<&str> = rows.iter().map(|r| r.practice.id.as_str()).collect();
+        assert_eq!(order, ["far", "near", "clear"]);
+        assert!(html.contains("BB3.Y1.1: 40.0% of 75.0%"));
     }
 }

@@ -195,6 +195,17 @@ async fn a_held_submission_is_signed_off_in_the_browser() {
     let c = &b.client;
     let ledger = app.url("app/practice/practice-0/submissions");
     b.sign_in(&ledger, "fran", "table#submissions").await;
+    // The portfolio names the quarter owed and its state.
+    c.goto(&app.url("app")).await.unwrap();
+    let row = c
+        .find(Locator::Css("tr[data-practice=practice-0]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(row.contains("2026Q3, due") && row.contains("held"), "{row}");
+    c.goto(&ledger).await.unwrap();
     let held = c.find(Locator::Css("tr[data-state=held]")).await.unwrap();
     assert!(
         held.text()

@@ -163,7 +163,11 @@ pub async fn portfolio(
         };
         let year = year_for(&s, &practice, q.get("year"));
         match milestones_of(&s, &ctx, year).await {
-            Ok(p) => rows.push((p, standing_of(&s, &ctx, year).await)),
+            Ok(p) => rows.push(milestones::Row {
+                practice: p,
+                standing: standing_of(&s, &ctx, year).await,
+                next: s.svc.next_submission(&ctx, &practice).await.ok().flatten(),
+            }),
             Err(e) => unavailable.push((
                 practice,
                 ApiError::from(e)
@@ -174,7 +178,7 @@ pub async fn portfolio(
             )),
         }
     }
-    let body = milestones::portfolio(&rows, &unavailable);
+    let body = milestones::portfolio(&mut rows, &unavailable);
     (
         session.jar.clone(),
         Page(

@@ -12,8 +12,10 @@
 //! /$run-feed` (build what is due now, without waiting for the scheduler).
 
 mod build;
+mod due;
 mod report;
 
+pub use due::NextSubmission;
 pub use report::{ReportRow, rows_of};
 
 use serde_json::{Value, json};
