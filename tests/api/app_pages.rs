@@ -164,6 +164,45 @@ async fn people_see_their_practices_and_the_patients_behind_a_count() {
         assert!(drill.contains(p.as_str()), "{p} missing from the page");
     }
 
+    // The registries: the operations' own numbers; members for the
+    // practice, numbers only for the facilitator.
+    app.client
+        .post(app.url("Organization/practice-0/$stratify?careGaps=false"))
+        .send()
+        .await
+        .unwrap();
+    let (_, risk) = app.get_json("Organization/practice-0/$risk-registry").await;
+    let (s, html) = page(&pat, &app, "app/practice/practice-0/registries").await;
+    assert_eq!(s, StatusCode::OK);
+    let tiers: Vec<&Value> = risk["parameter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] == "tier")
+        .collect();
+    assert!(!tiers.is_empty(), "{risk}");
+    for t in tiers {
+        let count = crate::common::part(t, "count")["valueInteger"]
+            .as_i64()
+            .unwrap();
+        let code = crate::common::part(t, "code")["valueCode"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(html.contains(&format!("code</span>: {code}")), "{code}");
+        assert!(
+            html.contains(&format!("count</span>: {count}")),
+            "{code} {count}"
+        );
+    }
+    assert!(html.contains("Patient/"), "the practice sees its members");
+    let (s, html) = page(&fran, &app, "app/practice/practice-1/registries").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains("Risk tiers") && !html.contains("Patient/"),
+        "numbers only"
+    );
+
     // Another practice's page: 403, and on that practice's audit trail.
     let (s, html) = page(&pat, &app, "app/practice/practice-1").await;
     assert_eq!(s, StatusCode::FORBIDDEN);

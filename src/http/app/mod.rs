@@ -7,6 +7,7 @@
 pub mod cookies;
 mod forms;
 mod pages;
+mod records;
 mod session;
 
 use std::collections::HashMap;
@@ -34,9 +35,10 @@ pub fn routes() -> Router<AppState> {
         .route("/app/practice/{org}/milestone/{measure}", get(pages::drill))
         .route("/app/practice/{org}/notes", post(forms::add_note))
         .route("/app/practice/{org}/refresh-charts", post(forms::refresh))
-        .route("/app/practice/{org}/submissions", get(pages::submissions))
+        .route("/app/practice/{org}/submissions", get(records::submissions))
         .route("/app/practice/{org}/sign-off", post(forms::sign_off))
-        .route("/app/practice/{org}/attestation", get(pages::attestation))
+        .route("/app/practice/{org}/attestation", get(records::attestation))
+        .route("/app/practice/{org}/registries", get(records::registries))
         .route("/app/practice/{org}/attest", post(forms::attest))
         .route("/app/practice/{org}/review", post(forms::review))
 }

@@ -21,13 +21,13 @@ use crate::service::ServiceError;
 use crate::web::layout::{Viewer, page};
 use crate::web::{drill, milestones};
 
-fn here(uri: &Uri) -> String {
+pub(super) fn here(uri: &Uri) -> String {
     uri.path_and_query()
         .map_or("/app".into(), |p| p.to_string())
 }
 
 /// A service or access error as a page (its status and the API's words).
-fn refusal(e: ApiError) -> Response {
+pub(super) fn refusal(e: ApiError) -> Response {
     let text = e
         .issues
         .first()
@@ -35,12 +35,12 @@ fn refusal(e: ApiError) -> Response {
     fail(e.status, &text)
 }
 
-fn service_error(e: ServiceError) -> Response {
+pub(super) fn service_error(e: ServiceError) -> Response {
     refusal(ApiError::from(e))
 }
 
 /// The person's context in `practice`, or the refusal (audited).
-fn context(
+pub(super) fn context(
     s: &AppState,
     session: &Session,
     practice: &str,
@@ -54,7 +54,7 @@ fn context(
     context_for(s, session.grant.clone(), asked, &Method::GET, uri.path())
 }
 
-fn viewer(session: &Session) -> Viewer<'_> {
+pub(super) fn viewer(session: &Session) -> Viewer<'_> {
     let p = session
         .grant
         .person
@@ -219,6 +219,7 @@ pub async fn practice(
         nav aria-label="Practice" {
             a href={ "/app/practice/" (org) "/attestation" } { "Attestation checklist" }
             " · " a href={ "/app/practice/" (org) "/submissions" } { "Submissions" }
+            " · " a href={ "/app/practice/" (org) "/registries" } { "Registries" }
             " · " a href="#charts" { "Run charts" }
         }
         (milestones::practice(&p))
@@ -226,75 +227,6 @@ pub async fn practice(
         (crate::web::charts::refresh_form(&org, &session.csrf, charts.computed_ms))
         @for series in &charts.series { (crate::web::charts::chart(series, &org, &session.csrf)) }
     };
-    (
-        session.jar.clone(),
-        Page(StatusCode::OK, page(&title, Some(&viewer(&session)), body)),
-    )
-        .into_response()
-}
-
-/// `GET /app/practice/{org}/submissions`: the ledger; a practice member
-/// signs off held entries.
-pub async fn submissions(
-    State(s): State<AppState>,
-    jar: CookieJar,
-    uri: Uri,
-    Path(org): Path<String>,
-) -> Response {
-    let session = match signed_in(&s, jar, &here(&uri)).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let ctx = match context(&s, &session, &org, &uri) {
-        Ok(c) => c,
-        Err(e) => return (session.jar, refusal(e)).into_response(),
-    };
-    let report = match s.svc.submissions_report(&ctx, &org, &[]).await {
-        Ok(r) => r,
-        Err(e) => return (session.jar, service_error(e)).into_response(),
-    };
-    let member = session
-        .grant
-        .person
-        .as_ref()
-        .is_some_and(|p| p.role == crate::caller::grant::UserRole::Practice);
-    let body = crate::web::submissions::ledger(&report, &org, &session.csrf, member);
-    let title = format!("{org}: submissions");
-    (
-        session.jar.clone(),
-        Page(StatusCode::OK, page(&title, Some(&viewer(&session)), body)),
-    )
-        .into_response()
-}
-
-/// `GET /app/practice/{org}/attestation`: the checklist.
-pub async fn attestation(
-    State(s): State<AppState>,
-    jar: CookieJar,
-    uri: Uri,
-    Path(org): Path<String>,
-) -> Response {
-    use crate::caller::grant::UserRole;
-    use crate::web::attestation::Part;
-    let session = match signed_in(&s, jar, &here(&uri)).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let ctx = match context(&s, &session, &org, &uri) {
-        Ok(c) => c,
-        Err(e) => return (session.jar, refusal(e)).into_response(),
-    };
-    let checklist = match s.svc.checklist(&ctx, &org).await {
-        Ok(c) => c,
-        Err(e) => return (session.jar, service_error(e)).into_response(),
-    };
-    let part = match session.grant.person.as_ref().map(|p| p.role) {
-        Some(UserRole::Practice) => Part::Member,
-        Some(UserRole::Facilitator | UserRole::Program) => Part::Reviewer,
-        _ => Part::Reader,
-    };
-    let body = crate::web::attestation::page(&checklist, &org, &session.csrf, part);
-    let title = format!("{org}: attestation checklist");
     (
         session.jar.clone(),
         Page(StatusCode::OK, page(&title, Some(&viewer(&session)), body)),

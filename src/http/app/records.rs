@@ -1,0 +1,133 @@
+//! The practice's record pages besides milestones: the submission ledger
+//! (with sign-off), the attestation checklist and the registries. Same
+//! pattern as `pages`: session, the person's context for the practice,
+//! the service call, the markup.
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+
+use super::Page;
+use super::pages::{context, here, refusal, service_error, viewer};
+use super::session::signed_in;
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::service::ServiceError;
+use crate::web::layout::page;
+
+/// `GET /app/practice/{org}/submissions`: the ledger; a practice member
+/// signs off held entries.
+pub async fn submissions(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    uri: Uri,
+    Path(org): Path<String>,
+) -> Response {
+    let session = match signed_in(&s, jar, &here(&uri)).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let ctx = match context(&s, &session, &org, &uri) {
+        Ok(c) => c,
+        Err(e) => return (session.jar, refusal(e)).into_response(),
+    };
+    let report = match s.svc.submissions_report(&ctx, &org, &[]).await {
+        Ok(r) => r,
+        Err(e) => return (session.jar, service_error(e)).into_response(),
+    };
+    let member = session
+        .grant
+        .person
+        .as_ref()
+        .is_some_and(|p| p.role == crate::caller::grant::UserRole::Practice);
+    let body = crate::web::submissions::ledger(&report, &org, &session.csrf, member);
+    let title = format!("{org}: submissions");
+    (
+        session.jar.clone(),
+        Page(StatusCode::OK, page(&title, Some(&viewer(&session)), body)),
+    )
+        .into_response()
+}
+
+/// `GET /app/practice/{org}/attestation`: the checklist.
+pub async fn attestation(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    uri: Uri,
+    Path(org): Path<String>,
+) -> Response {
+    use crate::caller::grant::UserRole;
+    use crate::web::attestation::Part;
+    let session = match signed_in(&s, jar, &here(&uri)).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let ctx = match context(&s, &session, &org, &uri) {
+        Ok(c) => c,
+        Err(e) => return (session.jar, refusal(e)).into_response(),
+    };
+    let checklist = match s.svc.checklist(&ctx, &org).await {
+        Ok(c) => c,
+        Err(e) => return (session.jar, service_error(e)).into_response(),
+    };
+    let part = match session.grant.person.as_ref().map(|p| p.role) {
+        Some(UserRole::Practice) => Part::Member,
+        Some(UserRole::Facilitator | UserRole::Program) => Part::Reviewer,
+        _ => Part::Reader,
+    };
+    let body = crate::web::attestation::page(&checklist, &org, &session.csrf, part);
+    let title = format!("{org}: attestation checklist");
+    (
+        session.jar.clone(),
+        Page(StatusCode::OK, page(&title, Some(&viewer(&session)), body)),
+    )
+        .into_response()
+}
+
+/// `GET /app/practice/{org}/registries`: risk tiers, care gaps and
+/// attribution, through their operations (numbers only for overseers).
+pub async fn registries(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    uri: Uri,
+    Path(org): Path<String>,
+) -> Response {
+    use crate::web::registries::section;
+    let session = match signed_in(&s, jar, &here(&uri)).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let ctx = match context(&s, &session, &org, &uri) {
+        Ok(c) => c,
+        Err(e) => return (session.jar, refusal(e)).into_response(),
+    };
+    let words = |e: ServiceError| {
+        ApiError::from(e)
+            .issues
+            .first()
+            .map_or("Not available.".into(), |i| i.diagnostics.clone())
+    };
+    let risk = s.svc.risk_registry(&ctx, &org, &[]).await.map_err(words);
+    let gaps = s
+        .svc
+        .care_gap_registry(&ctx, &org, &[])
+        .await
+        .map_err(words);
+    let attribution = s
+        .svc
+        .attribution_report(&ctx, &org, &[])
+        .await
+        .map_err(words);
+    let body = maud::html! {
+        (section("Risk tiers", "$risk-registry", &risk))
+        (section("Care gaps", "$care-gap-registry", &gaps))
+        (section("Payer attribution", "$attribution", &attribution))
+    };
+    let title = format!("{org}: registries");
+    (
+        session.jar.clone(),
+        Page(StatusCode::OK, page(&title, Some(&viewer(&session)), body)),
+    )
+        .into_response()
+}
