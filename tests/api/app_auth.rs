@@ -12,25 +12,13 @@ use serde_json::Value;
 use tandem::auth::users::UserRole;
 
 use crate::common::people::{
-    PASSWORD, add_user, browser, location_query, pkce, request, sign_in, token, tokens_for,
+    PASSWORD, add_user, browser, enrolled_app, location_query, pkce, request, sign_in, token,
+    tokens_for,
 };
-use crate::common::{TestApp, bearer_client, spawn_app_with};
+use crate::common::{TestApp, bearer_client};
 
 async fn app_with_people() -> TestApp {
-    let root = tempfile::tempdir().unwrap();
-    let path = root.path().join("pop");
-    tandem::generate::run(&crate::common::population::options(&path, 60, 2, 5), |_| {}).unwrap();
-    let generated = tandem::config::Config::load(
-        Some(&path.join("program.toml")),
-        &tandem::config::Overrides::default(),
-    )
-    .unwrap();
-    let app = spawn_app_with(|c| {
-        c.default_tenant = "practice-0".into();
-        c.programs = generated.programs;
-        c.enrolments = generated.enrolments;
-    })
-    .await;
+    let (app, _root) = enrolled_app(60, 2, 5).await;
     add_user(&app, "pat", UserRole::Practice, &["practice-0"]).await;
     add_user(&app, "fran", UserRole::Facilitator, &["practice-1"]).await;
     app

@@ -11,26 +11,13 @@ use fantoccini::key::Key;
 use tandem::auth::users::UserRole;
 
 use crate::common::browser::Browser;
-use crate::common::people::{PASSWORD, add_user};
+use crate::common::people::{PASSWORD, add_user, enrolled_app};
 use crate::common::population::{load_own_patients, options};
-use crate::common::spawn_app_with;
 
 #[tokio::test]
 async fn a_facilitator_and_a_practice_user_in_chromium() {
-    let root = tempfile::tempdir().unwrap();
+    let (app, root) = enrolled_app(80, 3, 11).await;
     let path = root.path().join("pop");
-    tandem::generate::run(&options(&path, 80, 3, 11), |_| {}).unwrap();
-    let generated = tandem::config::Config::load(
-        Some(&path.join("program.toml")),
-        &tandem::config::Overrides::default(),
-    )
-    .unwrap();
-    let app = spawn_app_with(|c| {
-        c.default_tenant = "practice-0".into();
-        c.programs = generated.programs;
-        c.enrolments = generated.enrolments;
-    })
-    .await;
     load_own_patients(&app, &path).await;
     add_user(
         &app,
@@ -64,10 +51,7 @@ async fn a_facilitator_and_a_practice_user_in_chromium() {
         .send_keys(&format!("{PASSWORD}{}", Key::Enter))
         .await
         .unwrap();
-    c.wait()
-        .for_element(Locator::Css("table#portfolio"))
-        .await
-        .unwrap();
+    b.wait_for("table#portfolio").await;
     assert_eq!(c.current_url().await.unwrap().path(), "/app");
     b.screenshot("portfolio").await;
 
@@ -109,12 +93,7 @@ async fn a_facilitator_and_a_practice_user_in_chromium() {
     assert!(missed.is_empty(), "not reached by Tab: {missed:?}");
 
     // A practice user: the grid, then a drill-down by keyboard-followable links.
-    c.find(Locator::Css("header form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("header form button").await;
     c.wait()
         .for_element(Locator::LinkText("Sign in again"))
         .await
@@ -125,30 +104,21 @@ async fn a_facilitator_and_a_practice_user_in_chromium() {
     b.fill("#username", "pat").await;
     b.fill("#password", &format!("{PASSWORD}{}", Key::Enter))
         .await;
-    c.wait()
-        .for_element(Locator::Css("table#portfolio"))
-        .await
-        .unwrap();
+    b.wait_for("table#portfolio").await;
     c.find(Locator::LinkText("practice-0"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
-    c.wait()
-        .for_element(Locator::Css("table#milestones"))
-        .await
-        .unwrap();
+    b.wait_for("table#milestones").await;
     b.screenshot("practice").await;
     let drill = c
         .find(Locator::Css("table#milestones a[href*='BB7.Y1.2']"))
         .await
         .unwrap();
     drill.click().await.unwrap();
-    c.wait()
-        .for_element(Locator::Css("table#patients"))
-        .await
-        .unwrap();
+    b.wait_for("table#patients").await;
     let rows = c
         .find_all(Locator::Css("table#patients tbody tr"))
         .await
@@ -219,29 +189,13 @@ async fn a_held_submission_is_signed_off_in_the_browser() {
             .is_err(),
         "no sign-off for a facilitator"
     );
-    c.find(Locator::Css("header form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait()
-        .for_element(Locator::LinkText("Sign in again"))
-        .await
-        .unwrap();
+    b.sign_out().await;
 
     b.sign_in(&ledger, "lead", "table#submissions").await;
     b.screenshot("submissions").await;
-    c.find(Locator::Css("tr[data-state=held] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait()
-        .for_element(Locator::Css("table#submissions tr:not([data-state=held])"))
-        .await
-        .unwrap();
+    b.click("tr[data-state=held] button").await;
+    b.wait_for("table#submissions tr:not([data-state=held])")
+        .await;
     assert!(c.find(Locator::Css("tr[data-state=held]")).await.is_err());
     assert!(c.source().await.unwrap().contains("released by lead"));
     // Released, it goes out to the program once.
@@ -257,20 +211,7 @@ async fn a_held_submission_is_signed_off_in_the_browser() {
 /// answer's Provenance.
 #[tokio::test]
 async fn an_attestation_is_answered_and_accepted_in_the_browser() {
-    let root = tempfile::tempdir().unwrap();
-    let path = root.path().join("pop");
-    tandem::generate::run(&options(&path, 20, 1, 3), |_| {}).unwrap();
-    let generated = tandem::config::Config::load(
-        Some(&path.join("program.toml")),
-        &tandem::config::Overrides::default(),
-    )
-    .unwrap();
-    let app = spawn_app_with(|c| {
-        c.default_tenant = "practice-0".into();
-        c.programs = generated.programs;
-        c.enrolments = generated.enrolments;
-    })
-    .await;
+    let (app, _root) = enrolled_app(20, 1, 3).await;
     add_user(&app, "lead", UserRole::Practice, &["practice-0"]).await;
     add_user(&app, "fran", UserRole::Facilitator, &["practice-0"]).await;
     let checklist = app.url("app/practice/practice-0/attestation");
@@ -279,70 +220,31 @@ async fn an_attestation_is_answered_and_accepted_in_the_browser() {
 
     b.sign_in(&checklist, "lead", "table#checklist").await;
     for (item, score) in [("BB1.Y1.2", "4"), ("BB1.Y1.3", "3")] {
-        c.find(Locator::Css(&format!(
+        b.click(&format!(
             "#score-{} option[value='{score}']",
             item.replace('.', "\\.")
-        )))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-        c.find(Locator::Css(&format!("tr[data-item='{item}'] button")))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        c.wait()
-            .for_element(Locator::Css("table#checklist"))
-            .await
-            .unwrap();
+        ))
+        .await;
+        b.click(&format!("tr[data-item='{item}'] button")).await;
+        b.wait_for("table#checklist").await;
     }
     let row = c
         .find(Locator::Css("tr[data-item='BB1.Y1.2']"))
         .await
         .unwrap();
     assert!(row.text().await.unwrap().contains("4 Completed"));
-    c.find(Locator::Css("header form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait()
-        .for_element(Locator::LinkText("Sign in again"))
-        .await
-        .unwrap();
+    b.sign_out().await;
 
     b.sign_in(&checklist, "fran", "table#checklist").await;
     // Return one with a comment, accept the other.
     b.fill("#comment-BB1\\.Y1\\.3", "Send the QI team's minutes.")
         .await;
-    c.find(Locator::Css(
-        "tr[data-item='BB1.Y1.3'] button[value=return]",
-    ))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
-    c.wait()
-        .for_element(Locator::Css("table#checklist"))
-        .await
-        .unwrap();
-    c.find(Locator::Css(
-        "tr[data-item='BB1.Y1.2'] button[value=accept]",
-    ))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
-    c.wait()
-        .for_element(Locator::Css("table#checklist"))
-        .await
-        .unwrap();
+    b.click("tr[data-item='BB1.Y1.3'] button[value=return]")
+        .await;
+    b.wait_for("table#checklist").await;
+    b.click("tr[data-item='BB1.Y1.2'] button[value=accept]")
+        .await;
+    b.wait_for("table#checklist").await;
     b.screenshot("attestation").await;
     let returned = c
         .find(Locator::Css("tr[data-item='BB1.Y1.3']"))

@@ -129,10 +129,7 @@ async fn a_run_chart_shows_each_month_the_median_and_a_shift() {
     b.fill("#username", "pat").await;
     b.fill("#password", &format!("{PASSWORD}{}", Key::Enter))
         .await;
-    c.wait()
-        .for_element(Locator::Css("#chart-bh-screening svg"))
-        .await
-        .unwrap();
+    b.wait_for("#chart-bh-screening svg").await;
     c.execute(
         "document.getElementById('chart-bh-screening').scrollIntoView()",
         vec![],
@@ -190,29 +187,15 @@ async fn a_run_chart_shows_each_month_the_median_and_a_shift() {
     assert!(signals.contains("Shift: 12 points"), "{signals}");
 
     // A PDSA note on the month the change began.
-    c.find(Locator::Css(
-        "#chart-bh-screening-month option[value='2026-07']",
-    ))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
+    b.click("#chart-bh-screening-month option[value='2026-07']")
+        .await;
     b.fill(
         "#chart-bh-screening-text",
         "PDSA 1: front desk hands out the PHQ-9",
     )
     .await;
-    c.find(Locator::Css("#chart-bh-screening form.note button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait()
-        .for_element(Locator::Css("#chart-bh-screening .note-mark"))
-        .await
-        .unwrap();
+    b.click("#chart-bh-screening form.note button").await;
+    b.wait_for("#chart-bh-screening .note-mark").await;
     let html = c.source().await.unwrap();
     assert!(html.contains("PDSA 1: front desk hands out the PHQ-9"));
     assert!(

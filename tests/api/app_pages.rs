@@ -10,25 +10,13 @@ use reqwest::{Client, StatusCode};
 use serde_json::Value;
 use tandem::auth::users::UserRole;
 
-use crate::common::people::{PASSWORD, add_user, hidden};
-use crate::common::population::{load_own_patients, options};
-use crate::common::{TestApp, spawn_app_with};
+use crate::common::TestApp;
+use crate::common::people::{PASSWORD, add_user, enrolled_app, hidden};
+use crate::common::population::load_own_patients;
 
 async fn app_with_people() -> (TestApp, tempfile::TempDir) {
-    let root = tempfile::tempdir().unwrap();
+    let (app, root) = enrolled_app(80, 2, 7).await;
     let path = root.path().join("pop");
-    tandem::generate::run(&options(&path, 80, 2, 7), |_| {}).unwrap();
-    let generated = tandem::config::Config::load(
-        Some(&path.join("program.toml")),
-        &tandem::config::Overrides::default(),
-    )
-    .unwrap();
-    let app = spawn_app_with(|c| {
-        c.default_tenant = "practice-0".into();
-        c.programs = generated.programs;
-        c.enrolments = generated.enrolments;
-    })
-    .await;
     load_own_patients(&app, &path).await;
     add_user(&app, "pat", UserRole::Practice, &["practice-0"]).await;
     add_user(&app, "fran", UserRole::Facilitator, &["practice-1"]).await;

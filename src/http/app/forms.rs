@@ -1,6 +1,8 @@
-//! The app's forms that change something: a PDSA note on a chart, and
-//! recomputing a practice's charts. Each checks the CSRF token, acts
-//! through the service with the person's grant, and returns to the page.
+//! The app's forms that change something: a PDSA note on a chart,
+//! recomputing a practice's charts, signing off a held submission,
+//! answering and reviewing checklist items. Each checks the CSRF token,
+//! acts through the service with the person's grant (so the API's rules
+//! decide), and returns to its page.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -22,72 +24,47 @@ fn refused(e: ApiError) -> Response {
     fail(e.status, &text)
 }
 
-/// `POST /app/practice/{org}/notes`: series, month, text.
-pub async fn add_note(
-    State(s): State<AppState>,
-    jar: CookieJar,
-    uri: Uri,
-    headers: HeaderMap,
-    Path(org): Path<String>,
-    body: Body,
-) -> Response {
-    act(&s, jar, &uri, &headers, &org, body, Act::Note).await
-}
-
-/// `POST /app/practice/{org}/refresh-charts`.
-pub async fn refresh(
-    State(s): State<AppState>,
-    jar: CookieJar,
-    uri: Uri,
-    headers: HeaderMap,
-    Path(org): Path<String>,
-    body: Body,
-) -> Response {
-    act(&s, jar, &uri, &headers, &org, body, Act::Refresh).await
-}
-
-/// `POST /app/practice/{org}/sign-off`: submission (the ledger entry).
-pub async fn sign_off(
-    State(s): State<AppState>,
-    jar: CookieJar,
-    uri: Uri,
-    headers: HeaderMap,
-    Path(org): Path<String>,
-    body: Body,
-) -> Response {
-    act(&s, jar, &uri, &headers, &org, body, Act::SignOff).await
-}
-
-/// `POST /app/practice/{org}/attest`: item, score.
-pub async fn attest(
-    State(s): State<AppState>,
-    jar: CookieJar,
-    uri: Uri,
-    headers: HeaderMap,
-    Path(org): Path<String>,
-    body: Body,
-) -> Response {
-    act(&s, jar, &uri, &headers, &org, body, Act::Attest).await
-}
-
-/// `POST /app/practice/{org}/review`: item, decision, comment.
-pub async fn review(
-    State(s): State<AppState>,
-    jar: CookieJar,
-    uri: Uri,
-    headers: HeaderMap,
-    Path(org): Path<String>,
-    body: Body,
-) -> Response {
-    act(&s, jar, &uri, &headers, &org, body, Act::Review).await
-}
-
+/// What a form does.
+#[derive(Clone, Copy)]
 enum Act {
+    /// `notes`: series, month, text.
     Note,
+    /// `refresh-charts`.
     Refresh,
+    /// `sign-off`: submission (the ledger entry).
     SignOff,
+    /// `attest`: item, score.
     Attest,
+    /// `review`: item, decision, comment.
     Review,
+}
+
+impl Act {
+    fn of(action: &str) -> Option<Act> {
+        Some(match action {
+            "notes" => Act::Note,
+            "refresh-charts" => Act::Refresh,
+            "sign-off" => Act::SignOff,
+            "attest" => Act::Attest,
+            "review" => Act::Review,
+            _ => return None,
+        })
+    }
+}
+
+/// `POST /app/practice/{org}/{action}`: one of the forms above.
+pub async fn post(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    uri: Uri,
+    headers: HeaderMap,
+    Path((org, action)): Path<(String, String)>,
+    body: Body,
+) -> Response {
+    match Act::of(&action) {
+        Some(what) => act(&s, jar, &uri, &headers, &org, body, what).await,
+        None => fail(StatusCode::NOT_FOUND, "There is no such form."),
+    }
 }
 
 async fn act(

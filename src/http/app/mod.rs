@@ -33,14 +33,10 @@ pub fn routes() -> Router<AppState> {
         .route("/app/assets/app.css", get(css))
         .route("/app/practice/{org}", get(pages::practice))
         .route("/app/practice/{org}/milestone/{measure}", get(pages::drill))
-        .route("/app/practice/{org}/notes", post(forms::add_note))
-        .route("/app/practice/{org}/refresh-charts", post(forms::refresh))
+        .route("/app/practice/{org}/{action}", post(forms::post))
         .route("/app/practice/{org}/submissions", get(records::submissions))
-        .route("/app/practice/{org}/sign-off", post(forms::sign_off))
         .route("/app/practice/{org}/attestation", get(records::attestation))
         .route("/app/practice/{org}/registries", get(records::registries))
-        .route("/app/practice/{org}/attest", post(forms::attest))
-        .route("/app/practice/{org}/review", post(forms::review))
 }
 
 /// An HTML page with its status; never cached, never framed.

@@ -54,6 +54,30 @@ pub(super) fn context(
     context_for(s, session.grant.clone(), asked, &Method::GET, uri.path())
 }
 
+/// The session and the person's context in `org` for a practice page, or
+/// the response to send instead (to sign in, or the audited refusal).
+pub(super) async fn in_practice(
+    s: &AppState,
+    jar: CookieJar,
+    uri: &Uri,
+    org: &str,
+) -> Result<(Session, AccessContext), Box<Response>> {
+    let session = signed_in(s, jar, &here(uri)).await.map_err(Box::new)?;
+    match context(s, &session, org, uri) {
+        Ok(ctx) => Ok((session, ctx)),
+        Err(e) => Err(Box::new((session.jar, refusal(e)).into_response())),
+    }
+}
+
+/// A page of the app in `session`, with its cookies.
+pub(super) fn render(session: &Session, title: &str, body: maud::Markup) -> Response {
+    (
+        session.jar.clone(),
+        Page(StatusCode::OK, page(title, Some(&viewer(session)), body)),
+    )
+        .into_response()
+}
+
 pub(super) fn viewer(session: &Session) -> Viewer<'_> {
     let p = session
         .grant
@@ -179,14 +203,7 @@ pub async fn portfolio(
         }
     }
     let body = milestones::portfolio(&mut rows, &unavailable);
-    (
-        session.jar.clone(),
-        Page(
-            StatusCode::OK,
-            page("Portfolio", Some(&viewer(&session)), body),
-        ),
-    )
-        .into_response()
+    render(&session, "Portfolio", body)
 }
 
 /// `GET /app/practice/{org}`: the practice's milestone grid.
@@ -197,13 +214,9 @@ pub async fn practice(
     Path(org): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let session = match signed_in(&s, jar, &here(&uri)).await {
+    let (session, ctx) = match in_practice(&s, jar, &uri, &org).await {
         Ok(x) => x,
-        Err(r) => return r,
-    };
-    let ctx = match context(&s, &session, &org, &uri) {
-        Ok(c) => c,
-        Err(e) => return (session.jar, refusal(e)).into_response(),
+        Err(r) => return *r,
     };
     let year = year_for(&s, &org, q.get("year"));
     let p = match milestones_of(&s, &ctx, year).await {
@@ -227,11 +240,7 @@ pub async fn practice(
         (crate::web::charts::refresh_form(&org, &session.csrf, charts.computed_ms))
         @for series in &charts.series { (crate::web::charts::chart(series, &org, &session.csrf)) }
     };
-    (
-        session.jar.clone(),
-        Page(StatusCode::OK, page(&title, Some(&viewer(&session)), body)),
-    )
-        .into_response()
+    render(&session, &title, body)
 }
 
 /// Names and birth dates of `refs` (`Patient/id`), read through one
@@ -285,13 +294,9 @@ pub async fn drill(
     Path((org, measure)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let session = match signed_in(&s, jar, &here(&uri)).await {
+    let (session, ctx) = match in_practice(&s, jar, &uri, &org).await {
         Ok(x) => x,
-        Err(r) => return r,
-    };
-    let ctx = match context(&s, &session, &org, &uri) {
-        Ok(c) => c,
-        Err(e) => return (session.jar, refusal(e)).into_response(),
+        Err(r) => return *r,
     };
     let mut pairs: Vec<(String, String)> = ["periodStart", "periodEnd"]
         .iter()
@@ -336,12 +341,5 @@ pub async fn drill(
     let back = format!("/app/practice/{org}");
     let body = drill::page(&title, &rows, &csv_href, &back);
     let heading = format!("{org}: patients behind {measure}");
-    (
-        session.jar.clone(),
-        Page(
-            StatusCode::OK,
-            page(&heading, Some(&viewer(&session)), body),
-        ),
-    )
-        .into_response()
+    render(&session, &heading, body)
 }

@@ -4,17 +4,14 @@
 //! the service call, the markup.
 
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 
-use super::Page;
-use super::pages::{context, here, refusal, service_error, viewer};
-use super::session::signed_in;
+use super::pages::{in_practice, render, service_error};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::service::ServiceError;
-use crate::web::layout::page;
 
 /// `GET /app/practice/{org}/submissions`: the ledger; a practice member
 /// signs off held entries.
@@ -24,13 +21,9 @@ pub async fn submissions(
     uri: Uri,
     Path(org): Path<String>,
 ) -> Response {
-    let session = match signed_in(&s, jar, &here(&uri)).await {
+    let (session, ctx) = match in_practice(&s, jar, &uri, &org).await {
         Ok(x) => x,
-        Err(r) => return r,
-    };
-    let ctx = match context(&s, &session, &org, &uri) {
-        Ok(c) => c,
-        Err(e) => return (session.jar, refusal(e)).into_response(),
+        Err(r) => return *r,
     };
     let report = match s.svc.submissions_report(&ctx, &org, &[]).await {
         Ok(r) => r,
@@ -43,11 +36,7 @@ pub async fn submissions(
         .is_some_and(|p| p.role == crate::caller::grant::UserRole::Practice);
     let body = crate::web::submissions::ledger(&report, &org, &session.csrf, member);
     let title = format!("{org}: submissions");
-    (
-        session.jar.clone(),
-        Page(StatusCode::OK, page(&title, Some(&viewer(&session)), body)),
-    )
-        .into_response()
+    render(&session, &title, body)
 }
 
 /// `GET /app/practice/{org}/attestation`: the checklist.
@@ -59,13 +48,9 @@ pub async fn attestation(
 ) -> Response {
     use crate::caller::grant::UserRole;
     use crate::web::attestation::Part;
-    let session = match signed_in(&s, jar, &here(&uri)).await {
+    let (session, ctx) = match in_practice(&s, jar, &uri, &org).await {
         Ok(x) => x,
-        Err(r) => return r,
-    };
-    let ctx = match context(&s, &session, &org, &uri) {
-        Ok(c) => c,
-        Err(e) => return (session.jar, refusal(e)).into_response(),
+        Err(r) => return *r,
     };
     let checklist = match s.svc.checklist(&ctx, &org).await {
         Ok(c) => c,
@@ -78,11 +63,7 @@ pub async fn attestation(
     };
     let body = crate::web::attestation::page(&checklist, &org, &session.csrf, part);
     let title = format!("{org}: attestation checklist");
-    (
-        session.jar.clone(),
-        Page(StatusCode::OK, page(&title, Some(&viewer(&session)), body)),
-    )
-        .into_response()
+    render(&session, &title, body)
 }
 
 /// `GET /app/practice/{org}/registries`: risk tiers, care gaps and
@@ -94,13 +75,9 @@ pub async fn registries(
     Path(org): Path<String>,
 ) -> Response {
     use crate::web::registries::section;
-    let session = match signed_in(&s, jar, &here(&uri)).await {
+    let (session, ctx) = match in_practice(&s, jar, &uri, &org).await {
         Ok(x) => x,
-        Err(r) => return r,
-    };
-    let ctx = match context(&s, &session, &org, &uri) {
-        Ok(c) => c,
-        Err(e) => return (session.jar, refusal(e)).into_response(),
+        Err(r) => return *r,
     };
     let words = |e: ServiceError| {
         ApiError::from(e)
@@ -125,9 +102,5 @@ pub async fn registries(
         (section("Payer attribution", "$attribution", &attribution))
     };
     let title = format!("{org}: registries");
-    (
-        session.jar.clone(),
-        Page(StatusCode::OK, page(&title, Some(&viewer(&session)), body)),
-    )
-        .into_response()
+    render(&session, &title, body)
 }

@@ -91,6 +91,36 @@ impl Browser {
             .unwrap();
     }
 
+    /// Clicks the element `css`.
+    pub async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// Waits for `css` on the page.
+    pub async fn wait_for(&self, css: &str) {
+        self.client
+            .wait()
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+    }
+
+    /// Signs out through the page header and waits for the signed-out page.
+    pub async fn sign_out(&self) {
+        self.click("header form button").await;
+        self.client
+            .wait()
+            .for_element(Locator::LinkText("Sign in again"))
+            .await
+            .unwrap();
+    }
+
     /// Opens `url`, signs in on the form it leads to (password: the test
     /// people's), and waits for `ready` (CSS) on the page it returns to.
     pub async fn sign_in(&self, url: &str, name: &str, ready: &str) {

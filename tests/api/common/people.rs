@@ -35,6 +35,35 @@ pub async fn add_user(app: &TestApp, name: &str, role: UserRole, practices: &[&s
     store.close().await;
 }
 
+/// A server whose practices are a generated population's (`practices` of
+/// them, `patients` in all), enrolled by its `program.toml`; practice-0 is
+/// the default tenant. Nothing is loaded; the directory holds the data.
+pub async fn enrolled_app(
+    patients: usize,
+    practices: usize,
+    seed: u64,
+) -> (TestApp, tempfile::TempDir) {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("pop");
+    tandem::generate::run(
+        &super::population::options(&path, patients, practices, seed),
+        |_| {},
+    )
+    .unwrap();
+    let generated = tandem::config::Config::load(
+        Some(&path.join("program.toml")),
+        &tandem::config::Overrides::default(),
+    )
+    .unwrap();
+    let app = super::spawn_app_with(|c| {
+        c.default_tenant = "practice-0".into();
+        c.programs = generated.programs;
+        c.enrolments = generated.enrolments;
+    })
+    .await;
+    (app, root)
+}
+
 /// A PKCE verifier and its S256 challenge (computed here independently of
 /// Tandem's own code: SHA-256 from the `rsa` crate's `sha2`).
 pub fn pkce() -> (String, String) {
