@@ -71,21 +71,38 @@ pub fn rows(report: &Value, patients: &HashMap<String, (String, String)>) -> Vec
         })
         .collect();
     // Gaps first: they are what a QI team works on.
-    rows.sort_by(|a, b| {
-        (a.in_numerator, &a.name, &a.subject).cmp(&(b.in_numerator, &b.name, &b.subject))
-    });
+    rows.sort_by(|a, b| (a.in_numerator, &a.subject).cmp(&(b.in_numerator, &b.subject)));
     rows
 }
 
-/// The drill-down page body.
-pub fn page(title: &str, rows: &[Row], csv_href: &str, back: &str) -> Markup {
+/// Rows shown per page.
+pub const PAGE: usize = 100;
+
+/// Where the page's links go.
+pub struct Links {
+    pub csv: String,
+    pub back: String,
+    /// The page's own address, ending in `page=`.
+    pub page: String,
+}
+
+/// The drill-down page body: the counts of all rows, the `shown` slice.
+pub fn page(title: &str, rows: &[Row], shown: std::ops::Range<usize>, links: &Links) -> Markup {
     let gaps = rows.iter().filter(|r| !r.in_numerator).count();
+    let number = shown.start / PAGE;
     html! {
         p { (title) }
         p { (rows.len()) " in the denominator; " (rows.len() - gaps) " in the numerator; "
-            (gaps) " not (gaps). " a href=(csv_href) { "Download CSV" } " · " a href=(back) { "Back to milestones" } }
+            (gaps) " not (gaps). " a href=(links.csv) { "Download CSV" } " · " a href=(links.back) { "Back to milestones" } }
+        @if rows.len() > PAGE {
+            nav aria-label="Pages" {
+                "Showing " (shown.start + 1) "–" (shown.end) " of " (rows.len()) ". "
+                @if number > 0 { a href={ (links.page) (number - 1) } { "Previous" } " " }
+                @if shown.end < rows.len() { a href={ (links.page) (number + 1) } { "Next" } }
+            }
+        }
         table #patients {
-            caption { "Patients behind the count" }
+            caption { "Patients behind the count (gaps first)" }
             thead { tr {
                 th scope="col" { "Patient" }
                 th scope="col" { "Name" }
@@ -94,7 +111,7 @@ pub fn page(title: &str, rows: &[Row], csv_href: &str, back: &str) -> Markup {
                 th scope="col" { "Where" }
             } }
             tbody {
-                @for r in rows {
+                @for r in &rows[shown] {
                     tr {
                         td { (r.subject) }
                         td { (r.name) }

@@ -202,6 +202,43 @@ async fn a_run_chart_shows_each_month_the_median_and_a_shift() {
         html.contains("— <span class=\"muted\">pat</span>"),
         "the author is the person"
     );
+
+    // The drill-down behind the year's screening rate, from the lists the
+    // refresh kept, a hundred to a page: equal to the API's subject list.
+    let (_, live) = app
+        .get_json(
+            "Measure/colorado-sim-BB7.Y1.2/$evaluate-measure?periodStart=2026-01-01&periodEnd=2026-12-31&reportType=subject-list",
+        )
+        .await;
+    let denominator: std::collections::BTreeSet<String> = live["contained"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["id"] == "denominator")
+        .unwrap()["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["item"]["reference"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(denominator.len(), 120);
+    let mut shown = std::collections::BTreeSet::new();
+    for page in 0..2 {
+        c.goto(&app.url(&format!(
+            "app/practice/{ORG}/milestone/colorado-sim-BB7.Y1.2?periodStart=2026-01-01&periodEnd=2026-12-31&page={page}"
+        )))
+        .await
+        .unwrap();
+        let cells = c
+            .find_all(Locator::Css("table#patients tbody tr td:first-child"))
+            .await
+            .unwrap();
+        assert_eq!(cells.len(), if page == 0 { 100 } else { 20 });
+        for cell in cells {
+            shown.insert(cell.text().await.unwrap());
+        }
+    }
+    assert_eq!(shown, denominator);
     b.stop().await;
     app.stop().await;
 }

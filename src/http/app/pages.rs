@@ -298,26 +298,52 @@ pub async fn drill(
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let mut pairs: Vec<(String, String)> = ["periodStart", "periodEnd"]
-        .iter()
-        .filter_map(|k| q.get(*k).map(|v| (k.to_string(), v.clone())))
-        .collect();
-    pairs.push(("reportType".into(), "subject-list".into()));
-    let report = match s.svc.evaluate_measure(&ctx, &measure, &pairs).await {
-        Ok(r) => r,
+    // The lists the scheduler kept for the year running; another period
+    // is evaluated now.
+    let kept = match (q.get("periodStart"), q.get("periodEnd")) {
+        (Some(a), Some(b)) => s.svc.kept_subjects(&ctx, &org, &measure, (a, b)).await,
+        _ => Ok(None),
+    };
+    let report = match kept {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            let mut pairs: Vec<(String, String)> = ["periodStart", "periodEnd"]
+                .iter()
+                .filter_map(|k| q.get(*k).map(|v| (k.to_string(), v.clone())))
+                .collect();
+            pairs.push(("reportType".into(), "subject-list".into()));
+            match s.svc.evaluate_measure(&ctx, &measure, &pairs).await {
+                Ok(r) => r,
+                Err(e) => return (session.jar, service_error(e)).into_response(),
+            }
+        }
         Err(e) => return (session.jar, service_error(e)).into_response(),
     };
-    let subjects: Vec<String> = drill::subjects(&report)
-        .into_values()
-        .flatten()
-        .map(|(s, _)| s)
+    let mut rows = drill::rows(&report, &HashMap::new());
+    let csv = q.get("format").is_some_and(|f| f == "csv");
+    // A page shows one slice (and reads only its patients' names); the CSV all.
+    let number: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(0);
+    let shown = if csv {
+        0..rows.len()
+    } else {
+        let from = (number * drill::PAGE).min(rows.len());
+        from..(from + drill::PAGE).min(rows.len())
+    };
+    let subjects: Vec<String> = rows[shown.clone()]
+        .iter()
+        .map(|r| r.subject.clone())
         .collect();
     let names = match patients(&s, &ctx, &subjects).await {
         Ok(n) => n,
         Err(e) => return (session.jar, service_error(e)).into_response(),
     };
-    let rows = drill::rows(&report, &names);
-    if q.get("format").is_some_and(|f| f == "csv") {
+    for r in &mut rows[shown.clone()] {
+        if let Some((name, birth)) = names.get(&r.subject) {
+            r.name = name.clone();
+            r.birth_date = birth.clone();
+        }
+    }
+    if csv {
         let Ok(body) = drill::csv(&rows) else {
             return fail(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -337,9 +363,17 @@ pub async fn drill(
             .into_response();
     }
     let title = report["measure"].as_str().unwrap_or(&measure).to_string();
-    let csv_href = format!("{}&format=csv", here(&uri));
-    let back = format!("/app/practice/{org}");
-    let body = drill::page(&title, &rows, &csv_href, &back);
+    let period = format!(
+        "/app/practice/{org}/milestone/{measure}?periodStart={}&periodEnd={}",
+        q.get("periodStart").map_or("", String::as_str),
+        q.get("periodEnd").map_or("", String::as_str)
+    );
+    let links = drill::Links {
+        csv: format!("{period}&format=csv"),
+        back: format!("/app/practice/{org}"),
+        page: format!("{period}&page="),
+    };
+    let body = drill::page(&title, &rows, shown, &links);
     let heading = format!("{org}: patients behind {measure}");
     render(&session, &heading, body)
 }

@@ -129,9 +129,12 @@ impl FhirService {
         // The pages' milestone grid and good standing for the year running.
         if let Some(year) = self.current_year(practice) {
             let pairs = vec![("projectYear".to_string(), year.to_string())];
-            let report = self.milestones_report(&ctx, practice, &pairs).await?;
+            let (report, lists) = self.milestones_with_lists(&ctx, practice, &pairs).await?;
             self.store
                 .put_summary(practice, "milestones", &report.to_string(), now)
+                .await?;
+            self.store
+                .put_summary(practice, "lists", &lists.to_string(), now)
                 .await?;
             if let Ok(standing) = self.good_standing_report(&ctx, practice, &pairs).await {
                 self.store
@@ -253,6 +256,54 @@ impl FhirService {
             created_ms: self.clock.now_ms(),
         };
         Ok(self.store.add_note(org, note).await?)
+    }
+
+    /// The subjects behind a milestone's proportion over `[start, end]`, as
+    /// the last refresh kept them for the year running, as a subject-list
+    /// MeasureReport's contained Lists; `None` when not kept for that period
+    /// (then the drill-down evaluates). Patient lists: not for numbers-only
+    /// overseers.
+    pub async fn kept_subjects(
+        &self,
+        ctx: &AccessContext,
+        org: &str,
+        measure: &str,
+        (start, end): (&str, &str),
+    ) -> Result<Option<Value>, ServiceError> {
+        self.milestone_access(ctx, org)?;
+        if crate::service::milestones::numbers_only(ctx) {
+            return Err(ServiceError::Forbidden(Issue::error(
+                "forbidden",
+                "Program staff and facilitators read numbers, not patient lists.",
+            )));
+        }
+        let Some((doc, _)) = self.store.summary(org, "lists").await? else {
+            return Ok(None);
+        };
+        let kept: Value = serde_json::from_str(&doc).unwrap_or_default();
+        if kept["periodStart"] != start || kept["periodEnd"] != end {
+            return Ok(None);
+        }
+        let lists = &kept["lists"][measure];
+        if lists.is_null() {
+            return Ok(None);
+        }
+        let subjects = |code: &str| -> Vec<String> {
+            lists[code]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        };
+        let contained: Vec<Value> = ["numerator", "denominator"]
+            .iter()
+            .map(|code| crate::service::milestones::subject_list(code, &subjects(code)))
+            .collect();
+        Ok(Some(
+            json!({ "resourceType": "MeasureReport", "measure": measure,
+                        "contained": contained }),
+        ))
     }
 
     /// `POST Organization/{id}/$refresh-charts`: the practice's own users.

@@ -28,6 +28,12 @@ fn population(code: &str, patients: &[String], list: bool) -> (Value, Option<Val
     p["subjectResults"] = json!({ "reference": format!("#{code}") });
     // Subjects are patients, patient-months (`Patient/x 2026-03`, BB3.Y2.2)
     // or quarters and months (BB2.Y1.1, BB3.Y1.2).
+    (p, Some(subject_list(code, patients)))
+}
+
+/// The contained List of a population's subjects: patients, patient-months
+/// (`Patient/x 2026-03`, the month as the entry's flag) or periods.
+pub(crate) fn subject_list(code: &str, patients: &[String]) -> Value {
     let entries: Vec<Value> = patients
         .iter()
         .map(|r| match r.split_once(' ') {
@@ -36,9 +42,8 @@ fn population(code: &str, patients: &[String], list: bool) -> (Value, Option<Val
             None => json!({ "item": { "reference": r } }),
         })
         .collect();
-    let l = json!({ "resourceType": "List", "id": code, "status": "current", "mode": "snapshot",
-                    "title": format!("Patients in the {code}"), "entry": entries });
-    (p, Some(l))
+    json!({ "resourceType": "List", "id": code, "status": "current", "mode": "snapshot",
+            "title": format!("Patients in the {code}"), "entry": entries })
 }
 
 impl FhirService {

@@ -18,6 +18,7 @@ mod submitted;
 pub use attest::MilestonesHook;
 pub use checklist::Checklist;
 pub use evaluate::STATUS_EXT;
+pub(crate) use evaluate::subject_list;
 pub use programs::{Enrolled, Programs};
 
 use chrono::Duration;
@@ -160,12 +161,46 @@ impl FhirService {
         org: &str,
         pairs: &[(String, String)],
     ) -> Result<Value, ServiceError> {
+        Ok(self.milestones_with_lists(ctx, org, pairs).await?.0)
+    }
+
+    /// `$milestones`, and the subjects behind each proportion for the web
+    /// app's drill-down (kept by the chart refresh): `{periodStart,
+    /// periodEnd, lists: {measure id: {numerator, denominator}}}`.
+    pub(crate) async fn milestones_with_lists(
+        &self,
+        ctx: &AccessContext,
+        org: &str,
+        pairs: &[(String, String)],
+    ) -> Result<(Value, Value), ServiceError> {
         let e = self.milestone_access(ctx, org)?;
         let (scope, milestones, year) = self.milestone_scope(&e, pairs)?;
         let assessed = self.assess_milestones(ctx, &milestones, &scope).await?;
         let mut params = header(&e, &scope, year);
         params.extend(assessed.iter().map(|a| describe(a, &scope)));
-        Ok(json!({ "resourceType": "Parameters", "parameter": params }))
+        let mut lists = serde_json::Map::new();
+        for a in &assessed {
+            if let Finding::Ratio {
+                numerator,
+                denominator,
+                ..
+            } = &a.finding
+            {
+                lists.insert(
+                    a.milestone.measure_id.clone(),
+                    json!({ "numerator": numerator, "denominator": denominator }),
+                );
+            }
+        }
+        let kept = json!({
+            "periodStart": scope.window.first.to_string(),
+            "periodEnd": scope.window.last.to_string(),
+            "lists": lists,
+        });
+        Ok((
+            json!({ "resourceType": "Parameters", "parameter": params }),
+            kept,
+        ))
     }
 
     /// `GET Organization/{id}/$good-standing?projectYear=N`.
