@@ -95,6 +95,7 @@ async fn a_facilitator_and_a_practice_user_in_chromium() {
     // A practice user: the grid, then a drill-down by keyboard-followable links.
     b.click("header form button").await;
     c.wait()
+        .at_most(crate::common::browser::WAIT)
         .for_element(Locator::LinkText("Sign in again"))
         .await
         .unwrap()

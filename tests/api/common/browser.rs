@@ -18,6 +18,9 @@ pub struct Browser {
 }
 
 const CHROMIUM: &str = "/usr/bin/chromium";
+/// The longest wait for a page's element: generous, since CI runs the
+/// browser tests beside the rest of the suite on two cores.
+pub const WAIT: Duration = Duration::from_secs(120);
 const DRIVER: &str = "/usr/bin/chromedriver";
 
 impl Browser {
@@ -43,7 +46,7 @@ impl Browser {
         // Ready when it answers its status endpoint.
         let http = reqwest::Client::new();
         let mut ready = false;
-        for _ in 0..200 {
+        for _ in 0..1200 {
             if http.get(format!("{url}/status")).send().await.is_ok() {
                 ready = true;
                 break;
@@ -106,6 +109,7 @@ impl Browser {
     pub async fn wait_for(&self, css: &str) {
         self.client
             .wait()
+            .at_most(WAIT)
             .for_element(Locator::Css(css))
             .await
             .unwrap_or_else(|e| panic!("{css}: {e}"));
@@ -116,6 +120,7 @@ impl Browser {
         self.click("header form button").await;
         self.client
             .wait()
+            .at_most(WAIT)
             .for_element(Locator::LinkText("Sign in again"))
             .await
             .unwrap();
@@ -131,6 +136,7 @@ impl Browser {
             .await;
         self.client
             .wait()
+            .at_most(WAIT)
             .for_element(Locator::Css(ready))
             .await
             .unwrap();
