@@ -152,6 +152,41 @@ async fn people_see_their_practices_and_the_patients_behind_a_count() {
         assert!(drill.contains(p.as_str()), "{p} missing from the page");
     }
 
+    // The page view of patients is on the practice's trail, by the person.
+    let admin0 = app
+        .client_for(
+            "admin-0",
+            tandem::auth::Role::Admin,
+            "practice-0",
+            "system/*.rs",
+        )
+        .await;
+    let mut viewed = false;
+    for _ in 0..50 {
+        let trail: Value = admin0
+            .get(app.url("AuditEvent?subtype=operation&_count=100"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        viewed = trail["entry"].as_array().into_iter().flatten().any(|e| {
+            let text = e["resource"].to_string();
+            text.contains("evaluate-measure")
+                && e["resource"]["agent"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a["name"] == "pat" && a["requestor"] == true)
+        });
+        if viewed {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(viewed, "the drill-down view is audited with the person");
+
     // The registries: the operations' own numbers; members for the
     // practice, numbers only for the facilitator.
     app.client

@@ -304,6 +304,25 @@ pub async fn drill(
         (Some(a), Some(b)) => s.svc.kept_subjects(&ctx, &org, &measure, (a, b)).await,
         _ => Ok(None),
     };
+    // A view of patient data: audited as the operation it shows, with the
+    // person as the requestor (refused views too).
+    let asked: Vec<(String, String)> = ["periodStart", "periodEnd"]
+        .iter()
+        .filter_map(|k| q.get(*k).map(|v| (k.to_string(), v.clone())))
+        .chain([("reportType".to_string(), "subject-list".to_string())])
+        .collect();
+    let refused = kept.as_ref().err().map(|e| match e {
+        ServiceError::Forbidden(_) => "403",
+        ServiceError::NotFound(_) => "404",
+        _ => "refused",
+    });
+    s.svc.audit_operation(
+        &ctx,
+        ("Measure", Some(&measure)),
+        "$evaluate-measure",
+        &asked,
+        refused,
+    );
     let report = match kept {
         Ok(Some(r)) => r,
         Ok(None) => {

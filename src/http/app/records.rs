@@ -96,6 +96,16 @@ pub async fn registries(
         .attribution_report(&ctx, &org, &[])
         .await
         .map_err(words);
+    // Views of patient data (members' lists): audited as the operations.
+    for (op, result) in [
+        ("$risk-registry", &risk),
+        ("$care-gap-registry", &gaps),
+        ("$attribution", &attribution),
+    ] {
+        let refused = result.as_ref().err().map(|_| "403");
+        s.svc
+            .audit_operation(&ctx, ("Organization", Some(&org)), op, &[], refused);
+    }
     let body = maud::html! {
         (section("Risk tiers", "$risk-registry", &risk))
         (section("Care gaps", "$care-gap-registry", &gaps))
