@@ -220,6 +220,7 @@ pub fn refresh_form(org: &str, csrf: &str, computed_ms: Option<i64>) -> Markup {
                 None => span.muted { "Monthly rates not computed yet. " },
             }
             button type="submit" { "Recompute now" }
+            span.muted { " (runs in the background; reload the page to see it)" }
         }
     }
 }

@@ -111,7 +111,16 @@ async fn act(
             .add_pdsa_note(&ctx, org, field("series"), field("month"), field("text"))
             .await
             .map(|_| ()),
-        Act::Refresh => s.svc.refresh_charts_op(&ctx, org).await.map(|_| ()),
+        // At practice scale a refresh takes minutes, longer than a request
+        // may: it runs in the background and the page shows when it was done.
+        Act::Refresh => s.svc.may_refresh_charts(&ctx, org).map(|()| {
+            let (svc, org) = (s.svc.clone(), org.to_string());
+            tokio::spawn(async move {
+                if let Err(e) = svc.refresh_charts(&org).await {
+                    tracing::error!(error = %e, "chart refresh failed for a practice");
+                }
+            });
+        }),
         Act::SignOff => {
             let pairs = vec![("submission".to_string(), field("submission").to_string())];
             s.svc.sign_off(&ctx, org, &pairs).await.map(|_| ())

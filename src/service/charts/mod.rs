@@ -125,8 +125,8 @@ impl FhirService {
             }
         }
         let n = points.len();
-        self.store.put_rate_points(practice, points, now).await?;
-        // The pages' milestone grid and good standing for the year running.
+        // The pages' milestone grid and good standing for the year running;
+        // the rates last, so their time says everything is kept.
         if let Some(year) = self.current_year(practice) {
             let pairs = vec![("projectYear".to_string(), year.to_string())];
             let (report, lists) = self.milestones_with_lists(&ctx, practice, &pairs).await?;
@@ -142,6 +142,7 @@ impl FhirService {
                     .await?;
             }
         }
+        self.store.put_rate_points(practice, points, now).await?;
         Ok(n)
     }
 
@@ -306,12 +307,8 @@ impl FhirService {
         ))
     }
 
-    /// `POST Organization/{id}/$refresh-charts`: the practice's own users.
-    pub async fn refresh_charts_op(
-        &self,
-        ctx: &AccessContext,
-        org: &str,
-    ) -> Result<Value, ServiceError> {
+    /// Whether `ctx` may recompute the practice's charts: its own users.
+    pub fn may_refresh_charts(&self, ctx: &AccessContext, org: &str) -> Result<(), ServiceError> {
         self.practice_user(
             ctx,
             org,
@@ -319,6 +316,16 @@ impl FhirService {
             "A practice's charts are refreshed",
         )?;
         self.milestone_access(ctx, org)?;
+        Ok(())
+    }
+
+    /// `POST Organization/{id}/$refresh-charts`: the practice's own users.
+    pub async fn refresh_charts_op(
+        &self,
+        ctx: &AccessContext,
+        org: &str,
+    ) -> Result<Value, ServiceError> {
+        self.may_refresh_charts(ctx, org)?;
         let n = self.refresh_charts(org).await?;
         Ok(json!({ "resourceType": "Parameters",
                    "parameter": [{ "name": "points", "valueInteger": n }] }))
