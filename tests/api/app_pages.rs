@@ -262,6 +262,38 @@ async fn people_see_their_practices_and_the_patients_behind_a_count() {
     }
     assert!(audited);
 
+    // "Recompute now" starts the refresh in the background; the page then
+    // shows when the rates were computed. A facilitator may not start it.
+    let (_, grid) = page(&pat, &app, "app/practice/practice-0").await;
+    assert!(grid.contains("Monthly rates not computed yet"));
+    let csrf = hidden(&grid, "csrf").unwrap();
+    let r = pat
+        .post(app.url("app/practice/practice-0/refresh-charts"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut computed = false;
+    for _ in 0..600 {
+        let (_, grid) = page(&pat, &app, "app/practice/practice-0").await;
+        if grid.contains("Monthly rates computed") {
+            computed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(computed, "the background refresh finished");
+    let (_, other) = page(&fran, &app, "app/practice/practice-1").await;
+    let fran_csrf = hidden(&other, "csrf").unwrap();
+    let r = fran
+        .post(app.url("app/practice/practice-1/refresh-charts"))
+        .form(&[("csrf", fran_csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
     // Signing out revokes the session: the next page asks to sign in.
     let (_, grid) = page(&pat, &app, "app").await;
     let csrf = hidden(&grid, "csrf").unwrap();
