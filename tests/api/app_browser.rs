@@ -194,8 +194,7 @@ async fn a_held_submission_is_signed_off_in_the_browser() {
 
     b.sign_in(&ledger, "lead", "table#submissions").await;
     b.screenshot("submissions").await;
-    b.click("tr[data-state=held] button").await;
-    b.wait_for("table#submissions tr:not([data-state=held])")
+    b.submit("tr[data-state=held] button", "table#submissions")
         .await;
     assert!(c.find(Locator::Css("tr[data-state=held]")).await.is_err());
     assert!(c.source().await.unwrap().contains("released by lead"));
@@ -226,8 +225,8 @@ async fn an_attestation_is_answered_and_accepted_in_the_browser() {
             item.replace('.', "\\.")
         ))
         .await;
-        b.click(&format!("tr[data-item='{item}'] button")).await;
-        b.wait_for("table#checklist").await;
+        b.submit(&format!("tr[data-item='{item}'] button"), "table#checklist")
+            .await;
     }
     let row = c
         .find(Locator::Css("tr[data-item='BB1.Y1.2']"))
@@ -240,12 +239,16 @@ async fn an_attestation_is_answered_and_accepted_in_the_browser() {
     // Return one with a comment, accept the other.
     b.fill("#comment-BB1\\.Y1\\.3", "Send the QI team's minutes.")
         .await;
-    b.click("tr[data-item='BB1.Y1.3'] button[value=return]")
-        .await;
-    b.wait_for("table#checklist").await;
-    b.click("tr[data-item='BB1.Y1.2'] button[value=accept]")
-        .await;
-    b.wait_for("table#checklist").await;
+    b.submit(
+        "tr[data-item='BB1.Y1.3'] button[value=return]",
+        "table#checklist",
+    )
+    .await;
+    b.submit(
+        "tr[data-item='BB1.Y1.2'] button[value=accept]",
+        "table#checklist",
+    )
+    .await;
     b.screenshot("attestation").await;
     let returned = c
         .find(Locator::Css("tr[data-item='BB1.Y1.3']"))

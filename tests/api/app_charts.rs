@@ -194,8 +194,11 @@ async fn a_run_chart_shows_each_month_the_median_and_a_shift() {
         "PDSA 1: front desk hands out the PHQ-9",
     )
     .await;
-    b.click("#chart-bh-screening form.note button").await;
-    b.wait_for("#chart-bh-screening .note-mark").await;
+    b.submit(
+        "#chart-bh-screening form.note button",
+        "#chart-bh-screening .note-mark",
+    )
+    .await;
     let html = c.source().await.unwrap();
     assert!(html.contains("PDSA 1: front desk hands out the PHQ-9"));
     assert!(

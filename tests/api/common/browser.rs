@@ -105,6 +105,24 @@ impl Browser {
             .unwrap();
     }
 
+    /// Clicks the form button `css` and waits until the page it submitted
+    /// has been replaced by the answer (the old document's root goes stale)
+    /// and the answer shows `ready`. Waiting for `ready` alone could match
+    /// the page being left, when the answer is the same page.
+    pub async fn submit(&self, css: &str, ready: &str) {
+        let old = self.client.find(Locator::Css("html")).await.unwrap();
+        self.click(css).await;
+        let gone = tokio::time::Instant::now() + WAIT;
+        while old.tag_name().await.is_ok() {
+            assert!(
+                tokio::time::Instant::now() < gone,
+                "{css}: the page never changed"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        self.wait_for(ready).await;
+    }
+
     /// Waits for `css` on the page.
     pub async fn wait_for(&self, css: &str) {
         self.client
