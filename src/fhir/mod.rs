@@ -11,6 +11,7 @@ pub mod fhirpath;
 pub mod id;
 pub mod index;
 pub mod message;
+pub mod name;
 pub mod outcome;
 pub mod params;
 pub mod profile;

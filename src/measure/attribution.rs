@@ -45,6 +45,32 @@ pub fn attributed(
     }
 }
 
+/// Every practitioner `record`'s result counts for: the candidates the
+/// record names (panel and encounter participants) that [`attributed`]
+/// accepts, so a per-provider pass agrees with `practitioner=` one by one.
+pub fn practitioners(
+    record: &Record,
+    how: Attribution,
+    first: NaiveDate,
+    last: NaiveDate,
+) -> Vec<String> {
+    let mut named: Vec<String> = as_list(&record.patient["generalPractitioner"])
+        .chain(
+            record
+                .all("Encounter")
+                .iter()
+                .flat_map(|e| as_list(&e["participant"]).map(|p| &p["individual"])),
+        )
+        .filter_map(|r| r["reference"].as_str())
+        .filter(|r| r.starts_with("Practitioner/"))
+        .map(str::to_string)
+        .collect();
+    named.sort();
+    named.dedup();
+    named.retain(|p| attributed(record, how, p, first, last));
+    named
+}
+
 fn names(references: &Value, practitioner: &str) -> bool {
     as_list(references).any(|r| r["reference"].as_str() == Some(practitioner))
 }
@@ -70,6 +96,22 @@ mod tests {
                    "period": {"start": encounter_day, "end": encounter_day}}),
         ])
         .unwrap()
+    }
+
+    #[test]
+    fn practitioners_are_those_attributed() {
+        let (first, last) = (d("2026-01-01"), d("2026-12-31"));
+        let r = record("2026-06-01");
+        assert_eq!(
+            practitioners(&r, Attribution::Panel, first, last),
+            vec!["Practitioner/gp"]
+        );
+        let enc = Attribution::Encounter { lookback_months: 0 };
+        assert_eq!(
+            practitioners(&r, enc, first, last),
+            vec!["Practitioner/doc"]
+        );
+        assert!(practitioners(&record("2025-06-01"), enc, first, last).is_empty());
     }
 
     #[test]

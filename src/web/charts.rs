@@ -165,7 +165,8 @@ pub fn chart(s: &Series, org: &str, csrf: &str) -> Markup {
     let id = format!("chart-{}", s.computation);
     html! {
         figure.chart id=(id) {
-            figcaption { (s.title) }
+            figcaption { (s.title) @if s.inverse { " — lower is better" } }
+            (submitted(s))
             @if s.points.is_empty() {
                 p.muted { "No monthly rates yet: they are computed by the chart refresh." }
             } @else {
@@ -180,7 +181,7 @@ pub fn chart(s: &Series, org: &str, csrf: &str) -> Markup {
                             th scope="col" { "Denominator" } th scope="col" { "Rate" } th scope="col" { "Notes" } } }
                         tbody {
                             @for p in &s.points {
-                                tr {
+                                tr data-month=(p.month) data-n=(p.numerator) data-d=(p.denominator) {
                                     th scope="row" { (p.month) }
                                     td.num { (p.numerator) }
                                     td.num { (p.denominator) @if p.denominator < SMALL_N { " " span.small-n { "(small)" } } }
@@ -205,6 +206,24 @@ pub fn chart(s: &Series, org: &str, csrf: &str) -> Markup {
                     button type="submit" { "Add note" }
                 }
             }
+        }
+    }
+}
+
+/// The figure last submitted for the series, beside its chart.
+fn submitted(s: &Series) -> Markup {
+    html! {
+        @if let Some(f) = &s.submitted {
+            p.submitted data-quarter=(f.quarter) data-n=(f.numerator) data-d=(f.denominator) {
+                "Submitted for " (f.quarter) " (" (f.period_start) " to " (f.period_end) "): "
+                strong { @match rate(f.numerator, f.denominator) {
+                    Some(r) => (pct(r)),
+                    None => "no denominator",
+                } }
+                " (" (f.numerator) " of " (f.denominator) "), " (f.state) "."
+            }
+        } @else {
+            p.submitted.muted { "Nothing submitted for it yet." }
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod charts;
 pub mod drill;
 pub mod layout;
 pub mod milestones;
+pub mod providers;
 pub mod registries;
 pub mod sign_in;
 pub mod submissions;

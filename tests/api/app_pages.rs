@@ -6,12 +6,12 @@
 
 use std::collections::BTreeSet;
 
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use serde_json::Value;
 use tandem::auth::users::UserRole;
 
 use crate::common::TestApp;
-use crate::common::people::{PASSWORD, add_user, enrolled_app, hidden};
+use crate::common::people::{add_user, enrolled_app, hidden, page, signed_in};
 use crate::common::population::load_own_patients;
 
 async fn app_with_people() -> (TestApp, tempfile::TempDir) {
@@ -22,37 +22,6 @@ async fn app_with_people() -> (TestApp, tempfile::TempDir) {
     add_user(&app, "fran", UserRole::Facilitator, &["practice-1"]).await;
     add_user(&app, "prog", UserRole::Program, &[]).await;
     (app, root)
-}
-
-/// Signs `name` in through `/app`, as a browser would; the client keeps
-/// the session cookies.
-async fn signed_in(app: &TestApp, name: &str) -> Client {
-    let b = Client::builder().cookie_store(true).build().unwrap();
-    // /app → /app/sign-in → /auth/authorize: the form.
-    let form = b.get(app.url("app")).send().await.unwrap();
-    assert_eq!(form.status(), StatusCode::OK);
-    let at = form.url().clone();
-    assert_eq!(at.path(), "/auth/authorize");
-    let html = form.text().await.unwrap();
-    let mut fields: Vec<(String, String)> = at.query_pairs().into_owned().collect();
-    fields.push(("csrf".into(), hidden(&html, "csrf").unwrap()));
-    fields.push(("username".into(), name.into()));
-    fields.push(("password".into(), PASSWORD.into()));
-    // → /app/callback → /app.
-    let r = b
-        .post(app.url("auth/authorize"))
-        .form(&fields)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.url().path(), "/app");
-    b
-}
-
-async fn page(b: &Client, app: &TestApp, path: &str) -> (StatusCode, String) {
-    let r = b.get(app.url(path)).send().await.unwrap();
-    (r.status(), r.text().await.unwrap())
 }
 
 /// The practice ids linked from the portfolio table.

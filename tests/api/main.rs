@@ -12,6 +12,7 @@ mod common;
 mod app_auth;
 mod app_browser;
 mod app_charts;
+mod app_cqm;
 mod app_pages;
 mod attestation;
 mod attribution;

@@ -37,6 +37,7 @@ pub fn routes() -> Router<AppState> {
         .route("/app/practice/{org}/submissions", get(records::submissions))
         .route("/app/practice/{org}/attestation", get(records::attestation))
         .route("/app/practice/{org}/registries", get(records::registries))
+        .route("/app/practice/{org}/providers", get(records::providers))
 }
 
 /// An HTML page with its status; never cached, never framed.

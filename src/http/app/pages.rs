@@ -233,12 +233,22 @@ pub async fn practice(
             a href={ "/app/practice/" (org) "/attestation" } { "Attestation checklist" }
             " · " a href={ "/app/practice/" (org) "/submissions" } { "Submissions" }
             " · " a href={ "/app/practice/" (org) "/registries" } { "Registries" }
+            " · " a href={ "/app/practice/" (org) "/providers" } { "CQMs by provider" }
             " · " a href="#charts" { "Run charts" }
+            " · " a href="#cqm-charts" { "CQM run charts" }
         }
         (milestones::practice(&p))
         h2 id="charts" { "Run charts" }
         (crate::web::charts::refresh_form(&org, &session.csrf, charts.computed_ms))
-        @for series in &charts.series { (crate::web::charts::chart(series, &org, &session.csrf)) }
+        @for series in charts.series.iter().filter(|s| !s.is_cqm()) {
+            (crate::web::charts::chart(series, &org, &session.csrf))
+        }
+        h2 id="cqm-charts" { "CQM run charts" }
+        p.muted { "Each month's point is the rate over the trailing reporting months ending with it — "
+            "the figure a quarterly submission reports for the quarter ending that month." }
+        @for series in charts.series.iter().filter(|s| s.is_cqm()) {
+            (crate::web::charts::chart(series, &org, &session.csrf))
+        }
     };
     render(&session, &title, body)
 }
@@ -266,20 +276,9 @@ async fn patients(
         for e in bundle["entry"].as_array().into_iter().flatten() {
             let r = &e["resource"];
             let id = r["id"].as_str().unwrap_or_default();
-            let n = &r["name"][0];
-            let given: Vec<&str> = n["given"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            let name = format!(
-                "{} {}",
-                given.join(" "),
-                n["family"].as_str().unwrap_or_default()
-            );
+            let name = crate::fhir::name::display(r);
             let birth = r["birthDate"].as_str().unwrap_or_default().to_string();
-            out.insert(format!("Patient/{id}"), (name.trim().to_string(), birth));
+            out.insert(format!("Patient/{id}"), (name, birth));
         }
     }
     Ok(out)

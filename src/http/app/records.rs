@@ -114,3 +114,24 @@ pub async fn registries(
     let title = format!("{org}: registries");
     render(&session, &title, body)
 }
+
+/// `GET /app/practice/{org}/providers`: the per-provider CQM view, as the
+/// last chart refresh kept it (numbers only).
+pub async fn providers(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    uri: Uri,
+    Path(org): Path<String>,
+) -> Response {
+    let (session, ctx) = match in_practice(&s, jar, &uri, &org).await {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let view = match s.svc.providers(&ctx, &org).await {
+        Ok(v) => v,
+        Err(e) => return (session.jar, service_error(e)).into_response(),
+    };
+    let body = crate::web::providers::page(view.as_ref().map(|(v, _)| v));
+    let title = format!("{org}: CQMs by provider");
+    render(&session, &title, body)
+}

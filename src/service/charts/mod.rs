@@ -22,6 +22,13 @@ use crate::service::{FhirService, ServiceError};
 use crate::store::AccessContext;
 use crate::store::charts::{Note, RatePoint};
 
+mod cqm;
+mod kept;
+mod submitted;
+
+pub use cqm::{CqmSeries, ProviderRow, Providers, cqm_series};
+pub use submitted::Submitted;
+
 /// The computations charted, with their titles.
 pub const CHARTED: &[(&str, &str)] = &[
     ("bh-screening", "Behavioral health screening"),
@@ -48,6 +55,17 @@ pub struct Series {
     pub goals: Vec<(String, f64)>,
     pub points: Vec<RatePoint>,
     pub notes: Vec<Note>,
+    /// Lower is better (an inverse CQM): goals and shifts read downwards.
+    pub inverse: bool,
+    /// The figure last submitted to the program for this series.
+    pub submitted: Option<Submitted>,
+}
+
+impl Series {
+    /// A CQM's rolling rate (rather than a milestone's monthly one).
+    pub fn is_cqm(&self) -> bool {
+        self.computation.starts_with(cqm::PREFIX)
+    }
 }
 
 /// A practice's charts.
@@ -124,7 +142,14 @@ impl FhirService {
                 }
             }
         }
+        let today = utc_date(now);
+        let (cqm_points, providers) = self.cqm_pass(&ctx, &e, &months(from, today), today).await?;
+        points.extend(cqm_points);
         let n = points.len();
+        let providers = serde_json::to_string(&providers).expect("plain data serializes");
+        self.store
+            .put_summary(practice, "providers", &providers, now)
+            .await?;
         // The pages' milestone grid and good standing for the year running;
         // the rates last, so their time says everything is kept.
         if let Some(year) = self.current_year(practice) {
@@ -177,6 +202,19 @@ impl FhirService {
             .and_then(|(doc, at)| serde_json::from_str(&doc).ok().map(|v| (v, at))))
     }
 
+    /// The kept per-provider CQM view, for whoever may read the practice's
+    /// milestones (numbers only: no patient is named).
+    pub async fn providers(
+        &self,
+        ctx: &AccessContext,
+        org: &str,
+    ) -> Result<Option<(Providers, i64)>, ServiceError> {
+        Ok(self
+            .page_summary(ctx, org, "providers")
+            .await?
+            .and_then(|(v, at)| serde_json::from_value(v).ok().map(|p| (p, at))))
+    }
+
     /// Refreshes every enrolled practice (the scheduler's job).
     pub async fn refresh_all_charts(&self) {
         for practice in self.settings.programs.practices() {
@@ -191,7 +229,8 @@ impl FhirService {
         let e = self.milestone_access(ctx, org)?;
         let (points, computed_ms) = self.store.rate_points(org).await?;
         let notes = self.store.notes(org).await?;
-        let series = CHARTED
+        let ledger = self.last_submission(org, e.program).await?;
+        let mut series: Vec<Series> = CHARTED
             .iter()
             .filter(|(c, _)| {
                 e.catalog
@@ -211,8 +250,30 @@ impl FhirService {
                     .collect(),
                 points: points.iter().filter(|p| p.series == *c).cloned().collect(),
                 notes: notes.iter().filter(|n| n.series == *c).cloned().collect(),
+                inverse: false,
+                submitted: ledger.as_ref().and_then(|l| l.milestone(&e, c)),
             })
             .collect();
+        let today = utc_date(self.clock.now_ms());
+        series.extend(cqm_series(&e, today).into_iter().map(|s| {
+            Series {
+                points: points
+                    .iter()
+                    .filter(|p| p.series == s.key)
+                    .cloned()
+                    .collect(),
+                notes: notes
+                    .iter()
+                    .filter(|n| n.series == s.key)
+                    .cloned()
+                    .collect(),
+                goals: Vec::new(),
+                inverse: s.inverse,
+                submitted: ledger.as_ref().and_then(|l| l.cqm(&s)),
+                computation: s.key,
+                title: s.title,
+            }
+        }));
         Ok(Charts {
             practice: org.to_string(),
             series,
@@ -230,10 +291,11 @@ impl FhirService {
         month: &str,
         text: &str,
     ) -> Result<i64, ServiceError> {
-        self.milestone_access(ctx, org)?;
         self.allow(ctx, "MeasureReport", Interaction::Read)?;
         let bad = |m: String| ServiceError::bad(Issue::error("invalid", m));
-        if !CHARTED.iter().any(|(c, _)| *c == series) {
+        let e = self.milestone_access(ctx, org)?;
+        let cqm = cqm_series(&e, utc_date(self.clock.now_ms()));
+        if !CHARTED.iter().any(|(c, _)| *c == series) && !cqm.iter().any(|s| s.key == series) {
             return Err(bad(format!("'{series}' is not a charted series.")));
         }
         if NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").is_err() {
@@ -257,54 +319,6 @@ impl FhirService {
             created_ms: self.clock.now_ms(),
         };
         Ok(self.store.add_note(org, note).await?)
-    }
-
-    /// The subjects behind a milestone's proportion over `[start, end]`, as
-    /// the last refresh kept them for the year running, as a subject-list
-    /// MeasureReport's contained Lists; `None` when not kept for that period
-    /// (then the drill-down evaluates). Patient lists: not for numbers-only
-    /// overseers.
-    pub async fn kept_subjects(
-        &self,
-        ctx: &AccessContext,
-        org: &str,
-        measure: &str,
-        (start, end): (&str, &str),
-    ) -> Result<Option<Value>, ServiceError> {
-        self.milestone_access(ctx, org)?;
-        if crate::service::milestones::numbers_only(ctx) {
-            return Err(ServiceError::Forbidden(Issue::error(
-                "forbidden",
-                "Program staff and facilitators read numbers, not patient lists.",
-            )));
-        }
-        let Some((doc, _)) = self.store.summary(org, "lists").await? else {
-            return Ok(None);
-        };
-        let kept: Value = serde_json::from_str(&doc).unwrap_or_default();
-        if kept["periodStart"] != start || kept["periodEnd"] != end {
-            return Ok(None);
-        }
-        let lists = &kept["lists"][measure];
-        if lists.is_null() {
-            return Ok(None);
-        }
-        let subjects = |code: &str| -> Vec<String> {
-            lists[code]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        };
-        let contained: Vec<Value> = ["numerator", "denominator"]
-            .iter()
-            .map(|code| crate::service::milestones::subject_list(code, &subjects(code)))
-            .collect();
-        Ok(Some(
-            json!({ "resourceType": "MeasureReport", "measure": measure,
-                        "contained": contained }),
-        ))
     }
 
     /// Whether `ctx` may recompute the practice's charts: its own users.

@@ -21,7 +21,7 @@ use crate::store::AccessContext;
 pub const SUBMISSION_SYSTEM: &str = "http://tandem.health/fhir/submission";
 
 /// The trailing CQM period ending with the quarter.
-fn cqm_period(e: &Enrolled, q: &Quarter) -> Period {
+pub(crate) fn cqm_period(e: &Enrolled, q: &Quarter) -> Period {
     let months = e.program.reporting.cqm_months;
     let first = q.end() - chrono::Months::new(months);
     Period {

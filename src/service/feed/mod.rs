@@ -12,11 +12,12 @@
 //! /$run-feed` (build what is due now, without waiting for the scheduler).
 
 mod build;
+pub(crate) use build::cqm_period;
 mod due;
 mod report;
 
 pub use due::NextSubmission;
-pub use report::{ReportRow, rows_of};
+pub use report::{ReportRow, population_counts, rows_of};
 
 use serde_json::{Value, json};
 

@@ -31,6 +31,28 @@ pub struct ReportRow {
     pub status: String,
 }
 
+/// The measure-population codes in the order of `GroupTally::counts`.
+const POPULATIONS: [&str; 6] = [
+    "initial-population",
+    "denominator",
+    "denominator-exclusion",
+    "denominator-exception",
+    "numerator",
+    "numerator-exclusion",
+];
+
+/// The population counts of a MeasureReport's `group[i]`, in the order of
+/// `GroupTally::counts`; `None` for a population the group does not have.
+pub fn population_counts(report: &Value, group: usize) -> [Option<u64>; 6] {
+    let pops = report["group"][group]["population"].as_array();
+    POPULATIONS.map(|code| {
+        pops.into_iter()
+            .flatten()
+            .find(|p| p["code"]["coding"][0]["code"] == code)
+            .and_then(|p| p["count"].as_u64())
+    })
+}
+
 /// The rows of a submission Bundle: the very numbers it sends.
 pub fn rows_of(practice: &str, program: &str, period: &str, bundle: &Value) -> Vec<ReportRow> {
     let mut out = Vec::new();
@@ -39,14 +61,7 @@ pub fn rows_of(practice: &str, program: &str, period: &str, bundle: &Value) -> V
         if r["resourceType"] != "MeasureReport" {
             continue;
         }
-        let count = |code: &str| {
-            r["group"][0]["population"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|p| p["code"]["coding"][0]["code"] == code)
-                .and_then(|p| p["count"].as_u64())
-        };
+        let [initial, denominator, exclusions, exceptions, numerator, _] = population_counts(r, 0);
         let status = r["extension"]
             .as_array()
             .into_iter()
@@ -54,12 +69,13 @@ pub fn rows_of(practice: &str, program: &str, period: &str, bundle: &Value) -> V
             .find(|e| e["url"] == crate::service::milestones::STATUS_EXT)
             .and_then(|e| e["valueCode"].as_str())
             .unwrap_or_default();
-        let Some(denominator) = count("denominator").or(count("initial-population")) else {
+        let Some(denominator) = denominator.or(initial) else {
             continue;
         };
-        let numerator = count("numerator").unwrap_or(0);
-        let exclusions = count("denominator-exclusion").unwrap_or(0);
-        let exceptions = count("denominator-exception").unwrap_or(0);
+        let has_numerator = numerator.is_some();
+        let numerator = numerator.unwrap_or(0);
+        let exclusions = exclusions.unwrap_or(0);
+        let exceptions = exceptions.unwrap_or(0);
         let base = denominator.saturating_sub(exclusions + exceptions);
         let canonical = r["measure"].as_str().unwrap_or_default();
         let measure_id = match crate::measure::catalog::Catalog::get().by_canonical(canonical) {
@@ -83,7 +99,7 @@ pub fn rows_of(practice: &str, program: &str, period: &str, bundle: &Value) -> V
             denominator,
             exclusions,
             exceptions,
-            rate: (count("numerator").is_some() && base > 0)
+            rate: (has_numerator && base > 0)
                 .then(|| (numerator as f64 / base as f64 * 10000.0).round() / 10000.0),
             status: status.into(),
         });

@@ -191,3 +191,34 @@ pub async fn tokens_for(app: &TestApp, name: &str) -> Value {
     assert_eq!(status, StatusCode::OK, "{body}");
     body
 }
+
+/// Signs `name` in through `/app`, as a browser would; the client keeps
+/// the session cookies.
+pub async fn signed_in(app: &TestApp, name: &str) -> Client {
+    let b = Client::builder().cookie_store(true).build().unwrap();
+    // /app → /app/sign-in → /auth/authorize: the form.
+    let form = b.get(app.url("app")).send().await.unwrap();
+    assert_eq!(form.status(), StatusCode::OK);
+    let at = form.url().clone();
+    assert_eq!(at.path(), "/auth/authorize");
+    let html = form.text().await.unwrap();
+    let mut fields: Vec<(String, String)> = at.query_pairs().into_owned().collect();
+    fields.push(("csrf".into(), hidden(&html, "csrf").unwrap()));
+    fields.push(("username".into(), name.into()));
+    fields.push(("password".into(), PASSWORD.into()));
+    // → /app/callback → /app.
+    let r = b
+        .post(app.url("auth/authorize"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.url().path(), "/app");
+    b
+}
+
+pub async fn page(b: &Client, app: &TestApp, path: &str) -> (StatusCode, String) {
+    let r = b.get(app.url(path)).send().await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
