@@ -2,10 +2,11 @@
 //! patients imported with `tandem import`, the release server on loopback
 //! with the generated program, a practice user signed in through the
 //! standalone launch, then
-//! - the chart refresh (24 months of rates, the year's milestones and good
-//!   standing, done by the scheduler) once, and
+//! - the chart refresh (24 months of milestone and CQM rates, CQMs by
+//!   provider, the year's milestones and good standing, done by the
+//!   scheduler) once, and
 //! - `GET /app` (portfolio), `/app/practice/practice-0` (grid and run
-//!   charts) and a drill-down, 20 times each: p50 and max of the request
+//!   charts), the CQMs by provider and a drill-down, 20 times each: p50 and max of the request
 //!   time seen by the client on loopback (target: under 300 ms).
 //!
 //! Run: `cargo bench --bench app_pages [-- --patients N]` (`--quick`: 1,000).
@@ -149,13 +150,14 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     println!(
-        "chart refresh (24 months of rates, the year's milestones, standing and subject lists), {patients} patients: {:.1}s",
+        "chart refresh (24 months of milestone and CQM rates, CQMs by provider, the year's milestones, standing and subject lists), {patients} patients: {:.1}s",
         t.elapsed().as_secs_f64()
     );
 
     let pages = [
         ("portfolio", "app".to_string()),
         ("practice (grid, run charts)", "app/practice/practice-0".to_string()),
+        ("CQMs by provider", "app/practice/practice-0/providers".to_string()),
         (
             "drill-down (BB7.Y1.2 patients)",
             "app/practice/practice-0/milestone/colorado-sim-BB7.Y1.2?periodStart=2026-01-01&periodEnd=2026-12-31"
