@@ -39,8 +39,11 @@ impl App {
             name: "Tandem".into(),
             redirect_uris: vec![format!("{base_url}/app/callback")],
             // Reading, and the practice's checklist answers
-            // (QuestionnaireResponse) — what people do in the app.
-            scopes: "openid fhirUser offline_access user/*.rs user/QuestionnaireResponse.c".into(),
+            // (QuestionnaireResponse) and their evidence (DocumentReference)
+            // — what people do in the app.
+            scopes: "openid fhirUser offline_access user/*.rs user/QuestionnaireResponse.c \
+                     user/DocumentReference.c"
+                .into(),
         }
     }
 

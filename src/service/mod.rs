@@ -35,6 +35,7 @@ pub use fhir_api::crud::{Conditional, WriteRequest};
 pub use fhir_api::resource::{Prefer, WriteResult};
 pub use fhir_api::search::SearchResult;
 pub use measures::operations::measure_resource;
+pub use milestones::MAX_EVIDENCE_BYTES;
 pub use security::audit_log::TokenEvent;
 
 /// How profile violations are treated.

@@ -2,13 +2,15 @@
 //! 4), the latest answer on the program's 0-4 scale in the current period,
 //! and the facilitator's review; a practice member answers items, a
 //! facilitator or program staff member accepts or returns them with a
-//! comment. Earlier answers and reviews stay in the record (the API's
-//! history); the page shows the current state.
+//! comment, after reading the evidence members attach to each item; each
+//! item's history in the period (answers, reviews, evidence) is one click
+//! away.
 
 use maud::{Markup, html};
 
 use crate::measure::milestone::attestation::SCALE;
 use crate::service::milestones::Checklist;
+use crate::service::milestones::checklist::Item;
 
 /// Who is looking: a member answers, a reviewer reviews.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -28,12 +30,23 @@ pub fn page(c: &Checklist, org: &str, csrf: &str, part: Part) -> Markup {
             caption { "Milestone attestation checklist" }
             thead { tr {
                 th scope="col" { "Item" } th scope="col" { "Answer" } th scope="col" { "Review" }
-                th scope="col" { "Action" }
+                th scope="col" { "Evidence" } th scope="col" { "Action" }
             } }
             tbody {
                 @for item in &c.items {
                     tr data-item=(item.id) {
-                        th scope="row" { (item.id) br; span.muted { (item.title) } }
+                        th scope="row" { (item.id) br; span.muted { (item.title) }
+                            @if !item.history.is_empty() {
+                                details.history {
+                                    summary { "History (" (item.history.len()) ")" }
+                                    ol {
+                                        @for e in &item.history {
+                                            li { (e.what) " " span.muted { "— " @if !e.who.is_empty() { (e.who) ", " } (e.at) } }
+                                        }
+                                    }
+                                }
+                            }
+                        }
                         td {
                             @match &item.state {
                                 Some(s) => { (s.score) " " (SCALE[usize::from(s.score)].1) br;
@@ -46,6 +59,20 @@ pub fn page(c: &Checklist, org: &str, csrf: &str, part: Part) -> Markup {
                                 Some((true, _)) => span.met { "Accepted" },
                                 Some((false, why)) => { span.not-met { "Returned" } ": " (why) },
                                 None => span.muted { "Not reviewed" },
+                            }
+                        }
+                        td.evidence {
+                            (evidence(item, org))
+                            @if part == Part::Member {
+                                form.upload method="post" enctype="multipart/form-data"
+                                    action={ "/app/practice/" (org) "/evidence" } {
+                                    input type="hidden" name="csrf" value=(csrf);
+                                    input type="hidden" name="item" value=(item.id);
+                                    label for={ "file-" (item.id) } { "Evidence file for " (item.id) }
+                                    input id={ "file-" (item.id) } type="file" name="file" required
+                                        accept=".pdf,.png,.jpg,.jpeg,.docx,.xlsx,.txt,.csv";
+                                    button type="submit" { "Upload" }
+                                }
                             }
                         }
                         td {
@@ -75,6 +102,25 @@ pub fn page(c: &Checklist, org: &str, csrf: &str, part: Part) -> Markup {
                                 _ => {},
                             }
                         }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The evidence attached to an item: each file a download link with who
+/// attached it and when.
+fn evidence(item: &Item, org: &str) -> Markup {
+    html! {
+        @if item.evidence.is_empty() {
+            span.muted { "None attached" }
+        } @else {
+            ul.files {
+                @for f in &item.evidence {
+                    li {
+                        a href={ "/app/practice/" (org) "/evidence/" (f.id) } download { (f.title) }
+                        " " span.muted { "(" (f.size.div_ceil(1024)) " KiB, " (f.author) ", " (f.date) ")" }
                     }
                 }
             }

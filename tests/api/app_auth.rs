@@ -11,6 +11,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use tandem::auth::users::UserRole;
 
+use crate::common::audit::{audit_until, requested_by};
 use crate::common::people::{
     PASSWORD, add_user, browser, enrolled_app, location_query, pkce, request, sign_in, token,
     tokens_for,
@@ -137,35 +138,12 @@ async fn a_facilitator_sees_numbers_of_assigned_practices_only() {
             "system/*.rs",
         )
         .await;
-    let mut by_fran = false;
-    let mut trail = Value::Null;
-    for _ in 0..50 {
-        trail = admin
-            .get(app.url("AuditEvent?outcome=4&_count=100"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        by_fran = trail["entry"].as_array().into_iter().flatten().any(|e| {
-            e["resource"]["agent"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|a| a["name"] == "fran" && a["requestor"] == true)
-        });
-        if by_fran {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let agents: Vec<&Value> = trail["entry"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| &e["resource"]["agent"])
-        .collect();
+    let trail = audit_until(&admin, &app, "outcome=4&_count=100", |e| {
+        requested_by(e, "fran")
+    })
+    .await;
+    let by_fran = trail.iter().any(|e| requested_by(e, "fran"));
+    let agents: Vec<&Value> = trail.iter().map(|e| &e["agent"]).collect();
     assert!(by_fran, "{agents:?}");
     app.stop().await;
 }

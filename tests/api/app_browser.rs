@@ -211,7 +211,7 @@ async fn a_held_submission_is_signed_off_in_the_browser() {
 /// answer's Provenance.
 #[tokio::test]
 async fn an_attestation_is_answered_and_accepted_in_the_browser() {
-    let (app, _root) = enrolled_app(20, 1, 3).await;
+    let (app, root) = enrolled_app(20, 1, 3).await;
     add_user(&app, "lead", UserRole::Practice, &["practice-0"]).await;
     add_user(&app, "fran", UserRole::Facilitator, &["practice-0"]).await;
     let checklist = app.url("app/practice/practice-0/attestation");
@@ -225,14 +225,29 @@ async fn an_attestation_is_answered_and_accepted_in_the_browser() {
             item.replace('.', "\\.")
         ))
         .await;
-        b.submit(&format!("tr[data-item='{item}'] button"), "table#checklist")
-            .await;
+        b.submit(
+            &format!("tr[data-item='{item}'] form[action$='attest'] button"),
+            "table#checklist",
+        )
+        .await;
     }
+    // Evidence through the page's file input.
+    let minutes = root.path().join("QI-minutes.pdf");
+    std::fs::write(&minutes, b"%PDF-1.4\n%%EOF\n").unwrap();
+    b.fill("#file-BB1\\.Y1\\.2", minutes.to_str().unwrap())
+        .await;
+    b.submit(
+        "tr[data-item='BB1.Y1.2'] form.upload button",
+        "table#checklist",
+    )
+    .await;
     let row = c
         .find(Locator::Css("tr[data-item='BB1.Y1.2']"))
         .await
         .unwrap();
-    assert!(row.text().await.unwrap().contains("4 Completed"));
+    let text = row.text().await.unwrap();
+    assert!(text.contains("4 Completed"), "{text}");
+    assert!(text.contains("QI-minutes.pdf"), "{text}");
     b.sign_out().await;
 
     b.sign_in(&checklist, "fran", "table#checklist").await;
@@ -244,6 +259,12 @@ async fn an_attestation_is_answered_and_accepted_in_the_browser() {
         "table#checklist",
     )
     .await;
+    // The facilitator sees the evidence before accepting.
+    let evidence = c
+        .find(Locator::Css("tr[data-item='BB1.Y1.2'] td.evidence a"))
+        .await
+        .unwrap();
+    assert_eq!(evidence.text().await.unwrap(), "QI-minutes.pdf");
     b.submit(
         "tr[data-item='BB1.Y1.2'] button[value=accept]",
         "table#checklist",
@@ -266,6 +287,24 @@ async fn an_attestation_is_answered_and_accepted_in_the_browser() {
         .await
         .unwrap();
     assert!(accepted.text().await.unwrap().contains("Accepted"));
+    // The item's history: the answer, the evidence and the acceptance.
+    b.click("tr[data-item='BB1.Y1.2'] details.history summary")
+        .await;
+    let history = c
+        .find(Locator::Css("tr[data-item='BB1.Y1.2'] details.history ol"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<&str> = history.lines().collect();
+    assert_eq!(lines.len(), 3, "{history}");
+    assert!(lines[0].starts_with("Accepted — fran"), "{history}");
+    assert!(
+        lines[1].starts_with("Evidence attached: QI-minutes.pdf — lead"),
+        "{history}"
+    );
+    assert!(lines[2].starts_with("Answered 4 Completed"), "{history}");
     b.stop().await;
 
     let (_, report) = app

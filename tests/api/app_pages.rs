@@ -11,6 +11,7 @@ use serde_json::Value;
 use tandem::auth::users::UserRole;
 
 use crate::common::TestApp;
+use crate::common::audit::{audit_until, requested_by};
 use crate::common::people::{add_user, enrolled_app, hidden, page, signed_in};
 use crate::common::population::load_own_patients;
 
@@ -130,30 +131,13 @@ async fn people_see_their_practices_and_the_patients_behind_a_count() {
             "system/*.rs",
         )
         .await;
-    let mut viewed = false;
-    for _ in 0..50 {
-        let trail: Value = admin0
-            .get(app.url("AuditEvent?subtype=operation&_count=100"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        viewed = trail["entry"].as_array().into_iter().flatten().any(|e| {
-            let text = e["resource"].to_string();
-            text.contains("evaluate-measure")
-                && e["resource"]["agent"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|a| a["name"] == "pat" && a["requestor"] == true)
-        });
-        if viewed {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let trail = audit_until(&admin0, &app, "subtype=operation&_count=100", |e| {
+        e.to_string().contains("evaluate-measure") && requested_by(e, "pat")
+    })
+    .await;
+    let viewed = trail
+        .iter()
+        .any(|e| e.to_string().contains("evaluate-measure") && requested_by(e, "pat"));
     assert!(viewed, "the drill-down view is audited with the person");
 
     // The registries: the operations' own numbers; members for the
@@ -207,28 +191,8 @@ async fn people_see_their_practices_and_the_patients_behind_a_count() {
             "system/*.rs",
         )
         .await;
-    let mut audited = false;
-    for _ in 0..50 {
-        let trail: Value = admin
-            .get(app.url("AuditEvent?outcome=4"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        audited = trail["entry"].as_array().into_iter().flatten().any(|e| {
-            e["resource"]["agent"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|a| a["name"] == "pat")
-        });
-        if audited {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let refused = audit_until(&admin, &app, "outcome=4", |e| requested_by(e, "pat")).await;
+    let audited = refused.iter().any(|e| requested_by(e, "pat"));
     assert!(audited);
 
     // "Recompute now" starts the refresh in the background; the page then

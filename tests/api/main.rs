@@ -13,6 +13,7 @@ mod app_auth;
 mod app_browser;
 mod app_charts;
 mod app_cqm;
+mod app_evidence;
 mod app_pages;
 mod attestation;
 mod attribution;

@@ -16,22 +16,7 @@ use tandem::auth::Role;
 use tandem::auth::clients::Client;
 
 async fn audit_events(admin: &reqwest::Client, app: &common::TestApp, query: &str) -> Vec<Value> {
-    // Read audits are committed in the background: wait for them.
-    for _ in 0..50 {
-        let b: Value = fetch_json(admin, &app.url(&format!("AuditEvent?{query}"))).await;
-        let es: Vec<Value> = b["entry"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|e| e["resource"].clone())
-            .collect();
-        if !es.is_empty() {
-            return es;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Vec::new()
+    common::audit::audit_until(admin, app, query, |_| true).await
 }
 
 fn subtype(e: &Value) -> &str {

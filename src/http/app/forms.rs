@@ -1,6 +1,6 @@
 //! The app's forms that change something: a PDSA note on a chart,
 //! recomputing a practice's charts, signing off a held submission,
-//! answering and reviewing checklist items. Each checks the CSRF token,
+//! answering and reviewing checklist items, attaching evidence to one. Each checks the CSRF token,
 //! acts through the service with the person's grant (so the API's rules
 //! decide), and returns to its page.
 
@@ -11,10 +11,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 
 use super::session::signed_in;
-use super::{cookies, fail, read_form};
+use super::{cookies, fail, read_form, read_upload};
 use crate::http::AppState;
 use crate::http::access::{Asked, context_for};
 use crate::http::error::ApiError;
+use crate::service::milestones::Upload;
 
 fn refused(e: ApiError) -> Response {
     let text = e
@@ -37,6 +38,8 @@ enum Act {
     Attest,
     /// `review`: item, decision, comment.
     Review,
+    /// `evidence` (multipart): item, file.
+    Evidence,
 }
 
 impl Act {
@@ -47,6 +50,7 @@ impl Act {
             "sign-off" => Act::SignOff,
             "attest" => Act::Attest,
             "review" => Act::Review,
+            "evidence" => Act::Evidence,
             _ => return None,
         })
     }
@@ -78,14 +82,18 @@ async fn act(
 ) -> Response {
     let back = match what {
         Act::SignOff => format!("/app/practice/{org}/submissions"),
-        Act::Attest | Act::Review => format!("/app/practice/{org}/attestation"),
+        Act::Attest | Act::Review | Act::Evidence => format!("/app/practice/{org}/attestation"),
         _ => format!("/app/practice/{org}"),
     };
     let session = match signed_in(s, jar, &back).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let form = match read_form(s, headers, body).await {
+    let read = match what {
+        Act::Evidence => read_upload(s, headers, body).await,
+        _ => read_form(s, headers, body).await.map(|f| (f, None)),
+    };
+    let (form, file) = match read {
         Ok(f) => f,
         Err(r) => return r,
     };
@@ -141,6 +149,17 @@ async fn act(
                 .await
                 .map(|_| ())
         }
+        Act::Evidence => match file {
+            Some((file_name, bytes)) => {
+                let upload = Upload {
+                    item: field("item").to_string(),
+                    file_name,
+                    bytes,
+                };
+                s.svc.attach_evidence(&ctx, org, upload).await.map(|_| ())
+            }
+            None => return fail(StatusCode::BAD_REQUEST, "Choose a file to upload."),
+        },
     };
     match done {
         Ok(()) => (session.jar, Redirect::to(&back)).into_response(),

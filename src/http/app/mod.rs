@@ -23,6 +23,11 @@ use super::body::read_limited;
 
 /// Largest form the app accepts (a PDSA note, an attestation comment).
 const FORM_LIMIT: usize = 64 * 1024;
+/// Largest upload: an evidence file and the form around it.
+const UPLOAD_LIMIT: usize = crate::service::milestones::MAX_EVIDENCE_BYTES + FORM_LIMIT;
+
+/// A posted file: its name as sent and its bytes.
+pub type File = (String, Vec<u8>);
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -38,6 +43,7 @@ pub fn routes() -> Router<AppState> {
         .route("/app/practice/{org}/attestation", get(records::attestation))
         .route("/app/practice/{org}/registries", get(records::registries))
         .route("/app/practice/{org}/providers", get(records::providers))
+        .route("/app/practice/{org}/evidence/{id}", get(records::evidence))
 }
 
 /// An HTML page with its status; never cached, never framed.
@@ -92,4 +98,50 @@ pub async fn read_form(
         Ok(b) => Ok(form_urlencoded::parse(&b).into_owned().collect()),
         Err(e) => Err(fail(e.status(), &e.message())),
     }
+}
+
+/// Reads a posted `multipart/form-data` form within [`UPLOAD_LIMIT`]: its
+/// text fields and its one file.
+pub async fn read_upload(
+    s: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(HashMap<String, String>, Option<File>), Response> {
+    let boundary = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| multer::parse_boundary(ct).ok())
+        .ok_or_else(|| {
+            fail(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Send the file as multipart/form-data.",
+            )
+        })?;
+    let bytes = read_limited(headers, body, UPLOAD_LIMIT, s.body_read_timeout)
+        .await
+        .map_err(|e| fail(e.status(), &e.message()))?;
+    let unreadable = |e: multer::Error| {
+        fail(
+            StatusCode::BAD_REQUEST,
+            &format!("The form could not be read: {e}"),
+        )
+    };
+    let stream = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });
+    let mut parts = multer::Multipart::new(stream, boundary);
+    let (mut fields, mut file) = (HashMap::new(), None);
+    while let Some(field) = parts.next_field().await.map_err(unreadable)? {
+        let name = field.name().unwrap_or_default().to_string();
+        match field.file_name().map(str::to_string) {
+            Some(_) if file.is_some() => {
+                return Err(fail(StatusCode::BAD_REQUEST, "Send one file at a time."));
+            }
+            Some(file_name) => {
+                file = Some((file_name, field.bytes().await.map_err(unreadable)?.to_vec()));
+            }
+            None => {
+                fields.insert(name, field.text().await.map_err(unreadable)?);
+            }
+        }
+    }
+    Ok((fields, file))
 }

@@ -135,3 +135,44 @@ pub async fn providers(
     let title = format!("{org}: CQMs by provider");
     render(&session, &title, body)
 }
+
+/// `GET /app/practice/{org}/evidence/{id}`: an evidence file, as a download
+/// (never rendered in the app's origin), its read audited.
+pub async fn evidence(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    uri: Uri,
+    Path((org, id)): Path<(String, String)>,
+) -> Response {
+    use axum::http::header;
+    let (session, ctx) = match in_practice(&s, jar, &uri, &org).await {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    match s.svc.evidence_file(&ctx, &org, &id).await {
+        Ok((file, bytes)) => {
+            let name: String = file
+                .title
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || ".-_ ".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let headers = [
+                (header::CONTENT_TYPE, file.content_type),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{name}\""),
+                ),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+                (header::CACHE_CONTROL, "no-store".to_string()),
+            ];
+            (session.jar, headers, bytes).into_response()
+        }
+        Err(e) => (session.jar, service_error(e)).into_response(),
+    }
+}

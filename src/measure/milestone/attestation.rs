@@ -187,6 +187,76 @@ pub fn items(
     out
 }
 
+/// One event in an item's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// When, as written.
+    pub at: String,
+    /// What happened, in words.
+    pub what: String,
+    /// Who (a reviewer's name; empty for answers, whose Provenance names them).
+    pub who: String,
+}
+
+/// Every answer to `item` in `responses` and every review of it in
+/// `reviews`, dated in `[from, to]`, newest first.
+pub fn history(
+    responses: &[Value],
+    reviews: &[Value],
+    item: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Vec<Event> {
+    let day = crate::fhir::datetime::date_written;
+    let within = |at: &str| day(at).is_some_and(|d| from <= d && d <= to);
+    let mut out = Vec::new();
+    for qr in responses {
+        let Some(at) = qr["authored"].as_str().filter(|a| within(a)) else {
+            continue;
+        };
+        for i in qr["item"].as_array().into_iter().flatten() {
+            let code = i["answer"][0]["valueCoding"]["code"].as_str();
+            let label = code
+                .and_then(|c| c.parse::<usize>().ok())
+                .and_then(|n| SCALE.get(n));
+            if i["linkId"] == item
+                && let Some((code, label)) = label
+            {
+                out.push(Event {
+                    at: at.to_string(),
+                    what: format!("Answered {code} {label}"),
+                    who: String::new(),
+                });
+            }
+        }
+    }
+    for t in reviews {
+        let Some(at) = t["authoredOn"].as_str().filter(|a| within(a)) else {
+            continue;
+        };
+        if t["input"][0]["valueString"] != item {
+            continue;
+        }
+        let accepted = t["businessStatus"]["coding"][0]["code"] == "accepted";
+        let comment = t["note"][0]["text"].as_str().unwrap_or_default();
+        let verb = if accepted { "Accepted" } else { "Returned" };
+        out.push(Event {
+            at: at.to_string(),
+            what: if comment.is_empty() {
+                verb.to_string()
+            } else {
+                format!("{verb}: {comment}")
+            },
+            who: t["requester"]["display"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        });
+    }
+    out.sort_by(|a, b| b.at.cmp(&a.at));
+    out
+}
+
 /// What an item's state means for its milestone.
 pub fn finding(state: Option<&ItemState>) -> Finding {
     let Some(s) = state else {
@@ -312,5 +382,44 @@ mod tests {
         assert!(closed(start, 6, d("2026-06-30"), d("2026-07-01")));
         assert!(!closed(start, 6, d("2026-07-01"), d("2026-07-01")));
         assert!(closed(start, 6, d("2026-01-01"), d("2026-12-31")));
+    }
+
+    #[test]
+    fn an_items_history_is_every_answer_and_review_newest_first() {
+        let qr = |id: &str, at: &str, code: &str| {
+            serde_json::json!({"resourceType": "QuestionnaireResponse", "id": id, "authored": at,
+                "status": "completed", "item": [{"linkId": "BB1.Y1.2",
+                "answer": [{"valueCoding": {"code": code}}]}]})
+        };
+        let review = |at: &str, code: &str, note: &str| {
+            serde_json::json!({"resourceType": "Task", "authoredOn": at,
+                "requester": {"display": "fran"},
+                "businessStatus": {"coding": [{"code": code}]},
+                "input": [{"valueString": "BB1.Y1.2"}], "note": [{"text": note}]})
+        };
+        let responses = [
+            qr("a", "2026-07-02T10:00:00Z", "3"),
+            qr("b", "2026-07-09T10:00:00Z", "4"),
+            qr("old", "2026-06-30T10:00:00Z", "1"),
+        ];
+        let reviews = [
+            review("2026-07-05T10:00:00Z", "returned", "Send the minutes."),
+            review("2026-07-10T10:00:00Z", "accepted", ""),
+        ];
+        let from = NaiveDate::from_ymd_opt(2026, 7, 1).unwrap();
+        let to = NaiveDate::from_ymd_opt(2026, 12, 31).unwrap();
+        let h = history(&responses, &reviews, "BB1.Y1.2", from, to);
+        let words: Vec<&str> = h.iter().map(|e| e.what.as_str()).collect();
+        assert_eq!(
+            words,
+            [
+                "Accepted",
+                "Answered 4 Completed",
+                "Returned: Send the minutes.",
+                "Answered 3 Actively Addressing"
+            ]
+        );
+        assert_eq!(h[0].who, "fran");
+        assert!(history(&responses, &reviews, "BB1.Y1.3", from, to).is_empty());
     }
 }

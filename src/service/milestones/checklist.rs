@@ -1,7 +1,8 @@
 //! The attestation checklist as people work it in the web app: each
 //! attested item of the practice's program with its latest answer in the
 //! current checklist period and the facilitator's review, and a practice
-//! member's answer to one item (a QuestionnaireResponse on the program's
+//! member's answer to one item, with the evidence attached to it
+//! (`uploads`) (a QuestionnaireResponse on the program's
 //! checklist, written like any other, so the milestones hook records its
 //! Provenance and guards closed periods).
 
@@ -21,6 +22,10 @@ pub struct Item {
     /// The milestone's statement: the anchor of a 4 (Completed).
     pub title: String,
     pub state: Option<ItemState>,
+    /// Evidence attached to the item, newest first.
+    pub evidence: Vec<super::EvidenceFile>,
+    /// Answers, reviews and evidence in the period, newest first.
+    pub history: Vec<attestation::Event>,
 }
 
 /// The current checklist period and its items.
@@ -63,17 +68,32 @@ impl FhirService {
             today,
         );
         let state = attestation::items(&responses, &reviews, period.0, today);
-        let items = e
-            .catalog
-            .milestones
-            .iter()
-            .filter(|m| matches!(m.evidence, Evidence::Attested | Evidence::SystemAttested))
-            .map(|m| Item {
-                id: m.id.clone(),
-                title: m.title.clone(),
-                state: state.get(&m.id).cloned(),
-            })
-            .collect();
+        let files = self.evidence_files(ctx, org).await?;
+        let items =
+            e.catalog
+                .milestones
+                .iter()
+                .filter(|m| matches!(m.evidence, Evidence::Attested | Evidence::SystemAttested))
+                .map(|m| Item {
+                    id: m.id.clone(),
+                    title: m.title.clone(),
+                    state: state.get(&m.id).cloned(),
+                    evidence: files.iter().filter(|f| f.item == m.id).cloned().collect(),
+                    history: {
+                        let mut h =
+                            attestation::history(&responses, &reviews, &m.id, period.0, today);
+                        h.extend(files.iter().filter(|f| f.item == m.id).map(|f| {
+                            attestation::Event {
+                                at: f.date.clone(),
+                                what: format!("Evidence attached: {}", f.title),
+                                who: f.author.clone(),
+                            }
+                        }));
+                        h.sort_by(|a, b| b.at.cmp(&a.at));
+                        h
+                    },
+                })
+                .collect();
         Ok(Checklist { period, items })
     }
 

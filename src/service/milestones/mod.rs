@@ -7,19 +7,21 @@
 
 mod attest;
 mod attributed;
-mod checklist;
+pub mod checklist;
 mod decision_aids;
 mod evaluate;
 pub(crate) mod evidence;
 mod patients;
 mod programs;
 mod submitted;
+mod uploads;
 
 pub use attest::MilestonesHook;
 pub use checklist::Checklist;
 pub use evaluate::STATUS_EXT;
 pub(crate) use evaluate::subject_list;
 pub use programs::{Enrolled, Programs};
+pub use uploads::{EvidenceFile, MAX_BYTES as MAX_EVIDENCE_BYTES, Upload};
 
 use chrono::Duration;
 use serde_json::{Value, json};

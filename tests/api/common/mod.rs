@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod adt;
+pub mod audit;
 pub mod browser;
 pub mod fake_partner;
 pub mod hook;
