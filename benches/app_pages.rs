@@ -21,7 +21,7 @@ mod process;
 #[path = "support.rs"]
 mod support;
 
-use process::{cli, spawn_listening, wait_ready};
+use process::{cli, serve_with, wait_ready};
 use support::arg;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -84,22 +84,15 @@ async fn main() {
         .unwrap();
     assert!(add.wait().unwrap().success());
 
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tandem"));
-    cmd.args([
-        "--config",
-        c,
-        "--database",
-        db.to_str().unwrap(),
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-    ])
-    .env("TANDEM_LOG__LEVEL", "warn")
-    .env("TANDEM_FEED__ENABLED", "false")
-    .env("TANDEM_APP__REFRESH_AT_START", "false")
-    .env("TANDEM_RISK__RESTRATIFY_SECS", "0")
-    .stderr(Stdio::inherit());
-    let server = spawn_listening(cmd);
+    let server = serve_with(
+        &db,
+        Some(&config),
+        &[
+            ("TANDEM_FEED__ENABLED", "false"),
+            ("TANDEM_APP__REFRESH_AT_START", "false"),
+            ("TANDEM_RISK__RESTRATIFY_SECS", "0"),
+        ],
+    );
     let base = server.base.clone();
     let b = reqwest::Client::builder()
         .cookie_store(true)

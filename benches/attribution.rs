@@ -15,7 +15,6 @@
 //! (`--quick`: 20 practices).
 
 use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -26,7 +25,7 @@ mod process;
 #[path = "support.rs"]
 mod support;
 
-use process::{cli, spawn_listening, wait_ready};
+use process::{cli, serve_with, wait_ready};
 use support::arg;
 
 const MEDICAID: &str = "urn:oid:2.16.840.1.113883.4.3.8";
@@ -110,18 +109,7 @@ async fn main() {
         t.elapsed().as_secs_f64()
     );
 
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tandem"));
-    cmd.args([
-        "--database",
-        db.to_str().unwrap(),
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-    ])
-    .env("TANDEM_LOG__LEVEL", "warn")
-    .env("TANDEM_AUTH__ENABLED", "false")
-    .stderr(Stdio::inherit());
-    let server = spawn_listening(cmd);
+    let server = serve_with(&db, None, &[("TANDEM_AUTH__ENABLED", "false")]);
     let base = server.base.clone();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(600))

@@ -10,7 +10,6 @@
 //! Run: `cargo bench --bench milestones [-- --patients N --practices P]`
 //! (default 10,000 patients in 1 practice; `--quick`: 1,000).
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -22,7 +21,7 @@ mod process;
 #[path = "support.rs"]
 mod support;
 
-use process::{cli, spawn_listening, wait_ready};
+use process::{cli, serve_with, wait_ready};
 use support::arg;
 
 /// A `/proc/{pid}/status` figure in MiB (`VmHWM`: peak resident; `RssAnon`:
@@ -102,21 +101,14 @@ async fn main() {
     }
     println!("imported in {:.1}s", t.elapsed().as_secs_f64());
 
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tandem"));
-    cmd.args([
-        "--config",
-        c,
-        "--database",
-        db.to_str().unwrap(),
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-    ])
-    .env("TANDEM_LOG__LEVEL", "warn")
-    .env("TANDEM_AUTH__ENABLED", "false")
-    .env("TANDEM_FEED__ENABLED", "false")
-    .stderr(Stdio::inherit());
-    let mut server = spawn_listening(cmd);
+    let mut server = serve_with(
+        &db,
+        Some(&config),
+        &[
+            ("TANDEM_AUTH__ENABLED", "false"),
+            ("TANDEM_FEED__ENABLED", "false"),
+        ],
+    );
     let pid = server.child.id();
     // The peak of anonymous memory, sampled every 20 ms.
     let anon_peak = std::sync::Arc::new(parking_lot::Mutex::new(0f64));

@@ -18,7 +18,6 @@
 //! 10,000 and 1,000).
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -31,28 +30,22 @@ mod process;
 #[path = "support.rs"]
 mod support;
 
-use process::{Server, cli, spawn_listening, wait_ready};
+use process::{Server, cli, serve_with, wait_ready};
 use support::arg;
 
 fn serve(db: &std::path::Path, config: &std::path::Path, restratify: &str) -> Server {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tandem"));
-    cmd.args([
-        "--config",
-        config.to_str().unwrap(),
-        "--database",
-        db.to_str().unwrap(),
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-    ])
     // Error level: the bench's practice has no notification endpoint, so
     // every ADT and safety notification is dead-lettered with a warning.
-    .env("TANDEM_LOG__LEVEL", "error")
-    .env("TANDEM_AUTH__ENABLED", "false")
-    .env("TANDEM_FEED__ENABLED", "false")
-    .env("TANDEM_RISK__RESTRATIFY_SECS", restratify)
-    .stderr(Stdio::inherit());
-    spawn_listening(cmd)
+    serve_with(
+        db,
+        Some(config),
+        &[
+            ("TANDEM_LOG__LEVEL", "error"),
+            ("TANDEM_AUTH__ENABLED", "false"),
+            ("TANDEM_FEED__ENABLED", "false"),
+            ("TANDEM_RISK__RESTRATIFY_SECS", restratify),
+        ],
+    )
 }
 
 async fn timed_post(client: &reqwest::Client, url: &str) -> (f64, Value) {

@@ -182,35 +182,53 @@ async fn person_token(
         .get("client_id")
         .filter(|c| c.len() <= 200)
         .map_or("unknown", String::as_str);
+    let what = if grant_type == "refresh_token" {
+        "refresh"
+    } else {
+        "token"
+    };
+    match audited_exchange(s, form, what, client_id, address, request_id).await {
+        Ok(body) => (
+            [
+                (header::CACHE_CONTROL, "no-store"),
+                (header::PRAGMA, "no-cache"),
+            ],
+            Json(body),
+        )
+            .into_response(),
+        Err(e) => oauth_error(&e),
+    }
+}
+
+/// A person's code or refresh-token exchange, audited on the token trail
+/// (`what`: `token` or `refresh`) whichever way it goes: the token
+/// endpoint's, and the web app's own in process.
+pub(crate) async fn audited_exchange(
+    s: &AppState,
+    form: &HashMap<String, String>,
+    what: &str,
+    client_id: &str,
+    address: Option<String>,
+    request_id: &str,
+) -> Result<serde_json::Value, OAuthError> {
     let now = chrono::Utc::now().timestamp();
     let result = launch::exchange(&s.tokens, &s.base_url, form, now).await;
-    let user = result.as_ref().ok().map(|(_, u)| u.as_str());
-    let event = TokenEvent {
-        what: if grant_type == "refresh_token" {
-            "refresh"
-        } else {
-            "token"
-        },
+    s.svc.audit_room().await;
+    let event = |user| TokenEvent {
+        what,
         client_id,
         user,
         address,
         request_id,
     };
-    match &result {
-        Ok((body, _)) => {
-            s.svc.audit_token(event, None);
-            (
-                [
-                    (header::CACHE_CONTROL, "no-store"),
-                    (header::PRAGMA, "no-cache"),
-                ],
-                Json(body.clone()),
-            )
-                .into_response()
+    match result {
+        Ok((body, user)) => {
+            s.svc.audit_token(event(Some(&user)), None);
+            Ok(body)
         }
         Err(e) => {
-            s.svc.audit_token(event, Some(&e.description));
-            oauth_error(e)
+            s.svc.audit_token(event(None), Some(&e.description));
+            Err(e)
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The web app in a real browser (headless Chromium): a facilitator signs
 //! in with the keyboard alone, the portfolio lists exactly their practices,
 //! Tab reaches every link and button of the page in order, and a practice
-//! user opens the grid and a drill-down. Screenshots of the main pages go
+//! user opens the grid and a drill-down, and is refused another practice
+//! (the 403 page, audited). Screenshots of the main pages go
 //! to `target/screenshots/`.
 
 use std::collections::BTreeSet;
@@ -10,6 +11,7 @@ use fantoccini::Locator;
 use fantoccini::key::Key;
 use tandem::auth::users::UserRole;
 
+use crate::common::audit::{audit_until, requested_by};
 use crate::common::browser::Browser;
 use crate::common::people::{PASSWORD, add_user, enrolled_app};
 use crate::common::population::{load_own_patients, options};
@@ -126,6 +128,26 @@ async fn a_facilitator_and_a_practice_user_in_chromium() {
         .unwrap();
     assert!(!rows.is_empty());
     b.screenshot("drill-down").await;
+
+    // Another practice's page: the 403 page, and on that practice's trail.
+    c.goto(&app.url("app/practice/practice-1")).await.unwrap();
+    let main = c.find(Locator::Css("main")).await.unwrap();
+    let text = main.text().await.unwrap();
+    assert!(
+        text.contains("Not allowed") && text.contains("does not cover practice"),
+        "{text}"
+    );
+    b.screenshot("refused").await;
+    let admin = app
+        .client_for(
+            "admin-1",
+            tandem::auth::Role::Admin,
+            "practice-1",
+            "system/*.rs",
+        )
+        .await;
+    let refused = audit_until(&admin, &app, "outcome=4", |e| requested_by(e, "pat")).await;
+    assert!(refused.iter().any(|e| requested_by(e, "pat")));
 
     b.stop().await;
     app.stop().await;

@@ -21,7 +21,6 @@ use crate::auth::grants::{self, REFRESH_MS};
 use crate::auth::launch;
 use crate::caller::Grant;
 use crate::http::AppState;
-use crate::service::TokenEvent;
 use crate::web;
 
 /// A verified session: the person's grant, and cookies to send back
@@ -102,26 +101,9 @@ async fn exchange(s: &AppState, form: &[(&str, &str)], what: &str) -> Option<ser
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let now = chrono::Utc::now().timestamp();
-    let result = launch::exchange(&s.tokens, &s.base_url, &form, now).await;
-    s.svc.audit_room().await;
-    let event = |user| TokenEvent {
-        what,
-        client_id: BUILT_IN,
-        user,
-        address: None,
-        request_id: "-",
-    };
-    match result {
-        Ok((body, user)) => {
-            s.svc.audit_token(event(Some(&user)), None);
-            Some(body)
-        }
-        Err(e) => {
-            s.svc.audit_token(event(None), Some(&e.description));
-            None
-        }
-    }
+    crate::http::auth_routes::audited_exchange(s, &form, what, BUILT_IN, None, "-")
+        .await
+        .ok()
 }
 
 /// `GET /app/callback?code=…&state=…`: finishes the launch.

@@ -51,6 +51,28 @@ pub fn spawn_listening(mut cmd: Command) -> Server {
     }
 }
 
+/// Starts `tandem [--config C] --database D serve` on a free port with
+/// `TANDEM_*` settings `env` (log level `warn` unless they say), stderr
+/// inherited: how the benchmarks run the server.
+#[allow(dead_code)]
+pub fn serve_with(db: &Path, config: Option<&Path>, env: &[(&str, &str)]) -> Server {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tandem"));
+    if let Some(c) = config {
+        cmd.args(["--config", c.to_str().unwrap()]);
+    }
+    cmd.args([
+        "--database",
+        db.to_str().unwrap(),
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .env("TANDEM_LOG__LEVEL", "warn")
+    .envs(env.iter().copied())
+    .stderr(Stdio::inherit());
+    spawn_listening(cmd)
+}
+
 fn serve_command(db: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tandem"));
     cmd.args([
