@@ -14,7 +14,7 @@ use tandem::auth::users::UserRole;
 use crate::common::audit::{audit_until, requested_by};
 use crate::common::browser::Browser;
 use crate::common::people::{PASSWORD, add_user, enrolled_app};
-use crate::common::population::{load_own_patients, options};
+use crate::common::population::load_own_patients;
 
 #[tokio::test]
 async fn a_facilitator_and_a_practice_user_in_chromium() {
@@ -158,29 +158,14 @@ async fn a_facilitator_and_a_practice_user_in_chromium() {
 /// ledger but no sign-off.
 #[tokio::test]
 async fn a_held_submission_is_signed_off_in_the_browser() {
-    use crate::common::hook::Hook;
-    use crate::common::{ManualClock, population::load_practice};
-    use crate::feed::{at, feed_app};
     use tandem::measure::milestone::program::OnFailedChecks;
 
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("pop");
-    tandem::generate::run(&options(&root, 30, 1, 12), |_| {}).unwrap();
-    let hook = Hook::start(0).await;
-    let clock = ManualClock::at(at("2026-10-08"));
-    let db = dir.path().join("held.db");
-    let app = feed_app(&root, &db, clock, &hook.url, OnFailedChecks::Hold).await;
-    load_practice(&app, &root).await;
-    let admin = app
-        .client_for(
-            "practice-admin",
-            tandem::auth::Role::Admin,
-            "practice-0",
-            "system/*.cruds",
-        )
-        .await;
-    let r = admin.post(app.url("$run-feed")).send().await.unwrap();
-    assert!(r.status().is_success());
+    let crate::feed::FedPractice {
+        app,
+        admin: _,
+        hook,
+        _dir,
+    } = crate::feed::fed_practice(30, 12, OnFailedChecks::Hold).await;
     add_user(&app, "lead", UserRole::Practice, &["practice-0"]).await;
     add_user(&app, "fran", UserRole::Facilitator, &["practice-0"]).await;
 

@@ -12,11 +12,9 @@ use tandem::auth::users::UserRole;
 use tandem::measure::catalog::Catalog;
 use tandem::measure::milestone::program::OnFailedChecks;
 
-use crate::common::hook::Hook;
+use crate::common::TestApp;
 use crate::common::people::{add_user, page, signed_in};
-use crate::common::population::{load_practice, options};
-use crate::common::{ManualClock, TestApp};
-use crate::feed::{at, feed_app};
+use crate::feed::{FedPractice, fed_practice};
 
 /// `data-{name}="…"` of the element starting at `html`.
 fn attr(html: &str, name: &str) -> Option<String> {
@@ -82,32 +80,14 @@ fn measure_of(key: &str) -> (String, usize) {
 
 #[tokio::test]
 async fn cqm_charts_and_providers_agree_with_evaluate_measure_and_the_submission() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("pop");
-    tandem::generate::run(&options(&root, 60, 1, 21), |_| {}).unwrap();
-    let hook = Hook::start(0).await;
-    let clock = ManualClock::at(at("2026-10-08"));
-    let app = feed_app(
-        &root,
-        &dir.path().join("cqm.db"),
-        clock,
-        &hook.url,
-        OnFailedChecks::Send,
-    )
-    .await;
-    load_practice(&app, &root).await;
-    let admin = app
-        .client_for(
-            "practice-admin",
-            tandem::auth::Role::Admin,
-            "practice-0",
-            "system/*.cruds",
-        )
-        .await;
     // The scheduler submitted 2026Q3 at start, before the data was
     // loaded; the practice amends it with the data now in.
-    let r = admin.post(app.url("$run-feed")).send().await.unwrap();
-    assert!(r.status().is_success());
+    let FedPractice {
+        app,
+        admin,
+        hook: _hook,
+        _dir,
+    } = fed_practice(60, 21, OnFailedChecks::Send).await;
     let r = admin
         .post(
             app.url("Organization/practice-0/$amend-submission?period=2026Q3&reason=data%20loaded"),

@@ -27,6 +27,42 @@ pub(crate) fn at(day: &str) -> i64 {
         .timestamp_millis()
 }
 
+/// A generated practice served on 2026-10-08 (2026Q3 owed), enrolled from
+/// 2026-07-01 and submitting to a local endpoint, its data loaded and the
+/// feed run once by the practice's admin (`system/*.cruds`).
+pub(crate) struct FedPractice {
+    pub app: TestApp,
+    pub admin: Client,
+    pub hook: Hook,
+    pub _dir: tempfile::TempDir,
+}
+
+pub(crate) async fn fed_practice(
+    patients: usize,
+    seed: u64,
+    on_failed: OnFailedChecks,
+) -> FedPractice {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("pop");
+    run(&options(&root, patients, 1, seed), |_| {}).unwrap();
+    let hook = Hook::start(0).await;
+    let clock = ManualClock::at(at("2026-10-08"));
+    let db = dir.path().join("fed.db");
+    let app = feed_app(&root, &db, clock, &hook.url, on_failed).await;
+    load_practice(&app, &root).await;
+    let admin = app
+        .client_for("practice-admin", Role::Admin, PRACTICE, "system/*.cruds")
+        .await;
+    let r = admin.post(app.url("$run-feed")).send().await.unwrap();
+    assert!(r.status().is_success());
+    FedPractice {
+        app,
+        admin,
+        hook,
+        _dir: dir,
+    }
+}
+
 /// A server on `clock` (database `db`) whose practice is enrolled from
 /// 2026-07-01 and submits to `endpoint`.
 pub(crate) async fn feed_app(

@@ -56,25 +56,18 @@ pub fn spawn_listening(mut cmd: Command) -> Server {
 /// inherited: how the benchmarks run the server.
 #[allow(dead_code)]
 pub fn serve_with(db: &Path, config: Option<&Path>, env: &[(&str, &str)]) -> Server {
+    let mut cmd = serve_command(db, config);
+    cmd.env("TANDEM_LOG__LEVEL", "warn")
+        .envs(env.iter().copied())
+        .stderr(Stdio::inherit());
+    spawn_listening(cmd)
+}
+
+fn serve_command(db: &Path, config: Option<&Path>) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tandem"));
     if let Some(c) = config {
         cmd.args(["--config", c.to_str().unwrap()]);
     }
-    cmd.args([
-        "--database",
-        db.to_str().unwrap(),
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-    ])
-    .env("TANDEM_LOG__LEVEL", "warn")
-    .envs(env.iter().copied())
-    .stderr(Stdio::inherit());
-    spawn_listening(cmd)
-}
-
-fn serve_command(db: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tandem"));
     cmd.args([
         "--database",
         db.to_str().unwrap(),
@@ -93,7 +86,7 @@ pub fn start_server(db: &Path, stderr: Stdio, logs: bool) -> Server {
 
 /// [`start_server`] with extra `TANDEM_*` settings, e.g. derivations off.
 pub fn start_server_env(db: &Path, stderr: Stdio, logs: bool, env: &[(&str, &str)]) -> Server {
-    let mut cmd = serve_command(db);
+    let mut cmd = serve_command(db, None);
     cmd.env("TANDEM_LOG__LEVEL", if logs { "info" } else { "warn" })
         // These tests are about durability and throughput of the store; auth
         // has its own tests (tests/api/security*.rs) and the in-process harness.
@@ -105,7 +98,7 @@ pub fn start_server_env(db: &Path, stderr: Stdio, logs: bool, env: &[(&str, &str
 
 /// Starts `tandem serve` with auth on (the default), quiet.
 pub fn start_secure_server(db: &Path) -> Server {
-    let mut cmd = serve_command(db);
+    let mut cmd = serve_command(db, None);
     cmd.env("TANDEM_LOG__LEVEL", "warn")
         // Benchmarks hammer from one client: lift the per-client rate limit.
         .env("TANDEM_AUTH__RATE_PER_SECOND", "10000000")
