@@ -81,19 +81,6 @@ impl FhirService {
             })?;
             defs.push(def);
         }
-        let cqms = self
-            .measure_reports(ctx, period, &defs, false, |_| {})
-            .await?;
-        let required = e.enrolment.required_cqms(e.track, q.end());
-        let mut checks = Vec::new();
-        if (cqms.len() as u32) < required {
-            checks.push(format!(
-                "{} CQMs are configured for track '{}' ({}), {required} are required this quarter",
-                cqms.len(),
-                e.track.id,
-                e.enrolment.cohort
-            ));
-        }
         let year = e.program.year_of(q.first);
         let milestones: Vec<_> = e
             .catalog
@@ -107,7 +94,22 @@ impl FhirService {
             window: Window::new(q.first, q.last, e.program.reporting.active_lookback_months),
             open: false,
         };
-        let assessed = self.assess_milestones(ctx, &milestones, &scope).await?;
+        // The CQM pass and the milestones' reads side by side (each is a
+        // pass of its own over the practice, reading while evaluating).
+        let (cqms, assessed) = tokio::try_join!(
+            self.measure_reports(ctx, period, &defs, false, |_| {}),
+            self.assess_milestones(ctx, &milestones, &scope)
+        )?;
+        let required = e.enrolment.required_cqms(e.track, q.end());
+        let mut checks = Vec::new();
+        if (cqms.len() as u32) < required {
+            checks.push(format!(
+                "{} CQMs are configured for track '{}' ({}), {required} are required this quarter",
+                cqms.len(),
+                e.track.id,
+                e.enrolment.cohort
+            ));
+        }
         let org = self
             .store
             .read(ctx, "Organization", &ctx.tenant)

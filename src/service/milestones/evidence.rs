@@ -77,12 +77,17 @@ impl FhirService {
                 .iter()
                 .any(|m| m.computation.as_deref().is_some_and(|c| names.contains(&c)))
         };
-        let mut inputs = Inputs::default();
-        if milestones
-            .iter()
-            .any(|m| matches!(m.evidence, Evidence::Attested | Evidence::SystemAttested))
-            && let Some(e) = self.settings.programs.enrolled(&ctx.tenant)
-        {
+        // The inputs are read side by side: each is mostly waiting on its
+        // own reader connection or the blocking pool, and the patient pass
+        // (the longest) no longer has the others queued behind it.
+        let attested = async {
+            let Some(e) = self.settings.programs.enrolled(&ctx.tenant).filter(|_| {
+                milestones
+                    .iter()
+                    .any(|m| matches!(m.evidence, Evidence::Attested | Evidence::SystemAttested))
+            }) else {
+                return Ok::<_, ServiceError>(HashMap::new());
+            };
             let url = attestation::questionnaire_url(&e.program.id);
             let responses = self
                 .find_values(ctx, "QuestionnaireResponse", &[("questionnaire", url)])
@@ -94,8 +99,13 @@ impl FhirService {
             // one before when the scope started earlier.
             let months = e.program.reporting.attestation_months;
             let from = scope.window.first - chrono::Months::new(months);
-            inputs.attested = attestation::items(&responses, &reviews, from, scope.window.last);
-        }
+            Ok(attestation::items(
+                &responses,
+                &reviews,
+                from,
+                scope.window.last,
+            ))
+        };
         let tally = needs(&[
             "empanelment",
             "bh-screening",
@@ -107,37 +117,69 @@ impl FhirService {
             "bh-high-risk-registry",
             "decision-aids",
         ]);
-        if tally || needs(&["provider-cqm-reports"]) {
-            inputs.staff = self.staff(ctx).await?;
-        }
-        if tally {
-            inputs.patients = Some(
-                self.patient_tally(ctx, scope.window, inputs.staff.clone())
-                    .await?,
-            );
-        }
-        if needs(&["bh-connected", "two-way-exchange", "referrals-made"]) {
-            inputs.referrals = Some(
-                self.referral_numbers(ctx, scope.start_ms, scope.end_ms)
-                    .await?,
-            );
-        }
-        if needs(&["attributed-lives", "attribution-reconciled"]) {
-            inputs.lists = self.attribution_lists(ctx, scope.end_ms).await?;
-        }
-        if needs(&["high-risk-care-plans", "bh-high-risk-registry"]) {
-            inputs.strata = Some(self.kept_strata(ctx).await?);
-        }
-        if needs(&["decision-aids"]) {
-            let active = &inputs.patients.as_ref().expect("gathered").active;
-            inputs.decision_aids = Some(self.decision_aids(ctx, active).await?);
-        }
-        if needs(&["discharge-contact", "transition-measures"]) {
-            inputs.transitions = Some(
-                self.transition_numbers(ctx, scope.start_ms, scope.end_ms)
-                    .await?,
-            );
-        }
+        let staff = if tally || needs(&["provider-cqm-reports"]) {
+            self.staff(ctx).await?
+        } else {
+            Default::default()
+        };
+        let patients = async {
+            if !tally {
+                return Ok(None);
+            }
+            let t = self.patient_tally(ctx, scope.window, staff.clone()).await?;
+            let aids = if needs(&["decision-aids"]) {
+                Some(self.decision_aids(ctx, &t.active).await?)
+            } else {
+                None
+            };
+            Ok::<_, ServiceError>(Some((t, aids)))
+        };
+        let referrals = async {
+            if !needs(&["bh-connected", "two-way-exchange", "referrals-made"]) {
+                return Ok(None);
+            }
+            let n = self
+                .referral_numbers(ctx, scope.start_ms, scope.end_ms)
+                .await?;
+            Ok::<_, ServiceError>(Some(n))
+        };
+        let lists = async {
+            if !needs(&["attributed-lives", "attribution-reconciled"]) {
+                return Ok(Vec::new());
+            }
+            self.attribution_lists(ctx, scope.end_ms).await
+        };
+        let strata = async {
+            if !needs(&["high-risk-care-plans", "bh-high-risk-registry"]) {
+                return Ok(None);
+            }
+            Ok::<_, ServiceError>(Some(self.kept_strata(ctx).await?))
+        };
+        let transitions = async {
+            if !needs(&["discharge-contact", "transition-measures"]) {
+                return Ok(None);
+            }
+            let n = self
+                .transition_numbers(ctx, scope.start_ms, scope.end_ms)
+                .await?;
+            Ok::<_, ServiceError>(Some(n))
+        };
+        let (attested, patients, referrals, lists, strata, transitions) =
+            tokio::try_join!(attested, patients, referrals, lists, strata, transitions)?;
+        let (patients, decision_aids) = match patients {
+            Some((t, aids)) => (Some(t), aids),
+            None => (None, None),
+        };
+        let inputs = Inputs {
+            attested,
+            staff,
+            patients,
+            referrals,
+            transitions,
+            lists,
+            decision_aids,
+            strata,
+        };
         Ok(inputs)
     }
 
