@@ -180,10 +180,15 @@ pub fn chart(s: &Series, org: &str, csrf: &str) -> Markup {
                         thead { tr { th scope="col" { "Month" } th scope="col" { "Numerator" }
                             th scope="col" { "Denominator" } th scope="col" { "Rate" } th scope="col" { "Notes" } } }
                         tbody {
-                            @for p in &s.points {
+                            @for (i, p) in s.points.iter().enumerate() {
                                 tr data-month=(p.month) data-n=(p.numerator) data-d=(p.denominator) {
                                     th scope="row" { (p.month) }
-                                    td.num { (p.numerator) }
+                                    td.num { @match s.drill.get(i).cloned().flatten() {
+                                        Some(d) => a href={ "/app/practice/" (org) "/milestone/" (d.measure)
+                                            "?periodStart=" (d.start) "&periodEnd=" (d.end) "&group=" (d.group) }
+                                            aria-label={ (p.numerator) " in the numerator, " (p.month) ": the patients" } { (p.numerator) },
+                                        None => (p.numerator),
+                                    } }
                                     td.num { (p.denominator) @if p.denominator < SMALL_N { " " span.small-n { "(small)" } } }
                                     td.num { @if let Some(r) = rate(p.numerator, p.denominator) { (pct(r)) } @else { "—" } }
                                     td { @for note in s.notes.iter().filter(|n| n.month == p.month) {

@@ -47,15 +47,40 @@ pub fn subjects(report: &Value) -> HashMap<String, Vec<(String, Option<String>)>
 /// The rows: the denominator's subjects (or the numerator's alone, for a
 /// count), each marked in or out of the numerator, with the patients'
 /// names and birth dates where `patients` (`Patient/id` → (name, birth)) has them.
-pub fn rows(report: &Value, patients: &HashMap<String, (String, String)>) -> Vec<Row> {
+/// A CQM's lists are per group (`{group}-{code}`): its denominator less
+/// exclusions and exceptions, its numerator less numerator exclusions — the
+/// proportion its rate is.
+pub fn rows(
+    report: &Value,
+    patients: &HashMap<String, (String, String)>,
+    group: usize,
+) -> Vec<Row> {
     let s = subjects(report);
-    let numerator: HashSet<&(String, Option<String>)> =
-        s.get("numerator").into_iter().flatten().collect();
-    let base = s
-        .get("denominator")
-        .or(s.get("numerator"))
-        .cloned()
-        .unwrap_or_default();
+    let list = |code: &str| {
+        s.get(&format!("{group}-{code}"))
+            .or(s.get(code))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let less = |a: Vec<(String, Option<String>)>, out: &[&str]| {
+        let gone: HashSet<(String, Option<String>)> =
+            out.iter().flat_map(|code| list(code)).collect();
+        a.into_iter()
+            .filter(|x| !gone.contains(x))
+            .collect::<Vec<_>>()
+    };
+    let counted = less(list("numerator"), &["numerator-exclusion"]);
+    let numerator: HashSet<&(String, Option<String>)> = counted.iter().collect();
+    let has_denominator =
+        s.contains_key("denominator") || s.contains_key(&format!("{group}-denominator"));
+    let base = if has_denominator {
+        less(
+            list("denominator"),
+            &["denominator-exclusion", "denominator-exception"],
+        )
+    } else {
+        counted.clone()
+    };
     let mut rows: Vec<Row> = base
         .into_iter()
         .map(|(subject, month)| {

@@ -148,6 +148,19 @@ async fn cqm_charts_and_providers_agree_with_evaluate_measure_and_the_submission
         assert_eq!(attr(shown, "data-quarter").as_deref(), Some("2026Q3"));
         let september = &chart[chart.find("tr data-month=\"2026-09\"").unwrap()..];
         assert_eq!(nd(shown), nd(september), "{key}: submitted vs chart");
+        // September's numerator links to its patients: as many counted.
+        let row = &september[..september.find("</tr>").unwrap()];
+        let link = &row[row.find("href=\"").unwrap() + 6..];
+        let link = link[..link.find('"').unwrap()].replace("&amp;", "&");
+        let (s, drill) = page(&lead, &app, link.trim_start_matches('/')).await;
+        assert_eq!(s, StatusCode::OK, "{link}");
+        let counted = drill.matches("Numerator: counted").count() as i64;
+        assert_eq!(counted, nd(september).0, "{key}: {link}");
+        let listed = drill
+            .split("<tbody>")
+            .nth(1)
+            .map_or(0, |b| b.matches("<tr").count()) as i64;
+        assert_eq!(listed, nd(september).1.min(100), "{key}: {link}");
     }
     assert!(compared >= 21);
     let (_, ledger) = app.get_json("Organization/practice-0/$submissions").await;

@@ -5,6 +5,7 @@
 //! and every audit record is the API's own.
 
 pub mod cookies;
+mod drill;
 mod forms;
 mod pages;
 mod records;
@@ -37,7 +38,7 @@ pub fn routes() -> Router<AppState> {
         .route("/app/sign-out", post(session::sign_out))
         .route("/app/assets/app.css", get(css))
         .route("/app/practice/{org}", get(pages::practice))
-        .route("/app/practice/{org}/milestone/{measure}", get(pages::drill))
+        .route("/app/practice/{org}/milestone/{measure}", get(drill::drill))
         .route("/app/practice/{org}/{action}", post(forms::post))
         .route("/app/practice/{org}/submissions", get(records::submissions))
         .route("/app/practice/{org}/attestation", get(records::attestation))

@@ -83,6 +83,19 @@ pub fn rolling(e: &Enrolled, last: NaiveDate) -> Period {
     }
 }
 
+/// The evaluation behind a CQM's point for the month ending `last`: the
+/// measure version of its rolling period, over that period.
+pub fn drill(e: &Enrolled, s: &CqmSeries, last: NaiveDate) -> Option<super::Drill> {
+    let p = rolling(e, last);
+    let def = Catalog::get().for_period(&s.name, p.first)?;
+    Some(super::Drill {
+        measure: def.id.to_string(),
+        start: p.first.to_string(),
+        end: p.last.to_string(),
+        group: s.group + 1,
+    })
+}
+
 /// A measure group's counts as a rate: numerator less its exclusions over
 /// the denominator less exclusions and exceptions (the DEQM proportion).
 pub fn rate_counts(c: &[u64; 6]) -> (i64, i64) {

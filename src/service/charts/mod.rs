@@ -59,6 +59,26 @@ pub struct Series {
     pub inverse: bool,
     /// The figure last submitted to the program for this series.
     pub submitted: Option<Submitted>,
+    /// Per point, the evaluation behind it (for the drill-down).
+    pub drill: Vec<Option<Drill>>,
+}
+
+/// The Measure and period whose subject list is behind a count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Drill {
+    /// Tandem's Measure id (`colorado-sim-BB7.Y1.2`, `CMS2-2026`).
+    pub measure: String,
+    /// `YYYY-MM-DD`, inclusive.
+    pub start: String,
+    pub end: String,
+    /// The measure's group, 1-based.
+    pub group: usize,
+}
+
+/// The calendar month `2026-03` as its first and last day.
+fn month_bounds(month: &str) -> Option<(NaiveDate, NaiveDate)> {
+    let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").ok()?;
+    Some((first, (first + Months::new(1)).pred_opt()?))
 }
 
 impl Series {
@@ -252,11 +272,39 @@ impl FhirService {
                 notes: notes.iter().filter(|n| n.series == *c).cloned().collect(),
                 inverse: false,
                 submitted: ledger.as_ref().and_then(|l| l.milestone(&e, c)),
+                drill: Vec::new(),
             })
             .collect();
+        // A month's milestone point is the milestone over that month.
+        for s in &mut series {
+            let measure = e
+                .catalog
+                .milestones
+                .iter()
+                .find(|m| m.computation.as_deref() == Some(s.computation.as_str()))
+                .map(|m| m.measure_id.clone());
+            s.drill = s
+                .points
+                .iter()
+                .map(|p| {
+                    let (first, last) = month_bounds(&p.month)?;
+                    Some(Drill {
+                        measure: measure.clone()?,
+                        start: first.to_string(),
+                        end: last.to_string(),
+                        group: 1,
+                    })
+                })
+                .collect();
+        }
         let today = utc_date(self.clock.now_ms());
         series.extend(cqm_series(&e, today).into_iter().map(|s| {
             Series {
+                drill: points
+                    .iter()
+                    .filter(|p| p.series == s.key)
+                    .map(|p| cqm::drill(&e, &s, month_bounds(&p.month)?.1))
+                    .collect(),
                 points: points
                     .iter()
                     .filter(|p| p.series == s.key)
