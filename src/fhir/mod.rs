@@ -14,6 +14,7 @@ pub mod message;
 pub mod name;
 pub mod outcome;
 pub mod params;
+pub mod partial;
 pub mod profile;
 pub mod query;
 mod query_links;

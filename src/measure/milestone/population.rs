@@ -173,6 +173,17 @@ struct Screen {
     total: Option<f64>,
 }
 
+/// Whether the milestone facts read this resource, from its stored text
+/// (`service::population::Reading::keeping`): of Observations only Tandem's
+/// screening results (tagged with their instrument — what
+/// [`completed_screen`] requires), every resource of other types; a text
+/// the partial parse cannot read is kept for the full parse to decide.
+pub fn reads(resource_type: &str, json: &str) -> bool {
+    resource_type != "Observation"
+        || serde_json::from_str::<crate::fhir::partial::Tagged>(json)
+            .map_or(true, |o| o.has_tag(INSTRUMENT_TAG, None))
+}
+
 /// The Observation as a completed behavioral-health screening result.
 fn completed_screen(o: &Value) -> Option<Screen> {
     let instrument = o["meta"]["tag"]

@@ -257,3 +257,37 @@ fn an_elevated_score_is_tracked_by_a_repeat_four_weeks_later() {
         (true, false)
     );
 }
+
+#[test]
+fn the_pass_skips_only_observations_the_facts_never_read() {
+    use super::population::reads;
+    let w = Window::new(d("2026-01-01"), d("2026-12-31"), 24);
+    let vital = json!({"resourceType": "Observation", "status": "final",
+        "category": [{"coding": [{"code": "vital-signs"}]}],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+        "effectiveDateTime": "2026-03-02", "valueQuantity": {"value": 120}});
+    let all = vec![
+        visit("2026-03-02", "AMB", "finished"),
+        screen("2026-03-02", "phq-9", "depression", "complete"),
+        screen("2026-04-02", "audit-c", "alcohol", "partial"),
+        vital.clone(),
+    ];
+    assert!(!reads("Observation", &vital.to_string()));
+    for r in &all[1..3] {
+        assert!(reads("Observation", &r.to_string()), "{r}");
+    }
+    assert!(reads("Observation", "{\"meta\": 3}"), "unreadable: kept");
+    assert!(reads("Encounter", &all[0].to_string()));
+    // The facts of the kept resources are the facts of all of them.
+    let kept: Vec<_> = all
+        .iter()
+        .filter(|r| reads(r["resourceType"].as_str().unwrap(), &r.to_string()))
+        .cloned()
+        .collect();
+    assert_eq!(kept.len(), 3);
+    let staff = Staff::default();
+    assert_eq!(
+        format!("{:?}", facts(&record("1980-01-01", kept), &w, &staff)),
+        format!("{:?}", facts(&record("1980-01-01", all), &w, &staff))
+    );
+}

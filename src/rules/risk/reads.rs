@@ -5,64 +5,21 @@
 //! `RiskFacts::of` reads (it reads through the same constants), and keeps
 //! anything it cannot read, so the full parse decides.
 
-use std::borrow::Cow;
-
-use serde::Deserialize;
+use crate::fhir::partial::{Encounter, Tagged};
 
 use super::facts::{ED_CLASSES, INSTRUMENT_CS, SCORED_INSTRUMENTS, SDOH, STAY_CLASSES};
-
-#[derive(Deserialize)]
-struct Coding<'a> {
-    #[serde(borrow, default)]
-    system: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    code: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct Concept<'a> {
-    #[serde(borrow, default)]
-    coding: Vec<Coding<'a>>,
-}
-
-#[derive(Deserialize, Default)]
-struct Meta<'a> {
-    #[serde(borrow, default)]
-    tag: Vec<Coding<'a>>,
-}
-
-/// An Observation's tags and categories, the rest skipped.
-#[derive(Deserialize)]
-struct Observation<'a> {
-    #[serde(borrow, default)]
-    meta: Meta<'a>,
-    #[serde(borrow, default)]
-    category: Vec<Concept<'a>>,
-}
-
-/// An Encounter's class, the rest skipped.
-#[derive(Deserialize)]
-struct Encounter<'a> {
-    #[serde(borrow, default)]
-    class: Option<Coding<'a>>,
-}
 
 /// Whether the method reads this resource: an Observation that is one of
 /// Tandem's scored-instrument results or a social-needs screen, an
 /// Encounter that is an ED visit or a stay; every resource of other types.
 pub fn reads(resource_type: &str, json: &str) -> bool {
     match resource_type {
-        "Observation" => serde_json::from_str::<Observation>(json).map_or(true, |o| {
-            o.meta.tag.iter().any(|t| {
-                t.system.as_deref() == Some(INSTRUMENT_CS)
-                    && t.code
-                        .as_deref()
-                        .is_some_and(|c| SCORED_INSTRUMENTS.contains(&c))
-            }) || o
-                .category
-                .iter()
-                .flat_map(|c| &c.coding)
-                .any(|c| c.code.as_deref() == Some(SDOH))
+        "Observation" => serde_json::from_str::<Tagged>(json).map_or(true, |o| {
+            o.has_tag(INSTRUMENT_CS, Some(&SCORED_INSTRUMENTS))
+                || o.category
+                    .iter()
+                    .flat_map(|c| &c.coding)
+                    .any(|c| c.code.as_deref() == Some(SDOH))
         }),
         "Encounter" => serde_json::from_str::<Encounter>(json).map_or(true, |e| {
             e.class.and_then(|c| c.code).is_some_and(|c| {

@@ -46,7 +46,7 @@ impl FhirService {
         let tally = fold_records(
             &self.store,
             ctx,
-            Reading::of(&TYPES),
+            Reading::of(&TYPES).keeping(crate::measure::milestone::population::reads),
             Tally::default(),
             move |t: &mut Tally, record| t.add(facts(&record, &window, &staff)),
             |_, _| {},
