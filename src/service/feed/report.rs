@@ -4,6 +4,8 @@
 
 use serde_json::Value;
 
+use crate::measure::run::POPULATIONS;
+
 use crate::fhir::outcome::Issue;
 use crate::measure::milestone::program::Quarter;
 use crate::service::{FhirService, ServiceError};
@@ -31,21 +33,12 @@ pub struct ReportRow {
     pub status: String,
 }
 
-/// The measure-population codes in the order of `GroupTally::counts`.
-const POPULATIONS: [&str; 6] = [
-    "initial-population",
-    "denominator",
-    "denominator-exclusion",
-    "denominator-exception",
-    "numerator",
-    "numerator-exclusion",
-];
-
 /// The population counts of a MeasureReport's `group[i]`, in the order of
 /// `GroupTally::counts`; `None` for a population the group does not have.
 pub fn population_counts(report: &Value, group: usize) -> [Option<u64>; 6] {
     let pops = report["group"][group]["population"].as_array();
-    POPULATIONS.map(|code| {
+    std::array::from_fn(|i| {
+        let code = POPULATIONS[i];
         pops.into_iter()
             .flatten()
             .find(|p| p["code"]["coding"][0]["code"] == code)
