@@ -95,6 +95,19 @@ pub enum Command {
         #[arg(long)]
         listen: Option<SocketAddr>,
     },
+    /// Copy the SQLite database while the server runs (SQLite's online
+    /// backup API), checked and synced; never overwrites a file.
+    Backup {
+        /// The new file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Make a backup the database (the server stopped; the database file
+    /// must not exist: move the old one away first).
+    Restore {
+        /// The backup file.
+        from: PathBuf,
+    },
     /// Print the CapabilityStatement this build serves
     /// (regenerate the checked-in copy: tandem capability > conformance/CapabilityStatement.json).
     Capability,

@@ -130,6 +130,26 @@ fn run() -> anyhow::Result<()> {
                 action: KeysCommand::Rotate,
             } => tandem::admin::keys_rotate(&cfg).await,
             Command::Demo { .. } => tandem::admin::demo(cfg).await,
+            Command::Backup { out } => {
+                let pages = tandem::store::sqlite::backup(&cfg.database, &out)
+                    .map_err(anyhow::Error::msg)?;
+                println!(
+                    "backed up {} ({pages} pages) to {}",
+                    cfg.database.display(),
+                    out.display()
+                );
+                Ok(())
+            }
+            Command::Restore { from } => {
+                let pages = tandem::store::sqlite::restore(&from, &cfg.database)
+                    .map_err(anyhow::Error::msg)?;
+                println!(
+                    "restored {} ({pages} pages) as {}",
+                    from.display(),
+                    cfg.database.display()
+                );
+                Ok(())
+            }
             Command::Capability => {
                 let registry = tandem::fhir::params::Registry::builtin();
                 let profiles = tandem::fhir::profile::Profiles::builtin();

@@ -23,6 +23,7 @@ mod bundles;
 mod care_gap_registry;
 mod cli;
 mod cli_auth;
+mod cli_backup;
 mod cli_users;
 mod concurrency;
 mod crash;

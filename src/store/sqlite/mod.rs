@@ -6,12 +6,14 @@
 
 mod audit;
 mod auth;
+mod backup;
 mod body;
 mod charts;
 mod compartment;
 mod index_rows;
 mod ledger;
 mod memory;
+pub use backup::{backup, restore};
 pub use memory::configure_process;
 mod outbox;
 mod readers;
