@@ -130,14 +130,7 @@ async fn a_facilitator_sees_numbers_of_assigned_practices_only() {
         StatusCode::FORBIDDEN
     );
     // Audit records are committed in the background: poll until one shows.
-    let admin = app
-        .client_for(
-            "admin-0",
-            tandem::auth::Role::Admin,
-            "practice-0",
-            "system/*.rs",
-        )
-        .await;
+    let admin = crate::common::audit::auditor(&app, "practice-0").await;
     let trail = audit_until(&admin, &app, "outcome=4&_count=100", |e| {
         requested_by(e, "fran")
     })

@@ -138,14 +138,7 @@ async fn a_facilitator_and_a_practice_user_in_chromium() {
         "{text}"
     );
     b.screenshot("refused").await;
-    let admin = app
-        .client_for(
-            "admin-1",
-            tandem::auth::Role::Admin,
-            "practice-1",
-            "system/*.rs",
-        )
-        .await;
+    let admin = crate::common::audit::auditor(&app, "practice-1").await;
     let refused = audit_until(&admin, &app, "outcome=4", |e| requested_by(e, "pat")).await;
     assert!(refused.iter().any(|e| requested_by(e, "pat")));
 

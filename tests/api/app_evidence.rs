@@ -186,14 +186,7 @@ async fn evidence_is_attached_listed_downloaded_and_refused_both_ways() {
             .starts_with("attachment;")
     );
     assert_eq!(r.bytes().await.unwrap().to_vec(), pdf);
-    let admin = app
-        .client_for(
-            "admin-0",
-            tandem::auth::Role::Admin,
-            "practice-0",
-            "system/*.rs",
-        )
-        .await;
+    let admin = crate::common::audit::auditor(&app, "practice-0").await;
     let doc = format!("DocumentReference/{}", listed[0].0);
     let read_by_fran =
         |e: &serde_json::Value| requested_by(e, "fran") && e["entity"].to_string().contains(&doc);

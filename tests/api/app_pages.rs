@@ -123,14 +123,7 @@ async fn people_see_their_practices_and_the_patients_behind_a_count() {
     }
 
     // The page view of patients is on the practice's trail, by the person.
-    let admin0 = app
-        .client_for(
-            "admin-0",
-            tandem::auth::Role::Admin,
-            "practice-0",
-            "system/*.rs",
-        )
-        .await;
+    let admin0 = crate::common::audit::auditor(&app, "practice-0").await;
     let trail = audit_until(&admin0, &app, "subtype=operation&_count=100", |e| {
         e.to_string().contains("evaluate-measure") && requested_by(e, "pat")
     })
@@ -183,14 +176,7 @@ async fn people_see_their_practices_and_the_patients_behind_a_count() {
     let (s, html) = page(&pat, &app, "app/practice/practice-1").await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert!(html.contains("does not cover practice"));
-    let admin = app
-        .client_for(
-            "admin-1",
-            tandem::auth::Role::Admin,
-            "practice-1",
-            "system/*.rs",
-        )
-        .await;
+    let admin = crate::common::audit::auditor(&app, "practice-1").await;
     let refused = audit_until(&admin, &app, "outcome=4", |e| requested_by(e, "pat")).await;
     let audited = refused.iter().any(|e| requested_by(e, "pat"));
     assert!(audited);

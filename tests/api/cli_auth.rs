@@ -10,17 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use common::bearer_client;
-use common::process::{start_secure_server, wait_ready};
-
-fn tandem(db: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .arg("--database")
-        .arg(db)
-        .args(args)
-        .env("TANDEM_LOG__LEVEL", "warn")
-        .output()
-        .expect("run tandem")
-}
+use common::process::{run, start_secure_server, wait_ready};
 
 fn text(o: &std::process::Output) -> String {
     format!(
@@ -36,7 +26,7 @@ async fn operator_registers_a_client_gets_tokens_rotates_keys_and_removes_it() {
     let db = dir.path().join("t.db");
     let key = dir.path().join("ehr1.pem");
     let key_s = key.to_str().unwrap();
-    let out = tandem(
+    let out = run(
         &db,
         &[
             "client",
@@ -65,7 +55,7 @@ async fn operator_registers_a_client_gets_tokens_rotates_keys_and_removes_it() {
         );
     }
     // Never overwrites a key file.
-    let again = tandem(
+    let again = run(
         &db,
         &[
             "client",
@@ -80,7 +70,7 @@ async fn operator_registers_a_client_gets_tokens_rotates_keys_and_removes_it() {
         ],
     );
     assert!(!again.status.success());
-    let bad = tandem(
+    let bad = run(
         &db,
         &[
             "client",
@@ -99,7 +89,7 @@ async fn operator_registers_a_client_gets_tokens_rotates_keys_and_removes_it() {
         "{}",
         text(&bad)
     );
-    let list = tandem(&db, &["client", "list"]);
+    let list = run(&db, &["client", "list"]);
     assert!(
         text(&list).contains("ehr1\tehr\tOrganization/clinic-1"),
         "{}",
@@ -109,7 +99,7 @@ async fn operator_registers_a_client_gets_tokens_rotates_keys_and_removes_it() {
     let base = server.base.clone();
     wait_ready(&reqwest::Client::new(), &base).await;
     let token = |db: &std::path::Path| {
-        let o = tandem(db, &["token", "ehr1", "--key", key_s, "--server", &base]);
+        let o = run(db, &["token", "ehr1", "--key", key_s, "--server", &base]);
         assert!(o.status.success(), "{}", text(&o));
         String::from_utf8(o.stdout).unwrap().trim().to_string()
     };
@@ -127,7 +117,7 @@ async fn operator_registers_a_client_gets_tokens_rotates_keys_and_removes_it() {
         "auth is on by default"
     );
     // Rotation: old tokens keep working, new ones are signed by the new key.
-    let rot = tandem(&db, &["keys", "rotate"]);
+    let rot = run(&db, &["keys", "rotate"]);
     assert!(rot.status.success(), "{}", text(&rot));
     let t2 = token(&db);
     assert_eq!(
@@ -152,8 +142,8 @@ async fn operator_registers_a_client_gets_tokens_rotates_keys_and_removes_it() {
         "both keys published during the overlap"
     );
     // Removal: no more tokens.
-    assert!(tandem(&db, &["client", "remove", "ehr1"]).status.success());
-    let refused = tandem(&db, &["token", "ehr1", "--key", key_s, "--server", &base]);
+    assert!(run(&db, &["client", "remove", "ehr1"]).status.success());
+    let refused = run(&db, &["token", "ehr1", "--key", key_s, "--server", &base]);
     assert!(!refused.status.success());
     assert!(
         text(&refused).contains("invalid_client"),

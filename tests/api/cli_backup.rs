@@ -3,21 +3,11 @@
 //! acknowledged before it began, byte for byte with versions and history,
 //! and a restored database serves them; neither command overwrites a file.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use serde_json::{Value, json};
 
-use crate::common::process::{fetch_json, start_server, wait_ready};
-
-fn tandem(db: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .arg("--database")
-        .arg(db)
-        .args(args)
-        .env("TANDEM_LOG__LEVEL", "warn")
-        .output()
-        .expect("run tandem")
-}
+use crate::common::process::{fetch_json, run, start_server, wait_ready};
 
 #[tokio::test]
 async fn a_backup_taken_while_serving_restores_every_acknowledged_write() {
@@ -83,7 +73,7 @@ async fn a_backup_taken_while_serving_restores_every_acknowledged_write() {
     let copy = dir.path().join("copy.db");
     let out = tokio::task::spawn_blocking({
         let (db, copy) = (db.clone(), copy.clone());
-        move || tandem(&db, &["backup", "--out", copy.to_str().unwrap()])
+        move || run(&db, &["backup", "--out", copy.to_str().unwrap()])
     })
     .await
     .unwrap();
@@ -95,7 +85,7 @@ async fn a_backup_taken_while_serving_restores_every_acknowledged_write() {
     writer.await.unwrap();
     // Never over an existing file: the copy stays as it was.
     let size = std::fs::metadata(&copy).unwrap().len();
-    let again = tandem(&db, &["backup", "--out", copy.to_str().unwrap()]);
+    let again = run(&db, &["backup", "--out", copy.to_str().unwrap()]);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
     assert_eq!(std::fs::metadata(&copy).unwrap().len(), size);
@@ -103,13 +93,13 @@ async fn a_backup_taken_while_serving_restores_every_acknowledged_write() {
 
     // Restored under a new name and served.
     let restored = dir.path().join("restored.db");
-    let out = tandem(&restored, &["restore", copy.to_str().unwrap()]);
+    let out = run(&restored, &["restore", copy.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let refused = tandem(&restored, &["restore", copy.to_str().unwrap()]);
+    let refused = run(&restored, &["restore", copy.to_str().unwrap()]);
     assert!(!refused.status.success(), "a restore never overwrites");
     let mut server = start_server(&restored, Stdio::null(), false);
     let base = server.base.clone();

@@ -70,7 +70,8 @@ pub async fn drill(
         _ => Ok(None),
     };
     // A view of patient data: audited as the operation it shows, with the
-    // person as the requestor (refused views too).
+    // person as the requestor (refused views too); evaluated as asked when
+    // not kept.
     let asked: Vec<(String, String)> = ["periodStart", "periodEnd"]
         .iter()
         .filter_map(|k| q.get(*k).map(|v| (k.to_string(), v.clone())))
@@ -90,17 +91,10 @@ pub async fn drill(
     );
     let report = match kept {
         Ok(Some(r)) => r,
-        Ok(None) => {
-            let mut pairs: Vec<(String, String)> = ["periodStart", "periodEnd"]
-                .iter()
-                .filter_map(|k| q.get(*k).map(|v| (k.to_string(), v.clone())))
-                .collect();
-            pairs.push(("reportType".into(), "subject-list".into()));
-            match s.svc.evaluate_measure(&ctx, &measure, &pairs).await {
-                Ok(r) => r,
-                Err(e) => return (session.jar, service_error(e)).into_response(),
-            }
-        }
+        Ok(None) => match s.svc.evaluate_measure(&ctx, &measure, &asked).await {
+            Ok(r) => r,
+            Err(e) => return (session.jar, service_error(e)).into_response(),
+        },
         Err(e) => return (session.jar, service_error(e)).into_response(),
     };
     // A CQM group (1-based in the address, as the charts name them).

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use chrono::{Months, NaiveDate};
 use serde_json::{Value, json};
 
-use super::catalog::{Evidence, MilestoneCatalog};
+use super::catalog::MilestoneCatalog;
 use super::standing::Finding;
 
 /// The attestation scale's code system.
@@ -42,7 +42,7 @@ pub fn questionnaire(program: &str, name: &str, catalog: &MilestoneCatalog) -> V
     let items: Vec<Value> = catalog
         .milestones
         .iter()
-        .filter(|m| matches!(m.evidence, Evidence::Attested | Evidence::SystemAttested))
+        .filter(|m| m.on_checklist())
         .map(|m| {
             json!({
                 "linkId": m.id,
@@ -301,11 +301,7 @@ mod tests {
         let c = MilestoneCatalog::load("colorado-sim").unwrap();
         let q = questionnaire("colorado-sim", "Colorado SIM", &c);
         let items = q["item"].as_array().unwrap();
-        let attested = c
-            .milestones
-            .iter()
-            .filter(|m| matches!(m.evidence, Evidence::Attested | Evidence::SystemAttested))
-            .count();
+        let attested = c.milestones.iter().filter(|m| m.on_checklist()).count();
         assert_eq!(items.len(), attested);
         assert!(
             items.iter().any(|i| i["linkId"] == "BB8.Y2.1"),

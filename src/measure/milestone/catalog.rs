@@ -81,6 +81,14 @@ pub struct Milestone {
     pub measure: Value,
 }
 
+impl Milestone {
+    /// An item of the attestation checklist: attested, alone or after its
+    /// system evidence.
+    pub fn on_checklist(&self) -> bool {
+        matches!(self.evidence, Evidence::Attested | Evidence::SystemAttested)
+    }
+}
+
 /// Every milestone of one program.
 #[derive(Debug, Clone)]
 pub struct MilestoneCatalog {

@@ -12,13 +12,14 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Months, NaiveDate};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::measure::attribution::practitioners;
 use crate::measure::catalog::{Catalog, MeasureDef};
 use crate::measure::milestone::program::Quarter;
 use crate::measure::run::{MeasureTally, Period};
+use crate::service::feed::cqm_period;
 use crate::service::measures::evaluate::COMPARTMENT_TYPES;
 use crate::service::milestones::Enrolled;
 use crate::service::population::{Reading, fold_records};
@@ -37,7 +38,6 @@ pub struct CqmSeries {
     pub name: String,
     /// 0-based group of the measure.
     pub group: usize,
-    pub groups: usize,
     pub title: String,
     /// Lower is better (the numerator is the gap).
     pub inverse: bool,
@@ -49,7 +49,7 @@ pub fn cqm_series(e: &Enrolled, last: NaiveDate) -> Vec<CqmSeries> {
     let catalog = Catalog::get();
     let mut out = Vec::new();
     for name in e.track.cqms.get(&e.enrolment.cohort).into_iter().flatten() {
-        let Some(def) = catalog.for_period(name, rolling(e, last).first) else {
+        let Some(def) = catalog.for_period(name, cqm_period(e, last).first) else {
             continue;
         };
         let measure = catalog.measure(def);
@@ -65,7 +65,6 @@ pub fn cqm_series(e: &Enrolled, last: NaiveDate) -> Vec<CqmSeries> {
                 key: format!("{PREFIX}{name}-{}", group + 1),
                 name: name.clone(),
                 group,
-                groups,
                 title: format!("{name}: {title}{part}"),
                 inverse: def.inverse,
             });
@@ -74,19 +73,10 @@ pub fn cqm_series(e: &Enrolled, last: NaiveDate) -> Vec<CqmSeries> {
     out
 }
 
-/// The trailing reporting months ending on `last`.
-pub fn rolling(e: &Enrolled, last: NaiveDate) -> Period {
-    let end = last.succ_opt().expect("a day after");
-    Period {
-        first: end - Months::new(e.program.reporting.cqm_months),
-        last,
-    }
-}
-
 /// The evaluation behind a CQM's point for the month ending `last`: the
 /// measure version of its rolling period, over that period.
 pub fn drill(e: &Enrolled, s: &CqmSeries, last: NaiveDate) -> Option<super::Drill> {
-    let p = rolling(e, last);
+    let p = cqm_period(e, last);
     let def = Catalog::get().for_period(&s.name, p.first)?;
     Some(super::Drill {
         measure: def.id.to_string(),
@@ -147,19 +137,15 @@ impl FhirService {
         today: NaiveDate,
     ) -> Result<(Vec<RatePoint>, Providers), ServiceError> {
         let catalog = Catalog::get();
-        if e.track
-            .cqms
-            .get(&e.enrolment.cohort)
-            .is_none_or(Vec::is_empty)
-        {
-            return Ok((Vec::new(), Providers::default()));
-        }
         let names: Vec<String> = e
             .track
             .cqms
             .get(&e.enrolment.cohort)
             .cloned()
             .unwrap_or_default();
+        if names.is_empty() {
+            return Ok((Vec::new(), Providers::default()));
+        }
         let for_period = |p: Period| -> Vec<&'static MeasureDef> {
             names
                 .iter()
@@ -169,7 +155,7 @@ impl FhirService {
         let month_tallies = months
             .iter()
             .map(|(first, last)| {
-                let p = rolling(e, *last);
+                let p = cqm_period(e, *last);
                 let tallies = for_period(p)
                     .into_iter()
                     .map(|d| MeasureTally::new(d, false))
@@ -178,7 +164,7 @@ impl FhirService {
             })
             .collect();
         let q = Quarter::of(today).previous();
-        let quarter = crate::service::feed::cqm_period(e, &q);
+        let quarter = cqm_period(e, q.last);
         let defs = for_period(quarter);
         let pass = Pass {
             months: month_tallies,

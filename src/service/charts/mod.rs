@@ -137,8 +137,10 @@ impl FhirService {
             .copied()
             .unwrap_or(e.enrolment.start);
         let now = self.clock.now_ms();
+        let today = utc_date(now);
+        let span = months(from, today);
         let mut points = Vec::new();
-        for (first, last) in months(from, utc_date(now)) {
+        for &(first, last) in &span {
             let end = day_start_ms(last) + 86_400_000;
             let scope = Scope {
                 start_ms: day_start_ms(first),
@@ -162,8 +164,7 @@ impl FhirService {
                 }
             }
         }
-        let today = utc_date(now);
-        let (cqm_points, providers) = self.cqm_pass(&ctx, &e, &months(from, today), today).await?;
+        let (cqm_points, providers) = self.cqm_pass(&ctx, &e, &span, today).await?;
         points.extend(cqm_points);
         let n = points.len();
         let providers = serde_json::to_string(&providers).expect("plain data serializes");
@@ -299,17 +300,17 @@ impl FhirService {
         }
         let today = utc_date(self.clock.now_ms());
         series.extend(cqm_series(&e, today).into_iter().map(|s| {
+            let points: Vec<RatePoint> = points
+                .iter()
+                .filter(|p| p.series == s.key)
+                .cloned()
+                .collect();
             Series {
                 drill: points
                     .iter()
-                    .filter(|p| p.series == s.key)
                     .map(|p| cqm::drill(&e, &s, month_bounds(&p.month)?.1))
                     .collect(),
-                points: points
-                    .iter()
-                    .filter(|p| p.series == s.key)
-                    .cloned()
-                    .collect(),
+                points,
                 notes: notes
                     .iter()
                     .filter(|n| n.series == s.key)
@@ -346,7 +347,7 @@ impl FhirService {
         if !CHARTED.iter().any(|(c, _)| *c == series) && !cqm.iter().any(|s| s.key == series) {
             return Err(bad(format!("'{series}' is not a charted series.")));
         }
-        if NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").is_err() {
+        if month_bounds(month).is_none() {
             return Err(bad(format!("month '{month}' must be YYYY-MM.")));
         }
         let text = text.trim();

@@ -20,13 +20,13 @@ use crate::store::AccessContext;
 /// Identifies submissions Tandem made (the Bundle's identifier system).
 pub const SUBMISSION_SYSTEM: &str = "http://tandem.health/fhir/submission";
 
-/// The trailing CQM period ending with the quarter.
-pub(crate) fn cqm_period(e: &Enrolled, q: &Quarter) -> Period {
-    let months = e.program.reporting.cqm_months;
-    let first = q.end() - chrono::Months::new(months);
+/// The trailing CQM period (the program's `cqm_months`) ending on `last`:
+/// a quarter's submission period, and a CQM run chart's month.
+pub(crate) fn cqm_period(e: &Enrolled, last: chrono::NaiveDate) -> Period {
+    let end = last.succ_opt().expect("a day after");
     Period {
-        first,
-        last: q.last,
+        first: end - chrono::Months::new(e.program.reporting.cqm_months),
+        last,
     }
 }
 
@@ -66,7 +66,7 @@ impl FhirService {
         key: &str,
         previous: Option<&Value>,
     ) -> Result<Built, ServiceError> {
-        let period = cqm_period(e, q);
+        let period = cqm_period(e, q.last);
         let names = e
             .track
             .cqms

@@ -1,17 +1,18 @@
 //! The attestation checklist as people work it in the web app: each
 //! attested item of the practice's program with its latest answer in the
 //! current checklist period and the facilitator's review, and a practice
-//! member's answer to one item, with the evidence attached to it
-//! (`uploads`) (a QuestionnaireResponse on the program's
+//! member's answer to one item (a QuestionnaireResponse on the program's
 //! checklist, written like any other, so the milestones hook records its
-//! Provenance and guards closed periods).
+//! Provenance and guards closed periods), with the evidence attached to
+//! each item (`uploads`) and its history.
 
 use chrono::NaiveDate;
 use serde_json::json;
 
 use crate::measure::milestone::attestation::{self, ItemState, REVIEW_CS, SCALE};
-use crate::measure::milestone::catalog::Evidence;
+use crate::measure::milestone::catalog::Milestone;
 use crate::service::fhir_api::crud::WriteRequest;
+use crate::service::milestones::Enrolled;
 use crate::service::{FhirService, ServiceError};
 use crate::store::AccessContext;
 
@@ -69,31 +70,31 @@ impl FhirService {
         );
         let state = attestation::items(&responses, &reviews, period.0, today);
         let files = self.evidence_files(ctx, org).await?;
-        let items =
-            e.catalog
-                .milestones
-                .iter()
-                .filter(|m| matches!(m.evidence, Evidence::Attested | Evidence::SystemAttested))
-                .map(|m| Item {
+        let items = e
+            .catalog
+            .milestones
+            .iter()
+            .filter(|m| m.on_checklist())
+            .map(|m| {
+                let evidence: Vec<super::EvidenceFile> =
+                    files.iter().filter(|f| f.item == m.id).cloned().collect();
+                let mut history =
+                    attestation::history(&responses, &reviews, &m.id, period.0, today);
+                history.extend(evidence.iter().map(|f| attestation::Event {
+                    at: f.date.clone(),
+                    what: format!("Evidence attached: {}", f.title),
+                    who: f.author.clone(),
+                }));
+                history.sort_by(|a, b| b.at.cmp(&a.at));
+                Item {
                     id: m.id.clone(),
                     title: m.title.clone(),
                     state: state.get(&m.id).cloned(),
-                    evidence: files.iter().filter(|f| f.item == m.id).cloned().collect(),
-                    history: {
-                        let mut h =
-                            attestation::history(&responses, &reviews, &m.id, period.0, today);
-                        h.extend(files.iter().filter(|f| f.item == m.id).map(|f| {
-                            attestation::Event {
-                                at: f.date.clone(),
-                                what: format!("Evidence attached: {}", f.title),
-                                who: f.author.clone(),
-                            }
-                        }));
-                        h.sort_by(|a, b| b.at.cmp(&a.at));
-                        h
-                    },
-                })
-                .collect();
+                    evidence,
+                    history,
+                }
+            })
+            .collect();
         Ok(Checklist { period, items })
     }
 
@@ -107,14 +108,7 @@ impl FhirService {
     ) -> Result<(), ServiceError> {
         let e = self.milestone_access(ctx, org)?;
         let bad = |m: String| ServiceError::bad(crate::fhir::outcome::Issue::error("invalid", m));
-        let milestone = e
-            .catalog
-            .milestones
-            .iter()
-            .find(|m| {
-                m.id == item && matches!(m.evidence, Evidence::Attested | Evidence::SystemAttested)
-            })
-            .ok_or_else(|| bad(format!("'{item}' is not an item of the checklist.")))?;
+        let milestone = checklist_item(&e, item)?;
         let (code, display) = SCALE
             .iter()
             .find(|(c, _)| *c == score)
@@ -135,4 +129,21 @@ impl FhirService {
             .await?;
         Ok(())
     }
+}
+
+/// The checklist item `item` of the practice's program, or a 400 naming it.
+pub(super) fn checklist_item<'a>(
+    e: &Enrolled<'a>,
+    item: &str,
+) -> Result<&'a Milestone, ServiceError> {
+    e.catalog
+        .milestones
+        .iter()
+        .find(|m| m.id == item && m.on_checklist())
+        .ok_or_else(|| {
+            ServiceError::bad(crate::fhir::outcome::Issue::error(
+                "invalid",
+                format!("'{item}' is not an item of the checklist."),
+            ))
+        })
 }

@@ -81,11 +81,12 @@ impl FhirService {
         // own reader connection or the blocking pool, and the patient pass
         // (the longest) no longer has the others queued behind it.
         let attested = async {
-            let Some(e) = self.settings.programs.enrolled(&ctx.tenant).filter(|_| {
-                milestones
-                    .iter()
-                    .any(|m| matches!(m.evidence, Evidence::Attested | Evidence::SystemAttested))
-            }) else {
+            let Some(e) = self
+                .settings
+                .programs
+                .enrolled(&ctx.tenant)
+                .filter(|_| milestones.iter().any(|m| m.on_checklist()))
+            else {
                 return Ok::<_, ServiceError>(HashMap::new());
             };
             let url = attestation::questionnaire_url(&e.program.id);

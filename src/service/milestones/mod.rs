@@ -163,45 +163,37 @@ impl FhirService {
         org: &str,
         pairs: &[(String, String)],
     ) -> Result<Value, ServiceError> {
-        Ok(self.milestones_with_lists(ctx, org, pairs).await?.0)
+        Ok(self.milestones_then(ctx, org, pairs, |_, _| ()).await?.0)
     }
 
     /// `$milestones`, and the subjects behind each proportion for the web
-    /// app's drill-down (kept by the chart refresh): `{periodStart,
-    /// periodEnd, lists: {measure id: {numerator, denominator}}}`.
+    /// app's drill-down ([`kept_lists`]), from one assessment.
     pub(crate) async fn milestones_with_lists(
         &self,
         ctx: &AccessContext,
         org: &str,
         pairs: &[(String, String)],
     ) -> Result<(Value, Value), ServiceError> {
+        self.milestones_then(ctx, org, pairs, kept_lists).await
+    }
+
+    /// `$milestones`, and what `also` makes of the assessments.
+    async fn milestones_then<T>(
+        &self,
+        ctx: &AccessContext,
+        org: &str,
+        pairs: &[(String, String)],
+        also: impl FnOnce(&[Assessment], &Scope) -> T,
+    ) -> Result<(Value, T), ServiceError> {
         let e = self.milestone_access(ctx, org)?;
         let (scope, milestones, year) = self.milestone_scope(&e, pairs)?;
         let assessed = self.assess_milestones(ctx, &milestones, &scope).await?;
         let mut params = header(&e, &scope, year);
         params.extend(assessed.iter().map(|a| describe(a, &scope)));
-        let mut lists = serde_json::Map::new();
-        for a in &assessed {
-            if let Finding::Ratio {
-                numerator,
-                denominator,
-                ..
-            } = &a.finding
-            {
-                lists.insert(
-                    a.milestone.measure_id.clone(),
-                    json!({ "numerator": numerator, "denominator": denominator }),
-                );
-            }
-        }
-        let kept = json!({
-            "periodStart": scope.window.first.to_string(),
-            "periodEnd": scope.window.last.to_string(),
-            "lists": lists,
-        });
+        let more = also(&assessed, &scope);
         Ok((
             json!({ "resourceType": "Parameters", "parameter": params }),
-            kept,
+            more,
         ))
     }
 
@@ -362,4 +354,29 @@ fn describe(a: &Assessment, scope: &Scope) -> Value {
         ) }));
     }
     json!({ "name": "milestone", "part": part })
+}
+
+/// The subjects behind each proportion, as the chart refresh keeps them for
+/// the drill-down: `{periodStart, periodEnd, lists: {measure id:
+/// {numerator, denominator}}}`.
+fn kept_lists(assessed: &[Assessment], scope: &Scope) -> Value {
+    let mut lists = serde_json::Map::new();
+    for a in assessed {
+        if let Finding::Ratio {
+            numerator,
+            denominator,
+            ..
+        } = &a.finding
+        {
+            lists.insert(
+                a.milestone.measure_id.clone(),
+                json!({ "numerator": numerator, "denominator": denominator }),
+            );
+        }
+    }
+    json!({
+        "periodStart": scope.window.first.to_string(),
+        "periodEnd": scope.window.last.to_string(),
+        "lists": lists,
+    })
 }

@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 
 use crate::auth::policy::Interaction;
 use crate::fhir::outcome::Issue;
-use crate::measure::milestone::catalog::Evidence;
 use crate::service::fhir_api::crud::WriteRequest;
 use crate::service::{FhirService, ServiceError};
 use crate::store::AccessContext;
@@ -122,20 +121,7 @@ impl FhirService {
         )?;
         let e = self.milestone_access(ctx, org)?;
         let bad = |m: String| ServiceError::bad(Issue::error("invalid", m));
-        let milestone = e
-            .catalog
-            .milestones
-            .iter()
-            .find(|m| {
-                m.id == upload.item
-                    && matches!(m.evidence, Evidence::Attested | Evidence::SystemAttested)
-            })
-            .ok_or_else(|| {
-                bad(format!(
-                    "'{}' is not an item of the checklist.",
-                    upload.item
-                ))
-            })?;
+        let milestone = super::checklist::checklist_item(&e, &upload.item)?;
         if upload.bytes.is_empty() {
             return Err(bad("The file is empty.".into()));
         }

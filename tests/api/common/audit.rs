@@ -32,6 +32,13 @@ pub async fn audit_until(
     }
 }
 
+/// An admin client of `practice` that reads its audit trail.
+pub async fn auditor(app: &TestApp, practice: &str) -> reqwest::Client {
+    let id = format!("auditor-{practice}");
+    app.client_for(&id, tandem::auth::Role::Admin, practice, "system/*.rs")
+        .await
+}
+
 /// Whether `event` names `person` as its requesting agent.
 pub fn requested_by(event: &Value, person: &str) -> bool {
     event["agent"]

@@ -109,19 +109,25 @@ pub fn start_secure_server(db: &Path) -> Server {
 
 /// Runs a `tandem` CLI command against `db`; panics if it fails; returns stdout.
 pub fn cli(db: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .arg("--database")
-        .arg(db)
-        .args(args)
-        .env("TANDEM_LOG__LEVEL", "warn")
-        .output()
-        .expect("run tandem");
+    let out = run(db, args);
     assert!(
         out.status.success(),
         "tandem {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs `tandem --database DB ARGS…` to its end, whatever it answers.
+#[allow(dead_code)]
+pub fn run(db: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .arg("--database")
+        .arg(db)
+        .args(args)
+        .env("TANDEM_LOG__LEVEL", "warn")
+        .output()
+        .expect("run tandem")
 }
 
 /// Waits until `GET /health` answers.
