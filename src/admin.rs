@@ -12,7 +12,6 @@ use crate::auth::clients::{self, Client};
 use crate::auth::keys;
 use crate::config::Config;
 use crate::store::Store;
-use crate::store::sqlite::SqliteStore;
 
 /// The scopes a new client gets when none are given.
 pub fn default_scopes(role: Role) -> &'static str {
@@ -24,10 +23,10 @@ pub fn default_scopes(role: Role) -> &'static str {
     }
 }
 
-pub(crate) fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    Ok(Arc::new(SqliteStore::open(&cfg.database).map_err(|e| {
-        anyhow::anyhow!("cannot open database {}: {e}", cfg.database.display())
-    })?))
+pub(crate) async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    crate::store::open(&cfg.database, &cfg.store_options())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", cfg.database))
 }
 
 /// Where the client's public keys come from.
@@ -65,7 +64,7 @@ pub struct NewClient {
 }
 
 pub async fn client_add(cfg: &Config, c: NewClient) -> anyhow::Result<()> {
-    let store = open_store(cfg)?;
+    let store = open_store(cfg).await?;
     let (jwks, jwks_url, key_file) = match c.keys {
         KeySource::Inline(f) => {
             let v: Value = serde_json::from_str(&std::fs::read_to_string(&f)?)
@@ -114,7 +113,7 @@ pub async fn client_add(cfg: &Config, c: NewClient) -> anyhow::Result<()> {
 }
 
 pub async fn client_list(cfg: &Config) -> anyhow::Result<()> {
-    let store = open_store(cfg)?;
+    let store = open_store(cfg).await?;
     let all = clients::list(store.as_ref()).await?;
     store.close().await;
     for c in all {
@@ -132,7 +131,7 @@ pub async fn client_list(cfg: &Config) -> anyhow::Result<()> {
 }
 
 pub async fn client_remove(cfg: &Config, client_id: &str) -> anyhow::Result<()> {
-    let store = open_store(cfg)?;
+    let store = open_store(cfg).await?;
     let removed = store.remove_client(client_id).await?;
     store.close().await;
     if !removed {
@@ -143,7 +142,7 @@ pub async fn client_remove(cfg: &Config, client_id: &str) -> anyhow::Result<()> 
 }
 
 pub async fn keys_rotate(cfg: &Config) -> anyhow::Result<()> {
-    let store = open_store(cfg)?;
+    let store = open_store(cfg).await?;
     let kid = keys::rotate(store.as_ref(), chrono::Utc::now().timestamp_millis()).await?;
     store.close().await;
     println!("new signing key {kid}; the previous key keeps verifying for 10 minutes");

@@ -26,7 +26,7 @@ pub async fn user_add(
     };
     let now = chrono::Utc::now().timestamp_millis();
     let user = User::new(name, role, practices, &password, now).map_err(anyhow::Error::msg)?;
-    let store = crate::admin::open_store(cfg)?;
+    let store = crate::admin::open_store(cfg).await?;
     let new = store.put_user(name, &serde_json::to_string(&user)?).await?;
     store.close().await;
     println!(
@@ -41,7 +41,7 @@ pub async fn user_add(
 
 /// `tandem user list`: names, roles and practices, never the hashes.
 pub async fn user_list(cfg: &Config) -> anyhow::Result<()> {
-    let store = crate::admin::open_store(cfg)?;
+    let store = crate::admin::open_store(cfg).await?;
     let docs = store.list_users().await?;
     store.close().await;
     for doc in docs {
@@ -53,7 +53,7 @@ pub async fn user_list(cfg: &Config) -> anyhow::Result<()> {
 
 /// `tandem user remove`.
 pub async fn user_remove(cfg: &Config, name: &str) -> anyhow::Result<()> {
-    let store = crate::admin::open_store(cfg)?;
+    let store = crate::admin::open_store(cfg).await?;
     let removed = store.remove_user(name).await?;
     store.close().await;
     if !removed {
@@ -77,7 +77,7 @@ pub async fn app_add(
         redirect_uris,
         scopes,
     };
-    let store = crate::admin::open_store(cfg)?;
+    let store = crate::admin::open_store(cfg).await?;
     let created = crate::auth::apps::save(store.as_ref(), &app).await;
     store.close().await;
     println!(
@@ -96,7 +96,7 @@ pub async fn app_add(
 
 /// `tandem app list`.
 pub async fn app_list(cfg: &Config) -> anyhow::Result<()> {
-    let store = crate::admin::open_store(cfg)?;
+    let store = crate::admin::open_store(cfg).await?;
     let apps = crate::auth::apps::list(store.as_ref()).await;
     store.close().await;
     for a in apps? {
@@ -113,7 +113,7 @@ pub async fn app_list(cfg: &Config) -> anyhow::Result<()> {
 
 /// `tandem app remove`.
 pub async fn app_remove(cfg: &Config, client_id: &str) -> anyhow::Result<()> {
-    let store = crate::admin::open_store(cfg)?;
+    let store = crate::admin::open_store(cfg).await?;
     let is_app = match store.get_client(client_id).await {
         Ok(Some(doc)) => crate::auth::apps::is_app(&doc),
         Ok(None) => false,

@@ -22,25 +22,26 @@ use crate::http::serve::ConnLimits;
 use crate::http::{AppState, HttpLimits, router};
 use crate::service::{Clock, FhirService, Settings, SystemClock, capability_statement};
 use crate::store::Store;
-use crate::store::sqlite::SqliteStore;
 
 /// Opens the configured store and builds the service on it.
-pub fn build_service(cfg: &Config, base_url: &str) -> anyhow::Result<Arc<FhirService>> {
-    build_service_at(cfg, base_url, Arc::new(SystemClock))
+pub async fn build_service(cfg: &Config, base_url: &str) -> anyhow::Result<Arc<FhirService>> {
+    build_service_at(cfg, base_url, Arc::new(SystemClock)).await
 }
 
 /// [`build_service`] on a given clock: every time the service stamps
 /// (`meta.lastUpdated`, `authoredOn`, due points) comes from it.
-pub fn build_service_at(
+pub async fn build_service_at(
     cfg: &Config,
     base_url: &str,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Arc<FhirService>> {
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open_with(&cfg.database, cfg.sqlite.wal_buffer)
-            .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", cfg.database.display()))?
-            .with_query_budget(Duration::from_millis(cfg.limits.query_time_ms)),
-    );
+    let options = crate::store::OpenOptions {
+        query_budget: Some(Duration::from_millis(cfg.limits.query_time_ms)),
+        ..cfg.store_options()
+    };
+    let store: Arc<dyn Store> = crate::store::open(&cfg.database, &options)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", cfg.database))?;
     let registry = Arc::new(Registry::builtin());
     if !registry.unsupported.is_empty() {
         tracing::debug!(
@@ -127,7 +128,7 @@ pub async fn serve_at(
     // serving: a version Tandem does not implement stops start-up.
     crate::measure::catalog::Catalog::check()
         .map_err(|e| anyhow::anyhow!("measure catalog: {e}"))?;
-    let svc = build_service_at(&cfg, &base_url, clock)?;
+    let svc = build_service_at(&cfg, &base_url, clock).await?;
     let published = svc
         .publish_milestones()
         .await
@@ -188,7 +189,7 @@ pub async fn serve_at(
         max_connections: l.max_connections,
         header_read_timeout: Duration::from_secs(l.header_read_timeout_secs),
     };
-    tracing::info!(address = %listener.local_addr()?, database = %cfg.database.display(), "tandem listening");
+    tracing::info!(address = %listener.local_addr()?, database = %cfg.database, "tandem listening");
     let app = router(state, limits);
     let outbox = outbox_worker(&cfg, svc.store(), svc.clock())?.spawn();
     let sweeper = svc.clone();

@@ -16,9 +16,10 @@ pub struct Cli {
     /// Configuration file (default: ./tandem.toml when it exists).
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
-    /// SQLite database file (default ./tandem.db). Overrides config and environment.
+    /// SQLite database file (default ./tandem.db) or a postgres:// URL.
+    /// Overrides config and environment.
     #[arg(long, global = true)]
-    pub database: Option<PathBuf>,
+    pub database: Option<crate::config::Database>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -108,6 +109,9 @@ pub enum Command {
         /// The backup file.
         from: PathBuf,
     },
+    /// Create or upgrade the database schema and exit (servers also do this
+    /// when they start; several may start together).
+    Migrate,
     /// Print the CapabilityStatement this build serves
     /// (regenerate the checked-in copy: tandem capability > conformance/CapabilityStatement.json).
     Capability,

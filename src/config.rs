@@ -15,16 +15,22 @@ use serde::{Deserialize, Serialize};
 
 use crate::service::ValidationMode;
 
+mod database;
+pub use database::Database;
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Address the HTTP server binds.
     pub listen: SocketAddr,
-    /// SQLite database file.
-    pub database: PathBuf,
+    /// A SQLite database file (the default) or a `postgres://` URL.
+    pub database: Database,
     /// SQLite settings beyond the file.
     #[serde(default)]
     pub sqlite: SqliteConfig,
+    /// PostgreSQL settings beyond the URL.
+    #[serde(default)]
+    pub postgres: PostgresConfig,
     /// Public base URL; defaults to `http://{listen}`.
     pub base_url: Option<String>,
     /// Tenant (practice Organization id) used when a request names none.
@@ -130,6 +136,40 @@ pub struct SqliteConfig {
     /// writes and publishes frames, beyond the VFS contract, and has no
     /// simulated power-loss proof yet.
     pub wal_buffer: bool,
+}
+
+/// PostgreSQL settings beyond the URL.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PostgresConfig {
+    /// Connections each node keeps at most. Several nodes share the
+    /// server's `max_connections` (100 by default): size them together.
+    pub pool_size: usize,
+    /// How long a node's claim on an outbox message lasts before another
+    /// node may take it (a node that died mid-delivery): longer than one
+    /// delivery attempt can take.
+    pub outbox_lease_secs: u64,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        PostgresConfig {
+            pool_size: 16,
+            outbox_lease_secs: 120,
+        }
+    }
+}
+
+impl Config {
+    /// How the store is opened, from the layers above.
+    pub fn store_options(&self) -> crate::store::OpenOptions {
+        crate::store::OpenOptions {
+            wal_buffer: self.sqlite.wal_buffer,
+            pool_size: Some(self.postgres.pool_size),
+            outbox_lease_ms: Some(self.postgres.outbox_lease_secs as i64 * 1000),
+            query_budget: None,
+        }
+    }
 }
 
 /// Screening derivations (results, safety alerts, care plans) on writes.
@@ -242,8 +282,9 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: "127.0.0.1:8080".parse().expect("constant address"),
-            database: PathBuf::from("./tandem.db"),
+            database: Database::Sqlite(PathBuf::from("./tandem.db")),
             sqlite: SqliteConfig::default(),
+            postgres: PostgresConfig::default(),
             base_url: None,
             default_tenant: "default".into(),
             trust_tenant_header: true,
@@ -308,7 +349,7 @@ pub struct Overrides {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub database: Option<PathBuf>,
+    pub database: Option<Database>,
 }
 
 impl Config {
@@ -348,6 +389,17 @@ impl Config {
         }
         self.risk.check()?;
         let l = &self.limits;
+        if self.postgres.pool_size < 2 {
+            return Err(
+                "invalid configuration: key 'postgres.pool_size' must be at least 2".into(),
+            );
+        }
+        if self.postgres.outbox_lease_secs == 0 {
+            return Err(
+                "invalid configuration: key 'postgres.outbox_lease_secs' must be greater than zero"
+                    .into(),
+            );
+        }
         if l.max_body_bytes == 0
             || l.max_bundle_entries == 0
             || l.max_concurrent_requests == 0

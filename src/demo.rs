@@ -73,7 +73,7 @@ async fn generate_and_load(cfg: &Config, dir: &Path) -> anyhow::Result<()> {
 
 async fn people(cfg: &Config, dir: &Path) -> anyhow::Result<String> {
     let file = dir.join("credentials.txt");
-    let store = crate::admin::open_store(cfg)?;
+    let store = crate::admin::open_store(cfg).await?;
     let mut lines = Vec::new();
     let result: anyhow::Result<()> = async {
         for (name, role, practices) in PEOPLE {

@@ -58,7 +58,7 @@ pub async fn run(
     tenant: Option<String>,
     batch_size: usize,
 ) -> anyhow::Result<()> {
-    let svc = crate::app::build_service(cfg, &cfg.base_url())?;
+    let svc = crate::app::build_service(cfg, &cfg.base_url()).await?;
     let tenant = tenant.unwrap_or_else(|| cfg.default_tenant.clone());
     if !crate::fhir::id::is_valid_id(&tenant) {
         anyhow::bail!("--tenant '{tenant}' is not a valid FHIR id");

@@ -131,23 +131,31 @@ fn run() -> anyhow::Result<()> {
             } => tandem::admin::keys_rotate(&cfg).await,
             Command::Demo { .. } => tandem::admin::demo(cfg).await,
             Command::Backup { out } => {
-                let pages = tandem::store::sqlite::backup(&cfg.database, &out)
-                    .map_err(anyhow::Error::msg)?;
+                let db = sqlite_only(&cfg, "backup")?;
+                let pages = tandem::store::sqlite::backup(db, &out).map_err(anyhow::Error::msg)?;
                 println!(
                     "backed up {} ({pages} pages) to {}",
-                    cfg.database.display(),
+                    db.display(),
                     out.display()
                 );
                 Ok(())
             }
             Command::Restore { from } => {
-                let pages = tandem::store::sqlite::restore(&from, &cfg.database)
-                    .map_err(anyhow::Error::msg)?;
+                let db = sqlite_only(&cfg, "restore")?;
+                let pages =
+                    tandem::store::sqlite::restore(&from, db).map_err(anyhow::Error::msg)?;
                 println!(
                     "restored {} ({pages} pages) as {}",
                     from.display(),
-                    cfg.database.display()
+                    db.display()
                 );
+                Ok(())
+            }
+            Command::Migrate => {
+                let version = tandem::store::migrate(&cfg.database)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot migrate {}: {e}", cfg.database))?;
+                println!("{} is at schema version {version}", cfg.database);
                 Ok(())
             }
             Command::Capability => {
@@ -162,6 +170,17 @@ fn run() -> anyhow::Result<()> {
                 Ok(())
             }
         }
+    })
+}
+
+/// The SQLite file of a command that only SQLite has; PostgreSQL's own
+/// tools do that job for a PostgreSQL database.
+fn sqlite_only<'a>(cfg: &'a Config, command: &str) -> anyhow::Result<&'a std::path::Path> {
+    cfg.database.sqlite_path().ok_or_else(|| {
+        anyhow::anyhow!(
+            "tandem {command} works on a SQLite file; for PostgreSQL use its own tools \
+             (pg_dump / pg_restore, or pg_basebackup and WAL archiving): see docs/operations.md"
+        )
     })
 }
 

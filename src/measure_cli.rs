@@ -49,7 +49,7 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<()> {
         anyhow::bail!("--tenant '{tenant}' is not a valid FHIR id");
     }
     std::fs::create_dir_all(&args.out)?;
-    let svc = crate::app::build_service(cfg, &cfg.base_url())?;
+    let svc = crate::app::build_service(cfg, &cfg.base_url()).await?;
     let mut ctx = AccessContext::internal(&tenant, "measure");
     ctx.client_id = "tandem-measure".into();
     let bar = ProgressBar::new_spinner();

@@ -19,7 +19,7 @@ pub enum Format {
 }
 
 pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<()> {
-    let svc = crate::app::build_service(cfg, &cfg.base_url())?;
+    let svc = crate::app::build_service(cfg, &cfg.base_url()).await?;
     let practices = match &args.practice {
         Some(p) => vec![p.clone()],
         None => svc.enrolled_in(&args.program),

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::store::Store;
-use crate::store::outbox::{Attempt, OutboxRow};
+use crate::store::outbox::{Attempt, Claim, OutboxRow};
 
 /// Why a delivery failed, and whether trying again can help.
 #[derive(Debug, Clone, PartialEq)]
@@ -189,7 +189,7 @@ impl Worker {
         };
         let full = due.len() == batch;
         let pending: Vec<_> = due.into_iter().map(|row| self.attempt(row)).collect();
-        let attempts: Vec<(i64, Attempt)> = futures::stream::iter(pending)
+        let attempts: Vec<(Claim, Attempt)> = futures::stream::iter(pending)
             .buffer_unordered(self.backoff.concurrency.max(1))
             .collect()
             .await;
@@ -199,8 +199,8 @@ impl Worker {
         full
     }
 
-    async fn attempt(&self, row: OutboxRow) -> (i64, Attempt) {
-        (row.seq, self.try_once(&row).await)
+    async fn attempt(&self, row: OutboxRow) -> (Claim, Attempt) {
+        (row.claimed(), self.try_once(&row).await)
     }
 
     async fn try_once(&self, row: &OutboxRow) -> Attempt {
@@ -247,6 +247,7 @@ mod tests {
             delivered_ms: None,
             dead_ms: None,
             last_error: None,
+            claim: 0,
         }
     }
 

@@ -9,7 +9,11 @@ pub mod audit;
 pub mod auth;
 pub mod charts;
 pub mod ledger;
+mod open;
 pub mod outbox;
+pub mod postgres;
+pub use open::{OpenOptions, migrate, open};
+pub mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;

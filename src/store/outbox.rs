@@ -38,6 +38,29 @@ pub struct OutboxRow {
     /// Set when delivery was given up (dead letter) until an operator retries it.
     pub dead_ms: Option<i64>,
     pub last_error: Option<String>,
+    /// The fencing token of the claim [`OutboxStore::outbox_due`] took on
+    /// it (0 where one process delivers).
+    pub claim: i64,
+}
+
+impl OutboxRow {
+    /// The claim an attempt on this row is recorded under.
+    pub fn claimed(&self) -> Claim {
+        Claim {
+            seq: self.seq,
+            token: self.claim,
+        }
+    }
+}
+
+/// A message claimed for one delivery attempt: its sequence number and the
+/// claim's fencing token. An attempt recorded under a claim that has since
+/// been superseded (its lease ran out and another node claimed the
+/// message) changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    pub seq: i64,
+    pub token: i64,
 }
 
 /// The result of one delivery attempt.
@@ -71,12 +94,15 @@ pub enum OutboxState {
 
 #[async_trait]
 pub trait OutboxStore {
-    /// Undelivered, not dead messages whose next attempt is due, longest due first
-    /// (first attempts in the order they were queued).
+    /// Claims undelivered, not dead messages whose next attempt is due,
+    /// longest due first (first attempts in the order they were queued).
+    /// Where several nodes deliver (PostgreSQL), each message is claimed by
+    /// one node for a lease; a claim left by a dead node is taken again
+    /// once its lease ran out.
     async fn outbox_due(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxRow>, StoreError>;
-    /// Records a batch of attempts in one transaction (through the writer,
-    /// so delivery bookkeeping never competes with resource writes).
-    async fn outbox_record(&self, attempts: Vec<(i64, Attempt)>) -> Result<(), StoreError>;
+    /// Records a batch of attempts in one transaction, each under the claim
+    /// it was made under (a superseded claim records nothing).
+    async fn outbox_record(&self, attempts: Vec<(Claim, Attempt)>) -> Result<(), StoreError>;
     /// A tenant's messages in a state, newest first (operators and tests).
     async fn outbox_list(
         &self,

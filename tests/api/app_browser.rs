@@ -158,6 +158,7 @@ async fn a_held_submission_is_signed_off_in_the_browser() {
         admin: _,
         hook,
         _dir,
+        _database,
     } = crate::feed::fed_practice(30, 12, OnFailedChecks::Hold).await;
     add_user(&app, "lead", UserRole::Practice, &["practice-0"]).await;
     add_user(&app, "fran", UserRole::Facilitator, &["practice-0"]).await;

@@ -87,6 +87,7 @@ async fn cqm_charts_and_providers_agree_with_evaluate_measure_and_the_submission
         admin,
         hook: _hook,
         _dir,
+        _database,
     } = fed_practice(60, 21, OnFailedChecks::Send).await;
     let r = admin
         .post(

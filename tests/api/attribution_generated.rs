@@ -341,7 +341,8 @@ async fn tandem_import_loads_attribution_lists() {
     wrong["id"] = "atr-wrong".into();
     wrong["member"] = serde_json::json!([{"entity": {"reference": "Patient/nobody"}}]);
     std::fs::write(&bad, wrong.to_string()).unwrap();
-    let db = dir.path().join("t.db");
+    let database = common::database::fresh(dir.path(), "t.db").await;
+    let db = &database.db;
     let path = |p: &str| root.join(p).to_str().unwrap().to_string();
     let out = cli(
         &db,

@@ -149,11 +149,11 @@ fn config_file_env_and_flags_layer() {
     assert_eq!(cfg.limits.max_bundle_entries, 7);
     let over = tandem::config::Overrides {
         listen: Some("127.0.0.1:9999".parse().unwrap()),
-        database: Some("x.db".into()),
+        database: Some("x.db".parse().unwrap()),
     };
     let cfg = tandem::config::Config::load(Some(&file), &over).unwrap();
     assert_eq!(cfg.listen.port(), 9999);
-    assert_eq!(cfg.database, std::path::PathBuf::from("x.db"));
+    assert_eq!(cfg.database, "x.db".parse().unwrap());
 }
 
 #[tokio::test]

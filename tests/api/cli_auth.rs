@@ -23,7 +23,8 @@ fn text(o: &std::process::Output) -> String {
 #[tokio::test]
 async fn operator_registers_a_client_gets_tokens_rotates_keys_and_removes_it() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
+    let database = common::database::fresh(dir.path(), "t.db").await;
+    let db = &database.db;
     let key = dir.path().join("ehr1.pem");
     let key_s = key.to_str().unwrap();
     let out = run(
@@ -98,12 +99,12 @@ async fn operator_registers_a_client_gets_tokens_rotates_keys_and_removes_it() {
     let mut server = start_secure_server(&db);
     let base = server.base.clone();
     wait_ready(&reqwest::Client::new(), &base).await;
-    let token = |db: &std::path::Path| {
+    let token = |db: &tandem::config::Database| {
         let o = run(db, &["token", "ehr1", "--key", key_s, "--server", &base]);
         assert!(o.status.success(), "{}", text(&o));
         String::from_utf8(o.stdout).unwrap().trim().to_string()
     };
-    let t1 = token(&db);
+    let t1 = token(db);
     assert_eq!(
         get_status(&bearer_client(&t1), format!("{base}/Patient")).await,
         200
@@ -119,7 +120,7 @@ async fn operator_registers_a_client_gets_tokens_rotates_keys_and_removes_it() {
     // Rotation: old tokens keep working, new ones are signed by the new key.
     let rot = run(&db, &["keys", "rotate"]);
     assert!(rot.status.success(), "{}", text(&rot));
-    let t2 = token(&db);
+    let t2 = token(db);
     assert_eq!(
         get_status(&bearer_client(&t1), format!("{base}/Patient")).await,
         200

@@ -5,10 +5,10 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-fn tandem(db: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (bool, String) {
+fn tandem(db: &tandem::config::Database, args: &[&str], stdin: Option<&str>) -> (bool, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
         .arg("--database")
-        .arg(db)
+        .arg(db.locator())
         .args(args)
         .env("TANDEM_LOG__LEVEL", "warn")
         .stdin(Stdio::piped())
@@ -33,11 +33,12 @@ fn tandem(db: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (bool, St
 #[test]
 fn operator_adds_lists_and_removes_people() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
+    let database = crate::common::database::fresh_blocking(dir.path(), "t.db");
+    let db = &database.db;
     let add = |args: &[&str], stdin: Option<&str>| {
         let mut all = vec!["user", "add"];
         all.extend_from_slice(args);
-        tandem(&db, &all, stdin)
+        tandem(db, &all, stdin)
     };
     let (ok, out) = add(
         &[
@@ -103,7 +104,7 @@ fn operator_adds_lists_and_removes_people() {
         assert!(out.contains(says), "{args:?}: {out}");
     }
 
-    let (ok, list) = tandem(&db, &["user", "list"], None);
+    let (ok, list) = tandem(db, &["user", "list"], None);
     assert!(ok, "{list}");
     let lines: Vec<&str> = list.lines().collect();
     assert_eq!(
@@ -115,20 +116,21 @@ fn operator_adds_lists_and_removes_people() {
     );
     assert!(!list.contains("argon2"), "hashes are never listed");
 
-    let (ok, out) = tandem(&db, &["user", "remove", "pat"], None);
+    let (ok, out) = tandem(db, &["user", "remove", "pat"], None);
     assert!(ok, "{out}");
-    let (ok, out) = tandem(&db, &["user", "remove", "pat"], None);
+    let (ok, out) = tandem(db, &["user", "remove", "pat"], None);
     assert!(!ok && out.contains("no user 'pat'"), "{out}");
-    let (_, list) = tandem(&db, &["user", "list"], None);
+    let (_, list) = tandem(db, &["user", "list"], None);
     assert_eq!(list.lines().count(), 1);
 }
 
 #[test]
 fn operator_registers_a_smart_app() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
+    let database = crate::common::database::fresh_blocking(dir.path(), "t.db");
+    let db = &database.db;
     let (ok, out) = tandem(
-        &db,
+        db,
         &[
             "app",
             "add",
@@ -142,14 +144,14 @@ fn operator_registers_a_smart_app() {
     );
     assert!(ok, "{out}");
     assert!(out.contains("registered app 'qi-board'"), "{out}");
-    let (ok, out) = tandem(&db, &["app", "list"], None);
+    let (ok, out) = tandem(db, &["app", "list"], None);
     assert!(
         ok && out.contains("qi-board\tQI board\thttps://qi.example/cb"),
         "{out}"
     );
     // A bad registration changes nothing and says why.
     let (ok, out) = tandem(
-        &db,
+        db,
         &[
             "app",
             "add",
@@ -160,13 +162,13 @@ fn operator_registers_a_smart_app() {
         None,
     );
     assert!(!ok && out.contains("https"), "{out}");
-    let (_, out) = tandem(&db, &["app", "list"], None);
+    let (_, out) = tandem(db, &["app", "list"], None);
     assert!(!out.contains("bad"), "{out}");
     // Apps and backend clients share one namespace but are removed apart.
-    let (ok, out) = tandem(&db, &["client", "list"], None);
+    let (ok, out) = tandem(db, &["client", "list"], None);
     assert!(ok && !out.contains("qi-board"), "{out}");
-    let (ok, out) = tandem(&db, &["app", "remove", "qi-board"], None);
+    let (ok, out) = tandem(db, &["app", "remove", "qi-board"], None);
     assert!(ok, "{out}");
-    let (ok, _) = tandem(&db, &["app", "remove", "qi-board"], None);
+    let (ok, _) = tandem(db, &["app", "remove", "qi-board"], None);
     assert!(!ok);
 }

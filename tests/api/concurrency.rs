@@ -53,15 +53,12 @@ async fn one_winner_per_version() {
 /// A write whose commit is slow gets its real outcome, not 408: the request
 /// timeout (1 s here) stops applying once the write reached the store, so a
 /// client never retries a POST that succeeded. The commit is made slow by
-/// another connection holding SQLite's write lock for 2.5 s.
+/// another connection holding the store's write lock for 2.5 s (SQLite's
+/// database lock; PostgreSQL's exclusive lock on the resources table).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_slow_commit_answers_its_outcome_not_a_timeout() {
     let app = common::spawn_app_with(|c| c.limits.request_timeout_secs = 1).await;
-    let blocker = rusqlite::Connection::open(&app.db).unwrap();
-    blocker
-        .busy_timeout(std::time::Duration::from_secs(5))
-        .unwrap();
-    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let blocker = Blocker::lock(&app.db).await;
     let post = {
         let (client, url) = (app.client.clone(), app.url("Patient"));
         tokio::spawn(async move {
@@ -77,7 +74,7 @@ async fn a_slow_commit_answers_its_outcome_not_a_timeout() {
     };
     // The deliberately slow commit: the lock is held past the 1 s timeout.
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
-    blocker.execute_batch("COMMIT").unwrap();
+    blocker.release().await;
     assert_eq!(
         post.await.unwrap(),
         201,
@@ -86,6 +83,42 @@ async fn a_slow_commit_answers_its_outcome_not_a_timeout() {
     let found = app.search_resources("Patient?identifier=urn:slow|1").await;
     assert_eq!(found.len(), 1);
     app.stop().await;
+}
+
+/// Another connection holding the store's write lock.
+enum Blocker {
+    Sqlite(rusqlite::Connection),
+    Postgres(tokio_postgres::Client),
+}
+
+impl Blocker {
+    async fn lock(db: &tandem::config::Database) -> Blocker {
+        match db {
+            tandem::config::Database::Sqlite(path) => {
+                let c = rusqlite::Connection::open(path).unwrap();
+                c.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+                c.execute_batch("BEGIN IMMEDIATE").unwrap();
+                Blocker::Sqlite(c)
+            }
+            tandem::config::Database::Postgres(url) => {
+                let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(conn);
+                c.batch_execute("BEGIN; LOCK TABLE resources IN EXCLUSIVE MODE")
+                    .await
+                    .unwrap();
+                Blocker::Postgres(c)
+            }
+        }
+    }
+
+    async fn release(self) {
+        match self {
+            Blocker::Sqlite(c) => c.execute_batch("COMMIT").unwrap(),
+            Blocker::Postgres(c) => c.batch_execute("COMMIT").await.unwrap(),
+        }
+    }
 }
 
 /// Conditional references racing changes to their targets, on both

@@ -28,7 +28,8 @@ fn tx(tag: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_during_load_loses_no_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("crash.db");
+    let database = common::database::fresh(dir.path(), "crash.db").await;
+    let db = &database.db;
     let client = reqwest::Client::new();
     let mut server = start_server(&db, Stdio::null(), false);
     let base = server.base.clone();

@@ -19,7 +19,7 @@ use tandem::config::{Config, Overrides};
 use tandem::generate::run;
 use tandem::measure::milestone::program::{OnFailedChecks, Submission};
 
-const PRACTICE: &str = "practice-0";
+pub(crate) const PRACTICE: &str = "practice-0";
 
 pub(crate) fn at(day: &str) -> i64 {
     let d: NaiveDate = day.parse().unwrap();
@@ -35,6 +35,8 @@ pub(crate) struct FedPractice {
     pub admin: Client,
     pub hook: Hook,
     pub _dir: tempfile::TempDir,
+    /// Last: the database goes after the server.
+    pub _database: common::database::TestDatabase,
 }
 
 pub(crate) async fn fed_practice(
@@ -47,8 +49,9 @@ pub(crate) async fn fed_practice(
     run(&options(&root, patients, 1, seed), |_| {}).unwrap();
     let hook = Hook::start(0).await;
     let clock = ManualClock::at(at("2026-10-08"));
-    let db = dir.path().join("fed.db");
-    let app = feed_app(&root, &db, clock, &hook.url, on_failed).await;
+    let database = common::database::fresh(dir.path(), "fed.db").await;
+    let db = &database.db;
+    let app = feed_app(&root, db, clock, &hook.url, on_failed).await;
     load_practice(&app, &root).await;
     let admin = app
         .client_for("practice-admin", Role::Admin, PRACTICE, "system/*.cruds")
@@ -60,6 +63,7 @@ pub(crate) async fn fed_practice(
         admin,
         hook,
         _dir: dir,
+        _database: database,
     }
 }
 
@@ -67,14 +71,14 @@ pub(crate) async fn fed_practice(
 /// 2026-07-01 and submits to `endpoint`.
 pub(crate) async fn feed_app(
     root: &Path,
-    db: &Path,
+    db: &tandem::config::Database,
     clock: std::sync::Arc<ManualClock>,
     endpoint: &str,
     on_failed: OnFailedChecks,
 ) -> TestApp {
     let generated = Config::load(Some(&root.join("program.toml")), &Overrides::default()).unwrap();
     let endpoint = endpoint.to_string();
-    let db = db.to_path_buf();
+    let db = db.clone();
     spawn_app_at(clock, move |c| {
         c.database = db;
         c.default_tenant = PRACTICE.into();
@@ -94,17 +98,17 @@ pub(crate) async fn feed_app(
     .await
 }
 
-async fn post(app: &TestApp, c: &Client, path: &str) -> (StatusCode, Value) {
+pub(crate) async fn post(app: &TestApp, c: &Client, path: &str) -> (StatusCode, Value) {
     let r = c.post(app.url(path)).send().await.unwrap();
     let s = r.status();
     (s, r.json().await.unwrap_or(Value::Null))
 }
 
-fn entries(ledger: &Value) -> Vec<Value> {
+pub(crate) fn entries(ledger: &Value) -> Vec<Value> {
     ledger["parameter"].as_array().cloned().unwrap_or_default()
 }
 
-fn field(entry: &Value, name: &str) -> Value {
+pub(crate) fn field(entry: &Value, name: &str) -> Value {
     let p = part(entry, name);
     ["valueCode", "valueString", "valueInteger", "valueInstant"]
         .iter()
@@ -138,7 +142,7 @@ async fn bb2(app: &TestApp, c: &Client) -> (u64, u64, String) {
 }
 
 /// Waits until ledger entry `seq` reaches `state` (at most 10 s).
-async fn wait_state(app: &TestApp, c: &Client, seq: i64, state: &str) -> Value {
+pub(crate) async fn wait_state(app: &TestApp, c: &Client, seq: i64, state: &str) -> Value {
     let mut last = Value::Null;
     for _ in 0..400 {
         let ledger = app
@@ -163,10 +167,11 @@ async fn a_quarter_is_submitted_once_through_failures_and_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("pop");
     run(&options(&root, 60, 1, 11), |_| {}).unwrap();
-    let db = dir.path().join("feed.db");
+    let database = common::database::fresh(dir.path(), "feed.db").await;
+    let db = &database.db;
     let hook = Hook::start(2).await;
     let clock = ManualClock::at(at("2026-09-20"));
-    let app = feed_app(&root, &db, clock.clone(), &hook.url, OnFailedChecks::Send).await;
+    let app = feed_app(&root, db, clock.clone(), &hook.url, OnFailedChecks::Send).await;
     load_practice(&app, &root).await;
     let admin = app
         .client_for("practice-admin", Role::Admin, PRACTICE, "system/*.cruds")
@@ -267,7 +272,7 @@ async fn a_quarter_is_submitted_once_through_failures_and_a_restart() {
     let (_, r) = post(&app, &admin, "$run-feed").await;
     assert_eq!(r["parameter"][0]["valueInteger"], 0);
     app.stop().await;
-    let app = feed_app(&root, &db, clock.clone(), &hook.url, OnFailedChecks::Send).await;
+    let app = feed_app(&root, db, clock.clone(), &hook.url, OnFailedChecks::Send).await;
     let admin = app
         .client_for("practice-admin-2", Role::Admin, PRACTICE, "system/*.cruds")
         .await;
@@ -317,8 +322,9 @@ async fn a_held_submission_waits_for_sign_off() {
     run(&options(&root, 30, 1, 12), |_| {}).unwrap();
     let hook = Hook::start(0).await;
     let clock = ManualClock::at(at("2026-10-08"));
-    let db = dir.path().join("held.db");
-    let app = feed_app(&root, &db, clock.clone(), &hook.url, OnFailedChecks::Hold).await;
+    let database = common::database::fresh(dir.path(), "held.db").await;
+    let db = &database.db;
+    let app = feed_app(&root, db, clock.clone(), &hook.url, OnFailedChecks::Hold).await;
     load_practice(&app, &root).await;
     let admin = app
         .client_for("practice-admin", Role::Admin, PRACTICE, "system/*.cruds")
@@ -368,7 +374,8 @@ fn the_report_command_writes_the_feeds_numbers_as_csv_and_json() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("pop");
     run(&options(&root, 80, 1, 13), |_| {}).unwrap();
-    let db = dir.path().join("report.db");
+    let database = common::database::fresh_blocking(dir.path(), "report.db");
+    let db = &database.db;
     let config = root.join("program.toml");
     let c = config.to_str().unwrap();
     let (practices, bundles) = (root.join("practices"), root.join("bundles"));

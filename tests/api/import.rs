@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 #[tokio::test]
 async fn ndjson_and_collection_bundles() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("i.db");
+    let database = common::database::fresh(dir.path(), "i.db").await;
+    let db = &database.db;
     let ndjson = shared_data().join("synthea/smart-sample-bulk-10-patients-ndjson");
     // Expected: one resource per line of every Type.000.ndjson file; log.ndjson is not FHIR.
     let mut expected = BTreeMap::new();

@@ -40,6 +40,7 @@ mod measures_specified;
 mod metadata;
 mod milestones;
 mod milestones_hand_built;
+mod nodes;
 mod notifications;
 mod outbox_dead_letters;
 mod outbox_durability;

@@ -285,9 +285,13 @@ async fn bad_measure_requests_get_an_operation_outcome() {
 }
 
 /// Runs `tandem --database db measure --out out <args>`.
-fn measure_cli(db: &std::path::Path, out: &std::path::Path, args: &[&str]) -> std::process::Output {
+fn measure_cli(
+    db: &tandem::config::Database,
+    out: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .args(["--database", db.to_str().unwrap(), "measure", "--out"])
+        .args(["--database", &db.locator(), "measure", "--out"])
         .arg(out)
         .args(args)
         .output()
@@ -297,14 +301,15 @@ fn measure_cli(db: &std::path::Path, out: &std::path::Path, args: &[&str]) -> st
 #[tokio::test]
 async fn tandem_measure_writes_one_summary_per_measure_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("practice.db");
+    let database = common::database::fresh(dir.path(), "practice.db").await;
+    let db = &database.db;
     let db2 = db.clone();
     let app = common::spawn_app_with(move |c| c.database = db2).await;
     let expected = load_cms122(&app).await;
     app.stop().await;
     let out = dir.path().join("reports");
     let run = measure_cli(
-        &db,
+        db,
         &out,
         &[
             "--period",
@@ -345,7 +350,7 @@ async fn tandem_measure_writes_one_summary_per_measure_from_the_command_line() {
     // A SIM cohort picks its measure set (pediatric: CMS2, NQF 1448, CMS82,
     // CMS155 and NQF 1799, each in the version for the period).
     let kids = dir.path().join("kids");
-    let run = measure_cli(&db, &kids, &["--period", "2026Q4", "--cohort", "pediatric"]);
+    let run = measure_cli(db, &kids, &["--period", "2026Q4", "--cohort", "pediatric"]);
     assert!(
         run.status.success(),
         "{}",
@@ -367,7 +372,7 @@ async fn tandem_measure_writes_one_summary_per_measure_from_the_command_line() {
         ]
     );
     // A bad period is refused before anything runs.
-    let bad = measure_cli(&db, &out, &["--period", "2026Q7"]);
+    let bad = measure_cli(db, &out, &["--period", "2026Q7"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--period"));
 }

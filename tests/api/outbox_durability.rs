@@ -14,7 +14,8 @@ use serde_json::json;
 async fn queued_notification_is_delivered_after_kill_9_and_restart() {
     let hook = Hook::start(usize::MAX).await; // down until told otherwise
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("outbox.db");
+    let database = common::database::fresh(dir.path(), "outbox.db").await;
+    let db = &database.db;
     let endpoints = format!("[{{tenant=\"default\",url=\"{}\"}}]", hook.url);
     let env = [
         ("TANDEM_NOTIFICATIONS__ENDPOINTS", endpoints.as_str()),

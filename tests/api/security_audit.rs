@@ -36,7 +36,15 @@ async fn every_interaction_is_audited_and_the_trail_is_immutable() {
     let admin = app
         .client_for("ops", Role::Operator, "tandem-ops", "system/*.cruds")
         .await;
-    let events = audit_events(&admin, &app, &format!("patient=Patient/{pid}&_count=100")).await;
+    // Reads are audited in batches after they are answered: wait for the
+    // last one's record (the batches keep their order).
+    let events = common::audit::audit_until(
+        &admin,
+        &app,
+        &format!("patient=Patient/{pid}&_count=100"),
+        |e| subtype(e) == "history-instance",
+    )
+    .await;
     let mut kinds: Vec<&str> = events.iter().map(subtype).collect();
     kinds.sort();
     kinds.dedup();

@@ -1,5 +1,6 @@
-//! Contract tests for the `Store` trait, written against `dyn Store` so the
-//! PostgreSQL implementation can run the same suite. Today: SQLite.
+//! Contract tests for the `Store` trait, written against `dyn Store` and run
+//! on both stores in every run: SQLite, and PostgreSQL (the server
+//! `TEST_PG_URL` names, by default the local one).
 
 use std::sync::Arc;
 
@@ -75,8 +76,8 @@ fn first_page(scope: HistoryScope) -> HistoryQuery {
     }
 }
 
-/// Each factory call must return an empty store.
-async fn contract(make: impl Fn() -> (Arc<dyn Store>, tempfile::TempDir)) {
+/// `store` must be empty.
+async fn contract(store: Arc<dyn Store>) {
     let registry = Arc::new(Registry::builtin());
     let family = move |f: &str| {
         parse(
@@ -89,7 +90,6 @@ async fn contract(make: impl Fn() -> (Arc<dyn Store>, tempfile::TempDir)) {
     };
 
     // Tenant isolation: nothing written in A is visible from B by any read path.
-    let (store, _d) = make();
     let (a, b) = (ctx("tenant-a"), ctx("tenant-b"));
     put(store.as_ref(), &a, version("p1", 1, "Alpha"))
         .await
@@ -261,12 +261,17 @@ async fn contract(make: impl Fn() -> (Arc<dyn Store>, tempfile::TempDir)) {
 
 #[tokio::test]
 async fn sqlite_store_meets_the_contract() {
-    contract(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("c.db")).unwrap());
-        (store, dir)
-    })
+    let dir = tempfile::tempdir().unwrap();
+    contract(Arc::new(
+        SqliteStore::open(&dir.path().join("c.db")).unwrap(),
+    ))
     .await;
+}
+
+#[tokio::test]
+async fn postgres_store_meets_the_contract() {
+    let db = crate::common::database::fresh_postgres().await;
+    contract(crate::common::open_store(&db.db).await).await;
 }
 
 /// Large bodies are kept zstd-compressed in SQLite (see `store/sqlite/body.rs`)

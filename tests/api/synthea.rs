@@ -235,7 +235,8 @@ async fn synthea_by_http_transactions() {
 #[tokio::test]
 async fn synthea_by_tandem_import() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("import.db");
+    let database = common::database::fresh(dir.path(), "import.db").await;
+    let db = &database.db;
     let stdout = run_import(&db, &[&shared_data().join("synthea/blaze-r4-120-patients")]);
     let files = synthea_files();
     let expected = expected_counts(&files);

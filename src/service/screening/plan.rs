@@ -83,7 +83,7 @@ fn cancel_goals(pass: &mut Pass, keep: &[String], patient: &str) -> Result<(), S
 
 /// The patient's screening results as plan points.
 fn results(pass: &mut Pass, patient: &str) -> Result<Vec<Point>, ServiceError> {
-    // The selective clause first: it drives the query (see store::sqlite::search_sql).
+    // The selective clause first: it drives the query (see store::sql::filter).
     let pairs = vec![
         ("subject".to_string(), patient.to_string()),
         (

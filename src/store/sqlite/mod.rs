@@ -20,7 +20,7 @@ mod readers;
 mod rows;
 mod schema;
 mod search;
-mod search_sql;
+
 mod walbuf;
 mod writer;
 
@@ -99,6 +99,12 @@ fn spawn_checkpointer(
         })
         .map_err(|e| StoreError::Backend(e.to_string()))?;
     Ok((stop, handle))
+}
+
+/// The schema version (`user_version`) of the database file at `path`.
+pub fn schema_version(path: &Path) -> Result<i64, StoreError> {
+    let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?)
 }
 
 /// WAL length (frames) above which a fully copied WAL is truncated.

@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 
 use super::SqliteStore;
 use super::writer::Work;
-use crate::store::outbox::{Attempt, OutboxMessage, OutboxRow, OutboxState, OutboxStore};
+use crate::store::outbox::{Attempt, Claim, OutboxMessage, OutboxRow, OutboxState, OutboxStore};
 use crate::store::{AccessContext, StoreError};
 
 /// Inserts a message unless its (tenant, topic, key) is already queued.
@@ -50,6 +50,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
         delivered_ms: r.get(7)?,
         dead_ms: r.get(8)?,
         last_error: r.get(9)?,
+        // One process delivers from a SQLite file: nothing to fence.
+        claim: 0,
     })
 }
 
@@ -103,13 +105,13 @@ impl OutboxStore for SqliteStore {
         .await
     }
 
-    async fn outbox_record(&self, attempts: Vec<(i64, Attempt)>) -> Result<(), StoreError> {
+    async fn outbox_record(&self, attempts: Vec<(Claim, Attempt)>) -> Result<(), StoreError> {
         if attempts.is_empty() {
             return Ok(());
         }
         self.raw_write(move |c| {
-            for (seq, a) in &attempts {
-                record(c, *seq, a)?;
+            for (claim, a) in &attempts {
+                record(c, claim.seq, a)?;
             }
             Ok(())
         })
@@ -215,11 +217,11 @@ mod tests {
         seqs.sort();
         let b = store.outbox_list("b", OutboxState::All, 10).await.unwrap();
         // a: k0 at 100, k1 at 200, "other" at 150, k3 pending; b: all at 150.
-        let mut attempts: Vec<(i64, Attempt)> = [(seqs[0], 100), (seqs[1], 200), (seqs[2], 150)]
+        let mut attempts: Vec<(Claim, Attempt)> = [(seqs[0], 100), (seqs[1], 200), (seqs[2], 150)]
             .into_iter()
             .map(|(s, at_ms)| {
                 (
-                    s,
+                    Claim { seq: s, token: 0 },
                     Attempt::Delivered {
                         at_ms,
                         receipt: None,
@@ -229,7 +231,7 @@ mod tests {
             .collect();
         attempts.extend(b.iter().map(|r| {
             (
-                r.seq,
+                r.claimed(),
                 Attempt::Delivered {
                     at_ms: 150,
                     receipt: None,

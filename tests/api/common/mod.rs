@@ -1,10 +1,12 @@
-//! The one test harness: a real server on port 0 with its own temporary
-//! SQLite database, spoken to over real HTTP.
+//! The one test harness: a real server on port 0 with its own fresh
+//! database (SQLite, or PostgreSQL with `TEST_STORE=postgres`, see
+//! `database`), spoken to over real HTTP.
 
 pub mod access;
 pub mod adt;
 pub mod audit;
 pub mod browser;
+pub mod database;
 pub mod fake_partner;
 pub mod hook;
 pub mod jwt;
@@ -21,20 +23,24 @@ use reqwest::{Client, Response, StatusCode};
 use serde_json::Value;
 use tandem::auth::Role;
 use tandem::auth::{clients, keys};
-use tandem::config::Config;
+use tandem::config::{Config, Database};
 use tandem::store::Store;
-use tandem::store::sqlite::SqliteStore;
 use tokio::sync::oneshot;
 
 pub struct TestApp {
     pub base: String,
+    /// The address clients know the service by (`base_url`; nodes behind
+    /// one load balancer share it): where tokens are asked for.
+    pub public: String,
     /// Sends the default EHR client's token (tenant `default`) on every request.
     pub client: Client,
-    pub db: PathBuf,
+    pub db: Database,
     pub dir: PathBuf,
     _dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// Last: the database goes after the server.
+    _database: database::TestDatabase,
 }
 
 /// Starts a server with default config plus `tweak`.
@@ -65,12 +71,21 @@ pub async fn spawn_app_at(
     clock: std::sync::Arc<dyn tandem::service::Clock>,
     tweak: impl FnOnce(&mut Config),
 ) -> TestApp {
+    // `TEST_LOG=error` (any filter) shows the servers' logs while debugging.
+    if let Ok(filter) = std::env::var("TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(filter)
+            .try_init();
+    }
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("tandem.db");
+    let fresh = database::fresh(dir.path(), "tandem.db").await;
     let mut cfg = Config {
-        database: db.clone(),
+        database: fresh.db.clone(),
         ..Config::default()
     };
+    // Tests run side by side, each with its own server and database.
+    cfg.postgres.pool_size = 6;
     // The periodic risk pass would write RiskAssessments while a test
     // loads data; tests stratify with `$stratify` or turn it on.
     cfg.risk.restratify_secs = 0;
@@ -82,16 +97,14 @@ pub async fn spawn_app_at(
     // operator's first command would: the test then registers its clients
     // through a second store on the same file, and that must not race the
     // server's first open of a fresh file.
-    SqliteStore::open(&db)
-        .expect("create the test database")
-        .close()
-        .await;
+    open_store(&db).await.close().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind port 0");
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
     let auth = cfg.auth.enabled;
+    let public = cfg.base_url.clone().unwrap_or_else(|| base.clone());
     let tenant = cfg.default_tenant.clone();
     let task = tokio::spawn(tandem::app::serve_at(
         cfg,
@@ -103,12 +116,14 @@ pub async fn spawn_app_at(
     ));
     let mut app = TestApp {
         base,
+        public,
         client: Client::new(),
         db,
         dir: dir.path().to_path_buf(),
         _dir: dir,
         stop: Some(stop),
         task: Some(task),
+        _database: fresh,
     };
     app.wait_until_serving().await;
     if auth {
@@ -122,7 +137,7 @@ pub async fn spawn_app_at(
 /// Registers a client directly in the database (as `tandem client add`
 /// would), with a fresh ES384 key; returns the private key file.
 pub async fn register_client(
-    db: &Path,
+    db: &Database,
     dir: &Path,
     client_id: &str,
     role: Role,
@@ -142,16 +157,27 @@ pub async fn register_client(
         jwks_url: None,
         scopes: scopes.into(),
     };
-    let store = SqliteStore::open(db).unwrap();
-    clients::save(&store, &client).await.unwrap();
+    let store = open_store(db).await;
+    clients::save(store.as_ref(), &client).await.unwrap();
     store.close().await;
     key_file
 }
 
+/// A second store on a test's database (as an operator's command opens one).
+pub async fn open_store(db: &Database) -> std::sync::Arc<dyn Store> {
+    let options = tandem::store::OpenOptions {
+        pool_size: Some(2),
+        ..Default::default()
+    };
+    tandem::store::open(db, &options)
+        .await
+        .expect("open the test database")
+}
+
 /// Registers (or replaces) a client document directly in the database.
-pub async fn save_client(db: &Path, client: &clients::Client) {
-    let store = SqliteStore::open(db).unwrap();
-    clients::save(&store, client).await.unwrap();
+pub async fn save_client(db: &Database, client: &clients::Client) {
+    let store = open_store(db).await;
+    clients::save(store.as_ref(), client).await.unwrap();
     store.close().await;
 }
 
@@ -195,7 +221,7 @@ impl TestApp {
 
     pub async fn token_for(&self, id: &str, role: Role, org: &str, scopes: &str) -> String {
         let key = register_client(&self.db, &self.dir, id, role, org, scopes).await;
-        tandem::admin::fetch_token(&self.base, id, &key, None)
+        tandem::admin::fetch_token(&self.public, id, &key, None)
             .await
             .expect("token exchange")
     }

@@ -9,9 +9,6 @@ use base64::Engine;
 use reqwest::{Client, StatusCode, redirect};
 use serde_json::Value;
 use tandem::auth::users::{User, UserRole};
-use tandem::store::Store;
-use tandem::store::auth::AuthStore;
-use tandem::store::sqlite::SqliteStore;
 
 use super::TestApp;
 
@@ -27,7 +24,7 @@ pub async fn add_user(app: &TestApp, name: &str, role: UserRole, practices: &[&s
         0,
     )
     .unwrap();
-    let store = SqliteStore::open(&app.db).unwrap();
+    let store = super::open_store(&app.db).await;
     store
         .put_user(name, &serde_json::to_string(&user).unwrap())
         .await

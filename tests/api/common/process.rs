@@ -2,9 +2,41 @@
 //! benchmark runs), shared by tests and benches.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+use tandem::config::Database;
+
+/// What `--database` is given: a SQLite file, or whichever database a
+/// test's run selected.
+pub trait DbArg {
+    fn arg(&self) -> String;
+}
+
+impl DbArg for Path {
+    fn arg(&self) -> String {
+        self.to_str().expect("UTF-8 path").to_string()
+    }
+}
+
+impl DbArg for PathBuf {
+    fn arg(&self) -> String {
+        self.as_path().arg()
+    }
+}
+
+impl<T: DbArg + ?Sized> DbArg for &T {
+    fn arg(&self) -> String {
+        (**self).arg()
+    }
+}
+
+impl DbArg for Database {
+    fn arg(&self) -> String {
+        self.locator()
+    }
+}
 
 /// A `tandem serve` child process. It binds port 0 itself and reports the
 /// address it got on its first stdout line, so no port is chosen here and
@@ -55,7 +87,11 @@ pub fn spawn_listening(mut cmd: Command) -> Server {
 /// `TANDEM_*` settings `env` (log level `warn` unless they say), stderr
 /// inherited: how the benchmarks run the server.
 #[allow(dead_code)]
-pub fn serve_with(db: &Path, config: Option<&Path>, env: &[(&str, &str)]) -> Server {
+pub fn serve_with(
+    db: &(impl DbArg + ?Sized),
+    config: Option<&Path>,
+    env: &[(&str, &str)],
+) -> Server {
     let mut cmd = serve_command(db, config);
     cmd.env("TANDEM_LOG__LEVEL", "warn")
         .envs(env.iter().copied())
@@ -63,29 +99,28 @@ pub fn serve_with(db: &Path, config: Option<&Path>, env: &[(&str, &str)]) -> Ser
     spawn_listening(cmd)
 }
 
-fn serve_command(db: &Path, config: Option<&Path>) -> Command {
+fn serve_command(db: &(impl DbArg + ?Sized), config: Option<&Path>) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tandem"));
     if let Some(c) = config {
         cmd.args(["--config", c.to_str().unwrap()]);
     }
-    cmd.args([
-        "--database",
-        db.to_str().unwrap(),
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    cmd.args(["--database", &db.arg(), "serve", "--listen", "127.0.0.1:0"]);
     cmd
 }
 
 /// Starts `tandem serve` with database `db`; stderr goes to `stderr`.
 /// Request logs are on only when `logs` is set (nobody reads the others).
-pub fn start_server(db: &Path, stderr: Stdio, logs: bool) -> Server {
+pub fn start_server(db: &(impl DbArg + ?Sized), stderr: Stdio, logs: bool) -> Server {
     start_server_env(db, stderr, logs, &[])
 }
 
 /// [`start_server`] with extra `TANDEM_*` settings, e.g. derivations off.
-pub fn start_server_env(db: &Path, stderr: Stdio, logs: bool, env: &[(&str, &str)]) -> Server {
+pub fn start_server_env(
+    db: &(impl DbArg + ?Sized),
+    stderr: Stdio,
+    logs: bool,
+    env: &[(&str, &str)],
+) -> Server {
     let mut cmd = serve_command(db, None);
     cmd.env("TANDEM_LOG__LEVEL", if logs { "info" } else { "warn" })
         // These tests are about durability and throughput of the store; auth
@@ -97,7 +132,7 @@ pub fn start_server_env(db: &Path, stderr: Stdio, logs: bool, env: &[(&str, &str
 }
 
 /// Starts `tandem serve` with auth on (the default), quiet.
-pub fn start_secure_server(db: &Path) -> Server {
+pub fn start_secure_server(db: &(impl DbArg + ?Sized)) -> Server {
     let mut cmd = serve_command(db, None);
     cmd.env("TANDEM_LOG__LEVEL", "warn")
         // Benchmarks hammer from one client: lift the per-client rate limit.
@@ -108,7 +143,7 @@ pub fn start_secure_server(db: &Path) -> Server {
 }
 
 /// Runs a `tandem` CLI command against `db`; panics if it fails; returns stdout.
-pub fn cli(db: &Path, args: &[&str]) -> String {
+pub fn cli(db: &(impl DbArg + ?Sized), args: &[&str]) -> String {
     let out = run(db, args);
     assert!(
         out.status.success(),
@@ -120,10 +155,10 @@ pub fn cli(db: &Path, args: &[&str]) -> String {
 
 /// Runs `tandem --database DB ARGS…` to its end, whatever it answers.
 #[allow(dead_code)]
-pub fn run(db: &Path, args: &[&str]) -> std::process::Output {
+pub fn run(db: &(impl DbArg + ?Sized), args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_tandem"))
         .arg("--database")
-        .arg(db)
+        .arg(db.arg())
         .args(args)
         .env("TANDEM_LOG__LEVEL", "warn")
         .output()
@@ -164,7 +199,7 @@ pub async fn fetch_json(client: &reqwest::Client, url: &str) -> serde_json::Valu
 }
 
 /// Runs `tandem --database DB import PATHS...`, asserts success, returns stdout.
-pub fn run_import(db: &Path, paths: &[&Path]) -> String {
+pub fn run_import(db: &(impl DbArg + ?Sized), paths: &[&Path]) -> String {
     let mut args = vec!["import"];
     args.extend(paths.iter().map(|p| p.to_str().expect("UTF-8 path")));
     cli(db, &args)

@@ -4,29 +4,10 @@
 //! constrained by tenant, resource type and parameter, so one builder serves
 //! every SearchParameter in `conformance/` without per-parameter SQL.
 
-use rusqlite::types::Value as Sql;
-
+use super::{Builder, Dialect};
 use crate::fhir::datetime::DateRange;
 use crate::fhir::params::ParamType;
 use crate::fhir::query::{Clause, Modifier, Prefix, SearchQuery, SystemMatch, Target, Term};
-
-/// Accumulates SQL text and its positional arguments.
-#[derive(Default)]
-pub struct Builder {
-    pub sql: String,
-    pub args: Vec<Sql>,
-}
-
-impl Builder {
-    fn push(&mut self, text: &str) {
-        self.sql.push_str(text);
-    }
-
-    fn arg(&mut self, v: impl Into<Sql>) {
-        self.sql.push('?');
-        self.args.push(v.into());
-    }
-}
 
 fn table(kind: ParamType) -> &'static str {
     match kind {
@@ -47,12 +28,19 @@ fn table(kind: ParamType) -> &'static str {
 /// other parameter clauses are checked per candidate through their rid index.
 pub fn where_clause(b: &mut Builder, tenant: &str, q: &SearchQuery, alias: &str) {
     let driver = q.clauses.iter().position(drives);
-    let plus = if driver.is_some() { "+" } else { "" };
+    // SQLite's `+col` keeps a column's index out of the plan; PostgreSQL
+    // plans from statistics and has no such hint.
+    let plus = if driver.is_some() && b.dialect == Dialect::Sqlite {
+        "+"
+    } else {
+        ""
+    };
     b.push(&format!("{plus}{alias}.tenant = "));
     b.arg(tenant.to_string());
     b.push(&format!(" AND {plus}{alias}.type = "));
     b.arg(q.resource_type.clone());
-    b.push(&format!(" AND {alias}.deleted = 0"));
+    b.push(" AND ");
+    b.live(alias);
     for (i, clause) in q.clauses.iter().enumerate() {
         b.push(" AND ");
         let per_row = driver.is_some_and(|d| d != i) && drives(clause);
@@ -71,7 +59,8 @@ fn base_conditions(b: &mut Builder, tenant: &str, rt: &str, alias: &str) {
     b.arg(tenant.to_string());
     b.push(&format!(" AND {alias}.type = "));
     b.arg(rt.to_string());
-    b.push(&format!(" AND {alias}.deleted = 0"));
+    b.push(" AND ");
+    b.live(alias);
 }
 
 fn clause_sql(b: &mut Builder, tenant: &str, rt: &str, alias: &str, c: &Clause) {
@@ -137,8 +126,12 @@ fn clause_sql_as(b: &mut Builder, tenant: &str, rt: &str, alias: &str, c: &Claus
                         ""
                     };
                     if per_row {
+                        let hint = match b.dialect {
+                            Dialect::Sqlite => format!(" INDEXED BY {tbl}_rid"),
+                            Dialect::Postgres => String::new(),
+                        };
                         b.push(&format!(
-                            "EXISTS (SELECT 1 FROM {tbl} x INDEXED BY {tbl}_rid WHERE x.rid = {alias}.rid AND "
+                            "EXISTS (SELECT 1 FROM {tbl} x{hint} WHERE x.rid = {alias}.rid AND "
                         ));
                     } else {
                         b.push(&format!(
@@ -227,7 +220,7 @@ fn term_cond(b: &mut Builder, modifier: &Modifier, t: &Term) {
             b.push(")");
         }
         Term::Text(text) => {
-            b.push("x.text LIKE ");
+            b.push(&format!("x.text {} ", like(b.dialect)));
             b.arg(format!("%{}%", escape_like(text)));
             b.push(" ESCAPE '\\'");
         }
@@ -237,7 +230,7 @@ fn term_cond(b: &mut Builder, modifier: &Modifier, t: &Term) {
                 b.arg(raw.clone());
             }
             Modifier::Contains => {
-                b.push("x.norm LIKE ");
+                b.push(&format!("x.norm {} ", like(b.dialect)));
                 b.arg(format!("%{}%", escape_like(norm)));
                 b.push(" ESCAPE '\\'");
             }
@@ -372,6 +365,15 @@ fn number_cond(b: &mut Builder, p: Prefix, v: f64, lo: f64, hi: f64) {
             b.push(" AND ");
             op(b, "<=", v + w);
         }
+    }
+}
+
+/// SQLite's LIKE ignores ASCII case; PostgreSQL's ILIKE under the "C"
+/// collation Tandem's text columns use does the same.
+fn like(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Sqlite => "LIKE",
+        Dialect::Postgres => "ILIKE",
     }
 }
 

@@ -1,0 +1,291 @@
+//! The PostgreSQL store: the same contract as SQLite's, for a program's
+//! scale and for several Tandem nodes on one database.
+//!
+//! Driver: tokio-postgres with a deadpool pool. Chosen over sqlx because it
+//! pipelines the statements a caller issues together on one connection
+//! (the index rows of a write go out in one round trip), speaks COPY and
+//! LISTEN/NOTIFY directly, and prepares each statement once per connection.
+//!
+//! Units of work are synchronous closures over [`WriteTx`](crate::store::WriteTx)
+//! (the SQLite writer runs them on its own thread); here each runs on the
+//! blocking pool inside its own PostgreSQL transaction, its statements
+//! driven by the runtime's handle (`tx.rs`). Reads are ordinary async calls
+//! on pooled connections.
+
+mod analyze;
+mod audit;
+mod auth;
+mod charts;
+mod compartment;
+mod conn;
+mod index_rows;
+mod ledger;
+mod listen;
+mod outbox;
+mod rows;
+mod schema;
+mod search;
+mod tx;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use tokio::sync::Notify;
+
+pub use conn::Conn;
+use conn::pool_error;
+pub use schema::fingerprint as schema_fingerprint;
+
+use super::{
+    AccessContext, HistoryPage, HistoryQuery, PatientPage, PatientRecord, SearchPage, Store,
+    StoreError, StoredResource, WriteWork, Written,
+};
+use crate::fhir::query::SearchQuery;
+
+pub struct PgStore {
+    pool: Pool,
+    analyzer: analyze::Analyzer,
+    outbox_signal: Arc<Notify>,
+    /// How long one client search or history page may run.
+    query_budget: Option<Duration>,
+    /// How long a node's claim on an outbox message lasts.
+    outbox_lease_ms: i64,
+    /// The task listening for other nodes' outbox wake-ups.
+    listener: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// How the store connects.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// Connections the pool keeps at most.
+    pub pool_size: usize,
+    /// How long a claim on an outbox message lasts: longer than any one
+    /// delivery attempt takes, or a slow attempt is repeated by another node.
+    pub outbox_lease_ms: i64,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            pool_size: 16,
+            outbox_lease_ms: 120_000,
+        }
+    }
+}
+
+impl PgStore {
+    /// Connects to `url` and migrates the database (under the migration
+    /// lock, so nodes may start together).
+    pub async fn connect(url: &str, options: &PgOptions) -> Result<PgStore, StoreError> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+        // Plan every statement for its values (see `analyze.rs`).
+        let session = match config.get_options() {
+            Some(o) => format!("{o} -c plan_cache_mode=force_custom_plan"),
+            None => "-c plan_cache_mode=force_custom_plan".to_string(),
+        };
+        config.options(&session);
+        let manager = Manager::from_config(
+            config.clone(),
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(2))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| StoreError::Backend(format!("database pool: {e}")))?;
+        let store = PgStore {
+            pool,
+            analyzer: analyze::Analyzer::default(),
+            outbox_signal: Arc::new(Notify::new()),
+            query_budget: None,
+            outbox_lease_ms: options.outbox_lease_ms,
+            listener: parking_lot::Mutex::new(None),
+        };
+        let c = store.client().await?;
+        schema::migrate(&Conn::Client(&c)).await?;
+        drop(c);
+        let signal = store.outbox_signal.clone();
+        *store.listener.lock() = Some(listen::spawn(config, signal));
+        Ok(store)
+    }
+
+    /// Bounds each client search and history page to `budget`
+    /// (`statement_timeout`), answering `TooCostly` past it.
+    pub fn with_query_budget(mut self, budget: Duration) -> PgStore {
+        self.query_budget = Some(budget);
+        self
+    }
+
+    async fn client(&self) -> Result<Object, StoreError> {
+        self.pool.get().await.map_err(pool_error)
+    }
+
+    /// A read-only transaction on `c` bounded by the query budget (client
+    /// searches and history pages; one snapshot for all their statements).
+    async fn budgeted<'c>(
+        &self,
+        c: &'c mut Object,
+    ) -> Result<deadpool_postgres::Transaction<'c>, StoreError> {
+        let tx = c
+            .build_transaction()
+            .read_only(true)
+            .start()
+            .await
+            .map_err(conn::error)?;
+        if let Some(b) = self.query_budget {
+            tx.batch_execute(&format!("SET LOCAL statement_timeout = {}", b.as_millis()))
+                .await
+                .map_err(conn::error)?;
+        }
+        Ok(tx)
+    }
+}
+
+/// Applies the migrations a database lacks; returns how many ran and the
+/// version it is now at (`tandem migrate`).
+pub async fn migrate(url: &str) -> Result<(usize, i64), StoreError> {
+    let options = PgOptions {
+        pool_size: 2,
+        ..PgOptions::default()
+    };
+    let store = PgStore::connect(url, &options).await?;
+    let c = store.client().await?;
+    let ran = schema::migrate(&Conn::Client(&c)).await?;
+    let version = schema::version(&Conn::Client(&c)).await?;
+    Ok((ran, version))
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn read(
+        &self,
+        ctx: &AccessContext,
+        rt: &str,
+        id: &str,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        let c = self.client().await?;
+        rows::current(&Conn::Client(&c), &ctx.tenant, rt, id, false).await
+    }
+
+    async fn vread(
+        &self,
+        ctx: &AccessContext,
+        rt: &str,
+        id: &str,
+        version: i64,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        let c = self.client().await?;
+        rows::version(&Conn::Client(&c), &ctx.tenant, rt, id, version).await
+    }
+
+    async fn history(
+        &self,
+        ctx: &AccessContext,
+        query: HistoryQuery,
+    ) -> Result<HistoryPage, StoreError> {
+        let mut c = self.client().await?;
+        let tx = self.budgeted(&mut c).await?;
+        let page = rows::history(&Conn::Tx(&tx), &ctx.tenant, &query).await?;
+        tx.commit().await.map_err(conn::error)?;
+        Ok(page)
+    }
+
+    async fn search(
+        &self,
+        ctx: &AccessContext,
+        query: SearchQuery,
+    ) -> Result<SearchPage, StoreError> {
+        let mut c = self.client().await?;
+        let tx = self.budgeted(&mut c).await?;
+        let page = search::search(&Conn::Tx(&tx), &ctx.tenant, &query).await?;
+        tx.commit().await.map_err(conn::error)?;
+        Ok(page)
+    }
+
+    async fn find(
+        &self,
+        ctx: &AccessContext,
+        query: SearchQuery,
+        limit: usize,
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        let c = self.client().await?;
+        search::find(&Conn::Client(&c), &ctx.tenant, &query, limit).await
+    }
+
+    async fn patient_records(
+        &self,
+        ctx: &AccessContext,
+        page: PatientPage,
+    ) -> Result<Vec<PatientRecord>, StoreError> {
+        let c = self.client().await?;
+        compartment::page(&Conn::Client(&c), &ctx.tenant, &page).await
+    }
+
+    async fn patient_ids(
+        &self,
+        ctx: &AccessContext,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let c = self.client().await?;
+        compartment::ids(
+            &Conn::Client(&c),
+            &ctx.tenant,
+            after.as_deref().unwrap_or_default(),
+            limit,
+        )
+        .await
+    }
+
+    async fn patients_written(
+        &self,
+        ctx: &AccessContext,
+        types: Vec<String>,
+        after: Option<i64>,
+    ) -> Result<Written, StoreError> {
+        let mut c = self.client().await?;
+        compartment::written(&mut c, &ctx.tenant, &types, after).await
+    }
+
+    async fn tenants(&self) -> Result<Vec<String>, StoreError> {
+        let c = self.client().await?;
+        // A skip scan over the (tenant, …) index: one probe per tenant.
+        let rows = Conn::Client(&c)
+            .query(
+                "WITH RECURSIVE t(x) AS (SELECT MIN(tenant) FROM resources
+                   UNION ALL SELECT (SELECT MIN(tenant) FROM resources WHERE tenant > x) FROM t WHERE x IS NOT NULL)
+                 SELECT x FROM t WHERE x IS NOT NULL",
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn write(&self, ctx: &AccessContext, work: WriteWork) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let outcome = tx::run(c, ctx.clone(), work).await?;
+        if outcome.enqueued {
+            self.outbox_signal.notify_one();
+        }
+        if outcome.written > 0 {
+            self.analyzer.wrote(&self.pool, outcome.written);
+        }
+        Ok(())
+    }
+
+    async fn close(&self) {
+        if let Some(l) = self.listener.lock().take() {
+            l.abort();
+        }
+        self.pool.close();
+    }
+}
