@@ -79,10 +79,9 @@ async fn search(c: &Conn<'_>, q: &AuditQuery) -> Result<AuditPage, StoreError> {
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
-    let more = rows.len() > q.count;
-    rows.truncate(q.count);
+    let next_before_seq = crate::store::sql::page::cut(&mut rows, q.count).map(|r| r.0);
     Ok(AuditPage {
-        next_before_seq: if more { rows.last().map(|r| r.0) } else { None },
+        next_before_seq,
         rows: rows.into_iter().map(|r| (r.1, r.2)).collect(),
     })
 }

@@ -8,10 +8,8 @@ use deadpool_postgres::Object;
 
 use super::conn::{self, Conn};
 use super::rows::{COLUMNS, resource};
+use super::tx::TENANT_WRITE_LOCK;
 use crate::store::{PatientPage, PatientRecord, StoreError, StoredResource, Written};
-
-/// Advisory lock class of a tenant's writes (see `tx.rs` and [`written`]).
-pub const TENANT_WRITE_LOCK: i32 = 7301;
 
 pub async fn page(
     c: &Conn<'_>,

@@ -173,7 +173,7 @@ impl Store for PgStore {
         id: &str,
     ) -> Result<Option<StoredResource>, StoreError> {
         let c = self.client().await?;
-        rows::current(&Conn::Client(&c), &ctx.tenant, rt, id, false).await
+        rows::current(&Conn::Client(&c), &ctx.tenant, rt, id).await
     }
 
     async fn vread(

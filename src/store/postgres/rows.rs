@@ -21,27 +21,17 @@ pub fn resource(row: &Row) -> StoredResource {
     }
 }
 
-/// The current version of `type/id` in `tenant`, deleted or not; with
-/// `lock`, its row stays locked until the transaction ends (a write's
-/// read-modify-write, so two writers of one resource take turns).
+/// The current version of `type/id` in `tenant`, deleted or not.
 pub async fn current(
     c: &Conn<'_>,
     tenant: &str,
     rt: &str,
     id: &str,
-    lock: bool,
 ) -> Result<Option<StoredResource>, StoreError> {
-    let sql = if lock {
-        const SQL: &str = "SELECT h.type, h.id, h.version, h.last_updated, h.deleted, h.method, h.body \
-             FROM resources r JOIN history h ON h.seq = r.hseq \
-             WHERE r.tenant = $1 AND r.type = $2 AND r.id = $3 FOR UPDATE OF r";
-        SQL
-    } else {
-        "SELECT h.type, h.id, h.version, h.last_updated, h.deleted, h.method, h.body \
+    const SQL: &str = "SELECT h.type, h.id, h.version, h.last_updated, h.deleted, h.method, h.body \
          FROM resources r JOIN history h ON h.seq = r.hseq \
-         WHERE r.tenant = $1 AND r.type = $2 AND r.id = $3"
-    };
-    Ok(c.query_opt(sql, &[&tenant, &rt, &id])
+         WHERE r.tenant = $1 AND r.type = $2 AND r.id = $3";
+    Ok(c.query_opt(SQL, &[&tenant, &rt, &id])
         .await?
         .map(|r| resource(&r)))
 }
@@ -72,10 +62,7 @@ pub async fn by_keys(
 ) -> Result<Vec<StoredResource>, StoreError> {
     let mut out = Vec::new();
     for (ty, id) in keys {
-        if let Some(r) = current(c, tenant, ty, id, false)
-            .await?
-            .filter(|r| !r.deleted)
-        {
+        if let Some(r) = current(c, tenant, ty, id).await?.filter(|r| !r.deleted) {
             out.push(r);
         }
     }
@@ -130,12 +117,7 @@ pub async fn history(
     let rows = c.query(&sql, &params).await?;
     let mut entries: Vec<(StoredResource, i64)> =
         rows.iter().map(|r| (resource(r), r.get(7))).collect();
-    let next_before_seq = if entries.len() > q.count {
-        entries.truncate(q.count);
-        entries.last().map(|(_, seq)| *seq)
-    } else {
-        None
-    };
+    let next_before_seq = crate::store::sql::page::cut(&mut entries, q.count).map(|(_, seq)| *seq);
     Ok(HistoryPage {
         entries: entries.into_iter().map(|(r, _)| r).collect(),
         total: total as u64,

@@ -7,7 +7,7 @@ use super::conn::Conn;
 use super::rows::{COLUMNS, by_keys, resource};
 use crate::fhir::query::{Include, SearchQuery, Summary};
 use crate::store::sql::page::{
-    SortKind, count_query, decode_cursor, encode_cursor, find_query, keys_query, kind,
+    SortKind, count_query, cut, decode_cursor, encode_cursor, find_query, keys_query, kind,
 };
 use crate::store::sql::{Arg, Builder, Dialect};
 use crate::store::{SearchPage, StoreError, StoredResource};
@@ -87,12 +87,7 @@ pub async fn search(c: &Conn<'_>, tenant: &str, q: &SearchQuery) -> Result<Searc
             key
         })
         .collect();
-    let next_cursor = if keys.len() > q.count {
-        keys.truncate(q.count);
-        keys.last().map(|k| encode_cursor(k))
-    } else {
-        None
-    };
+    let next_cursor = cut(&mut keys, q.count).map(|k| encode_cursor(k));
     let int = |a: &Arg| match a {
         Arg::Int(i) => *i,
         _ => 0,

@@ -25,11 +25,14 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use deadpool_postgres::{Object, Transaction};
 use tokio::runtime::Handle;
 
-use super::compartment::TENANT_WRITE_LOCK;
 use super::conn::{self, Conn};
 use super::{audit, index_rows, ledger, outbox, rows, search};
 use crate::fhir::query::SearchQuery;
 use crate::store::{AccessContext, NewVersion, StoreError, StoredResource, WriteTx, WriteWork};
+
+/// Advisory lock class of a tenant's writes (also taken by
+/// `compartment::written` to read a settled write order).
+pub const TENANT_WRITE_LOCK: i32 = 7301;
 
 /// What a committed unit did.
 pub struct Outcome {
@@ -110,7 +113,7 @@ impl PgTx<'_> {
 impl WriteTx for PgTx<'_> {
     fn current(&mut self, rt: &str, id: &str) -> Result<Option<StoredResource>, StoreError> {
         self.handle
-            .block_on(rows::current(&self.conn(), &self.ctx.tenant, rt, id, false))
+            .block_on(rows::current(&self.conn(), &self.ctx.tenant, rt, id))
     }
 
     fn find(

@@ -174,6 +174,19 @@ fn cursor_cond(b: &mut Builder, sorts: &[Sort], values: Vec<Arg>) {
     b.push(")");
 }
 
+/// Keeps the first `count` of `rows`, which were asked for one more than a
+/// page; returns the last row kept when another followed (where the next
+/// page starts), `None` on the last page. Every paged read (searches,
+/// history, audit) cuts its pages here.
+pub fn cut<T>(rows: &mut Vec<T>, count: usize) -> Option<&T> {
+    if rows.len() > count {
+        rows.truncate(count);
+        rows.last()
+    } else {
+        None
+    }
+}
+
 /// The cursor after a page whose last row's key is `[rid, hseq, s0..]`.
 pub fn encode_cursor(key: &[Arg]) -> String {
     // The cursor carries [s0.., rid].

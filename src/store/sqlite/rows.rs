@@ -111,12 +111,7 @@ pub fn history(
         Ok((row_to_resource(row)?, row.get::<_, i64>(7)?))
     })?;
     let mut entries: Vec<(StoredResource, i64)> = rows.collect::<Result<_, _>>()?;
-    let next_before_seq = if entries.len() > q.count {
-        entries.truncate(q.count);
-        entries.last().map(|(_, seq)| *seq)
-    } else {
-        None
-    };
+    let next_before_seq = crate::store::sql::page::cut(&mut entries, q.count).map(|(_, seq)| *seq);
     Ok(HistoryPage {
         entries: entries.into_iter().map(|(r, _)| r).collect(),
         total: total as u64,

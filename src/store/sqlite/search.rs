@@ -1,15 +1,15 @@
-//! Search execution: filtering, keyset paging, totals and `_include`/`_revinclude`.
-//!
-//! Pages are cut by keyset (the last row's sort values plus its row id), never by
-//! OFFSET, so a `next` link stays correct while writes happen: rows that were
-//! already there are neither skipped nor repeated.
+//! Search execution on SQLite: the plan and paging of `store::sql`
+//! (keyset pages, see `sql/page.rs`) rendered for this dialect, then
+//! bodies, totals and `_include`/`_revinclude`.
 
 use rusqlite::types::{ToSqlOutput, Value as Sql, ValueRef};
 use rusqlite::{Connection, params_from_iter};
 
 use super::rows::{COLUMNS, by_keys, row_to_resource};
 use crate::fhir::query::{Include, SearchQuery, Summary};
-use crate::store::sql::page::{count_query, decode_cursor, encode_cursor, find_query, keys_query};
+use crate::store::sql::page::{
+    count_query, cut, decode_cursor, encode_cursor, find_query, keys_query,
+};
 use crate::store::sql::{Arg, Builder, Dialect};
 use crate::store::{SearchPage, StoreError, StoredResource};
 
@@ -54,12 +54,7 @@ pub fn search(conn: &Connection, tenant: &str, q: &SearchQuery) -> Result<Search
         })?;
         rows.collect::<Result<_, _>>()?
     };
-    let next_cursor = if keys.len() > q.count {
-        keys.truncate(q.count);
-        keys.last().map(|k| encode_cursor(k))
-    } else {
-        None
-    };
+    let next_cursor = cut(&mut keys, q.count).map(|k| encode_cursor(k));
     let hseqs: Vec<i64> = keys.iter().map(|k| as_i64(&k[1])).collect();
     let matches = by_hseq(conn, &hseqs)?;
     let included = includes(
