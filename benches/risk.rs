@@ -127,7 +127,7 @@ async fn main() {
     wait_ready(&client, &base).await;
     let notes = http::notification_files(&pop);
     let t = Instant::now();
-    let (rate, _) = http::process_messages(&client, &base, &notes).await;
+    let (rate, _) = http::process_messages(&client, std::slice::from_ref(&base), &notes).await;
     println!(
         "{} notifications in {:.1}s ({rate:.0}/s)",
         notes.len(),
@@ -250,7 +250,8 @@ async fn main() {
             let db = dir.path().join(format!("ingest-{round}-{secs}.db"));
             let mut s = serve(&db, &config, secs);
             wait_ready(&client, &s.base).await;
-            let (rate, _) = http::post_files(&client, &s.base, &files, 8).await;
+            let (rate, _) =
+                http::post_files(&client, std::slice::from_ref(&s.base), &files, 8).await;
             rates.entry(name).or_default().push(rate);
             s.kill();
         }

@@ -66,6 +66,7 @@ async fn main() {
     )];
     let mut server = start_server_env(&db, Stdio::null(), false, &env);
     let base = server.base.clone();
+    let nodes = std::slice::from_ref(&base);
     wait_ready(&client, &base).await;
 
     // Ingest: Synthea and the generated practice over HTTP transactions.
@@ -79,7 +80,7 @@ async fn main() {
         None,
     ));
     let files = http::bundle_files(&pop);
-    let (rate, loaded) = http::post_files(&client, &base, &files, 4).await;
+    let (rate, loaded) = http::post_files(&client, nodes, &files, 4).await;
     results.push(report(
         "ingest: generated via HTTP transactions",
         rate,
@@ -98,7 +99,7 @@ async fn main() {
         } else {
             1_500 * clients.min(8)
         };
-        let (rate, h) = http::post_observations(&client, &base, clients, n).await;
+        let (rate, h) = http::post_observations(&client, nodes, clients, n).await;
         results.push(report(
             &format!("POST Observation, {clients} clients"),
             rate,
@@ -108,7 +109,7 @@ async fn main() {
     }
     let ids = http::patient_ids(&client, &base).await;
     let (rate, h) =
-        http::read_by_id(&client, &base, &ids, if quick { 10_000 } else { 50_000 }).await;
+        http::read_by_id(&client, nodes, &ids, if quick { 10_000 } else { 50_000 }).await;
     results.push(report(
         "GET Patient/{id}, 32 clients",
         rate,
@@ -118,7 +119,7 @@ async fn main() {
     for (name, query) in http::SEARCHES {
         let (rate, h) = http::search(
             &client,
-            &base,
+            nodes,
             &ids,
             query,
             if quick { 2_000 } else { 10_000 },
@@ -129,7 +130,7 @@ async fn main() {
 
     // HIE notifications, and a screening write until its result is readable.
     let messages = http::notification_files(&pop);
-    let (rate, h) = http::process_messages(&client, &base, &messages).await;
+    let (rate, h) = http::process_messages(&client, nodes, &messages).await;
     results.push(report(
         "$process-message, 32 senders",
         rate,

@@ -116,11 +116,20 @@ pub fn client() -> reqwest::Client {
 /// Posts the reference batches first, then the patient bundles 4 at a time;
 /// returns resources per second.
 pub async fn ingest_http(client: &reqwest::Client, base: &str, bodies: &[String]) -> f64 {
+    ingest_http_nodes(client, &[base.to_string()], bodies).await
+}
+
+/// [`ingest_http`] spread round-robin over several nodes of one database.
+pub async fn ingest_http_nodes(
+    client: &reqwest::Client,
+    nodes: &[String],
+    bodies: &[String],
+) -> f64 {
     let resources = count_entries(bodies);
     let started = Instant::now();
     for b in &bodies[..2] {
         let r = client
-            .post(base)
+            .post(&nodes[0])
             .header("content-type", "application/fhir+json")
             .header("prefer", "return=minimal")
             .body(b.clone())
@@ -129,10 +138,10 @@ pub async fn ingest_http(client: &reqwest::Client, base: &str, bodies: &[String]
             .unwrap();
         assert!(r.status().is_success());
     }
-    let statuses: Vec<u16> = futures::stream::iter(bodies[2..].iter().cloned())
-        .map(|b| {
+    let statuses: Vec<u16> = futures::stream::iter(bodies[2..].iter().cloned().enumerate())
+        .map(|(i, b)| {
             let req = client
-                .post(base)
+                .post(&nodes[i % nodes.len()])
                 .header("content-type", "application/fhir+json")
                 .header("prefer", "return=minimal")
                 .body(b);

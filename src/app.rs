@@ -194,6 +194,8 @@ pub async fn serve_at(
     let outbox = outbox_worker(&cfg, svc.store(), svc.clock())?.spawn();
     let sweeper = svc.clone();
     let (stop_sweeps, sweeps) = periodic(
+        svc.store(),
+        "overdue-sweep",
         if cfg.transitions.enabled {
             cfg.transitions.overdue_sweep_secs
         } else {
@@ -215,6 +217,8 @@ pub async fn serve_at(
     // then every tick; each builds only quarters missing from the ledger.
     let feeder = svc.clone();
     let (stop_feed, feed) = periodic(
+        svc.store(),
+        "program-feed",
         if cfg.feed.enabled {
             cfg.feed.tick_secs
         } else {
@@ -237,20 +241,26 @@ pub async fn serve_at(
     let passes = Arc::new(parking_lot::Mutex::new(
         crate::service::risk::Passes::default(),
     ));
-    let (stop_risk, risk) = periodic(cfg.risk.restratify_secs, false, move || {
-        let (svc, passes) = (stratifier.clone(), passes.clone());
-        async move {
-            // One pass at a time (`periodic` awaits each): the state is
-            // taken for the pass and put back after it.
-            let mut state = std::mem::take(&mut *passes.lock());
-            match svc.restratify_all(&mut state).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(patients = n, "risk strata changed"),
-                Err(e) => tracing::error!(error = %e, "re-stratification failed"),
+    let (stop_risk, risk) = periodic(
+        svc.store(),
+        "restratify",
+        cfg.risk.restratify_secs,
+        false,
+        move || {
+            let (svc, passes) = (stratifier.clone(), passes.clone());
+            async move {
+                // One pass at a time (`periodic` awaits each): the state is
+                // taken for the pass and put back after it.
+                let mut state = std::mem::take(&mut *passes.lock());
+                match svc.restratify_all(&mut state).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(patients = n, "risk strata changed"),
+                    Err(e) => tracing::error!(error = %e, "re-stratification failed"),
+                }
+                *passes.lock() = state;
             }
-            *passes.lock() = state;
-        }
-    });
+        },
+    );
 
     // The web app's run charts read monthly rates kept in the store.
     let charter = svc.clone();
@@ -259,10 +269,16 @@ pub async fn serve_at(
         (0, true) => 100 * 365 * 86_400,
         (secs, _) => secs,
     };
-    let (stop_charts, charts) = periodic(every, cfg.app.refresh_at_start, move || {
-        let svc = charter.clone();
-        async move { svc.refresh_all_charts().await }
-    });
+    let (stop_charts, charts) = periodic(
+        svc.store(),
+        "chart-refresh",
+        every,
+        cfg.app.refresh_at_start,
+        move || {
+            let svc = charter.clone();
+            async move { svc.refresh_all_charts().await }
+        },
+    );
 
     crate::http::serve::serve(listener, app, conn_limits, shutdown).await?;
     let _ = stop_charts.send(true);
@@ -279,9 +295,13 @@ pub async fn serve_at(
     Ok(())
 }
 
-/// Runs `job` every `secs` seconds (never when 0; first at once with
-/// `at_start`) until stopped: the overdue sweep and the program feed.
+/// Runs job `name` every `secs` seconds (never when 0; first at once with
+/// `at_start`) until stopped: the overdue sweep, the program feed,
+/// re-stratification and the chart refresh. Every node ticks; the store's
+/// job lease lets one node run each period (`store::jobs`).
 fn periodic<F, Fut>(
+    store: Arc<dyn crate::store::Store>,
+    name: &'static str,
     secs: u64,
     at_start: bool,
     job: F,
@@ -298,16 +318,33 @@ where
         if secs == 0 {
             return;
         }
-        let mut wait = !at_start;
+        let mut first = at_start;
         loop {
-            if wait {
+            if !first {
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(secs)) => {}
                     _ = stopped.changed() => return,
                 }
             }
-            wait = true;
-            job().await;
+            // Wall-clock time: periods are about when nodes work, not the
+            // clinical clock the service stamps records with.
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            let tick = crate::store::jobs::JobTick::at(name, secs, now_ms, first);
+            first = false;
+            match store.job_claim(tick).await {
+                Ok(Some(lease)) => {
+                    job().await;
+                    if let Err(e) = store.job_release(name, lease).await {
+                        tracing::warn!(job = name, error = %e, "job lease not released; it expires");
+                    }
+                }
+                Ok(None) => tracing::debug!(job = name, "another node has this period"),
+                Err(e) => {
+                    tracing::warn!(job = name, error = %e, "job not claimed; next tick retries")
+                }
+            }
         }
     });
     (stop, handle)

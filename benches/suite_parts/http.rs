@@ -44,7 +44,7 @@ pub fn notification_files(pop: &Path) -> Vec<PathBuf> {
 /// returns (resources/s, resources).
 pub async fn post_files(
     client: &reqwest::Client,
-    base: &str,
+    nodes: &[String],
     files: &[PathBuf],
     concurrency: usize,
 ) -> (f64, u64) {
@@ -54,9 +54,11 @@ pub async fn post_files(
         .collect();
     let resources = super::support::count_entries(&bodies);
     let started = Instant::now();
+    let sent = std::sync::atomic::AtomicUsize::new(0);
     let send = |b: String| {
+        let i = sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let req = client
-            .post(base)
+            .post(&nodes[i % nodes.len()])
             .header("content-type", "application/fhir+json")
             .header("prefer", "return=minimal")
             .body(b);
@@ -77,16 +79,16 @@ pub async fn post_files(
 
 pub async fn post_observations(
     client: &reqwest::Client,
-    base: &str,
+    nodes: &[String],
     clients: usize,
     n: usize,
 ) -> (f64, Histogram<u64>) {
-    let (c, b) = (client.clone(), base.to_string());
+    let (c, nodes) = (client.clone(), nodes.to_vec());
     load(clients, n, move |i| {
         let body = json!({"resourceType": "Observation", "status": "final", "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
             "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]}, "subject": {"reference": format!("Patient/pt-{}", i % 500)},
             "effectiveDateTime": "2026-06-01T10:00:00Z", "valueQuantity": {"value": 60 + i % 40, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"}});
-        let req = c.post(format!("{b}/Observation")).header("content-type", "application/fhir+json").header("prefer", "return=minimal").body(body.to_string());
+        let req = c.post(format!("{}/Observation", nodes[i % nodes.len()])).header("content-type", "application/fhir+json").header("prefer", "return=minimal").body(body.to_string());
         async move { req.send().await.map(|r| r.status() == 201).unwrap_or(false) }
     })
     .await
@@ -110,12 +112,13 @@ pub async fn patient_ids(client: &reqwest::Client, base: &str) -> Arc<Vec<String
 
 pub async fn read_by_id(
     client: &reqwest::Client,
-    base: &str,
+    nodes: &[String],
     ids: &Arc<Vec<String>>,
     n: usize,
 ) -> (f64, Histogram<u64>) {
-    let (c, b, ids) = (client.clone(), base.to_string(), ids.clone());
+    let (c, nodes, ids) = (client.clone(), nodes.to_vec(), ids.clone());
     load(32, n, move |i| {
+        let b = &nodes[i % nodes.len()];
         let req = c.get(format!("{b}/Patient/{}", ids[i % ids.len()]));
         async move { req.send().await.map(|r| r.status() == 200).unwrap_or(false) }
     })
@@ -140,18 +143,19 @@ pub const SEARCHES: &[(&str, &str)] = &[
 
 pub async fn search(
     client: &reqwest::Client,
-    base: &str,
+    nodes: &[String],
     ids: &Arc<Vec<String>>,
     query: &str,
     n: usize,
 ) -> (f64, Histogram<u64>) {
-    let (c, b, ids, q) = (
+    let (c, nodes, ids, q) = (
         client.clone(),
-        base.to_string(),
+        nodes.to_vec(),
         ids.clone(),
         query.to_string(),
     );
     load(8, n, move |i| {
+        let b = &nodes[i % nodes.len()];
         let url = format!("{b}/{}", q.replace("{p}", &ids[(i * 7919) % ids.len()]));
         let req = c.get(url);
         async move { req.send().await.map(|r| r.status() == 200).unwrap_or(false) }
@@ -161,7 +165,7 @@ pub async fn search(
 
 pub async fn process_messages(
     client: &reqwest::Client,
-    base: &str,
+    nodes: &[String],
     files: &[PathBuf],
 ) -> (f64, Histogram<u64>) {
     let bodies: Arc<Vec<String>> = Arc::new(
@@ -170,10 +174,10 @@ pub async fn process_messages(
             .map(|f| std::fs::read_to_string(f).unwrap())
             .collect(),
     );
-    let (c, b, n) = (client.clone(), base.to_string(), bodies.len());
+    let (c, nodes, n) = (client.clone(), nodes.to_vec(), bodies.len());
     load(32, n, move |i| {
         let req = c
-            .post(format!("{b}/$process-message"))
+            .post(format!("{}/$process-message", nodes[i % nodes.len()]))
             .header("content-type", "application/fhir+json")
             .body(bodies[i].clone());
         async move { req.send().await.map(|r| r.status() == 200).unwrap_or(false) }

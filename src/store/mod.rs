@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod auth;
 pub mod charts;
+pub mod jobs;
 pub mod ledger;
 mod open;
 pub mod outbox;
@@ -198,6 +199,7 @@ pub trait Store:
     + outbox::OutboxStore
     + ledger::LedgerStore
     + charts::ChartStore
+    + jobs::JobStore
     + Send
     + Sync
     + 'static

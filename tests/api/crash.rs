@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::process::{fetch_json, next_link, start_server, wait_ready};
+use common::process::{Server, fetch_json, next_link, start_server, wait_ready};
 
 use parking_lot::Mutex;
 use serde_json::{Value, json};
@@ -32,9 +32,23 @@ async fn kill_9_during_load_loses_no_acknowledged_write() {
     let db = &database.db;
     let client = reqwest::Client::new();
     let mut server = start_server(&db, Stdio::null(), false);
-    let base = server.base.clone();
-    wait_ready(&client, &base).await;
+    wait_ready(&client, &server.base).await;
+    let acked = load_then_kill(&client, &mut server).await;
 
+    let mut server = start_server(&db, Stdio::null(), false);
+    wait_ready(&client, &server.base).await;
+    assert_survived(&client, &server.base, &acked).await;
+    server.kill();
+}
+
+/// Eight clients write Patients and transactions to `server`; once 50 are
+/// acknowledged it is killed (`kill -9`) mid-load. Returns what was
+/// acknowledged: (kind, tag).
+pub async fn load_then_kill(
+    client: &reqwest::Client,
+    server: &mut Server,
+) -> Vec<(String, String)> {
+    let base = server.base.clone();
     let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::new();
@@ -70,29 +84,29 @@ async fn kill_9_during_load_loses_no_acknowledged_write() {
         "the load ran before the kill ({} acknowledged)",
         acked.len()
     );
+    acked
+}
 
-    let mut server = start_server(&db, Stdio::null(), false);
-
-    let base = server.base.clone();
-    wait_ready(&client, &base).await;
-    for (kind, tag) in &acked {
+/// Every acknowledged write is readable at `base`, and no transaction is
+/// half-applied: every stored transaction Patient has all 9 Observations.
+pub async fn assert_survived(client: &reqwest::Client, base: &str, acked: &[(String, String)]) {
+    for (kind, tag) in acked {
         let pats: Value = fetch_json(
-            &client,
+            client,
             &format!("{base}/Patient?identifier=urn:crash|{tag}"),
         )
         .await;
         assert_eq!(pats["total"], 1, "acknowledged {kind} {tag} survived");
     }
-    // No transaction is half-applied: every stored tx Patient has all 9 Observations.
-    let all: Value = fetch_json(&client, &format!("{base}/Observation?_summary=count")).await;
+    let all: Value = fetch_json(client, &format!("{base}/Observation?_summary=count")).await;
     assert_eq!(all["total"].as_u64().unwrap() % 9, 0);
     let mut url = Some(format!("{base}/Patient?identifier=urn:crash|&_count=500"));
     while let Some(u) = url {
-        let page: Value = fetch_json(&client, &u).await;
+        let page: Value = fetch_json(client, &u).await;
         for e in page["entry"].as_array().into_iter().flatten() {
             let tag = e["resource"]["identifier"][0]["value"].as_str().unwrap();
             let obs: Value = fetch_json(
-                &client,
+                client,
                 &format!("{base}/Observation?code=urn:crash|{tag}&_summary=count"),
             )
             .await;
@@ -104,5 +118,4 @@ async fn kill_9_during_load_loses_no_acknowledged_write() {
         }
         url = next_link(&page);
     }
-    server.kill();
 }

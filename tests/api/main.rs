@@ -41,6 +41,7 @@ mod metadata;
 mod milestones;
 mod milestones_hand_built;
 mod nodes;
+mod nodes_crash;
 mod notifications;
 mod outbox_dead_letters;
 mod outbox_durability;

@@ -196,3 +196,97 @@ async fn a_quarterly_feed_racing_on_three_nodes_is_submitted_once() {
     );
     assert_eq!(log[0].key, accepted[0].key);
 }
+
+/// Three nodes' stores (each its own pool, as three processes have) tick
+/// the same job at the same moments: every period runs on exactly one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_scheduled_job_ticking_on_three_nodes_runs_once_per_period() {
+    use tandem::store::jobs::JobTick;
+    let database = fresh_postgres().await;
+    let stores = [
+        common::open_store(&database.db).await,
+        common::open_store(&database.db).await,
+        common::open_store(&database.db).await,
+    ];
+    let start_ms = 1_780_000_000_000_i64;
+    for period in 0..20_i64 {
+        let now_ms = start_ms + period * 60_000;
+        let tick = JobTick::at("overdue-sweep", 60, now_ms, false);
+        let (a, b, c) = tokio::join!(
+            stores[0].job_claim(tick),
+            stores[1].job_claim(tick),
+            stores[2].job_claim(tick),
+        );
+        let claims: Vec<_> = [a, b, c].into_iter().map(Result::unwrap).collect();
+        let won: Vec<_> = claims.iter().flatten().collect();
+        assert_eq!(won.len(), 1, "period {period}: {claims:?}");
+        let winner = claims.iter().position(Option::is_some).unwrap();
+        stores[winner]
+            .job_release("overdue-sweep", *won[0])
+            .await
+            .unwrap();
+    }
+}
+
+/// Two nodes' stores deliver from one outbox: a claim keeps the message
+/// from the other node for its lease; once the lease ran out the other
+/// takes it under a new token, and the first node's late completion under
+/// its old claim changes nothing (the message is not done twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outbox_claim_is_leased_and_a_late_completion_is_refused() {
+    use tandem::store::outbox::{Attempt, Claim, OutboxMessage, OutboxState};
+    use tandem::store::{AccessContext, transact};
+    let database = fresh_postgres().await;
+    let options = tandem::store::OpenOptions {
+        pool_size: Some(2),
+        outbox_lease_ms: Some(1_000),
+        ..Default::default()
+    };
+    let a = tandem::store::open(&database.db, &options).await.unwrap();
+    let b = tandem::store::open(&database.db, &options).await.unwrap();
+    let ctx = AccessContext::internal("default", "r");
+    transact(a.as_ref(), &ctx, |tx| {
+        tx.enqueue(OutboxMessage {
+            topic: "safety-alert".into(),
+            key: "k1".into(),
+            destination: None,
+            payload: "{}".into(),
+            created_ms: 0,
+        })
+        .map(|_| ())
+    })
+    .await
+    .unwrap();
+    let first = a.outbox_due(10, 10).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(
+        b.outbox_due(500, 10).await.unwrap().is_empty(),
+        "leased to A"
+    );
+    let second = b.outbox_due(1_010, 10).await.unwrap();
+    assert_eq!(second.len(), 1, "A's lease ran out: B takes it");
+    assert_ne!(second[0].claim, first[0].claim);
+    let claim = |r: &tandem::store::outbox::OutboxRow| Claim {
+        seq: r.seq,
+        token: r.claim,
+    };
+    let done = |at_ms| Attempt::Delivered {
+        at_ms,
+        receipt: None,
+    };
+    a.outbox_record(vec![(claim(&first[0]), done(1_020))])
+        .await
+        .unwrap();
+    let delivered = |s: std::sync::Arc<dyn tandem::store::Store>| async move {
+        s.outbox_list("default", OutboxState::Delivered, 10)
+            .await
+            .unwrap()
+            .len()
+    };
+    assert_eq!(delivered(a.clone()).await, 0, "A's claim was superseded");
+    b.outbox_record(vec![(claim(&second[0]), done(1_030))])
+        .await
+        .unwrap();
+    assert_eq!(delivered(b.clone()).await, 1);
+    assert!(a.outbox_due(5_000, 10).await.unwrap().is_empty());
+}

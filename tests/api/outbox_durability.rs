@@ -27,14 +27,7 @@ async fn queued_notification_is_delivered_after_kill_9_and_restart() {
     let base = server.base.clone();
     wait_ready(&client, &base).await;
 
-    let la = ["LA6568-5", "LA6569-3"];
-    let items: Vec<_> = ["44250-9", "44255-8", "44259-0", "44254-1", "44251-7", "44258-2", "44252-5", "44253-3", "44260-8"]
-        .iter()
-        .enumerate()
-        .map(|(k, c)| json!({"linkId": c, "answer": [{"valueCoding": {"system": "http://loinc.org", "code": la[usize::from(k == 8)]}}]}))
-        .collect();
-    let qr = json!({"resourceType": "QuestionnaireResponse", "questionnaire": "http://tandem.health/fhir/Questionnaire/phq-9",
-        "status": "completed", "subject": {"reference": "Patient/p1"}, "authored": "2026-11-20T09:00:00Z", "item": items});
+    let qr = safety_response("p1");
     let r = client
         .post(format!("{base}/QuestionnaireResponse"))
         .header("content-type", "application/fhir+json")
@@ -78,4 +71,17 @@ async fn queued_notification_is_delivered_after_kill_9_and_restart() {
     );
     assert_eq!(accepted[0].topic, "safety-alert");
     server.kill();
+}
+
+/// A completed PHQ-9 for `patient` whose item 9 (self-harm) is positive:
+/// its write queues a safety alert.
+pub fn safety_response(patient: &str) -> serde_json::Value {
+    let la = ["LA6568-5", "LA6569-3"];
+    let items: Vec<_> = ["44250-9", "44255-8", "44259-0", "44254-1", "44251-7", "44258-2", "44252-5", "44253-3", "44260-8"]
+        .iter()
+        .enumerate()
+        .map(|(k, c)| json!({"linkId": c, "answer": [{"valueCoding": {"system": "http://loinc.org", "code": la[usize::from(k == 8)]}}]}))
+        .collect();
+    json!({"resourceType": "QuestionnaireResponse", "questionnaire": "http://tandem.health/fhir/Questionnaire/phq-9",
+        "status": "completed", "subject": {"reference": format!("Patient/{patient}")}, "authored": "2026-11-20T09:00:00Z", "item": items})
 }

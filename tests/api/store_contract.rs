@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tandem::fhir::index::{IndexEntry, IndexValue};
 use tandem::fhir::params::Registry;
 use tandem::fhir::query::parse;
+use tandem::store::jobs::JobTick;
 use tandem::store::sqlite::SqliteStore;
 use tandem::store::{
     AccessContext, HistoryQuery, HistoryScope, NewVersion, Store, StoreError, transact,
@@ -259,19 +260,72 @@ async fn contract(store: Arc<dyn Store>) {
     ));
 }
 
+/// Scheduled jobs: one run per slot, none beside a live lease, a catch-up
+/// run whatever slot ran, a lease taken over only once it expired, and a
+/// late holder unable to release its successor's lease.
+async fn jobs_contract(store: &dyn Store) {
+    let tick = |slot: i64, now_ms: i64, catch_up: bool| JobTick {
+        job: "sweep",
+        slot,
+        now_ms,
+        lease_ms: 1_000,
+        catch_up,
+    };
+    let first = store.job_claim(tick(5, 100, false)).await.unwrap();
+    let first = first.expect("a job's first slot is free");
+    assert_eq!(
+        store.job_claim(tick(6, 200, false)).await.unwrap(),
+        None,
+        "run under way"
+    );
+    store.job_release("sweep", first).await.unwrap();
+    assert_eq!(
+        store.job_claim(tick(5, 300, false)).await.unwrap(),
+        None,
+        "slot 5 ran"
+    );
+    let again = store.job_claim(tick(5, 300, true)).await.unwrap();
+    let again = again.expect("a start-up run catches up whatever slot ran");
+    assert_ne!(again.token, first.token);
+    // Its holder dies: the lease (until 1,300) keeps the job until it expires.
+    assert_eq!(store.job_claim(tick(6, 1_299, false)).await.unwrap(), None);
+    let next = store.job_claim(tick(6, 1_300, false)).await.unwrap();
+    let next = next.expect("an expired lease is taken over");
+    // The dead holder's late release does not free its successor's run.
+    store.job_release("sweep", again).await.unwrap();
+    assert_eq!(store.job_claim(tick(7, 1_400, false)).await.unwrap(), None);
+    store.job_release("sweep", next).await.unwrap();
+    assert!(
+        store
+            .job_claim(tick(7, 1_400, false))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let other = JobTick {
+        job: "feed",
+        ..tick(7, 1_400, false)
+    };
+    assert!(
+        store.job_claim(other).await.unwrap().is_some(),
+        "jobs are leased apart"
+    );
+}
+
 #[tokio::test]
 async fn sqlite_store_meets_the_contract() {
     let dir = tempfile::tempdir().unwrap();
-    contract(Arc::new(
-        SqliteStore::open(&dir.path().join("c.db")).unwrap(),
-    ))
-    .await;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("c.db")).unwrap());
+    jobs_contract(store.as_ref()).await;
+    contract(store).await;
 }
 
 #[tokio::test]
 async fn postgres_store_meets_the_contract() {
     let db = crate::common::database::fresh_postgres().await;
-    contract(crate::common::open_store(&db.db).await).await;
+    let store = crate::common::open_store(&db.db).await;
+    jobs_contract(store.as_ref()).await;
+    contract(store).await;
 }
 
 /// Large bodies are kept zstd-compressed in SQLite (see `store/sqlite/body.rs`)

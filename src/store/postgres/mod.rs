@@ -19,6 +19,7 @@ mod charts;
 mod compartment;
 mod conn;
 mod index_rows;
+mod jobs;
 mod ledger;
 mod listen;
 mod outbox;

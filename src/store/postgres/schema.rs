@@ -28,7 +28,8 @@ use crate::store::StoreError;
 pub const MIGRATION_LOCK: (i32, i32) = (7300, 0);
 
 /// Each entry is one migration; never edit a released one, append a new one.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE resources (
     rid          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     tenant       TEXT COLLATE "C" NOT NULL,
@@ -162,7 +163,15 @@ CREATE TABLE pdsa_notes (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 CREATE INDEX pdsa_notes_tenant ON pdsa_notes (tenant, id);
 CREATE TABLE page_summaries (tenant TEXT COLLATE "C" NOT NULL, kind TEXT COLLATE "C" NOT NULL,
     doc TEXT NOT NULL, computed BIGINT NOT NULL, PRIMARY KEY (tenant, kind));
-"#];
+"#,
+    // Scheduled jobs' leases (store/jobs.rs): the slot each job last ran
+    // in, the run under way and its fencing token.
+    r#"
+CREATE TABLE jobs (job TEXT COLLATE "C" PRIMARY KEY, slot BIGINT NOT NULL,
+    leased_until BIGINT NOT NULL, token BIGINT NOT NULL);
+CREATE SEQUENCE job_tokens;
+"#,
+];
 
 /// Applies every migration the database lacks; returns how many ran.
 /// Holds the migration lock for the whole run (session-level, so it is

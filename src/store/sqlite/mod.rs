@@ -11,6 +11,7 @@ mod body;
 mod charts;
 mod compartment;
 mod index_rows;
+mod jobs;
 mod ledger;
 mod memory;
 pub use backup::{backup, restore};

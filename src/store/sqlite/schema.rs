@@ -185,6 +185,12 @@ CREATE INDEX pdsa_notes_tenant ON pdsa_notes (tenant, id);
 CREATE TABLE page_summaries (tenant TEXT NOT NULL, kind TEXT NOT NULL, doc TEXT NOT NULL,
     computed INTEGER NOT NULL, PRIMARY KEY (tenant, kind));
 "#,
+    // Scheduled jobs' leases (store/jobs.rs): the slot each job last ran
+    // in, and the run under way.
+    r#"
+CREATE TABLE jobs (job TEXT PRIMARY KEY, slot INTEGER NOT NULL, leased_until INTEGER NOT NULL,
+    token INTEGER NOT NULL);
+"#,
 ];
 
 /// Applies every migration newer than the database's `user_version`.

@@ -1,6 +1,7 @@
 //! A practice's notification endpoint, as a small real HTTP server: records
 //! every POST and answers 503 to the first `fail_first` of them (an endpoint
-//! that is down for a while).
+//! that is down for a while); while held, it records and keeps each request
+//! waiting (an endpoint that hangs: the sender is caught mid-delivery).
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ pub struct Hook {
     pub url: String,
     pub log: Arc<Mutex<Vec<Received>>>,
     fail_left: Arc<Mutex<usize>>,
+    held: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Hook {
@@ -34,6 +36,7 @@ impl Hook {
             url,
             log: Arc::new(Mutex::new(Vec::new())),
             fail_left: Arc::new(Mutex::new(fail_first)),
+            held: Arc::new(tokio::sync::watch::Sender::new(false)),
         };
         let app = Router::new()
             .route("/notify", post(receive))
@@ -42,6 +45,16 @@ impl Hook {
             .with_state(hook.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         hook
+    }
+
+    /// From now on, keep every request waiting (recorded as not accepted)
+    /// until [`Hook::release`], which answers them 503.
+    pub fn hold(&self) {
+        self.held.send_replace(true);
+    }
+
+    pub fn release(&self) {
+        self.held.send_replace(false);
     }
 
     /// From now on, refuse the next `n` deliveries (0: accept all).
@@ -79,6 +92,19 @@ async fn receive(State(h): State<Hook>, headers: HeaderMap, body: String) -> Sta
             .unwrap_or_default()
             .to_string()
     };
+    let record = |accepted: bool| {
+        h.log.lock().push(Received {
+            key: header("idempotency-key"),
+            topic: header("x-tandem-topic"),
+            accepted,
+            body: serde_json::from_str(&body).unwrap_or(Value::Null),
+        })
+    };
+    if *h.held.borrow() {
+        record(false);
+        let _ = h.held.subscribe().wait_for(|held| !held).await;
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
     let accepted = {
         let mut left = h.fail_left.lock();
         if *left > 0 {
@@ -88,12 +114,7 @@ async fn receive(State(h): State<Hook>, headers: HeaderMap, body: String) -> Sta
             true
         }
     };
-    h.log.lock().push(Received {
-        key: header("idempotency-key"),
-        topic: header("x-tandem-topic"),
-        accepted,
-        body: serde_json::from_str(&body).unwrap_or(Value::Null),
-    });
+    record(accepted);
     if accepted {
         StatusCode::OK
     } else {
