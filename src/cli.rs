@@ -112,6 +112,23 @@ pub enum Command {
     /// Create or upgrade the database schema and exit (servers also do this
     /// when they start; several may start together).
     Migrate,
+    /// Copy practices' resources with their whole history (ids, versions,
+    /// times, deletions) from one database to another, e.g. a SQLite file
+    /// to PostgreSQL; run it again to finish an interrupted copy.
+    Copy {
+        /// The source: a SQLite file (`sqlite:PATH` or a path) or a postgres:// URL.
+        #[arg(long)]
+        from: crate::config::Database,
+        /// The target (created and migrated as needed).
+        #[arg(long)]
+        to: crate::config::Database,
+        /// Copy only this practice (repeatable); default every practice.
+        #[arg(long)]
+        tenant: Vec<String>,
+        /// Versions per target transaction.
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+    },
     /// Print the CapabilityStatement this build serves
     /// (regenerate the checked-in copy: tandem capability > conformance/CapabilityStatement.json).
     Capability,

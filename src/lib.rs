@@ -14,6 +14,7 @@ pub mod auth;
 pub mod caller;
 pub mod cli;
 pub mod config;
+pub mod copy_cli;
 pub(crate) mod deadline;
 pub mod demo;
 pub mod exchange;

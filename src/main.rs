@@ -158,6 +158,12 @@ fn run() -> anyhow::Result<()> {
                 println!("{} is at schema version {version}", cfg.database);
                 Ok(())
             }
+            Command::Copy {
+                from,
+                to,
+                tenant,
+                batch,
+            } => tandem::copy_cli::run(&cfg, &from, &to, tenant, batch).await,
             Command::Capability => {
                 let registry = tandem::fhir::params::Registry::builtin();
                 let profiles = tandem::fhir::profile::Profiles::builtin();

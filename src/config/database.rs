@@ -84,6 +84,14 @@ impl FromStr for Database {
         if s.starts_with("postgres://") || s.starts_with("postgresql://") {
             return Ok(Database::Postgres(s.to_string()));
         }
+        // `sqlite:PATH` (or `sqlite://PATH`) names a file explicitly.
+        if let Some(path) = s.strip_prefix("sqlite:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            if path.is_empty() {
+                return Err("sqlite: names no file".into());
+            }
+            return Ok(Database::Sqlite(PathBuf::from(path)));
+        }
         if let Some((scheme, _)) = s.split_once("://") {
             return Err(format!(
                 "the database URL scheme '{scheme}' is not supported: use a SQLite file path or postgres://"
@@ -156,6 +164,15 @@ mod tests {
             "postgresql://h/db".parse::<Database>().unwrap(),
             Database::Postgres(_)
         ));
+        assert_eq!(
+            "sqlite:/var/t.db".parse::<Database>().unwrap(),
+            Database::Sqlite("/var/t.db".into())
+        );
+        assert_eq!(
+            "sqlite://t.db".parse::<Database>().unwrap(),
+            Database::Sqlite("t.db".into())
+        );
+        assert!("sqlite:".parse::<Database>().is_err());
         let e = "mysql://h/db".parse::<Database>().unwrap_err();
         assert!(e.contains("'mysql'"), "{e}");
         assert!("".parse::<Database>().is_err());

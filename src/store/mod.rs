@@ -274,6 +274,17 @@ pub trait Store:
     ) -> Result<Written, StoreError>;
     /// Every tenant holding resources (for per-tenant background sweeps).
     async fn tenants(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Up to `limit` versions of the context's tenant written after history
+    /// sequence `after_seq`, oldest first, each with its sequence number:
+    /// every version ever written, deletions included (`tandem copy` reads
+    /// a practice this way, resuming from the last sequence it moved).
+    async fn changes(
+        &self,
+        ctx: &AccessContext,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, StoredResource)>, StoreError>;
     /// Runs `work` in a transaction; returns once it is durably committed.
     async fn write(&self, ctx: &AccessContext, work: WriteWork) -> Result<(), StoreError>;
     /// Stops accepting writes, finishes queued ones and closes the database.

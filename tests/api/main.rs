@@ -26,6 +26,7 @@ mod cli_auth;
 mod cli_backup;
 mod cli_users;
 mod concurrency;
+mod copy;
 mod crash;
 mod crud;
 mod ecqm_cases;

@@ -257,6 +257,16 @@ impl Store for PgStore {
         compartment::written(&mut c, &ctx.tenant, &types, after).await
     }
 
+    async fn changes(
+        &self,
+        ctx: &AccessContext,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, StoredResource)>, StoreError> {
+        let c = self.client().await?;
+        rows::changes(&Conn::Client(&c), &ctx.tenant, after_seq, limit).await
+    }
+
     async fn tenants(&self) -> Result<Vec<String>, StoreError> {
         let c = self.client().await?;
         // A skip scan over the (tenant, …) index: one probe per tenant.

@@ -69,6 +69,21 @@ pub async fn by_keys(
     Ok(out)
 }
 
+/// Up to `limit` versions of `tenant` written after history seq `after`,
+/// oldest first, each with its seq.
+pub async fn changes(
+    c: &Conn<'_>,
+    tenant: &str,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<(i64, StoredResource)>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS}, h.seq FROM history h WHERE h.tenant = $1 AND h.seq > $2 ORDER BY h.seq LIMIT $3"
+    );
+    let rows = c.query(&sql, &[&tenant, &after, &(limit as i64)]).await?;
+    Ok(rows.iter().map(|r| (r.get(7), resource(r))).collect())
+}
+
 /// A page of history, newest first.
 pub async fn history(
     c: &Conn<'_>,

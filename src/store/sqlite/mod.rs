@@ -303,6 +303,19 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn changes(
+        &self,
+        ctx: &AccessContext,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, StoredResource)>, StoreError> {
+        let tenant = ctx.tenant.clone();
+        self.with_reader(&ctx.tenant, move |c| {
+            rows::changes(c, &tenant, after_seq, limit)
+        })
+        .await
+    }
+
     async fn tenants(&self) -> Result<Vec<String>, StoreError> {
         // A skip scan over the (tenant, …) index: one probe per tenant, not per row.
         self.with_reader("", |c| {

@@ -67,6 +67,24 @@ pub fn by_keys(
     Ok(out)
 }
 
+/// Up to `limit` versions of `tenant` written after history seq `after`,
+/// oldest first, each with its seq.
+pub fn changes(
+    conn: &Connection,
+    tenant: &str,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<(i64, StoredResource)>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS}, h.seq FROM history h WHERE h.tenant = ? AND h.seq > ? ORDER BY h.seq LIMIT ?"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![tenant, after, limit as i64], |row| {
+        Ok((row.get::<_, i64>(7)?, row_to_resource(row)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// A page of history, newest first.
 pub fn history(
     conn: &Connection,
