@@ -130,7 +130,7 @@ pub struct SearchPage {
 
 /// Store failures. `Aborted` means the unit of work itself returned an error
 /// (its own error travels separately, see [`transact`]).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("write conflict: {0}")]
     Conflict(String),

@@ -19,7 +19,10 @@ pub enum Conn<'a> {
 }
 
 impl Conn<'_> {
-    async fn statement(&self, sql: &str) -> Result<tokio_postgres::Statement, StoreError> {
+    /// Prepares `sql` on this connection unless it already is (then no
+    /// round trip): statements about to be pipelined are prepared first, so
+    /// each goes out on its future's first poll (see [`pipeline`]).
+    pub async fn statement(&self, sql: &str) -> Result<tokio_postgres::Statement, StoreError> {
         match self {
             Conn::Client(c) => c.prepare_cached(sql).await,
             Conn::Tx(t) => t.prepare_cached(sql).await,
@@ -91,4 +94,30 @@ pub fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
         deadpool_postgres::PoolError::Backend(e) => error(e),
         other => StoreError::Backend(format!("database pool: {other}")),
     }
+}
+
+/// Runs `futures` (statements on one connection) as one pipeline, in the
+/// given order: each is polled once in turn before any is awaited, and
+/// tokio-postgres sends a request when its future is first polled, in that
+/// order ("requests are executed in the order that they are first polled").
+/// Their statements must be prepared already, or a future's first poll
+/// sends its Prepare instead and a later statement could overtake it.
+pub async fn pipeline<'a, T>(futures: Vec<futures::future::BoxFuture<'a, T>>) -> Vec<T> {
+    use futures::future::{MaybeDone, maybe_done};
+    use std::pin::Pin;
+    let mut all: Vec<MaybeDone<futures::future::BoxFuture<'a, T>>> =
+        futures.into_iter().map(maybe_done).collect();
+    for f in all.iter_mut() {
+        let _ = futures::poll!(Pin::new(f));
+    }
+    for f in all.iter_mut() {
+        Pin::new(f).await;
+    }
+    all.into_iter()
+        .map(|mut f| {
+            Pin::new(&mut f)
+                .take_output()
+                .expect("a pipelined statement finished")
+        })
+        .collect()
 }

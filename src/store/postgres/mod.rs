@@ -18,6 +18,7 @@ mod auth;
 mod charts;
 mod compartment;
 mod conn;
+mod group;
 mod index_rows;
 mod jobs;
 mod ledger;
@@ -47,7 +48,8 @@ use crate::fhir::query::SearchQuery;
 
 pub struct PgStore {
     pool: Pool,
-    analyzer: analyze::Analyzer,
+    analyzer: Arc<analyze::Analyzer>,
+    groups: Arc<group::Groups>,
     outbox_signal: Arc<Notify>,
     /// How long one client search or history page may run.
     query_budget: Option<Duration>,
@@ -105,7 +107,8 @@ impl PgStore {
             .map_err(|e| StoreError::Backend(format!("database pool: {e}")))?;
         let store = PgStore {
             pool,
-            analyzer: analyze::Analyzer::default(),
+            analyzer: Arc::default(),
+            groups: Arc::default(),
             outbox_signal: Arc::new(Notify::new()),
             query_budget: None,
             outbox_lease_ms: options.outbox_lease_ms,
@@ -282,15 +285,20 @@ impl Store for PgStore {
     }
 
     async fn write(&self, ctx: &AccessContext, work: WriteWork) -> Result<(), StoreError> {
-        let c = self.client().await?;
-        let outcome = tx::run(c, ctx.clone(), work).await?;
-        if outcome.enqueued {
-            self.outbox_signal.notify_one();
-        }
-        if outcome.written > 0 {
-            self.analyzer.wrote(&self.pool, outcome.written);
-        }
-        Ok(())
+        let (signal, analyzer, pool) = (
+            self.outbox_signal.clone(),
+            self.analyzer.clone(),
+            self.pool.clone(),
+        );
+        let done = Arc::new(move |outcome: tx::Outcome| {
+            if outcome.enqueued {
+                signal.notify_one();
+            }
+            if outcome.written > 0 {
+                analyzer.wrote(&pool, outcome.written);
+            }
+        });
+        self.groups.submit(&self.pool, ctx, work, done).await
     }
 
     async fn close(&self) {

@@ -34,66 +34,149 @@ use crate::store::{AccessContext, NewVersion, StoreError, StoredResource, WriteT
 /// `compartment::written` to read a settled write order).
 pub const TENANT_WRITE_LOCK: i32 = 7301;
 
-/// What a committed unit did.
+/// What a committed group did.
+#[derive(Debug, Default, Clone, Copy)]
 pub struct Outcome {
-    /// It queued outbox messages (delivery starts at once).
+    /// Its units queued outbox messages (delivery starts at once).
     pub enqueued: bool,
-    /// Resource versions it wrote.
+    /// Resource versions they wrote.
     pub written: u64,
 }
 
-/// Runs `work` in a transaction on `client`.
-pub async fn run(
-    mut client: Object,
-    ctx: AccessContext,
-    work: WriteWork,
-) -> Result<Outcome, StoreError> {
+/// A queued unit of work and where its result goes.
+pub struct Unit {
+    pub ctx: AccessContext,
+    pub work: WriteWork,
+    pub reply: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// Runs `units` (all of one tenant) in one transaction on `client`, each in
+/// its own savepoint when there are several, so one failing unit rolls back
+/// alone; commits once and only then answers each unit. A failed commit
+/// fails them all.
+pub async fn run(client: Object, tenant: String, units: Vec<Unit>) -> Outcome {
     let handle = Handle::current();
-    tokio::task::spawn_blocking(move || {
-        let tx = handle.block_on(client.transaction()).map_err(conn::error)?;
-        handle.block_on(Conn::Tx(&tx).execute(
-            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-            &[&TENANT_WRITE_LOCK, &ctx.tenant],
-        ))?;
-        let mut enqueued = false;
-        let mut written = 0;
-        let mut unit = PgTx {
-            tx: &tx,
-            handle: &handle,
-            ctx: &ctx,
-            enqueued: &mut enqueued,
-            written: &mut written,
-        };
-        let result = match catch_unwind(AssertUnwindSafe(|| work(&mut unit))) {
-            Ok(r) => r,
-            Err(_) => Err(StoreError::Backend("a unit of work panicked".into())),
-        };
-        match result {
-            Ok(()) => {
-                if enqueued {
-                    // Delivered to listening nodes when the unit commits.
-                    handle
-                        .block_on(tx.batch_execute(&format!("NOTIFY {}", super::listen::CHANNEL)))
-                        .map_err(conn::error)?;
-                }
-                handle
-                    .block_on(tx.commit())
-                    .map_err(|e| match conn::error(e) {
-                        StoreError::Backend(m) => {
-                            StoreError::Backend(format!("commit failed: {m}"))
-                        }
-                        other => other,
-                    })?;
-                Ok(Outcome { enqueued, written })
-            }
-            Err(e) => {
-                let _ = handle.block_on(tx.rollback());
-                Err(e)
-            }
+    let task = tokio::task::spawn_blocking(move || {
+        let mut client = client;
+        let mut replies = Vec::with_capacity(units.len());
+        let mut outcome = Outcome::default();
+        let committed = run_blocking(
+            &handle,
+            &mut client,
+            &tenant,
+            units,
+            &mut replies,
+            &mut outcome,
+        );
+        for (reply, result) in replies {
+            let _ = reply.send(match (&committed, result) {
+                (Ok(()), r) => r,
+                (Err(e), Ok(())) => Err(e.clone()),
+                (Err(_), Err(e)) => Err(e),
+            });
         }
-    })
-    .await
-    .map_err(|e| StoreError::Backend(format!("write task failed: {e}")))?
+        if committed.is_ok() {
+            outcome
+        } else {
+            Outcome::default()
+        }
+    });
+    task.await.unwrap_or_default()
+}
+
+type Replies = Vec<(
+    tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+    Result<(), StoreError>,
+)>;
+
+fn run_blocking(
+    handle: &Handle,
+    client: &mut Object,
+    tenant: &str,
+    units: Vec<Unit>,
+    replies: &mut Replies,
+    outcome: &mut Outcome,
+) -> Result<(), StoreError> {
+    let tx = match handle.block_on(client.transaction()).map_err(conn::error) {
+        Ok(tx) => tx,
+        Err(e) => {
+            replies.extend(units.into_iter().map(|u| (u.reply, Ok(()))));
+            return Err(e);
+        }
+    };
+    let locked = handle.block_on(Conn::Tx(&tx).execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+        &[&TENANT_WRITE_LOCK, &tenant],
+    ));
+    if let Err(e) = locked {
+        replies.extend(units.into_iter().map(|u| (u.reply, Ok(()))));
+        return Err(e);
+    }
+    // Alone, a unit needs no savepoint: its failure rolls back the whole.
+    let alone = units.len() == 1;
+    let mut any_ok = false;
+    for u in units {
+        let result = run_unit(handle, &tx, &u.ctx, u.work, alone, outcome);
+        any_ok |= result.is_ok();
+        replies.push((u.reply, result));
+    }
+    if !any_ok {
+        let _ = handle.block_on(tx.rollback());
+        return Ok(());
+    }
+    if outcome.enqueued {
+        // Delivered to listening nodes when the group commits.
+        handle
+            .block_on(tx.batch_execute(&format!("NOTIFY {}", super::listen::CHANNEL)))
+            .map_err(conn::error)?;
+    }
+    handle
+        .block_on(tx.commit())
+        .map_err(|e| match conn::error(e) {
+            StoreError::Backend(m) => StoreError::Backend(format!("commit failed: {m}")),
+            other => other,
+        })
+}
+
+/// One unit, in a savepoint unless `alone`; its counts join `outcome` only
+/// when it succeeds.
+fn run_unit(
+    handle: &Handle,
+    tx: &Transaction<'_>,
+    ctx: &AccessContext,
+    work: WriteWork,
+    alone: bool,
+    outcome: &mut Outcome,
+) -> Result<(), StoreError> {
+    let c = Conn::Tx(tx);
+    if !alone {
+        handle.block_on(c.batch("SAVEPOINT unit"))?;
+    }
+    let (mut enqueued, mut written) = (false, 0);
+    let mut unit = PgTx {
+        tx,
+        handle,
+        ctx,
+        enqueued: &mut enqueued,
+        written: &mut written,
+    };
+    let result = match catch_unwind(AssertUnwindSafe(|| work(&mut unit))) {
+        Ok(r) => r,
+        Err(_) => Err(StoreError::Backend("a unit of work panicked".into())),
+    };
+    if !alone {
+        let end = if result.is_ok() {
+            "RELEASE SAVEPOINT unit"
+        } else {
+            "ROLLBACK TO SAVEPOINT unit; RELEASE SAVEPOINT unit"
+        };
+        handle.block_on(c.batch(end))?;
+    }
+    if result.is_ok() {
+        outcome.enqueued |= enqueued;
+        outcome.written += written;
+    }
+    result
 }
 
 struct PgTx<'a> {
@@ -192,58 +275,60 @@ impl WriteTx for PgTx<'_> {
 
 /// Writes one version: exactly one above the current one, or a conflict
 /// (never an error that would abort the transaction: the unit may go on).
+///
+/// One round trip: the resource row and its history row in one statement
+/// (the history seq drawn first, so each row can name the other), its
+/// index statements pipelined behind it (`index_rows`). A stale version
+/// writes nothing, and the index statements then find no row to touch.
 async fn write_version(c: &Conn<'_>, tenant: &str, v: NewVersion) -> Result<(), StoreError> {
-    let stale = || {
-        StoreError::Conflict(format!(
+    const CREATE: &str = "WITH s AS (SELECT nextval('history_seq_seq') AS seq), \
+         r AS (INSERT INTO resources (tenant, type, id, version, last_updated, deleted, hseq) \
+               SELECT $1::text, $2::text, $3::text, $4::int8, $5::int8, $6::bool, s.seq FROM s \
+               ON CONFLICT (tenant, type, id) DO NOTHING RETURNING rid, hseq) \
+         INSERT INTO history (seq, rid, tenant, type, id, version, last_updated, deleted, method, body) \
+         OVERRIDING SYSTEM VALUE SELECT r.hseq, r.rid, $1::text, $2::text, $3::text, $4::int8, $5::int8, $6::bool, $7::text, $8::text FROM r";
+    const UPDATE: &str = "WITH s AS (SELECT nextval('history_seq_seq') AS seq), \
+         r AS (UPDATE resources SET version = $4::int8, last_updated = $5::int8, deleted = $6::bool, \
+                   hseq = (SELECT seq FROM s) \
+               WHERE tenant = $1 AND type = $2 AND id = $3 AND version = $4::int8 - 1 RETURNING rid, hseq) \
+         INSERT INTO history (seq, rid, tenant, type, id, version, last_updated, deleted, method, body) \
+         OVERRIDING SYSTEM VALUE SELECT r.hseq, r.rid, $1::text, $2::text, $3::text, $4::int8, $5::int8, $6::bool, $7::text, $8::text FROM r";
+    let sql = if v.version == 1 { CREATE } else { UPDATE };
+    let (rt, id) = (v.resource_type.as_str(), v.id.as_str());
+    // Prepared first (once per connection), so the pipeline keeps its order.
+    let sqls = std::iter::once(sql).chain(index_rows::sql_for(&v));
+    futures::future::try_join_all(sqls.map(|s| c.statement(s))).await?;
+    let mut pending: Vec<index_rows::Pending<'_>> = vec![Box::pin(async {
+        c.execute(
+            sql,
+            &[
+                &tenant,
+                &rt,
+                &id,
+                &v.version,
+                &v.last_updated_ms,
+                &v.deleted,
+                &v.method,
+                &v.body,
+            ],
+        )
+        .await
+    })];
+    index_rows::statements(c, tenant, &v, &mut pending);
+    let results = conn::pipeline(pending).await;
+    let mut results = results.into_iter();
+    let written = results.next().expect("the version statement")?;
+    for r in results {
+        r?;
+    }
+    if written == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict(format!(
             "{}/{} is not at version {}",
             v.resource_type,
             v.id,
             v.version - 1
-        ))
-    };
-    let rid: i64 = if v.version == 1 {
-        c.query_opt(
-            "INSERT INTO resources (tenant, type, id, version, last_updated, deleted, hseq) \
-             VALUES ($1, $2, $3, 1, $4, $5, 0) ON CONFLICT (tenant, type, id) DO NOTHING RETURNING rid",
-            &[&tenant, &v.resource_type, &v.id, &v.last_updated_ms, &v.deleted],
-        )
-        .await?
-        .ok_or_else(stale)?
-        .get(0)
-    } else {
-        match c
-            .query_opt(
-                "SELECT rid, version FROM resources WHERE tenant = $1 AND type = $2 AND id = $3 FOR UPDATE",
-                &[&tenant, &v.resource_type, &v.id],
-            )
-            .await?
-        {
-            Some(r) if r.get::<_, i64>(1) + 1 == v.version => r.get(0),
-            _ => return Err(stale()),
-        }
-    };
-    // The history row and the pointer to it in one statement (one round trip).
-    c.execute(
-        "WITH h AS (INSERT INTO history (rid, tenant, type, id, version, last_updated, deleted, method, body) \
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq) \
-         UPDATE resources SET version = $5, last_updated = $6, deleted = $7, hseq = (SELECT seq FROM h) \
-         WHERE rid = $1",
-        &[
-            &rid,
-            &tenant,
-            &v.resource_type,
-            &v.id,
-            &v.version,
-            &v.last_updated_ms,
-            &v.deleted,
-            &v.method,
-            &v.body,
-        ],
-    )
-    .await?;
-    match v.version {
-        1 if v.deleted => Ok(()),
-        1 => index_rows::insert_all(c, tenant, &v, rid).await,
-        _ => index_rows::replace(c, tenant, &v, rid).await,
+        )))
     }
 }
