@@ -115,7 +115,7 @@ async fn workloads(
         trusted.as_str(),
     )];
     let mut servers: Vec<Server> = (0..setup.nodes)
-        .map(|_| start_server_env(db, Stdio::inherit(), false, &env))
+        .map(|_| start_server_env(db, Stdio::null(), false, &env))
         .collect();
     let nodes: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
     for n in &nodes {

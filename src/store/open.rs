@@ -45,7 +45,7 @@ pub async fn open(db: &Database, o: &OpenOptions) -> Result<Arc<dyn Store>, Stor
             };
             let store = PgStore::connect(url, &options).await?;
             match o.query_budget {
-                Some(b) => Arc::new(store.with_query_budget(b)),
+                Some(b) => Arc::new(store.with_query_budget(b)?),
                 None => Arc::new(store),
             }
         }

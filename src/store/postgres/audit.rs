@@ -98,11 +98,8 @@ impl AuditStore for PgStore {
     }
 
     async fn audit_search(&self, q: AuditQuery) -> Result<AuditPage, StoreError> {
-        let mut c = self.client().await?;
-        let tx = self.budgeted(&mut c).await?;
-        let page = search(&Conn::Tx(&tx), &q).await?;
-        tx.commit().await.map_err(super::conn::error)?;
-        Ok(page)
+        let c = self.reader().await?;
+        search(&Conn::Client(&c), &q).await
     }
 
     async fn audit_read(

@@ -48,11 +48,15 @@ use crate::fhir::query::SearchQuery;
 
 pub struct PgStore {
     pool: Pool,
+    /// Client searches and history pages: `pool`, or with a query budget a
+    /// pool whose sessions carry it as their `statement_timeout`, so a
+    /// search needs no transaction of its own to bound it.
+    reads: Pool,
+    config: tokio_postgres::Config,
+    pool_size: usize,
     analyzer: Arc<analyze::Analyzer>,
     groups: Arc<group::Groups>,
     outbox_signal: Arc<Notify>,
-    /// How long one client search or history page may run.
-    query_budget: Option<Duration>,
     /// How long a node's claim on an outbox message lasts.
     outbox_lease_ms: i64,
     /// The task listening for other nodes' outbox wake-ups.
@@ -91,26 +95,15 @@ impl PgStore {
             None => "-c plan_cache_mode=force_custom_plan".to_string(),
         };
         config.options(&session);
-        let manager = Manager::from_config(
-            config.clone(),
-            tokio_postgres::NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(options.pool_size.max(2))
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(30)))
-            .create_timeout(Some(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| StoreError::Backend(format!("database pool: {e}")))?;
+        let pool = pool(config.clone(), options.pool_size)?;
         let store = PgStore {
+            reads: pool.clone(),
             pool,
+            config: config.clone(),
+            pool_size: options.pool_size,
             analyzer: Arc::default(),
             groups: Arc::default(),
             outbox_signal: Arc::new(Notify::new()),
-            query_budget: None,
             outbox_lease_ms: options.outbox_lease_ms,
             listener: parking_lot::Mutex::new(None),
         };
@@ -124,34 +117,46 @@ impl PgStore {
 
     /// Bounds each client search and history page to `budget`
     /// (`statement_timeout`), answering `TooCostly` past it.
-    pub fn with_query_budget(mut self, budget: Duration) -> PgStore {
-        self.query_budget = Some(budget);
-        self
+    pub fn with_query_budget(mut self, budget: Duration) -> Result<PgStore, StoreError> {
+        let mut config = self.config.clone();
+        let session = format!(
+            "{} -c statement_timeout={}",
+            config.get_options().unwrap_or_default(),
+            budget.as_millis()
+        );
+        config.options(&session);
+        self.reads = pool(config, self.pool_size)?;
+        Ok(self)
     }
 
     async fn client(&self) -> Result<Object, StoreError> {
         self.pool.get().await.map_err(pool_error)
     }
 
-    /// A read-only transaction on `c` bounded by the query budget (client
-    /// searches and history pages; one snapshot for all their statements).
-    async fn budgeted<'c>(
-        &self,
-        c: &'c mut Object,
-    ) -> Result<deadpool_postgres::Transaction<'c>, StoreError> {
-        let tx = c
-            .build_transaction()
-            .read_only(true)
-            .start()
-            .await
-            .map_err(conn::error)?;
-        if let Some(b) = self.query_budget {
-            tx.batch_execute(&format!("SET LOCAL statement_timeout = {}", b.as_millis()))
-                .await
-                .map_err(conn::error)?;
-        }
-        Ok(tx)
+    /// A connection for client searches, history and audit pages (bounded
+    /// by the query budget when there is one).
+    async fn reader(&self) -> Result<Object, StoreError> {
+        self.reads.get().await.map_err(pool_error)
     }
+
+}
+
+/// A pool of up to `size` connections made with `config` (lazily).
+fn pool(config: tokio_postgres::Config, size: usize) -> Result<Pool, StoreError> {
+    let manager = Manager::from_config(
+        config,
+        tokio_postgres::NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size.max(2))
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(Duration::from_secs(30)))
+        .create_timeout(Some(Duration::from_secs(10)))
+        .build()
+        .map_err(|e| StoreError::Backend(format!("database pool: {e}")))
 }
 
 /// Applies the migrations a database lacks; returns how many ran and the
@@ -196,11 +201,8 @@ impl Store for PgStore {
         ctx: &AccessContext,
         query: HistoryQuery,
     ) -> Result<HistoryPage, StoreError> {
-        let mut c = self.client().await?;
-        let tx = self.budgeted(&mut c).await?;
-        let page = rows::history(&Conn::Tx(&tx), &ctx.tenant, &query).await?;
-        tx.commit().await.map_err(conn::error)?;
-        Ok(page)
+        let c = self.reader().await?;
+        rows::history(&Conn::Client(&c), &ctx.tenant, &query).await
     }
 
     async fn search(
@@ -208,11 +210,8 @@ impl Store for PgStore {
         ctx: &AccessContext,
         query: SearchQuery,
     ) -> Result<SearchPage, StoreError> {
-        let mut c = self.client().await?;
-        let tx = self.budgeted(&mut c).await?;
-        let page = search::search(&Conn::Tx(&tx), &ctx.tenant, &query).await?;
-        tx.commit().await.map_err(conn::error)?;
-        Ok(page)
+        let c = self.reader().await?;
+        search::search(&Conn::Client(&c), &ctx.tenant, &query).await
     }
 
     async fn find(
@@ -306,5 +305,6 @@ impl Store for PgStore {
             l.abort();
         }
         self.pool.close();
+        self.reads.close();
     }
 }
