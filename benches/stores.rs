@@ -59,6 +59,8 @@ const SETUPS: [Setup; 3] = [
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let rounds = arg("--rounds").unwrap_or(1);
+    // `--only K`: just the K-th configuration (0 SQLite, 1 and 2 PostgreSQL), for profiling.
+    let only = arg("--only");
     let dir = tempfile::tempdir().unwrap();
     let pop = dir.path().join("pop");
     tandem::generate::run(
@@ -77,6 +79,9 @@ async fn main() {
     let mut runs: Vec<Value> = Vec::new();
     for round in 0..rounds {
         for (k, setup) in SETUPS.iter().enumerate() {
+            if only.is_some_and(|o| o != k) {
+                continue;
+            }
             println!("\n== {} (round {})", setup.name, round + 1);
             let file = format!("stores-{round}-{k}.db");
             let db = if setup.postgres {
@@ -88,7 +93,9 @@ async fn main() {
             runs.push(json!({"setup": setup.name, "round": round + 1, "results": results}));
         }
     }
-    summary(&runs);
+    if only.is_none() {
+        summary(&runs);
+    }
     let out = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     std::fs::create_dir_all(&out).unwrap();
     let at = std::time::SystemTime::now()
@@ -171,6 +178,31 @@ async fn workloads(
     for s in &mut servers {
         s.kill();
     }
+    // `tandem import` of the generated practice into a fresh database of
+    // the same engine (index rows as array inserts on PostgreSQL).
+    if setup.nodes == 1 {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = if setup.postgres {
+            database::fresh_postgres().await
+        } else {
+            database::fresh(dir.path(), "import.db").await
+        };
+        let bundles = http::bundle_files(pop);
+        let resources = count_entries(
+            &bundles
+                .iter()
+                .map(|f| std::fs::read_to_string(f).unwrap())
+                .collect::<Vec<_>>(),
+        );
+        let t = std::time::Instant::now();
+        process::run_import(&fresh.db, &[&pop.join("practices"), &pop.join("bundles")]);
+        results.push(report(
+            "ingest: generated via `tandem import`",
+            resources as f64 / t.elapsed().as_secs_f64(),
+            "resources/s",
+            None,
+        ));
+    }
     results
 }
 
@@ -200,12 +232,10 @@ fn summary(runs: &[Value]) {
         };
         let cells: Vec<String> = SETUPS
             .iter()
-            .map(|s| {
-                let rate = mean(s.name, "rate").unwrap_or(0.0);
-                match mean(s.name, "p99_ms") {
-                    Some(p99) => format!("{rate:.0} ({p99:.1} ms)"),
-                    None => format!("{rate:.0}"),
-                }
+            .map(|s| match (mean(s.name, "rate"), mean(s.name, "p99_ms")) {
+                (Some(rate), Some(p99)) => format!("{rate:.0} ({p99:.1} ms)"),
+                (Some(rate), None) => format!("{rate:.0}"),
+                (None, _) => "-".into(),
             })
             .collect();
         let ratio = |s: &Setup| {

@@ -86,19 +86,12 @@ impl PgStore {
     /// Connects to `url` and migrates the database (under the migration
     /// lock, so nodes may start together).
     pub async fn connect(url: &str, options: &PgOptions) -> Result<PgStore, StoreError> {
-        let mut config: tokio_postgres::Config = url
+        let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
-        // Plan every statement for its values (see `analyze.rs`).
-        let session = match config.get_options() {
-            Some(o) => format!("{o} -c plan_cache_mode=force_custom_plan"),
-            None => "-c plan_cache_mode=force_custom_plan".to_string(),
-        };
-        config.options(&session);
-        let pool = pool(config.clone(), options.pool_size)?;
         let store = PgStore {
-            reads: pool.clone(),
-            pool,
+            reads: pool(config.clone(), options.pool_size)?,
+            pool: pool(config.clone(), options.pool_size)?,
             config: config.clone(),
             pool_size: options.pool_size,
             analyzer: Arc::default(),
@@ -118,13 +111,8 @@ impl PgStore {
     /// Bounds each client search and history page to `budget`
     /// (`statement_timeout`), answering `TooCostly` past it.
     pub fn with_query_budget(mut self, budget: Duration) -> Result<PgStore, StoreError> {
-        let mut config = self.config.clone();
-        let session = format!(
-            "{} -c statement_timeout={}",
-            config.get_options().unwrap_or_default(),
-            budget.as_millis()
-        );
-        config.options(&session);
+        let timeout = format!("-c statement_timeout={}", budget.as_millis());
+        let config = with_options(&self.config, &[&timeout]);
         self.reads = pool(config, self.pool_size)?;
         Ok(self)
     }
@@ -138,7 +126,15 @@ impl PgStore {
     async fn reader(&self) -> Result<Object, StoreError> {
         self.reads.get().await.map_err(pool_error)
     }
+}
 
+/// `config` with session settings `options` added.
+fn with_options(config: &tokio_postgres::Config, options: &[&str]) -> tokio_postgres::Config {
+    let mut config = config.clone();
+    let mut all: Vec<&str> = config.get_options().into_iter().collect();
+    all.extend(options);
+    config.options(&all.join(" "));
+    config
 }
 
 /// A pool of up to `size` connections made with `config` (lazily).

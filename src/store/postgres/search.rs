@@ -1,7 +1,7 @@
 //! Search execution on PostgreSQL: the plan and paging of `store::sql`
 //! rendered for this dialect, then bodies, totals and includes.
 
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 
 use super::conn::Conn;
 use super::rows::{COLUMNS, by_keys, resource};
@@ -12,25 +12,30 @@ use crate::store::sql::page::{
 use crate::store::sql::{Arg, Builder, Dialect};
 use crate::store::{SearchPage, StoreError, StoredResource};
 
-/// The builder's arguments as driver parameters. SQLite's BLOB sentinel
-/// cannot come from a PostgreSQL page, so a cursor holding it is refused.
-fn bound(b: &Builder) -> Result<Vec<Box<dyn ToSql + Sync + Send>>, StoreError> {
+/// The builder's arguments as driver parameters with their types. SQLite's
+/// BLOB sentinel cannot come from a PostgreSQL page, so a cursor holding it
+/// is refused.
+fn bound(b: &Builder) -> Result<Vec<(Box<dyn ToSql + Sync + Send>, Type)>, StoreError> {
     b.args
         .iter()
-        .map(|a| -> Result<Box<dyn ToSql + Sync + Send>, StoreError> {
-            Ok(match a {
-                Arg::Int(i) => Box::new(*i),
-                Arg::Real(f) => Box::new(*f),
-                Arg::Text(t) => Box::new(t.clone()),
-                Arg::Null => Box::new(None::<String>),
-                Arg::Max => return Err(StoreError::BadCursor),
-            })
-        })
+        .map(
+            |a| -> Result<(Box<dyn ToSql + Sync + Send>, Type), StoreError> {
+                Ok(match a {
+                    Arg::Int(i) => (Box::new(*i), Type::INT8),
+                    Arg::Real(f) => (Box::new(*f), Type::FLOAT8),
+                    Arg::Text(t) => (Box::new(t.clone()), Type::TEXT),
+                    Arg::Null => (Box::new(None::<String>), Type::TEXT),
+                    Arg::Max => return Err(StoreError::BadCursor),
+                })
+            },
+        )
         .collect()
 }
 
-fn refs(args: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
-    args.iter().map(|a| a.as_ref() as _).collect()
+fn typed(args: &[(Box<dyn ToSql + Sync + Send>, Type)]) -> Vec<(&(dyn ToSql + Sync), Type)> {
+    args.iter()
+        .map(|(a, t)| (a.as_ref() as _, t.clone()))
+        .collect()
 }
 
 /// Live resources matching the filters of `q` (no paging), at most `limit`.
@@ -42,7 +47,7 @@ pub async fn find(
 ) -> Result<Vec<StoredResource>, StoreError> {
     let b = find_query(Dialect::Postgres, tenant, q, COLUMNS, limit);
     let args = bound(&b)?;
-    let rows = c.query(&b.sql, &refs(&args)).await?;
+    let rows = c.query_planned(&b.sql, &typed(&args)).await?;
     Ok(rows.iter().map(resource).collect())
 }
 
@@ -52,8 +57,9 @@ pub async fn search(c: &Conn<'_>, tenant: &str, q: &SearchQuery) -> Result<Searc
         let b = count_query(Dialect::Postgres, tenant, q);
         let args = bound(&b)?;
         let n: i64 = c
-            .query_opt(&b.sql, &refs(&args))
+            .query_planned(&b.sql, &typed(&args))
             .await?
+            .first()
             .map_or(0, |r| r.get(0));
         Some(n as u64)
     } else {
@@ -72,7 +78,7 @@ pub async fn search(c: &Conn<'_>, tenant: &str, q: &SearchQuery) -> Result<Searc
     };
     let b = keys_query(Dialect::Postgres, tenant, q, cursor);
     let args = bound(&b)?;
-    let rows = c.query(&b.sql, &refs(&args)).await?;
+    let rows = c.query_planned(&b.sql, &typed(&args)).await?;
     let mut keys: Vec<Vec<Arg>> = rows
         .iter()
         .map(|r| {

@@ -92,7 +92,15 @@ pub fn find_query(
         "SELECT {columns} FROM resources r JOIN history h ON h.seq = r.hseq WHERE "
     ));
     where_clause(&mut b, tenant, q, "r");
-    b.push(&format!(" ORDER BY r.rid LIMIT {limit}"));
+    // PostgreSQL would walk the primary key in rid order and test every
+    // resource of the tenant against the filters until `limit` matched (a
+    // hook's lookup of one patient's Encounter: 15.7 ms); `rid + 0` makes it
+    // gather the matches through their indexes and sort those.
+    let order = match dialect {
+        Dialect::Sqlite => "r.rid",
+        Dialect::Postgres => "r.rid + 0",
+    };
+    b.push(&format!(" ORDER BY {order} LIMIT {limit}"));
     b
 }
 
