@@ -30,6 +30,21 @@ async fn whole_history(client: &reqwest::Client, base: &str) -> Vec<(Value, Valu
     out
 }
 
+/// Updates `patient` (which exists) at `base`.
+async fn put(client: &reqwest::Client, base: &str, patient: &Value) {
+    let r = client
+        .put(format!(
+            "{base}/Patient/{}",
+            patient["id"].as_str().unwrap()
+        ))
+        .header("content-type", "application/fhir+json")
+        .body(patient.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sqlite_practice_moves_to_postgres_with_its_whole_history() {
     let dir = tempfile::tempdir().unwrap();
@@ -46,14 +61,7 @@ async fn a_sqlite_practice_moves_to_postgres_with_its_whole_history() {
     let mut patient = patients["entry"][0]["resource"].clone();
     let pid = patient["id"].as_str().unwrap().to_string();
     patient["gender"] = "unknown".into();
-    let r = client
-        .put(format!("{}/Patient/{pid}", source.base))
-        .header("content-type", "application/fhir+json")
-        .body(patient.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    put(&client, &source.base, &patient).await;
     let obs = fetch_json(&client, &format!("{}/Observation?_count=1", source.base)).await;
     let oid = obs["entry"][0]["resource"]["id"]
         .as_str()
@@ -126,14 +134,7 @@ async fn a_sqlite_practice_moves_to_postgres_with_its_whole_history() {
     // A version written on the source after the copy (or one an interrupted
     // copy did not reach) is all a second run moves.
     patient["gender"] = "other".into();
-    let r = client
-        .put(format!("{}/Patient/{pid}", source.base))
-        .header("content-type", "application/fhir+json")
-        .body(patient.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    put(&client, &source.base, &patient).await;
     source.kill();
     moved.kill();
     let again = cli(&file, &["copy", "--from", &from, "--to", &target]);

@@ -133,7 +133,7 @@ fn with_options(config: &tokio_postgres::Config, options: &[&str]) -> tokio_post
     let mut config = config.clone();
     let mut all: Vec<&str> = config.get_options().into_iter().collect();
     all.extend(options);
-    config.options(&all.join(" "));
+    config.options(all.join(" "));
     config
 }
 

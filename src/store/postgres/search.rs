@@ -15,24 +15,25 @@ use crate::store::{SearchPage, StoreError, StoredResource};
 /// The builder's arguments as driver parameters with their types. SQLite's
 /// BLOB sentinel cannot come from a PostgreSQL page, so a cursor holding it
 /// is refused.
-fn bound(b: &Builder) -> Result<Vec<(Box<dyn ToSql + Sync + Send>, Type)>, StoreError> {
+fn bound(b: &Builder) -> Result<Vec<Typed>, StoreError> {
     b.args
         .iter()
-        .map(
-            |a| -> Result<(Box<dyn ToSql + Sync + Send>, Type), StoreError> {
-                Ok(match a {
-                    Arg::Int(i) => (Box::new(*i), Type::INT8),
-                    Arg::Real(f) => (Box::new(*f), Type::FLOAT8),
-                    Arg::Text(t) => (Box::new(t.clone()), Type::TEXT),
-                    Arg::Null => (Box::new(None::<String>), Type::TEXT),
-                    Arg::Max => return Err(StoreError::BadCursor),
-                })
-            },
-        )
+        .map(|a| -> Result<Typed, StoreError> {
+            Ok(match a {
+                Arg::Int(i) => (Box::new(*i), Type::INT8),
+                Arg::Real(f) => (Box::new(*f), Type::FLOAT8),
+                Arg::Text(t) => (Box::new(t.clone()), Type::TEXT),
+                Arg::Null => (Box::new(None::<String>), Type::TEXT),
+                Arg::Max => return Err(StoreError::BadCursor),
+            })
+        })
         .collect()
 }
 
-fn typed(args: &[(Box<dyn ToSql + Sync + Send>, Type)]) -> Vec<(&(dyn ToSql + Sync), Type)> {
+/// A bound value and its PostgreSQL type.
+type Typed = (Box<dyn ToSql + Sync + Send>, Type);
+
+fn typed(args: &[Typed]) -> Vec<(&(dyn ToSql + Sync), Type)> {
     args.iter()
         .map(|(a, t)| (a.as_ref() as _, t.clone()))
         .collect()
