@@ -25,21 +25,28 @@ impl PgStore {
         let rows = Conn::Client(&c).query(sql, params).await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
+
+    /// Inserts or replaces a (key, doc) row with `sql`, which returns
+    /// `xmax = 0`: true only on a freshly inserted row (new, not replaced).
+    async fn upsert(&self, sql: &str, key: &str, doc: &str) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        Ok(Conn::Client(&c)
+            .query_opt(sql, &[&key, &doc])
+            .await?
+            .is_some_and(|r| r.get::<_, bool>(0)))
+    }
 }
 
 #[async_trait]
 impl AuthStore for PgStore {
     async fn put_client(&self, client_id: &str, doc: &str) -> Result<bool, StoreError> {
-        // xmax = 0 only on a freshly inserted row: new, not replaced.
-        let c = self.client().await?;
-        Ok(Conn::Client(&c)
-            .query_opt(
-                "INSERT INTO clients (client_id, doc) VALUES ($1, $2)
-                 ON CONFLICT (client_id) DO UPDATE SET doc = excluded.doc RETURNING (xmax = 0)",
-                &[&client_id, &doc],
-            )
-            .await?
-            .is_some_and(|r| r.get::<_, bool>(0)))
+        self.upsert(
+            "INSERT INTO clients (client_id, doc) VALUES ($1, $2)
+             ON CONFLICT (client_id) DO UPDATE SET doc = excluded.doc RETURNING (xmax = 0)",
+            client_id,
+            doc,
+        )
+        .await
     }
 
     async fn get_client(&self, client_id: &str) -> Result<Option<String>, StoreError> {
@@ -65,15 +72,13 @@ impl AuthStore for PgStore {
     }
 
     async fn put_user(&self, name: &str, doc: &str) -> Result<bool, StoreError> {
-        let c = self.client().await?;
-        Ok(Conn::Client(&c)
-            .query_opt(
-                "INSERT INTO users (name, doc) VALUES ($1, $2)
-                 ON CONFLICT (name) DO UPDATE SET doc = excluded.doc RETURNING (xmax = 0)",
-                &[&name, &doc],
-            )
-            .await?
-            .is_some_and(|r| r.get::<_, bool>(0)))
+        self.upsert(
+            "INSERT INTO users (name, doc) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET doc = excluded.doc RETURNING (xmax = 0)",
+            name,
+            doc,
+        )
+        .await
     }
 
     async fn get_user(&self, name: &str) -> Result<Option<String>, StoreError> {

@@ -54,14 +54,18 @@ pub struct PgStore {
     reads: Pool,
     config: tokio_postgres::Config,
     pool_size: usize,
-    analyzer: Arc<analyze::Analyzer>,
     groups: Arc<group::Groups>,
+    /// What a committed group sets off: the outbox wake-up, the analyzer.
+    on_commit: OnCommit,
     outbox_signal: Arc<Notify>,
     /// How long a node's claim on an outbox message lasts.
     outbox_lease_ms: i64,
     /// The task listening for other nodes' outbox wake-ups.
     listener: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
+
+/// Run after each committed write group.
+type OnCommit = Arc<dyn Fn(tx::Outcome) + Send + Sync>;
 
 /// How the store connects.
 #[derive(Debug, Clone)]
@@ -89,14 +93,31 @@ impl PgStore {
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+        let pool = pool(config.clone(), options.pool_size)?;
+        let (outbox_signal, analyzer) = (
+            Arc::new(Notify::new()),
+            Arc::new(analyze::Analyzer::default()),
+        );
+        let on_commit: OnCommit = {
+            let (signal, analyzer, pool) = (outbox_signal.clone(), analyzer.clone(), pool.clone());
+            Arc::new(move |outcome: tx::Outcome| {
+                if outcome.enqueued {
+                    signal.notify_one();
+                }
+                if outcome.written > 0 {
+                    analyzer.wrote(&pool, outcome.written);
+                }
+            })
+        };
         let store = PgStore {
-            reads: pool(config.clone(), options.pool_size)?,
-            pool: pool(config.clone(), options.pool_size)?,
+            // One pool for everything until a query budget asks for its own.
+            reads: pool.clone(),
+            pool,
             config: config.clone(),
             pool_size: options.pool_size,
-            analyzer: Arc::default(),
             groups: Arc::default(),
-            outbox_signal: Arc::new(Notify::new()),
+            on_commit,
+            outbox_signal,
             outbox_lease_ms: options.outbox_lease_ms,
             listener: parking_lot::Mutex::new(None),
         };
@@ -280,20 +301,9 @@ impl Store for PgStore {
     }
 
     async fn write(&self, ctx: &AccessContext, work: WriteWork) -> Result<(), StoreError> {
-        let (signal, analyzer, pool) = (
-            self.outbox_signal.clone(),
-            self.analyzer.clone(),
-            self.pool.clone(),
-        );
-        let done = Arc::new(move |outcome: tx::Outcome| {
-            if outcome.enqueued {
-                signal.notify_one();
-            }
-            if outcome.written > 0 {
-                analyzer.wrote(&pool, outcome.written);
-            }
-        });
-        self.groups.submit(&self.pool, ctx, work, done).await
+        self.groups
+            .submit(&self.pool, ctx, work, self.on_commit.clone())
+            .await
     }
 
     async fn close(&self) {
